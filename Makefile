@@ -1,0 +1,40 @@
+# Strom: `make run` starts one broker on 127.0.0.1:9092 with data in ./data;
+# `make test` runs the whole suite. Both set up .venv on first use.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: run test lint bench bench-storage clean kcat
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+kcat:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  echo "installing kcat with apt-get"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
+
+run: $(STAMP)
+	$(BIN)/strom serve --override log.dirs=./data --override listeners=PLAINTEXT://127.0.0.1:9092
+
+test: $(STAMP) kcat
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.produce_consume
+
+bench-storage: $(STAMP)
+	$(BIN)/python -m bench.storage
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,1 @@
+"""Strom bench package."""

@@ -1,0 +1,1 @@
+"""Strom controller package."""

@@ -1,0 +1,1 @@
+"""Strom replication package."""

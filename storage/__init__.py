@@ -1,0 +1,1 @@
+"""Strom storage package."""
