@@ -1,0 +1,339 @@
+"""TopicRegistry: the topics of one node, their ids, partition counts and config overrides.
+
+Usage (server, admin handlers, group coordinator)::
+
+    from broker.topics import BrokerDefaults, TopicError, TopicRegistry
+
+    broker = BrokerDefaults.from_properties(explicitly_set_broker_properties)  # Kafka names
+    registry = TopicRegistry(log_dir, broker, log_manager=log_manager, node_id=0)
+    registry.open(now_ms)        # after log_manager.startup(): load, adopt/reconcile logs
+
+    info = registry.get("orders")            # TopicInfo | None (name, topic_id, partitions,
+                                             #   replication_factor, configs = overrides)
+    registry.get_by_id(topic_id)             # TopicInfo | None
+    registry.list()                          # list[TopicInfo] sorted by name
+    registry.create_topic("orders", partitions=3, configs={"retention.ms": "60000"},
+                          now_ms=now_ms)     # -> TopicInfo; raises TopicError(error_code, msg)
+    registry.create_topic("auto")            # num.partitions / default.replication.factor
+    registry.delete_topic("orders")          # -> TopicInfo; TopicError if unknown
+    registry.create_partitions("orders", 6)  # new total count
+    registry.log_config("orders")            # storage LogConfig with the effective values
+    registry.describe_configs("orders")      # list[DescribedConfig] (values + sources)
+    registry.alter_configs("orders", {"retention.ms": "1000"})          # replace overrides
+    registry.incremental_alter_configs("orders", [("cleanup.policy", 2, "compact")])
+
+Every change is persisted (``__strom_topics.json``, atomic replace + fsync) *before* logs are
+created or deleted, and applied to live logs through ``LogManager.update_config``; ``open``
+then repairs whatever a crash interrupted: partitions of known topics that have no log are
+created, logs of topics the table does not know are deleted (an interrupted delete). When no
+table exists yet (first start on an existing data dir), the partitions on disk are adopted.
+
+Errors are :class:`TopicError` with a kio ``ErrorCode``: INVALID_TOPIC_EXCEPTION,
+TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG,
+UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR. All methods are synchronous and meant for the
+event-loop thread (admin changes are rare; a save is one small fsync'd file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from kio.schema.errors import ErrorCode
+
+from broker.topics import rules
+from broker.topics.configs import (
+    BrokerDefaults,
+    DescribedConfig,
+    InvalidConfig,
+    apply_incremental,
+    describe_topic,
+    effective_values,
+    to_log_config_kwargs,
+)
+from broker.topics.model import TopicInfo, new_topic
+from broker.topics.rules import TopicError
+from broker.topics.store import TopicStore
+
+
+class LogManagerLike(Protocol):
+    """The part of ``storage.log_manager.LogManager`` the registry drives."""
+
+    def get(self, topic: str, partition: int) -> Any: ...
+    def create(self, topic: str, partition: int, config: Any) -> Any: ...
+    def delete(self, topic: str, partition: int) -> None: ...
+    def update_config(self, topic: str, config: Any) -> None: ...
+    def partitions(self) -> Iterable[tuple[str, int]]: ...
+
+
+def _default_log_config_type() -> Callable[..., Any]:
+    from storage.log_config import LogConfig
+
+    return LogConfig
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class TopicRegistry:
+    """The topic table of one node, kept on disk and in step with the LogManager."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        broker: BrokerDefaults | None = None,
+        *,
+        log_manager: LogManagerLike | None = None,
+        node_id: int = 0,
+        log_config_type: Callable[..., Any] | None = None,
+        clock_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.broker = broker or BrokerDefaults()
+        self.node_id = node_id
+        self.store = TopicStore(Path(log_dir))
+        self.log_manager = log_manager
+        self._log_config_type = log_config_type
+        self._clock_ms = clock_ms
+        self._topics: dict[str, TopicInfo] = {}
+        self._by_id: dict[uuid.UUID, TopicInfo] = {}
+        #: Bumped on every change; lets caches (metadata, fetch sessions) notice.
+        self.version = 0
+        self._listeners: list[Callable[[str], None]] = []
+
+    # ------------------------------------------------------------------ startup
+
+    def open(self, now_ms: int | None = None) -> list[str]:
+        """Load the table, adopt or reconcile the logs on disk; returns notes on repairs made."""
+        loaded = self.store.load()
+        notes: list[str] = []
+        if loaded is None:
+            loaded = self._adopt_from_disk(now_ms if now_ms is not None else self._clock_ms())
+            if loaded:
+                notes.append(f"adopted {len(loaded)} topic(s) found on disk")
+            self.store.save(loaded)
+        self._set(loaded)
+        if self.log_manager is not None:
+            notes += self._reconcile()
+        return notes
+
+    def _adopt_from_disk(self, now_ms: int) -> dict[str, TopicInfo]:
+        counts: dict[str, int] = {}
+        if self.log_manager is not None:
+            for topic, partition in self.log_manager.partitions():
+                counts[topic] = max(counts.get(topic, 0), partition + 1)
+        return {
+            name: new_topic(name, uuid.uuid4(), count, 1, {}, now_ms)
+            for name, count in counts.items()
+        }
+
+    def _reconcile(self) -> list[str]:
+        assert self.log_manager is not None
+        notes: list[str] = []
+        on_disk = set(self.log_manager.partitions())
+        for topic, partition in sorted(on_disk):
+            info = self._topics.get(topic)
+            if info is None or partition >= info.partitions:
+                self.log_manager.delete(topic, partition)
+                notes.append(f"deleted orphan log {topic}-{partition}")
+        for info in self._topics.values():
+            config = self.log_config(info.name)
+            for partition in range(info.partitions):
+                if (info.name, partition) not in on_disk:
+                    self.log_manager.create(info.name, partition, config)
+                    notes.append(f"created missing log {info.name}-{partition}")
+            self.log_manager.update_config(info.name, config)
+        return notes
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, name: str) -> TopicInfo | None:
+        return self._topics.get(name)
+
+    def get_by_id(self, topic_id: uuid.UUID) -> TopicInfo | None:
+        return self._by_id.get(topic_id)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._topics
+
+    def list(self) -> list[TopicInfo]:
+        return [self._topics[n] for n in sorted(self._topics)]
+
+    def names(self) -> list[str]:
+        return sorted(self._topics)
+
+    def partition_count(self, name: str) -> int | None:
+        info = self._topics.get(name)
+        return None if info is None else info.partitions
+
+    def require(self, name: str) -> TopicInfo:
+        info = self._topics.get(name)
+        if info is None:
+            raise rules.unknown_topic(name)
+        return info
+
+    def effective_configs(self, name: str) -> dict[str, Any]:
+        """Parsed effective values of every topic config key for topic ``name``."""
+        return effective_values(self.require(name).configs, self.broker)
+
+    def log_config(self, name: str) -> Any:
+        """The storage ``LogConfig`` for topic ``name`` (overrides over broker defaults)."""
+        return self.log_config_for(self.require(name).configs)
+
+    def log_config_for(self, overrides: Mapping[str, str]) -> Any:
+        cls = self._log_config_type or _default_log_config_type()
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**to_log_config_kwargs(effective_values(overrides, self.broker), names))
+
+    def describe_configs(
+        self, name: str, keys: Iterable[str] | None = None
+    ) -> list[DescribedConfig]:
+        return describe_topic(self.require(name).configs, self.broker, keys)
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(topic_name)`` after every change to a topic (create/delete/alter)."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ changes
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = -1,
+        replication_factor: int = -1,
+        configs: Mapping[str, object] | None = None,
+        *,
+        assignments: Sequence[tuple[int, Sequence[int]]] = (),
+        validate_only: bool = False,
+        now_ms: int | None = None,
+    ) -> TopicInfo:
+        """Create a topic (or only check that it could be, with ``validate_only``)."""
+        count, factor, overrides = rules.check_create(
+            self._topics, name, partitions, replication_factor, configs or {}, self.broker,
+            node_id=self.node_id, assignments=assignments,
+        )
+        created = now_ms if now_ms is not None else self._clock_ms()
+        info = new_topic(name, uuid.uuid4(), count, factor, overrides, created)
+        if validate_only:
+            return info
+        self._commit({**self._topics, name: info})
+        try:
+            self._create_logs(info, range(count))
+        except OSError as exc:
+            self._rollback_create(info)
+            raise TopicError(
+                ErrorCode.kafka_storage_error, f"Could not create logs for '{name}': {exc}"
+            ) from None
+        self._notify(name)
+        return info
+
+    def delete_topic(self, name: str) -> TopicInfo:
+        """Delete a topic and its logs."""
+        info = self.require(name)
+        self._commit({n: t for n, t in self._topics.items() if n != name})
+        if self.log_manager is not None:
+            for partition in range(info.partitions):
+                with contextlib.suppress(OSError):  # the next open() removes the orphan
+                    self.log_manager.delete(name, partition)
+        self._notify(name)
+        return info
+
+    def delete_topic_by_id(self, topic_id: uuid.UUID) -> TopicInfo:
+        info = self._by_id.get(topic_id)
+        if info is None:
+            raise TopicError(ErrorCode.unknown_topic_id, f"Topic id {topic_id} does not exist.")
+        return self.delete_topic(info.name)
+
+    def create_partitions(
+        self, name: str, count: int, assignments: Sequence[Sequence[int]] | None = None,
+        *, validate_only: bool = False,
+    ) -> TopicInfo:
+        """Grow topic ``name`` to ``count`` partitions in total."""
+        info = self._topics.get(name)
+        rules.check_create_partitions(info, name, count, assignments, node_id=self.node_id)
+        assert info is not None
+        grown = info.with_partitions(count)
+        if validate_only:
+            return grown
+        self._commit({**self._topics, name: grown})
+        try:
+            self._create_logs(grown, range(info.partitions, count))
+        except OSError as exc:
+            raise TopicError(
+                ErrorCode.kafka_storage_error, f"Could not create partitions of '{name}': {exc}"
+            ) from None
+        self._notify(name)
+        return grown
+
+    def alter_configs(
+        self, name: str, configs: Mapping[str, object], *, validate_only: bool = False
+    ) -> TopicInfo:
+        """AlterConfigs: the topic's overrides become exactly ``configs``."""
+        info = self.require(name)
+        overrides = rules.check_configs(configs, self.broker)
+        return self._set_configs(info, overrides, validate_only)
+
+    def incremental_alter_configs(
+        self, name: str, ops: Iterable[tuple[str, int, str | None]], *,
+        validate_only: bool = False,
+    ) -> TopicInfo:
+        """IncrementalAlterConfigs: (key, op, value); op 0 SET 1 DELETE 2 APPEND 3 SUBTRACT."""
+        info = self.require(name)
+        try:
+            overrides = apply_incremental(info.configs, ops, self.broker)
+        except InvalidConfig as exc:
+            raise TopicError(ErrorCode.invalid_config, str(exc)) from None
+        return self._set_configs(info, overrides, validate_only)
+
+    # ------------------------------------------------------------------ internals
+
+    def _set_configs(
+        self, info: TopicInfo, overrides: Mapping[str, str], validate_only: bool
+    ) -> TopicInfo:
+        updated = info.with_configs(overrides)
+        if validate_only:
+            return updated
+        self._commit({**self._topics, info.name: updated})
+        if self.log_manager is not None:
+            self.log_manager.update_config(info.name, self.log_config(info.name))
+        self._notify(info.name)
+        return updated
+
+    def _create_logs(self, info: TopicInfo, partitions: Iterable[int]) -> None:
+        if self.log_manager is None:
+            return
+        config = self.log_config(info.name)
+        for partition in partitions:
+            if self.log_manager.get(info.name, partition) is None:
+                self.log_manager.create(info.name, partition, config)
+
+    def _rollback_create(self, info: TopicInfo) -> None:
+        self._commit({n: t for n, t in self._topics.items() if n != info.name})
+        if self.log_manager is not None:
+            for partition in range(info.partitions):
+                with contextlib.suppress(OSError):
+                    self.log_manager.delete(info.name, partition)
+
+    def _commit(self, topics: dict[str, TopicInfo]) -> None:
+        """Persist first, then publish in memory (a failed save changes nothing)."""
+        try:
+            self.store.save(topics)
+        except OSError as exc:
+            raise TopicError(
+                ErrorCode.kafka_storage_error, f"Could not save the topic table: {exc}"
+            ) from None
+        self._set(topics)
+
+    def _set(self, topics: dict[str, TopicInfo]) -> None:
+        self._topics = dict(topics)
+        self._by_id = {t.topic_id: t for t in topics.values()}
+        self.version += 1
+
+    def _notify(self, name: str) -> None:
+        for listener in self._listeners:
+            listener(name)
