@@ -125,10 +125,16 @@ class BrokerProcess:
         """The exact argv used to start the broker."""
         listener_port = self.port  # 0 on the first start, then the learned port
         args = [
-            sys.executable, "-m", self.python_module, "serve",
-            "--override", f"log.dirs={self.data_dir}",
-            "--override", f"listeners=PLAINTEXT://127.0.0.1:{listener_port}",
-            "--ready-file", str(self.ready_file),
+            sys.executable,
+            "-m",
+            self.python_module,
+            "serve",
+            "--override",
+            f"log.dirs={self.data_dir}",
+            "--override",
+            f"listeners=PLAINTEXT://127.0.0.1:{listener_port}",
+            "--ready-file",
+            str(self.ready_file),
         ]
         for key, value in self.overrides.items():
             args += ["--override", f"{key}={value}"]
@@ -179,8 +185,7 @@ class BrokerProcess:
             if time.monotonic() > deadline:
                 self._hard_kill()
                 raise BrokerStartError(
-                    f"broker wrote no ready file within {self.startup_timeout} s\n"
-                    f"{self.log_tail()}"
+                    f"broker wrote no ready file within {self.startup_timeout} s\n{self.log_tail()}"
                 )
             time.sleep(0.02)
 

@@ -77,7 +77,9 @@ def broker_factory(
     def make(overrides: dict[str, str | int] | None = None, **kwargs: object) -> BrokerProcess:
         workdir = tmp_path / f"broker{len(made)}"
         proc = BrokerProcess(
-            workdir, {**BROKER_DEFAULT_OVERRIDES, **(overrides or {})}, **kwargs  # type: ignore[arg-type]
+            workdir,
+            {**BROKER_DEFAULT_OVERRIDES, **(overrides or {})},
+            **kwargs,  # type: ignore[arg-type]
         )
         made.append(proc)
         return proc.start()

@@ -1,0 +1,397 @@
+"""confluent-kafka (librdkafka) against a real Strom broker on 127.0.0.1.
+
+Covers issue 3's client list for librdkafka: admin (create/list/delete topics, describe
+and alter topic configs), produce+consume with acks 0/1/all, keys/headers/timestamps,
+ordering within a partition, gzip/snappy/lz4/zstd, 10,000 small and several 1 MiB
+messages, seek to beginning/end, watermarks, offsets for times, and an idempotent
+producer whose Produce response is lost (forced retry) without a duplicate in the log.
+
+Consumers use ``assign()`` only.  librdkafka insists on a ``group.id`` even then; with
+auto-commit off and explicit start offsets it never needs the group coordinator for
+fetching.  Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    TIMESTAMP_CREATE_TIME,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
+
+from tests.support.broker import BrokerProcess
+from tests.support.fixtures import unique_topic
+from tests.support.kafka_proxy import PRODUCE, KafkaProxy
+
+MIB = 1024 * 1024
+# Large enough for a batch holding one 1 MiB value (Kafka's default 1048588 is not).
+BROKER_OVERRIDES = {"message.max.bytes": str(2 * MIB)}
+
+TIMEOUT_S = 30.0
+BASE_TS = (int(time.time()) - 3600) * 1000  # an hour ago, whole seconds
+
+
+# ----------------------------------------------------------------------------- helpers
+def admin_client(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1, **config: str) -> None:
+    futures = admin_client(bootstrap).create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)],
+        operation_timeout=10,
+        request_timeout=15,
+    )
+    futures[name].result(timeout=TIMEOUT_S)
+
+
+def producer(bootstrap: str, **conf: Any) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **conf})
+
+
+def consumer(bootstrap: str, **conf: Any) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"assign-only-{uuid.uuid4().hex[:8]}",  # required by librdkafka
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 100,
+            **conf,
+        }
+    )
+
+
+def produce_all(p: Producer, topic: str, items: Iterable[dict[str, Any]]) -> list[Message]:
+    """Produce every item (kwargs for ``Producer.produce``), flush, return delivery reports."""
+    reports: list[Message] = []
+    errors: list[KafkaError] = []
+
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            errors.append(err)
+        reports.append(msg)
+
+    count = 0
+    for item in items:
+        while True:
+            try:
+                p.produce(topic, on_delivery=on_delivery, **item)
+                break
+            except BufferError:  # local queue full: serve delivery reports, then retry
+                p.poll(0.1)
+        count += 1
+    remaining = p.flush(TIMEOUT_S)
+    assert remaining == 0, f"{remaining} messages not delivered within {TIMEOUT_S} s"
+    assert not errors, f"delivery errors: {errors[:5]}"
+    assert len(reports) == count
+    return reports
+
+
+def consume_n(c: Consumer, n: int, timeout: float = TIMEOUT_S) -> list[Message]:
+    """Exactly ``n`` messages (fails on timeout or on a consumer error)."""
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n:
+        left = deadline - time.monotonic()
+        assert left > 0, f"consumed {len(got)} of {n} messages within {timeout} s"
+        for msg in c.consume(num_messages=min(n - len(got), 10000), timeout=min(left, 1.0)):
+            err = msg.error()
+            if err is not None:
+                assert err.code() == KafkaError._PARTITION_EOF, f"consumer error: {err}"
+                continue
+            got.append(msg)
+    return got
+
+
+def assert_nothing_more(c: Consumer, wait_s: float = 1.0) -> None:
+    """No further message arrives within ``wait_s`` (used after an exact count)."""
+    extra = [m for m in c.consume(num_messages=100, timeout=wait_s) if m.error() is None]
+    assert not extra, f"unexpected extra messages at offsets {[m.offset() for m in extra]}"
+
+
+def read_partition(bootstrap: str, topic: str, partition: int, n: int) -> list[Message]:
+    c = consumer(bootstrap)
+    try:
+        c.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        msgs = consume_n(c, n)
+        assert_nothing_more(c)
+        return msgs
+    finally:
+        c.close()
+
+
+# ----------------------------------------------------------------------------- admin
+def test_admin_create_list_delete_topics(bootstrap: str) -> None:
+    admin = admin_client(bootstrap)
+    name = unique_topic("cfl-admin")
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=3, replication_factor=1)], request_timeout=15
+    )
+    futures[name].result(timeout=TIMEOUT_S)
+
+    md = admin.list_topics(timeout=10)
+    assert name in md.topics
+    assert sorted(md.topics[name].partitions) == [0, 1, 2]
+    assert md.topics[name].error is None
+    broker_ids = set(md.brokers)
+    for part in md.topics[name].partitions.values():
+        assert part.leader in broker_ids
+        assert part.replicas == [part.leader]
+
+    # Creating it again is TOPIC_ALREADY_EXISTS.
+    again = admin.create_topics([NewTopic(name, 1, 1)], request_timeout=15)
+    with pytest.raises(Exception) as excinfo:
+        again[name].result(timeout=TIMEOUT_S)
+    assert excinfo.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+
+    admin.delete_topics([name], request_timeout=15)[name].result(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + 10
+    while name in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, "deleted topic still listed after 10 s"
+        time.sleep(0.1)
+
+
+def test_admin_describe_and_alter_topic_config(bootstrap: str) -> None:
+    admin = admin_client(bootstrap)
+    name = unique_topic("cfl-config")
+    create_topic(bootstrap, name, 1, **{"retention.ms": "3600000"})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+
+    described = admin.describe_configs([resource], request_timeout=15)[resource].result(
+        timeout=TIMEOUT_S
+    )
+    assert described["retention.ms"].value == "3600000"
+    assert not described["retention.ms"].is_default
+    assert described["cleanup.policy"].value == "delete"
+
+    entry = ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET)
+    change = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[entry])
+    admin.incremental_alter_configs([change], request_timeout=15)[change].result(timeout=TIMEOUT_S)
+    described = admin.describe_configs([resource], request_timeout=15)[resource].result(
+        timeout=TIMEOUT_S
+    )
+    assert described["retention.ms"].value == "7200000"
+
+
+# ----------------------------------------------------------------------------- produce/consume
+@pytest.mark.parametrize("acks", ["0", "1", "all"])
+def test_produce_consume_acks_keys_headers_timestamps(bootstrap: str, acks: str) -> None:
+    topic = unique_topic(f"cfl-acks-{acks}")
+    create_topic(bootstrap, topic)
+    items = [
+        {
+            "partition": 0,
+            "key": f"key-{i}".encode(),
+            "value": f"value-{i}".encode(),
+            "timestamp": BASE_TS + i,
+            "headers": [("h1", f"v{i}".encode()), ("h2", b""), ("h1", b"dup")],
+        }
+        for i in range(50)
+    ]
+    p = producer(bootstrap, acks=acks)
+    reports = produce_all(p, topic, items)
+    if acks != "0":  # acks=0 has no offsets to report
+        assert [r.offset() for r in reports] == list(range(50))
+
+    msgs = read_partition(bootstrap, topic, 0, 50)
+    for i, msg in enumerate(msgs):
+        assert msg.offset() == i
+        assert msg.key() == f"key-{i}".encode()
+        assert msg.value() == f"value-{i}".encode()
+        assert msg.timestamp() == (TIMESTAMP_CREATE_TIME, BASE_TS + i)
+        assert msg.headers() == [("h1", f"v{i}".encode()), ("h2", b""), ("h1", b"dup")]
+
+
+def test_null_key_value_and_no_headers(bootstrap: str) -> None:
+    topic = unique_topic("cfl-null")
+    create_topic(bootstrap, topic)
+    produce_all(producer(bootstrap), topic, [{"partition": 0, "value": None, "key": None}])
+    (msg,) = read_partition(bootstrap, topic, 0, 1)
+    assert msg.key() is None and msg.value() is None
+    assert not msg.headers()
+
+
+def test_ordering_within_partitions_by_key(bootstrap: str) -> None:
+    topic = unique_topic("cfl-order")
+    create_topic(bootstrap, topic, partitions=3)
+    keys = [f"k{j}".encode() for j in range(6)]
+    items = [{"key": keys[i % 6], "value": str(i).encode()} for i in range(600)]
+    reports = produce_all(producer(bootstrap, acks="all"), topic, items)
+    per_partition: dict[int, int] = {}
+    key_partition: dict[bytes, int] = {}
+    for r in reports:
+        per_partition[r.partition()] = per_partition.get(r.partition(), 0) + 1
+        assert key_partition.setdefault(r.key(), r.partition()) == r.partition()
+
+    for partition, count in per_partition.items():
+        msgs = read_partition(bootstrap, topic, partition, count)
+        assert [m.offset() for m in msgs] == list(range(count))
+        by_key: dict[bytes, list[int]] = {}
+        for m in msgs:
+            by_key.setdefault(m.key(), []).append(int(m.value()))
+        for key, values in by_key.items():
+            assert values == sorted(values), f"key {key!r} out of order in p{partition}"
+            assert values == [i for i in range(600) if keys[i % 6] == key]
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compression_codecs(bootstrap: str, codec: str) -> None:
+    topic = unique_topic(f"cfl-{codec}")
+    create_topic(bootstrap, topic)
+    values = [(f"{codec}-{i}-" * 20).encode() for i in range(500)]
+    items = [{"partition": 0, "key": str(i).encode(), "value": v} for i, v in enumerate(values)]
+    produce_all(producer(bootstrap, **{"compression.type": codec, "linger.ms": 50}), topic, items)
+    msgs = read_partition(bootstrap, topic, 0, len(values))
+    assert [m.value() for m in msgs] == values
+    assert [m.key() for m in msgs] == [str(i).encode() for i in range(500)]
+
+
+def test_ten_thousand_small_messages(bootstrap: str) -> None:
+    topic = unique_topic("cfl-10k")
+    create_topic(bootstrap, topic)
+    n = 10_000
+    items = ({"partition": 0, "value": i.to_bytes(4, "big")} for i in range(n))
+    reports = produce_all(producer(bootstrap, acks="all"), topic, items)
+    assert sorted(r.offset() for r in reports) == list(range(n))
+    msgs = read_partition(bootstrap, topic, 0, n)
+    assert [int.from_bytes(m.value(), "big") for m in msgs] == list(range(n))
+
+
+def test_one_mib_messages(bootstrap: str) -> None:
+    topic = unique_topic("cfl-1mib")
+    create_topic(bootstrap, topic)
+    values = [bytes([i]) * MIB for i in range(4)]
+    p = producer(bootstrap, acks="all", **{"message.max.bytes": 3 * MIB})
+    produce_all(p, topic, [{"partition": 0, "value": v} for v in values])
+    msgs = read_partition(bootstrap, topic, 0, len(values))
+    assert [m.value() for m in msgs] == values
+
+
+# ----------------------------------------------------------------------------- offsets
+def test_seek_beginning_end_and_watermarks(bootstrap: str) -> None:
+    topic = unique_topic("cfl-seek")
+    create_topic(bootstrap, topic)
+    produce_all(
+        producer(bootstrap), topic, [{"partition": 0, "value": b"old%d" % i} for i in range(10)]
+    )
+
+    c = consumer(bootstrap)
+    try:
+        tp = TopicPartition(topic, 0)
+        assert c.get_watermark_offsets(tp, timeout=10) == (0, 10)
+        c.assign([TopicPartition(topic, 0, OFFSET_END)])
+        # position at the end: wait until the consumer has resolved OFFSET_END
+        deadline = time.monotonic() + 10
+        while True:
+            c.consume(num_messages=1, timeout=0.2)
+            (pos,) = c.position([tp])
+            if pos.offset == 10:
+                break
+            assert time.monotonic() < deadline, f"position never resolved: {pos}"
+        produce_all(
+            producer(bootstrap), topic, [{"partition": 0, "value": b"new%d" % i} for i in range(3)]
+        )
+        assert [m.value() for m in consume_n(c, 3)] == [b"new0", b"new1", b"new2"]
+
+        c.seek(TopicPartition(topic, 0, OFFSET_BEGINNING))
+        msgs = consume_n(c, 13)
+        assert [m.offset() for m in msgs] == list(range(13))
+        assert msgs[0].value() == b"old0"
+
+        c.seek(TopicPartition(topic, 0, 11))
+        assert [m.value() for m in consume_n(c, 2)] == [b"new1", b"new2"]
+        assert c.get_watermark_offsets(tp, timeout=10) == (0, 13)
+    finally:
+        c.close()
+
+
+def test_offsets_for_times(bootstrap: str) -> None:
+    topic = unique_topic("cfl-times")
+    create_topic(bootstrap, topic)
+    items = [
+        {"partition": 0, "value": b"%d" % i, "timestamp": BASE_TS + 1000 * i} for i in range(20)
+    ]
+    # one message per batch so the answer is exact at message granularity
+    produce_all(producer(bootstrap, **{"linger.ms": 0, "batch.num.messages": 1}), topic, items)
+
+    c = consumer(bootstrap)
+    try:
+        query = [
+            TopicPartition(topic, 0, BASE_TS - 5000),  # before everything -> 0
+            TopicPartition(topic, 0, BASE_TS + 7000),  # exact -> 7
+            TopicPartition(topic, 0, BASE_TS + 7500),  # between -> 8
+            TopicPartition(topic, 0, BASE_TS + 999_000),  # after everything -> -1
+        ]
+        answers = [c.offsets_for_times([q], timeout=10)[0] for q in query]
+        assert [a.offset for a in answers] == [0, 7, 8, -1]
+        assert all(a.error is None for a in answers)
+
+        c.assign([TopicPartition(topic, 0, answers[1].offset)])
+        first = consume_n(c, 1)[0]
+        assert first.offset() == 7
+        assert first.timestamp() == (TIMESTAMP_CREATE_TIME, BASE_TS + 7000)
+    finally:
+        c.close()
+
+
+# ----------------------------------------------------------------------------- idempotence
+def test_idempotent_producer_forced_retry_no_duplicate(
+    broker_factory: Any,
+) -> None:
+    """Lose the first Produce response: librdkafka retries the same sequence; one copy kept."""
+    with KafkaProxy() as proxy:
+        broker: BrokerProcess = broker_factory(
+            {"advertised.listeners": f"PLAINTEXT://{proxy.address}"}
+        )
+        proxy.set_upstream(broker.host, broker.port)
+        topic = unique_topic("cfl-idem")
+        create_topic(proxy.address, topic)
+
+        p = producer(
+            proxy.address,
+            **{
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 0,
+                "retry.backoff.ms": 50,
+                "message.timeout.ms": 30000,
+            },
+        )
+        produce_all(p, topic, [{"partition": 0, "value": b"warm-up"}])  # PID assigned
+        proxy.drop_responses(PRODUCE, 1)
+        reports = produce_all(
+            p, topic, [{"partition": 0, "value": b"payload-%d" % i} for i in range(5)]
+        )
+        assert proxy.dropped[PRODUCE] == 1, "the fault was never injected"
+        assert [r.offset() for r in reports] == [1, 2, 3, 4, 5]
+        # more after the retry continue the sequence normally
+        after = produce_all(p, topic, [{"partition": 0, "value": b"after"}])
+        assert after[0].offset() == 6
+
+        msgs = read_partition(broker.bootstrap, topic, 0, 7)
+        assert [m.value() for m in msgs] == [
+            b"warm-up",
+            *(b"payload-%d" % i for i in range(5)),
+            b"after",
+        ]
