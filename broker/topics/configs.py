@@ -417,6 +417,17 @@ class BrokerDefaults:
         replication = _int_property(explicit, "default.replication.factor", 1)
         return cls(num_partitions, replication, explicit, settings)
 
+    @classmethod
+    def from_broker_config(cls, config: Any) -> BrokerDefaults:
+        """From the server's pydantic ``BrokerConfig``: only explicitly set fields count.
+
+        Uses ``config.model_fields_set`` (fields given by file, env or ``--override``) and
+        ``config.as_properties()`` (values by Kafka property name).
+        """
+        props = config.as_properties()
+        explicit = {k.replace("_", "."): None for k in config.model_fields_set}
+        return cls.from_properties({k: props.get(k) for k in explicit})
+
     def default_value(self, name: str) -> tuple[Value, ConfigSource]:
         """The value topic config ``name`` takes when a topic does not override it."""
         setting = self.settings.get(name)

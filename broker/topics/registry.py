@@ -195,6 +195,12 @@ class TopicRegistry:
     ) -> list[DescribedConfig]:
         return describe_topic(self.require(name).configs, self.broker, keys)
 
+    def describe_configs_for(
+        self, overrides: Mapping[str, str], keys: Iterable[str] | None = None
+    ) -> list[DescribedConfig]:
+        """Like describe_configs for a topic that would have these overrides."""
+        return describe_topic(overrides, self.broker, keys)
+
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(topic_name)`` after every change to a topic (create/delete/alter)."""
         self._listeners.append(listener)

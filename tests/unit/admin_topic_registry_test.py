@@ -6,39 +6,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from admin_support import RecordingLogs
 from kio.schema.errors import ErrorCode
 
 from broker.topics import BrokerDefaults, TopicError, TopicRegistry
 from broker.topics.model import TopicFileError, decode_topics, encode_topics, new_topic
 from broker.topics.store import TOPICS_FILE, TopicStore
 from storage.log_config import LogConfig
-
-
-class RecordingLogs:
-    """Stands in for storage's LogManager: remembers which logs exist and their configs."""
-
-    def __init__(self, existing: list[tuple[str, int]] | None = None) -> None:
-        self.logs: dict[tuple[str, int], LogConfig | None] = dict.fromkeys(existing or [])
-        self.topic_configs: dict[str, LogConfig] = {}
-
-    def get(self, topic: str, partition: int) -> object | None:
-        return self.logs.get((topic, partition), None) if (topic, partition) in self.logs else None
-
-    def create(self, topic: str, partition: int, config: LogConfig) -> object:
-        self.logs[(topic, partition)] = config
-        return config
-
-    def delete(self, topic: str, partition: int) -> None:
-        self.logs.pop((topic, partition), None)
-
-    def update_config(self, topic: str, config: LogConfig) -> None:
-        self.topic_configs[topic] = config
-        for key in self.logs:
-            if key[0] == topic:
-                self.logs[key] = config
-
-    def partitions(self) -> list[tuple[str, int]]:
-        return sorted(self.logs)
 
 
 def _registry(tmp_path: Path, logs: RecordingLogs | None = None, **props: str) -> TopicRegistry:
