@@ -1,0 +1,111 @@
+"""Request body decoding and response encoding with kio's schemas (sans-I/O).
+
+``decode_request(api_key, version, frame, offset)`` reads the body that follows the
+request header; ``encode_response(api_key, version, correlation_id, body)`` returns one
+complete frame (int32 size + response header + body) ready for the socket.
+Readers and writers are looked up once per (api key, version) and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import Any
+
+from kio.index import load_request_schema, load_response_schema
+from kio.serial import entity_reader, entity_writer
+
+from protocol.headers import write_response_header
+
+
+class DecodeError(ValueError):
+    """A request body does not match its schema."""
+
+
+@functools.cache
+def request_type(api_key: int, api_version: int) -> type:
+    """kio request class for (api_key, api_version); raises if kio does not have it."""
+    return load_request_schema(api_key, api_version)
+
+
+@functools.cache
+def response_type(api_key: int, api_version: int) -> type:
+    """kio response class for (api_key, api_version); raises if kio does not have it."""
+    return load_response_schema(api_key, api_version)
+
+
+@functools.cache
+def _reader(api_key: int, api_version: int) -> Any:
+    return entity_reader(request_type(api_key, api_version))
+
+
+@functools.cache
+def _writer(cls: type) -> Any:
+    return entity_writer(cls)
+
+
+def decode_request(
+    api_key: int, api_version: int, frame: bytes | bytearray | memoryview, offset: int
+) -> Any:
+    """Decode the request body starting at ``offset``; raises DecodeError on any mismatch."""
+    try:
+        body, size = _reader(api_key, api_version)(frame, offset)
+    except Exception as exc:  # BufferUnderflow, ValueError, UnicodeDecodeError, ...
+        raise DecodeError(
+            f"cannot decode api_key={api_key} v{api_version} body: {exc}"
+        ) from exc
+    # Trailing bytes are tolerated, as Kafka does for requests from newer clients.
+    del size
+    return body
+
+
+def encode_response(api_key: int, api_version: int, correlation_id: int, body: Any) -> bytes:
+    """Encode one size-prefixed response frame for ``body`` (a kio response entity)."""
+    buffer = io.BytesIO()
+    buffer.write(b"\0\0\0\0")
+    write_response_header(buffer, api_key, api_version, correlation_id)
+    _writer(type(body))(buffer, body)
+    size = buffer.tell() - 4
+    buffer.seek(0)
+    buffer.write(size.to_bytes(4, "big"))
+    return buffer.getvalue()
+
+
+def encode_request(api_key: int, api_version: int, correlation_id: int,
+                   client_id: str | None, body: Any) -> bytes:
+    """Encode one size-prefixed request frame (for tests and the outbound client)."""
+    from kio.schema.request_header.v1.header import RequestHeader as H1
+    from kio.schema.request_header.v2.header import RequestHeader as H2
+
+    from protocol.headers import request_header_version
+
+    buffer = io.BytesIO()
+    buffer.write(b"\0\0\0\0")
+    header_cls = H2 if request_header_version(api_key, api_version) == 2 else H1
+    _writer(header_cls)(
+        buffer,
+        header_cls(
+            request_api_key=api_key,
+            request_api_version=api_version,
+            correlation_id=correlation_id,
+            client_id=client_id,
+        ),
+    )
+    _writer(type(body))(buffer, body)
+    size = buffer.tell() - 4
+    buffer.seek(0)
+    buffer.write(size.to_bytes(4, "big"))
+    return buffer.getvalue()
+
+
+def decode_response(api_key: int, api_version: int, payload: bytes | memoryview) -> tuple[int, Any]:
+    """Decode a response payload (after the size prefix) → (correlation_id, body)."""
+    from kio.schema.response_header.v0.header import ResponseHeader as R0
+    from kio.schema.response_header.v1.header import ResponseHeader as R1
+
+    from protocol.headers import response_header_version
+
+    header_cls = R1 if response_header_version(api_key, api_version) == 1 else R0
+    header, offset = entity_reader(header_cls)(payload, 0)
+    body, _ = entity_reader(response_type(api_key, api_version))(payload, offset)
+    return int(header.correlation_id), body

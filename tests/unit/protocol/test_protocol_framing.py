@@ -1,0 +1,98 @@
+"""FrameDecoder: splitting, size guard, and arbitrary bytes never crash it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol.framing import FrameDecoder, FrameError, frame
+
+
+def _payloads(out: list) -> list[bytes]:
+    return [bytes(f) for f in out]
+
+
+def test_whole_frames_in_one_chunk() -> None:
+    d = FrameDecoder()
+    data = frame(b"abc") + frame(b"") + frame(b"x" * 1000)
+    assert _payloads(d.feed(data)) == [b"abc", b"", b"x" * 1000]
+    assert d.buffered_bytes == 0
+
+
+def test_frame_split_byte_by_byte() -> None:
+    d = FrameDecoder()
+    data = frame(b"hello") + frame(b"world!")
+    got: list = []
+    for i in range(len(data)):
+        got += d.feed(data[i : i + 1])
+    assert _payloads(got) == [b"hello", b"world!"]
+
+
+def test_partial_size_prefix_then_rest() -> None:
+    d = FrameDecoder()
+    data = frame(b"payload")
+    assert d.feed(data[:2]) == []
+    assert d.buffered_bytes == 2
+    assert _payloads(d.feed(data[2:])) == [b"payload"]
+
+
+def test_negative_size_rejected() -> None:
+    d = FrameDecoder()
+    with pytest.raises(FrameError, match="negative"):
+        d.feed((-1).to_bytes(4, "big", signed=True))
+
+
+def test_size_above_limit_rejected_before_buffering() -> None:
+    d = FrameDecoder(max_frame_bytes=100)
+    with pytest.raises(FrameError, match="socket.request.max.bytes"):
+        d.feed((101).to_bytes(4, "big"))
+    assert d.buffered_bytes == 0
+
+
+def test_two_gib_size_rejected_by_default_limit() -> None:
+    d = FrameDecoder()
+    with pytest.raises(FrameError):
+        d.feed(b"\x7f\xff\xff\xff")
+
+
+def test_decoder_is_poisoned_after_error() -> None:
+    d = FrameDecoder(max_frame_bytes=10)
+    with pytest.raises(FrameError):
+        d.feed((11).to_bytes(4, "big"))
+    with pytest.raises(FrameError):
+        d.feed(frame(b"ok"))
+
+
+def test_bytearray_chunks_are_copied() -> None:
+    d = FrameDecoder()
+    chunk = bytearray(frame(b"abc"))
+    out = d.feed(chunk)
+    chunk[4:7] = b"zzz"
+    assert _payloads(out) == [b"abc"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=20), st.integers(0, 200))
+def test_arbitrary_bytes_never_crash(chunks: list[bytes], limit: int) -> None:
+    d = FrameDecoder(max_frame_bytes=limit)
+    try:
+        for c in chunks:
+            for f in d.feed(c):
+                assert len(f) <= limit
+    except FrameError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=10), st.data())
+def test_any_split_yields_the_same_frames(payloads: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(frame(p) for p in payloads)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    d = FrameDecoder()
+    got: list = []
+    prev = 0
+    for c in [*cuts, len(stream)]:
+        got += d.feed(stream[prev:c])
+        prev = c
+    assert _payloads(got) == payloads
