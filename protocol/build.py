@@ -98,7 +98,9 @@ def build(cls: type, values: Mapping[str, Any]) -> Any:
     for name, kind, sub, optional, has_default, kafka_type in _spec(cls):
         if name in values:
             value = values[name]
-            if kind == _ENTITY:
+            if value is None:
+                pass  # null entity / null array / null primitive, as given
+            elif kind == _ENTITY:
                 if isinstance(value, Mapping):
                     value = build(sub, value)
             elif kind == _ENTITY_TUPLE:

@@ -1,0 +1,192 @@
+"""The broker's state and lifecycle, independent of sockets.
+
+``Broker(config)`` owns the LogManager, the TopicRegistry, the ReplicaManager, the fetch
+purgatory, the producer id manager and the API registry. ``start()`` opens storage and
+starts the periodic tasks (retention, cleaner, flush of due logs — blocking file work runs
+in a worker thread, never on the event loop); ``shutdown()`` stops them and flushes and
+checkpoints storage (``LogManager.shutdown``).
+
+The cluster id is kept in ``<data_dir>/meta.properties`` (Kafka's file name):
+``version=1``, ``cluster.id=...``, ``node.id=...``; it is generated on first start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from broker.config import BrokerConfig
+from broker.fetch_purgatory import FetchPurgatory
+from broker.handlers import HandlerFn, build_registry
+from broker.producer_ids import ProducerIdManager
+from broker.replica_manager import ReplicaManager
+from broker.topics import BrokerDefaults, TopicRegistry
+from common.logging import get_logger
+from protocol.api_registry import ApiRegistry
+
+log = get_logger("strom.broker")
+
+META_FILE = "meta.properties"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _read_or_create_cluster_id(data_dir: Path, node_id: int, configured: str | None) -> str:
+    path = data_dir / META_FILE
+    existing: dict[str, str] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.startswith("#"):
+                existing[key.strip()] = value.strip()
+    cluster_id = existing.get("cluster.id")
+    if cluster_id and configured and configured != cluster_id:
+        raise RuntimeError(
+            f"cluster.id {configured} does not match {cluster_id} stored in {path}"
+        )
+    if not cluster_id:
+        cluster_id = configured or (
+            base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        )
+        tmp = path.with_name(META_FILE + ".tmp")
+        tmp.write_text(f"version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    return cluster_id
+
+
+class Broker:
+    """Everything a handler reaches through ``ctx.broker``."""
+
+    def __init__(self, config: BrokerConfig, *, extra_handler_modules: tuple[str, ...] = ()):
+        self.config = config
+        self.node_id = config.node_id
+        self.data_dir = config.data_dir
+        self.registry: ApiRegistry[HandlerFn] = build_registry(extra_handler_modules)
+        self.purgatory = FetchPurgatory()
+        self.log_manager: Any = None  # storage.log_manager.LogManager (also ``logs``)
+        self.topics: Any = None
+        self.replica_manager: ReplicaManager | None = None
+        self.producer_ids: ProducerIdManager | None = None
+        self.cluster_id = ""
+        self.advertised_host = ""
+        self.advertised_port = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        #: Extensions (group/txn coordinators) can hang state here and register shutdown hooks.
+        self.extensions: dict[str, Any] = {}
+        self._shutdown_hooks: list[Callable[[], Any]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def open_storage(self) -> list[str]:
+        """Open logs and the topic table (synchronous; call before serving)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cluster_id = _read_or_create_cluster_id(
+            self.data_dir, self.node_id, self.config.cluster_id
+        )
+        from storage.log_manager import LogManager
+
+        self.log_manager = LogManager(self.data_dir, self.config.log_config())
+        notes = list(self.log_manager.startup(now_ms()))
+        defaults = BrokerDefaults.from_broker_config(self.config)
+        self.topics = TopicRegistry(
+            self.data_dir, defaults, log_manager=self.log_manager, node_id=self.node_id
+        )
+        notes += self.topics.open(now_ms())
+        self.replica_manager = ReplicaManager(
+            self.log_manager, self.topics, self.purgatory, self.node_id,
+            self.config.min_insync_replicas,
+        )
+        self.topics.on_change(self._topic_changed)
+        self.producer_ids = ProducerIdManager(self.data_dir)
+        return notes
+
+    @property
+    def logs(self) -> Any:
+        """The LogManager (name used by the admin handlers)."""
+        return self.log_manager
+
+    def _topic_changed(self, topic: str) -> None:
+        # fetches waiting on a deleted/changed topic re-evaluate (and see the error)
+        self.purgatory.wake_all()
+
+    def set_advertised(self, host: str, port: int) -> None:
+        self.advertised_host, self.advertised_port = host, port
+
+    def add_shutdown_hook(self, hook: Callable[[], Any]) -> None:
+        """Run ``hook()`` (sync or async) at shutdown, before storage closes."""
+        self._shutdown_hooks.append(hook)
+
+    def start_background(self) -> None:
+        cfg = self.config
+        self._tasks = [
+            asyncio.create_task(
+                self._periodic("retention", cfg.log_retention_check_interval_ms,
+                               lambda: self.log_manager.run_retention(now_ms()),
+                               in_thread=False)
+            ),
+            asyncio.create_task(
+                self._periodic("flush", cfg.log_flush_scheduler_interval_ms,
+                               lambda: self.log_manager.flush_due(now_ms()),
+                               in_thread=True)
+            ),
+        ]
+        if cfg.log_cleaner_enable:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._periodic("cleaner", cfg.log_cleaner_backoff_ms,
+                                   lambda: self.log_manager.run_cleaner(now_ms()),
+                                   in_thread=False)
+                )
+            )
+        self._started = True
+
+    async def _periodic(
+        self, name: str, interval_ms: int, work: Callable[[], Any], *, in_thread: bool
+    ) -> None:
+        """Run ``work`` every ``interval_ms``. Blocking fsync work (flush) runs in a worker
+        thread (storage allows flush concurrently with loop-thread appends); retention and
+        cleaning mutate segment lists, so they run on the loop thread between requests."""
+        loop = asyncio.get_running_loop()
+        interval = max(interval_ms, 10) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if in_thread:
+                    await loop.run_in_executor(None, work)
+                else:
+                    work()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the task alive; storage reports, we log
+                log.error("periodic_task_failed", task=name, error=repr(exc))
+
+    async def shutdown(self) -> None:
+        """Stop periodic tasks and hooks, wake fetches, flush and checkpoint storage."""
+        self.purgatory.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        for hook in self._shutdown_hooks:
+            try:
+                result = hook()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:
+                log.error("shutdown_hook_failed", error=repr(exc))
+        if self.log_manager is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.log_manager.shutdown)
+            self.log_manager = None

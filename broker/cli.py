@@ -1,0 +1,129 @@
+"""Command line: ``strom serve [--config FILE] [--override key=value ...] [--ready-file PATH]``.
+
+Also ``python -m broker serve ...``. Exit codes: 0 after a clean shutdown (SIGTERM or
+SIGINT), 2 for invalid configuration or arguments, 1 for a startup failure.
+When listening, the broker writes ``host:port\\n`` to ``--ready-file`` atomically
+(temporary file + rename) so a waiting process never reads a partial line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from broker.config import ConfigError, load_config
+
+
+def strom_version() -> str:
+    try:
+        return version("strom")
+    except PackageNotFoundError:
+        return "0.0.0+local"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="strom", description="Kafka-compatible log broker")
+    parser.add_argument("--version", action="version", version=f"strom {strom_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a broker in the foreground")
+    serve.add_argument("--config", "-c", help="server.properties file")
+    serve.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                       help="set a property (repeatable; beats file and STROM_* env)")
+    serve.add_argument("--ready-file", help="write host:port here once listening")
+    return parser
+
+
+def write_ready_file(path: str, host: str, port: int) -> None:
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{host}:{port}\n")
+    os.replace(tmp, target)
+
+
+async def serve(config, unknown: dict[str, str], ready_file: str | None) -> int:  # type: ignore[no-untyped-def]
+    from broker.broker import Broker
+    from broker.server import KafkaServer
+    from common.logging import get_logger
+
+    log = get_logger("strom")
+    broker = Broker(config)
+    for key in sorted(unknown):
+        log.warning("unknown_configuration_ignored", key=key)
+    notes = broker.open_storage()
+    for note in notes:
+        log.warning("storage_startup_note", note=note)
+    listener = config.listener_list[0]
+    server = KafkaServer(broker)
+    host, port = await server.start(listener.host, listener.port)
+    advertised = config.advertised_listener_list[0]
+    adv_host = advertised.host or host
+    adv_port = advertised.port or port
+    if advertised.port == 0 or config.advertised_listeners is None:
+        adv_port = port
+    if adv_host in ("", "0.0.0.0", "::"):
+        adv_host = "127.0.0.1" if adv_host == "0.0.0.0" or not adv_host else "::1"
+    broker.set_advertised(adv_host, adv_port)
+    broker.start_background()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "strom_started",
+        version=strom_version(),
+        node_id=config.node_id,
+        cluster_id=broker.cluster_id,
+        listeners=[f"{listener.name}://{host}:{port}"],
+        advertised=f"{adv_host}:{adv_port}",
+        data_dir=str(config.data_dir.resolve()),
+        advertised_apis=len(broker.registry),
+    )
+    if ready_file:
+        write_ready_file(ready_file, host, port)
+    await stop.wait()
+    log.info("strom_stopping")
+    await server.shutdown()
+    await broker.shutdown()
+    log.info("strom_stopped")
+    if ready_file:
+        with contextlib.suppress(OSError):
+            Path(ready_file).unlink()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command != "serve":  # pragma: no cover - argparse enforces it
+        return 2
+    try:
+        config, unknown = load_config(args.config, args.override)
+    except ConfigError as exc:
+        print(f"strom: {exc}", file=sys.stderr)
+        return 2
+    from common.logging import configure_logging
+
+    configure_logging(config.log_level, config.log_format)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    try:
+        return runner(serve(config, unknown, args.ready_file))
+    except Exception as exc:
+        from common.logging import get_logger
+
+        get_logger("strom").exception("startup_failed", error=repr(exc))
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,412 @@
+"""Broker configuration: Kafka's property names, validated by pydantic-settings.
+
+Sources, lowest to highest precedence:
+
+1. defaults (safe for one node on 127.0.0.1),
+2. a Java-style properties file (``strom serve --config server.properties``),
+3. ``STROM_*`` environment variables (property name upper-cased, dots → underscores:
+   ``log.dirs`` ↔ ``STROM_LOG_DIRS``),
+4. ``--override key=value`` flags.
+
+Fields are the property names with dots replaced by underscores (``log.dirs`` →
+``log_dirs``). An invalid value raises ``ConfigError`` whose message names the Kafka
+property. Unknown properties are kept in ``unknown`` (Kafka logs and ignores them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.log_config import LogConfig
+
+ENV_PREFIX = "STROM_"
+_LISTENER = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)://(?P<host>\[[^\]]*\]|[^:]*):(?P<port>\d+)$")
+LONG_MAX = 2**63 - 1
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the Kafka property."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One entry of ``listeners`` / ``advertised.listeners``: NAME://host:port."""
+
+    name: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.name}://{self.host}:{self.port}"
+
+
+def parse_listeners(value: str) -> list[Listener]:
+    """Parse a comma-separated listener list; raises ValueError on a bad entry."""
+    out = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        m = _LISTENER.match(part)
+        if not m:
+            raise ValueError(f"{part!r} is not NAME://host:port")
+        port = int(m["port"])
+        if port > 65535:
+            raise ValueError(f"port {port} out of range")
+        out.append(Listener(m["name"].upper(), m["host"].strip("[]"), port))
+    if not out:
+        raise ValueError("no listener given")
+    return out
+
+
+def property_name(field_name: str) -> str:
+    """``log_dirs`` → ``log.dirs``."""
+    return field_name.replace("_", ".")
+
+
+def field_name(prop: str) -> str:
+    """``log.dirs`` → ``log_dirs``."""
+    return prop.strip().replace(".", "_").replace("-", "_").lower()
+
+
+class BrokerConfig(BaseSettings):
+    """All broker settings. Field ``a_b_c`` is Kafka property ``a.b.c``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore", validate_default=True
+    )
+
+    # identity and roles
+    node_id: int = 1
+    broker_id: int | None = None
+    process_roles: str = "broker,controller"
+    cluster_id: str | None = None
+    controller_quorum_voters: str = ""
+    controller_listener_names: str = "CONTROLLER"
+
+    # network
+    listeners: str = "PLAINTEXT://127.0.0.1:9092"
+    advertised_listeners: str | None = None
+    socket_request_max_bytes: int = 100 * 1024 * 1024
+    connections_max_idle_ms: int = 600_000
+    queued_max_requests: int = 500
+    strom_max_inflight_requests_per_connection: int = 64
+
+    # logs
+    log_dirs: str = "./data"
+    log_dir: str | None = None
+    num_partitions: int = 1
+    default_replication_factor: int = 1
+    min_insync_replicas: int = 1
+    auto_create_topics_enable: bool = True
+    message_max_bytes: int = 1_048_588
+    log_segment_bytes: int = 1024**3
+    log_roll_ms: int | None = None
+    log_roll_hours: int = 168
+    log_retention_ms: int | None = None
+    log_retention_minutes: int | None = None
+    log_retention_hours: int = 168
+    log_retention_bytes: int = -1
+    log_retention_check_interval_ms: int = 300_000
+    log_index_interval_bytes: int = 4096
+    log_index_size_max_bytes: int = 10 * 1024 * 1024
+    log_cleanup_policy: str = "delete"
+    log_cleaner_enable: bool = True
+    log_cleaner_backoff_ms: int = 15_000
+    log_cleaner_delete_retention_ms: int = 86_400_000
+    log_cleaner_min_compaction_lag_ms: int = 0
+    log_flush_interval_messages: int = LONG_MAX
+    log_flush_interval_ms: int | None = None
+    log_flush_scheduler_interval_ms: int = 1000
+    log_message_timestamp_type: str = "CreateTime"
+    log_segment_delete_delay_ms: int = 60_000
+    replica_fetch_max_bytes: int = 1_048_576
+    fetch_max_bytes: int = 57_671_680
+
+    # groups and transactions (used by their coordinators)
+    group_initial_rebalance_delay_ms: int = 3000
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
+    offsets_topic_num_partitions: int = 50
+    offsets_topic_replication_factor: int = 1
+    offsets_retention_minutes: int = 10080
+    transaction_state_log_num_partitions: int = 50
+    transactional_id_expiration_ms: int = 604_800_000
+
+    # logging of the broker process itself (not a Kafka property)
+    log_level: str = "INFO"
+    log_format: str = "auto"  # auto | console | json
+
+    @field_validator(
+        "num_partitions",
+        "default_replication_factor",
+        "min_insync_replicas",
+        "offsets_topic_num_partitions",
+        "transaction_state_log_num_partitions",
+        "queued_max_requests",
+        "strom_max_inflight_requests_per_connection",
+    )
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator(
+        "socket_request_max_bytes",
+        "connections_max_idle_ms",
+        "message_max_bytes",
+        "log_segment_bytes",
+        "log_retention_check_interval_ms",
+        "log_index_size_max_bytes",
+        "log_cleaner_backoff_ms",
+        "log_flush_interval_messages",
+        "log_flush_scheduler_interval_ms",
+        "fetch_max_bytes",
+    )
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @field_validator(
+        "group_initial_rebalance_delay_ms",
+        "log_cleaner_delete_retention_ms",
+        "log_cleaner_min_compaction_lag_ms",
+        "log_index_interval_bytes",
+        "log_segment_delete_delay_ms",
+    )
+    @classmethod
+    def _non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("listeners")
+    @classmethod
+    def _listeners(cls, v: str) -> str:
+        parse_listeners(v)
+        return v
+
+    @field_validator("advertised_listeners")
+    @classmethod
+    def _advertised(cls, v: str | None) -> str | None:
+        if v:
+            parse_listeners(v)
+        return v
+
+    @field_validator("log_message_timestamp_type")
+    @classmethod
+    def _ts_type(cls, v: str) -> str:
+        if v not in ("CreateTime", "LogAppendTime"):
+            raise ValueError("must be CreateTime or LogAppendTime")
+        return v
+
+    @field_validator("log_cleanup_policy")
+    @classmethod
+    def _cleanup(cls, v: str) -> str:
+        parts = {p.strip() for p in v.split(",") if p.strip()}
+        if not parts or not parts <= {"delete", "compact"}:
+            raise ValueError("must be a list of delete, compact")
+        return ",".join(sorted(parts))
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.upper() not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return "WARNING" if v.upper() == "WARN" else v.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        if v not in ("auto", "console", "json"):
+            raise ValueError("must be auto, console or json")
+        return v
+
+    @field_validator("log_retention_bytes")
+    @classmethod
+    def _retention_bytes(cls, v: int) -> int:
+        if v < -1:
+            raise ValueError("must be >= -1")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> BrokerConfig:
+        if self.log_retention_ms is not None and self.log_retention_ms < -1:
+            raise ValueError("log.retention.ms must be >= -1")
+        return self
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def listener_list(self) -> list[Listener]:
+        return parse_listeners(self.listeners)
+
+    @property
+    def advertised_listener_list(self) -> list[Listener]:
+        return parse_listeners(self.advertised_listeners or self.listeners)
+
+    @property
+    def data_dir(self) -> Path:
+        """The (single) log directory: first of ``log.dirs`` (or ``log.dir``)."""
+        raw = self.log_dirs if self.log_dirs else (self.log_dir or "./data")
+        return Path(raw.split(",")[0].strip()).expanduser()
+
+    @property
+    def retention_ms(self) -> int:
+        if self.log_retention_ms is not None:
+            return self.log_retention_ms
+        if self.log_retention_minutes is not None:
+            return self.log_retention_minutes * 60_000
+        return self.log_retention_hours * 3_600_000
+
+    @property
+    def roll_ms(self) -> int:
+        if self.log_roll_ms is not None:
+            return self.log_roll_ms
+        return self.log_roll_hours * 3_600_000
+
+    @property
+    def flush_ms(self) -> int:
+        return LONG_MAX if self.log_flush_interval_ms is None else self.log_flush_interval_ms
+
+    def log_config(self) -> LogConfig:
+        """Default topic configuration derived from the broker's ``log.*`` settings."""
+        return LogConfig(
+            segment_bytes=self.log_segment_bytes,
+            segment_ms=self.roll_ms,
+            index_interval_bytes=self.log_index_interval_bytes,
+            segment_index_bytes=self.log_index_size_max_bytes,
+            retention_ms=self.retention_ms,
+            retention_bytes=self.log_retention_bytes,
+            cleanup_policy=frozenset(self.log_cleanup_policy.split(",")),
+            delete_retention_ms=self.log_cleaner_delete_retention_ms,
+            min_compaction_lag_ms=self.log_cleaner_min_compaction_lag_ms,
+            flush_messages=self.log_flush_interval_messages,
+            flush_ms=self.flush_ms,
+            max_message_bytes=self.message_max_bytes,
+            message_timestamp_type=self.log_message_timestamp_type,
+            file_delete_delay_ms=self.log_segment_delete_delay_ms,
+        )
+
+    def as_properties(self) -> dict[str, Any]:
+        """Every setting keyed by its Kafka property name (for DescribeConfigs/banners)."""
+        return {property_name(k): v for k, v in self.model_dump().items()}
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Parse Java ``.properties`` text: ``key=value`` or ``key: value`` lines, ``#``/``!``
+    comments, backslash line continuations. Keys keep their dots."""
+    out: dict[str, str] = {}
+    logical: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip() if not logical else raw.lstrip()
+        if not logical and (not line or line[0] in "#!"):
+            continue
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            logical.append(line[:-1])
+            continue
+        logical.append(line)
+        entry = "".join(logical)
+        logical = []
+        m = re.match(r"^([^=:\s]+)\s*[=:\s]\s*(.*)$", entry)
+        if m:
+            out[m[1]] = m[2].strip()
+        else:
+            out[entry.strip()] = ""
+    return out
+
+
+def _known_fields() -> set[str]:
+    return set(BrokerConfig.model_fields)
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    environ: Mapping[str, str] | None = None,
+) -> tuple[BrokerConfig, dict[str, str]]:
+    """Build the config from file, ``STROM_*`` env and overrides (see module doc).
+
+    Returns (config, unknown properties). Raises ConfigError naming the bad property.
+    """
+    environ = os.environ if environ is None else environ
+    known = _known_fields()
+    unknown: dict[str, str] = {}
+    file_values: dict[str, str] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        for key, value in parse_properties(text).items():
+            name = field_name(key)
+            if name in known:
+                file_values[name] = value
+            else:
+                unknown[key] = value
+    override_values: dict[str, str] = {}
+    items = overrides.items() if isinstance(overrides, Mapping) else _split_overrides(overrides)
+    for key, value in items:
+        name = field_name(key)
+        if name in known:
+            override_values[name] = str(value)
+        else:
+            unknown[key] = str(value)
+    env_values = {
+        field_name(k[len(ENV_PREFIX):]): v
+        for k, v in environ.items()
+        if k.upper().startswith(ENV_PREFIX) and field_name(k[len(ENV_PREFIX):]) in known
+    }
+    # precedence: file < env < overrides (init kwargs also beat pydantic's own env source)
+    init: dict[str, Any] = {**file_values, **env_values, **override_values}
+    # empty strings mean "unset" for optional fields
+    for k, v in list(init.items()):
+        if v == "" and BrokerConfig.model_fields[k].default is None:
+            init[k] = None
+    try:
+        config = BrokerConfig(**init)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    return config, unknown
+
+
+def _split_overrides(overrides: Iterable[str]) -> Iterable[tuple[str, str]]:
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--override expects key=value, got {item!r}")
+        yield key.strip(), value.strip()
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        key = property_name(str(loc[0])) if loc else "config"
+        value = err.get("input")
+        msg = err.get("msg", "invalid")
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"invalid value {value!r} for configuration {key}: {msg}")
+    return "; ".join(parts)
+
+
+def explicit_properties(config: BrokerConfig) -> dict[str, Any]:
+    """The properties the operator set (file, env, overrides), by Kafka name."""
+    return {property_name(k): getattr(config, k) for k in sorted(config.model_fields_set)}

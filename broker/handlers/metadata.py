@@ -1,0 +1,128 @@
+"""Metadata (key 3), v0-12.
+
+One node: every partition's leader, replica set and ISR is this node, leader epoch 0.
+Topics requested but unknown are auto-created (``num.partitions``) when
+``auto.create.topics.enable`` is true and the request allows it (v4+ flag; always for
+v0-3), except internal topics and illegal names (INVALID_TOPIC_EXCEPTION). Topics
+requested by id (v10+) that do not exist get UNKNOWN_TOPIC_ID.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from broker.handlers import ApiHandler, RequestContext
+from broker.topics import InvalidTopicName, TopicError, validate_topic_name
+from broker.topics.names import INTERNAL_TOPICS
+from protocol.errors import ErrorCode
+
+API_KEY = 3
+ZERO_UUID = UUID(int=0)
+
+
+def broker_entries(ctx: RequestContext) -> list[dict[str, Any]]:
+    b = ctx.broker
+    return [{"node_id": b.node_id, "broker_id": b.node_id, "host": b.advertised_host,
+             "port": b.advertised_port, "rack": None, "is_fenced": False}]
+
+
+def topic_entry(ctx: RequestContext, info: Any) -> dict[str, Any]:
+    node = ctx.broker.node_id
+    partitions = [
+        {
+            "error_code": 0,
+            "partition_index": p,
+            "leader_id": node,
+            "leader_epoch": 0,
+            "replica_nodes": (node,),
+            "isr_nodes": (node,),
+            "offline_replicas": (),
+        }
+        for p in range(info.partitions)
+    ]
+    return {
+        "error_code": 0,
+        "name": info.name,
+        "topic_id": info.topic_id,
+        "is_internal": info.name in INTERNAL_TOPICS,
+        "partitions": partitions,
+    }
+
+
+def error_topic(name: str | None, code: int, topic_id: UUID | None = None) -> dict[str, Any]:
+    return {"error_code": code, "name": name, "topic_id": topic_id or ZERO_UUID,
+            "is_internal": False, "partitions": ()}
+
+
+def _auto_create(ctx: RequestContext, name: str) -> dict[str, Any]:
+    try:
+        validate_topic_name(name)
+    except InvalidTopicName:
+        return error_topic(name, ErrorCode.invalid_topic_exception)
+    if name in INTERNAL_TOPICS:
+        return error_topic(name, ErrorCode.unknown_topic_or_partition)
+    try:
+        info = ctx.broker.topics.create_topic(name)
+    except TopicError as exc:
+        if exc.error_code == ErrorCode.topic_already_exists:
+            existing = ctx.broker.topics.get(name)
+            if existing is not None:
+                return topic_entry(ctx, existing)
+        return error_topic(name, exc.error_code)
+    return topic_entry(ctx, info)
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    topics_registry = ctx.broker.topics
+    version = ctx.api_version
+    requested = request.topics
+    if version == 0 and not requested:
+        requested = None  # v0: an empty list means all topics
+    allow_auto = getattr(request, "allow_auto_topic_creation", True)
+    auto = ctx.broker.config.auto_create_topics_enable and allow_auto
+    out: list[dict[str, Any]] = []
+    if requested is None:
+        out = [topic_entry(ctx, info) for info in topics_registry.list()]
+    else:
+        seen: set[Any] = set()
+        for t in requested:
+            name = t.name
+            topic_id = getattr(t, "topic_id", None)
+            if name is None and topic_id is not None and topic_id != ZERO_UUID:
+                key: Any = topic_id
+                if key in seen:
+                    continue
+                seen.add(key)
+                info = topics_registry.get_by_id(topic_id)
+                out.append(
+                    topic_entry(ctx, info) if info is not None
+                    else error_topic(None, ErrorCode.unknown_topic_id, topic_id)
+                )
+                continue
+            if name in seen:
+                continue
+            seen.add(name)
+            info = topics_registry.get(name) if name is not None else None
+            if info is not None:
+                out.append(topic_entry(ctx, info))
+                continue
+            try:
+                validate_topic_name(name)
+            except InvalidTopicName:
+                out.append(error_topic(name, ErrorCode.invalid_topic_exception))
+                continue
+            if auto:
+                out.append(_auto_create(ctx, name))
+            else:
+                out.append(error_topic(name, ErrorCode.unknown_topic_or_partition))
+    return ctx.build_response({
+        "throttle_time": 0,
+        "brokers": broker_entries(ctx),
+        "cluster_id": ctx.broker.cluster_id,
+        "controller_id": ctx.broker.node_id,
+        "topics": out,
+    })
+
+
+HANDLERS = [ApiHandler(API_KEY, 0, 12, handle)]

@@ -1,0 +1,41 @@
+"""OffsetForLeaderEpoch (key 23), v2-4.
+
+One node, one leader epoch (0) for the whole life of every partition: for a requested
+epoch ≥ 0 and ≤ the current one, the end offset is the log end offset at epoch 0; for a
+requested epoch < 0 the answer is UNDEFINED (epoch -1, offset -1). A current leader epoch
+newer than ours is UNKNOWN_LEADER_EPOCH.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.handlers import ApiHandler, RequestContext
+from protocol.errors import ErrorCode
+
+API_KEY = 23
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    replicas = ctx.broker.replica_manager
+    topics = []
+    for topic in request.topics:
+        parts = []
+        for p in topic.partitions:
+            log = replicas.log(topic.topic, p.partition)
+            current = replicas.leader_epoch(topic.topic, p.partition)
+            entry: dict[str, Any] = {"partition": p.partition, "error_code": 0,
+                                     "leader_epoch": -1, "end_offset": -1}
+            if log is None:
+                entry["error_code"] = ErrorCode.unknown_topic_or_partition
+            elif p.current_leader_epoch > current:
+                entry["error_code"] = ErrorCode.unknown_leader_epoch
+            elif 0 <= p.leader_epoch <= current:
+                entry["leader_epoch"] = current
+                entry["end_offset"] = log.log_end_offset
+            parts.append(entry)
+        topics.append({"topic": topic.topic, "partitions": parts})
+    return ctx.build_response({"throttle_time": 0, "topics": topics})
+
+
+HANDLERS = [ApiHandler(API_KEY, 2, 4, handle)]

@@ -1,0 +1,56 @@
+"""Replica manager of one node: (topic, partition) → PartitionLog, leadership, appends.
+
+On a single node every partition is led here with leader epoch 0, the ISR is this node
+alone, and the high watermark equals the log end offset right after each append. Appends
+wake the fetch purgatory. ``acks=-1`` behaves as ``acks=1`` when the topic's
+``min.insync.replicas`` ≤ 1 (the ISR size), else the produce gets NOT_ENOUGH_REPLICAS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.fetch_purgatory import FetchPurgatory
+
+LEADER_EPOCH = 0
+ISR_SIZE = 1
+
+
+class ReplicaManager:
+    """Leader-side partition access for handlers (produce, fetch, list offsets)."""
+
+    def __init__(self, log_manager: Any, topics: Any, purgatory: FetchPurgatory,
+                 node_id: int, default_min_insync: int = 1) -> None:
+        self.log_manager = log_manager
+        self.topics = topics
+        self.purgatory = purgatory
+        self.node_id = node_id
+        self.default_min_insync = default_min_insync
+
+    def log(self, topic: str, partition: int) -> Any | None:
+        """The PartitionLog led here, or None (unknown topic/partition)."""
+        return self.log_manager.get(topic, partition)
+
+    def leader_epoch(self, topic: str, partition: int) -> int:
+        return LEADER_EPOCH
+
+    def min_insync_replicas(self, topic: str) -> int:
+        try:
+            value = self.topics.effective_configs(topic).get("min.insync.replicas")
+        except Exception:
+            value = None
+        return int(value) if value is not None else self.default_min_insync
+
+    def enough_replicas(self, topic: str) -> bool:
+        """Whether acks=-1 can be satisfied (ISR size ≥ min.insync.replicas)."""
+        return self.min_insync_replicas(topic) <= ISR_SIZE
+
+    def append(self, log: Any, records: bytes | bytearray | memoryview, now_ms: int) -> Any:
+        """Append as leader, advance the high watermark, wake waiting fetches.
+
+        Raises the storage errors of ``PartitionLog.append_as_leader``.
+        """
+        result = log.append_as_leader(records, leader_epoch=LEADER_EPOCH, now_ms=now_ms)
+        log.high_watermark = log.log_end_offset
+        self.purgatory.notify((log.topic, log.partition))
+        return result

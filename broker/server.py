@@ -1,0 +1,284 @@
+"""The Kafka TCP server: connections, framing, dispatch, ordering, flow control.
+
+Per connection (``KafkaConnection``, an asyncio ``Protocol`` on uvloop):
+
+- bytes go through ``FrameDecoder`` (``socket.request.max.bytes`` guard); complete frames
+  are queued; one worker task handles them **one at a time, in arrival order**, so
+  responses leave strictly in request order while the client may pipeline freely;
+- a handler returning ``None`` (Produce acks=0) sends nothing;
+- back-pressure: when more than ``max_inflight`` frames (or ``MAX_QUEUED_BYTES``) wait,
+  reading pauses until the worker catches up; when the transport's write buffer is above
+  its high-water mark (a slow reader), the worker waits for it to drain before handling
+  the next request — so memory per connection stays bounded;
+- malformed input (bad frame size, unreadable header, unknown API key, unsupported
+  version, undecodable body) closes **only that connection**, with one structured log
+  line (``connection_closed`` + ``reason``), as Kafka does. ApiVersions with a version we
+  do not support gets the KIP-511 fallback instead (v0 body, UNSUPPORTED_VERSION, list);
+- connections idle (no request in progress, nothing received) for
+  ``connections.max.idle.ms`` are closed by a sweeper.
+
+``KafkaServer.shutdown()`` stops accepting, lets every connection finish the request it
+is handling (waiting fetches are woken), closes connections and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import socket
+import time
+from typing import Any
+
+from broker.broker import Broker
+from broker.handlers import CloseConnection, RequestContext
+from broker.handlers.api_versions import API_KEY as API_VERSIONS_KEY
+from broker.handlers.api_versions import fallback_response
+from common.logging import get_logger
+from protocol.codec import DecodeError, decode_request, encode_response
+from protocol.framing import FrameDecoder, FrameError
+from protocol.headers import HeaderError, parse_request_header
+
+log = get_logger("strom.server")
+
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+_ids = itertools.count(1)
+
+
+class _Close(Exception):
+    """Close this connection (reason in args[0])."""
+
+
+class KafkaConnection(asyncio.Protocol):
+    def __init__(self, server: KafkaServer) -> None:
+        self.server = server
+        self.broker = server.broker
+        self.id = next(_ids)
+        self.decoder = FrameDecoder(server.broker.config.socket_request_max_bytes)
+        self.queue: collections.deque[Any] = collections.deque()
+        self.queued_bytes = 0
+        self.max_inflight = server.broker.config.strom_max_inflight_requests_per_connection
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.closed = False
+        self.draining = False
+        self.busy = False
+        self.last_active = time.monotonic()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._write_ready: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self.worker: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ protocol callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport.set_write_buffer_limits(high=4 * 1024 * 1024, low=1024 * 1024)
+        self.server.connections.add(self)
+        self.worker = asyncio.get_running_loop().create_task(self._run())
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self.draining:
+            return
+        self.last_active = time.monotonic()
+        try:
+            frames = self.decoder.feed(data)
+        except FrameError as exc:
+            self._close(f"invalid frame: {exc}")
+            return
+        if not frames:
+            return
+        for f in frames:
+            self.queue.append(f)
+            self.queued_bytes += len(f)
+        if (len(self.queue) >= self.max_inflight or self.queued_bytes >= MAX_QUEUED_BYTES) \
+                and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        # Half-close: finish queued requests? Kafka closes; we close after the queue drains.
+        self.draining = True
+        self._wake()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        self._wake()
+        if self._write_ready is not None and not self._write_ready.done():
+            self._write_ready.set_result(None)
+        if self.worker is not None and self.busy:
+            # a long poll or slow request for a client that is gone: stop it
+            self.worker.cancel()
+
+    def pause_writing(self) -> None:
+        if self._write_ready is None or self._write_ready.done():
+            self._write_ready = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._write_ready is not None and not self._write_ready.done():
+            self._write_ready.set_result(None)
+
+    # ------------------------------------------------------------------ worker
+    def _wake(self) -> None:
+        w = self._wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _close(self, reason: str | None, **fields: Any) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if reason is not None:
+            log.warning("connection_closed", peer=self.peer, connection=self.id,
+                        reason=reason, **fields)
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while not self.closed:
+                if not self.queue:
+                    if self.draining:
+                        self._close(None)
+                        break
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
+                    continue
+                frame = self.queue.popleft()
+                self.queued_bytes -= len(frame)
+                if self._reading_paused and len(self.queue) < self.max_inflight // 2 \
+                        and self.queued_bytes < MAX_QUEUED_BYTES // 2 and not self.draining:
+                    self._reading_paused = False
+                    self.transport.resume_reading()  # type: ignore[union-attr]
+                self.busy = True
+                try:
+                    response = await self._handle(frame)
+                finally:
+                    self.busy = False
+                    self.last_active = time.monotonic()
+                del frame
+                if response is not None and not self.closed:
+                    self.transport.write(response)  # type: ignore[union-attr]
+                    if self._write_ready is not None and not self._write_ready.done():
+                        await self._write_ready
+        except _Close as exc:
+            self._close(str(exc.args[0]), **(exc.args[1] if len(exc.args) > 1 else {}))
+        except asyncio.CancelledError:
+            self._close(None)
+        except Exception as exc:  # a bug: log it, drop this connection, keep serving others
+            log.exception("connection_failed", peer=self.peer, connection=self.id,
+                          error=repr(exc))
+            self._close(None)
+
+    async def _handle(self, frame: Any) -> bytes | None:
+        try:
+            header = parse_request_header(frame)
+        except HeaderError as exc:
+            raise _Close(f"unreadable request header: {exc}", {}) from None
+        registry = self.broker.registry
+        spec = registry.get(header.api_key)
+        fields = {"api_key": header.api_key, "api_version": header.api_version,
+                  "correlation_id": header.correlation_id, "client_id": header.client_id}
+        if spec is None:
+            raise _Close("unsupported api key", fields)
+        if not spec.supports(header.api_version):
+            if header.api_key == API_VERSIONS_KEY:
+                # KIP-511: answer in v0 with UNSUPPORTED_VERSION and our list
+                return encode_response(
+                    API_VERSIONS_KEY, 0, header.correlation_id, fallback_response(registry)
+                )
+            raise _Close("unsupported api version", fields)
+        try:
+            request = decode_request(
+                header.api_key, header.api_version, frame, header.body_offset
+            )
+        except DecodeError as exc:
+            raise _Close(f"malformed request body: {exc}", fields) from None
+        ctx = RequestContext(self.broker, header, self.peer, self.id)
+        try:
+            response = await spec.handler(ctx, request)
+        except asyncio.CancelledError:
+            raise
+        except CloseConnection as exc:
+            raise _Close(str(exc.args[0]) if exc.args else "closed by handler", fields) from None
+        except Exception as exc:
+            log.exception("handler_failed", peer=self.peer, error=repr(exc), **fields)
+            raise _Close("handler failed", fields) from None
+        if response is None:
+            return None
+        return encode_response(header.api_key, header.api_version, header.correlation_id,
+                               response)
+
+
+class KafkaServer:
+    """Listens on the broker's listener and serves Kafka connections."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.connections: set[KafkaConnection] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.host = ""
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: KafkaConnection(self), host=host or None, port=port, reuse_address=True,
+            backlog=2048,
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+        self._sweeper = loop.create_task(self._sweep_idle())
+        return self.host, self.port
+
+    async def _sweep_idle(self) -> None:
+        idle_s = self.broker.config.connections_max_idle_ms / 1000
+        interval = min(max(idle_s / 4, 0.05), 5.0)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if not conn.busy and not conn.queue and now - conn.last_active > idle_s:
+                    conn._close("idle", idle_ms=int((now - conn.last_active) * 1000))
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting; finish in-flight requests; close every connection."""
+        if self._server is not None:
+            self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        self.broker.purgatory.close()  # long polls answer now
+        workers = []
+        for conn in list(self.connections):
+            conn.draining = True
+            if conn.transport is not None and not conn.closed:
+                with contextlib.suppress(Exception):
+                    conn.transport.pause_reading()
+            conn._wake()
+            if conn.worker is not None:
+                workers.append(conn.worker)
+        if workers:
+            done, pending = await asyncio.wait(workers, timeout=timeout)
+            for task in pending:
+                task.cancel()
+        for conn in list(self.connections):
+            conn._close(None)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=2)
