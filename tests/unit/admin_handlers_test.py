@@ -1,0 +1,272 @@
+"""Admin handlers' answers, for every version they advertise, encoded and decoded with kio."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from admin_support import MemoryPartition, RecordingLogs
+from kio.schema.errors import ErrorCode
+
+from broker.admin.handlers_configs import (
+    answer_alter_configs,
+    answer_describe_configs,
+    answer_incremental_alter_configs,
+)
+from broker.admin.handlers_records import answer_delete_records
+from broker.admin.handlers_topics import (
+    answer_create_partitions,
+    answer_create_topics,
+    answer_delete_topics,
+)
+from broker.config import load_config
+from broker.topics import BrokerDefaults, ConfigSource, TopicRegistry
+from protocol.build import build
+from protocol.codec import (
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+    request_type,
+    response_type,
+)
+from protocol.headers import parse_request_header
+
+NODE = 1
+
+
+def _wire_request(api_key: int, version: int, body: dict[str, Any]) -> Any:
+    """Build the request of that version, put it on the wire and read it back."""
+    body_entity = build(request_type(api_key, version), body)
+    frame = encode_request(api_key, version, 7, "admin-test", body_entity)
+    header = parse_request_header(frame[4:])
+    return decode_request(api_key, version, frame[4:], header.body_offset)
+
+
+def _wire_response(api_key: int, version: int, answer: dict[str, Any]) -> Any:
+    frame = encode_response(api_key, version, 7, build(response_type(api_key, version), answer))
+    correlation_id, body = decode_response(api_key, version, frame[4:])
+    assert correlation_id == 7
+    return body
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> TopicRegistry:
+    reg = TopicRegistry(
+        tmp_path, BrokerDefaults.from_properties({"num.partitions": "2"}),
+        log_manager=RecordingLogs(), node_id=NODE,
+    )
+    reg.open()
+    return reg
+
+
+def _create(version: int, topics: list[dict[str, Any]], validate_only: bool = False) -> dict:
+    base = {"num_partitions": -1, "replication_factor": -1, "assignments": [], "configs": []}
+    return {"topics": [{**base, **t} for t in topics], "timeout": 1000,
+            "validate_only": validate_only}
+
+
+@pytest.mark.parametrize("version", range(2, 8))
+def test_create_topics_every_version(registry: TopicRegistry, version: int) -> None:
+    request = _wire_request(19, version, _create(version, [
+        {"name": "ok", "configs": [{"name": "retention.ms", "value": "1000"}]},
+        {"name": "bad name"},
+        {"name": "rf", "replication_factor": 3},
+        {"name": "cfg", "configs": [{"name": "retention.ms", "value": "soon"}]},
+        {"name": "dup"}, {"name": "dup"},
+    ]))
+    response = _wire_response(19, version, answer_create_topics(registry, request, version))
+    codes = [t.error_code for t in response.topics]
+    assert codes == [
+        ErrorCode.none, ErrorCode.invalid_topic_exception, ErrorCode.invalid_replication_factor,
+        ErrorCode.invalid_config, ErrorCode.invalid_request, ErrorCode.invalid_request,
+    ]
+    assert "soon" in response.topics[3].error_message
+    assert registry.names() == ["ok"]
+    ok = response.topics[0]
+    if version >= 5:
+        assert (ok.num_partitions, ok.replication_factor) == (2, 1)
+        configs = {c.name: c for c in ok.configs}
+        assert configs["retention.ms"].value == "1000"
+        assert configs["retention.ms"].config_source == ConfigSource.TOPIC_CONFIG
+        assert configs["segment.bytes"].config_source == ConfigSource.DEFAULT_CONFIG
+    if version >= 7:
+        assert ok.topic_id == registry.get("ok").topic_id  # type: ignore[union-attr]
+    again = _wire_request(19, version, _create(version, [{"name": "ok"}]))
+    response = _wire_response(19, version, answer_create_topics(registry, again, version))
+    assert response.topics[0].error_code == ErrorCode.topic_already_exists
+
+
+def test_create_topics_validate_only(registry: TopicRegistry) -> None:
+    request = _wire_request(19, 7, _create(7, [{"name": "v", "num_partitions": 4}], True))
+    response = _wire_response(19, 7, answer_create_topics(registry, request, 7))
+    assert response.topics[0].error_code == ErrorCode.none
+    assert response.topics[0].num_partitions == 4
+    assert registry.get("v") is None
+
+
+@pytest.mark.parametrize("version", range(1, 7))
+def test_delete_topics_every_version(registry: TopicRegistry, version: int) -> None:
+    registry.create_topic("a", 1)
+    registry.create_topic("b", 1)
+    if version >= 6:
+        body = {"topics": [{"name": "a", "topic_id": uuid.UUID(int=0)},
+                           {"name": None, "topic_id": registry.get("b").topic_id},  # type: ignore[union-attr]
+                           {"name": "missing", "topic_id": uuid.UUID(int=0)},
+                           {"name": None, "topic_id": uuid.uuid4()}]}
+    else:
+        body = {"topic_names": ["a", "b", "missing"]}
+    request = _wire_request(20, version, {**body, "timeout": 1000})
+    response = _wire_response(20, version, answer_delete_topics(registry, request, version))
+    codes = [r.error_code for r in response.responses]
+    expected = [ErrorCode.none, ErrorCode.none, ErrorCode.unknown_topic_or_partition]
+    if version >= 6:
+        expected.append(ErrorCode.unknown_topic_id)
+        assert response.responses[1].name == "b"
+    assert codes == expected
+    assert registry.names() == []
+
+
+@pytest.mark.parametrize("version", range(0, 4))
+def test_create_partitions_every_version(registry: TopicRegistry, version: int) -> None:
+    registry.create_topic("p", 1)
+    request = _wire_request(37, version, {
+        "topics": [{"name": "p", "count": 3},
+                   {"name": "missing", "count": 3}],
+        "timeout": 1000, "validate_only": False,
+    })
+    response = _wire_response(37, version, answer_create_partitions(registry, request, version))
+    assert [r.error_code for r in response.results] == [
+        ErrorCode.none, ErrorCode.unknown_topic_or_partition
+    ]
+    assert registry.partition_count("p") == 3
+    shrink = _wire_request(37, version, {
+        "topics": [{"name": "p", "count": 2}], "timeout": 1000,
+        "validate_only": False,
+    })
+    response = _wire_response(37, version, answer_create_partitions(registry, shrink, version))
+    assert response.results[0].error_code == ErrorCode.invalid_partitions
+    assert "higher than the requested 2" in response.results[0].error_message
+
+
+class _Logs(RecordingLogs):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts = {("r", 0): MemoryPartition(0, 100), ("r", 1): MemoryPartition(10, 10)}
+
+    def get(self, topic: str, partition: int) -> Any:
+        return self.parts.get((topic, partition))
+
+
+@pytest.mark.parametrize("version", range(0, 3))
+def test_delete_records_every_version(registry: TopicRegistry, version: int) -> None:
+    registry.create_topic("r", 2)
+    logs = _Logs()
+    parts = [(0, 50), (0, 20), (0, 101), (1, -1), (2, 5)]
+    request = _wire_request(21, version, {
+        "topics": [{"name": "r", "partitions": [
+            {"partition_index": p, "offset": o} for p, o in parts]},
+            {"name": "nope", "partitions": [{"partition_index": 0, "offset": 1}]}],
+        "timeout": 1000,
+    })
+    response = _wire_response(21, version, answer_delete_records(registry, logs, request, version))
+    got = [(p.error_code, p.low_watermark) for p in response.topics[0].partitions]
+    assert got == [
+        (ErrorCode.none, 50), (ErrorCode.none, 50), (ErrorCode.offset_out_of_range, -1),
+        (ErrorCode.none, 10), (ErrorCode.unknown_topic_or_partition, -1),
+    ]
+    assert response.topics[1].partitions[0].error_code == ErrorCode.unknown_topic_or_partition
+
+
+@pytest.mark.parametrize("version", range(1, 5))
+def test_describe_configs_every_version(registry: TopicRegistry, version: int) -> None:
+    registry.create_topic("d", 1, configs={"retention.ms": "5000"})
+    config, _ = load_config(overrides={"log.segment.bytes": "2097152", "node.id": str(NODE)},
+                            environ={})
+    body: dict[str, Any] = {
+        "resources": [
+            {"resource_type": 2, "resource_name": "d"},
+            {"resource_type": 2, "resource_name": "d",
+             "configuration_keys": ["retention.ms", "cleanup.policy"]},
+            {"resource_type": 2, "resource_name": "missing"},
+            {"resource_type": 4, "resource_name": str(NODE)},
+            {"resource_type": 4, "resource_name": "99"},
+            {"resource_type": 8, "resource_name": str(NODE)},
+        ],
+        "include_synonyms": True, "include_documentation": True,
+    }
+    request = _wire_request(32, version, body)
+    answer = answer_describe_configs(registry, config, NODE, request, version)
+    response = _wire_response(32, version, answer)
+    codes = [r.error_code for r in response.results]
+    assert codes == [ErrorCode.none, ErrorCode.none, ErrorCode.unknown_topic_or_partition,
+                     ErrorCode.none, ErrorCode.invalid_request, ErrorCode.invalid_request]
+    every = {c.name: c for c in response.results[0].configs}
+    assert every["retention.ms"].value == "5000"
+    assert every["retention.ms"].config_source == ConfigSource.TOPIC_CONFIG
+    assert every["retention.ms"].synonyms[0].name == "retention.ms"
+    assert [c.name for c in response.results[1].configs] == ["retention.ms", "cleanup.policy"]
+    broker = {c.name: c for c in response.results[3].configs}
+    assert broker["log.segment.bytes"].value == "2097152"
+    assert broker["log.segment.bytes"].config_source == ConfigSource.STATIC_BROKER_CONFIG
+    assert broker["num.partitions"].config_source == ConfigSource.DEFAULT_CONFIG
+    assert broker["log.segment.bytes"].read_only
+    if version >= 3:
+        assert every["retention.ms"].config_type == 5  # LONG
+        assert every["retention.ms"].documentation
+
+
+@pytest.mark.parametrize("version", range(0, 3))
+def test_alter_configs_every_version(registry: TopicRegistry, version: int) -> None:
+    registry.create_topic("t", 1, configs={"retention.ms": "5000"})
+    request = _wire_request(33, version, {
+        "resources": [
+            {"resource_type": 2, "resource_name": "t",
+             "configs": [{"name": "cleanup.policy", "value": "compact"}]},
+            {"resource_type": 2, "resource_name": "missing", "configs": []},
+            {"resource_type": 4, "resource_name": str(NODE),
+             "configs": [{"name": "log.retention.ms", "value": "1"}]},
+            {"resource_type": 2, "resource_name": "bad/name", "configs": []},
+        ],
+        "validate_only": False,
+    })
+    response = _wire_response(33, version, answer_alter_configs(registry, NODE, request, version))
+    assert [r.error_code for r in response.responses] == [
+        ErrorCode.none, ErrorCode.unknown_topic_or_partition, ErrorCode.invalid_request,
+        ErrorCode.invalid_topic_exception,
+    ]
+    assert dict(registry.get("t").configs) == {"cleanup.policy": "compact"}  # type: ignore[union-attr]
+    bad = _wire_request(33, version, {"resources": [
+        {"resource_type": 2, "resource_name": "t",
+         "configs": [{"name": "max.message.bytes", "value": "-5"}]}], "validate_only": False})
+    response = _wire_response(33, version, answer_alter_configs(registry, NODE, bad, version))
+    assert response.responses[0].error_code == ErrorCode.invalid_config
+    assert "max.message.bytes" in response.responses[0].error_message
+
+
+@pytest.mark.parametrize("version", range(0, 2))
+def test_incremental_alter_configs_every_version(registry: TopicRegistry, version: int) -> None:
+    registry.create_topic("t", 1, configs={"retention.ms": "5000"})
+
+    def send(configs: list[dict[str, Any]], validate_only: bool = False) -> Any:
+        request = _wire_request(44, version, {
+            "resources": [{"resource_type": 2, "resource_name": "t", "configs": configs}],
+            "validate_only": validate_only,
+        })
+        answer = answer_incremental_alter_configs(registry, NODE, request, version)
+        return _wire_response(44, version, answer).responses[0]
+
+    assert send([{"name": "cleanup.policy", "config_operation": 2, "value": "compact"},
+                 {"name": "retention.ms", "config_operation": 1, "value": None}]).error_code == 0
+    assert dict(registry.get("t").configs) == {"cleanup.policy": "delete,compact"}  # type: ignore[union-attr]
+    assert send([{"name": "cleanup.policy", "config_operation": 3, "value": "delete"}],
+                validate_only=True).error_code == 0
+    assert dict(registry.get("t").configs) == {"cleanup.policy": "delete,compact"}  # type: ignore[union-attr]
+    assert send([{"name": "segment.ms", "config_operation": 0, "value": "0"}]).error_code == (
+        ErrorCode.invalid_config
+    )
+    assert send([{"name": "segment.ms", "config_operation": 7, "value": "1"}]).error_code == (
+        ErrorCode.invalid_request
+    )
