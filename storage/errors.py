@@ -1,0 +1,80 @@
+"""Storage errors. Each maps to one Kafka error code (``error_code``) the server returns."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error raised by ``storage``."""
+
+    error_code: int = -1  # UNKNOWN_SERVER_ERROR
+
+
+class CorruptRecordError(StorageError):
+    """A batch fails length/magic/CRC validation (Kafka CORRUPT_MESSAGE)."""
+
+    error_code = 2
+
+
+class InvalidRecordError(StorageError):
+    """A record breaks a topic rule, e.g. a null key on a compacted topic (INVALID_RECORD)."""
+
+    error_code = 87
+
+
+class RecordTooLargeError(StorageError):
+    """A batch is larger than ``max.message.bytes`` (MESSAGE_TOO_LARGE)."""
+
+    error_code = 10
+
+
+class InvalidTimestampError(StorageError):
+    """A CreateTime timestamp is outside ``message.timestamp.difference.max.ms``."""
+
+    error_code = 32
+
+
+class OffsetOutOfRangeError(StorageError):
+    """A fetch offset lies outside [log_start_offset, log_end_offset] (OFFSET_OUT_OF_RANGE)."""
+
+    error_code = 1
+
+
+class OutOfOrderSequenceError(StorageError):
+    """An idempotent batch's sequence does not follow the producer's last one."""
+
+    error_code = 45
+
+
+class InvalidProducerEpochError(StorageError):
+    """A batch carries an older producer epoch than the one already seen (fenced)."""
+
+    error_code = 47
+
+
+class UnknownProducerIdError(StorageError):
+    """The producer id is unknown where continuity is required (UNKNOWN_PRODUCER_ID)."""
+
+    error_code = 59
+
+
+class DuplicateSequenceError(StorageError):
+    """A retried batch equals one of the producer's last five: nothing was appended.
+
+    The server answers NONE with the original offsets, as Kafka does.
+    """
+
+    error_code = 0
+
+    def __init__(self, first_offset: int, last_offset: int, log_append_time: int = -1) -> None:
+        super().__init__(
+            f"duplicate batch already stored at offsets {first_offset}..{last_offset}"
+        )
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.log_append_time = log_append_time
+
+
+class LogDirectoryError(StorageError):
+    """A partition directory or file is damaged beyond repair, or the disk failed."""
+
+    error_code = 56  # KAFKA_STORAGE_ERROR

@@ -1,0 +1,1093 @@
+"""The log of one partition: an ordered list of segments plus checkpoints.
+
+Directory ``<topic>-<partition>/`` holds::
+
+    <base:020d>.log / .index / .timeindex   segments (see storage/segment.py)
+    <offset:020d>.snapshot                   producer state as of that offset
+    partition.checkpoint                     log start offset, recovery point, high
+                                             watermark, and (after a clean close only) the
+                                             log end offset + active segment size
+    leader-epoch-checkpoint                  Kafka's text format: "0\\n<n>\\n<epoch> <start>\\n"
+
+Rules kept here:
+
+* Offsets are assigned by the leader, in place in the batch headers (records stay opaque;
+  one CRC check per batch, one pwritev per append). Followers keep offsets.
+* Everything below ``recovery_point`` has been fsynced. After an unclean shutdown every
+  segment holding offsets >= the recovery point is rescanned with CRC checks, a torn or
+  corrupt tail is cut, and indexes are rebuilt. After a clean close nothing is scanned.
+* fsync happens on ``flush()`` only: the owner calls it on roll (``flush_if_due`` reports
+  a pending roll flush), per ``flush.messages`` inline, per ``flush.ms`` via
+  ``flush_if_due``, and on close. ``flush()`` does its fsyncs outside the lock so that a
+  worker thread may flush while the event-loop thread appends and reads.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from crc32c import crc32c
+
+from protocol.records import (
+    CONTROL_ABORT,
+    HEADER_SIZE,
+    LOG_APPEND_TIME,
+    BatchHeader,
+    InvalidRecordBatch,
+    batch_has_null_key,
+    control_batch_type,
+    decode_batch_records,
+    iter_batches,
+)
+from storage.checkpoint import CheckpointError, fsync_dir, read_lines, write_atomic, write_lines
+from storage.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTimestampError,
+    LogDirectoryError,
+    OffsetOutOfRangeError,
+    RecordTooLargeError,
+)
+from storage.file_cache import DEFAULT_FILE_CACHE, FileCache
+from storage.log_config import LogConfig
+from storage.producer_state import ProducerEntry, ProducerStateManager, SnapshotError
+from storage.segment import LOG_SUFFIX, LogSegment, segment_name
+
+CHECKPOINT_FILE = "partition.checkpoint"
+LEADER_EPOCH_FILE = "leader-epoch-checkpoint"
+SNAPSHOT_SUFFIX = ".snapshot"
+SNAPSHOTS_TO_KEEP = 3
+_IOV_BATCHES = 256  # batches per pwritev call (2 iovecs each, IOV_MAX is 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    first_offset: int
+    last_offset: int
+    max_timestamp: int
+    log_append_time: int
+    log_start_offset: int
+    batch_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchData:
+    """Whole batches as stored (``records``), plus the log's bounds at read time."""
+
+    records: bytes
+    first_offset: int
+    log_start_offset: int
+    log_end_offset: int
+    high_watermark: int
+
+
+def parse_partition_dir(name: str) -> tuple[str, int]:
+    """Split ``<topic>-<partition>`` at the last '-'; ValueError if it is not one."""
+    topic, sep, part = name.rpartition("-")
+    if not sep or not topic or not part.isdigit():
+        raise ValueError(f"{name!r} is not a <topic>-<partition> directory name")
+    return topic, int(part)
+
+
+class PartitionLog:
+    """A partition's segmented log; see the module docstring. Use :meth:`open`."""
+
+    def __init__(self, directory: Path, config: LogConfig, cache: FileCache) -> None:
+        self.directory = directory
+        self.config = config
+        self.cache = cache
+        try:
+            self.topic, self.partition = parse_partition_dir(directory.name)
+        except ValueError:
+            self.topic, self.partition = directory.name, -1
+        self.segments: list[LogSegment] = []
+        self._bases: list[int] = []
+        self.log_start_offset = 0
+        self.log_end_offset = 0
+        self._high_watermark = 0
+        self.recovery_point = 0
+        self.leader_epochs: list[tuple[int, int]] = []  # (epoch, start offset)
+        self._psm: ProducerStateManager | None = None
+        self._lock = threading.RLock()
+        self._generation = 0  # bumped by truncation/deletion: invalidates in-flight flushes
+        self._unflushed_messages = 0
+        self._last_flush_ms = 0
+        self._roll_flush_pending = False
+        self._closed = False
+        self.recovered_bytes = 0  # bytes cut from torn tails at open (for logs/tests)
+        self._checkpointed: tuple[int, int, int] | None = None
+
+    # ------------------------------------------------------------------ open / recovery
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        config: LogConfig,
+        *,
+        now_ms: int,
+        file_cache: FileCache | None = None,
+    ) -> PartitionLog:
+        """Open (or create) the log in ``directory``, recovering after an unclean stop.
+
+        Raises LogDirectoryError when the directory cannot be read or repaired.
+        """
+        log = cls(Path(directory), config, file_cache or DEFAULT_FILE_CACHE)
+        try:
+            log._open(now_ms)
+        except LogDirectoryError:
+            raise
+        except OSError as exc:
+            raise LogDirectoryError(f"{directory}: cannot open log: {exc}") from exc
+        return log
+
+    def _open(self, now_ms: int) -> None:
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        logs: list[int] = []
+        sizes: dict[int, int] = {}
+        others: list[os.DirEntry[str]] = []
+        with os.scandir(d) as it:
+            entries = list(it)
+        for e in entries:
+            name = e.name
+            if name.endswith((".tmp", ".cleaned", ".deleted")):
+                os.unlink(e.path)
+            elif name.endswith(".swap"):
+                # a compaction finished writing this file: complete the swap
+                final = d / name[: -len(".swap")]
+                os.replace(e.path, final)
+                if final.suffix == LOG_SUFFIX:
+                    for suffix in (".index", ".timeindex"):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(final.with_suffix(suffix))
+                    base = _parse_base(final.name, LOG_SUFFIX)
+                    if base is not None:
+                        logs.append(base)
+                        sizes[base] = final.stat().st_size
+            elif name.endswith(LOG_SUFFIX):
+                base = _parse_base(name, LOG_SUFFIX)
+                if base is not None and base not in sizes:
+                    logs.append(base)
+                    sizes[base] = e.stat().st_size
+            else:
+                others.append(e)
+        logs = sorted(set(logs))
+        ckpt = self._read_checkpoint()
+        self.leader_epochs = self._read_leader_epochs()
+        ii = self.config.index_interval_bytes
+        for base in logs:
+            self.segments.append(
+                LogSegment(d, base, self.cache, index_interval_bytes=ii, size=sizes[base])
+            )
+        live = set(logs)
+        for e in others:  # orphan indexes
+            for suffix in (".index", ".timeindex"):
+                if e.name.endswith(suffix):
+                    b = _parse_base(e.name, suffix)
+                    if b is not None and b not in live:
+                        os.unlink(e.path)
+        if not self.segments:
+            start = ckpt["log_start_offset"] if ckpt else 0
+            self.segments.append(
+                LogSegment.create(d, start, self.cache, index_interval_bytes=ii, now_ms=now_ms)
+            )
+        self._bases = [s.base_offset for s in self.segments]
+        active = self.segments[-1]
+        clean = ckpt.get("clean") if ckpt else None
+        if clean and clean["base"] == active.base_offset and clean["size"] == active.size:
+            active._next_offset = clean["leo"]
+            self.log_end_offset = clean["leo"]
+            self.recovery_point = clean["leo"]
+        else:
+            rp = ckpt["recovery_point"] if ckpt else 0
+            self._recover_from(rp)
+        ls = ckpt["log_start_offset"] if ckpt else self.segments[0].base_offset
+        self.log_start_offset = min(max(ls, self.segments[0].base_offset), self.log_end_offset)
+        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        hw = ckpt["high_watermark"] if ckpt else 0
+        self._high_watermark = max(self.log_start_offset, min(hw, self.log_end_offset))
+        if self.leader_epochs and self.leader_epochs[-1][1] > self.log_end_offset:
+            self.leader_epochs = [(e, s) for e, s in self.leader_epochs
+                                  if s <= self.log_end_offset]
+        active.rolling_base_ms = -2  # learned lazily from its first batch
+        self._last_flush_ms = now_ms
+
+    def _recover_from(self, recovery_point: int) -> None:
+        """Rescan every segment holding offsets >= recovery_point; cut a bad tail.
+
+        Segments after a damaged one are deleted (their data lies beyond the cut).
+        """
+        i = max(0, bisect.bisect_right(self._bases, recovery_point) - 1)
+        keep = self.segments[:i]
+        broken = False
+        for seg in self.segments[i:]:
+            if broken:
+                seg.delete()
+                continue
+            truncated = seg.recover(None)
+            self.recovered_bytes += truncated
+            keep.append(seg)
+            broken = truncated > 0
+        self.segments = []
+        for k, s in enumerate(keep):
+            if s.size == 0 and k != len(keep) - 1:
+                s.delete()  # an empty segment in the middle holds nothing
+            else:
+                self.segments.append(s)
+        self._bases = [s.base_offset for s in self.segments]
+        active = self.segments[-1]
+        self.log_end_offset = max(active.next_offset, active.base_offset)
+        self.recovery_point = min(recovery_point, self.log_end_offset)
+        self._psm = None
+        self._delete_snapshots_above(self.log_end_offset)
+
+    def _read_checkpoint(self) -> dict | None:
+        path = self.directory / CHECKPOINT_FILE
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            head, body = data.split(b"\n", 1)
+            if int(head) != crc32c(body):
+                raise CheckpointError("checksum mismatch")
+            doc = json.loads(body)
+            for k in ("log_start_offset", "recovery_point", "high_watermark"):
+                if not isinstance(doc[k], int) or doc[k] < 0:
+                    raise CheckpointError(f"bad {k}")
+            clean = doc.get("clean")
+            if clean is not None and not all(
+                isinstance(clean.get(k), int) for k in ("leo", "base", "size")
+            ):
+                raise CheckpointError("bad clean record")
+            return doc
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # garbage checkpoint: treated as absent (full recovery)
+
+    def _write_checkpoint(self, *, clean: bool = False) -> None:
+        doc: dict[str, object] = {
+            "log_start_offset": self.log_start_offset,
+            "recovery_point": self.recovery_point,
+            "high_watermark": self._high_watermark,
+            "clean": None,
+        }
+        if clean:
+            active = self.segments[-1]
+            doc["clean"] = {"leo": self.log_end_offset, "base": active.base_offset,
+                            "size": active.size}
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        self._checkpointed = (self.log_start_offset, self.recovery_point, self._high_watermark)
+        write_atomic(self.directory / CHECKPOINT_FILE, str(crc32c(body)).encode() + b"\n" + body)
+
+    def _read_leader_epochs(self) -> list[tuple[int, int]]:
+        try:
+            rows = read_lines(self.directory / LEADER_EPOCH_FILE, 0, 2)
+        except CheckpointError:
+            return []
+        if not rows:
+            return []
+        try:
+            out = [(int(a), int(b)) for a, b in rows]
+        except ValueError:
+            return []
+        return out
+
+    def _write_leader_epochs(self) -> None:
+        write_lines(self.directory / LEADER_EPOCH_FILE, 0, list(self.leader_epochs))
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def high_watermark(self) -> int:
+        return self._high_watermark
+
+    @high_watermark.setter
+    def high_watermark(self, value: int) -> None:
+        self._high_watermark = max(self.log_start_offset, min(value, self.log_end_offset))
+
+    @property
+    def size_in_bytes(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    @property
+    def active_segment(self) -> LogSegment:
+        return self.segments[-1]
+
+    @property
+    def producer_state(self) -> dict[int, ProducerEntry]:
+        """producer id -> entry (``.epoch``, ``.last_sequence``, ``.last_offset``...)."""
+        return self._producers().producers
+
+    def _producers(self) -> ProducerStateManager:
+        if self._psm is None:
+            with self._lock:
+                if self._psm is None:
+                    self._psm = self._load_producer_state()
+        return self._psm
+
+    @property
+    def last_stable_offset(self) -> int:
+        """First offset of the oldest ongoing transaction, else the high watermark."""
+        fuo = self._producers().first_unstable_offset()
+        return self._high_watermark if fuo is None else min(fuo, self._high_watermark)
+
+    def aborted_transactions(self, start: int, end: int) -> list[tuple[int, int]]:
+        return self._producers().aborted_transactions(start, end)
+
+    def latest_epoch(self) -> int:
+        return self.leader_epochs[-1][0] if self.leader_epochs else -1
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """(epoch, end offset) for OffsetForLeaderEpoch: the largest epoch <= ``epoch``
+        and the start offset of the next epoch (or the log end); (-1, -1) if unknown."""
+        with self._lock:
+            best = -1
+            for i, (e, _start) in enumerate(self.leader_epochs):
+                if e <= epoch:
+                    best = i
+            if best < 0:
+                return -1, -1
+            e, _ = self.leader_epochs[best]
+            if best + 1 < len(self.leader_epochs):
+                return e, self.leader_epochs[best + 1][1]
+            return e, self.log_end_offset
+
+    # ------------------------------------------------------------------ append
+
+    def _validate(
+        self, view: memoryview, *, origin: str, now_ms: int
+    ) -> list[tuple[int, BatchHeader]]:
+        try:
+            batches = list(iter_batches(view, verify_crc=True))
+        except InvalidRecordBatch as exc:
+            raise CorruptRecordError(str(exc)) from exc
+        if not batches:
+            raise CorruptRecordError("the produce request has no record batches")
+        cfg = self.config
+        for pos, h in batches:
+            if h.size_in_bytes > cfg.max_message_bytes:
+                raise RecordTooLargeError(
+                    f"batch of {h.size_in_bytes} bytes exceeds max.message.bytes "
+                    f"{cfg.max_message_bytes}"
+                )
+            if origin == "replication":
+                continue
+            if h.is_control and origin != "coordinator":
+                raise InvalidRecordError("clients may not write control batches")
+            if h.records_count == 0 or h.records_count != h.last_offset_delta + 1:
+                raise InvalidRecordError(
+                    f"batch has {h.records_count} records but last_offset_delta "
+                    f"{h.last_offset_delta}"
+                )
+            if (
+                cfg.message_timestamp_difference_max_ms < 2**63 - 1
+                and not cfg.log_append_time
+                and abs(h.max_timestamp - now_ms) > cfg.message_timestamp_difference_max_ms
+            ):
+                raise InvalidTimestampError(
+                    f"timestamp {h.max_timestamp} is more than "
+                    f"{cfg.message_timestamp_difference_max_ms} ms from broker time {now_ms}"
+                )
+            if cfg.compact and not h.is_control:
+                try:
+                    null_key = batch_has_null_key(view, pos)
+                except InvalidRecordBatch as exc:
+                    raise CorruptRecordError(str(exc)) from exc
+                if null_key:
+                    raise InvalidRecordError(
+                        "compacted topic cannot accept a record without a key"
+                    )
+        return batches
+
+    def append_as_leader(
+        self,
+        records: bytes | bytearray | memoryview,
+        *,
+        leader_epoch: int,
+        now_ms: int,
+        origin: str = "client",
+    ) -> AppendResult:
+        """Validate, assign offsets, stamp the epoch (and LogAppendTime), and append.
+
+        ``origin`` is "client" (control batches rejected) or "coordinator" (transaction
+        markers). All batches are appended or none. Raises the storage errors of
+        storage/errors.py; DuplicateSequenceError means nothing was appended.
+        """
+        view = memoryview(records)
+        with self._lock:
+            self._check_open()
+            batches = self._validate(view, origin=origin, now_ms=now_ms)
+            log_append = self.config.log_append_time
+            psm = None
+            pending: dict[int, ProducerEntry] = {}
+            next_offset = self.log_end_offset
+            placed: list[tuple[int, int, int, int, BatchHeader]] = []
+            max_ts = -1
+            for pos, h in batches:
+                first = next_offset
+                last = first + h.last_offset_delta
+                ts = now_ms if log_append else h.max_timestamp
+                if h.producer_id >= 0:
+                    if psm is None:
+                        psm = self._producers()
+                    entry = psm.check(h, pending)
+                    ctype = None
+                    if h.is_control:
+                        ctype = _control_type(view, pos)
+                    pending[h.producer_id] = psm.apply(h, first, last, ts, entry,
+                                                       control_type=ctype)
+                placed.append((pos, first, last, ts, h))
+                max_ts = max(max_ts, ts)
+                next_offset = last + 1
+            iov: list[bytes | bytearray | memoryview] = []
+            index_info: list[tuple[int, int, int, int]] = []
+            rel = 0
+            for pos, first, last, ts, h in placed:
+                size = h.size_in_bytes
+                hdr = bytearray(view[pos : pos + HEADER_SIZE])
+                _stamp(hdr, first, leader_epoch)
+                if log_append:
+                    _set_log_append_time(hdr, ts, view[pos + HEADER_SIZE : pos + size])
+                iov.append(hdr)
+                if size > HEADER_SIZE:
+                    iov.append(view[pos + HEADER_SIZE : pos + size])
+                index_info.append((rel, first, last, ts))
+                rel += size
+            first_offset = placed[0][1]
+            last_offset = placed[-1][2]
+            self._maybe_roll_for(rel, last_offset, now_ms)
+            self._write(iov, rel, index_info)
+            if psm is not None:
+                psm.commit(pending, last_offset + 1)
+            if leader_epoch >= 0 and leader_epoch > self.latest_epoch():
+                self.leader_epochs.append((leader_epoch, first_offset))
+                self._write_leader_epochs()
+            self.log_end_offset = last_offset + 1
+            count = sum(h.records_count for *_, h in placed)
+            self._after_append(count, now_ms)
+            return AppendResult(
+                first_offset,
+                last_offset,
+                max_ts,
+                now_ms if log_append else -1,
+                self.log_start_offset,
+                len(placed),
+            )
+
+    def append_as_follower(self, records: bytes | bytearray | memoryview) -> AppendResult:
+        """Append batches fetched from the leader, keeping their offsets and epochs.
+
+        Rejects a batch that overlaps the log (base offset < log end offset) or, on a
+        topic without compaction, leaves a gap (compacted leaders legitimately have gaps).
+        """
+        view = memoryview(records)
+        with self._lock:
+            self._check_open()
+            batches = self._validate(view, origin="replication", now_ms=0)
+            expected = self.log_end_offset
+            psm = self._psm
+            pending: dict[int, ProducerEntry] = {}
+            index_info: list[tuple[int, int, int, int]] = []
+            max_ts = -1
+            for pos, h in batches:
+                if h.base_offset < expected or (
+                    h.base_offset > expected and not self.config.compact
+                ):
+                    raise CorruptRecordError(
+                        f"follower append out of order: batch base offset {h.base_offset}, "
+                        f"expected {expected}"
+                    )
+                if h.producer_id >= 0:
+                    psm = self._producers()
+                    ctype = _control_type(view, pos) if h.is_control else None
+                    pending[h.producer_id] = psm.apply(
+                        h, h.base_offset, h.last_offset, h.max_timestamp,
+                        pending.get(h.producer_id), control_type=ctype,
+                    )
+                index_info.append((pos, h.base_offset, h.last_offset, h.max_timestamp))
+                max_ts = max(max_ts, h.max_timestamp)
+                expected = h.next_offset
+            first_offset = batches[0][1].base_offset
+            last_offset = batches[-1][1].last_offset
+            self._maybe_roll_for(len(view), last_offset, 0, first_offset=first_offset)
+            self._write([view], len(view), index_info)
+            if psm is not None and pending:
+                psm.commit(pending, last_offset + 1)
+            for _pos, h in batches:
+                if h.partition_leader_epoch > self.latest_epoch():
+                    self.leader_epochs.append((h.partition_leader_epoch, h.base_offset))
+                    self._write_leader_epochs()
+            self.log_end_offset = last_offset + 1
+            self._after_append(sum(h.records_count for _, h in batches), None)
+            return AppendResult(first_offset, last_offset, max_ts, -1, self.log_start_offset,
+                                len(batches))
+
+    def _write(
+        self, iov: list, total: int, index_info: list[tuple[int, int, int, int]]
+    ) -> None:
+        seg = self.segments[-1]
+        try:
+            seg.append_iov(iov, total, index_info)
+        except OSError as exc:
+            raise LogDirectoryError(f"{seg.log_path}: write failed: {exc}") from exc
+
+    def _after_append(self, count: int, now_ms: int | None) -> None:
+        self._unflushed_messages += count
+        if self._unflushed_messages >= self.config.flush_messages or (
+            now_ms is not None and now_ms - self._last_flush_ms >= self.config.flush_ms
+        ):
+            self.flush(now_ms)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogDirectoryError(f"{self.directory}: log is closed")
+
+    # ------------------------------------------------------------------ roll
+
+    def _maybe_roll_for(
+        self, size: int, last_offset: int, now_ms: int, *, first_offset: int | None = None
+    ) -> None:
+        seg = self.segments[-1]
+        if seg.size == 0:
+            if first_offset is not None and first_offset != seg.base_offset:
+                # follower with a gap at a fresh segment: re-base it
+                self._replace_empty_active(first_offset, now_ms)
+            return
+        cfg = self.config
+        if (
+            seg.size + size > cfg.segment_bytes
+            or last_offset - seg.base_offset > 2**31 - 1
+            or len(seg.index) >= cfg.segment_index_bytes // 8
+            or (now_ms > 0 and self._segment_age_exceeded(seg, now_ms))
+        ):
+            self.roll(now_ms, next_offset=first_offset)
+
+    def _replace_empty_active(self, base: int, now_ms: int) -> None:
+        seg = self.segments.pop()
+        seg.delete()
+        new = LogSegment.create(self.directory, base, self.cache,
+                                index_interval_bytes=self.config.index_interval_bytes,
+                                now_ms=now_ms)
+        self.segments.append(new)
+        self._bases[-1] = base
+
+    def _segment_age_exceeded(self, seg: LogSegment, now_ms: int) -> bool:
+        if seg.rolling_base_ms == -2:
+            first = seg.find_batch(seg.base_offset)
+            seg.rolling_base_ms = (
+                first[1].max_timestamp if first and first[1].max_timestamp >= 0 else now_ms
+            )
+        return seg.rolling_base_ms >= 0 and now_ms - seg.rolling_base_ms >= self.config.segment_ms
+
+    def maybe_roll(self, now_ms: int) -> bool:
+        """Roll the active segment if segment.ms has passed; True if rolled."""
+        with self._lock:
+            seg = self.segments[-1]
+            if seg.size and self._segment_age_exceeded(seg, now_ms):
+                self.roll(now_ms)
+                return True
+            return False
+
+    def roll(self, now_ms: int, *, next_offset: int | None = None) -> LogSegment:
+        """Start a new active segment at the log end offset (no-op if the active is empty).
+
+        The old segment gets its final time-index entry and is scheduled for fsync
+        (``flush_if_due`` returns it as due); a producer snapshot is written.
+        """
+        with self._lock:
+            self._check_open()
+            active = self.segments[-1]
+            if active.size == 0:
+                return active
+            base = self.log_end_offset if next_offset is None else next_offset
+            active.on_become_inactive()
+            active.persist_indexes()
+            new = LogSegment.create(
+                self.directory, base, self.cache,
+                index_interval_bytes=self.config.index_interval_bytes, now_ms=now_ms,
+            )
+            self.segments.append(new)
+            self._bases.append(base)
+            self._write_snapshot(sync=False)
+            self._roll_flush_pending = True
+            active.unload()
+            return new
+
+    # ------------------------------------------------------------------ read
+
+    def read(
+        self,
+        offset: int,
+        max_bytes: int,
+        *,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> FetchData:
+        """Whole stored batches from the one containing ``offset``; see the module doc.
+
+        Only batches with base offset < ``max_offset`` (default: log end) are returned;
+        at most ``max_bytes`` unless ``min_one_batch`` and the first batch is larger.
+        Raises OffsetOutOfRangeError outside [log_start_offset, log_end_offset].
+        """
+        with self._lock:
+            leo = self.log_end_offset
+            if offset < self.log_start_offset or offset > leo:
+                raise OffsetOutOfRangeError(
+                    f"offset {offset} is outside [{self.log_start_offset}, {leo}] of "
+                    f"{self.topic}-{self.partition}"
+                )
+            limit = leo if max_offset is None else min(max_offset, leo)
+            empty = FetchData(b"", -1, self.log_start_offset, leo, self._high_watermark)
+            if offset >= limit:
+                return empty
+            i = max(0, bisect.bisect_right(self._bases, offset) - 1)
+            found = None
+            seg = self.segments[i]
+            while i < len(self.segments):
+                seg = self.segments[i]
+                found = seg.find_batch(offset)
+                if found is not None:
+                    break
+                i += 1
+            if found is None:
+                return empty
+            pos, h = found
+            if h.base_offset >= limit:
+                return empty
+            want = min(max_bytes, seg.size - pos)
+            data = seg.pread(pos, want) if want >= HEADER_SIZE else b""
+            end = _whole_batches(data, limit)
+            if end == 0:
+                if not min_one_batch:
+                    return empty
+                data = seg.pread(pos, h.size_in_bytes)
+            elif end != len(data):
+                data = data[:end]
+            return FetchData(data, h.base_offset, self.log_start_offset, leo,
+                             self._high_watermark)
+
+    def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with timestamp >= ``ts`` (ListOffsets).
+
+        Found through the time index and batch headers; only the one matching batch is
+        decoded to pick the exact record. None if every record is older.
+        """
+        with self._lock:
+            for seg in self.segments:
+                if seg.size == 0 or seg.max_timestamp < ts:
+                    continue
+                found = seg.find_timestamp(ts)
+                if found is None:
+                    continue
+                pos, h = found
+                offset, stamp = h.base_offset, h.max_timestamp
+                if h.timestamp_type != LOG_APPEND_TIME:
+                    try:
+                        batch = seg.pread(pos, h.size_in_bytes)
+                        for r in decode_batch_records(batch, 0):
+                            if r.timestamp >= ts:
+                                offset, stamp = r.offset, r.timestamp
+                                break
+                    except InvalidRecordBatch:
+                        pass
+                if offset < self.log_start_offset:
+                    offset = self.log_start_offset
+                return offset, stamp
+            return None
+
+    def max_timestamp_and_offset(self) -> tuple[int, int] | None:
+        """(largest timestamp, offset of the record carrying it), None if no timestamps."""
+        with self._lock:
+            best: tuple[int, int] | None = None
+            best_seg = None
+            for seg in self.segments:
+                if seg.size and seg.max_timestamp >= 0 and (
+                    best is None or seg.max_timestamp > best[0]
+                ):
+                    best = (seg.max_timestamp, seg.offset_of_max_timestamp)
+                    best_seg = seg
+            if best is None or best_seg is None:
+                return None
+            found = best_seg.find_batch(best[1])
+            if found is not None and found[1].timestamp_type != LOG_APPEND_TIME:
+                pos, h = found
+                try:
+                    recs = decode_batch_records(best_seg.pread(pos, h.size_in_bytes), 0)
+                    top = max(recs, key=lambda r: r.timestamp, default=None)
+                    if top is not None and top.timestamp == best[0]:
+                        best = (top.timestamp, top.offset)
+                except InvalidRecordBatch:
+                    pass
+            return best
+
+    # ------------------------------------------------------------------ truncation
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every batch with offsets >= ``offset`` (follower divergence repair).
+
+        A batch straddling ``offset`` is removed whole. Below the log start offset this
+        becomes :meth:`truncate_fully_and_start_at`.
+        """
+        with self._lock:
+            self._check_open()
+            if offset >= self.log_end_offset:
+                return
+            if offset < self.log_start_offset:
+                self.truncate_fully_and_start_at(offset)
+                return
+            self._generation += 1
+            self.recovery_point = min(self.recovery_point, offset)
+            self._write_checkpoint()
+            while len(self.segments) > 1 and self.segments[-1].base_offset >= offset:
+                self.segments.pop().delete()
+                self._bases.pop()
+            seg = self.segments[-1]
+            if seg.base_offset >= offset:
+                # the only segment starts at/after offset: restart it empty at offset
+                self._replace_empty_active(offset, 0)
+                new_end = offset
+            else:
+                new_end = seg.truncate_to(offset)
+            self.log_end_offset = max(new_end, self.log_start_offset)
+            self.recovery_point = min(self.recovery_point, self.log_end_offset)
+            self._high_watermark = min(self._high_watermark, self.log_end_offset)
+            self.leader_epochs = [(e, s) for e, s in self.leader_epochs
+                                  if s < self.log_end_offset]
+            self._write_leader_epochs()
+            self._delete_snapshots_above(self.log_end_offset)
+            self._psm = None
+            self._write_checkpoint()
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Delete everything and restart the log empty at ``offset``."""
+        with self._lock:
+            self._check_open()
+            self._generation += 1
+            for seg in self.segments:
+                seg.delete()
+            self.segments = [LogSegment.create(
+                self.directory, offset, self.cache,
+                index_interval_bytes=self.config.index_interval_bytes, now_ms=0)]
+            self._bases = [offset]
+            self.log_start_offset = self.log_end_offset = offset
+            self.recovery_point = self._high_watermark = offset
+            self.leader_epochs = []
+            self._write_leader_epochs()
+            self._delete_snapshots_above(-1)
+            self._psm = ProducerStateManager()
+            self._psm.map_end_offset = offset
+            self._write_checkpoint()
+
+    def delete_records_before(self, offset: int) -> int:
+        """DeleteRecords: move the log start offset to ``offset``; return the new start.
+
+        Raises OffsetOutOfRangeError beyond the log end. Whole segments below the new
+        start are deleted at once.
+        """
+        with self._lock:
+            self._check_open()
+            if offset > self.log_end_offset or offset < 0:
+                raise OffsetOutOfRangeError(
+                    f"cannot delete records before {offset}: log end is {self.log_end_offset}"
+                )
+            if offset > self.log_start_offset:
+                self.log_start_offset = offset
+                self._high_watermark = max(self._high_watermark, offset)
+                self._delete_segments_below_start()
+                self._write_checkpoint()
+            return self.log_start_offset
+
+    # ------------------------------------------------------------------ retention
+
+    def _delete_segments_below_start(self) -> int:
+        deleted = 0
+        while len(self.segments) > 1 and self.segments[1].base_offset <= self.log_start_offset:
+            self._delete_oldest()
+            deleted += 1
+        return deleted
+
+    def _delete_oldest(self) -> None:
+        seg = self.segments.pop(0)
+        self._bases.pop(0)
+        self._generation += 1
+        seg.delete()
+        if self._psm is not None:
+            self._psm.truncate_head(self.segments[0].base_offset)
+
+    def enforce_retention(self, now_ms: int) -> int:
+        """Delete closed segments past retention.ms / retention.bytes / the log start.
+
+        The active segment is never deleted. Returns the number of segments deleted.
+        """
+        with self._lock:
+            self._check_open()
+            deleted = self._delete_segments_below_start()
+            cfg = self.config
+            if cfg.delete:
+                if cfg.retention_ms >= 0:
+                    while len(self.segments) > 1:
+                        seg = self.segments[0]
+                        ts = seg.max_timestamp
+                        if ts < 0:
+                            ts = int(os.stat(seg.log_path).st_mtime * 1000)
+                        if now_ms - ts <= cfg.retention_ms:
+                            break
+                        self._delete_oldest()
+                        deleted += 1
+                if cfg.retention_bytes >= 0:
+                    total = self.size_in_bytes
+                    while len(self.segments) > 1 and (
+                        total - self.segments[0].size >= cfg.retention_bytes
+                    ):
+                        total -= self.segments[0].size
+                        self._delete_oldest()
+                        deleted += 1
+            if deleted:
+                self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
+                self._high_watermark = max(self._high_watermark, self.log_start_offset)
+                self.recovery_point = max(self.recovery_point, self.log_start_offset)
+                self._delete_snapshots_below(self.log_start_offset)
+                self._write_checkpoint()
+            return deleted
+
+    def compact(self, now_ms: int) -> int:
+        """Compact closed segments (cleanup.policy=compact); returns records removed."""
+        if not self.config.compact:
+            return 0
+        from storage.cleaner import compact_log
+
+        with self._lock:
+            self._check_open()
+            return compact_log(self, now_ms)
+
+    # ------------------------------------------------------------------ flush / close
+
+    def flush(self, now_ms: int | None = None) -> None:
+        """fsync every segment holding unflushed data and advance the recovery point.
+
+        The fsyncs run without the lock (safe from a worker thread while appends go on).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            target = self.log_end_offset
+            generation = self._generation
+            i = max(0, bisect.bisect_right(self._bases, self.recovery_point) - 1)
+            segs = self.segments[i:]
+            for s in segs:
+                s.persist_indexes()
+            paths = [s.log_path for s in segs] + [str(s.index_path) for s in segs] + [
+                str(s.timeindex_path) for s in segs]
+            self._unflushed_messages = 0
+            self._roll_flush_pending = False
+            if now_ms is not None:
+                self._last_flush_ms = now_ms
+        for p in paths:
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # deleted meanwhile (retention, truncation)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            fsync_dir(self.directory)
+        with self._lock:
+            if generation == self._generation:
+                self.recovery_point = max(self.recovery_point, min(target, self.log_end_offset))
+
+    def flush_if_due(self, now_ms: int) -> bool:
+        """Flush when a roll left data unsynced or flush.ms has elapsed; True if flushed."""
+        due = self._roll_flush_pending or (
+            self._unflushed_messages > 0 and now_ms - self._last_flush_ms >= self.config.flush_ms
+        )
+        if due:
+            self.flush(now_ms)
+        return due
+
+    def checkpoint(self) -> None:
+        """Write the partition checkpoint (recovery point, log start, high watermark)."""
+        with self._lock:
+            if not self._closed:
+                self._write_checkpoint()
+
+    def checkpoint_if_changed(self) -> bool:
+        """Write the checkpoint only if its content changed since the last write."""
+        with self._lock:
+            state = (self.log_start_offset, self.recovery_point, self._high_watermark)
+            if self._closed or state == self._checkpointed:
+                return False
+            self._write_checkpoint()
+            return True
+
+    def close(self) -> None:
+        """Flush, persist indexes, snapshot producer state, write a clean checkpoint."""
+        with self._lock:
+            if self._closed:
+                return
+            self.flush()
+            for s in self.segments:
+                s.persist_indexes()
+            if self._psm is not None:
+                self._write_snapshot(sync=True)
+            self.recovery_point = self.log_end_offset
+            self._write_checkpoint(clean=True)
+            for s in self.segments:
+                s.close()
+            self._closed = True
+
+    def delete(self) -> None:
+        """Remove the partition directory and everything in it."""
+        with self._lock:
+            for s in self.segments:
+                self.cache.forget(s.log_path)
+            self._closed = True
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def update_config(self, config: LogConfig) -> None:
+        with self._lock:
+            self.config = config
+            for s in self.segments:
+                s.index_interval_bytes = config.index_interval_bytes
+
+    # ------------------------------------------------------------------ producer snapshots
+
+    def _snapshot_offsets(self) -> list[int]:
+        out = []
+        for p in self.directory.iterdir():
+            b = _parse_base(p.name, SNAPSHOT_SUFFIX)
+            if b is not None:
+                out.append(b)
+        return sorted(out)
+
+    def _write_snapshot(self, *, sync: bool) -> None:
+        psm = self._producers()
+        psm.map_end_offset = self.log_end_offset
+        path = self.directory / segment_name(self.log_end_offset, SNAPSHOT_SUFFIX)
+        write_atomic(path, psm.to_bytes(), sync=sync)
+        offs = self._snapshot_offsets()
+        for b in offs[:-SNAPSHOTS_TO_KEEP]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.directory / segment_name(b, SNAPSHOT_SUFFIX))
+
+    def _delete_snapshots_above(self, offset: int) -> None:
+        for b in self._snapshot_offsets():
+            if b > offset:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / segment_name(b, SNAPSHOT_SUFFIX))
+
+    def _delete_snapshots_below(self, offset: int) -> None:
+        offs = self._snapshot_offsets()
+        for b in offs[:-1]:
+            if b < offset:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / segment_name(b, SNAPSHOT_SUFFIX))
+
+    def _load_producer_state(self) -> ProducerStateManager:
+        """Latest valid snapshot <= log end, then replay batch headers after it."""
+        psm = ProducerStateManager()
+        start = self.segments[0].base_offset
+        for b in reversed(self._snapshot_offsets()):
+            if b > self.log_end_offset:
+                continue
+            try:
+                loaded = ProducerStateManager.from_bytes(
+                    (self.directory / segment_name(b, SNAPSHOT_SUFFIX)).read_bytes()
+                )
+            except (OSError, SnapshotError):
+                continue
+            psm = loaded
+            start = max(b, start)
+            break
+        for seg in self.segments:
+            if seg.size == 0 or seg.next_offset <= start:
+                continue
+            try:
+                for pos, h in seg.scan(seg.find_position(start), verify=False):
+                    if h.base_offset < start or h.producer_id < 0:
+                        continue
+                    ctype = None
+                    if h.is_control:
+                        ctype = _control_type(seg.pread(pos, h.size_in_bytes), 0)
+                    entry = psm.apply(h, h.base_offset, h.last_offset, h.max_timestamp,
+                                      control_type=ctype)
+                    psm.producers[h.producer_id] = entry
+            except InvalidRecordBatch:
+                break
+        psm.map_end_offset = self.log_end_offset
+        psm.truncate_head(self.log_start_offset)
+        return psm
+
+    def __repr__(self) -> str:
+        return (f"PartitionLog({self.directory.name}, start={self.log_start_offset}, "
+                f"end={self.log_end_offset}, segments={len(self.segments)})")
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _parse_base(name: str, suffix: str) -> int | None:
+    if not name.endswith(suffix):
+        return None
+    stem = name[: -len(suffix)]
+    if len(stem) != 20 or not stem.isdigit():
+        return None
+    return int(stem)
+
+
+def _whole_batches(data: bytes, limit: int) -> int:
+    """Length of the prefix of ``data`` made of whole batches with base offset < limit."""
+    off = 0
+    n = len(data)
+    frm = int.from_bytes
+    while off + 12 <= n:
+        base = frm(data[off : off + 8], "big", signed=True)
+        if base >= limit:
+            break
+        size = frm(data[off + 8 : off + 12], "big", signed=True) + 12
+        if size < HEADER_SIZE or off + size > n:
+            break
+        off += size
+    return off
+
+
+def _stamp(hdr: bytearray, base_offset: int, leader_epoch: int) -> None:
+    hdr[0:8] = base_offset.to_bytes(8, "big", signed=True)
+    hdr[12:16] = leader_epoch.to_bytes(4, "big", signed=True)
+
+
+def _set_log_append_time(hdr: bytearray, ts: int, body: memoryview) -> None:
+    attributes = int.from_bytes(hdr[21:23], "big", signed=True) | 0x08
+    hdr[21:23] = attributes.to_bytes(2, "big", signed=True)
+    hdr[35:43] = ts.to_bytes(8, "big", signed=True)
+    crc = crc32c(body, crc32c(memoryview(hdr)[21:HEADER_SIZE]))
+    hdr[17:21] = crc.to_bytes(4, "big")
+
+
+def _control_type(buf: bytes | bytearray | memoryview, pos: int) -> int | None:
+    try:
+        return control_batch_type(buf, pos)
+    except InvalidRecordBatch:
+        return CONTROL_ABORT
+
+
+def iter_partition_dirs(log_dir: Path) -> Iterable[tuple[str, int, Path]]:
+    """(topic, partition, path) for each partition directory under ``log_dir``."""
+    for p in sorted(log_dir.iterdir()):
+        if not p.is_dir() or p.name.startswith((".", "__strom")):
+            continue
+        try:
+            topic, partition = parse_partition_dir(p.name)
+        except ValueError:
+            continue
+        yield topic, partition, p

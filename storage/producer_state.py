@@ -1,0 +1,230 @@
+"""Idempotent / transactional producer state of one partition (Kafka's ProducerStateManager).
+
+Per producer id: the current epoch, the last five appended batches (first/last sequence,
+first/last offset, timestamp) for duplicate detection, the coordinator epoch and the
+first offset of an ongoing transaction. Aborted transactions are remembered as
+(producer_id, first_offset, last_offset) for read_committed fetches.
+
+All inputs are batch headers (protocol/records.py): no record is decoded, because
+producer id, epoch, base sequence, offsets and the control bit are header fields. The
+one exception is telling COMMIT from ABORT markers, which reads one tiny control record.
+
+Snapshot file ``<offset:020d>.snapshot`` (state as of that log offset)::
+
+    line 1: "strom-producer-snapshot 1 <crc32c of the JSON bytes>"
+    line 2: JSON {"offset": n, "producers": [...], "aborted": [[pid, first, last], ...]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field
+
+from crc32c import crc32c
+
+from protocol.records import CONTROL_ABORT, BatchHeader
+from storage.errors import (
+    DuplicateSequenceError,
+    InvalidProducerEpochError,
+    OutOfOrderSequenceError,
+)
+
+NUM_BATCHES_TO_RETAIN = 5
+INT32_MAX = 2**31 - 1
+SNAPSHOT_MAGIC = "strom-producer-snapshot"
+
+
+class SnapshotError(ValueError):
+    """A producer snapshot file is damaged."""
+
+
+@dataclass(slots=True)
+class BatchMetadata:
+    first_seq: int
+    last_seq: int
+    first_offset: int
+    last_offset: int
+    timestamp: int
+
+
+@dataclass(slots=True)
+class ProducerEntry:
+    producer_id: int
+    epoch: int = -1
+    batches: deque[BatchMetadata] = field(
+        default_factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN)
+    )
+    coordinator_epoch: int = -1
+    current_txn_first_offset: int = -1
+    last_timestamp: int = -1
+
+    @property
+    def last_sequence(self) -> int:
+        return self.batches[-1].last_seq if self.batches else -1
+
+    @property
+    def last_offset(self) -> int:
+        return self.batches[-1].last_offset if self.batches else -1
+
+    def copy(self) -> ProducerEntry:
+        return ProducerEntry(
+            self.producer_id,
+            self.epoch,
+            deque(self.batches, maxlen=NUM_BATCHES_TO_RETAIN),
+            self.coordinator_epoch,
+            self.current_txn_first_offset,
+            self.last_timestamp,
+        )
+
+
+def _in_sequence(last_seq: int, next_seq: int) -> bool:
+    return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == INT32_MAX)
+
+
+class ProducerStateManager:
+    """State machine over appended batch headers; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.producers: dict[int, ProducerEntry] = {}
+        self.aborted: list[tuple[int, int, int]] = []  # (pid, first_offset, last_offset)
+        self.map_end_offset = 0  # state reflects the log below this offset
+
+    # -- validation (leader) -------------------------------------------------------------
+
+    def check(
+        self, h: BatchHeader, pending: dict[int, ProducerEntry]
+    ) -> ProducerEntry:
+        """Validate a leader append of ``h`` against state + ``pending`` (this request).
+
+        Returns the entry to update. Raises DuplicateSequenceError,
+        OutOfOrderSequenceError or InvalidProducerEpochError.
+        """
+        pid = h.producer_id
+        entry = pending.get(pid)
+        if entry is None:
+            current = self.producers.get(pid)
+            entry = current.copy() if current is not None else ProducerEntry(pid)
+        epoch = h.producer_epoch
+        if entry.epoch >= 0 and epoch < entry.epoch:
+            raise InvalidProducerEpochError(
+                f"producer {pid} epoch {epoch} is older than current epoch {entry.epoch}"
+            )
+        if h.is_control or h.base_sequence < 0:
+            return entry
+        if epoch == entry.epoch:
+            for b in entry.batches:
+                if b.first_seq == h.base_sequence and b.last_seq == h.last_sequence:
+                    raise DuplicateSequenceError(b.first_offset, b.last_offset, b.timestamp)
+            last = entry.last_sequence
+            if last >= 0 and not _in_sequence(last, h.base_sequence):
+                raise OutOfOrderSequenceError(
+                    f"producer {pid} epoch {epoch}: sequence {h.base_sequence} does not follow "
+                    f"{last}"
+                )
+        elif entry.epoch >= 0 and h.base_sequence != 0:
+            raise OutOfOrderSequenceError(
+                f"producer {pid}: new epoch {epoch} must start at sequence 0, "
+                f"got {h.base_sequence}"
+            )
+        return entry
+
+    # -- updates (leader, follower, replay) ------------------------------------------------
+
+    def apply(
+        self,
+        h: BatchHeader,
+        first_offset: int,
+        last_offset: int,
+        timestamp: int,
+        entry: ProducerEntry | None = None,
+        *,
+        control_type: int | None = None,
+    ) -> ProducerEntry:
+        """Record an appended batch (offsets as stored). Returns the updated entry."""
+        pid = h.producer_id
+        if entry is None:
+            current = self.producers.get(pid)
+            entry = current.copy() if current is not None else ProducerEntry(pid)
+        if h.producer_epoch != entry.epoch:
+            if h.producer_epoch > entry.epoch:
+                entry.batches.clear()
+            entry.epoch = h.producer_epoch
+        entry.last_timestamp = timestamp
+        if h.is_control:
+            if entry.current_txn_first_offset >= 0 and control_type == CONTROL_ABORT:
+                self.aborted.append((pid, entry.current_txn_first_offset, last_offset))
+            entry.current_txn_first_offset = -1
+        else:
+            if h.base_sequence >= 0:
+                entry.batches.append(
+                    BatchMetadata(h.base_sequence, h.last_sequence, first_offset, last_offset,
+                                  timestamp)
+                )
+            if h.is_transactional and entry.current_txn_first_offset < 0:
+                entry.current_txn_first_offset = first_offset
+        return entry
+
+    def commit(self, entries: dict[int, ProducerEntry], end_offset: int) -> None:
+        self.producers.update(entries)
+        self.map_end_offset = end_offset
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def first_unstable_offset(self) -> int | None:
+        """Smallest first offset of an ongoing transaction (the LSO), None if none."""
+        starts = [e.current_txn_first_offset for e in self.producers.values()
+                  if e.current_txn_first_offset >= 0]
+        return min(starts) if starts else None
+
+    def aborted_transactions(self, start: int, end: int) -> list[tuple[int, int]]:
+        """(producer_id, first_offset) of aborted transactions overlapping [start, end)."""
+        return [(pid, first) for pid, first, last in self.aborted
+                if last >= start and first < end]
+
+    # -- truncation -----------------------------------------------------------------------
+
+    def truncate_head(self, log_start_offset: int) -> None:
+        self.aborted = [a for a in self.aborted if a[2] >= log_start_offset]
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        body = json.dumps(
+            {
+                "offset": self.map_end_offset,
+                "producers": [
+                    [e.producer_id, e.epoch, e.coordinator_epoch, e.current_txn_first_offset,
+                     e.last_timestamp,
+                     [[b.first_seq, b.last_seq, b.first_offset, b.last_offset, b.timestamp]
+                      for b in e.batches]]
+                    for e in self.producers.values()
+                ],
+                "aborted": self.aborted,
+            },
+            separators=(",", ":"),
+        ).encode()
+        return f"{SNAPSHOT_MAGIC} 1 {crc32c(body)}\n".encode() + body
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ProducerStateManager:
+        try:
+            head, body = data.split(b"\n", 1)
+            magic, version, crc = head.decode().split(" ")
+            if magic != SNAPSHOT_MAGIC or version != "1" or int(crc) != crc32c(body):
+                raise SnapshotError("bad snapshot header or checksum")
+            doc = json.loads(body)
+            psm = cls()
+            psm.map_end_offset = int(doc["offset"])
+            for pid, epoch, coord, txn, ts, batches in doc["producers"]:
+                e = ProducerEntry(int(pid), int(epoch), coordinator_epoch=int(coord),
+                                  current_txn_first_offset=int(txn), last_timestamp=int(ts))
+                for b in batches:
+                    e.batches.append(BatchMetadata(*(int(x) for x in b)))
+                psm.producers[e.producer_id] = e
+            psm.aborted = [(int(a), int(b), int(c)) for a, b, c in doc["aborted"]]
+            return psm
+        except SnapshotError:
+            raise
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            raise SnapshotError(f"snapshot is damaged: {exc}") from exc

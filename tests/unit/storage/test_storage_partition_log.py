@@ -1,0 +1,250 @@
+"""PartitionLog contract: append/read/offsets/roll/truncate/reopen."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol.records import Record, build_batch, decode_batch_records, iter_batches
+from storage.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    OffsetOutOfRangeError,
+    RecordTooLargeError,
+)
+from storage.log_config import LogConfig
+from tests.unit.storage.conftest import batch
+
+
+def offsets_of(data: bytes) -> list[tuple[int, int]]:
+    return [(h.base_offset, h.last_offset) for _, h in iter_batches(data)]
+
+
+def test_leader_append_assigns_offsets_and_stamps_epoch(open_log) -> None:
+    log = open_log()
+    r1 = log.append_as_leader(batch(3), leader_epoch=5, now_ms=10)
+    r2 = log.append_as_leader(batch(2) + batch(4), leader_epoch=5, now_ms=10)
+    assert (r1.first_offset, r1.last_offset, r1.batch_count) == (0, 2, 1)
+    assert (r2.first_offset, r2.last_offset, r2.batch_count) == (3, 8, 2)
+    assert r1.log_append_time == -1 and r1.max_timestamp == 1_000
+    assert log.log_end_offset == 9
+    data = log.read(0, 10**6).records
+    assert offsets_of(data) == [(0, 2), (3, 4), (5, 8)]
+    assert {h.partition_leader_epoch for _, h in iter_batches(data)} == {5}
+    assert log.leader_epochs == [(5, 0)]
+
+
+def test_caller_buffer_is_not_modified(open_log) -> None:
+    log = open_log()
+    log.append_as_leader(batch(1), leader_epoch=0, now_ms=0)
+    b = batch(2)
+    before = bytes(b)
+    log.append_as_leader(b, leader_epoch=3, now_ms=0)
+    assert b == before
+
+
+def test_log_append_time(open_log) -> None:
+    log = open_log(LogConfig(message_timestamp_type="LogAppendTime"))
+    r = log.append_as_leader(batch(2, ts=5), leader_epoch=0, now_ms=777)
+    assert r.log_append_time == 777 and r.max_timestamp == 777
+    recs = decode_batch_records(log.read(0, 10**6).records)  # CRC was recomputed
+    assert [x.timestamp for x in recs] == [777, 777]
+
+
+def test_all_or_nothing_on_bad_batch(open_log) -> None:
+    log = open_log()
+    bad = bytearray(batch(1))
+    bad[-1] ^= 1
+    with pytest.raises(CorruptRecordError):
+        log.append_as_leader(batch(1) + bytes(bad), leader_epoch=0, now_ms=0)
+    with pytest.raises(CorruptRecordError):
+        log.append_as_leader(b"", leader_epoch=0, now_ms=0)
+    with pytest.raises(CorruptRecordError):
+        log.append_as_leader(b"\x00" * 30, leader_epoch=0, now_ms=0)
+    assert log.log_end_offset == 0 and log.size_in_bytes == 0
+
+
+def test_max_message_bytes(open_log) -> None:
+    log = open_log(LogConfig(max_message_bytes=200))
+    with pytest.raises(RecordTooLargeError):
+        log.append_as_leader(batch(1, size=500), leader_epoch=0, now_ms=0)
+
+
+def test_keyless_record_rejected_on_compacted_topic(open_log) -> None:
+    log = open_log(LogConfig(cleanup_policy=frozenset({"compact"})))
+    with pytest.raises(InvalidRecordError):
+        log.append_as_leader(batch(1, key=None), leader_epoch=0, now_ms=0)
+    log.append_as_leader(batch(1, key=b"a"), leader_epoch=0, now_ms=0)
+    assert log.log_end_offset == 1
+
+
+def test_read_bounds(open_log) -> None:
+    log = open_log(LogConfig(index_interval_bytes=100))
+    for _ in range(20):
+        log.append_as_leader(batch(2, size=50), leader_epoch=0, now_ms=0)
+    size = len(batch(2, size=50))
+    # starts at the batch containing the offset
+    assert offsets_of(log.read(5, size).records) == [(4, 5)]
+    # whole batches only, up to max_bytes
+    assert len(offsets_of(log.read(0, size * 3 + 10).records)) == 3
+    # at least one batch even if larger than max_bytes
+    assert offsets_of(log.read(7, 1).records) == [(6, 7)]
+    assert log.read(7, 1, min_one_batch=False).records == b""
+    # bounded by max_offset (high watermark)
+    assert offsets_of(log.read(0, 10**6, max_offset=6).records)[-1] == (4, 5)
+    assert log.read(6, 10**6, max_offset=6).records == b""
+    assert log.read(40, 100).records == b""
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read(41, 100)
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read(-1, 100)
+
+
+def test_roll_by_size_and_read_across_segments(open_log) -> None:
+    log = open_log(LogConfig(segment_bytes=1000))
+    for _ in range(30):
+        log.append_as_leader(batch(1, size=200), leader_epoch=0, now_ms=0)
+    assert len(log.segments) > 5
+    assert all(s.size <= 1000 for s in log.segments)
+    seen = []
+    off = 0
+    while off < log.log_end_offset:
+        data = log.read(off, 10**6).records
+        got = offsets_of(data)
+        seen += got
+        off = got[-1][1] + 1
+    assert seen == [(i, i) for i in range(30)]
+
+
+def test_roll_by_time(open_log) -> None:
+    log = open_log(LogConfig(segment_ms=1000))
+    log.append_as_leader(batch(1, ts=0), leader_epoch=0, now_ms=0)
+    assert not log.maybe_roll(500)
+    log.append_as_leader(batch(1, ts=500), leader_epoch=0, now_ms=500)
+    assert len(log.segments) == 1
+    log.append_as_leader(batch(1, ts=1500), leader_epoch=0, now_ms=1500)
+    assert len(log.segments) == 2 and log.segments[1].base_offset == 2
+    assert log.flush_if_due(1500)  # a roll schedules an fsync of the old segment
+
+
+def test_offset_for_timestamp(open_log) -> None:
+    log = open_log(LogConfig(index_interval_bytes=64, segment_bytes=2000))
+    stamps = [10, 20, 20, 30, 25, 40, 50, 45, 60]
+    for t in stamps:
+        log.append_as_leader(build_batch([Record(-1, t - 1, b"k", b"x" * 50),
+                                          Record(-1, t, b"k", b"y" * 50)]),
+                             leader_epoch=0, now_ms=0)
+    # each batch has two records with timestamps (t-1, t)
+    for target in range(0, 70, 3):
+        expected = None
+        for i, t in enumerate(stamps):
+            if t - 1 >= target:
+                expected = (2 * i, t - 1)
+                break
+            if t >= target:
+                expected = (2 * i + 1, t)
+                break
+        assert log.offset_for_timestamp(target) == expected, target
+    assert log.max_timestamp_and_offset() == (60, 17)
+
+
+def test_truncate_to_and_reappend(open_log) -> None:
+    log = open_log(LogConfig(segment_bytes=500))
+    for _ in range(20):
+        log.append_as_leader(batch(2, size=50), leader_epoch=1, now_ms=0)
+    log.high_watermark = 40
+    log.truncate_to(11)  # batch (10, 11) straddles: removed whole
+    assert log.log_end_offset == 10 and log.high_watermark == 10
+    r = log.append_as_leader(batch(1), leader_epoch=2, now_ms=0)
+    assert r.first_offset == 10
+    assert log.leader_epochs == [(1, 0), (2, 10)]
+    assert offsets_of(log.read(8, 10**6).records) == [(8, 9), (10, 10)]
+
+
+def test_truncate_fully_and_start_at(open_log) -> None:
+    log = open_log()
+    log.append_as_leader(batch(5), leader_epoch=0, now_ms=0)
+    log.truncate_fully_and_start_at(100)
+    assert (log.log_start_offset, log.log_end_offset) == (100, 100)
+    assert log.append_as_leader(batch(1), leader_epoch=0, now_ms=0).first_offset == 100
+
+
+def test_follower_append_keeps_offsets_and_rejects_overlap_and_gap(open_log) -> None:
+    log = open_log()
+    log.append_as_follower(batch(3, base_offset=0, partition_leader_epoch=2))
+    log.append_as_follower(batch(2, base_offset=3, partition_leader_epoch=3))
+    assert log.log_end_offset == 5 and log.leader_epochs == [(2, 0), (3, 3)]
+    with pytest.raises(CorruptRecordError):
+        log.append_as_follower(batch(1, base_offset=4))
+    with pytest.raises(CorruptRecordError):
+        log.append_as_follower(batch(1, base_offset=9))
+    assert log.log_end_offset == 5
+    assert log.end_offset_for_epoch(2) == (2, 3)
+    assert log.end_offset_for_epoch(7) == (3, 5)
+
+
+def test_delete_records_and_retention(open_log) -> None:
+    log = open_log(LogConfig(segment_bytes=300, retention_ms=1000))
+    for i in range(10):
+        log.append_as_leader(batch(1, ts=i * 100, size=150), leader_epoch=0, now_ms=0)
+    n = len(log.segments)
+    assert log.delete_records_before(3) == 3
+    assert log.log_start_offset == 3
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read(2, 100)
+    assert log.segments[0].base_offset <= 3 < log.segments[0].next_offset
+    with pytest.raises(OffsetOutOfRangeError):
+        log.delete_records_before(11)
+    # time retention: everything older than 1000 ms before now, except the active segment
+    deleted = log.enforce_retention(now_ms=1550)
+    assert deleted >= 1 and len(log.segments) < n
+    assert all(s.max_timestamp >= 550 for s in log.segments[:-1])
+    assert log.log_start_offset == log.segments[0].base_offset
+    log.enforce_retention(now_ms=10**9)
+    assert len(log.segments) == 1 and log.log_start_offset == log.segments[0].base_offset
+
+
+def test_size_retention(open_log) -> None:
+    log = open_log(LogConfig(segment_bytes=300, retention_bytes=600, retention_ms=-1))
+    for _ in range(10):
+        log.append_as_leader(batch(1, size=150), leader_epoch=0, now_ms=0)
+    log.enforce_retention(now_ms=0)
+    assert log.size_in_bytes - log.segments[0].size < 600 <= log.size_in_bytes + 1000
+    assert log.size_in_bytes <= 600 + log.segments[0].size
+
+
+def test_clean_reopen_scans_nothing_and_continues(tmp_path) -> None:
+    from storage.partition_log import PartitionLog
+
+    cfg = LogConfig(segment_bytes=1000, index_interval_bytes=100)
+    log = PartitionLog.open(tmp_path / "a-1", cfg, now_ms=0)
+    for _ in range(20):
+        log.append_as_leader(batch(1, size=100), leader_epoch=0, now_ms=0)
+    log.high_watermark = 15
+    log.close()
+    log = PartitionLog.open(tmp_path / "a-1", cfg, now_ms=0)
+    assert all(s._index is None for s in log.segments)  # lazily loaded, nothing scanned
+    assert (log.log_end_offset, log.high_watermark, log.recovery_point) == (20, 15, 20)
+    assert log.append_as_leader(batch(1), leader_epoch=0, now_ms=0).first_offset == 20
+    assert offsets_of(log.read(3, 1).records) == [(3, 3)]
+    log.close()
+
+
+def test_unclean_reopen_truncates_torn_tail_and_rebuilds_index(tmp_path) -> None:
+    from storage.partition_log import PartitionLog
+
+    cfg = LogConfig(index_interval_bytes=100)
+    log = PartitionLog.open(tmp_path / "a-1", cfg, now_ms=0)
+    for _ in range(10):
+        log.append_as_leader(batch(1, size=100), leader_epoch=0, now_ms=0)
+    log.flush()
+    path = log.segments[-1].log_path
+    one = len(batch(1, size=100))
+    # simulate a crash: torn last batch, no clean checkpoint, index lost
+    with open(path, "r+b") as f:
+        f.truncate(10 * one - 7)
+    log.segments[-1].index_path.unlink(missing_ok=True)
+    log2 = PartitionLog.open(tmp_path / "a-1", cfg, now_ms=0)
+    assert log2.log_end_offset == 9 and log2.recovered_bytes == one - 7
+    assert len(log2.segments[-1].index) > 0
+    assert log2.append_as_leader(batch(1), leader_epoch=0, now_ms=0).first_offset == 9
+    log2.close()
