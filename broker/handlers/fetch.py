@@ -3,7 +3,8 @@
 Limits, as Kafka applies them (KIP-74): partitions are read in request order; each gets
 ``min(partition_max_bytes, bytes left of max_bytes)``; the first partition that returns
 data may exceed that (one whole batch) so consumers always progress; batches are returned
-whole, bounded by the high watermark (= the last stable offset here: no transactions).
+whole, bounded by the high watermark (read_uncommitted) or the last stable offset
+(read_committed, with the aborted transactions of the returned range).
 
 Long poll: if fewer than ``min_bytes`` are available and ``max_wait_ms`` > 0, the fetch
 waits in the purgatory until an append to one of its partitions (then re-reads) or the
@@ -61,12 +62,14 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
                 errors = True
                 continue
             hw = log.high_watermark
+            lso = log.last_stable_offset
             records: Any = b""
             code = 0
             limit = min(p.partition_max_bytes, left)
             if limit > 0 or min_one:
                 try:
-                    data = log.read(p.fetch_offset, max(limit, 0), max_offset=hw,
+                    data = log.read(p.fetch_offset, max(limit, 0),
+                                    max_offset=lso if read_committed else hw,
                                     min_one_batch=min_one)
                     records = data.records
                 except OffsetOutOfRangeError:
@@ -77,6 +80,11 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
                         ErrorCode.unknown_server_error
                     errors = True
             size = len(records)
+            aborted: Any = None
+            if read_committed:
+                aborted = [{"producer_id": pid, "first_offset": first}
+                           for pid, first in log.aborted_transactions(p.fetch_offset, lso)] \
+                    if size else ()
             if size:
                 min_one = False
                 left -= size
@@ -85,9 +93,9 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
                 "partition_index": index,
                 "error_code": code,
                 "high_watermark": hw if not code else -1,
-                "last_stable_offset": hw if not code else -1,
+                "last_stable_offset": lso if not code else -1,
                 "log_start_offset": log.log_start_offset if not code else -1,
-                "aborted_transactions": () if read_committed else None,
+                "aborted_transactions": aborted,
                 "records": records,
             })
         out.append({"topic": name, "partitions": parts})

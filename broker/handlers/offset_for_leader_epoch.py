@@ -1,9 +1,9 @@
 """OffsetForLeaderEpoch (key 23), v2-4.
 
-One node, one leader epoch (0) for the whole life of every partition: for a requested
-epoch ≥ 0 and ≤ the current one, the end offset is the log end offset at epoch 0; for a
-requested epoch < 0 the answer is UNDEFINED (epoch -1, offset -1). A current leader epoch
-newer than ours is UNKNOWN_LEADER_EPOCH.
+Answered from the partition's leader-epoch cache (``end_offset_for_epoch``): the largest
+epoch ≤ the requested one and the offset where the next epoch starts (or the log end);
+UNDEFINED (-1, -1) when no such epoch exists. A current leader epoch newer than ours is
+UNKNOWN_LEADER_EPOCH.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 entry["error_code"] = ErrorCode.unknown_topic_or_partition
             elif p.current_leader_epoch > current:
                 entry["error_code"] = ErrorCode.unknown_leader_epoch
-            elif 0 <= p.leader_epoch <= current:
-                entry["leader_epoch"] = current
-                entry["end_offset"] = log.log_end_offset
+            else:
+                epoch, end = log.end_offset_for_epoch(p.leader_epoch)
+                entry["leader_epoch"], entry["end_offset"] = epoch, end
             parts.append(entry)
         topics.append({"topic": topic.topic, "partitions": parts})
     return ctx.build_response({"throttle_time": 0, "topics": topics})

@@ -1,0 +1,1 @@
+"""Outbound Kafka-protocol clients (raw wire access for tests, followers, controllers)."""
