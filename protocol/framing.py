@@ -12,7 +12,8 @@ Rules:
   After an error the decoder is poisoned: the connection must be closed.
 - A payload that arrives whole inside one chunk is returned as a ``memoryview`` slice of
   that chunk (no copy; chunks are immutable ``bytes``). A payload spread over several
-  chunks is assembled once into a pre-sized ``bytearray``.
+  chunks is assembled once into a pre-sized ``bytearray`` and returned as a read-only
+  ``memoryview`` of it (kio's native readers refuse writable buffers).
 - The decoder never holds more than one partial frame plus a 4-byte partial size.
 """
 
@@ -79,7 +80,7 @@ class FrameDecoder:
                 self._filled += take
                 pos += take
                 if self._filled == len(frame):
-                    out.append(frame)
+                    out.append(memoryview(frame).toreadonly())
                     self._frame = None
                     self._filled = 0
                 continue

@@ -96,3 +96,13 @@ def test_any_split_yields_the_same_frames(payloads: list[bytes], data: st.DataOb
         got += d.feed(stream[prev:c])
         prev = c
     assert _payloads(got) == payloads
+
+
+def test_frames_are_read_only_buffers() -> None:
+    """kio's native readers refuse writable buffers: every frame must be read-only."""
+    d = FrameDecoder()
+    data = frame(b"x" * 100)
+    out = d.feed(data[:50]) + d.feed(data[50:]) + d.feed(frame(b"whole"))
+    assert len(out) == 2
+    for f in out:
+        assert memoryview(f).readonly
