@@ -1,0 +1,170 @@
+"""The asyncio shell around the pure GroupCoordinator.
+
+One ``GroupService`` per broker, created on the first group request
+(``service_for(broker)``): it replays ``__consumer_offsets`` into a fresh coordinator,
+then serves. Every call runs on the event-loop thread, so the coordinator needs no locks.
+
+- Delayed answers (Kafka's join purgatory): ``join``/``sync`` hand the coordinator a token
+  and await a future; whatever completions the coordinator produces after *any* call (or
+  timer) resolve their futures. A JoinGroup waiting for a rebalance suspends only its own
+  handler coroutine: other connections are served meanwhile (per connection, requests
+  stay in order, as with Kafka's muted channels).
+- One ``loop.call_at`` timer is kept armed at the coordinator's ``next_deadline()``;
+  when it fires, ``tick(now)`` runs session/rebalance/retention timers.
+- Clock: wall-clock milliseconds (commit and state timestamps are persisted, as Kafka's).
+- Shutdown: waiting JoinGroup/SyncGroup requests are answered NOT_COORDINATOR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from typing import Any
+
+from broker.group.config import GroupConfig
+from broker.group.coordinator import GroupCoordinator, JoinResult, SyncResult
+from broker.group.persistence import OffsetsTopicStore
+from common.logging import get_logger
+
+log = get_logger("strom.group")
+
+EXTENSION_KEY = "groups"
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def group_config_from(broker_config: Any) -> GroupConfig:
+    """GroupConfig from the broker's settings (Kafka property names, Kafka defaults)."""
+    values: dict[str, int] = {}
+    for name in (
+        "group_min_session_timeout_ms",
+        "group_max_session_timeout_ms",
+        "group_initial_rebalance_delay_ms",
+        "group_max_size",
+        "offsets_retention_minutes",
+        "offsets_retention_check_interval_ms",
+        "offset_metadata_max_bytes",
+        "offsets_topic_num_partitions",
+        "offsets_topic_segment_bytes",
+    ):
+        value = getattr(broker_config, name, None)
+        if value is not None:
+            values[name.removeprefix("group_")] = int(value)
+    return GroupConfig(**values)
+
+
+def _new_member_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+class GroupService:
+    def __init__(self, broker: Any, config: GroupConfig | None = None) -> None:
+        self.broker = broker
+        self.config = config or group_config_from(broker.config)
+        self.store = OffsetsTopicStore(broker, self.config, wall_ms)
+        self.coordinator = GroupCoordinator(self.config, self.store, new_member_id=_new_member_id)
+        self._futures: dict[int, asyncio.Future[Any]] = {}
+        self._tokens = itertools.count(1)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: int | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def load(self) -> None:
+        now = wall_ms()
+        self.coordinator.begin_load()
+        started = time.monotonic()
+        count = self.store.replay(self.coordinator, now)
+        self.coordinator.complete_load(wall_ms())
+        log.info(
+            "groups_loaded",
+            records=count,
+            groups=len(self.coordinator.groups),
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        self._after()
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self.coordinator.shutdown()
+        self._after()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # ------------------------------------------------------------------ plumbing
+    def now(self) -> int:
+        return wall_ms()
+
+    def _after(self) -> None:
+        """Resolve finished delayed requests and re-arm the timer."""
+        for completion in self.coordinator.drain_completions():
+            fut = self._futures.pop(completion.token, None)
+            if fut is not None and not fut.done():
+                fut.set_result(completion)
+        if self._closed:
+            return
+        deadline = self.coordinator.next_deadline()
+        if deadline == self._timer_deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_deadline = deadline
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(deadline - wall_ms(), 0) / 1000
+            self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        try:
+            self.coordinator.tick(wall_ms())
+        except Exception as exc:  # a bug must not stop the timers of every other group
+            log.exception("group_timer_failed", error=repr(exc))
+        self._after()
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run an immediate coordinator event (heartbeat, commit, ...) at ``now``."""
+        try:
+            return getattr(self.coordinator, method)(*args, **kwargs)
+        finally:
+            self._after()
+
+    async def _delayed(self, method: str, **kwargs: Any) -> Any:
+        token = next(self._tokens)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._futures[token] = fut
+        try:
+            getattr(self.coordinator, method)(token, wall_ms(), **kwargs)
+        except BaseException:
+            self._futures.pop(token, None)
+            raise
+        finally:
+            self._after()
+        try:
+            return await fut
+        finally:
+            self._futures.pop(token, None)
+
+    async def join(self, **kwargs: Any) -> JoinResult:
+        return await self._delayed("join_group", **kwargs)
+
+    async def sync(self, **kwargs: Any) -> SyncResult:
+        return await self._delayed("sync_group", **kwargs)
+
+
+def service_for(broker: Any) -> GroupService:
+    """The broker's GroupService, created and loaded on first use."""
+    service = broker.extensions.get(EXTENSION_KEY)
+    if service is None:
+        service = GroupService(broker)
+        broker.extensions[EXTENSION_KEY] = service
+        service.load()
+        broker.add_shutdown_hook(service.shutdown)
+    return service
