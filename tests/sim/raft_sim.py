@@ -173,7 +173,7 @@ class Simulation:
         if len(self.history) > 60:
             del self.history[:20]
         if self.trace_enabled:
-            self.trace.append(text)
+            self.trace.append(line)
 
     def _start(self, node: SimNode) -> None:
         node.incarnation += 1
@@ -212,6 +212,8 @@ class Simulation:
         rd, core = node.pending, node.core
         assert rd is not None and core is not None
         node.disk.write(rd)
+        if rd.truncate_to is not None:
+            self._note(f"n{node.node_id} truncated log to {rd.truncate_to}")
         if rd.quorum_state is not None:
             self._check_vote(node.node_id, rd.quorum_state)
         if rd.snapshot is not None and rd.snapshot_received:
