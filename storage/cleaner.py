@@ -1,12 +1,211 @@
-"""Log compaction (cleanup.policy=compact). Placeholder replaced by the real cleaner."""
+"""Log compaction for ``cleanup.policy=compact`` (Kafka's log cleaner, one pass).
+
+Rules:
+
+* Only closed segments are cleaned, and only a prefix of them: a segment is cleanable if
+  its newest record is older than ``min.compaction.lag.ms`` and it ends below the first
+  offset of any ongoing transaction. The active segment is never touched.
+* The offset map (key -> offset of its latest record) is built over the cleanable
+  segments from committed and non-transactional data records. A record survives iff it
+  is the latest for its key. Offsets never change: batches keep their base offset and
+  ``last_offset_delta`` (so gaps appear, as in Kafka).
+* Tombstones (null value) that are the latest for their key are removed once their batch
+  is older than ``delete.retention.ms`` (batch max timestamp vs. ``now_ms``).
+* Transactions: records of aborted transactions are removed; control batches
+  (markers) are kept so read_committed semantics stay intact; records whose transaction
+  outcome is not visible in the log are kept untouched. A batch of an idempotent
+  producer that loses all its records is kept as an empty batch if it is the producer's
+  last batch in the log (its sequence numbers must survive for duplicate detection).
+* Batches with nothing removed are copied byte for byte; rewritten batches keep their
+  codec, producer fields, epochs, timestamp type and max timestamp.
+* Crash safety: the cleaned copy is written to ``<segment>.log.cleaned`` and fsynced, the
+  segment's indexes are removed, then ``os.replace`` swaps the log atomically and the
+  indexes are rebuilt. A crash at any point leaves the old or the new segment (stray
+  ``.cleaned`` files are deleted at open; missing indexes are rebuilt).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import TYPE_CHECKING
+
+from protocol.records import (
+    CONTROL_ABORT,
+    BatchHeader,
+    InvalidRecordBatch,
+    Record,
+    build_batch,
+    control_batch_type,
+    decode_batch_records,
+)
+from storage.checkpoint import fsync_dir
+from storage.errors import LogDirectoryError
 
 if TYPE_CHECKING:
     from storage.partition_log import PartitionLog
+    from storage.segment import LogSegment
+
+_COMMITTED, _ABORTED, _UNKNOWN = 0, 1, 2
+
+
+def _cleanable(log: PartitionLog, now_ms: int) -> list[LogSegment]:
+    lag = log.config.min_compaction_lag_ms
+    fuo = log._producers().first_unstable_offset()
+    out = []
+    for seg in log.segments[:-1]:
+        if seg.size == 0:
+            continue
+        if lag > 0 and seg.max_timestamp > now_ms - lag:
+            break
+        if fuo is not None and seg.next_offset > fuo:
+            break
+        out.append(seg)
+    return out
+
+
+def _transaction_outcomes(log: PartitionLog) -> tuple[dict[int, int], dict[int, int]]:
+    """Outcome per transactional batch base offset, and last batch offset per producer.
+
+    Scans batch headers of the whole log; only control batches are decoded.
+    """
+    outcome: dict[int, int] = {}
+    open_txn: dict[int, list[int]] = {}
+    last_of_producer: dict[int, int] = {}
+    for seg in log.segments:
+        for pos, h in seg.scan(0, verify=False):
+            if h.producer_id < 0:
+                continue
+            last_of_producer[h.producer_id] = h.base_offset
+            if not h.is_transactional:
+                continue
+            if h.is_control:
+                try:
+                    kind = control_batch_type(seg.pread(pos, h.size_in_bytes), 0)
+                except InvalidRecordBatch:
+                    kind = CONTROL_ABORT
+                result = _ABORTED if kind == CONTROL_ABORT else _COMMITTED
+                for base in open_txn.pop(h.producer_id, []):
+                    outcome[base] = result
+            else:
+                open_txn.setdefault(h.producer_id, []).append(h.base_offset)
+    for bases in open_txn.values():
+        for base in bases:
+            outcome[base] = _UNKNOWN
+    return outcome, last_of_producer
 
 
 def compact_log(log: PartitionLog, now_ms: int) -> int:
-    return 0
+    """Compact ``log`` in place (caller holds its lock); returns the records removed."""
+    segments = _cleanable(log, now_ms)
+    if not segments:
+        return 0
+    try:
+        outcome, last_of_producer = _transaction_outcomes(log)
+        latest: dict[bytes, int] = {}
+        for seg in segments:
+            for pos, h in seg.scan(0, verify=True):
+                if h.is_control or outcome.get(h.base_offset, _COMMITTED) != _COMMITTED:
+                    continue
+                for r in decode_batch_records(seg.pread(pos, h.size_in_bytes), 0):
+                    if r.key is not None:
+                        latest[r.key] = r.offset
+    except InvalidRecordBatch as exc:
+        raise LogDirectoryError(f"{log.directory}: cannot compact damaged segment: {exc}") from exc
+    removed = 0
+    horizon = now_ms - log.config.delete_retention_ms
+    for seg in list(segments):
+        removed += _clean_segment(log, seg, latest, outcome, last_of_producer, horizon)
+    return removed
+
+
+def _clean_segment(
+    log: PartitionLog,
+    seg: LogSegment,
+    latest: dict[bytes, int],
+    outcome: dict[int, int],
+    last_of_producer: dict[int, int],
+    horizon: int,
+) -> int:
+    out = bytearray()
+    removed = 0
+    for pos, h in seg.scan(0, verify=True):
+        raw = seg.pread(pos, h.size_in_bytes)
+        if h.is_control:
+            out += raw
+            continue
+        state = outcome.get(h.base_offset, _COMMITTED) if h.is_transactional else _COMMITTED
+        if state == _UNKNOWN:
+            out += raw
+            continue
+        records = decode_batch_records(raw, 0)
+        if state == _ABORTED:
+            kept: list[Record] = []
+        else:
+            expired = h.max_timestamp < horizon
+            kept = [
+                r for r in records
+                if r.key is not None and latest.get(r.key) == r.offset
+                and not (r.value is None and expired)
+            ]
+        if len(kept) == len(records):
+            out += raw
+            continue
+        removed += len(records) - len(kept)
+        if not kept and not (
+            h.producer_id >= 0 and last_of_producer.get(h.producer_id) == h.base_offset
+        ):
+            continue
+        out += _rebuild(h, kept)
+    if removed == 0:
+        return 0
+    _swap(log, seg, bytes(out))
+    return removed
+
+
+def _rebuild(h: BatchHeader, kept: list[Record]) -> bytes:
+    return build_batch(
+        kept,
+        base_offset=h.base_offset,
+        compression=h.compression,
+        producer_id=h.producer_id,
+        producer_epoch=h.producer_epoch,
+        base_sequence=h.base_sequence,
+        is_transactional=h.is_transactional,
+        partition_leader_epoch=h.partition_leader_epoch,
+        timestamp_type=h.timestamp_type,
+        last_offset_delta=h.last_offset_delta,
+        base_timestamp=kept[0].timestamp if kept else h.base_timestamp,
+        max_timestamp=h.max_timestamp,
+    )
+
+
+def _swap(log: PartitionLog, seg: LogSegment, data: bytes) -> None:
+    """Atomically replace the segment's log with ``data`` and rebuild its indexes."""
+    cleaned = seg.log_path + ".cleaned"
+    fd = os.open(cleaned, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for p in (seg.index_path, seg.timeindex_path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(p)
+    log.cache.forget(seg.log_path)
+    os.replace(cleaned, seg.log_path)
+    fsync_dir(log.directory)
+    log._generation += 1
+    log._dirty = True
+    seg.size = len(data)
+    seg._next_offset = None
+    seg.recover(None)
+    seg.on_become_inactive()
+    seg.persist_indexes()
+    if seg.size == 0 and seg is not log.segments[0]:
+        i = log.segments.index(seg)
+        del log.segments[i]
+        del log._bases[i]
+        seg.delete()

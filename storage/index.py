@@ -51,6 +51,7 @@ class _PersistentIndex:
     ENTRY_SIZE = 0
     path: Path
     persisted: int
+    _cut: bool = False  # entries were dropped: the file must be shortened
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -61,8 +62,10 @@ class _PersistentIndex:
     def persist(self, *, sync: bool) -> None:
         """Write unpersisted entries (and cut any stale tail) to the file."""
         n = len(self)
-        if self.persisted == n and not sync:
+        if self.persisted == n and not sync and not self._cut:
             return
+        if n == 0 and not self.path.exists():
+            return  # an empty index needs no file: a missing one is rebuilt cheaply
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             if self.persisted < n:
@@ -75,10 +78,12 @@ class _PersistentIndex:
         finally:
             os.close(fd)
         self.persisted = n
+        self._cut = False
 
     def rewrite(self) -> None:
         """Forget what is on disk; the next persist writes the whole index."""
         self.persisted = 0
+        self._cut = True
 
 
 class OffsetIndex(_PersistentIndex):
@@ -144,11 +149,13 @@ class OffsetIndex(_PersistentIndex):
             del self.offsets[i:]
             del self.positions[i:]
             self.persisted = min(self.persisted, i)
+            self._cut = True
 
     def clear(self) -> None:
         self.offsets = array("q")
         self.positions = array("q")
         self.persisted = 0
+        self._cut = True
 
     def _encode_from(self, start: int) -> bytes:
         out = array("i")
@@ -227,11 +234,13 @@ class TimeIndex(_PersistentIndex):
             del self.timestamps[i:]
             del self.offsets[i:]
             self.persisted = min(self.persisted, i)
+            self._cut = True
 
     def clear(self) -> None:
         self.timestamps = array("q")
         self.offsets = array("q")
         self.persisted = 0
+        self._cut = True
 
     def _encode_from(self, start: int) -> bytes:
         parts = []

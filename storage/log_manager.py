@@ -12,6 +12,8 @@ Synchronous; the broker calls the periodic methods (``run_retention``, ``run_cle
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +25,22 @@ from storage.log_config import LogConfig
 from storage.partition_log import PartitionLog, iter_partition_dirs
 
 CLEAN_SHUTDOWN_FILE = ".strom_clean_shutdown"
+BATCHED_SHUTDOWN_THRESHOLD = 16
+
+
+def sync_filesystem(path: Path) -> None:
+    """syncfs(2) on the file system holding ``path`` (os.sync() if unavailable)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
 
 
 class LogManager:
@@ -150,9 +168,23 @@ class LogManager:
         with self._lock:
             logs = list(self._logs.values())
             self._logs.clear()
-        for log in logs:
-            with contextlib.suppress(LogDirectoryError, OSError):
-                log.close()
+        dirty = [log for log in logs if log._dirty]
+        if len(dirty) <= BATCHED_SHUTDOWN_THRESHOLD:
+            for log in logs:
+                with contextlib.suppress(LogDirectoryError, OSError):
+                    log.close()
+        else:
+            # many partitions: one file-system sync instead of ~6 fsyncs per partition.
+            # Data, indexes and snapshots are made durable before any checkpoint claims
+            # recovery_point = log end; then the checkpoints themselves are synced.
+            for log in dirty:
+                with contextlib.suppress(LogDirectoryError, OSError):
+                    log.prepare_close()
+            sync_filesystem(self.log_dir)
+            for log in logs:
+                with contextlib.suppress(LogDirectoryError, OSError):
+                    log.close(sync=False)
+            sync_filesystem(self.log_dir)
         self.file_cache.close_all()
         if self.log_dir.exists():
             write_atomic(self.log_dir / CLEAN_SHUTDOWN_FILE, b"")

@@ -65,6 +65,7 @@ CHECKPOINT_FILE = "partition.checkpoint"
 LEADER_EPOCH_FILE = "leader-epoch-checkpoint"
 SNAPSHOT_SUFFIX = ".snapshot"
 SNAPSHOTS_TO_KEEP = 3
+SNAPSHOT_MIN_LOG_BYTES = 1024 * 1024
 _IOV_BATCHES = 256  # batches per pwritev call (2 iovecs each, IOV_MAX is 1024)
 
 
@@ -124,6 +125,8 @@ class PartitionLog:
         self._closed = False
         self.recovered_bytes = 0  # bytes cut from torn tails at open (for logs/tests)
         self._checkpointed: tuple[int, int, int] | None = None
+        self._dirty = True  # changed since the last clean checkpoint
+        self._epochs_dirty = False  # leader_epochs differ from leader-epoch-checkpoint
 
     # ------------------------------------------------------------------ open / recovery
 
@@ -195,7 +198,8 @@ class PartitionLog:
                     b = _parse_base(e.name, suffix)
                     if b is not None and b not in live:
                         os.unlink(e.path)
-        if not self.segments:
+        fresh = not self.segments
+        if fresh:
             start = ckpt["log_start_offset"] if ckpt else 0
             self.segments.append(
                 LogSegment.create(d, start, self.cache, index_interval_bytes=ii, now_ms=now_ms)
@@ -203,10 +207,13 @@ class PartitionLog:
         self._bases = [s.base_offset for s in self.segments]
         active = self.segments[-1]
         clean = ckpt.get("clean") if ckpt else None
-        if clean and clean["base"] == active.base_offset and clean["size"] == active.size:
+        if fresh:
+            self.log_end_offset = self.recovery_point = active.base_offset
+        elif clean and clean["base"] == active.base_offset and clean["size"] == active.size:
             active._next_offset = clean["leo"]
             self.log_end_offset = clean["leo"]
             self.recovery_point = clean["leo"]
+            self._dirty = False
         else:
             rp = ckpt["recovery_point"] if ckpt else 0
             self._recover_from(rp)
@@ -247,8 +254,25 @@ class PartitionLog:
         active = self.segments[-1]
         self.log_end_offset = max(active.next_offset, active.base_offset)
         self.recovery_point = min(recovery_point, self.log_end_offset)
+        self._rebuild_leader_epochs(i)
         self._psm = None
         self._delete_snapshots_above(self.log_end_offset)
+
+    def _rebuild_leader_epochs(self, first_segment: int) -> None:
+        """Re-derive epoch starts from batch headers of recovered segments (the file may
+        lag: it is written at flush time)."""
+        if first_segment >= len(self.segments):
+            return
+        start = self.segments[first_segment].base_offset
+        epochs = [(e, o) for e, o in self.leader_epochs if o < start]
+        for seg in self.segments[first_segment:]:
+            for _, h in seg.scan(0, verify=False):
+                e = h.partition_leader_epoch
+                if e >= 0 and (not epochs or e > epochs[-1][0]):
+                    epochs.append((e, h.base_offset))
+        if epochs != self.leader_epochs:
+            self.leader_epochs = epochs
+            self._epochs_dirty = True
 
     def _read_checkpoint(self) -> dict | None:
         path = self.directory / CHECKPOINT_FILE
@@ -273,7 +297,7 @@ class PartitionLog:
         except (ValueError, KeyError, TypeError, AttributeError):
             return None  # garbage checkpoint: treated as absent (full recovery)
 
-    def _write_checkpoint(self, *, clean: bool = False) -> None:
+    def _write_checkpoint(self, *, clean: bool = False, sync: bool = True) -> None:
         doc: dict[str, object] = {
             "log_start_offset": self.log_start_offset,
             "recovery_point": self.recovery_point,
@@ -286,7 +310,8 @@ class PartitionLog:
                             "size": active.size}
         body = json.dumps(doc, separators=(",", ":")).encode()
         self._checkpointed = (self.log_start_offset, self.recovery_point, self._high_watermark)
-        write_atomic(self.directory / CHECKPOINT_FILE, str(crc32c(body)).encode() + b"\n" + body)
+        write_atomic(self.directory / CHECKPOINT_FILE,
+                     str(crc32c(body)).encode() + b"\n" + body, sync=sync)
 
     def _read_leader_epochs(self) -> list[tuple[int, int]]:
         try:
@@ -303,6 +328,7 @@ class PartitionLog:
 
     def _write_leader_epochs(self) -> None:
         write_lines(self.directory / LEADER_EPOCH_FILE, 0, list(self.leader_epochs))
+        self._epochs_dirty = False
 
     # ------------------------------------------------------------------ properties
 
@@ -312,7 +338,10 @@ class PartitionLog:
 
     @high_watermark.setter
     def high_watermark(self, value: int) -> None:
-        self._high_watermark = max(self.log_start_offset, min(value, self.log_end_offset))
+        hw = max(self.log_start_offset, min(value, self.log_end_offset))
+        if hw != self._high_watermark:
+            self._high_watermark = hw
+            self._dirty = True
 
     @property
     def size_in_bytes(self) -> int:
@@ -466,11 +495,12 @@ class PartitionLog:
             last_offset = placed[-1][2]
             self._maybe_roll_for(rel, last_offset, now_ms)
             self._write(iov, rel, index_info)
+            self._dirty = True
             if psm is not None:
                 psm.commit(pending, last_offset + 1)
             if leader_epoch >= 0 and leader_epoch > self.latest_epoch():
                 self.leader_epochs.append((leader_epoch, first_offset))
-                self._write_leader_epochs()
+                self._epochs_dirty = True  # written by the next flush (before the data)
             self.log_end_offset = last_offset + 1
             count = sum(h.records_count for *_, h in placed)
             self._after_append(count, now_ms)
@@ -520,12 +550,13 @@ class PartitionLog:
             last_offset = batches[-1][1].last_offset
             self._maybe_roll_for(len(view), last_offset, 0, first_offset=first_offset)
             self._write([view], len(view), index_info)
+            self._dirty = True
             if psm is not None and pending:
                 psm.commit(pending, last_offset + 1)
             for _pos, h in batches:
                 if h.partition_leader_epoch > self.latest_epoch():
                     self.leader_epochs.append((h.partition_leader_epoch, h.base_offset))
-                    self._write_leader_epochs()
+                    self._epochs_dirty = True
             self.log_end_offset = last_offset + 1
             self._after_append(sum(h.records_count for _, h in batches), None)
             return AppendResult(first_offset, last_offset, max_ts, -1, self.log_start_offset,
@@ -745,6 +776,7 @@ class PartitionLog:
                 self.truncate_fully_and_start_at(offset)
                 return
             self._generation += 1
+            self._dirty = True
             self.recovery_point = min(self.recovery_point, offset)
             self._write_checkpoint()
             while len(self.segments) > 1 and self.segments[-1].base_offset >= offset:
@@ -772,6 +804,7 @@ class PartitionLog:
         with self._lock:
             self._check_open()
             self._generation += 1
+            self._dirty = True
             for seg in self.segments:
                 seg.delete()
             self.segments = [LogSegment.create(
@@ -800,6 +833,7 @@ class PartitionLog:
                     f"cannot delete records before {offset}: log end is {self.log_end_offset}"
                 )
             if offset > self.log_start_offset:
+                self._dirty = True
                 self.log_start_offset = offset
                 self._high_watermark = max(self._high_watermark, offset)
                 self._delete_segments_below_start()
@@ -819,6 +853,7 @@ class PartitionLog:
         seg = self.segments.pop(0)
         self._bases.pop(0)
         self._generation += 1
+        self._dirty = True
         seg.delete()
         if self._psm is not None:
             self._psm.truncate_head(self.segments[0].base_offset)
@@ -889,6 +924,8 @@ class PartitionLog:
                 str(s.timeindex_path) for s in segs]
             self._unflushed_messages = 0
             self._roll_flush_pending = False
+            if self._epochs_dirty:
+                self._write_leader_epochs()
             if now_ms is not None:
                 self._last_flush_ms = now_ms
         for p in paths:
@@ -930,18 +967,45 @@ class PartitionLog:
             self._write_checkpoint()
             return True
 
-    def close(self) -> None:
-        """Flush, persist indexes, snapshot producer state, write a clean checkpoint."""
+    def prepare_close(self) -> None:
+        """First half of a batched clean shutdown: write index tails and the producer
+        snapshot without fsync (the caller then syncs the whole file system)."""
+        with self._lock:
+            if self._closed or not self._dirty:
+                return
+            for s in self.segments:
+                s.persist_indexes()
+            if self._wants_snapshot():
+                self._write_snapshot(sync=False)
+
+    def _wants_snapshot(self) -> bool:
+        """A snapshot at close saves replaying the log's headers at the next open; skip it
+        for small logs without producer state."""
+        if self._psm is not None and self._psm.producers:
+            return True
+        return self.size_in_bytes > SNAPSHOT_MIN_LOG_BYTES
+
+    def close(self, *, sync: bool = True) -> None:
+        """Flush, persist indexes, snapshot producer state, write a clean checkpoint.
+
+        ``sync=False`` is for :class:`LogManager` shutdown, which has already called
+        :meth:`prepare_close` and synced the file system: no per-file fsync here. A log
+        opened cleanly and never changed is closed without writing anything.
+        """
         with self._lock:
             if self._closed:
                 return
-            self.flush()
-            for s in self.segments:
-                s.persist_indexes()
-            if self._psm is not None:
-                self._write_snapshot(sync=True)
-            self.recovery_point = self.log_end_offset
-            self._write_checkpoint(clean=True)
+            if self._dirty:
+                if sync:
+                    self.flush()
+                if self._epochs_dirty:
+                    self._write_leader_epochs()
+                for s in self.segments:
+                    s.persist_indexes()
+                if self._wants_snapshot():
+                    self._write_snapshot(sync=sync)
+                self.recovery_point = self.log_end_offset
+                self._write_checkpoint(clean=True, sync=sync)
             for s in self.segments:
                 s.close()
             self._closed = True

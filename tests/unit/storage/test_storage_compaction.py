@@ -1,0 +1,152 @@
+"""Compaction: latest per key, tombstones, offsets kept, transactions, active untouched."""
+
+from __future__ import annotations
+
+import os
+
+from protocol.records import (
+    Record,
+    build_batch,
+    build_control_batch,
+    decode_batch_records,
+    iter_batches,
+)
+from storage.log_config import LogConfig
+
+COMPACT = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
+                    delete_retention_ms=1000)
+
+
+def all_records(log) -> list[Record]:
+    out = []
+    off = log.log_start_offset
+    while off < log.log_end_offset:
+        data = log.read(off, 10**6).records
+        if not data:
+            break
+        for pos, h in iter_batches(data):
+            out += decode_batch_records(data, pos)
+            off = h.next_offset
+    return out
+
+
+def all_headers(log) -> list:
+    out = []
+    off = log.log_start_offset
+    while off < log.log_end_offset:
+        data = log.read(off, 10**6).records
+        if not data:
+            break
+        for _, h in iter_batches(data):
+            out.append(h)
+            off = h.next_offset
+    return out
+
+
+def kv(key: str, value: str | None, ts: int = 0) -> bytes:
+    return build_batch([Record(-1, ts, key.encode(), None if value is None else value.encode())])
+
+
+def test_keeps_latest_per_key_preserving_offsets(open_log) -> None:
+    log = open_log(COMPACT)
+    expected: dict[str, tuple[int, str]] = {}
+    for i in range(60):
+        key = f"k{i % 7}"
+        r = log.append_as_leader(kv(key, f"v{i}" * 10), leader_epoch=0, now_ms=0)
+        expected[key] = (r.first_offset, f"v{i}" * 10)
+    active_before = log.segments[-1].size
+    active_base = log.segments[-1].base_offset
+    removed = log.compact(now_ms=0)
+    assert removed > 0
+    recs = all_records(log)
+    # every key's latest value survives at its original offset
+    got = {}
+    for r in recs:
+        got[r.key.decode()] = (r.offset, r.value.decode())
+    assert got == expected
+    # closed segments hold only latest-per-key records
+    closed = [r for r in recs if r.offset < active_base]
+    assert all(expected[r.key.decode()][0] == r.offset or r.offset >= active_base
+               for r in closed if r.key.decode() in expected and
+               expected[r.key.decode()][0] < active_base)
+    assert len({r.key for r in closed}) == len(closed)
+    assert log.segments[-1].size == active_before  # active untouched
+    offsets = [r.offset for r in recs]
+    assert offsets == sorted(offsets)
+    # appends continue at the right offset, reads in gaps land on the next batch
+    assert log.append_as_leader(kv("z", "1"), leader_epoch=0, now_ms=0).first_offset == 60
+    assert log.read(1, 10**6).first_offset >= 1
+
+
+def test_tombstones_removed_after_delete_retention(open_log) -> None:
+    log = open_log(COMPACT)
+    log.append_as_leader(kv("a", "1" * 100, ts=0), leader_epoch=0, now_ms=0)
+    log.append_as_leader(kv("a", None, ts=100), leader_epoch=0, now_ms=0)  # tombstone
+    for i in range(20):
+        log.append_as_leader(kv(f"b{i}", "x" * 100, ts=200), leader_epoch=0, now_ms=0)
+    log.compact(now_ms=500)
+    keys = [(r.key, r.value) for r in all_records(log)]
+    assert (b"a", None) in keys and (b"a", b"1" * 100) not in keys
+    log.compact(now_ms=100 + 1001)
+    keys = [r.key for r in all_records(log)]
+    assert b"a" not in keys
+
+
+def test_aborted_transaction_records_removed_markers_kept(open_log) -> None:
+    log = open_log(COMPACT)
+    txn = dict(producer_id=9, producer_epoch=0, is_transactional=True)
+    log.append_as_leader(build_batch([Record(-1, 0, b"t", b"aborted" * 20)], base_sequence=0,
+                                     **txn), leader_epoch=0, now_ms=0)
+    log.append_as_leader(build_control_batch(producer_id=9, producer_epoch=0, commit=False),
+                         leader_epoch=0, now_ms=0, origin="coordinator")
+    log.append_as_leader(build_batch([Record(-1, 0, b"t", b"committed" * 20)],
+                                     base_sequence=1, **txn), leader_epoch=0, now_ms=0)
+    log.append_as_leader(build_control_batch(producer_id=9, producer_epoch=0, commit=True),
+                         leader_epoch=0, now_ms=0, origin="coordinator")
+    for i in range(15):
+        log.append_as_leader(kv(f"f{i}", "y" * 100), leader_epoch=0, now_ms=0)
+    assert log.aborted_transactions(0, 100) == [(9, 0)]
+    log.compact(now_ms=0)
+    controls = [h for h in all_headers(log) if h.is_control]
+    assert len(controls) == 2
+    values = [r.value for r in all_records(log) if r.key == b"t"]
+    assert values == [b"committed" * 20]
+
+
+def test_ongoing_transaction_blocks_cleaning(open_log) -> None:
+    log = open_log(COMPACT)
+    txn = dict(producer_id=3, producer_epoch=0, is_transactional=True)
+    log.append_as_leader(kv("a", "1" * 200), leader_epoch=0, now_ms=0)
+    log.append_as_leader(build_batch([Record(-1, 0, b"a", b"t" * 200)], base_sequence=0,
+                                     **txn), leader_epoch=0, now_ms=0)
+    for i in range(10):
+        log.append_as_leader(kv("a", str(i) * 200), leader_epoch=0, now_ms=0)
+    assert log.last_stable_offset <= 1
+    assert log.compact(now_ms=0) == 0
+
+
+def test_compaction_survives_reopen_and_crash_files(tmp_path) -> None:
+    from storage.partition_log import PartitionLog
+
+    log = PartitionLog.open(tmp_path / "c-0", COMPACT, now_ms=0)
+    for i in range(40):
+        log.append_as_leader(kv(f"k{i % 3}", str(i) * 50), leader_epoch=0, now_ms=0)
+    log.compact(now_ms=0)
+    before = [(r.offset, r.key, r.value) for r in all_records(log)]
+    log.close()
+    # a stray .cleaned file from an interrupted pass is discarded at open
+    (tmp_path / "c-0" / ("0" * 20 + ".log.cleaned")).write_bytes(b"junk")
+    log = PartitionLog.open(tmp_path / "c-0", COMPACT, now_ms=0)
+    assert [(r.offset, r.key, r.value) for r in all_records(log)] == before
+    assert not [p for p in os.listdir(tmp_path / "c-0") if p.endswith(".cleaned")]
+    log.close()
+
+
+def test_min_compaction_lag(open_log) -> None:
+    cfg = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
+                    min_compaction_lag_ms=10_000)
+    log = open_log(cfg)
+    for _i in range(20):
+        log.append_as_leader(kv("k", "v" * 100, ts=5_000), leader_epoch=0, now_ms=0)
+    assert log.compact(now_ms=6_000) == 0
+    assert log.compact(now_ms=20_000) > 0
