@@ -36,7 +36,12 @@ from broker.handlers import CloseConnection, RequestContext
 from broker.handlers.api_versions import API_KEY as API_VERSIONS_KEY
 from broker.handlers.api_versions import fallback_response
 from common.logging import get_logger
-from protocol.codec import DecodeError, decode_request, encode_response
+from protocol.codec import (
+    DecodeError,
+    decode_request,
+    encode_response,
+    encode_response_chunks,
+)
 from protocol.framing import FrameDecoder, FrameError
 from protocol.headers import HeaderError, parse_request_header
 
@@ -170,7 +175,13 @@ class KafkaConnection(asyncio.Protocol):
                     self.last_active = time.monotonic()
                 del frame
                 if response is not None and not self.closed:
-                    self.transport.write(response)  # type: ignore[union-attr]
+                    if isinstance(response, list):
+                        if len(response) == 1:
+                            self.transport.write(response[0])  # type: ignore[union-attr]
+                        else:
+                            self.transport.writelines(response)  # type: ignore[union-attr]
+                    else:
+                        self.transport.write(response)  # type: ignore[union-attr]
                     if self._write_ready is not None and not self._write_ready.done():
                         await self._write_ready
         except _Close as exc:
@@ -182,7 +193,7 @@ class KafkaConnection(asyncio.Protocol):
                           error=repr(exc))
             self._close(None)
 
-    async def _handle(self, frame: Any) -> bytes | None:
+    async def _handle(self, frame: Any) -> bytes | list[Any] | None:
         try:
             header = parse_request_header(frame)
         except HeaderError as exc:
@@ -218,8 +229,8 @@ class KafkaConnection(asyncio.Protocol):
             raise _Close("handler failed", fields) from None
         if response is None:
             return None
-        return encode_response(header.api_key, header.api_version, header.correlation_id,
-                               response)
+        return encode_response_chunks(header.api_key, header.api_version,
+                                      header.correlation_id, response)
 
 
 class KafkaServer:

@@ -59,6 +59,58 @@ def decode_request(
     return body
 
 
+LARGE_WRITE = 32 * 1024
+
+
+class ChunkWriter:
+    """A write-only buffer that copies small writes into a bytearray but keeps large ones
+    (record batches) by reference, so a Fetch response is never copied in Python.
+
+    ``chunks()`` returns the buffers in order; their total size is ``size``.
+    """
+
+    __slots__ = ("_chunks", "_current", "size")
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes | bytearray | memoryview] = []
+        self._current = bytearray()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = len(data)
+        if n >= LARGE_WRITE:
+            if self._current:
+                self._chunks.append(self._current)
+                self._current = bytearray()
+            self._chunks.append(data)
+        else:
+            self._current += data
+        self.size += n
+        return n
+
+    def chunks(self) -> list[bytes | bytearray | memoryview]:
+        if self._current:
+            self._chunks.append(self._current)
+            self._current = bytearray()
+        return self._chunks
+
+
+def encode_response_chunks(
+    api_key: int, api_version: int, correlation_id: int, body: Any
+) -> list[bytes | bytearray | memoryview]:
+    """Like ``encode_response`` but as a list of buffers (large record sets by reference),
+    for ``transport.writelines``: the first buffer starts with the int32 size."""
+    writer = ChunkWriter()
+    writer.write(b"\0\0\0\0")
+    write_response_header(writer, api_key, api_version, correlation_id)  # type: ignore[arg-type]
+    _writer(type(body))(writer, body)
+    chunks = writer.chunks()
+    first = chunks[0]
+    assert isinstance(first, bytearray)
+    first[0:4] = (writer.size - 4).to_bytes(4, "big")
+    return chunks
+
+
 def encode_response(api_key: int, api_version: int, correlation_id: int, body: Any) -> bytes:
     """Encode one size-prefixed response frame for ``body`` (a kio response entity)."""
     buffer = io.BytesIO()

@@ -26,8 +26,8 @@ Kafka's generated ``requestHeaderVersion`` behaves.
 from __future__ import annotations
 
 import functools
-import io
 from dataclasses import dataclass
+from typing import Any
 
 from kio.index import load_request_schema, load_response_schema
 from kio.schema.index import api_key_map, schema_name_map
@@ -126,9 +126,10 @@ def parse_request_header(frame: bytes | bytearray | memoryview) -> RequestHeader
 
 
 def write_response_header(
-    buffer: io.BytesIO, api_key: int, api_version: int, correlation_id: int
+    buffer: Any, api_key: int, api_version: int, correlation_id: int
 ) -> None:
-    """Write the response header for (api_key, api_version) into ``buffer``."""
+    """Write the response header for (api_key, api_version) into ``buffer`` (anything
+    with ``write(bytes)``)."""
     if response_header_version(api_key, api_version) == 1:
         _write_response_header_v1(buffer, ResponseHeaderV1(correlation_id=correlation_id))
     else:

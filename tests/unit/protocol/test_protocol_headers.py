@@ -85,3 +85,15 @@ def test_encode_response_frames_header_and_body() -> None:
     assert int.from_bytes(raw[:4], "big") == len(raw) - 4
     assert raw[4:8] == (77).to_bytes(4, "big")
     assert raw[8:10] == (35).to_bytes(2, "big")
+
+
+def test_chunked_response_equals_contiguous_and_keeps_records_by_reference() -> None:
+    from protocol.codec import encode_response_chunks
+
+    records = b"r" * (1 << 20)
+    body = build(response_type(1, 12), {"responses": [{"topic": "t", "partitions": [
+        {"partition_index": 0, "high_watermark": 5, "records": records},
+        {"partition_index": 1, "records": b"abc"}]}]})
+    chunks = encode_response_chunks(1, 12, 9, body)
+    assert b"".join(bytes(c) for c in chunks) == encode_response(1, 12, 9, body)
+    assert any(c is records for c in chunks)
