@@ -1,0 +1,193 @@
+"""Consumer groups with kafka-python 3.x against a real Strom broker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.structs import OffsetAndMetadata
+from test_group_support import (
+    CHILD_KAFKA_PYTHON,
+    GROUP_OVERRIDES,
+    SESSION_MS,
+    ChildConsumer,
+    create_topic,
+    is_split,
+    produce,
+    wait_until,
+)
+
+from tests.support.fixtures import unique_topic
+
+BROKER_OVERRIDES = GROUP_OVERRIDES
+pytestmark = pytest.mark.timeout(90)
+
+
+def _consumer(bootstrap: str, group: str, *topics: str, **extra: object) -> KafkaConsumer:
+    conf: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group,
+        "session_timeout_ms": SESSION_MS,
+        "heartbeat_interval_ms": 300,
+        "auto_offset_reset": "earliest",
+        "enable_auto_commit": False,
+        **extra,
+    }
+    return KafkaConsumer(*topics, **conf)
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[KafkaConsumer]]:
+    made: list[KafkaConsumer] = []
+    yield made
+    for c in made:
+        c.close(autocommit=False)
+
+
+def _parts(c: KafkaConsumer) -> list[int]:
+    return sorted(tp.partition for tp in c.assignment())
+
+
+def _poll_all(cs: list[KafkaConsumer]) -> None:
+    for c in cs:
+        c.poll(timeout_ms=20)
+
+
+def test_members_split_leave_and_kill(bootstrap: str, consumers: list[KafkaConsumer]) -> None:
+    """2 then 3 members split 6 partitions; a clean leave and a killed process are taken
+    over by the survivors."""
+    topic, group = unique_topic("kp-split"), unique_topic("g")
+    create_topic(bootstrap, topic, 6)
+    for _ in range(2):
+        consumers.append(_consumer(bootstrap, group, topic))
+
+    def split(extra: list[list[int]], n: int) -> bool:
+        _poll_all(consumers)
+        views = [_parts(c) for c in consumers] + extra
+        return len(views) == n and is_split(views, 6)
+
+    wait_until(lambda: split([], 2), 30, interval=0, what="2-way split")
+    child = ChildConsumer(CHILD_KAFKA_PYTHON, [bootstrap, group, topic, str(SESSION_MS)])
+    try:
+        wait_until(lambda: split([child.current()], 3), 30, interval=0, what="3-way split")
+        assert sorted(len(_parts(c)) for c in consumers) == [2, 2]
+        leaver = consumers.pop()
+        leaver.close(autocommit=False)  # sends LeaveGroup
+        t0 = time.monotonic()
+        wait_until(lambda: split([child.current()], 2), 15, interval=0, what="after leave")
+        clean_s = time.monotonic() - t0
+        child.kill()
+        t0 = time.monotonic()
+        wait_until(lambda: split([], 1), SESSION_MS / 1000 + 10, interval=0, what="after kill")
+        killed_s = time.monotonic() - t0
+        print(f"kafka-python takeover: leave {clean_s:.2f} s, kill {killed_s:.2f} s")
+        assert killed_s < SESSION_MS / 1000 + 5
+    finally:
+        child.close()
+
+
+def test_commit_restart_resume_and_broker_kill9(fresh_broker) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = fresh_broker.bootstrap
+    topic, group = unique_topic("kp-resume"), unique_topic("g")
+    create_topic(bootstrap, topic, 2)
+    produce(bootstrap, topic, 20, 2)
+    c = _consumer(bootstrap, group, topic)
+    got = 0
+    deadline = time.monotonic() + 20
+    while got < 20:
+        assert time.monotonic() < deadline
+        got += sum(len(v) for v in c.poll(timeout_ms=200).values())
+    c.commit(
+        {
+            TopicPartition(topic, 0): OffsetAndMetadata(3, "m0", -1),
+            TopicPartition(topic, 1): OffsetAndMetadata(6, "m1", -1),
+        }
+    )
+    c.close(autocommit=False)
+    c2 = _consumer(bootstrap, group, topic)
+    try:
+        first: dict[int, int] = {}
+        deadline = time.monotonic() + 20
+        while len(first) < 2:
+            assert time.monotonic() < deadline
+            for tp, records in c2.poll(timeout_ms=200).items():
+                first.setdefault(tp.partition, records[0].offset)
+        assert first == {0: 3, 1: 6}
+    finally:
+        c2.close(autocommit=False)
+    fresh_broker.restart(clean=False)  # kill -9
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group)[group]
+        assert {tp.partition: (o.offset, o.metadata) for tp, o in offsets.items()} == {
+            0: (3, "m0"),
+            1: (6, "m1"),
+        }
+    finally:
+        admin.close()
+
+
+def test_static_membership_round_trip(bootstrap: str, consumers: list[KafkaConsumer]) -> None:
+    topic, group = unique_topic("kp-static"), unique_topic("g")
+    create_topic(bootstrap, topic, 4)
+    a = _consumer(bootstrap, group, topic, group_instance_id="a", session_timeout_ms=10000)
+    b = _consumer(bootstrap, group, topic, group_instance_id="b", session_timeout_ms=10000)
+    consumers.extend([a, b])
+
+    def split() -> bool:
+        _poll_all([a, b])
+        return is_split([_parts(a), _parts(b)], 4)
+
+    wait_until(split, 30, interval=0, what="split")
+    gen_before = a._coordinator._generation.generation_id
+    before_b = _parts(b)
+    b.close(autocommit=False)  # a static member does not leave the group on close
+    consumers.remove(b)
+    b2 = _consumer(bootstrap, group, topic, group_instance_id="b", session_timeout_ms=10000)
+    consumers.append(b2)
+    wait_until(
+        lambda: (_poll_all([a, b2]), _parts(b2) == before_b)[1],
+        20,
+        interval=0,
+        what="same assignment back",
+    )
+    for _ in range(5):
+        _poll_all([a, b2])
+    assert a._coordinator._generation.generation_id == gen_before, "a rebalance happened"
+    assert b2._coordinator._generation.generation_id == gen_before
+
+
+def test_admin_list_describe_delete(bootstrap: str, consumers: list[KafkaConsumer]) -> None:
+    topic, active, idle = unique_topic("kp-admin"), unique_topic("act"), unique_topic("idle")
+    create_topic(bootstrap, topic, 2)
+    c = _consumer(bootstrap, active, topic, client_id="kp-admin-client")
+    consumers.append(c)
+    wait_until(
+        lambda: (c.poll(timeout_ms=20), _parts(c) == [0, 1])[1], 20, interval=0, what="assignment"
+    )
+    simple = _consumer(bootstrap, idle)
+    simple.assign([TopicPartition(topic, 0)])
+    simple.commit({TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)})
+    simple.close(autocommit=False)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        groups = {g["group_id"]: g for g in admin.list_groups()}
+        assert groups[active]["protocol_type"] == "consumer"
+        assert idle in groups
+        empties = {g["group_id"] for g in admin.list_groups(states_filter=["Empty"])}
+        assert idle in empties and active not in empties
+        described = admin.describe_groups([active])[active]
+        assert described["group_state"] == "Stable"
+        (member,) = described["members"]
+        assert member["client_id"] == "kp-admin-client"
+        both = admin.list_group_offsets([active, idle])  # OffsetFetch v8: several groups
+        assert {tp.partition: o.offset for tp, o in both[idle].items()} == {0: 1}
+        assert both[active] == {}
+        result = admin.delete_groups([active, idle])
+        assert result == {active: "NonEmptyGroupError", idle: "OK"}
+        assert idle not in {g["group_id"] for g in admin.list_groups()}
+    finally:
+        admin.close()
