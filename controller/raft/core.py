@@ -470,7 +470,7 @@ class RaftCore:
         self._messages.append(FetchRequest(
             self.node_id, dst, cid, self.config.cluster_id, self.node_id,
             self.config.fetch_max_wait_ms, epoch, self.log.end_offset, self.log.last_epoch,
-            self.log.start_offset, self.config.fetch_max_bytes))
+            self.log.start_offset, self.config.fetch_max_bytes, self.high_watermark))
         return cid
 
     def send_probe_fetch(self) -> None:

@@ -106,6 +106,7 @@ class FetchRequest:
     last_fetched_epoch: int
     log_start_offset: int
     partition_max_bytes: int
+    high_watermark: int  # the replica's known HW (FetchPartition.high_watermark, KIP-1166)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ Rules
   * (last_fetched_epoch, fetch_offset) not on the leader's log -> ``diverging_epoch`` =
     the largest epoch <= last_fetched_epoch and that epoch's end offset;
   * otherwise the follower's log matches up to fetch_offset: record it as the follower's
-    end offset, return entries from there. With nothing to return (and no high watermark
-    news) the request is parked until new entries arrive, the high watermark moves, or
+    end offset, return entries from there. With nothing to return and the follower already
+    knowing the high watermark (the request carries the follower's, as KIP-1166 added to
+    Fetch) the request is parked until new entries arrive, the high watermark moves, or
     ``max_wait_ms`` passes.
 - High watermark = the largest offset that a majority of voters (the leader counting its
   own *persisted* end offset) have, but only once that includes an entry of the current
@@ -150,10 +151,9 @@ def on_fetch_request(core: RaftCore, st: LeaderState, m: FetchRequest) -> None:
         progress.end_offset = m.fetch_offset
     if m.fetch_offset >= log.end_offset:
         progress.last_caught_up_ms = core.now
-    hw_before = core.high_watermark
     maybe_update_high_watermark(core, st)
     if (m.fetch_offset >= log.end_offset and m.max_wait_ms > 0
-            and core.high_watermark == hw_before):
+            and m.high_watermark >= core.high_watermark):
         st.parked[m.replica_id] = (m, core.now + m.max_wait_ms)
         return
     _answer_fetch(core, st, m)
