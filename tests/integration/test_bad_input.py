@@ -1,0 +1,223 @@
+"""Bad input against a running broker; after each case another client must still produce
+and consume normally (the broker neither crashes nor wedges).
+
+Cases: unknown API key, truncated frames, frame sizes of 2 GiB and negative, random
+garbage, a Produce with a corrupted CRC (CORRUPT_MESSAGE), a batch over max.message.bytes
+(MESSAGE_TOO_LARGE), illegal topic names (INVALID_TOPIC_EXCEPTION), an undecodable body,
+1,000 concurrent connections opened and closed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import resource
+import socket
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from kio.schema.errors import ErrorCode
+from kio.schema.metadata.v9.request import MetadataRequest, MetadataRequestTopic
+from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
+
+from net.wire import WireClient
+from protocol.codec import encode_request
+from protocol.records import Record, build_batch
+from tests.support.broker import BrokerProcess
+
+MAX_MESSAGE_BYTES = 64 * 1024
+BROKER_OVERRIDES = {"message.max.bytes": str(MAX_MESSAGE_BYTES)}
+TIMEOUT = 10.0
+
+
+def _addr(bootstrap: str) -> tuple[str, int]:
+    host, _, port = bootstrap.rpartition(":")
+    return host, int(port)
+
+
+def assert_healthy(bootstrap: str) -> None:
+    """A fresh confluent-kafka producer and consumer round-trip one message."""
+    topic = f"healthy-{uuid.uuid4().hex[:10]}"
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "message.timeout.ms": 10000})
+    errors: list = []
+    p.produce(topic, b"ping", key=b"k", on_delivery=lambda e, m: errors.append(e))
+    assert p.flush(TIMEOUT) == 0
+    assert errors == [None]
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bad-input-check",
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 50})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            assert time.monotonic() < deadline, "message not consumed back"
+            msg = c.poll(0.5)
+            if msg is not None and msg.error() is None:
+                assert msg.value() == b"ping"
+                return
+    finally:
+        c.close()
+
+
+def assert_closed(sock: socket.socket) -> None:
+    sock.settimeout(TIMEOUT)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return
+    except (ConnectionResetError, BrokenPipeError):
+        return
+
+
+def _produce_request(topic: str, records: bytes, acks: int = 1) -> ProduceRequest:
+    return ProduceRequest(
+        transactional_id=None, acks=acks, timeout=datetime.timedelta(seconds=5),
+        topic_data=(TopicProduceData(name=topic, partition_data=(
+            PartitionProduceData(index=0, records=records),)),),
+    )
+
+
+def _create_topic(bootstrap: str, name: str) -> None:
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        resp = c.request(MetadataRequest(topics=(MetadataRequestTopic(name=name),),
+                                         allow_auto_topic_creation=True,
+                                         include_cluster_authorized_operations=False,
+                                         include_topic_authorized_operations=False))
+        assert resp.topics[0].error_code == ErrorCode.none
+
+
+def _batch(value: bytes = b"v") -> bytes:
+    return build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=b"k",
+                               value=value, headers=[])])
+
+
+def test_unknown_api_key_closes_only_that_connection(bootstrap: str,
+                                                      broker: BrokerProcess) -> None:
+    with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+        body = (1999).to_bytes(2, "big") + (0).to_bytes(2, "big") + (7).to_bytes(4, "big") \
+            + (-1).to_bytes(2, "big", signed=True)
+        s.sendall(len(body).to_bytes(4, "big") + body)
+        assert_closed(s)
+    assert_healthy(bootstrap)
+    assert "unsupported api key" in broker.log_tail()
+
+
+def test_truncated_frame_then_disconnect(bootstrap: str) -> None:
+    with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+        s.sendall((1000).to_bytes(4, "big") + b"\x00\x03\x00\x09" + b"x" * 20)
+    assert_healthy(bootstrap)
+
+
+def test_truncated_request_body_closes_connection(bootstrap: str) -> None:
+    req = MetadataRequest(topics=(MetadataRequestTopic(name="some-topic"),),
+                          allow_auto_topic_creation=False,
+                          include_cluster_authorized_operations=False,
+                          include_topic_authorized_operations=False)
+    raw = encode_request(3, 9, 1, "trunc", req)
+    payload = raw[4:-6]  # consistent frame size, but the body stops early
+    with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+        s.sendall(len(payload).to_bytes(4, "big") + payload)
+        assert_closed(s)
+    assert_healthy(bootstrap)
+
+
+@pytest.mark.parametrize("size", [2**31 - 1, 2**31 - 2**20, -1, -(2**31)])
+def test_huge_or_negative_frame_size_closes_connection(bootstrap: str, size: int) -> None:
+    with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+        s.sendall(size.to_bytes(4, "big", signed=True) + b"\x00" * 16)
+        assert_closed(s)
+    assert_healthy(bootstrap)
+
+
+def test_random_garbage(bootstrap: str) -> None:
+    rng = random.Random(1234)
+    for _ in range(20):
+        with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+            s.sendall(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 4096))))
+    # garbage shaped like a plausible frame: small size, random content
+    for _ in range(20):
+        junk = os.urandom(rng.randint(4, 200))
+        with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+            s.sendall(len(junk).to_bytes(4, "big") + junk)
+            assert_closed(s)
+    assert_healthy(bootstrap)
+
+
+def test_corrupted_crc_is_corrupt_message(bootstrap: str) -> None:
+    topic = f"crc-{uuid.uuid4().hex[:8]}"
+    _create_topic(bootstrap, topic)
+    batch = bytearray(_batch(b"hello world"))
+    batch[-1] ^= 0xFF  # last byte of the last record: covered by the CRC
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        resp = c.request(_produce_request(topic, bytes(batch)))
+        part = resp.responses[0].partition_responses[0]
+        assert part.error_code == ErrorCode.corrupt_message
+        # the same connection keeps working
+        ok = c.request(_produce_request(topic, _batch()))
+        assert ok.responses[0].partition_responses[0].error_code == ErrorCode.none
+        assert ok.responses[0].partition_responses[0].base_offset == 0
+    assert_healthy(bootstrap)
+
+
+def test_batch_over_max_message_bytes_is_message_too_large(bootstrap: str) -> None:
+    topic = f"big-{uuid.uuid4().hex[:8]}"
+    _create_topic(bootstrap, topic)
+    big = _batch(os.urandom(MAX_MESSAGE_BYTES + 1000))
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        resp = c.request(_produce_request(topic, big))
+        assert resp.responses[0].partition_responses[0].error_code == \
+            ErrorCode.message_too_large
+    assert_healthy(bootstrap)
+
+
+@pytest.mark.parametrize("name", ["bad topic", "bad/topic", "..", "x" * 250, "ünïcode"])
+def test_illegal_topic_name_is_invalid_topic_exception(bootstrap: str, name: str) -> None:
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        resp = c.request(_produce_request(name, _batch()))
+        assert resp.responses[0].partition_responses[0].error_code == \
+            ErrorCode.invalid_topic_exception
+        md = c.request(MetadataRequest(topics=(MetadataRequestTopic(name=name),),
+                                       allow_auto_topic_creation=True,
+                                       include_cluster_authorized_operations=False,
+                                       include_topic_authorized_operations=False))
+        assert md.topics[0].error_code == ErrorCode.invalid_topic_exception
+    assert_healthy(bootstrap)
+
+
+def test_unknown_topic_produce_is_unknown_topic_or_partition(bootstrap: str) -> None:
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        resp = c.request(_produce_request(f"nope-{uuid.uuid4().hex[:8]}", _batch()))
+        assert resp.responses[0].partition_responses[0].error_code == \
+            ErrorCode.unknown_topic_or_partition
+
+
+def test_thousand_concurrent_connections(bootstrap: str) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    socks = []
+    try:
+        for _ in range(1000):
+            s = socket.create_connection(_addr(bootstrap), timeout=TIMEOUT)
+            socks.append(s)
+        # every connection is served: an ApiVersions v0 on a sample of them answers
+        from kio.schema.api_versions.v0.request import ApiVersionsRequest
+
+        frame = encode_request(18, 0, 42, "many", ApiVersionsRequest())
+        for s in socks[::50]:
+            s.sendall(frame)
+        for s in socks[::50]:
+            s.settimeout(TIMEOUT)
+            head = b""
+            while len(head) < 8:
+                chunk = s.recv(8 - len(head))
+                assert chunk, "connection closed instead of answering"
+                head += chunk
+            assert head[4:8] == (42).to_bytes(4, "big")
+    finally:
+        for s in socks:
+            s.close()
+    assert_healthy(bootstrap)
