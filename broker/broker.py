@@ -103,6 +103,12 @@ class Broker:
             self.data_dir, defaults, log_manager=self.log_manager, node_id=self.node_id
         )
         notes += self.topics.open(now_ms())
+        # One node: the ISR is this node alone, so every partition's high watermark is its
+        # recovered log end offset (a kill -9 may have left an older checkpointed value).
+        for topic, partition in list(self.log_manager.partitions()):
+            log_ = self.log_manager.get(topic, partition)
+            if log_ is not None and log_.high_watermark != log_.log_end_offset:
+                log_.high_watermark = log_.log_end_offset
         self.replica_manager = ReplicaManager(
             self.log_manager, self.topics, self.purgatory, self.node_id,
             self.config.min_insync_replicas,
@@ -133,7 +139,7 @@ class Broker:
             asyncio.create_task(
                 self._periodic("retention", cfg.log_retention_check_interval_ms,
                                lambda: self.log_manager.run_retention(now_ms()),
-                               in_thread=False)
+                               in_thread=True)
             ),
             asyncio.create_task(
                 self._periodic("flush", cfg.log_flush_scheduler_interval_ms,
@@ -146,7 +152,7 @@ class Broker:
                 asyncio.create_task(
                     self._periodic("cleaner", cfg.log_cleaner_backoff_ms,
                                    lambda: self.log_manager.run_cleaner(now_ms()),
-                                   in_thread=False)
+                                   in_thread=True)
                 )
             )
         self._started = True
@@ -154,9 +160,9 @@ class Broker:
     async def _periodic(
         self, name: str, interval_ms: int, work: Callable[[], Any], *, in_thread: bool
     ) -> None:
-        """Run ``work`` every ``interval_ms``. Blocking fsync work (flush) runs in a worker
-        thread (storage allows flush concurrently with loop-thread appends); retention and
-        cleaning mutate segment lists, so they run on the loop thread between requests."""
+        """Run ``work`` every ``interval_ms``. Blocking file work (fsync, retention deletes,
+        compaction) runs in a worker thread; storage locks make that safe next to the
+        loop thread's appends and reads."""
         loop = asyncio.get_running_loop()
         interval = max(interval_ms, 10) / 1000
         while True:

@@ -39,6 +39,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def raise_open_files_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard limit: every connection and segment is a fd."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - best effort
+        pass
+
+
 def write_ready_file(path: str, host: str, port: int) -> None:
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -110,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from common.logging import configure_logging
 
     configure_logging(config.log_level, config.log_format)
+    raise_open_files_limit()
     try:
         import uvloop
 
