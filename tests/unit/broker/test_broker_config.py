@@ -1,0 +1,96 @@
+"""BrokerConfig: Kafka property names, precedence file < env < overrides, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from broker.config import (
+    BrokerConfig,
+    ConfigError,
+    explicit_properties,
+    load_config,
+    parse_listeners,
+    parse_properties,
+)
+
+
+def test_defaults_are_safe_for_one_node() -> None:
+    config, unknown = load_config(environ={})
+    assert config.node_id == 1
+    assert config.listener_list[0].host == "127.0.0.1"
+    assert config.socket_request_max_bytes == 100 * 1024 * 1024
+    assert config.auto_create_topics_enable is True
+    assert config.retention_ms == 7 * 24 * 3600 * 1000
+    assert unknown == {}
+
+
+def test_precedence_file_env_override(tmp_path: Path) -> None:
+    props = tmp_path / "server.properties"
+    props.write_text(
+        "# comment\nnum.partitions=2\nlog.retention.ms = 1000\n"
+        "log.segment.bytes: 4096\nlisteners=PLAINTEXT://127.0.0.1:9999\n"
+    )
+    config, _ = load_config(
+        props,
+        ["log.retention.ms=3000"],
+        environ={"STROM_NUM_PARTITIONS": "5", "STROM_LOG_RETENTION_MS": "2000"},
+    )
+    assert config.num_partitions == 5  # env beats file
+    assert config.retention_ms == 3000  # override beats env
+    assert config.log_segment_bytes == 4096  # file value kept
+    assert config.listener_list[0].port == 9999
+    assert config.log_config().retention_ms == 3000
+    explicit = explicit_properties(config)
+    assert explicit["num.partitions"] == 5 and "message.max.bytes" not in explicit
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("num.partitions=0", "num.partitions"),
+        ("num.partitions=many", "num.partitions"),
+        ("listeners=localhost:9092", "listeners"),
+        ("log.message.timestamp.type=WallTime", "log.message.timestamp.type"),
+        ("auto.create.topics.enable=maybe", "auto.create.topics.enable"),
+        ("socket.request.max.bytes=-5", "socket.request.max.bytes"),
+        ("log.cleanup.policy=shred", "log.cleanup.policy"),
+    ],
+)
+def test_invalid_values_name_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override], environ={})
+
+
+def test_bad_override_syntax() -> None:
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(None, ["no-equals-sign"], environ={})
+
+
+def test_unknown_properties_are_reported_not_fatal() -> None:
+    _, unknown = load_config(None, ["some.future.setting=1"], environ={})
+    assert unknown == {"some.future.setting": "1"}
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.properties", environ={})
+
+
+def test_properties_parser_continuations_and_separators() -> None:
+    text = "a=1\n! bang comment\nb : two words\nc=x\\\n  y\nd\n"
+    assert parse_properties(text) == {"a": "1", "b": "two words", "c": "xy", "d": ""}
+
+
+def test_listener_parsing() -> None:
+    (one,) = parse_listeners("plaintext://[::1]:0")
+    assert (one.name, one.host, one.port) == ("PLAINTEXT", "::1", 0)
+    with pytest.raises(ValueError):
+        parse_listeners("PLAINTEXT://host:70000")
+
+
+def test_retention_units() -> None:
+    assert BrokerConfig(log_retention_hours=1).retention_ms == 3_600_000
+    assert BrokerConfig(log_retention_minutes=2).retention_ms == 120_000
+    assert BrokerConfig(log_retention_ms=-1).retention_ms == -1
