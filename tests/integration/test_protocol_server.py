@@ -262,3 +262,31 @@ def test_sigterm_during_long_poll_shuts_down_cleanly(fresh_broker: BrokerProcess
     with WireClient(*_addr(fresh_broker.bootstrap), timeout=TIMEOUT) as c2:
         r = c2.request(fetch_req(topic, 0))
         assert offsets_in(r.responses[0].partitions[0].records) == [0]
+
+
+def test_idempotent_duplicate_returns_original_offset(bootstrap: str) -> None:
+    topic = f"idem-{uuid.uuid4().hex[:8]}"
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        create_topic(c, topic)
+        r = c.request(req(22, 4, transactional_id=None, transaction_timeout=60000,
+                          producer_id=-1, producer_epoch=-1))
+        pid = int(r.producer_id)
+        now = int(time.time() * 1000)
+
+        def idem(seq: int, n: int = 2) -> bytes:
+            return build_batch([Record(offset=i, timestamp=now, key=None, value=b"x",
+                                       headers=[]) for i in range(n)],
+                               producer_id=pid, producer_epoch=0, base_sequence=seq)
+
+        assert produce(c, topic, batch()).base_offset == 0  # a non-idempotent batch first
+        first = produce(c, topic, idem(0))
+        assert (first.error_code, first.base_offset) == (ErrorCode.none, 1)
+        retry = produce(c, topic, idem(0))  # the same batch again, e.g. a lost response
+        assert (retry.error_code, retry.base_offset) == (ErrorCode.none, 1)
+        nxt = produce(c, topic, idem(2))
+        assert (nxt.error_code, nxt.base_offset) == (ErrorCode.none, 3)
+        gap = produce(c, topic, idem(10))
+        assert gap.error_code == ErrorCode.out_of_order_sequence_number
+        r = c.request(fetch_req(topic, 0))
+        assert offsets_in(r.responses[0].partitions[0].records) == [0, 1, 3]
+        assert r.responses[0].partitions[0].high_watermark == 5
