@@ -1,0 +1,216 @@
+"""Byte encoding of metadata records (version 0 of every type), big-endian.
+
+One record (a *frame*)::
+
+    type     u16   the record's TYPE (Kafka's metadata record api key)
+    version  u16   0
+    body           the fields in declaration order, encoded by kind:
+
+    i8/i16/i32/i64  signed integers         bool  1 byte, 0 or 1
+    str   u16 length + UTF-8 bytes          str?  like str; length 0xFFFF means None
+    uuid  16 bytes                          [i32] i32 count + count x i32
+    [i32]?  like [i32]; count -1 means None
+    endpoints  i32 count + count x (str name, str host, u16 port, i16 security_protocol)
+
+A Raft entry carries a *batch* of records applied atomically (a topic and all its
+partitions, say)::
+
+    count  u32, then per record: length u32 + frame
+
+``decode_*`` raises ``MetadataDecodeError`` (a ValueError) naming what is wrong: unknown
+type, unsupported version, truncated data, trailing bytes, invalid UTF-8.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Sequence
+from dataclasses import fields
+
+from controller.metadata.records import (
+    RECORD_TYPES,
+    ConfigRecord,
+    Endpoint,
+    FenceBrokerRecord,
+    MetadataRecord,
+    PartitionChangeRecord,
+    PartitionRecord,
+    RegisterBrokerRecord,
+    RemoveTopicRecord,
+    TopicRecord,
+    UnfenceBrokerRecord,
+    UnregisterBrokerRecord,
+)
+
+VERSION = 0
+
+
+class MetadataDecodeError(ValueError):
+    pass
+
+
+# field kinds per record type, in dataclass field order
+SCHEMAS: dict[type, tuple[str, ...]] = {
+    RegisterBrokerRecord: ("i32", "uuid", "i64", "endpoints", "str?", "bool"),
+    UnregisterBrokerRecord: ("i32", "i64"),
+    TopicRecord: ("str", "uuid"),
+    PartitionRecord: ("i32", "uuid", "[i32]", "[i32]", "i32", "i32", "i32"),
+    ConfigRecord: ("i8", "str", "str", "str?"),
+    PartitionChangeRecord: ("i32", "uuid", "[i32]?", "i32", "[i32]?"),
+    FenceBrokerRecord: ("i32", "i64"),
+    UnfenceBrokerRecord: ("i32", "i64"),
+    RemoveTopicRecord: ("uuid",),
+}
+
+_INT = {"i8": struct.Struct(">b"), "i16": struct.Struct(">h"), "i32": struct.Struct(">i"),
+        "i64": struct.Struct(">q")}
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_HEAD = struct.Struct(">HH")
+
+
+def _put_str(out: bytearray, value: str | None) -> None:
+    if value is None:
+        out += _U16.pack(0xFFFF)
+        return
+    raw = value.encode()
+    if len(raw) >= 0xFFFF:
+        raise ValueError(f"string too long for a metadata record ({len(raw)} bytes)")
+    out += _U16.pack(len(raw)) + raw
+
+
+def _put(out: bytearray, kind: str, value: object) -> None:
+    if kind in _INT:
+        out += _INT[kind].pack(value)
+    elif kind == "bool":
+        out.append(1 if value else 0)
+    elif kind in ("str", "str?"):
+        if value is None and kind == "str":
+            raise ValueError("a required string is None")
+        _put_str(out, value)  # type: ignore[arg-type]
+    elif kind == "uuid":
+        out += value.bytes  # type: ignore[union-attr]
+    elif kind in ("[i32]", "[i32]?"):
+        if value is None:
+            if kind == "[i32]":
+                raise ValueError("a required array is None")
+            out += _INT["i32"].pack(-1)
+            return
+        items = list(value)  # type: ignore[call-overload]
+        out += _INT["i32"].pack(len(items))
+        out += struct.pack(f">{len(items)}i", *items)
+    elif kind == "endpoints":
+        items = list(value)  # type: ignore[call-overload]
+        out += _INT["i32"].pack(len(items))
+        for ep in items:
+            _put_str(out, ep.name)
+            _put_str(out, ep.host)
+            out += _U16.pack(ep.port) + _INT["i16"].pack(ep.security_protocol)
+    else:
+        raise AssertionError(kind)
+
+
+class _Reader:
+    def __init__(self, buf: bytes | memoryview) -> None:
+        self.buf = memoryview(buf)
+        self.pos = 0
+
+    def take(self, n: int) -> memoryview:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise MetadataDecodeError(f"truncated: need {n} bytes at {self.pos}, "
+                                      f"have {len(self.buf) - self.pos}")
+        view = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return view
+
+    def unpack(self, st: struct.Struct) -> int:
+        return st.unpack(self.take(st.size))[0]
+
+    def string(self, nullable: bool) -> str | None:
+        n = self.unpack(_U16)
+        if n == 0xFFFF:
+            if not nullable:
+                raise MetadataDecodeError("null in a required string")
+            return None
+        try:
+            return bytes(self.take(n)).decode()
+        except UnicodeDecodeError as exc:
+            raise MetadataDecodeError(f"invalid UTF-8 in a string: {exc}") from exc
+
+    def get(self, kind: str) -> object:
+        if kind in _INT:
+            return self.unpack(_INT[kind])
+        if kind == "bool":
+            b = self.take(1)[0]
+            if b > 1:
+                raise MetadataDecodeError(f"bool byte {b}")
+            return b == 1
+        if kind in ("str", "str?"):
+            return self.string(kind == "str?")
+        if kind == "uuid":
+            return uuid.UUID(bytes=bytes(self.take(16)))
+        if kind in ("[i32]", "[i32]?"):
+            n = self.unpack(_INT["i32"])
+            if n == -1 and kind == "[i32]?":
+                return None
+            if n < 0:
+                raise MetadataDecodeError(f"negative array length {n}")
+            return tuple(struct.unpack(f">{n}i", self.take(4 * n)))
+        if kind == "endpoints":
+            n = self.unpack(_INT["i32"])
+            if n < 0:
+                raise MetadataDecodeError(f"negative array length {n}")
+            eps = []
+            for _ in range(n):
+                name = self.string(False)
+                host = self.string(False)
+                port = self.unpack(_U16)
+                proto = self.unpack(_INT["i16"])
+                eps.append(Endpoint(name, host, port, proto))  # type: ignore[arg-type]
+            return tuple(eps)
+        raise AssertionError(kind)
+
+
+def encode_record(record: MetadataRecord) -> bytes:
+    cls = type(record)
+    out = bytearray(_HEAD.pack(cls.TYPE, VERSION))
+    for f, kind in zip(fields(cls), SCHEMAS[cls], strict=True):
+        _put(out, kind, getattr(record, f.name))
+    return bytes(out)
+
+
+def decode_record(buf: bytes | memoryview) -> MetadataRecord:
+    r = _Reader(buf)
+    rtype = r.unpack(_U16)
+    version = r.unpack(_U16)
+    cls = RECORD_TYPES.get(rtype)
+    if cls is None:
+        raise MetadataDecodeError(f"unknown metadata record type {rtype}")
+    if version != VERSION:
+        raise MetadataDecodeError(f"unsupported version {version} of {cls.__name__}")
+    values = [r.get(kind) for kind in SCHEMAS[cls]]
+    if r.pos != len(r.buf):
+        raise MetadataDecodeError(f"{len(r.buf) - r.pos} trailing bytes after {cls.__name__}")
+    return cls(*values)
+
+
+def encode_batch(records: Sequence[MetadataRecord]) -> bytes:
+    """Records that must be applied together, as one Raft entry payload."""
+    out = bytearray(_U32.pack(len(records)))
+    for record in records:
+        frame = encode_record(record)
+        out += _U32.pack(len(frame)) + frame
+    return bytes(out)
+
+
+def decode_batch(buf: bytes | memoryview) -> list[MetadataRecord]:
+    r = _Reader(buf)
+    count = r.unpack(_U32)
+    if count > len(r.buf):
+        raise MetadataDecodeError(f"batch claims {count} records in {len(r.buf)} bytes")
+    records = [decode_record(r.take(r.unpack(_U32))) for _ in range(count)]
+    if r.pos != len(r.buf):
+        raise MetadataDecodeError(f"{len(r.buf) - r.pos} trailing bytes after the batch")
+    return records
+

@@ -1,0 +1,140 @@
+"""Metadata records: the entries of the ``__cluster_metadata`` log (KRaft's record types,
+with Kafka's type ids). Each record is an immutable value; ``controller.metadata.codec``
+turns them into bytes and back, ``controller.metadata.image.apply`` folds them into a
+``MetadataImage``.
+
+Conventions (Kafka's): broker ids and replica ids are int32; -1 means "no leader";
+``PartitionChangeRecord.leader`` uses -2 for "leader unchanged"; ``None`` in an optional
+field of a change record means "unchanged".
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+NO_LEADER = -1
+NO_LEADER_CHANGE = -2
+
+# ConfigRecord.resource_type values (Kafka's ConfigResource.Type ids)
+RESOURCE_TOPIC = 2
+RESOURCE_BROKER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A listener a broker serves clients on (``advertised.listeners``)."""
+
+    name: str  # listener name, e.g. "PLAINTEXT"
+    host: str
+    port: int
+    security_protocol: int = 0  # 0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterBrokerRecord:
+    """A broker registered (or re-registered after a restart, with a new incarnation and
+    a new broker epoch). New registrations start fenced until the broker catches up."""
+
+    TYPE = 0
+    broker_id: int
+    incarnation_id: uuid.UUID
+    broker_epoch: int
+    endpoints: tuple[Endpoint, ...]
+    rack: str | None = None
+    fenced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UnregisterBrokerRecord:
+    TYPE = 1
+    broker_id: int
+    broker_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    TYPE = 2
+    name: str
+    topic_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRecord:
+    """A new partition with its full state. ``replicas`` is the assignment in preference
+    order (the first is the preferred leader); ``isr`` the in-sync replicas."""
+
+    TYPE = 3
+    partition_id: int
+    topic_id: uuid.UUID
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int = 0
+    partition_epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRecord:
+    """Set (``value`` given) or delete (``value`` None) one config of a topic or broker."""
+
+    TYPE = 4
+    resource_type: int
+    resource_name: str
+    name: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionChangeRecord:
+    """A change to a partition. Applying it bumps ``partition_epoch``; a leader change
+    (``leader`` != -2) also bumps ``leader_epoch``."""
+
+    TYPE = 5
+    partition_id: int
+    topic_id: uuid.UUID
+    isr: tuple[int, ...] | None = None
+    leader: int = NO_LEADER_CHANGE
+    replicas: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FenceBrokerRecord:
+    """The broker stopped heartbeating (or shut down): it leads and serves nothing."""
+
+    TYPE = 7
+    broker_id: int
+    broker_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnfenceBrokerRecord:
+    TYPE = 8
+    broker_id: int
+    broker_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveTopicRecord:
+    TYPE = 9
+    topic_id: uuid.UUID
+
+
+MetadataRecord = (
+    RegisterBrokerRecord
+    | UnregisterBrokerRecord
+    | TopicRecord
+    | PartitionRecord
+    | ConfigRecord
+    | PartitionChangeRecord
+    | FenceBrokerRecord
+    | UnfenceBrokerRecord
+    | RemoveTopicRecord
+)
+
+RECORD_TYPES: dict[int, type] = {
+    cls.TYPE: cls
+    for cls in (RegisterBrokerRecord, UnregisterBrokerRecord, TopicRecord, PartitionRecord,
+                ConfigRecord, PartitionChangeRecord, FenceBrokerRecord, UnfenceBrokerRecord,
+                RemoveTopicRecord)
+}
