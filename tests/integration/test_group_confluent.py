@@ -199,6 +199,15 @@ def test_broker_kill9_keeps_group_offsets(fresh_broker) -> None:  # type: ignore
         # group metadata survived too: the group is known (Empty) after the restart
         desc = _describe(bootstrap, group)
         assert desc.state == ConsumerGroupState.EMPTY
+        c2.subscribe([topic])
+        first: dict[int, int] = {}
+        deadline = time.monotonic() + 20
+        while len(first) < 3:
+            assert time.monotonic() < deadline
+            m = c2.poll(0.5)
+            if m is not None and not m.error():
+                first.setdefault(m.partition(), m.offset())
+        assert first == {0: 4, 1: 5, 2: 6}  # resumed exactly at the committed offsets
     finally:
         c2.close()
 
