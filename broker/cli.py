@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(config.log_level, config.log_format)
     raise_open_files_limit()
+    from common.memory import tune_malloc
+
+    tune_malloc()
     try:
         import uvloop
 
