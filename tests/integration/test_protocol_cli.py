@@ -1,0 +1,113 @@
+"""The ``strom serve`` command: ready file, config errors, env vars, signals, banner."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from net.wire import WireClient
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 20.0
+
+
+def _serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "broker", "serve",
+           "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+           "--ready-file", str(tmp_path / "ready"), *args]
+    return subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(proc: subprocess.Popen, ready: Path) -> tuple[str, int]:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if ready.exists():
+            text = ready.read_text()
+            if text.endswith("\n"):
+                host, _, port = text.strip().rpartition(":")
+                return host, int(port)
+        assert proc.poll() is None, proc.communicate()[0].decode()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("no ready file")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_ready_file_banner_and_clean_exit(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = _serve(tmp_path, "--override", f"log.dirs={tmp_path / 'data'}")
+    try:
+        host, port = _wait_ready(proc, tmp_path / "ready")
+        from kio.schema.api_versions.v0.request import ApiVersionsRequest
+
+        with WireClient(host, port) as c:
+            assert c.request(ApiVersionsRequest()).error_code == 0
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    banner = next(e for e in lines if e["event"] == "strom_started")
+    assert banner["version"] and banner["advertised_apis"] >= 8
+    assert banner["listeners"] == [f"PLAINTEXT://{host}:{port}"]
+    assert banner["data_dir"] == str((tmp_path / "data").resolve())
+    assert any(e["event"] == "strom_stopped" for e in lines)
+    assert (tmp_path / "data" / "meta.properties").exists()
+
+
+def test_invalid_value_is_rejected_naming_the_key(tmp_path: Path) -> None:
+    proc = _serve(tmp_path, "--override", f"log.dirs={tmp_path / 'data'}",
+                  "--override", "num.partitions=-3")
+    out, _ = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 2
+    assert b"num.partitions" in out
+    assert not (tmp_path / "ready").exists()
+
+
+def test_env_and_properties_file(tmp_path: Path) -> None:
+    props = tmp_path / "server.properties"
+    props.write_text(f"log.dirs={tmp_path / 'from-file'}\nnum.partitions=3\n")
+    proc = _serve(tmp_path, "--config", str(props),
+                  env={"STROM_LOG_DIRS": str(tmp_path / "from-env")})
+    try:
+        host, port = _wait_ready(proc, tmp_path / "ready")
+        from kio.schema.metadata.v4.request import MetadataRequest, MetadataRequestTopic
+
+        with WireClient(host, port) as c:
+            resp = c.request(MetadataRequest(topics=(MetadataRequestTopic(name="auto"),),
+                                             allow_auto_topic_creation=True))
+            assert len(resp.topics[0].partitions) == 3  # num.partitions from the file
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert (tmp_path / "from-env" / "auto-0").is_dir()  # env beat the file
+    assert not (tmp_path / "from-file").exists()
+
+
+def test_port_in_use_fails_with_exit_code_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "broker", "serve",
+             "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
+             "--override", f"log.dirs={tmp_path / 'data'}"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 1
+    assert b"startup_failed" in out
