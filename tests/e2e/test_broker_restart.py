@@ -56,7 +56,8 @@ def admin(bootstrap: str) -> AdminClient:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int, **config: str) -> None:
-    futures = admin(bootstrap).create_topics(
+    client = admin(bootstrap)  # must outlive the futures (else _DESTROY)
+    futures = client.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)],
         request_timeout=15,
     )
@@ -122,7 +123,8 @@ def topic_partitions(bootstrap: str) -> dict[str, int]:
 
 def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    result = admin(bootstrap).describe_configs([resource], request_timeout=15)[resource]
+    client = admin(bootstrap)
+    result = client.describe_configs([resource], request_timeout=15)[resource]
     return {k: v.value for k, v in result.result(timeout=TIMEOUT_S).items()}
 
 

@@ -55,7 +55,8 @@ def admin_client(bootstrap: str) -> AdminClient:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, **config: str) -> None:
-    futures = admin_client(bootstrap).create_topics(
+    admin = admin_client(bootstrap)  # must outlive the futures (else _DESTROY)
+    futures = admin.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)],
         operation_timeout=10,
         request_timeout=15,
@@ -296,19 +297,22 @@ def test_seek_beginning_end_and_watermarks(bootstrap: str) -> None:
         producer(bootstrap), topic, [{"partition": 0, "value": b"old%d" % i} for i in range(10)]
     )
 
-    c = consumer(bootstrap)
+    c = consumer(bootstrap, **{"enable.partition.eof": True})
     try:
         tp = TopicPartition(topic, 0)
         assert c.get_watermark_offsets(tp, timeout=10) == (0, 10)
         c.assign([TopicPartition(topic, 0, OFFSET_END)])
-        # position at the end: wait until the consumer has resolved OFFSET_END
+        # Wait for the end-of-partition event: OFFSET_END is resolved and fetched; none
+        # of the 10 old records may be delivered.
         deadline = time.monotonic() + 10
-        while True:
-            c.consume(num_messages=1, timeout=0.2)
-            (pos,) = c.position([tp])
-            if pos.offset == 10:
-                break
-            assert time.monotonic() < deadline, f"position never resolved: {pos}"
+        reached_end = False
+        while not reached_end:
+            assert time.monotonic() < deadline, "no end-of-partition event within 10 s"
+            for m in c.consume(num_messages=10, timeout=0.5):
+                assert m.error() is not None, f"old record delivered at {m.offset()}"
+                assert m.error().code() == KafkaError._PARTITION_EOF, m.error()
+                assert m.offset() == 10
+                reached_end = True
         produce_all(
             producer(bootstrap), topic, [{"partition": 0, "value": b"new%d" % i} for i in range(3)]
         )

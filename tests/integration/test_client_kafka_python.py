@@ -54,7 +54,8 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, **configs: str)
 
 def producer(bootstrap: str, **conf: Any) -> KafkaProducer:
     conf.setdefault("linger_ms", 5)
-    return KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **conf)
+    conf.setdefault("request_timeout_ms", 15000)
+    return KafkaProducer(bootstrap_servers=bootstrap, **conf)
 
 
 def consumer(bootstrap: str, **conf: Any) -> KafkaConsumer:
