@@ -140,8 +140,9 @@ async def read_partition(
     c.assign([tp])
     await bounded(c.seek_to_beginning(tp))
     records = await consume_n(c, n)
-    extra = await bounded(c.getmany(timeout_ms=1000))
-    assert not any(extra.values()), f"unexpected extra records: {extra}"
+    # exactly n records: dense offsets from 0 and the end offset right after them
+    assert [r.offset for r in records] == list(range(n))
+    assert await bounded(c.end_offsets([tp])) == {tp: n}
     return records
 
 

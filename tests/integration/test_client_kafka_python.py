@@ -89,11 +89,6 @@ def consume_n(c: KafkaConsumer, n: int, timeout: float = TIMEOUT_S) -> list[Cons
     return got
 
 
-def assert_nothing_more(c: KafkaConsumer, wait_s: float = 1.0) -> None:
-    extra = [r for rs in c.poll(timeout_ms=int(wait_s * 1000)).values() for r in rs]
-    assert not extra, f"unexpected extra records at offsets {[r.offset for r in extra]}"
-
-
 def read_partition(bootstrap: str, topic: str, partition: int, n: int) -> list[ConsumerRecord]:
     c = consumer(bootstrap)
     try:
@@ -101,7 +96,9 @@ def read_partition(bootstrap: str, topic: str, partition: int, n: int) -> list[C
         c.assign([tp])
         c.seek_to_beginning(tp)
         records = consume_n(c, n)
-        assert_nothing_more(c)
+        # exactly n records: dense offsets from 0 and the end offset right after them
+        assert [r.offset for r in records] == list(range(n))
+        assert c.end_offsets([tp], timeout_ms=10000) == {tp: n}
         return records
     finally:
         c.close()

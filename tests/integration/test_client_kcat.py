@@ -57,10 +57,9 @@ def produce_lines(bootstrap: str, topic: str, lines: list[str], *extra: str) -> 
 def consume_json(
     bootstrap: str, topic: str, count: int, *extra: str, offset: str = "beginning"
 ) -> list[dict[str, Any]]:
-    """Consume exactly ``count`` messages of partition 0 as kcat's JSON envelopes."""
+    """Partition 0 from ``offset`` to its end (``-e``): exactly ``count`` JSON envelopes."""
     proc = kcat(
-        bootstrap, "-C", "-J", "-q", "-e", "-t", topic, "-p", "0", "-o", offset,
-        "-c", str(count), *extra,
+        bootstrap, "-C", "-J", "-q", "-e", "-t", topic, "-p", "0", "-o", offset, *extra
     )  # fmt: skip
     msgs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     assert len(msgs) == count, f"expected {count} messages, kcat printed {len(msgs)}"
@@ -185,10 +184,10 @@ def test_seek_beginning_end_relative_absolute(bootstrap: str) -> None:
         f"v{i}" for i in range(10)
     ]
     assert [m["offset"] for m in consume_all_json(bootstrap, topic, "-3")] == [7, 8, 9]
-    assert [m["payload"] for m in consume_json(bootstrap, topic, 2, offset="5")] == [
-        "v5",
-        "v6",
-    ]
+    from_five = consume_json(bootstrap, topic, 5, offset="5")
+    assert [m["payload"] for m in from_five] == [f"v{i}" for i in range(5, 10)]
+    two = consume_json(bootstrap, topic, 2, "-c", "2", offset="5")
+    assert [m["payload"] for m in two] == ["v5", "v6"]
 
 
 def test_offsets_for_times(bootstrap: str) -> None:
