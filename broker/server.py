@@ -2,9 +2,11 @@
 
 Per connection (``KafkaConnection``, an asyncio ``Protocol`` on uvloop):
 
-- bytes go through ``FrameDecoder`` (``socket.request.max.bytes`` guard); complete frames
-  are queued; one worker task handles them **one at a time, in arrival order**, so
-  responses leave strictly in request order while the client may pipeline freely;
+- bytes are received straight into ``FrameDecoder``'s buffers (asyncio
+  ``BufferedProtocol``: a large request lands in its final buffer without an extra copy;
+  ``socket.request.max.bytes`` guard); complete frames are queued; one worker task
+  handles them **one at a time, in arrival order**, so responses leave strictly in
+  request order while the client may pipeline freely;
 - a handler returning ``None`` (Produce acks=0) sends nothing;
 - back-pressure: when more than ``max_inflight`` frames (or ``MAX_QUEUED_BYTES``) wait,
   reading pauses until the worker catches up; when the transport's write buffer is above
@@ -55,7 +57,7 @@ class _Close(Exception):
     """Close this connection (reason in args[0])."""
 
 
-class KafkaConnection(asyncio.Protocol):
+class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(self, server: KafkaServer) -> None:
         self.server = server
         self.broker = server.broker
@@ -88,12 +90,18 @@ class KafkaConnection(asyncio.Protocol):
         self.server.connections.add(self)
         self.worker = asyncio.get_running_loop().create_task(self._run())
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        try:
+            return self.decoder.get_buffer()
+        except FrameError:  # already closing: give the transport somewhere to write
+            return memoryview(bytearray(65536))
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.closed or self.draining:
             return
         self.last_active = time.monotonic()
         try:
-            frames = self.decoder.feed(data)
+            frames = self.decoder.buffer_updated(nbytes)
         except FrameError as exc:
             self._close(f"invalid frame: {exc}")
             return

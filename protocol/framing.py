@@ -15,6 +15,15 @@ Rules:
   chunks is assembled once into a pre-sized ``bytearray`` and returned as a read-only
   ``memoryview`` of it (kio's native readers refuse writable buffers).
 - The decoder never holds more than one partial frame plus a 4-byte partial size.
+
+Two ways to drive it:
+
+- ``feed(chunk)``: the caller owns the bytes (asyncio ``Protocol.data_received``);
+- ``get_buffer()`` / ``buffer_updated(n)``: the decoder owns the receive buffer (asyncio
+  ``BufferedProtocol``). While a large frame is incomplete, ``get_buffer`` hands out the
+  unfilled tail of that frame itself, so the kernel copies payload bytes straight into
+  place; otherwise it hands out a reusable scratch buffer, from which complete small
+  frames are copied out (the scratch is overwritten by the next receive).
 """
 
 from __future__ import annotations
@@ -34,7 +43,10 @@ class FrameDecoder:
     ``feed(chunk)`` returns the list of payloads completed by ``chunk`` (possibly empty).
     """
 
-    __slots__ = ("max_frame_bytes", "_size_buf", "_frame", "_filled", "_broken")
+    __slots__ = ("max_frame_bytes", "_size_buf", "_frame", "_filled", "_broken",
+                 "_scratch", "_direct")
+
+    SCRATCH_BYTES = 256 * 1024
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         if max_frame_bytes < 0:
@@ -44,6 +56,8 @@ class FrameDecoder:
         self._frame: bytearray | None = None  # partial payload being assembled
         self._filled = 0
         self._broken = False
+        self._scratch: bytearray | None = None
+        self._direct = False
 
     @property
     def buffered_bytes(self) -> int:
@@ -67,7 +81,39 @@ class FrameDecoder:
             raise FrameError("decoder already failed; close the connection")
         if isinstance(chunk, bytearray):
             chunk = bytes(chunk)  # a bytearray may be reused by the caller
-        view = memoryview(chunk)
+        return self._feed(memoryview(chunk), copy_whole=False)
+
+    def get_buffer(self) -> memoryview:
+        """A writable buffer for the next receive; report the bytes written with
+        ``buffer_updated(n)`` before calling again."""
+        if self._broken:
+            raise FrameError("decoder already failed; close the connection")
+        frame = self._frame
+        if frame is not None:
+            self._direct = True
+            return memoryview(frame)[self._filled :]
+        self._direct = False
+        if self._scratch is None:
+            self._scratch = bytearray(self.SCRATCH_BYTES)
+        return memoryview(self._scratch)
+
+    def buffer_updated(self, nbytes: int) -> list[Frame]:
+        """``nbytes`` were written into the last ``get_buffer()``; return completed frames."""
+        if self._broken:
+            raise FrameError("decoder already failed; close the connection")
+        if self._direct:
+            frame = self._frame
+            assert frame is not None
+            self._filled += nbytes
+            if self._filled < len(frame):
+                return []
+            self._frame = None
+            self._filled = 0
+            return [memoryview(frame).toreadonly()]
+        assert self._scratch is not None
+        return self._feed(memoryview(self._scratch)[:nbytes], copy_whole=True)
+
+    def _feed(self, view: memoryview, *, copy_whole: bool) -> list[Frame]:
         end = len(view)
         pos = 0
         out: list[Frame] = []
@@ -99,7 +145,8 @@ class FrameDecoder:
                 self._size_buf += view[pos:end]
                 break
             if end - pos >= size:
-                out.append(view[pos : pos + size])
+                whole = view[pos : pos + size]
+                out.append(bytes(whole) if copy_whole else whole)
                 pos += size
             else:
                 self._frame = bytearray(size)  # size > 0 here: size 0 took the branch above

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,3 +108,43 @@ def test_frames_are_read_only_buffers() -> None:
     assert len(out) == 2
     for f in out:
         assert memoryview(f).readonly
+
+
+def _drive_buffered(d: FrameDecoder, stream: bytes, sizes: list[int]) -> list[bytes]:
+    """Feed ``stream`` through get_buffer/buffer_updated, at most sizes[i] per receive."""
+    out: list = []
+    pos = 0
+    i = 0
+    while pos < len(stream):
+        buf = d.get_buffer()
+        n = min(len(buf), len(stream) - pos, max(1, sizes[i % len(sizes)]) if sizes else 1 << 30)
+        buf[:n] = stream[pos : pos + n]
+        pos += n
+        i += 1
+        out += d.buffer_updated(n)
+    return [bytes(f) for f in out]
+
+
+def test_buffered_mode_fills_large_frames_in_place() -> None:
+    d = FrameDecoder()
+    big = bytes(range(256)) * 4096  # 1 MiB
+    stream = frame(b"small") + frame(big) + frame(b"tail")
+    assert _drive_buffered(d, stream, [100_000]) == [b"small", big, b"tail"]
+    assert d.buffered_bytes == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=600_000).map(lambda b: b[:3000] if len(b) % 5 else b),
+                max_size=6),
+       st.lists(st.integers(1, 300_000), min_size=1, max_size=8))
+def test_buffered_mode_matches_feed(payloads: list[bytes], sizes: list[int]) -> None:
+    stream = b"".join(frame(p) for p in payloads)
+    assert _drive_buffered(FrameDecoder(), stream, sizes) == payloads
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000), st.lists(st.integers(1, 64), min_size=1, max_size=5))
+def test_buffered_mode_garbage_never_crashes(junk: bytes, sizes: list[int]) -> None:
+    d = FrameDecoder(max_frame_bytes=500)
+    with contextlib.suppress(FrameError):
+        _drive_buffered(d, junk, sizes)
