@@ -52,7 +52,8 @@ class InvariantViolation(AssertionError):
 
 @dataclass
 class SimParams:
-    nodes: int = 3
+    nodes: int = 3  # voters
+    observers: int = 0  # non-voting followers (brokers following the metadata log)
     election_timeout_ms: int = 100
     fetch_timeout_ms: int = 200
     request_timeout_ms: int = 60
@@ -138,7 +139,7 @@ class Simulation:
         self._events: list[tuple[int, int, str, Any]] = []
         self._seq = 0
         self.voters = frozenset(range(1, self.p.nodes + 1))
-        self.nodes = {i: SimNode(i) for i in sorted(self.voters)}
+        self.nodes = {i: SimNode(i) for i in range(1, self.p.nodes + self.p.observers + 1)}
         self.groups: dict[int, int] = {}  # node -> partition group; empty = healed
         self.drop_rate = self.p.drop_rate
         self.dup_rate = self.p.dup_rate

@@ -2,7 +2,8 @@
 
 Each seed: ``CHAOS_MS`` of virtual time with random proposals, crashes that lose unflushed
 writes, partitions, message loss/duplication/reordering and graceful resignations, with
-every invariant checked after every event; then every fault heals and a leader must be
+every invariant checked after every event (odd seeds add a non-voting observer that must
+follow the log too); then every fault heals and a leader must be
 elected and a new proposal applied everywhere within ``LIVENESS_MS``.
 
 Environment: ``SIM_SEEDS=N`` runs seeds 0..N-1 (default 500 per cluster size);
@@ -27,7 +28,8 @@ def _seeds() -> list[int]:
 
 
 def run_seed(seed: int, nodes: int) -> Simulation:
-    sim = Simulation(seed, SimParams(nodes=nodes))
+    # odd seeds add an observer (a broker-only node following the log)
+    sim = Simulation(seed, SimParams(nodes=nodes, observers=seed % 2))
     sim.random_faults(CHAOS_MS)
     sim.run_until(CHAOS_MS)
     sim.heal_everything()
