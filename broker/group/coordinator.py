@@ -1124,6 +1124,25 @@ class GroupCoordinator:
                 del self.groups[group.group_id]
         return removed
 
+    def delete_topic_offsets(self, now_ms: int, topic: str) -> int:
+        """Drop every group's offsets of a deleted topic (tombstones written); returns how
+        many were removed."""
+        removed = 0
+        for group in list(self.groups.values()):
+            gone = [tp for tp in group.offsets if tp[0] == topic]
+            if not gone:
+                continue
+            records: list[KeyValue] = [
+                (encode_offset_key(OffsetKey(group.group_id, t, p)), None) for t, p in gone
+            ]
+            if self._append(group.group_id, records) is not E.none:
+                continue
+            for tp in gone:
+                del group.offsets[tp]
+            removed += len(gone)
+        self.tick(now_ms)
+        return removed
+
     @staticmethod
     def _expired_offsets(group: ClassicGroup, now_ms: int, retention: int) -> list[TopicPartition]:
         def is_expired(c: CommittedOffset, base: int) -> bool:

@@ -31,6 +31,8 @@ from common.logging import get_logger
 log = get_logger("strom.group")
 
 EXTENSION_KEY = "groups"
+#: a key no partition has: its purgatory watch only wakes on wake_all()/close()
+SHUTDOWN_KEY = ("__strom_group_shutdown__", -1)
 
 
 def wall_ms() -> int:
@@ -88,7 +90,18 @@ class GroupService:
         )
         self._after()
 
+    def on_topic_change(self, topic: str) -> None:
+        """A deleted topic's committed offsets go too (Kafka's handleDeletedPartitions)."""
+        if self._closed or self.broker.topics.get(topic) is not None:
+            return
+        try:
+            self.call("delete_topic_offsets", wall_ms(), topic)
+        except Exception as exc:
+            log.error("group_offsets_cleanup_failed", topic=topic, error=repr(exc))
+
     def shutdown(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         self.coordinator.shutdown()
         self._after()
@@ -147,7 +160,19 @@ class GroupService:
             raise
         finally:
             self._after()
+        purgatory = getattr(self.broker, "purgatory", None)
         try:
+            while purgatory is not None and not fut.done():
+                # the fetch purgatory closes when the server starts shutting down: answer
+                # waiting joins/syncs NOT_COORDINATOR at once, as Kafka's unload does, so a
+                # clean shutdown never waits for a rebalance
+                shutdown = purgatory.watch([SHUTDOWN_KEY])
+                try:
+                    await asyncio.wait({fut, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    purgatory.unwatch([SHUTDOWN_KEY], shutdown)
+                if purgatory.closed and not fut.done():
+                    self.shutdown()
             return await fut
         finally:
             self._futures.pop(token, None)
@@ -167,4 +192,5 @@ def service_for(broker: Any) -> GroupService:
         broker.extensions[EXTENSION_KEY] = service
         service.load()
         broker.add_shutdown_hook(service.shutdown)
+        broker.topics.on_change(service.on_topic_change)
     return service

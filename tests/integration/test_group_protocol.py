@@ -372,3 +372,38 @@ def test_five_thousand_empty_groups_do_not_slow_heartbeats(bootstrap: str) -> No
     # loose bound (a shared 2-core machine): a per-heartbeat cost growing with the number
     # of groups would show up as tens of milliseconds
     assert a50 < max(5 * b50, 5.0)
+
+
+def test_clean_shutdown_answers_waiting_joins_not_coordinator(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    slow = broker_factory({**GROUP_OVERRIDES, "group.initial.rebalance.delay.ms": "60000"})
+    with WireClient(*host_port(slow.bootstrap), timeout=15) as c:
+        c.send(
+            req(
+                JOIN,
+                3,
+                group_id="waiting",
+                session_timeout=10_000,
+                rebalance_timeout=60_000,
+                member_id="",
+                protocol_type="consumer",
+                protocols=[{"name": "range", "metadata": b""}],
+            )
+        )
+        time.sleep(0.3)  # let the join reach the purgatory (nothing to assert on yet)
+        t0 = time.monotonic()
+        slow.stop()
+        stopped_s = time.monotonic() - t0
+        assert c.receive().error_code == E.not_coordinator
+    assert stopped_s < 5, f"shutdown waited {stopped_s:.1f} s for a rebalance"
+
+
+def test_deleting_a_topic_drops_its_committed_offsets(client: WireClient, bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    topic, group = unique_topic("deleted"), unique_topic("g")
+    create_topic(bootstrap, topic, 1)
+    assert commit(client, group, topic, 7) == E.none
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the future resolves
+    admin.delete_topics([topic])[topic].result(15)
+    resp = client.request(req(OFFSET_FETCH, 7, group_id=group, topics=None))
+    assert resp.topics == ()

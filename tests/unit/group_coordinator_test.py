@@ -571,3 +571,29 @@ def test_shutdown_answers_every_waiting_request() -> None:
     d.coord.shutdown()
     d.collect()
     assert d.result(t).error == E.not_coordinator
+
+
+def test_deleted_topic_offsets_are_removed() -> None:
+    d = Driver()
+    for topic in ("gone", "kept"):
+        d.coord.commit_offsets(
+            d.now,
+            group_id="s",
+            generation_id=-1,
+            member_id="",
+            group_instance_id=None,
+            offsets=[OffsetCommit(topic, 0, 1), OffsetCommit(topic, 1, 2)],
+        )
+    assert d.coord.delete_topic_offsets(d.now, "gone") == 2
+    assert set(d.coord.groups["s"].offsets) == {("kept", 0), ("kept", 1)}
+    tombstones = [v for _, v in d.store.log[d.coord.partition_for("s")] if v is None]
+    assert len(tombstones) == 2
+
+
+def test_group_max_size() -> None:
+    d = Driver(GroupConfig(initial_rebalance_delay_ms=0, max_size=2))
+    a, b = _stable_group(d, 2)
+    assert d.result(d.join("g")).error == E.group_max_size_reached
+    # existing members may still rejoin
+    assert d.result(d.join("g", a.member_id)) is None
+    assert d.result(d.join("g", b.member_id)).error == E.none
