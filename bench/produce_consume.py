@@ -1,0 +1,455 @@
+"""End-to-end benchmark of one Strom broker with the librdkafka client (confluent-kafka).
+
+``python -m bench.produce_consume`` (also ``make bench``):
+
+1. starts a broker subprocess on a free 127.0.0.1 port with a fresh temporary data dir;
+2. **produce**: ``--mib`` MiB of 1 KiB records to a one-partition topic with
+   ``linger.ms=5``, first ``acks=1`` then ``acks=all`` (a second topic); throughput is
+   bytes of record values over the time from the first ``produce()`` to ``flush()`` done;
+3. **consume**: reads the acks=1 topic from the beginning with an assigned consumer
+   (no group) until every record is back;
+4. **end-to-end latency** at a fixed rate: a producer paces 1 KiB records at
+   ``--e2e-rate`` MiB/s (default 50) carrying their send time; a consumer in *another
+   process* (no GIL sharing) records receive time − send time (``CLOCK_MONOTONIC`` is
+   system-wide). If that rate is not sustained (the producer falls behind its pace, records
+   are missing, or latency grows: median of the last fifth > 2 × median of the first fifth
+   + 50 ms), the rate is halved until it is; the rate used is ``e2e_rate_mib_s``;
+5. the machine's limits in the same run (:mod:`bench.limits`): raw sequential file write
+   into the same filesystem and loopback TCP, each with the produce volume.
+
+Output: a readable table, then one JSON line (last line) with ``produce_mib_s`` (acks=1),
+``produce_all_mib_s`` (acks=all), ``consume_mib_s``, ``raw_write_mib_s``,
+``loopback_mib_s``, ``produce_ratio`` (= produce / raw write), ``consume_ratio``
+(= consume / loopback), ``e2e_p50_ms``, ``e2e_p99_ms``, ``e2e_rate_mib_s``.
+
+``--py-spy PATH`` records py-spy samples of the broker during the acks=1 produce and the
+consume phases: a flame graph for ``*.svg``, collapsed stacks otherwise (needs
+``.venv/bin/py-spy`` and ptrace permission).
+Not a test: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.limits import MIB, loopback_mib_s, raw_write_mib_s
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RECORD_BYTES = 1024
+PRODUCE_CHUNK = 1000  # records handed to librdkafka per produce_batch call
+STARTUP_TIMEOUT_S = 30.0
+
+
+# --------------------------------------------------------------------------- broker process
+
+
+@dataclass
+class BrokerRun:
+    process: subprocess.Popen[bytes]
+    bootstrap: str
+    data_dir: Path
+    log_path: Path
+
+
+@contextlib.contextmanager
+def running_broker(workdir: Path, overrides: dict[str, str]) -> Iterator[BrokerRun]:
+    """A broker subprocess on 127.0.0.1:<free port>; SIGTERM (then SIGKILL) on exit."""
+    data_dir = workdir / "data"
+    ready = workdir / "ready"
+    log_path = workdir / "broker.log"
+    args = [
+        sys.executable, "-m", "broker", "serve",
+        "--override", f"log.dirs={data_dir}",
+        "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+        "--ready-file", str(ready),
+    ]
+    for key, value in overrides.items():
+        args += ["--override", f"{key}={value}"]
+    env = {**os.environ, "STROM_LOG_FORMAT": "json", "STROM_LOG_LEVEL": "WARNING"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log, stderr=log, env=env)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"broker did not start:\n{tail}")
+            time.sleep(0.05)
+        bootstrap = ready.read_text().strip()
+        try:
+            yield BrokerRun(process, bootstrap, data_dir, log_path)
+        except BaseException:
+            tail = log_path.read_text(errors="replace")[-4000:]
+            print(f"--- broker log tail ---\n{tail}", file=sys.stderr)
+            raise
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, output: str | None) -> Iterator[None]:
+    """Record a py-spy flame graph of ``pid`` while the block runs (no-op without output)."""
+    if not output:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    fmt = "flamegraph" if output.endswith(".svg") else "raw"  # raw: collapsed stacks
+    proc = subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--output", output, "--rate", "200",
+         "--nonblocking", "--format", fmt],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    time.sleep(0.5)  # let py-spy attach before the measured phase starts
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc), 0.0 if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- client phases
+
+
+def create_topic(bootstrap: str, name: str) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)],
+                                  operation_timeout=30, request_timeout=30)
+    futures[name].result(timeout=30)
+
+
+def produce(bootstrap: str, topic: str, count: int, acks: str) -> tuple[float, int]:
+    """Produce ``count`` 1 KiB records; returns (seconds, delivery errors)."""
+    from confluent_kafka import KafkaException, Producer
+
+    errors = 0
+
+    def delivered(err: object, msg: object) -> None:
+        nonlocal errors
+        if err is not None:
+            errors += 1
+
+    producer = Producer({
+        "bootstrap.servers": bootstrap,
+        "acks": acks,
+        "linger.ms": 5,
+        "enable.idempotence": False,
+        "compression.type": "none",
+        "batch.size": 1_000_000,
+        "queue.buffering.max.kbytes": 512 * 1024,
+        "queue.buffering.max.messages": 1_000_000,
+        "message.timeout.ms": 120_000,
+        "delivery.report.only.error": True,  # callbacks for failures only
+    })
+    value = os.urandom(RECORD_BYTES)
+    producer.list_topics(topic, timeout=30)  # connect and learn the leader before timing
+    # produce_batch keeps the client's Python cost per record small: the client shares
+    # the machine's two cores with the broker being measured
+    chunk = [{"value": value}] * PRODUCE_CHUNK
+    start = time.perf_counter()
+    left = count
+    while left > 0:
+        batch = chunk if left >= PRODUCE_CHUNK else chunk[:left]
+        try:
+            queued = producer.produce_batch(topic, batch, partition=0, on_delivery=delivered)
+        except BufferError:
+            queued = 0
+        left -= queued
+        if queued < len(batch):
+            producer.poll(0.005)  # queue full: let librdkafka drain
+            chunk = [{"value": value}] * PRODUCE_CHUNK  # the old dict carries an "_error"
+    remaining = producer.flush(180)
+    elapsed = time.perf_counter() - start
+    if remaining:
+        raise KafkaException(f"{remaining} records still unacknowledged after 180 s")
+    return elapsed, errors
+
+
+def consume(bootstrap: str, topic: str, count: int) -> tuple[float, int]:
+    """Read ``count`` records from offset 0; returns (seconds, value bytes received)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "strom-bench",
+        "enable.auto.commit": False,
+        "fetch.max.bytes": 64 * MIB,
+        "max.partition.fetch.bytes": 16 * MIB,
+        "fetch.wait.max.ms": 100,
+        "queued.max.messages.kbytes": 256 * 1024,
+        # librdkafka pauses fetching for fetch.queue.backoff.ms (default 1 s) whenever its
+        # local queue passes these thresholds; keep it fetching back to back
+        "queued.min.messages": 1_000_000,
+        "fetch.queue.backoff.ms": 5,
+    })
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        received = 0
+        nbytes = 0
+        start = time.perf_counter()
+        deadline = time.monotonic() + 180
+        while received < count and time.monotonic() < deadline:
+            # consume() blocks until it has num_messages or the timeout passed: never ask
+            # for more than are still due, or the last call idles for the whole timeout
+            for msg in consumer.consume(num_messages=min(10_000, count - received),
+                                        timeout=1.0):
+                if msg.error() is None:
+                    received += 1
+                    nbytes += len(msg)
+        elapsed = time.perf_counter() - start
+    finally:
+        consumer.close()
+    if received < count:
+        raise RuntimeError(f"consumed only {received} of {count} records")
+    return elapsed, nbytes
+
+
+def consume_kcat(bootstrap: str, topic: str, count: int) -> float | None:
+    """Seconds for kcat (librdkafka in C, no Python per record) to read ``count`` records
+    from the beginning to the end; None when kcat is not installed."""
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        return None
+    start = time.perf_counter()
+    out = subprocess.run(
+        [kcat, "-C", "-b", bootstrap, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
+         "-f", "%o\n", "-X", "fetch.max.bytes=67108864",
+         "-X", "max.partition.fetch.bytes=16777216"],
+        capture_output=True, timeout=300, check=True,
+    )
+    elapsed = time.perf_counter() - start
+    lines = out.stdout.count(b"\n")
+    if lines != count:
+        raise RuntimeError(f"kcat read {lines} of {count} records")
+    return elapsed
+
+
+def _latency_consumer(bootstrap: str, topic: str, count: int, ready: object,
+                      out: object) -> None:
+    """Child process: receive ``count`` records, send back receive − send times (ns)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "strom-bench-e2e",
+        "enable.auto.commit": False,
+        "fetch.wait.max.ms": 100,
+        "fetch.min.bytes": 1,
+    })
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    consumer.consume(num_messages=1, timeout=0.5)  # connect before the producer starts
+    ready.set()  # type: ignore[attr-defined]
+    latencies: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(latencies) < count and time.monotonic() < deadline:
+        # poll() returns with the first record; then take what else is already there
+        # without waiting (consume() with a timeout would hold records back until full)
+        first = consumer.poll(0.2)
+        if first is None:
+            continue
+        for msg in [first, *consumer.consume(num_messages=10_000, timeout=0)]:
+            if msg.error() is None:
+                now = time.monotonic_ns()
+                latencies.append(now - int.from_bytes(msg.value()[:8], "big"))
+    consumer.close()
+    out.send(latencies)  # type: ignore[attr-defined]
+
+
+def e2e_latency(bootstrap: str, topic: str, rate_mib_s: float, seconds: float,
+                ) -> tuple[bool, float, list[float]]:
+    """Pace records at ``rate_mib_s``; returns (sustained, achieved MiB/s, latencies ms)."""
+    from confluent_kafka import Producer
+
+    count = int(rate_mib_s * MIB / RECORD_BYTES * seconds)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    parent, child = ctx.Pipe(duplex=False)
+    reader = ctx.Process(target=_latency_consumer, args=(bootstrap, topic, count, ready, child))
+    reader.start()
+    if not ready.wait(60):
+        reader.kill()
+        raise RuntimeError("latency consumer did not start")
+    producer = Producer({
+        "bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5,
+        "enable.idempotence": False, "queue.buffering.max.kbytes": 512 * 1024,
+    })
+    producer.list_topics(topic, timeout=30)
+    filler = os.urandom(RECORD_BYTES - 8)
+    per_second = rate_mib_s * MIB / RECORD_BYTES
+    start = time.monotonic()
+    sent = 0
+    while sent < count:
+        due = min(count, int((time.monotonic() - start) * per_second) + 1)
+        while sent < due:
+            stamp = time.monotonic_ns().to_bytes(8, "big")
+            try:
+                producer.produce(topic, stamp + filler, partition=0)
+            except BufferError:
+                producer.poll(0.001)
+                continue
+            sent += 1
+        producer.poll(0)
+        ahead = (sent / per_second) - (time.monotonic() - start)
+        if ahead > 0.0005:
+            time.sleep(ahead)
+    send_elapsed = time.monotonic() - start
+    producer.flush(60)
+    latencies_ns = parent.recv() if parent.poll(150) else []
+    reader.join(30)
+    if reader.is_alive():
+        reader.kill()
+    achieved = sent * RECORD_BYTES / MIB / send_elapsed
+    warm = latencies_ns[len(latencies_ns) // 10:]  # drop the first 10 % (connection warm-up)
+    latencies_ms = [ns / 1e6 for ns in warm]
+    fifth = max(1, len(latencies_ms) // 5)
+    sustained = (
+        len(latencies_ns) == count
+        and achieved >= 0.95 * rate_mib_s
+        # no growing backlog: the last fifth is not much slower than the first
+        and percentile(latencies_ms[-fifth:], 50) <= 2 * percentile(latencies_ms[:fifth], 50) + 50
+    )
+    return sustained, achieved, latencies_ms
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description="Strom produce/consume benchmark")
+    parser.add_argument("--mib", type=int, default=1024, help="produce volume per acks mode")
+    parser.add_argument("--e2e-rate", type=float, default=50.0, help="target MiB/s for e2e")
+    parser.add_argument("--e2e-seconds", type=float, default=8.0)
+    parser.add_argument("--py-spy", default=None, help="write a broker flame graph here")
+    parser.add_argument("--dir", default=None, help="parent of the temporary data dir")
+    args = parser.parse_args(argv)
+
+    count = args.mib * MIB // RECORD_BYTES
+    volume_mib = count * RECORD_BYTES / MIB
+    workdir = Path(tempfile.mkdtemp(prefix="strom-bench-", dir=args.dir))
+    rows: list[tuple[str, str]] = []
+    try:
+        with running_broker(workdir, {"log.segment.bytes": str(1024 * MIB)}) as broker:
+            for topic in ("bench-acks1", "bench-acksall"):
+                create_topic(broker.bootstrap, topic)
+            pid = broker.process.pid
+            with py_spy(pid, args.py_spy):
+                cpu0 = cpu_seconds(pid)
+                t1, err1 = produce(broker.bootstrap, "bench-acks1", count, "1")
+                cpu1 = cpu_seconds(pid)
+                tc, consumed = consume(broker.bootstrap, "bench-acks1", count)
+                cpu2 = cpu_seconds(pid)
+            tall, errall = produce(broker.bootstrap, "bench-acksall", count, "all")
+            cpu3 = cpu_seconds(pid)
+            tk = consume_kcat(broker.bootstrap, "bench-acks1", count)
+            rate = args.e2e_rate
+            while True:
+                e2e_topic = f"bench-e2e-{rate:g}"  # a fresh topic per trial
+                create_topic(broker.bootstrap, e2e_topic)
+                sustained, achieved, lat = e2e_latency(
+                    broker.bootstrap, e2e_topic, rate, args.e2e_seconds
+                )
+                if sustained or rate <= 1:
+                    break
+                rows.append((f"e2e at {rate:g} MiB/s", f"not sustained ({achieved:.1f} MiB/s)"))
+                rate /= 2
+            broker_errors = broker.process.poll()
+        raw = raw_write_mib_s(workdir, count * RECORD_BYTES)
+        loop = loopback_mib_s(count * RECORD_BYTES)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    produce1 = volume_mib / t1
+    produce_all = volume_mib / tall
+    consume_rate = consumed / MIB / tc
+    result = {
+        "produce_mib_s": round(produce1, 1),
+        "produce_all_mib_s": round(produce_all, 1),
+        "consume_mib_s": round(consume_rate, 1),
+        "raw_write_mib_s": round(raw, 1),
+        "loopback_mib_s": round(loop, 1),
+        "produce_ratio": round(produce1 / raw, 3),
+        "consume_ratio": round(consume_rate / loop, 3),
+        "e2e_p50_ms": round(percentile(lat, 50), 2),
+        "e2e_p99_ms": round(percentile(lat, 99), 2),
+        "e2e_rate_mib_s": round(rate, 1),
+        "volume_mib": round(volume_mib, 1),
+        "delivery_errors": err1 + errall,
+        "broker_cpu_s_per_gib_produce": round((cpu1 - cpu0) / (volume_mib / 1024), 2),
+        "broker_cpu_s_per_gib_consume": round((cpu2 - cpu1) / (volume_mib / 1024), 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "consume_kcat_mib_s": round(volume_mib / tk, 1) if tk else None,
+    }
+    print(f"Strom produce/consume benchmark — {count:,} records of {RECORD_BYTES} B "
+          f"({volume_mib:.0f} MiB) per phase, one partition, confluent-kafka "
+          f"(librdkafka) linger.ms=5, uncompressed")
+    table = [
+        ("produce acks=1", f"{produce1:9.1f} MiB/s  ({t1:.1f} s, {err1} errors, "
+                           f"broker CPU {cpu1 - cpu0:.1f} s)"),
+        ("produce acks=all", f"{produce_all:9.1f} MiB/s  ({tall:.1f} s, {errall} errors, "
+                             f"broker CPU {cpu3 - cpu2:.1f} s)"),
+        ("consume", f"{consume_rate:9.1f} MiB/s  ({tc:.1f} s, broker CPU {cpu2 - cpu1:.1f} s)"),
+        ("consume with kcat", f"{volume_mib / tk:9.1f} MiB/s  ({tk:.1f} s, C client, "
+                              "for reference)" if tk else "kcat not installed"),
+        ("raw sequential write", f"{raw:9.1f} MiB/s  (os.write, same filesystem)"),
+        ("loopback TCP", f"{loop:9.1f} MiB/s"),
+        ("produce / raw write", f"{result['produce_ratio']:9.3f}"),
+        ("consume / loopback", f"{result['consume_ratio']:9.3f}"),
+        *rows,
+        (f"e2e latency at {rate:g} MiB/s", f"p50 {result['e2e_p50_ms']} ms, "
+         f"p99 {result['e2e_p99_ms']} ms, max {percentile(lat, 100):.1f} ms "
+         f"(acks=1, linger.ms=5, {len(lat):,} records)"),
+    ]
+    table.append(("machine load (1 min avg)", f"{os.getloadavg()[0]:.2f} on "
+                                               f"{os.cpu_count()} CPUs"))
+    if broker_errors not in (None, 0):
+        table.append(("broker", f"exited early with {broker_errors}"))
+    width = max(len(k) for k, _ in table)
+    for key, value in table:
+        print(f"  {key:<{width}}  {value}")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
