@@ -24,7 +24,7 @@ from typing import Any
 
 from broker.config import BrokerConfig
 from broker.fetch_purgatory import FetchPurgatory
-from broker.handlers import HandlerFn, build_registry
+from broker.handlers import HandlerFn, build_registry, collect_start_callbacks
 from broker.producer_ids import ProducerIdManager
 from broker.replica_manager import ReplicaManager
 from broker.topics import BrokerDefaults, TopicRegistry
@@ -86,6 +86,9 @@ class Broker:
         #: Extensions (group/txn coordinators) can hang state here and register shutdown hooks.
         self.extensions: dict[str, Any] = {}
         self._shutdown_hooks: list[Callable[[], Any]] = []
+        self._startup_hooks: list[Callable[[], Any]] = []
+        for callback in collect_start_callbacks(extra_handler_modules):
+            self._startup_hooks.append(lambda cb=callback: cb(self))
 
     # ------------------------------------------------------------------ lifecycle
     def open_storage(self) -> list[str]:
@@ -128,6 +131,17 @@ class Broker:
 
     def set_advertised(self, host: str, port: int) -> None:
         self.advertised_host, self.advertised_port = host, port
+
+    def add_startup_hook(self, hook: Callable[[], Any]) -> None:
+        """Run ``hook()`` (sync or async) inside the event loop after storage is open and
+        before the listener accepts connections (e.g. to load coordinator state)."""
+        self._startup_hooks.append(hook)
+
+    async def run_startup_hooks(self) -> None:
+        for hook in self._startup_hooks:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                await result
 
     def add_shutdown_hook(self, hook: Callable[[], Any]) -> None:
         """Run ``hook()`` (sync or async) at shutdown, before storage closes."""

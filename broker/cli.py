@@ -72,6 +72,7 @@ async def serve(config, unknown: dict[str, str], ready_file: str | None) -> int:
     notes = broker.open_storage()
     for note in notes:
         log.warning("storage_startup_note", note=note)
+    await broker.run_startup_hooks()
     listener = config.listener_list[0]
     server = KafkaServer(broker)
     host, port = await server.start(listener.host, listener.port)

@@ -137,6 +137,10 @@ class BrokerConfig(BaseSettings):
     offsets_topic_num_partitions: int = 50
     offsets_topic_replication_factor: int = 1
     offsets_retention_minutes: int = 10080
+    offsets_retention_check_interval_ms: int = 600_000
+    offset_metadata_max_bytes: int = 4096
+    offsets_topic_segment_bytes: int = 104_857_600
+    group_max_size: int = 2_147_483_647
     transaction_state_log_num_partitions: int = 50
     transactional_id_expiration_ms: int = 604_800_000
 
@@ -170,6 +174,11 @@ class BrokerConfig(BaseSettings):
         "log_flush_interval_messages",
         "log_flush_scheduler_interval_ms",
         "fetch_max_bytes",
+        "offsets_retention_check_interval_ms",
+        "offset_metadata_max_bytes",
+        "offsets_topic_segment_bytes",
+        "group_max_size",
+        "offsets_retention_minutes",
     )
     @classmethod
     def _positive(cls, v: int) -> int:

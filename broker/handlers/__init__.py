@@ -21,6 +21,10 @@ name starts with ``handlers`` inside the extension packages ``EXTENSION_PACKAGES
 registering: adding such a module with a ``HANDLERS`` list makes the broker answer and
 advertise those APIs. Two modules claiming the same API key is a startup error.
 An extension module that fails to import is an error too (never silently skipped).
+
+Startup: a handler module may also define ``on_broker_start(broker)`` (sync or async); the
+broker calls it inside the event loop after storage is open and before it accepts
+connections (e.g. to load coordinator state eagerly, as Kafka does).
 """
 
 from __future__ import annotations
@@ -127,13 +131,23 @@ def _extension_modules() -> list[ModuleType]:
     return modules
 
 
-def collect_handlers(extra_modules: tuple[str, ...] = ()) -> list[ApiHandler]:
-    """Every ``ApiHandler`` from the core modules, extension packages and ``extra_modules``."""
+def _all_modules(extra_modules: tuple[str, ...] = ()) -> list[ModuleType]:
     modules = [importlib.import_module(m) for m in CORE_MODULES]
     modules += _extension_modules()
     modules += [importlib.import_module(m) for m in extra_modules]
+    return modules
+
+
+def collect_start_callbacks(extra_modules: tuple[str, ...] = ()) -> list[Callable[..., Any]]:
+    """Every ``on_broker_start(broker)`` defined by a handler module."""
+    return [m.on_broker_start for m in _all_modules(extra_modules)
+            if callable(getattr(m, "on_broker_start", None))]
+
+
+def collect_handlers(extra_modules: tuple[str, ...] = ()) -> list[ApiHandler]:
+    """Every ``ApiHandler`` from the core modules, extension packages and ``extra_modules``."""
     handlers: list[ApiHandler] = []
-    for module in modules:
+    for module in _all_modules(extra_modules):
         declared = getattr(module, "HANDLERS", None)
         if declared is None:
             raise RuntimeError(f"handler module {module.__name__} exports no HANDLERS list")
