@@ -39,6 +39,21 @@ def validate_topic_name(name: str | None) -> None:
         )
 
 
+#: Prefixes the storage layout reserves: such directories in the log dir are not partitions.
+RESERVED_PREFIXES = (".", "__strom")
+
+
+def reserved_prefix_error(name: str) -> str | None:
+    """Why Strom cannot host a topic of this (Kafka-legal) name, or None."""
+    for prefix in RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return (
+                f"Topic name \"{name}\" is reserved: names starting with '{prefix}' are used "
+                "by Strom's data directory layout"
+            )
+    return None
+
+
 def has_collision_chars(name: str) -> bool:
     """True when the name holds '.' or '_' (may collide with another topic's metric names)."""
     return "." in name or "_" in name

@@ -18,7 +18,12 @@ from broker.topics.configs import (
     validate_effective,
 )
 from broker.topics.model import TopicInfo
-from broker.topics.names import InvalidTopicName, find_collision, validate_topic_name
+from broker.topics.names import (
+    InvalidTopicName,
+    find_collision,
+    reserved_prefix_error,
+    validate_topic_name,
+)
 
 #: Refuse absurd partition counts (each partition is a directory with open files).
 MAX_PARTITIONS_PER_TOPIC = 10_000
@@ -103,6 +108,9 @@ def check_create(
     Kafka allows instead of num_partitions/replication_factor (both then -1).
     """
     name = check_name(name)
+    reserved = reserved_prefix_error(name)
+    if reserved is not None:
+        raise TopicError(ErrorCode.invalid_topic_exception, reserved)
     if name in existing:
         raise TopicError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
     collision = find_collision(name, existing)

@@ -48,6 +48,8 @@ def test_defaults_from_broker(tmp_path: Path) -> None:
     ("kwargs", "code"),
     [
         ({"name": "bad name"}, ErrorCode.invalid_topic_exception),
+        ({"name": ".hidden"}, ErrorCode.invalid_topic_exception),
+        ({"name": "__strom_topics"}, ErrorCode.invalid_topic_exception),
         ({"name": "t", "replication_factor": 3}, ErrorCode.invalid_replication_factor),
         ({"name": "t", "replication_factor": 0}, ErrorCode.invalid_replication_factor),
         ({"name": "t", "partitions": 0}, ErrorCode.invalid_partitions),
