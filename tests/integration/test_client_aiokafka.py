@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.protocol.produce import ProduceRequest
 from aiokafka.protocol.transaction import InitProducerIdRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -91,15 +92,15 @@ async def clients(bootstrap: str) -> AsyncIterator[Any]:
             return p
 
         async def consumer(self, addr: str | None = None, **conf: Any) -> AIOKafkaConsumer:
-            c = AIOKafkaConsumer(
-                bootstrap_servers=addr or bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=100,
-                request_timeout_ms=15000,
+            settings: dict[str, Any] = {
+                "group_id": None,
+                "enable_auto_commit": False,
+                "auto_offset_reset": "earliest",
+                "fetch_max_wait_ms": 100,
+                "request_timeout_ms": 15000,
                 **conf,
-            )
+            }
+            c = AIOKafkaConsumer(bootstrap_servers=addr or bootstrap, **settings)
             await bounded(c.start())
             started.append(c)
             return c
@@ -287,6 +288,58 @@ async def test_one_mib_messages(bootstrap: str, clients: Any) -> None:
     await produce_all(p, topic, ({"partition": 0, "value": v} for v in values))
     records = await read_partition(clients, topic, 0, len(values))
     assert [r.value for r in records] == values
+
+
+async def test_log_append_time_topic(bootstrap: str, clients: Any) -> None:
+    topic = unique_topic("aio-lat")
+    await create_topic(bootstrap, topic, 1, **{"message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    p = await clients.producer(acks="all")
+    metas = await produce_all(
+        p, topic, ({"partition": 0, "value": b"x%d" % i, "timestamp_ms": BASE_TS} for i in range(5))
+    )
+    after = int(time.time() * 1000)
+    for m in metas:
+        assert m.timestamp_type == 1 and before - 1000 <= m.timestamp <= after + 1000, m
+    for r in await read_partition(clients, topic, 0, 5):
+        assert r.timestamp_type == 1
+        assert before - 1000 <= r.timestamp <= after + 1000, r
+
+
+async def test_message_too_large_is_rejected_and_partition_stays_usable(
+    bootstrap: str, clients: Any
+) -> None:
+    topic = unique_topic("aio-too-large")
+    await create_topic(bootstrap, topic, 1, **{"max.message.bytes": "2000"})
+    p = await clients.producer(acks="all")
+    with pytest.raises(MessageSizeTooLargeError):
+        await bounded(p.send_and_wait(topic, b"z" * 10_000, partition=0))
+    ok = await bounded(p.send_and_wait(topic, b"small", partition=0))
+    assert ok.offset == 0
+    assert [r.value for r in await read_partition(clients, topic, 0, 1)] == [b"small"]
+
+
+@pytest.mark.parametrize(("reset", "first_offset"), [("earliest", 0), ("latest", 5)])
+async def test_out_of_range_offset_is_reset(
+    bootstrap: str, clients: Any, reset: str, first_offset: int
+) -> None:
+    topic = unique_topic(f"aio-oor-{reset}")
+    await create_topic(bootstrap, topic)
+    p = await clients.producer(acks="all")
+    await produce_all(p, topic, ({"partition": 0, "value": b"v%d" % i} for i in range(5)))
+    c = await clients.consumer(auto_offset_reset=reset)
+    tp = TopicPartition(topic, 0)
+    c.assign([tp])
+    c.seek(tp, 1000)
+    if reset == "latest":
+        deadline = time.monotonic() + 10
+        while await bounded(c.position(tp)) != 5:
+            assert time.monotonic() < deadline, "no reset to the end within 10 s"
+            batches = await bounded(c.getmany(timeout_ms=200))
+            assert not any(batches.values()), "records before the append"
+        await produce_all(p, topic, [{"partition": 0, "value": b"v5"}])
+    (first,) = await consume_n(c, 1)
+    assert first.offset == first_offset
 
 
 # ----------------------------------------------------------------------------- offsets

@@ -23,6 +23,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     OFFSET_END,
     TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
     Consumer,
     KafkaError,
     Message,
@@ -286,6 +287,39 @@ def test_one_mib_messages(bootstrap: str) -> None:
     assert [m.value() for m in msgs] == values
 
 
+def test_log_append_time_topic(bootstrap: str) -> None:
+    """message.timestamp.type=LogAppendTime: the broker's clock replaces the producer's."""
+    topic = unique_topic("cfl-lat")
+    create_topic(bootstrap, topic, 1, **{"message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    items = [{"partition": 0, "value": b"x%d" % i, "timestamp": BASE_TS} for i in range(5)]
+    reports = produce_all(producer(bootstrap, acks="all"), topic, items)
+    after = int(time.time() * 1000)
+    for r in reports:
+        ts_type, ts = r.timestamp()
+        assert ts_type == TIMESTAMP_LOG_APPEND_TIME
+        assert before - 1000 <= ts <= after + 1000
+    msgs = read_partition(bootstrap, topic, 0, 5)
+    for m in msgs:
+        ts_type, ts = m.timestamp()
+        assert ts_type == TIMESTAMP_LOG_APPEND_TIME
+        assert before - 1000 <= ts <= after + 1000, ts
+
+
+def test_message_too_large_is_rejected_and_partition_stays_usable(bootstrap: str) -> None:
+    topic = unique_topic("cfl-too-large")
+    create_topic(bootstrap, topic, 1, **{"max.message.bytes": "2000"})
+    p = producer(bootstrap, acks="all", **{"compression.type": "none", "retries": 0})
+    results: list[KafkaError | None] = []
+    p.produce(topic, value=b"z" * 10_000, partition=0, on_delivery=lambda e, m: results.append(e))
+    assert p.flush(TIMEOUT_S) == 0
+    (err,) = results
+    assert err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+    (ok,) = produce_all(p, topic, [{"partition": 0, "value": b"small"}])
+    assert ok.offset() == 0
+    assert [m.value() for m in read_partition(bootstrap, topic, 0, 1)] == [b"small"]
+
+
 # ----------------------------------------------------------------------------- offsets
 def test_seek_beginning_end_and_watermarks(bootstrap: str) -> None:
     topic = unique_topic("cfl-seek")
@@ -352,6 +386,34 @@ def test_offsets_for_times(bootstrap: str) -> None:
         first = consume_n(c, 1)[0]
         assert first.offset() == 7
         assert first.timestamp() == (TIMESTAMP_CREATE_TIME, BASE_TS + 7000)
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize(("reset", "first_offset"), [("earliest", 0), ("latest", 5)])
+def test_out_of_range_offset_is_reset(bootstrap: str, reset: str, first_offset: int) -> None:
+    """Fetching past the end gets OFFSET_OUT_OF_RANGE; the client resets per policy."""
+    topic = unique_topic(f"cfl-oor-{reset}")
+    create_topic(bootstrap, topic)
+    p = producer(bootstrap)
+    produce_all(p, topic, [{"partition": 0, "value": b"v%d" % i} for i in range(5)])
+    c = consumer(bootstrap, **{"auto.offset.reset": reset, "enable.partition.eof": True})
+    try:
+        c.assign([TopicPartition(topic, 0, 1000)])
+        if reset == "latest":
+            # the reset to the end shows as an end-of-partition event at 5; then append
+            deadline = time.monotonic() + 10
+            at_end = False
+            while not at_end:
+                assert time.monotonic() < deadline, "no reset to the end within 10 s"
+                for m in c.consume(num_messages=10, timeout=0.3):
+                    assert m.error() is not None, f"record at {m.offset()} before the append"
+                    assert m.error().code() == KafkaError._PARTITION_EOF, m.error()
+                    assert m.offset() == 5
+                    at_end = True
+            produce_all(p, topic, [{"partition": 0, "value": b"v5"}])
+        (first,) = consume_n(c, 1)
+        assert first.offset() == first_offset
     finally:
         c.close()
 

@@ -23,7 +23,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 
 from tests.support.broker import BrokerProcess
 from tests.support.fixtures import unique_topic
@@ -59,15 +59,15 @@ def producer(bootstrap: str, **conf: Any) -> KafkaProducer:
 
 
 def consumer(bootstrap: str, **conf: Any) -> KafkaConsumer:
-    return KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
-        request_timeout_ms=15000,
+    settings: dict[str, Any] = {
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": 100,
+        "request_timeout_ms": 15000,
         **conf,
-    )
+    }
+    return KafkaConsumer(bootstrap_servers=bootstrap, **settings)
 
 
 def produce_all(p: KafkaProducer, topic: str, items: Iterable[dict[str, Any]]) -> list[Any]:
@@ -256,6 +256,64 @@ def test_one_mib_messages(bootstrap: str, kp_producer: Any) -> None:
     produce_all(p, topic, ({"partition": 0, "value": v} for v in values))
     records = read_partition(bootstrap, topic, 0, len(values))
     assert [r.value for r in records] == values
+
+
+def test_log_append_time_topic(bootstrap: str, kp_producer: Any) -> None:
+    topic = unique_topic("kp-lat")
+    create_topic(bootstrap, topic, 1, **{"message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    metas = produce_all(
+        kp_producer(acks="all"),
+        topic,
+        ({"partition": 0, "value": b"x%d" % i, "timestamp_ms": BASE_TS} for i in range(5)),
+    )
+    after = int(time.time() * 1000)
+    for m in metas:  # the produce response carries the broker's log append time
+        assert before - 1000 <= m.timestamp <= after + 1000, m
+    for r in read_partition(bootstrap, topic, 0, 5):
+        assert r.timestamp_type == 1  # LogAppendTime
+        assert before - 1000 <= r.timestamp <= after + 1000, r
+
+
+def test_message_too_large_is_rejected_and_partition_stays_usable(
+    bootstrap: str, kp_producer: Any
+) -> None:
+    topic = unique_topic("kp-too-large")
+    create_topic(bootstrap, topic, 1, **{"max.message.bytes": "2000"})
+    p = kp_producer(acks="all")
+    with pytest.raises(MessageSizeTooLargeError):
+        p.send(topic, value=b"z" * 10_000, partition=0).get(timeout=TIMEOUT_S)
+    # kafka-python 3 puts an idempotent producer into a fatal state after any
+    # non-retriable batch error (client behaviour), so the partition is checked with a
+    # fresh producer
+    (ok,) = produce_all(kp_producer(acks="all"), topic, [{"partition": 0, "value": b"small"}])
+    assert ok.offset == 0
+    assert [r.value for r in read_partition(bootstrap, topic, 0, 1)] == [b"small"]
+
+
+@pytest.mark.parametrize(("reset", "first_offset"), [("earliest", 0), ("latest", 5)])
+def test_out_of_range_offset_is_reset(
+    bootstrap: str, kp_producer: Any, reset: str, first_offset: int
+) -> None:
+    topic = unique_topic(f"kp-oor-{reset}")
+    create_topic(bootstrap, topic)
+    p = kp_producer(acks="all")
+    produce_all(p, topic, ({"partition": 0, "value": b"v%d" % i} for i in range(5)))
+    c = consumer(bootstrap, auto_offset_reset=reset)
+    try:
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        c.seek(tp, 1000)
+        if reset == "latest":
+            deadline = time.monotonic() + 10
+            while c.position(tp, timeout_ms=5000) != 5:
+                assert time.monotonic() < deadline, "no reset to the end within 10 s"
+                assert not c.poll(timeout_ms=200), "records before the append"
+            produce_all(p, topic, [{"partition": 0, "value": b"v5"}])
+        (first,) = consume_n(c, 1)
+        assert first.offset == first_offset
+    finally:
+        c.close()
 
 
 # ----------------------------------------------------------------------------- offsets

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.fixtures import unique_topic
 
@@ -131,6 +132,19 @@ def test_timestamps_from_another_client_preserved(bootstrap: str) -> None:
     assert [(m["ts"], m["tstype"]) for m in msgs] == [
         (BASE_TS + 1000 * i, "create") for i in range(10)
     ]
+
+
+def test_log_append_time_topic(bootstrap: str) -> None:
+    topic = unique_topic("kcat-lat")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new = NewTopic(topic, 1, 1, config={"message.timestamp.type": "LogAppendTime"})
+    admin.create_topics([new], request_timeout=15)[topic].result(timeout=30)
+    before = int(time.time() * 1000)
+    produce_lines(bootstrap, topic, [f"v{i}" for i in range(5)], "-X", "acks=all")
+    after = int(time.time() * 1000)
+    for m in consume_json(bootstrap, topic, 5):
+        assert m["tstype"] == "logappend", m
+        assert before - 1000 <= m["ts"] <= after + 1000, m
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
