@@ -26,6 +26,7 @@ from typing import Any
 
 from kio.schema.begin_quorum_epoch.v1 import request as bqe_req
 from kio.schema.begin_quorum_epoch.v1 import response as bqe_resp
+from kio.schema.describe_quorum.v2 import response as dq_resp
 from kio.schema.end_quorum_epoch.v1 import request as eqe_req
 from kio.schema.end_quorum_epoch.v1 import response as eqe_resp
 from kio.schema.errors import ErrorCode
@@ -49,7 +50,7 @@ from controller.raft.messages import (
     VoteRequest,
     VoteResponse,
 )
-from controller.raft.types import Entry, SnapshotId
+from controller.raft.types import Entry, QuorumInfo, SnapshotId
 from protocol.records import (
     InvalidRecordBatch,
     Record,
@@ -209,6 +210,33 @@ def to_kio(msg: Message) -> Any:  # noqa: C901 - one branch per RPC
             throttle_time=_ms(0), error_code=ErrorCode.none,
             topics=(fs_resp.TopicSnapshot(name=METADATA_TOPIC, partitions=(part,)),))
     raise TypeError(f"not a quorum message: {type(msg).__name__}")
+
+
+def describe_quorum_response(info: QuorumInfo | None, *, leader_id: int = -1,
+                             leader_epoch: int = -1) -> Any:
+    """DescribeQuorum v2 response from ``RaftCore.describe_quorum()``; None (this node
+    is not the leader) gives NOT_LEADER_OR_FOLLOWER naming the known leader."""
+    if info is None:
+        part = dq_resp.PartitionData(
+            partition_index=0, error_code=ErrorCode.not_leader_or_follower,
+            error_message="this node is not the quorum leader", leader_id=leader_id,
+            leader_epoch=leader_epoch, high_watermark=-1, current_voters=(), observers=())
+    else:
+        def state(r: Any) -> Any:
+            return dq_resp.ReplicaState(
+                replica_id=r.replica_id, replica_directory_id=None,
+                log_end_offset=r.log_end_offset, last_fetch_timestamp=r.last_fetch_timestamp,
+                last_caught_up_timestamp=r.last_caught_up_timestamp)
+
+        part = dq_resp.PartitionData(
+            partition_index=0, error_code=ErrorCode.none, error_message=None,
+            leader_id=info.leader_id, leader_epoch=info.leader_epoch,
+            high_watermark=info.high_watermark,
+            current_voters=tuple(state(r) for r in info.current_voters),
+            observers=tuple(state(r) for r in info.observers))
+    return dq_resp.DescribeQuorumResponse(
+        error_code=ErrorCode.none, error_message=None,
+        topics=(dq_resp.TopicData(topic_name=METADATA_TOPIC, partitions=(part,)),), nodes=())
 
 
 # ---- from kio ----------------------------------------------------------------------

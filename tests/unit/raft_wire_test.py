@@ -8,7 +8,7 @@ import io
 import pytest
 from kio.serial import entity_reader, entity_writer
 
-from controller.raft import Entry, SnapshotId
+from controller.raft import Entry, QuorumInfo, ReplicaInfo, SnapshotId
 from controller.raft.messages import (
     BeginQuorumEpochRequest,
     BeginQuorumEpochResponse,
@@ -21,7 +21,13 @@ from controller.raft.messages import (
     VoteRequest,
     VoteResponse,
 )
-from controller.raft.wire import WireError, from_kio, records_to_entries, to_kio
+from controller.raft.wire import (
+    WireError,
+    describe_quorum_response,
+    from_kio,
+    records_to_entries,
+    to_kio,
+)
 from protocol.records import iter_batches
 
 ENTRIES = (
@@ -75,3 +81,15 @@ def test_fetch_records_are_kafka_record_batches_carrying_the_epoch() -> None:
 def test_malformed_records_are_a_wire_error() -> None:
     with pytest.raises(WireError, match="bad records"):
         records_to_entries(b"\x00" * 70)
+
+
+def test_describe_quorum_response() -> None:
+    info = QuorumInfo(1, 5, 42, (ReplicaInfo(1, 42, 1000, 1000), ReplicaInfo(2, 40, 990, 980)),
+                      (ReplicaInfo(7, 30, 900, -1),))
+    resp = wire_round_trip(describe_quorum_response(info))
+    part = resp.topics[0].partitions[0]
+    assert (part.leader_id, part.leader_epoch, part.high_watermark) == (1, 5, 42)
+    assert [(v.replica_id, v.log_end_offset) for v in part.current_voters] == [(1, 42), (2, 40)]
+    assert [o.replica_id for o in part.observers] == [7]
+    refused = describe_quorum_response(None, leader_id=3, leader_epoch=5).topics[0]
+    assert refused.partitions[0].error_code == 6 and refused.partitions[0].leader_id == 3
