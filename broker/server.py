@@ -128,9 +128,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._wake()
         if self._write_ready is not None and not self._write_ready.done():
             self._write_ready.set_result(None)
-        if self.worker is not None and self.busy:
-            # a long poll or slow request for a client that is gone: stop it
-            self.worker.cancel()
+        # A request in progress is left to finish (its response is dropped): handlers of
+        # other parts (e.g. JoinGroup) keep their state consistent that way, as in Kafka,
+        # which does not abort a request when its client disconnects.
 
     def pause_writing(self) -> None:
         if self._write_ready is None or self._write_ready.done():
