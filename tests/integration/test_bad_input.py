@@ -221,3 +221,14 @@ def test_thousand_concurrent_connections(bootstrap: str) -> None:
         for s in socks:
             s.close()
     assert_healthy(bootstrap)
+
+
+def test_failed_acks_zero_produce_closes_the_connection(bootstrap: str) -> None:
+    """acks=0 has no response to carry an error: like Kafka, the broker closes the
+    connection so the producer notices and refreshes its metadata."""
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        c.send_raw(encode_request(0, 9, 5, "acks0",
+                                  _produce_request(f"nope-{uuid.uuid4().hex[:8]}", _batch(),
+                                                   acks=0)))
+        assert c.is_closed_by_peer()
+    assert_healthy(bootstrap)
