@@ -9,8 +9,9 @@ Model
   groups; only messages inside a group pass). ``heal()`` removes partitions.
 - Disk: a node's Ready is written after a random "fsync delay"; until then its contents
   (and the messages it holds back — persist before send) exist only in memory. A crash
-  throws away that pending Ready and the core; a restart rebuilds the core from the disk
-  image (quorum state, snapshot, entries) and the state machine from the snapshot.
+  throws away the core and that pending Ready — half the time after tearing it (a
+  random prefix of its steps and entries reached the disk); a restart rebuilds the core
+  from the disk image (quorum state, snapshot, entries) and the state machine from the snapshot.
 - State machine: the list of committed entries; each node snapshots it every
   ``snapshot_every`` applied entries (so lagging nodes need FetchSnapshot).
 
@@ -78,25 +79,33 @@ class Disk:
     def durable_state(self) -> DurableState:
         return DurableState(self.quorum_state, self.snapshot, tuple(self.entries))
 
-    def write(self, rd: Ready) -> None:
-        if rd.snapshot is not None:
+    def write(self, rd: Ready, torn: random.Random | None = None) -> bool:
+        """Apply ``rd`` in the Ready order; with ``torn``, stop after a random number of
+        steps and keep only a random prefix of the entries (a crash mid-write). Returns
+        whether the quorum state was written."""
+        steps = torn.randint(0, 4) if torn else 4
+        wrote_qs = False
+        if steps >= 1 and rd.snapshot is not None:
             end = rd.snapshot.snapshot_id.end_offset
             self.snapshot = rd.snapshot
             if rd.snapshot_received:
                 self.entries = []
             else:
                 self.entries = [e for e in self.entries if e.offset >= end]
-        if rd.quorum_state is not None:
+        if steps >= 2 and rd.quorum_state is not None:
             self.quorum_state = rd.quorum_state
-        if rd.truncate_to is not None:
+            wrote_qs = True
+        if steps >= 3 and rd.truncate_to is not None:
             self.entries = [e for e in self.entries if e.offset < rd.truncate_to]
-        if rd.entries:
+        if steps >= 4 and rd.entries:
             start = self.snapshot.snapshot_id.end_offset if self.snapshot else 0
             expect = self.entries[-1].offset + 1 if self.entries else start
             if rd.entries[0].offset != expect:
                 raise InvariantViolation(
                     f"non-contiguous append: {rd.entries[0].offset} after {expect}")
-            self.entries.extend(rd.entries)
+            keep = torn.randint(0, len(rd.entries)) if torn else len(rd.entries)
+            self.entries.extend(rd.entries[:keep])
+        return wrote_qs
 
 
 def encode_state(applied: list[tuple[int, bytes]]) -> bytes:
@@ -385,8 +394,12 @@ class Simulation:
         node = self.nodes[node_id]
         if node.core is None:
             return
+        torn = node.pending is not None and self.rng.random() < 0.5
+        # a torn crash: a prefix of the write in progress reached the disk
+        if torn and node.disk.write(node.pending, torn=self.rng):
+            self._check_vote(node_id, node.pending.quorum_state)
         node.core = None
-        node.pending = None  # unflushed writes are lost
+        node.pending = None  # the rest of the unflushed writes is lost
         self._note(f"n{node_id} crashed")
 
     def restart(self, node_id: int) -> None:
