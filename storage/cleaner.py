@@ -15,7 +15,9 @@ Rules:
   (markers) are kept so read_committed semantics stay intact; records whose transaction
   outcome is not visible in the log are kept untouched. A batch of an idempotent
   producer that loses all its records is kept as an empty batch if it is the producer's
-  last batch in the log (its sequence numbers must survive for duplicate detection).
+  last batch in the log (its sequence numbers must survive for duplicate detection),
+  and each segment keeps its final batch (empty if need be) so that a segment still ends
+  where the next one starts; crash recovery relies on that contiguity.
 * Batches with nothing removed are copied byte for byte; rewritten batches keep their
   codec, producer fields, epochs, timestamp type and max timestamp.
 * Crash safety: the cleaned copy is written to ``<segment>.log.cleaned`` and fsynced, the
@@ -129,7 +131,9 @@ def _clean_segment(
 ) -> int:
     out = bytearray()
     removed = 0
-    for pos, h in seg.scan(0, verify=True):
+    batches = list(seg.scan(0, verify=True))
+    final = batches[-1][1].base_offset if batches else -1
+    for pos, h in batches:
         raw = seg.pread(pos, h.size_in_bytes)
         if h.is_control:
             out += raw
@@ -154,7 +158,7 @@ def _clean_segment(
         removed += len(records) - len(kept)
         if not kept and not (
             h.producer_id >= 0 and last_of_producer.get(h.producer_id) == h.base_offset
-        ):
+        ) and h.base_offset != final:
             continue
         out += _rebuild(h, kept)
     if removed == 0:

@@ -218,7 +218,14 @@ class PartitionLog:
             rp = ckpt["recovery_point"] if ckpt else 0
             self._recover_from(rp)
         ls = ckpt["log_start_offset"] if ckpt else self.segments[0].base_offset
-        self.log_start_offset = min(max(ls, self.segments[0].base_offset), self.log_end_offset)
+        if ls > self.log_end_offset:
+            # recovery cut below a durable DeleteRecords point: offsets never go back
+            # below the log start, so restart empty there
+            self._high_watermark = 0
+            self.truncate_fully_and_start_at(ls)
+            self._last_flush_ms = now_ms
+            return
+        self.log_start_offset = max(ls, self.segments[0].base_offset)
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
         hw = ckpt["high_watermark"] if ckpt else 0
         self._high_watermark = max(self.log_start_offset, min(hw, self.log_end_offset))
@@ -238,6 +245,12 @@ class PartitionLog:
         broken = False
         for seg in self.segments[i:]:
             if broken:
+                seg.delete()
+                continue
+            if keep and keep[-1].next_offset != seg.base_offset:
+                # a hole: the previous segment lost its tail in the crash (segments
+                # always start where the previous one ends, see roll and the cleaner)
+                broken = True
                 seg.delete()
                 continue
             truncated = seg.recover(None)
@@ -548,7 +561,7 @@ class PartitionLog:
                 expected = h.next_offset
             first_offset = batches[0][1].base_offset
             last_offset = batches[-1][1].last_offset
-            self._maybe_roll_for(len(view), last_offset, 0, first_offset=first_offset)
+            self._maybe_roll_for(len(view), last_offset, 0)
             self._write([view], len(view), index_info)
             self._dirty = True
             if psm is not None and pending:
@@ -584,14 +597,9 @@ class PartitionLog:
 
     # ------------------------------------------------------------------ roll
 
-    def _maybe_roll_for(
-        self, size: int, last_offset: int, now_ms: int, *, first_offset: int | None = None
-    ) -> None:
+    def _maybe_roll_for(self, size: int, last_offset: int, now_ms: int) -> None:
         seg = self.segments[-1]
         if seg.size == 0:
-            if first_offset is not None and first_offset != seg.base_offset:
-                # follower with a gap at a fresh segment: re-base it
-                self._replace_empty_active(first_offset, now_ms)
             return
         cfg = self.config
         if (
@@ -600,7 +608,7 @@ class PartitionLog:
             or len(seg.index) >= cfg.segment_index_bytes // 8
             or (now_ms > 0 and self._segment_age_exceeded(seg, now_ms))
         ):
-            self.roll(now_ms, next_offset=first_offset)
+            self.roll(now_ms)
 
     def _replace_empty_active(self, base: int, now_ms: int) -> None:
         seg = self.segments.pop()
@@ -628,7 +636,7 @@ class PartitionLog:
                 return True
             return False
 
-    def roll(self, now_ms: int, *, next_offset: int | None = None) -> LogSegment:
+    def roll(self, now_ms: int) -> LogSegment:
         """Start a new active segment at the log end offset (no-op if the active is empty).
 
         The old segment gets its final time-index entry and is scheduled for fsync
@@ -639,7 +647,7 @@ class PartitionLog:
             active = self.segments[-1]
             if active.size == 0:
                 return active
-            base = self.log_end_offset if next_offset is None else next_offset
+            base = self.log_end_offset  # segments are contiguous: recovery relies on it
             active.on_become_inactive()
             active.persist_indexes()
             new = LogSegment.create(
@@ -650,6 +658,7 @@ class PartitionLog:
             self._bases.append(base)
             self._write_snapshot(sync=False)
             self._roll_flush_pending = True
+            self._dirty = True
             active.unload()
             return new
 
@@ -789,7 +798,11 @@ class PartitionLog:
                 new_end = offset
             else:
                 new_end = seg.truncate_to(offset)
-            self.log_end_offset = max(new_end, self.log_start_offset)
+                if new_end < self.log_start_offset:
+                    # the batch holding the log start went: nothing visible is left
+                    self.truncate_fully_and_start_at(self.log_start_offset)
+                    return
+            self.log_end_offset = new_end
             self.recovery_point = min(self.recovery_point, self.log_end_offset)
             self._high_watermark = min(self._high_watermark, self.log_end_offset)
             self.leader_epochs = [(e, s) for e, s in self.leader_epochs
