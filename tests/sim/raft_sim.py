@@ -140,7 +140,8 @@ class SimNode:
 
 
 class Simulation:
-    def __init__(self, seed: int, params: SimParams | None = None, *, trace: bool = False):
+    def __init__(self, seed: int, params: SimParams | None = None, *, trace: bool = False,
+                 disk_factory: Any = None):
         self.seed = seed
         self.p = params or SimParams()
         self.rng = random.Random(seed)
@@ -148,7 +149,8 @@ class Simulation:
         self._events: list[tuple[int, int, str, Any]] = []
         self._seq = 0
         self.voters = frozenset(range(1, self.p.nodes + 1))
-        self.nodes = {i: SimNode(i) for i in range(1, self.p.nodes + self.p.observers + 1)}
+        ids = range(1, self.p.nodes + self.p.observers + 1)
+        self.nodes = {i: SimNode(i, disk_factory(i) if disk_factory else Disk()) for i in ids}
         self.groups: dict[int, int] = {}  # node -> partition group; empty = healed
         self.drop_rate = self.p.drop_rate
         self.dup_rate = self.p.dup_rate
@@ -188,10 +190,10 @@ class Simulation:
     def _start(self, node: SimNode) -> None:
         node.incarnation += 1
         rng = random.Random(self.rng.getrandbits(64))
-        node.core = RaftCore(self.config(node.node_id), rng, node.disk.durable_state(),
-                             now_ms=self.now)
+        durable = node.disk.durable_state()
+        node.core = RaftCore(self.config(node.node_id), rng, durable, now_ms=self.now)
         node.pending = None
-        snap = node.disk.snapshot
+        snap = durable.snapshot
         node.applied = decode_state(snap.data) if snap else []
         self._check_snapshot(node, node.applied)
         node.last_epoch = node.core.epoch
