@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
+from itertools import islice
 
 from controller.raft.types import NO_EPOCH, Entry, OffsetAndEpoch, SnapshotId
 
@@ -52,7 +53,7 @@ class RaftLog:
             return ()
         out: list[Entry] = []
         size = 0
-        for entry in self._entries[first:]:
+        for entry in islice(self._entries, first, None):
             size += len(entry.payload) + 16
             if out and size > max_bytes:
                 break
