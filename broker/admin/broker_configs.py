@@ -1,8 +1,11 @@
-"""Describing the broker's own (static) configuration. Pure.
+"""Describing the broker's own configuration. Pure.
 
-Strom has no dynamic broker configs: every broker property comes from defaults,
-server.properties, STROM_* variables or ``--override`` and is read-only at runtime. A property
-set by the operator has source STATIC_BROKER_CONFIG (4), the rest DEFAULT_CONFIG (5).
+Most broker properties come from defaults, server.properties, STROM_* variables or
+``--override`` and are read-only at runtime: source STATIC_BROKER_CONFIG (4) when the operator
+set them, DEFAULT_CONFIG (5) otherwise. The topic-default properties (``log.retention.ms``,
+``message.max.bytes``, ``log.cleanup.policy``, ... — ``DYNAMIC_BROKER_KEYS``) can also be
+changed at runtime, for this broker (DYNAMIC_BROKER_CONFIG, 2) or cluster-wide
+(DYNAMIC_DEFAULT_BROKER_CONFIG, 3); those layers win, in that order.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from broker.topics.configs import (
+    BROKER_SYNONYM_OF,
+    DYNAMIC_BROKER_KEYS,
+    TOPIC_CONFIGS,
+    BrokerDefaults,
     ConfigSource,
     ConfigSynonym,
     ConfigType,
@@ -27,6 +34,8 @@ def config_type_of(name: str, value: Any) -> ConfigType:
     """The Kafka type of a broker property, inferred from its Python value and name."""
     if name in _LIST_KEYS:
         return ConfigType.LIST
+    if name in BROKER_SYNONYM_OF:
+        return TOPIC_CONFIGS[BROKER_SYNONYM_OF[name]].type
     if isinstance(value, bool):
         return ConfigType.BOOLEAN
     if isinstance(value, int):
@@ -37,29 +46,89 @@ def config_type_of(name: str, value: Any) -> ConfigType:
     return ConfigType.STRING
 
 
-def describe_broker(
-    properties: Mapping[str, Any], explicit: Iterable[str], keys: Iterable[str] | None = None,
-) -> list[DescribedConfig]:
-    """Broker properties (Kafka names → values) as DescribeConfigs entries, sorted by name.
+def _siblings(name: str) -> list[str]:
+    """Broker keys that set the same topic default, in priority order (or just ``name``)."""
+    topic_key = BROKER_SYNONYM_OF.get(name)
+    if topic_key is None:
+        return [name]
+    return [key for key, _ in TOPIC_CONFIGS[topic_key].synonyms]
 
-    ``explicit`` names the properties the operator set; ``keys`` None means all, unknown
-    keys are left out.
+
+def _default_text(name: str, properties: Mapping[str, Any]) -> str | None:
+    if name in properties:
+        value = properties[name]
+        return None if value is None else render_broker_value(value)
+    topic_key = BROKER_SYNONYM_OF.get(name)
+    if topic_key is not None:
+        d = TOPIC_CONFIGS[topic_key]
+        if dict(d.synonyms)[name] == 1:
+            return d.render(d.default)
+    return None
+
+
+def describe_broker(
+    properties: Mapping[str, Any],
+    explicit: Iterable[str],
+    defaults: BrokerDefaults | None = None,
+    keys: Iterable[str] | None = None,
+    *,
+    entity_default: bool = False,
+) -> list[DescribedConfig]:
+    """Broker properties as DescribeConfigs entries, sorted by name.
+
+    ``properties``: every static property (Kafka name → value, None when unset);
+    ``explicit``: those the operator set; ``defaults``: the runtime layers; ``keys`` None
+    means all, unknown keys are left out. ``entity_default`` (resource name ""): only the
+    cluster-wide runtime settings, as Kafka answers for the default broker entity.
     """
+    defaults = defaults or BrokerDefaults()
     set_by_operator = set(explicit)
-    names = sorted(properties) if keys is None else [k for k in keys if k in properties]
+    layers: list[tuple[ConfigSource, Mapping[str, Any]]] = [
+        (ConfigSource.DYNAMIC_BROKER_CONFIG, defaults.dynamic_broker),
+        (ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, defaults.dynamic_default),
+        (ConfigSource.STATIC_BROKER_CONFIG,
+         {k: v for k, v in properties.items() if k in set_by_operator and v is not None}),
+    ]
+    if entity_default:
+        layers = [layers[1]]
+        known = set(defaults.dynamic_default)
+    else:
+        known = set(properties) | set(defaults.dynamic_broker) | set(defaults.dynamic_default)
+        known |= {k for k in DYNAMIC_BROKER_KEYS if _default_text(k, properties) is not None}
+    names = sorted(known) if keys is None else [k for k in keys if k in known]
     out = []
     for name in names:
-        value = properties[name]
-        text = None if value is None else render_broker_value(value)
-        source = (
-            ConfigSource.STATIC_BROKER_CONFIG if name in set_by_operator
-            else ConfigSource.DEFAULT_CONFIG
-        )
+        value: str | None = None
+        source = ConfigSource.DEFAULT_CONFIG
+        for layer_source, layer in layers:
+            if name in layer:
+                value, source = render_broker_value(layer[name]), layer_source
+                break
+        else:
+            value = None if entity_default else _default_text(name, properties)
+        synonyms = [
+            ConfigSynonym(key, render_broker_value(layer[key]), layer_source)
+            for layer_source, layer in layers
+            for key in _siblings(name)
+            if key in layer
+        ]
+        if not entity_default:
+            synonyms.append(ConfigSynonym(name, _default_text(name, properties),
+                                          ConfigSource.DEFAULT_CONFIG))
         out.append(
             DescribedConfig(
-                name=name, value=text, source=source, type=config_type_of(name, value),
-                read_only=True, documentation=None,
-                synonyms=(ConfigSynonym(name, text, source),),
+                name=name, value=value, source=source,
+                type=config_type_of(name, properties.get(name)),
+                read_only=name not in DYNAMIC_BROKER_KEYS,
+                documentation=_documentation(name),
+                synonyms=tuple(synonyms),
             )
         )
     return out
+
+
+def _documentation(name: str) -> str | None:
+    topic_key = BROKER_SYNONYM_OF.get(name)
+    if topic_key is None:
+        return None
+    return f"The default for topic config {topic_key}: {TOPIC_CONFIGS[topic_key].doc}"

@@ -1,11 +1,15 @@
 """DescribeConfigs (32) v1-4, AlterConfigs (33) v0-2, IncrementalAlterConfigs (44) v0-1.
 
-Resources: TOPIC (2) is fully supported — values with sources (TOPIC_CONFIG, STATIC_BROKER_CONFIG,
-DEFAULT_CONFIG), synonyms and documentation on request, changes validated (INVALID_CONFIG with
-the reason), persisted and applied to the live logs. BROKER (4) can be described (name "" or
-this node's id); changing it is refused with INVALID_REQUEST because Strom has no dynamic
-broker configs. Other resource types get INVALID_REQUEST. A resource named twice in one
-Alter request gets INVALID_REQUEST. ``validate_only`` checks without changing anything.
+Resources: TOPIC (2) — values with sources (TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG,
+DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG), synonyms and
+documentation on request, changes validated (INVALID_CONFIG with the reason), persisted and
+applied to the live logs. BROKER (4), named by this node's id or "" (the cluster-wide default
+entity): described with sources; the topic-default properties (log.retention.ms,
+message.max.bytes, log.cleanup.policy, min.insync.replicas, ...) can be changed at runtime,
+persisted and applied to every topic that does not override them; any other broker property
+gets INVALID_REQUEST ("Cannot update these configs dynamically"). Other resource types get
+INVALID_REQUEST. A resource named twice in one Alter request gets INVALID_REQUEST.
+``validate_only`` checks without changing anything.
 """
 
 from __future__ import annotations
@@ -92,7 +96,11 @@ def answer_describe_configs(
                 described = registry.describe_configs(resource.resource_name, keys)
             elif resource.resource_type == BROKER:
                 _check_broker_name(resource.resource_name, node_id)
-                described = describe_broker(*_broker_properties(broker_config), keys)
+                properties, explicit = _broker_properties(broker_config)
+                described = describe_broker(
+                    properties, explicit, registry.broker, keys,
+                    entity_default=resource.resource_name == "",
+                )
             else:
                 raise _unsupported_type(resource.resource_type)
         except (TopicError, ResourceError) as exc:
@@ -144,14 +152,7 @@ def _alter(
                 _alter_topic(registry, resource, request.validate_only, incremental)
             elif resource.resource_type == BROKER:
                 _check_broker_name(resource.resource_name, node_id)
-                if resource.configs:
-                    names = ", ".join(c.name for c in resource.configs)
-                    raise ResourceError(
-                        ErrorCode.invalid_request,
-                        f"Cannot update these configs dynamically: {names}. Strom has no "
-                        "dynamic broker configs; set them in server.properties (or with "
-                        "--override) and restart the broker.",
-                    )
+                _alter_broker(registry, resource, request.validate_only, incremental)
             else:
                 raise _unsupported_type(resource.resource_type)
         except (TopicError, ResourceError) as exc:
@@ -169,6 +170,28 @@ def _alter_topic(
             raise ResourceError(ErrorCode.invalid_request, "Duplicate config keys in the request")
         registry.alter_configs(resource.resource_name, configs, validate_only=validate_only)
         return
+    registry.incremental_alter_configs(
+        resource.resource_name, _ops(resource), validate_only=validate_only
+    )
+
+
+def _alter_broker(
+    registry: TopicRegistry, resource: Any, validate_only: bool, incremental: bool
+) -> None:
+    if not incremental:
+        configs = {c.name: c.value for c in resource.configs}
+        if len(configs) != len(resource.configs):
+            raise ResourceError(ErrorCode.invalid_request, "Duplicate config keys in the request")
+        registry.alter_broker_configs(
+            resource.resource_name, configs=configs, validate_only=validate_only
+        )
+        return
+    registry.alter_broker_configs(
+        resource.resource_name, ops=_ops(resource), validate_only=validate_only
+    )
+
+
+def _ops(resource: Any) -> list[tuple[str, int, str | None]]:
     ops = []
     for c in resource.configs:
         if c.config_operation not in (0, 1, 2, 3):
@@ -177,7 +200,7 @@ def _alter_topic(
                 f"Unknown config operation {c.config_operation} for config key {c.name}",
             )
         ops.append((c.name, int(c.config_operation), c.value))
-    registry.incremental_alter_configs(resource.resource_name, ops, validate_only=validate_only)
+    return ops
 
 
 def answer_alter_configs(

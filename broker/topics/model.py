@@ -16,6 +16,9 @@
     }
 
 ``configs`` holds only the topic's *overrides*; broker defaults are applied when reading.
+An optional ``"broker_configs": {"": {...}, "<node id>": {...}}`` holds broker properties
+changed at runtime (AlterConfigs on BROKER resources): ``""`` is the cluster-wide default,
+a node id that broker's own; each maps Kafka property names to strings.
 """
 
 from __future__ import annotations
@@ -61,9 +64,14 @@ def new_topic(
     )
 
 
-def encode_topics(topics: Mapping[str, TopicInfo]) -> bytes:
+BrokerConfigs = dict[str, dict[str, str]]
+
+
+def encode_topics(
+    topics: Mapping[str, TopicInfo], broker_configs: Mapping[str, Mapping[str, str]] | None = None
+) -> bytes:
     """Serialize the topic table (deterministic: names and keys sorted)."""
-    doc = {
+    doc: dict[str, object] = {
         "format": FORMAT_VERSION,
         "topics": {
             t.name: {
@@ -76,11 +84,21 @@ def encode_topics(topics: Mapping[str, TopicInfo]) -> bytes:
             for t in sorted(topics.values(), key=lambda t: t.name)
         },
     }
+    if broker_configs:
+        doc["broker_configs"] = {
+            entity: dict(sorted(values.items()))
+            for entity, values in sorted(broker_configs.items()) if values
+        }
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
 
 def decode_topics(data: bytes) -> dict[str, TopicInfo]:
-    """Parse the topic table; TopicFileError on any deviation from the format."""
+    """Parse the topics of the table; TopicFileError on any deviation from the format."""
+    return decode_table(data)[0]
+
+
+def decode_table(data: bytes) -> tuple[dict[str, TopicInfo], BrokerConfigs]:
+    """Parse the whole table → (topics, broker_configs); TopicFileError on deviations."""
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -112,4 +130,11 @@ def decode_topics(data: bytes) -> dict[str, TopicInfo]:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TopicFileError(f"topic {name!r}: {exc}") from None
-    return topics
+    raw_brokers = doc.get("broker_configs", {})
+    if not isinstance(raw_brokers, dict) or not all(
+        isinstance(values, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())
+        for values in raw_brokers.values()
+    ):
+        raise TopicFileError("'broker_configs' must map entities to string→string objects")
+    return topics, {str(entity): dict(values) for entity, values in raw_brokers.items()}

@@ -48,13 +48,19 @@ from kio.schema.errors import ErrorCode
 
 from broker.topics import rules
 from broker.topics.configs import (
+    BROKER_SYNONYM_OF,
+    DYNAMIC_BROKER_KEYS,
+    TOPIC_CONFIGS,
     BrokerDefaults,
+    ConfigType,
     DescribedConfig,
     InvalidConfig,
+    NotDynamic,
     apply_incremental,
     describe_topic,
     effective_values,
     to_log_config_kwargs,
+    validate_effective,
 )
 from broker.topics.model import TopicInfo, new_topic
 from broker.topics.rules import TopicError
@@ -95,6 +101,9 @@ class TopicRegistry:
         clock_ms: Callable[[], int] = _wall_ms,
     ) -> None:
         self.broker = broker or BrokerDefaults()
+        self._static_broker = self.broker
+        #: broker properties changed at runtime: "" (cluster default) / node id → key → value
+        self._dynamic: dict[str, dict[str, str]] = {}
         self.node_id = node_id
         self.store = TopicStore(Path(log_dir))
         self.log_manager = log_manager
@@ -110,13 +119,23 @@ class TopicRegistry:
 
     def open(self, now_ms: int | None = None) -> list[str]:
         """Load the table, adopt or reconcile the logs on disk; returns notes on repairs made."""
-        loaded = self.store.load()
+        table = self.store.load()
         notes: list[str] = []
-        if loaded is None:
+        if table is None:
             loaded = self._adopt_from_disk(now_ms if now_ms is not None else self._clock_ms())
             if loaded:
                 notes.append(f"adopted {len(loaded)} topic(s) found on disk")
             self.store.save(loaded)
+            table = (loaded, {})
+        loaded, broker_configs = table
+        self._dynamic = {entity: dict(values) for entity, values in broker_configs.items()}
+        try:
+            self.broker = self._static_broker.with_dynamic(
+                self._dynamic.get(str(self.node_id), {}), self._dynamic.get("", {})
+            )
+        except (InvalidConfig, NotDynamic) as exc:  # a table from another version/config
+            notes.append(f"ignored dynamic broker configs: {exc}")
+            self._dynamic = {}
         self._set(loaded)
         if self.log_manager is not None:
             notes += self._reconcile()
@@ -296,6 +315,111 @@ class TopicRegistry:
             raise TopicError(ErrorCode.invalid_config, str(exc)) from None
         return self._set_configs(info, overrides, validate_only)
 
+    # ------------------------------------------------------------------ broker configs
+
+    def dynamic_broker_configs(self, entity: str) -> dict[str, str]:
+        """Runtime-set broker properties of ``entity`` ("" cluster default, or a node id)."""
+        return dict(self._dynamic.get(entity, {}))
+
+    def alter_broker_configs(
+        self,
+        entity: str,
+        configs: Mapping[str, str | None] | None = None,
+        ops: Iterable[tuple[str, int, str | None]] | None = None,
+        *,
+        validate_only: bool = False,
+    ) -> None:
+        """Change broker properties at runtime (the topic defaults only, as Kafka's dynamic
+        cluster-wide log configs). ``entity``: "" for the cluster default, this node's id for
+        this broker. Either ``configs`` (AlterConfigs: the entity's runtime set becomes exactly
+        this) or ``ops`` (IncrementalAlterConfigs: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT).
+        Raises TopicError: INVALID_REQUEST for keys that are not dynamic, INVALID_CONFIG for
+        bad values. Every topic's log picks the new defaults up at once."""
+        if entity not in ("", str(self.node_id)):
+            raise TopicError(
+                ErrorCode.invalid_request,
+                f"Unexpected broker id, expected {self.node_id} or empty string, "
+                f"but received {entity}",
+            )
+        try:
+            if ops is None:
+                layer = {k: v for k, v in (configs or {}).items()}
+                if any(v is None for v in layer.values()):
+                    raise InvalidConfig("Null value not supported for broker configs")
+                new_layer: dict[str, str] = dict(layer)  # type: ignore[arg-type]
+            else:
+                new_layer = self._apply_broker_ops(entity, ops)
+            dynamic = {**self._dynamic, entity: new_layer}
+            resolved = self._static_broker.with_dynamic(
+                dynamic.get(str(self.node_id), {}), dynamic.get("", {})
+            )
+            if resolved.default_value("compression.type")[0] != "producer":
+                raise InvalidConfig(
+                    "Invalid value for configuration compression.type: Strom stores record "
+                    "batches as the producer sent them; only 'producer' is supported"
+                )
+            for info in self._topics.values():
+                validate_effective(info.configs, resolved)
+        except NotDynamic as exc:
+            raise TopicError(ErrorCode.invalid_request, str(exc)) from None
+        except InvalidConfig as exc:
+            raise TopicError(ErrorCode.invalid_config, str(exc)) from None
+        if validate_only:
+            return
+        previous = self._dynamic
+        self._dynamic = {k: v for k, v in dynamic.items() if v}
+        try:
+            self._commit(self._topics)
+        except TopicError:
+            self._dynamic = previous
+            raise
+        self.broker = resolved
+        if self.log_manager is not None:
+            for info in self._topics.values():
+                self.log_manager.update_config(info.name, self.log_config(info.name))
+        for info in list(self._topics.values()):
+            self._notify(info.name)
+
+    def _apply_broker_ops(
+        self, entity: str, ops: Iterable[tuple[str, int, str | None]]
+    ) -> dict[str, str]:
+        layer = dict(self._dynamic.get(entity, {}))
+        seen: set[str] = set()
+        for key, op, raw in ops:
+            if key in seen:
+                raise InvalidConfig(f"Error due to duplicate config keys: {key}")
+            seen.add(key)
+            if key not in DYNAMIC_BROKER_KEYS:
+                raise NotDynamic(
+                    f"Cannot update these configs dynamically: {key}. Set it in "
+                    "server.properties (or with --override) and restart the broker."
+                )
+            if op == 0:
+                if raw is None:
+                    raise InvalidConfig(f"Null value not supported for broker config {key}")
+                layer[key] = raw
+            elif op == 1:
+                layer.pop(key, None)
+            elif op in (2, 3):
+                d = TOPIC_CONFIGS[BROKER_SYNONYM_OF[key]]
+                if d.type is not ConfigType.LIST:
+                    raise InvalidConfig(
+                        f"Config value append/subtract is not allowed for config key: {key}"
+                    )
+                current = list(
+                    d.parse(layer[key]) if key in layer
+                    else self.broker.default_value(d.name)[0]
+                )
+                items = list(d.parse(raw or ""))
+                if op == 2:
+                    current += [i for i in items if i not in current]
+                else:
+                    current = [i for i in current if i not in items]
+                layer[key] = d.render(tuple(current))
+            else:
+                raise InvalidConfig(f"Unknown config operation {op} for config key {key}")
+        return layer
+
     # ------------------------------------------------------------------ internals
 
     def _set_configs(
@@ -328,7 +452,7 @@ class TopicRegistry:
     def _commit(self, topics: dict[str, TopicInfo]) -> None:
         """Persist first, then publish in memory (a failed save changes nothing)."""
         try:
-            self.store.save(topics)
+            self.store.save(topics, self._dynamic)
         except OSError as exc:
             raise TopicError(
                 ErrorCode.kafka_storage_error, f"Could not save the topic table: {exc}"

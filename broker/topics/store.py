@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from broker.topics.model import TopicInfo, decode_topics, encode_topics
+from broker.topics.model import BrokerConfigs, TopicInfo, decode_table, encode_topics
 
 TOPICS_FILE = "__strom_topics.json"
 
@@ -27,18 +27,22 @@ class TopicStore:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def load(self) -> dict[str, TopicInfo] | None:
-        """The saved table, or None when no table was ever saved. TopicFileError if damaged."""
+    def load(self) -> tuple[dict[str, TopicInfo], BrokerConfigs] | None:
+        """The saved (topics, broker_configs), or None when no table was ever saved.
+        TopicFileError if damaged."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        return decode_topics(data)
+        return decode_table(data)
 
-    def save(self, topics: Mapping[str, TopicInfo]) -> None:
+    def save(
+        self, topics: Mapping[str, TopicInfo],
+        broker_configs: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         """Replace the saved table atomically and durably."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        data = encode_topics(topics)
+        data = encode_topics(topics, broker_configs)
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

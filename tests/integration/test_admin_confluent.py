@@ -271,7 +271,10 @@ def test_alter_errors(admin: AdminClient) -> None:
         (ConfigResource(ConfigResource.Type.TOPIC, unique_topic("missing"),
                         set_config={"retention.ms": "1"}), KafkaError.UNKNOWN_TOPIC_OR_PART),
         (ConfigResource(ConfigResource.Type.BROKER, "1",
-                        set_config={"log.retention.ms": "1"}), KafkaError.INVALID_REQUEST),
+                        set_config={"listeners": "PLAINTEXT://127.0.0.1:1"}),
+         KafkaError.INVALID_REQUEST),
+        (ConfigResource(ConfigResource.Type.BROKER, "1",
+                        set_config={"message.max.bytes": "-1"}), KafkaError.INVALID_CONFIG),
     ]
     for resource, code in cases:
         with pytest.raises(KafkaException) as exc:
@@ -302,6 +305,11 @@ def test_topics_and_configs_survive_restart(fresh_broker: BrokerProcess, clean: 
         TIMEOUT
     )
     admin.delete_topics([gone], request_timeout=TIMEOUT)[gone].result(TIMEOUT)
+    broker_resource = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry("log.segment.bytes", "2097152",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([broker_resource], request_timeout=TIMEOUT)[
+        broker_resource].result(TIMEOUT)
     _produce(fresh_broker.bootstrap, keep, 5, partition=2)
     topic_id_before = _topic_id(admin, keep)
 
@@ -315,6 +323,8 @@ def test_topics_and_configs_survive_restart(fresh_broker: BrokerProcess, clean: 
     assert configs["retention.ms"].value == "123456"
     assert configs["cleanup.policy"].value == "compact"
     assert configs["cleanup.policy"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert configs["segment.bytes"].value == "2097152"
+    assert configs["segment.bytes"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
     assert _topic_id(admin, keep) == topic_id_before
     consumer = Consumer({"bootstrap.servers": fresh_broker.bootstrap, "group.id": "x"})
     try:
@@ -329,3 +339,28 @@ def _topic_id(admin: AdminClient, name: str) -> str:
 
     futures = admin.describe_topics(TopicCollection([name]), request_timeout=TIMEOUT)
     return str(futures[name].result(TIMEOUT).topic_id)
+
+
+def test_dynamic_broker_defaults(fresh_broker: BrokerProcess) -> None:
+    """A topic default changed at runtime on the broker reaches existing topics at once."""
+    admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
+    name = unique_topic("admin-dyn")
+    _create(admin, NewTopic(name, 1, 1))
+    node = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry("message.max.bytes", "3000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([node], request_timeout=TIMEOUT)[node].result(TIMEOUT)
+    configs = _describe(admin, name)
+    assert configs["max.message.bytes"].value == "3000"
+    assert configs["max.message.bytes"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    producer = Producer({"bootstrap.servers": fresh_broker.bootstrap, "linger.ms": 0,
+                         "message.timeout.ms": 10_000})
+    outcome: list[KafkaError | None] = []
+    producer.produce(name, b"x" * 5000, on_delivery=lambda e, m: outcome.append(e))
+    producer.flush(TIMEOUT)
+    assert outcome[0] is not None and outcome[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    node = ConfigResource(ConfigResource.Type.BROKER, "1")
+    described = admin.describe_configs([node], request_timeout=TIMEOUT)[node].result(TIMEOUT)
+    assert described["message.max.bytes"].value == "3000"
+    assert described["message.max.bytes"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert not described["message.max.bytes"].is_read_only
+    assert described["listeners"].is_read_only

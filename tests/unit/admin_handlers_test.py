@@ -212,7 +212,8 @@ def test_describe_configs_every_version(registry: TopicRegistry, version: int) -
     assert broker["log.segment.bytes"].value == "2097152"
     assert broker["log.segment.bytes"].config_source == ConfigSource.STATIC_BROKER_CONFIG
     assert broker["num.partitions"].config_source == ConfigSource.DEFAULT_CONFIG
-    assert broker["log.segment.bytes"].read_only
+    assert not broker["log.segment.bytes"].read_only  # a topic default: dynamic
+    assert broker["listeners"].read_only
     if version >= 3:
         assert every["retention.ms"].config_type == 5  # LONG
         assert every["retention.ms"].documentation
@@ -227,7 +228,7 @@ def test_alter_configs_every_version(registry: TopicRegistry, version: int) -> N
              "configs": [{"name": "cleanup.policy", "value": "compact"}]},
             {"resource_type": 2, "resource_name": "missing", "configs": []},
             {"resource_type": 4, "resource_name": str(NODE),
-             "configs": [{"name": "log.retention.ms", "value": "1"}]},
+             "configs": [{"name": "listeners", "value": "PLAINTEXT://:1"}]},
             {"resource_type": 2, "resource_name": "bad/name", "configs": []},
         ],
         "validate_only": False,
@@ -270,3 +271,65 @@ def test_incremental_alter_configs_every_version(registry: TopicRegistry, versio
     assert send([{"name": "segment.ms", "config_operation": 7, "value": "1"}]).error_code == (
         ErrorCode.invalid_request
     )
+
+
+@pytest.mark.parametrize("version", range(0, 2))
+def test_dynamic_broker_configs(registry: TopicRegistry, tmp_path: Path, version: int) -> None:
+    registry.create_topic("own", 1, configs={"retention.ms": "1000"})
+    registry.create_topic("plain", 1)
+    config, _ = load_config(overrides={"node.id": str(NODE)}, environ={})
+
+    def alter(entity: str, configs: list[dict[str, Any]], validate_only: bool = False) -> Any:
+        request = _wire_request(44, version, {
+            "resources": [{"resource_type": 4, "resource_name": entity, "configs": configs}],
+            "validate_only": validate_only,
+        })
+        answer = answer_incremental_alter_configs(registry, NODE, request, version)
+        return _wire_response(44, version, answer).responses[0]
+
+    def topic(name: str) -> dict[str, Any]:
+        return {d.name: d for d in registry.describe_configs(name)}
+
+    # cluster-wide default, then this broker's own value on top
+    assert alter("", [{"name": "log.retention.ms", "config_operation": 0,
+                       "value": "7000"}]).error_code == 0
+    assert topic("plain")["retention.ms"].value == "7000"
+    assert topic("plain")["retention.ms"].source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG
+    assert topic("own")["retention.ms"].value == "1000"  # the topic override still wins
+    assert alter(str(NODE), [{"name": "log.retention.minutes", "config_operation": 0,
+                              "value": "2"}]).error_code == 0
+    assert topic("plain")["retention.ms"].value == "120000"
+    assert topic("plain")["retention.ms"].source == ConfigSource.DYNAMIC_BROKER_CONFIG
+    logs = registry.log_manager
+    assert logs.topic_configs["plain"].retention_ms == 120000  # type: ignore[union-attr]
+    assert alter(str(NODE), [{"name": "log.cleanup.policy", "config_operation": 2,
+                              "value": "compact"}]).error_code == 0
+    assert topic("plain")["cleanup.policy"].value == "delete,compact"
+    # refusals: fixed keys, bad values, validate_only
+    assert alter(str(NODE), [{"name": "listeners", "config_operation": 0,
+                              "value": "x"}]).error_code == ErrorCode.invalid_request
+    assert alter("", [{"name": "message.max.bytes", "config_operation": 0,
+                       "value": "-3"}]).error_code == ErrorCode.invalid_config
+    assert alter("7", [{"name": "message.max.bytes", "config_operation": 0,
+                        "value": "3"}]).error_code == ErrorCode.invalid_request
+    assert alter("", [{"name": "message.max.bytes", "config_operation": 0, "value": "3000"}],
+                 validate_only=True).error_code == 0
+    assert topic("plain")["max.message.bytes"].value == "1048588"
+    # described on the broker resources, and kept across a reopen
+    request = _wire_request(32, 4, {"resources": [
+        {"resource_type": 4, "resource_name": str(NODE)},
+        {"resource_type": 4, "resource_name": ""}], "include_synonyms": True})
+    answer = answer_describe_configs(registry, config, NODE, request, 4)
+    node, default = _wire_response(32, 4, answer).results
+    node_configs = {c.name: c for c in node.configs}
+    assert node_configs["log.retention.minutes"].value == "2"
+    assert node_configs["log.retention.minutes"].config_source == 2
+    assert node_configs["log.retention.ms"].config_source == 3
+    assert {c.name: c.value for c in default.configs} == {"log.retention.ms": "7000"}
+    again = TopicRegistry(tmp_path, registry._static_broker, log_manager=RecordingLogs(),
+                          node_id=NODE)
+    again.open()
+    assert {d.name: d.value for d in again.describe_configs("plain")}["retention.ms"] == "120000"
+    assert alter(str(NODE), [{"name": "log.retention.minutes", "config_operation": 1,
+                              "value": None}]).error_code == 0
+    assert topic("plain")["retention.ms"].value == "7000"
