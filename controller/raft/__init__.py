@@ -4,8 +4,8 @@ See ``controller.raft.core`` for how a shell drives it and ``controller.raft.rol
 the per-role rules.
 """
 
-from controller.raft.core import RaftCore, encode_leader_change
-from controller.raft.errors import NotLeaderError
+from controller.raft.core import RaftCore, decode_leader_change, encode_leader_change
+from controller.raft.errors import InconsistentVoterSetError, NotLeaderError
 from controller.raft.types import (
     DurableState,
     Entry,
@@ -22,6 +22,7 @@ from controller.raft.types import (
 __all__ = [
     "DurableState",
     "Entry",
+    "InconsistentVoterSetError",
     "NotLeaderError",
     "OffsetAndEpoch",
     "QuorumInfo",
@@ -32,5 +33,6 @@ __all__ = [
     "ReplicaInfo",
     "Snapshot",
     "SnapshotId",
+    "decode_leader_change",
     "encode_leader_change",
 ]

@@ -85,6 +85,17 @@ def encode_leader_change(leader_id: int, voters: Sequence[int]) -> bytes:
                           ",".join(str(v) for v in sorted(voters)).encode())
 
 
+def decode_leader_change(payload: bytes) -> tuple[int, frozenset[int]] | None:
+    """(leader, voters) of a LeaderChange payload, None if it is not one."""
+    parts = payload.split(b" ")
+    if len(parts) != 3 or parts[0] != LEADER_CHANGE_MAGIC:
+        return None
+    try:
+        return int(parts[1]), frozenset(int(v) for v in parts[2].split(b",") if v)
+    except ValueError:
+        return None
+
+
 class RaftCore:
     """One node of the quorum. Not thread-safe: drive it from one task."""
 
@@ -412,6 +423,13 @@ class RaftCore:
 
     def append_as_follower(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
+            if entry.control:
+                change = decode_leader_change(entry.payload)
+                if change is not None and change[1] != self.config.voters:
+                    raise errors.InconsistentVoterSetError(
+                        f"node {self.node_id}: the log at offset {entry.offset} was written "
+                        f"by leader {change[0]} of a quorum with voters {sorted(change[1])}, "
+                        f"but controller.quorum.voters says {sorted(self.config.voters)}")
             self._append(entry)
 
     def truncate_log(self, offset: int) -> None:
@@ -512,7 +530,10 @@ class RaftCore:
 
     # ---- shared handlers --------------------------------------------------------
     def _observe(self, epoch: int, leader_id: int) -> None:
-        """Apply the epoch rule: a higher epoch or a newly learned leader moves us."""
+        """Apply the epoch rule: a higher epoch or a newly learned leader moves us.
+        A leader outside our voter set is not followed (treated as unknown)."""
+        if leader_id not in self.config.voters:
+            leader_id = NO_NODE
         if epoch > self.epoch:
             if leader_id >= 0 and leader_id != self.node_id:
                 self.become_follower(epoch, leader_id)

@@ -36,3 +36,9 @@ class NotLeaderError(Exception):
         super().__init__(f"not the leader (leader {leader_id}, epoch {epoch})")
         self.leader_id = leader_id
         self.epoch = epoch
+
+
+class InconsistentVoterSetError(Exception):
+    """The log this node is replicating was written by a quorum with a different voter
+    set than ``controller.quorum.voters`` says: the node must stop (it would otherwise
+    join with a different view of the quorum). Raised from ``RaftCore.step``."""

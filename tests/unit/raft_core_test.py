@@ -10,10 +10,12 @@ from raft_harness import Net
 from controller.raft import (
     DurableState,
     Entry,
+    InconsistentVoterSetError,
     NotLeaderError,
     QuorumState,
     RaftConfig,
     RaftCore,
+    Ready,
     Snapshot,
     SnapshotId,
 )
@@ -350,3 +352,31 @@ def test_ready_must_be_advanced_before_the_next_one() -> None:
     core.ready()
     with pytest.raises(RuntimeError):
         core.ready()
+
+
+def test_a_node_with_a_different_voter_set_refuses_to_follow_the_log() -> None:
+    net = elected()
+    leader = net.leader()
+    assert leader is not None
+    other = next(i for i in net.cores if i != leader)
+
+    def stranger(voters: set[int]) -> tuple[RaftCore, Ready]:
+        core = RaftCore(RaftConfig(node_id=4, voters=frozenset(voters), cluster_id="t"),
+                        random.Random(4))
+        core.step(BeginQuorumEpochRequest(leader, 4, 1, "t", leader, net[leader].epoch))
+        rd = core.ready()
+        core.advance(rd)
+        return core, rd
+
+    # a leader outside its voter set is refused, not followed
+    core, rd = stranger({other, 4, 9})
+    assert rd.messages[0].error_code == E.INCONSISTENT_VOTER_SET and core.leader_id == -1
+    # a leader inside it: the first LeaderChange entry shows the quorum differs -> stop
+    core, rd = stranger({leader, other, 4})
+    fetch = next(m for m in rd.messages if isinstance(m, FetchRequest))
+    net[leader].step(fetch, net.now)
+    reply = net[leader].ready()
+    net[leader].advance(reply)
+    resp = next(m for m in reply.messages if isinstance(m, FetchResponse) and m.dst == 4)
+    with pytest.raises(InconsistentVoterSetError, match=r"voters \[1, 2, 3\]"):
+        core.step(resp)
