@@ -110,6 +110,7 @@ class TopicRegistry:
         self._log_config_type = log_config_type
         self._clock_ms = clock_ms
         self._topics: dict[str, TopicInfo] = {}
+        self._effective: dict[str, dict[str, Any]] = {}
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
         #: Bumped on every change; lets caches (metadata, fetch sessions) notice.
         self.version = 0
@@ -196,9 +197,14 @@ class TopicRegistry:
             raise rules.unknown_topic(name)
         return info
 
-    def effective_configs(self, name: str) -> dict[str, Any]:
-        """Parsed effective values of every topic config key for topic ``name``."""
-        return effective_values(self.require(name).configs, self.broker)
+    def effective_configs(self, name: str) -> Mapping[str, Any]:
+        """Parsed effective values of every topic config key for topic ``name`` (cached until
+        the next change: cheap enough for the produce path). Do not mutate."""
+        cached = self._effective.get(name)
+        if cached is None:
+            cached = effective_values(self.require(name).configs, self.broker)
+            self._effective[name] = cached
+        return cached
 
     def log_config(self, name: str) -> Any:
         """The storage ``LogConfig`` for topic ``name`` (overrides over broker defaults)."""
@@ -374,6 +380,7 @@ class TopicRegistry:
             self._dynamic = previous
             raise
         self.broker = resolved
+        self._effective = {}
         if self.log_manager is not None:
             for info in self._topics.values():
                 self.log_manager.update_config(info.name, self.log_config(info.name))
@@ -460,6 +467,7 @@ class TopicRegistry:
         self._set(topics)
 
     def _set(self, topics: dict[str, TopicInfo]) -> None:
+        self._effective = {}
         self._topics = dict(topics)
         self._by_id = {t.topic_id: t for t in topics.values()}
         self.version += 1

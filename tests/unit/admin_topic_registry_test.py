@@ -206,3 +206,21 @@ def test_failed_save_leaves_state_unchanged(tmp_path: Path) -> None:
         reg.create_topic("b", 1)
     assert _code(exc) == ErrorCode.kafka_storage_error
     assert reg.get("b") is None and ("b", 0) not in logs.logs
+
+
+def test_effective_configs_follow_every_change(tmp_path: Path) -> None:
+    reg = _registry(tmp_path, RecordingLogs())
+    reg.create_topic("e", 1)
+    assert reg.effective_configs("e")["min.insync.replicas"] == 1
+    reg.alter_configs("e", {"min.insync.replicas": "2"})
+    assert reg.effective_configs("e")["min.insync.replicas"] == 2
+    reg.alter_configs("e", {})
+    reg.alter_broker_configs("", {"min.insync.replicas": "3"})
+    assert reg.effective_configs("e")["min.insync.replicas"] == 3
+    with pytest.raises(TopicError) as exc:
+        reg.alter_broker_configs("", {"log.dirs": "/elsewhere"})
+    assert _code(exc) == ErrorCode.invalid_request
+    with pytest.raises(TopicError) as exc:
+        reg.alter_broker_configs("", {"compression.type": "gzip"})
+    assert _code(exc) == ErrorCode.invalid_config
+    assert reg.effective_configs("e")["min.insync.replicas"] == 3
