@@ -102,7 +102,10 @@ def _send_begin(core: RaftCore, st: LeaderState) -> None:
     st.begin_resend_at = now + core.config.request_timeout_ms
     silent = {v for v, p in st.voters.items() if v != core.node_id
               and now - p.last_fetch_ms >= core.config.fetch_timeout_ms}
-    for voter in sorted(st.begin_unacked | silent):
+    targets = st.begin_unacked | silent
+    # a new request supersedes the unanswered one to the same voter
+    st.begin_outstanding = {c: v for c, v in st.begin_outstanding.items() if v not in targets}
+    for voter in sorted(targets):
         st.begin_outstanding[core.send_begin_quorum_epoch(voter, st.epoch)] = voter
 
 

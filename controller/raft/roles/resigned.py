@@ -62,5 +62,6 @@ def on_end_quorum_epoch_response(core: RaftCore, st: ResignedState,
 
 def _send(core: RaftCore, st: ResignedState) -> None:
     st.resend_at = core.now + core.config.request_timeout_ms
+    st.outstanding = {c: v for c, v in st.outstanding.items() if v not in st.unacked}
     for voter in sorted(st.unacked):
         st.outstanding[core.send_end_quorum_epoch(voter, st.epoch, st.preferred)] = voter
