@@ -291,29 +291,26 @@ def test_alter_errors(admin: AdminClient) -> None:
     assert "retention.ms" in exc.value.args[0].str()
 
 
-@pytest.mark.parametrize("clean", [True, False], ids=["clean-restart", "kill-9"])
-def test_topics_and_configs_survive_restart(fresh_broker: BrokerProcess, clean: bool) -> None:
+def test_topics_and_configs_survive_clean_restart_and_kill_9(
+    fresh_broker: BrokerProcess,
+) -> None:
     admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
     keep = unique_topic("admin-keep")
     gone = unique_topic("admin-gone")
     _create(admin, NewTopic(keep, 2, 1, config={"retention.ms": "123456"}),
             NewTopic(gone, 1, 1))
-    inc = ConfigResource(ConfigResource.Type.TOPIC, keep, incremental_configs=[
-        ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)])
-    admin.incremental_alter_configs([inc], request_timeout=TIMEOUT)[inc].result(TIMEOUT)
+    _incremental(admin, ConfigResource.Type.TOPIC, keep,
+                 ("cleanup.policy", "compact", AlterConfigOpType.SET))
     admin.create_partitions([NewPartitions(keep, 3)], request_timeout=TIMEOUT)[keep].result(
         TIMEOUT
     )
     admin.delete_topics([gone], request_timeout=TIMEOUT)[gone].result(TIMEOUT)
-    broker_resource = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
-        ConfigEntry("log.segment.bytes", "2097152",
-                    incremental_operation=AlterConfigOpType.SET)])
-    admin.incremental_alter_configs([broker_resource], request_timeout=TIMEOUT)[
-        broker_resource].result(TIMEOUT)
+    _incremental(admin, ConfigResource.Type.BROKER, "1",
+                 ("log.segment.bytes", "2097152", AlterConfigOpType.SET))
     _produce(fresh_broker.bootstrap, keep, 5, partition=2)
     topic_id_before = _topic_id(admin, keep)
 
-    fresh_broker.restart(clean=clean)
+    fresh_broker.restart(clean=True)
 
     admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
     topics = _topics(admin)
@@ -326,10 +323,43 @@ def test_topics_and_configs_survive_restart(fresh_broker: BrokerProcess, clean: 
     assert configs["segment.bytes"].value == "2097152"
     assert configs["segment.bytes"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
     assert _topic_id(admin, keep) == topic_id_before
-    consumer = Consumer({"bootstrap.servers": fresh_broker.bootstrap, "group.id": "x"})
+    assert _watermarks(fresh_broker.bootstrap, keep, 2) == (0, 5)
+
+    # more changes, then kill -9: every acknowledged admin change is on disk
+    _incremental(admin, ConfigResource.Type.TOPIC, keep,
+                 ("retention.ms", None, AlterConfigOpType.DELETE),
+                 ("max.message.bytes", "500000", AlterConfigOpType.SET))
+    _incremental(admin, ConfigResource.Type.BROKER, "1",
+                 ("log.retention.ms", "654321", AlterConfigOpType.SET))
+    other = unique_topic("admin-other")
+    _create(admin, NewTopic(other, 4, 1))
+
+    fresh_broker.restart(clean=False)
+
+    admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
+    topics = _topics(admin)
+    assert len(topics[other].partitions) == 4 and len(topics[keep].partitions) == 3
+    configs = _describe(admin, keep)
+    assert configs["max.message.bytes"].value == "500000"
+    assert configs["retention.ms"].value == "654321"
+    assert configs["retention.ms"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert configs["cleanup.policy"].value == "compact"
+    assert _watermarks(fresh_broker.bootstrap, keep, 2) == (0, 5)
+
+
+def _incremental(admin: AdminClient, kind: ConfigResource.Type, name: str,
+                 *changes: tuple[str, str | None, AlterConfigOpType]) -> None:
+    resource = ConfigResource(kind, name, incremental_configs=[
+        ConfigEntry(key, value, incremental_operation=op) for key, value, op in changes])
+    admin.incremental_alter_configs([resource], request_timeout=TIMEOUT)[resource].result(
+        TIMEOUT
+    )
+
+
+def _watermarks(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("wm")})
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(keep, 2), timeout=TIMEOUT)
-        assert (low, high) == (0, 5)
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=TIMEOUT)
     finally:
         consumer.close()
 
@@ -341,26 +371,35 @@ def _topic_id(admin: AdminClient, name: str) -> str:
     return str(futures[name].result(TIMEOUT).topic_id)
 
 
-def test_dynamic_broker_defaults(fresh_broker: BrokerProcess) -> None:
+def test_dynamic_broker_defaults(admin: AdminClient, bootstrap: str) -> None:
     """A topic default changed at runtime on the broker reaches existing topics at once."""
-    admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
     name = unique_topic("admin-dyn")
     _create(admin, NewTopic(name, 1, 1))
-    node = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
-        ConfigEntry("message.max.bytes", "3000", incremental_operation=AlterConfigOpType.SET)])
-    admin.incremental_alter_configs([node], request_timeout=TIMEOUT)[node].result(TIMEOUT)
-    configs = _describe(admin, name)
-    assert configs["max.message.bytes"].value == "3000"
-    assert configs["max.message.bytes"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
-    producer = Producer({"bootstrap.servers": fresh_broker.bootstrap, "linger.ms": 0,
-                         "message.timeout.ms": 10_000})
-    outcome: list[KafkaError | None] = []
-    producer.produce(name, b"x" * 5000, on_delivery=lambda e, m: outcome.append(e))
-    producer.flush(TIMEOUT)
-    assert outcome[0] is not None and outcome[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
-    node = ConfigResource(ConfigResource.Type.BROKER, "1")
-    described = admin.describe_configs([node], request_timeout=TIMEOUT)[node].result(TIMEOUT)
-    assert described["message.max.bytes"].value == "3000"
-    assert described["message.max.bytes"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
-    assert not described["message.max.bytes"].is_read_only
-    assert described["listeners"].is_read_only
+    _incremental(admin, ConfigResource.Type.BROKER, "1",
+                 ("message.max.bytes", "3000", AlterConfigOpType.SET))
+    try:
+        configs = _describe(admin, name)
+        assert configs["max.message.bytes"].value == "3000"
+        assert configs["max.message.bytes"].source == (
+            ConfigSource.DYNAMIC_BROKER_CONFIG.value
+        )
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
+                             "message.timeout.ms": 10_000})
+        outcome: list[KafkaError | None] = []
+        producer.produce(name, b"x" * 5000, on_delivery=lambda e, m: outcome.append(e))
+        producer.flush(TIMEOUT)
+        assert outcome[0] is not None and outcome[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+        node = ConfigResource(ConfigResource.Type.BROKER, "1")
+        described = admin.describe_configs([node], request_timeout=TIMEOUT)[node].result(
+            TIMEOUT
+        )
+        assert described["message.max.bytes"].value == "3000"
+        assert described["message.max.bytes"].source == (
+            ConfigSource.DYNAMIC_BROKER_CONFIG.value
+        )
+        assert not described["message.max.bytes"].is_read_only
+        assert described["listeners"].is_read_only
+    finally:  # the module's broker is shared: put the default back
+        _incremental(admin, ConfigResource.Type.BROKER, "1",
+                     ("message.max.bytes", None, AlterConfigOpType.DELETE))
+    assert _describe(admin, name)["max.message.bytes"].value == "1048588"
