@@ -167,3 +167,25 @@ def test_describe_broker_configs(admin: KafkaAdminClient) -> None:
     assert described["num.partitions"]["value"] == "1"
     assert described["num.partitions"]["config_source"] == "STATIC_BROKER_CONFIG"
     assert described["log.segment.bytes"]["config_source"] == "DEFAULT_CONFIG"
+
+
+def test_alter_broker_topic_default(admin: KafkaAdminClient) -> None:
+    name = unique_topic("kp-brk")
+    admin.create_topics({name: {"num_partitions": 1}})
+    broker = ConfigResource(ConfigResourceType.BROKER, "1",
+                            configs={"log.retention.ms": "7200000"})
+    assert admin.alter_configs([broker]) == {"broker": {"1": "OK"}}
+    try:
+        configs = _topic_configs(admin, name)
+        assert configs["retention.ms"]["value"] == "7200000"
+        assert configs["retention.ms"]["config_source"] == "DYNAMIC_BROKER_CONFIG"
+        fixed = ConfigResource(ConfigResourceType.BROKER, "1",
+                               configs={"log.dirs": "/tmp/elsewhere"})
+        with pytest.raises(ValueError, match="log.dirs"):  # not dynamic: client refuses
+            admin.alter_configs([fixed])
+        result = admin.alter_configs([fixed], raise_on_unknown=False)
+        assert "InvalidRequestError" in result["broker"]["1"]
+    finally:
+        admin.reset_configs([ConfigResource(ConfigResourceType.BROKER, "1",
+                                            configs=["log.retention.ms"])])
+    assert _topic_configs(admin, name)["retention.ms"]["config_source"] == "DEFAULT_CONFIG"
