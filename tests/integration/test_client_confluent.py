@@ -13,6 +13,7 @@ fetching.  Every wait is bounded.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -222,13 +223,70 @@ def test_produce_consume_acks_keys_headers_timestamps(bootstrap: str, acks: str)
         assert msg.headers() == [("h1", f"v{i}".encode()), ("h2", b""), ("h1", b"dup")]
 
 
-def test_null_key_value_and_no_headers(bootstrap: str) -> None:
+def test_null_versus_empty_keys_values_and_headers(bootstrap: str) -> None:
+    """null and empty are different things, and both survive; so do UTF-8 header keys."""
     topic = unique_topic("cfl-null")
     create_topic(bootstrap, topic)
-    produce_all(producer(bootstrap), topic, [{"partition": 0, "value": None, "key": None}])
-    (msg,) = read_partition(bootstrap, topic, 0, 1)
-    assert msg.key() is None and msg.value() is None
-    assert not msg.headers()
+    items = [
+        {"partition": 0, "value": None, "key": None},
+        {"partition": 0, "value": b"", "key": b""},
+        {"partition": 0, "value": b"v", "headers": [("null-value", None), ("ключ", b"\x00\xff")]},
+    ]
+    produce_all(producer(bootstrap), topic, items)
+    first, second, third = read_partition(bootstrap, topic, 0, 3)
+    assert first.key() is None and first.value() is None and not first.headers()
+    assert second.key() == b"" and second.value() == b""
+    assert third.headers() == [("null-value", None), ("ключ", b"\x00\xff")]
+
+
+def test_concurrent_producers_one_partition(bootstrap: str) -> None:
+    """Four producers at once into one partition: unique dense offsets, each one's order kept."""
+    topic = unique_topic("cfl-concurrent")
+    create_topic(bootstrap, topic)
+    per_producer = 2500
+    results: dict[int, list[Message]] = {}
+
+    def run(pid: int) -> None:
+        items = [{"partition": 0, "value": b"%d:%d" % (pid, i)} for i in range(per_producer)]
+        results[pid] = produce_all(producer(bootstrap, acks="all"), topic, items)
+
+    threads = [threading.Thread(target=run, args=(pid,)) for pid in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == [0, 1, 2, 3], "a producer thread failed"
+    offsets = sorted(r.offset() for rs in results.values() for r in rs)
+    assert offsets == list(range(4 * per_producer))
+
+    msgs = read_partition(bootstrap, topic, 0, 4 * per_producer)
+    by_producer: dict[int, list[int]] = {}
+    for m in msgs:
+        pid, i = map(int, m.value().split(b":"))
+        by_producer.setdefault(pid, []).append(i)
+    assert by_producer == {pid: list(range(per_producer)) for pid in range(4)}
+
+
+def test_long_poll_is_woken_by_an_append(bootstrap: str) -> None:
+    """A consumer parked in a 10 s fetch wait gets a new record long before the wait ends."""
+    topic = unique_topic("cfl-longpoll")
+    create_topic(bootstrap, topic)
+    produce_all(producer(bootstrap), topic, [{"partition": 0, "value": b"first"}])
+    c = consumer(bootstrap, **{"fetch.wait.max.ms": 10000, "fetch.min.bytes": 1})
+    p = producer(bootstrap, **{"linger.ms": 0})
+    try:
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        assert [m.value() for m in consume_n(c, 1)] == [b"first"]
+        # The consumer is now parked in a fetch at offset 1 (max wait 10 s).
+        c.consume(num_messages=1, timeout=0.5)
+        produce_all(p, topic, [{"partition": 0, "value": b"second"}])
+        started = time.monotonic()
+        (msg,) = consume_n(c, 1, timeout=20)
+        waited = time.monotonic() - started
+        assert msg.value() == b"second"
+        assert waited < 5, f"append did not wake the parked fetch (got it after {waited:.1f} s)"
+    finally:
+        c.close()
 
 
 def test_ordering_within_partitions_by_key(bootstrap: str) -> None:

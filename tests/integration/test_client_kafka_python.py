@@ -23,7 +23,11 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.errors import (
+    MessageSizeTooLargeError,
+    NotEnoughReplicasError,
+    TopicAlreadyExistsError,
+)
 
 from tests.support.broker import BrokerProcess
 from tests.support.fixtures import unique_topic
@@ -314,6 +318,50 @@ def test_out_of_range_offset_is_reset(
         assert first.offset == first_offset
     finally:
         c.close()
+
+
+def test_acks_all_needs_min_insync_replicas(bootstrap: str, kp_producer: Any) -> None:
+    """min.insync.replicas=2 on one node: acks=all gets NOT_ENOUGH_REPLICAS, acks=1 works."""
+    topic = unique_topic("kp-min-isr")
+    create_topic(bootstrap, topic, 1, **{"min.insync.replicas": "2"})
+    strict = kp_producer(acks="all", enable_idempotence=False, retries=0)
+    with pytest.raises(NotEnoughReplicasError):
+        strict.send(topic, value=b"lost", partition=0).get(timeout=TIMEOUT_S)
+    (ok,) = produce_all(kp_producer(acks=1, enable_idempotence=False), topic, [{"value": b"ok"}])
+    assert ok.offset == 0
+    assert [r.value for r in read_partition(bootstrap, topic, 0, 1)] == [b"ok"]
+
+
+def test_many_partitions_one_consumer_with_small_fetch_limits(
+    bootstrap: str, kp_producer: Any
+) -> None:
+    """12 partitions read by one consumer whose fetch limits hold only a few batches per
+    request: every partition still makes progress (no starvation), order kept in each."""
+    topic = unique_topic("kp-many")
+    create_topic(bootstrap, topic, 12)
+    value_size = 20_000
+    p = kp_producer(acks="all", linger_ms=0, batch_size=value_size + 200)
+    produce_all(
+        p,
+        topic,
+        (
+            {"partition": part, "value": b"%02d:%03d:" % (part, i) + b"x" * value_size}
+            for i in range(20)
+            for part in range(12)
+        ),
+    )
+    c = consumer(bootstrap, fetch_max_bytes=100_000, max_partition_fetch_bytes=30_000)
+    try:
+        c.assign([TopicPartition(topic, part) for part in range(12)])
+        records = consume_n(c, 12 * 20)
+    finally:
+        c.close()
+    seen: dict[int, list[int]] = {}
+    for r in records:
+        part, i = int(r.value[:2]), int(r.value[3:6])
+        assert part == r.partition and r.offset == i
+        seen.setdefault(part, []).append(i)
+    assert seen == {part: list(range(20)) for part in range(12)}
 
 
 # ----------------------------------------------------------------------------- offsets
