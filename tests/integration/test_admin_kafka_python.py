@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import kafka.errors as Errors
@@ -189,3 +190,17 @@ def test_alter_broker_topic_default(admin: KafkaAdminClient) -> None:
         admin.reset_configs([ConfigResource(ConfigResourceType.BROKER, "1",
                                             configs=["log.retention.ms"])])
     assert _topic_configs(admin, name)["retention.ms"]["config_source"] == "DEFAULT_CONFIG"
+
+
+def test_delete_topic_by_id(admin: KafkaAdminClient) -> None:
+    name = unique_topic("kp-byid")
+    result = admin.create_topics({name: {"num_partitions": 1}})
+    topic_id = uuid.UUID(str(result["topics"][0]["topic_id"]))
+    described = {t["name"]: t for t in admin.describe_topics([name])}
+    assert uuid.UUID(str(described[name]["topic_id"])) == topic_id  # Metadata agrees
+    assert topic_id.int != 0
+    deleted = admin.delete_topics([topic_id])
+    assert [(r["name"], r["error_code"]) for r in deleted["topics"]] == [(name, 0)]
+    assert name not in admin.list_topics()
+    missing = admin.delete_topics([uuid.uuid4()], raise_errors=False)
+    assert [r["error_code"] for r in missing["topics"]] == [Errors.UnknownTopicIdError.errno]
