@@ -41,6 +41,12 @@ class _Store:
         return E.none
 
 
+def _identity(member_id: str) -> str:
+    """A static member's ids are "<instance id>-<n>" (see new_member_id): the instance is
+    the member's identity across restarts; a dynamic member is its member id."""
+    return member_id.rsplit("-", 1)[0] if member_id.startswith("inst-") else member_id
+
+
 def _encode(parts: list[int]) -> bytes:
     return struct.pack(f">h{len(parts)}i", len(parts), *parts)
 
@@ -91,7 +97,7 @@ class GroupModel(RuleBasedStateMachine):
         ]
         self.sent: dict[int, Client] = {}  # every token ever sent -> its client
         self.answered: set[int] = set()
-        self.leader_of: dict[int, str] = {}  # generation -> leader member id
+        self.leader_of: dict[int, str] = {}  # generation -> leader identity
         self.assigned: dict[int, dict[str, list[int]]] = {}  # generation -> identity -> parts
         self.leader_plan: dict[int, dict[str, list[int]]] = {}  # generation -> member -> parts
         self.max_generation = 0
@@ -103,10 +109,12 @@ class GroupModel(RuleBasedStateMachine):
             self.answered.add(c.token)
             client = self.sent[c.token]
             if isinstance(c, JoinResult) and c.error == E.none and client.instance_id is None:
-                # one leader per generation (static rejoins are exempt: before KIP-814 they
-                # are told the previous leader id on purpose)
-                leader = self.leader_of.setdefault(c.generation_id, c.leader_id)
-                assert c.leader_id == leader, f"two leaders in generation {c.generation_id}"
+                # one leader per generation; a static leader that restarted keeps leading
+                # under a new member id (static rejoins themselves are exempt: before
+                # KIP-814 they are told the previous leader id on purpose)
+                who = _identity(c.leader_id)
+                leader = self.leader_of.setdefault(c.generation_id, who)
+                assert who == leader, f"two leaders in generation {c.generation_id}"
             if client.pending is None or client.pending[1] != c.token:
                 continue  # an abandoned request (the client crashed or moved on)
             kind, _, generation = client.pending
