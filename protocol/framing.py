@@ -14,7 +14,10 @@ Rules:
   that chunk (no copy; chunks are immutable ``bytes``). A payload spread over several
   chunks is assembled once into a pre-sized ``bytearray`` and returned as a read-only
   ``memoryview`` of it (kio's native readers refuse writable buffers).
-- The decoder never holds more than one partial frame plus a 4-byte partial size.
+- The decoder never holds more than one partial frame plus a 4-byte partial size, and
+  memory follows the bytes actually received, not the size a peer *declares*: a frame
+  buffer starts at ``INITIAL_FRAME_BYTES`` at most and doubles (up to the declared size) as
+  data arrives, so a client announcing 100 MiB and sending nothing costs 2 MiB.
 
 Two ways to drive it:
 
@@ -43,10 +46,11 @@ class FrameDecoder:
     ``feed(chunk)`` returns the list of payloads completed by ``chunk`` (possibly empty).
     """
 
-    __slots__ = ("max_frame_bytes", "_size_buf", "_frame", "_filled", "_broken",
+    __slots__ = ("max_frame_bytes", "_size_buf", "_frame", "_size", "_filled", "_broken",
                  "_scratch", "_direct")
 
     SCRATCH_BYTES = 256 * 1024
+    INITIAL_FRAME_BYTES = 2 * 1024 * 1024
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         if max_frame_bytes < 0:
@@ -54,6 +58,7 @@ class FrameDecoder:
         self.max_frame_bytes = max_frame_bytes
         self._size_buf = bytearray()  # 0..3 bytes of a size prefix
         self._frame: bytearray | None = None  # partial payload being assembled
+        self._size = 0  # declared size of that payload (len(_frame) grows up to it)
         self._filled = 0
         self._broken = False
         self._scratch: bytearray | None = None
@@ -91,6 +96,9 @@ class FrameDecoder:
         frame = self._frame
         if frame is not None:
             self._direct = True
+            if self._filled == len(frame):
+                self._grow(self._filled + 1)
+                frame = self._frame
             return memoryview(frame)[self._filled :]
         self._direct = False
         if self._scratch is None:
@@ -105,13 +113,30 @@ class FrameDecoder:
             frame = self._frame
             assert frame is not None
             self._filled += nbytes
-            if self._filled < len(frame):
+            if self._filled < self._size:
                 return []
             self._frame = None
             self._filled = 0
             return [memoryview(frame).toreadonly()]
         assert self._scratch is not None
         return self._feed(memoryview(self._scratch)[:nbytes], copy_whole=True)
+
+    def _grow(self, needed: int) -> None:
+        """Enlarge the partial frame buffer to hold ``needed`` bytes (doubling, capped at
+        the declared size)."""
+        frame = self._frame
+        assert frame is not None
+        target = min(self._size, max(needed, 2 * len(frame)))
+        if target > len(frame):
+            # a new buffer, not a resize: views handed out by get_buffer may still exist
+            grown = bytearray(target)
+            grown[: self._filled] = memoryview(frame)[: self._filled]
+            self._frame = grown
+
+    def _start_frame(self, size: int) -> None:
+        self._frame = bytearray(min(size, self.INITIAL_FRAME_BYTES))
+        self._size = size
+        self._filled = 0
 
     def _feed(self, view: memoryview, *, copy_whole: bool) -> list[Frame]:
         end = len(view)
@@ -121,11 +146,14 @@ class FrameDecoder:
             frame = self._frame
             if frame is not None:
                 # continue a partial payload
-                take = min(len(frame) - self._filled, end - pos)
+                take = min(self._size - self._filled, end - pos)
+                if self._filled + take > len(frame):
+                    self._grow(self._filled + take)
+                    frame = self._frame
                 frame[self._filled : self._filled + take] = view[pos : pos + take]
                 self._filled += take
                 pos += take
-                if self._filled == len(frame):
+                if self._filled == self._size:
                     out.append(memoryview(frame).toreadonly())
                     self._frame = None
                     self._filled = 0
@@ -149,8 +177,7 @@ class FrameDecoder:
                 out.append(bytes(whole) if copy_whole else whole)
                 pos += size
             else:
-                self._frame = bytearray(size)  # size > 0 here: size 0 took the branch above
-                self._filled = 0
+                self._start_frame(size)  # size > 0 here: size 0 took the branch above
         return out
 
 

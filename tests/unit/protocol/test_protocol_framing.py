@@ -148,3 +148,23 @@ def test_buffered_mode_garbage_never_crashes(junk: bytes, sizes: list[int]) -> N
     d = FrameDecoder(max_frame_bytes=500)
     with contextlib.suppress(FrameError):
         _drive_buffered(d, junk, sizes)
+
+
+def test_declared_size_is_not_allocated_up_front() -> None:
+    """Memory follows received bytes: a 100 MiB announcement with 10 bytes sent is small."""
+    d = FrameDecoder()
+    d.feed((100 * 1024 * 1024).to_bytes(4, "big") + b"x" * 10)
+    assert d._frame is not None and len(d._frame) <= FrameDecoder.INITIAL_FRAME_BYTES
+    buf = d.get_buffer()
+    assert len(buf) <= FrameDecoder.INITIAL_FRAME_BYTES
+
+
+def test_large_frame_grows_in_both_modes() -> None:
+    big = bytes(range(256)) * (5 * 4096 + 7)  # ~5 MiB, not a power of two
+    stream = frame(big) + frame(b"after")
+    fed: list = []
+    d = FrameDecoder()
+    for i in range(0, len(stream), 300_000):
+        fed += d.feed(stream[i : i + 300_000])
+    assert [bytes(f) for f in fed] == [big, b"after"]
+    assert _drive_buffered(FrameDecoder(), stream, [1_000_000, 77]) == [big, b"after"]
