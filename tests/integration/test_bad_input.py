@@ -16,6 +16,7 @@ import resource
 import socket
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -231,4 +232,33 @@ def test_failed_acks_zero_produce_closes_the_connection(bootstrap: str) -> None:
                                   _produce_request(f"nope-{uuid.uuid4().hex[:8]}", _batch(),
                                                    acks=0)))
         assert c.is_closed_by_peer()
+    assert_healthy(bootstrap)
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_announced_but_unsent_frames_do_not_reserve_memory(
+    bootstrap: str, broker: BrokerProcess
+) -> None:
+    """50 peers each announce a 100 MiB request and send 1 KiB: memory follows the bytes
+    received (a few MiB per peer), not the 5 GiB announced."""
+    assert broker.pid is not None
+    before = _rss_mib(broker.pid)
+    socks = []
+    try:
+        for _ in range(50):
+            s = socket.create_connection(_addr(bootstrap), timeout=TIMEOUT)
+            s.sendall((100 * 1024 * 1024 - 1).to_bytes(4, "big") + b"\x00\x03" + b"x" * 1024)
+            socks.append(s)
+        assert_healthy(bootstrap)
+        grown = _rss_mib(broker.pid) - before
+        assert grown < 400, f"broker RSS grew by {grown:.0f} MiB"
+    finally:
+        for s in socks:
+            s.close()
     assert_healthy(bootstrap)
