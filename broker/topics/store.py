@@ -12,7 +12,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from broker.topics.model import BrokerConfigs, TopicInfo, decode_table, encode_topics
+from broker.topics.model import (
+    BrokerConfigs,
+    TopicFileError,
+    TopicInfo,
+    decode_table,
+    encode_topics,
+)
 
 TOPICS_FILE = "__strom_topics.json"
 
@@ -34,7 +40,10 @@ class TopicStore:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        return decode_table(data)
+        try:
+            return decode_table(data)
+        except TopicFileError as exc:
+            raise TopicFileError(f"{self.path}: {exc}") from None
 
     def save(
         self, topics: Mapping[str, TopicInfo],

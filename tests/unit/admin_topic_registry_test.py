@@ -224,3 +224,9 @@ def test_effective_configs_follow_every_change(tmp_path: Path) -> None:
         reg.alter_broker_configs("", {"compression.type": "gzip"})
     assert _code(exc) == ErrorCode.invalid_config
     assert reg.effective_configs("e")["min.insync.replicas"] == 3
+
+
+def test_damaged_table_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / TOPICS_FILE).write_bytes(b'{"format": 1, "topics": {"a": {"partitions": 1}}}')
+    with pytest.raises(TopicFileError, match=TOPICS_FILE):
+        TopicRegistry(tmp_path, BrokerDefaults()).open()
