@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kio.schema.api_versions.v0.request import ApiVersionsRequest as AV0
 from kio.schema.api_versions.v3.request import ApiVersionsRequest as AV3
 from kio.schema.metadata.v9.request import MetadataRequest as M9
@@ -97,3 +99,23 @@ def test_chunked_response_equals_contiguous_and_keeps_records_by_reference() -> 
     chunks = encode_response_chunks(1, 12, 9, body)
     assert b"".join(bytes(c) for c in chunks) == encode_response(1, 12, 9, body)
     assert any(c is records for c in chunks)
+
+
+_KNOWN = [(0, v) for v in range(3, 13)] + [(1, v) for v in range(4, 13)] + \
+    [(3, v) for v in range(0, 13)] + [(18, v) for v in range(0, 5)] + \
+    [(2, v) for v in range(1, 9)] + [(22, v) for v in range(0, 6)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_KNOWN), st.binary(max_size=300))
+def test_arbitrary_bodies_raise_only_protocol_errors(key_version: tuple[int, int],
+                                                     junk: bytes) -> None:
+    """Header + body decoding of random bytes either succeeds or raises HeaderError /
+    DecodeError: never anything else (which would escape as a crash)."""
+    api_key, version = key_version
+    payload = api_key.to_bytes(2, "big") + version.to_bytes(2, "big") + junk
+    try:
+        header = parse_request_header(payload)
+        decode_request(api_key, version, payload, header.body_offset)
+    except (HeaderError, DecodeError):
+        pass
