@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import shutil
+import struct
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,7 +67,8 @@ LEADER_EPOCH_FILE = "leader-epoch-checkpoint"
 SNAPSHOT_SUFFIX = ".snapshot"
 SNAPSHOTS_TO_KEEP = 3
 SNAPSHOT_MIN_LOG_BYTES = 1024 * 1024
-_IOV_BATCHES = 256  # batches per pwritev call (2 iovecs each, IOV_MAX is 1024)
+_Q = struct.Struct(">q")
+_I = struct.Struct(">i")
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,8 +474,12 @@ class PartitionLog:
             psm = None
             pending: dict[int, ProducerEntry] = {}
             next_offset = self.log_end_offset
-            placed: list[tuple[int, int, int, int, BatchHeader]] = []
+            first_offset = next_offset
             max_ts = -1
+            count = 0
+            rel = 0
+            iov: list[bytes | bytearray | memoryview] = []
+            index_info: list[tuple[int, int, int, int]] = []
             for pos, h in batches:
                 first = next_offset
                 last = first + h.last_offset_delta
@@ -482,21 +488,13 @@ class PartitionLog:
                     if psm is None:
                         psm = self._producers()
                     entry = psm.check(h, pending)
-                    ctype = None
-                    if h.is_control:
-                        ctype = _control_type(view, pos)
+                    ctype = _control_type(view, pos) if h.is_control else None
                     pending[h.producer_id] = psm.apply(h, first, last, ts, entry,
                                                        control_type=ctype)
-                placed.append((pos, first, last, ts, h))
-                max_ts = max(max_ts, ts)
-                next_offset = last + 1
-            iov: list[bytes | bytearray | memoryview] = []
-            index_info: list[tuple[int, int, int, int]] = []
-            rel = 0
-            for pos, first, last, ts, h in placed:
-                size = h.size_in_bytes
+                size = h.batch_length + 12
                 hdr = bytearray(view[pos : pos + HEADER_SIZE])
-                _stamp(hdr, first, leader_epoch)
+                _Q.pack_into(hdr, 0, first)
+                _I.pack_into(hdr, 12, leader_epoch)
                 if log_append:
                     _set_log_append_time(hdr, ts, view[pos + HEADER_SIZE : pos + size])
                 iov.append(hdr)
@@ -504,8 +502,11 @@ class PartitionLog:
                     iov.append(view[pos + HEADER_SIZE : pos + size])
                 index_info.append((rel, first, last, ts))
                 rel += size
-            first_offset = placed[0][1]
-            last_offset = placed[-1][2]
+                count += h.records_count
+                if ts > max_ts:
+                    max_ts = ts
+                next_offset = last + 1
+            last_offset = next_offset - 1
             self._maybe_roll_for(rel, last_offset, now_ms)
             self._write(iov, rel, index_info)
             self._dirty = True
@@ -514,8 +515,7 @@ class PartitionLog:
             if leader_epoch >= 0 and leader_epoch > self.latest_epoch():
                 self.leader_epochs.append((leader_epoch, first_offset))
                 self._epochs_dirty = True  # written by the next flush (before the data)
-            self.log_end_offset = last_offset + 1
-            count = sum(h.records_count for *_, h in placed)
+            self.log_end_offset = next_offset
             self._after_append(count, now_ms)
             return AppendResult(
                 first_offset,
@@ -523,7 +523,7 @@ class PartitionLog:
                 max_ts,
                 now_ms if log_append else -1,
                 self.log_start_offset,
-                len(placed),
+                len(batches),
             )
 
     def append_as_follower(self, records: bytes | bytearray | memoryview) -> AppendResult:
@@ -1136,11 +1136,6 @@ def _whole_batches(data: bytes, limit: int) -> int:
             break
         off += size
     return off
-
-
-def _stamp(hdr: bytearray, base_offset: int, leader_epoch: int) -> None:
-    hdr[0:8] = base_offset.to_bytes(8, "big", signed=True)
-    hdr[12:16] = leader_epoch.to_bytes(4, "big", signed=True)
 
 
 def _set_log_append_time(hdr: bytearray, ts: int, body: memoryview) -> None:

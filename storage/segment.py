@@ -32,14 +32,20 @@ HEADER_SCAN_CHUNK = 64 * 1024
 VERIFY_SCAN_CHUNK = 4 * 1024 * 1024
 
 
-def _write_all(fd: int, iov: list[bytes | bytearray | memoryview], pos: int) -> None:
-    """pwrite/pwritev every buffer at ``pos``; loops over short writes."""
-    if len(iov) == 1:
-        view = memoryview(iov[0])
-        while view:
-            n = os.pwrite(fd, view, pos)
-            view = view[n:]
-            pos += n
+def _write_all(
+    fd: int, iov: list[bytes | bytearray | memoryview], pos: int, total: int
+) -> None:
+    """pwrite/pwritev every buffer (``total`` bytes) at ``pos``; loops over short writes."""
+    if len(iov) <= 2:
+        n = os.pwritev(fd, iov, pos) if len(iov) == 2 else os.pwrite(fd, iov[0], pos)
+        if n == total:
+            return
+        rest = memoryview(b"".join(bytes(b) for b in iov))[n:]
+        pos += n
+        while rest:
+            m = os.pwrite(fd, rest, pos)
+            rest = rest[m:]
+            pos += m
         return
     for k in range(0, len(iov), 512):
         chunk = iov[k : k + 512]
@@ -230,7 +236,7 @@ class LogSegment:
         e = self.cache.acquire(self.log_path)
         try:
             try:
-                _write_all(e.fd, iov, start)
+                _write_all(e.fd, iov, start, total)
             except OSError:
                 with contextlib.suppress(OSError):
                     os.ftruncate(e.fd, start)
