@@ -22,6 +22,7 @@ are kept out.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -192,6 +193,9 @@ class ConfigDef:
         return (self.validator.__doc__ or "") if self.validator else ""
 
 
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
 def _parse_typed(name: str, ctype: ConfigType, raw: object) -> Value:
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
@@ -206,7 +210,13 @@ def _parse_typed(name: str, ctype: ConfigType, raw: object) -> Value:
         if ctype in (ConfigType.INT, ConfigType.SHORT, ConfigType.LONG):
             if isinstance(raw, bool):
                 raise ValueError
-            number = raw if isinstance(raw, int) else int(str(raw).strip(), 10)
+            if isinstance(raw, int):
+                number = raw
+            else:
+                text = str(raw).strip()
+                if not _DECIMAL.fullmatch(text):  # Java's parseLong: no "1_000", no "٣"
+                    raise ValueError
+                number = int(text, 10)
             low, high = (INT_MIN, INT_MAX) if ctype is ConfigType.INT else (LONG_MIN, LONG_MAX)
             if ctype is ConfigType.SHORT:
                 low, high = -(2**15), 2**15 - 1

@@ -68,6 +68,7 @@ def test_parse_and_render_each_type() -> None:
     ("key", "value", "fragment"),
     [
         ("retention.ms", "abc", "Not a number of type LONG"),
+        ("retention.ms", "1_000", "Not a number of type LONG"),
         ("retention.ms", "-2", "at least -1"),
         ("segment.bytes", "10", "at least 14"),
         ("segment.bytes", str(2**31), "Not a number of type INT"),
