@@ -133,7 +133,7 @@ def test_delete_topics_every_version(registry: TopicRegistry, version: int) -> N
 def test_create_partitions_every_version(registry: TopicRegistry, version: int) -> None:
     registry.create_topic("p", 1)
     request = _wire_request(37, version, {
-        "topics": [{"name": "p", "count": 3},
+        "topics": [{"name": "p", "count": 3, "assignments": None},
                    {"name": "missing", "count": 3}],
         "timeout": 1000, "validate_only": False,
     })
@@ -187,7 +187,7 @@ def test_describe_configs_every_version(registry: TopicRegistry, version: int) -
                             environ={})
     body: dict[str, Any] = {
         "resources": [
-            {"resource_type": 2, "resource_name": "d"},
+            {"resource_type": 2, "resource_name": "d", "configuration_keys": None},
             {"resource_type": 2, "resource_name": "d",
              "configuration_keys": ["retention.ms", "cleanup.policy"]},
             {"resource_type": 2, "resource_name": "missing"},
