@@ -62,7 +62,9 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
                 errors = True
                 continue
             hw = log.high_watermark
-            lso = log.last_stable_offset
+            # read_uncommitted skips the LSO computation (it may scan producer state): it is
+            # reported as the high watermark, which it equals while no transaction is open
+            lso = log.last_stable_offset if read_committed else hw
             records: Any = b""
             code = 0
             limit = min(p.partition_max_bytes, left)

@@ -56,16 +56,15 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         topic_error: int | None = None
         if acks not in (-1, 0, 1):
             topic_error = ErrorCode.invalid_required_acks
-        else:
+        elif name not in topics:
             try:
                 validate_topic_name(name)
             except InvalidTopicName:
                 topic_error = ErrorCode.invalid_topic_exception
             else:
-                if name not in topics:
-                    topic_error = ErrorCode.unknown_topic_or_partition
-                elif acks == -1 and not replicas.enough_replicas(name):
-                    topic_error = ErrorCode.not_enough_replicas
+                topic_error = ErrorCode.unknown_topic_or_partition
+        elif acks == -1 and not replicas.enough_replicas(name):
+            topic_error = ErrorCode.not_enough_replicas
         for pdata in topic_data.partition_data:
             index = pdata.index
             if topic_error is not None:
