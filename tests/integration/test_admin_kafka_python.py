@@ -204,3 +204,17 @@ def test_delete_topic_by_id(admin: KafkaAdminClient) -> None:
     assert name not in admin.list_topics()
     missing = admin.delete_topics([uuid.uuid4()], raise_errors=False)
     assert [r["error_code"] for r in missing["topics"]] == [Errors.UnknownTopicIdError.errno]
+
+
+def test_manual_replica_assignment(admin: KafkaAdminClient) -> None:
+    name = unique_topic("kp-assign")
+    result = admin.create_topics({name: {"assignments": {0: [1], 1: [1]}}})
+    assert _codes(result) == {name: 0}
+    described = {t["name"]: t for t in admin.describe_topics([name])}
+    assert len(described[name]["partitions"]) == 2
+    other = unique_topic("kp-assign-bad")
+    result = admin.create_topics({other: {"assignments": {0: [2]}}}, raise_errors=False)
+    assert _codes(result) == {other: Errors.InvalidReplicationAssignmentError.errno}
+    admin.create_partitions({name: {"count": 3, "assignments": [[1]]}})
+    described = {t["name"]: t for t in admin.describe_topics([name])}
+    assert len(described[name]["partitions"]) == 3
