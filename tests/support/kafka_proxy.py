@@ -16,7 +16,9 @@ To put the proxy in the clients' path, start the broker with
 proxy) and ``proxy.set_upstream(broker.host, broker.port)``.
 
 Threads only (works with sync and asyncio clients alike); every socket has a timeout and
-``close()`` joins everything within a bound.
+``close()`` joins everything within a bound.  Counters: ``requests`` per API key,
+``dropped`` per API key, ``accepted`` client connections, ``upstream_closes`` (links the
+broker closed first, e.g. idle connections).
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class _Link:
         while not self.closed.is_set():
             frame = _recv_frame(self.upstream)
             if frame is None or len(frame) < 8:
+                if not self.closed.is_set():
+                    self.proxy._count_upstream_close()
                 break
             (correlation_id,) = struct.unpack_from(">i", frame, 4)
             with self.lock:
@@ -129,6 +133,9 @@ class KafkaProxy:
         self._drop: Counter[int] = Counter()
         self.dropped: Counter[int] = Counter()
         self.requests: Counter[int] = Counter()
+        #: client connections accepted, and links the broker side closed first
+        self.accepted = 0
+        self.upstream_closes = 0
         self._links: list[_Link] = []
         self._stopping = threading.Event()
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
@@ -171,6 +178,10 @@ class KafkaProxy:
         with self._lock:
             self.requests[api_key] += 1
 
+    def _count_upstream_close(self) -> None:
+        with self._lock:
+            self.upstream_closes += 1
+
     def _should_drop(self, api_key: int) -> bool:
         with self._lock:
             if self._drop[api_key] > 0:
@@ -201,4 +212,5 @@ class KafkaProxy:
             link = _Link(self, client, upstream)
             with self._lock:
                 self._links.append(link)
+                self.accepted += 1
             link.start()
