@@ -194,6 +194,35 @@ def test_admin_describe_and_alter_topic_config(bootstrap: str) -> None:
     assert described["retention.ms"].value == "7200000"
 
 
+def test_delete_and_recreate_topic_starts_empty(bootstrap: str) -> None:
+    """A topic deleted and created again under the same name is a new, empty log; a
+    producer that wrote to the old one writes to the new one from offset 0."""
+    admin = admin_client(bootstrap)
+    name = unique_topic("cfl-recreate")
+    create_topic(bootstrap, name, 1)
+    p = producer(bootstrap, acks="all")
+    produce_all(p, name, [{"partition": 0, "value": b"old-%d" % i} for i in range(10)])
+
+    admin.delete_topics([name], request_timeout=15)[name].result(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + 10
+    while True:  # deletion may complete asynchronously, as in Kafka
+        assert time.monotonic() < deadline, "could not re-create the topic within 10 s"
+        try:
+            create_topic(bootstrap, name, 1)
+            break
+        except Exception as e:  # noqa: BLE001 - only TOPIC_ALREADY_EXISTS is retried
+            assert e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS, e
+            time.sleep(0.2)
+
+    reports = produce_all(p, name, [{"partition": 0, "value": b"new-%d" % i} for i in range(3)])
+    assert [r.offset() for r in reports] == [0, 1, 2]
+    assert [m.value() for m in read_partition(bootstrap, name, 0, 3)] == [
+        b"new-0",
+        b"new-1",
+        b"new-2",
+    ]
+
+
 # ----------------------------------------------------------------------------- produce/consume
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
 def test_produce_consume_acks_keys_headers_timestamps(bootstrap: str, acks: str) -> None:
