@@ -2,7 +2,8 @@
 
 Fixtures (see ``tests/support/fixtures.py``): ``broker`` (one per module), ``bootstrap``,
 ``fresh_broker`` (one per test), ``broker_factory``, ``topic_name``.  Failed tests get
-the broker log attached (``tests/support/pytest_plugin.py``).
+the broker log attached (``tests/support/pytest_plugin.py``, registered by the root
+``tests/conftest.py``).
 """
 
 from tests.support.fixtures import (  # noqa: F401 - fixtures are found by name
@@ -12,4 +13,3 @@ from tests.support.fixtures import (  # noqa: F401 - fixtures are found by name
     fresh_broker,
     topic_name,
 )
-from tests.support.pytest_plugin import pytest_runtest_makereport  # noqa: F401
