@@ -15,7 +15,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.handlers import ApiHandler, RequestContext
-from broker.topics import TopicError, TopicRegistry
+from broker.topics import NewTopicRequest, TopicError, TopicInfo, TopicRegistry
 from broker.topics.names import is_internal
 
 ZERO_UUID = uuid.UUID(int=0)
@@ -30,47 +30,48 @@ def _error(exc: TopicError) -> dict[str, Any]:
 
 def answer_create_topics(registry: TopicRegistry, request: Any, version: int) -> dict[str, Any]:
     counts = Counter(t.name for t in request.topics)
+    # (index in the request, what to ask the registry) for every topic not refused up front
+    asks: list[tuple[int, NewTopicRequest]] = []
+    outcome: list[TopicInfo | TopicError | None] = [None] * len(request.topics)
+    for i, topic in enumerate(request.topics):
+        configs = {c.name: c.value for c in topic.configs}
+        if counts[topic.name] > 1:
+            outcome[i] = TopicError(
+                ErrorCode.invalid_request,
+                "Create topics request contains multiple entries for the following topics: "
+                f"{topic.name}",
+            )
+        elif len(configs) != len(topic.configs):
+            outcome[i] = TopicError(ErrorCode.invalid_config, "Duplicate config keys.")
+        else:
+            asks.append((i, NewTopicRequest(
+                topic.name, topic.num_partitions, topic.replication_factor, configs,
+                tuple((a.partition_index, tuple(a.broker_ids)) for a in topic.assignments),
+            )))
+    created = registry.create_topics([a for _, a in asks], validate_only=request.validate_only)
+    for (i, _), result in zip(asks, created, strict=True):
+        outcome[i] = result
     results = []
-    for topic in request.topics:
-        result: dict[str, Any] = {
+    for topic, result in zip(request.topics, outcome, strict=True):
+        entry: dict[str, Any] = {
             "name": topic.name, "topic_id": ZERO_UUID, "error_code": ErrorCode.none,
             "error_message": None, "num_partitions": -1, "replication_factor": -1,
             "configs": (),
         }
-        if counts[topic.name] > 1:
-            result.update(
-                error_code=ErrorCode.invalid_request,
-                error_message=f"Create topics request contains multiple entries for the "
-                f"following topics: {topic.name}",
-            )
-            results.append(result)
-            continue
-        try:
-            configs = {c.name: c.value for c in topic.configs}
-            if len(configs) != len(topic.configs):
-                raise TopicError(
-                    ErrorCode.invalid_config, "Duplicate config keys in the request."
-                )
-            info = registry.create_topic(
-                topic.name, topic.num_partitions, topic.replication_factor, configs,
-                assignments=[(a.partition_index, a.broker_ids) for a in topic.assignments],
-                validate_only=request.validate_only,
-            )
-        except TopicError as exc:
-            result.update(_error(exc))
-        else:
-            described = registry.describe_configs_for(info.configs)
-            result.update(
-                topic_id=ZERO_UUID if request.validate_only else info.topic_id,
-                num_partitions=info.partitions,
-                replication_factor=info.replication_factor,
+        if isinstance(result, TopicError):
+            entry.update(_error(result))
+        elif result is not None:
+            entry.update(
+                topic_id=ZERO_UUID if request.validate_only else result.topic_id,
+                num_partitions=result.partitions,
+                replication_factor=result.replication_factor,
                 configs=[
                     {"name": d.name, "value": d.value, "read_only": d.read_only,
                      "config_source": int(d.source), "is_sensitive": d.is_sensitive}
-                    for d in described
+                    for d in registry.describe_configs_for(result.configs)
                 ],
             )
-        results.append(result)
+        results.append(entry)
     return {"throttle_time": 0, "topics": results}
 
 

@@ -10,7 +10,7 @@ from broker.topics.configs import (
 )
 from broker.topics.model import TopicInfo
 from broker.topics.names import InvalidTopicName, validate_topic_name
-from broker.topics.registry import TopicRegistry
+from broker.topics.registry import NewTopicRequest, TopicRegistry
 from broker.topics.rules import TopicError
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "DescribedConfig",
     "InvalidConfig",
     "InvalidTopicName",
+    "NewTopicRequest",
     "TopicError",
     "TopicInfo",
     "TopicRegistry",

@@ -41,6 +41,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,6 +66,18 @@ from broker.topics.configs import (
 from broker.topics.model import TopicInfo, new_topic
 from broker.topics.rules import TopicError
 from broker.topics.store import TopicStore
+from storage.errors import StorageError
+
+
+@dataclass(frozen=True, slots=True)
+class NewTopicRequest:
+    """One topic of a CreateTopics request (-1: the broker's default)."""
+
+    name: str
+    partitions: int = -1
+    replication_factor: int = -1
+    configs: Mapping[str, object] = field(default_factory=dict)
+    assignments: tuple[tuple[int, Sequence[int]], ...] = ()
 
 
 class LogManagerLike(Protocol):
@@ -244,24 +257,63 @@ class TopicRegistry:
         now_ms: int | None = None,
     ) -> TopicInfo:
         """Create a topic (or only check that it could be, with ``validate_only``)."""
-        count, factor, overrides = rules.check_create(
-            self._topics, name, partitions, replication_factor, configs or {}, self.broker,
-            node_id=self.node_id, assignments=assignments,
+        [result] = self.create_topics(
+            [NewTopicRequest(name, partitions, replication_factor, configs or {},
+                             tuple(assignments))],
+            validate_only=validate_only, now_ms=now_ms,
         )
+        if isinstance(result, TopicError):
+            raise result
+        return result
+
+    def create_topics(
+        self,
+        requests: Sequence[NewTopicRequest],
+        *,
+        validate_only: bool = False,
+        now_ms: int | None = None,
+    ) -> list[TopicInfo | TopicError]:
+        """Create several topics with one save of the table (CreateTopics): per request, the
+        new TopicInfo or the TopicError that refused it, in request order. Requests are
+        checked against the topics created before them in the same call."""
         created = now_ms if now_ms is not None else self._clock_ms()
-        info = new_topic(name, uuid.uuid4(), count, factor, overrides, created)
-        if validate_only:
-            return info
-        self._commit({**self._topics, name: info})
+        staged = dict(self._topics)
+        results: list[TopicInfo | TopicError] = []
+        new: list[TopicInfo] = []
+        for r in requests:
+            try:
+                count, factor, overrides = rules.check_create(
+                    staged, r.name, r.partitions, r.replication_factor, r.configs, self.broker,
+                    node_id=self.node_id, assignments=r.assignments,
+                )
+            except TopicError as exc:
+                results.append(exc)
+                continue
+            info = new_topic(r.name, uuid.uuid4(), count, factor, overrides, created)
+            results.append(info)
+            if not validate_only:
+                staged[r.name] = info
+                new.append(info)
+        if not new:
+            return results
         try:
-            self._create_logs(info, range(count))
-        except OSError as exc:
-            self._rollback_create(info)
-            raise TopicError(
-                ErrorCode.kafka_storage_error, f"Could not create logs for '{name}': {exc}"
-            ) from None
-        self._notify(name)
-        return info
+            self._commit(staged)
+        except TopicError as exc:
+            return [exc if isinstance(r, TopicInfo) else r for r in results]
+        for info in new:
+            try:
+                self._create_logs(info, range(info.partitions))
+            except (OSError, StorageError) as exc:
+                error = TopicError(
+                    ErrorCode.kafka_storage_error,
+                    f"Could not create logs for '{info.name}': {exc}",
+                )
+                with contextlib.suppress(TopicError):
+                    self._rollback_create(info)
+                results = [error if r is info else r for r in results]
+                continue
+            self._notify(info.name)
+        return results
 
     def delete_topic(self, name: str) -> TopicInfo:
         """Delete a topic and its logs."""

@@ -230,3 +230,35 @@ def test_damaged_table_names_the_file(tmp_path: Path) -> None:
     (tmp_path / TOPICS_FILE).write_bytes(b'{"format": 1, "topics": {"a": {"partitions": 1}}}')
     with pytest.raises(TopicFileError, match=TOPICS_FILE):
         TopicRegistry(tmp_path, BrokerDefaults()).open()
+
+
+def test_create_topics_saves_the_table_once(tmp_path: Path) -> None:
+    from broker.topics import NewTopicRequest
+
+    logs = RecordingLogs()
+    reg = _registry(tmp_path, logs)
+    saves: list[int] = []
+    real_save = reg.store.save
+
+    def counting_save(topics: dict, broker_configs: dict | None = None) -> None:
+        saves.append(len(topics))
+        real_save(topics, broker_configs)
+
+    reg.store.save = counting_save  # type: ignore[method-assign]
+    requests = [NewTopicRequest(f"t{i}", 1) for i in range(200)]
+    requests.insert(5, NewTopicRequest("bad name", 1))
+    requests.append(NewTopicRequest("t7", 1))  # checked against the earlier ones: exists
+    results = reg.create_topics(requests)
+    assert saves == [200]
+    errors = [r for r in results if isinstance(r, TopicError)]
+    assert [e.error_code for e in errors] == [
+        ErrorCode.invalid_topic_exception, ErrorCode.topic_already_exists
+    ]
+    assert len(reg.list()) == 200 and len(logs.logs) == 200
+    # a failed save: every topic of the call fails, nothing is left behind
+    (tmp_path / TOPICS_FILE).unlink()
+    (tmp_path / TOPICS_FILE).mkdir()
+    results = reg.create_topics([NewTopicRequest("x1", 1), NewTopicRequest("x2", 1)])
+    assert all(isinstance(r, TopicError) and r.error_code == ErrorCode.kafka_storage_error
+               for r in results)
+    assert reg.get("x1") is None and ("x2", 0) not in logs.logs
