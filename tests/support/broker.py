@@ -24,7 +24,8 @@ and clients may keep their configuration.  An explicit ``listeners`` override wi
 - ``.kill()``: SIGKILL and reap (the page cache survives, as after ``kill -9``).
 - ``.restart(clean=True)``: ``stop()`` (or ``kill()`` when ``clean=False``), then
   ``start()`` on the same data directory and port.
-- ``.close()``: idempotent teardown: SIGKILL if still running (never raises).
+- ``.close()``: idempotent teardown: SIGKILL if still running (never raises).  Brokers
+  never closed are SIGKILLed when the test process exits (``atexit``).
 - stdout and stderr of every run are appended to ``<workdir>/broker.log``; ``log_tail()``
   returns its end.  Start failures raise :class:`BrokerStartError` carrying the log tail;
   :mod:`tests.support.pytest_plugin` prints live brokers' logs under failed tests.
@@ -34,6 +35,7 @@ Every wait here is bounded; nothing sleeps as an assertion.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -52,6 +54,18 @@ DEFAULT_STOP_TIMEOUT_S = 20.0
 LOG_TAIL_BYTES = 16_000
 
 _LIVE: weakref.WeakSet[BrokerProcess] = weakref.WeakSet()
+#: every broker child not yet reaped; SIGKILLed at interpreter exit so that a test that
+#: forgot ``close()`` never leaves a broker running after pytest ends
+_CHILDREN: set[subprocess.Popen[bytes]] = set()
+
+
+@atexit.register
+def _kill_leftover_children() -> None:
+    for proc in list(_CHILDREN):
+        if proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
 
 class BrokerStartError(RuntimeError):
@@ -163,6 +177,7 @@ class BrokerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        _CHILDREN.add(self._proc)
         self._wait_ready()
         return self
 
@@ -178,6 +193,7 @@ class BrokerProcess:
                 return
             code = self._proc.poll()
             if code is not None:
+                _CHILDREN.discard(self._proc)
                 self._close_log()
                 raise BrokerStartError(
                     f"broker exited with code {code} before it was ready\n{self.log_tail()}"
@@ -209,6 +225,7 @@ class BrokerProcess:
             raise AssertionError(
                 f"broker did not exit within {limit} s of SIGTERM\n{self.log_tail()}"
             ) from None
+        _CHILDREN.discard(proc)
         self._close_log()
         assert code == 0, f"broker exited with code {code} after SIGTERM\n{self.log_tail()}"
         return code
@@ -267,6 +284,8 @@ class BrokerProcess:
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
+        if proc is not None and proc.poll() is not None:
+            _CHILDREN.discard(proc)
         self._close_log()
 
     def _close_log(self) -> None:
