@@ -88,41 +88,53 @@ def answer_delete_topics(registry: TopicRegistry, request: Any, version: int) ->
     else:
         wanted = [(name, ZERO_UUID) for name in request.topic_names]
     counts = Counter(wanted)
-    results = []
+    results: list[dict[str, Any]] = []
+    to_delete: list[tuple[int, str]] = []  # (index in results, topic name)
+    chosen: set[str] = set()
     for name, topic_id in wanted:
         result: dict[str, Any] = {
             "name": name, "topic_id": topic_id, "error_code": ErrorCode.none,
             "error_message": None,
         }
         try:
-            if counts[(name, topic_id)] > 1:
+            name = _resolve_deletion(registry, name, topic_id, counts[(name, topic_id)])
+            result["name"] = name
+            if name in chosen:  # named once by name and once by id
                 raise TopicError(ErrorCode.invalid_request, "Duplicate topic in request.")
-            if name is not None and topic_id != ZERO_UUID:
-                raise TopicError(
-                    ErrorCode.invalid_request, "You may not specify both topic name and topic id."
-                )
-            if name is None:
-                if topic_id == ZERO_UUID:
-                    raise TopicError(
-                        ErrorCode.invalid_request, "Neither topic name nor topic id given."
-                    )
-                found = registry.get_by_id(topic_id)
-                if found is None:
-                    raise TopicError(
-                        ErrorCode.unknown_topic_id, f"Topic id {topic_id} does not exist."
-                    )
-                name = found.name
-                result["name"] = name
-            if is_internal(name) and name in registry:
-                raise TopicError(
-                    ErrorCode.invalid_request, f"Internal topic {name} cannot be deleted."
-                )
-            info = registry.delete_topic(name)
-            result["topic_id"] = info.topic_id
+            chosen.add(name)
+            to_delete.append((len(results), name))
         except TopicError as exc:
             result.update(_error(exc))
         results.append(result)
+    deleted = registry.delete_topics([name for _, name in to_delete])
+    for (index, _), outcome in zip(to_delete, deleted, strict=True):
+        if isinstance(outcome, TopicError):
+            results[index].update(_error(outcome))
+        else:
+            results[index]["topic_id"] = outcome.topic_id
     return {"throttle_time": 0, "responses": results}
+
+
+def _resolve_deletion(
+    registry: TopicRegistry, name: str | None, topic_id: uuid.UUID, count: int
+) -> str:
+    """The name of the topic a DeleteTopics entry asks for, or TopicError."""
+    if count > 1:
+        raise TopicError(ErrorCode.invalid_request, "Duplicate topic in request.")
+    if name is not None and topic_id != ZERO_UUID:
+        raise TopicError(
+            ErrorCode.invalid_request, "You may not specify both topic name and topic id."
+        )
+    if name is None:
+        if topic_id == ZERO_UUID:
+            raise TopicError(ErrorCode.invalid_request, "Neither topic name nor topic id given.")
+        found = registry.get_by_id(topic_id)
+        if found is None:
+            raise TopicError(ErrorCode.unknown_topic_id, f"Topic id {topic_id} does not exist.")
+        name = found.name
+    if is_internal(name) and name in registry:
+        raise TopicError(ErrorCode.invalid_request, f"Internal topic {name} cannot be deleted.")
+    return name
 
 
 async def handle_delete_topics(ctx: RequestContext, request: Any) -> Any:

@@ -317,14 +317,37 @@ class TopicRegistry:
 
     def delete_topic(self, name: str) -> TopicInfo:
         """Delete a topic and its logs."""
-        info = self.require(name)
-        self._commit({n: t for n, t in self._topics.items() if n != name})
-        if self.log_manager is not None:
-            for partition in range(info.partitions):
-                with contextlib.suppress(OSError):  # the next open() removes the orphan
-                    self.log_manager.delete(name, partition)
-        self._notify(name)
-        return info
+        [result] = self.delete_topics([name])
+        if isinstance(result, TopicError):
+            raise result
+        return result
+
+    def delete_topics(self, names: Sequence[str]) -> list[TopicInfo | TopicError]:
+        """Delete several topics with one save of the table (DeleteTopics), then their logs:
+        per name the deleted TopicInfo or a TopicError (unknown topic, or a failed save)."""
+        staged = dict(self._topics)
+        results: list[TopicInfo | TopicError] = []
+        gone: list[TopicInfo] = []
+        for name in names:
+            info = staged.pop(name, None)
+            if info is None:
+                results.append(rules.unknown_topic(name))
+                continue
+            results.append(info)
+            gone.append(info)
+        if not gone:
+            return results
+        try:
+            self._commit(staged)
+        except TopicError as exc:
+            return [exc if isinstance(r, TopicInfo) else r for r in results]
+        for info in gone:
+            if self.log_manager is not None:
+                for partition in range(info.partitions):
+                    with contextlib.suppress(OSError):  # the next open() removes the orphan
+                        self.log_manager.delete(info.name, partition)
+            self._notify(info.name)
+        return results
 
     def delete_topic_by_id(self, topic_id: uuid.UUID) -> TopicInfo:
         info = self._by_id.get(topic_id)

@@ -333,3 +333,15 @@ def test_dynamic_broker_configs(registry: TopicRegistry, tmp_path: Path, version
     assert alter(str(NODE), [{"name": "log.retention.minutes", "config_operation": 1,
                               "value": None}]).error_code == 0
     assert topic("plain")["retention.ms"].value == "7000"
+
+
+def test_delete_topics_same_topic_by_name_and_id(registry: TopicRegistry) -> None:
+    info = registry.create_topic("twice", 1)
+    request = _wire_request(20, 6, {"topics": [
+        {"name": "twice", "topic_id": uuid.UUID(int=0)},
+        {"name": None, "topic_id": info.topic_id}], "timeout": 1000})
+    response = _wire_response(20, 6, answer_delete_topics(registry, request, 6))
+    assert [(r.name, r.error_code) for r in response.responses] == [
+        ("twice", ErrorCode.none), ("twice", ErrorCode.invalid_request)
+    ]
+    assert registry.get("twice") is None
