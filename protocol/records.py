@@ -206,12 +206,17 @@ def verify_crc(buf: Buffer, pos: int, header: BatchHeader) -> None:
         )
 
 
-def iter_batches(buf: Buffer, *, verify_crc: bool = True) -> Iterator[tuple[int, BatchHeader]]:
-    """Yield (position, header) for each batch of a concatenation of whole batches.
+# Indices into the raw header tuples of iter_header_tuples (BatchHeader field order).
+T_BASE_OFFSET, T_BATCH_LENGTH, T_LEADER_EPOCH, T_MAGIC, T_CRC, T_ATTRIBUTES = range(6)
+T_LAST_OFFSET_DELTA, T_BASE_TIMESTAMP, T_MAX_TIMESTAMP, T_PRODUCER_ID = range(6, 10)
+T_PRODUCER_EPOCH, T_BASE_SEQUENCE, T_RECORDS_COUNT = range(10, 13)
 
-    Raises InvalidRecordBatch on a malformed header, a partial trailing batch, or (with
-    ``verify_crc``) a CRC mismatch. Nothing is copied; records are not decoded.
-    """
+
+def iter_header_tuples(
+    buf: Buffer, *, verify_crc: bool = True
+) -> Iterator[tuple[int, tuple[int, ...]]]:
+    """Like :func:`iter_batches` but yields the raw 13-field header tuple (same order as
+    BatchHeader's fields; ``BatchHeader(*t)`` makes the object). For hot paths."""
     view = memoryview(buf)
     end = len(view)
     pos = 0
@@ -222,23 +227,31 @@ def iter_batches(buf: Buffer, *, verify_crc: bool = True) -> Iterator[tuple[int,
                 f"partial batch at position {pos}: {end - pos} bytes left, header needs "
                 f"{HEADER_SIZE}"
             )
-        h = BatchHeader(*unpack(view, pos))
-        if h.batch_length < MIN_BATCH_LENGTH or h.magic != MAGIC:
+        t = unpack(view, pos)
+        if t[1] < MIN_BATCH_LENGTH or t[3] != MAGIC or t[6] < 0 or t[12] < 0:
             parse_header(view, pos)  # raises with the precise message
-        size = h.batch_length + LOG_OVERHEAD
+        size = t[1] + LOG_OVERHEAD
         if pos + size > end:
             raise InvalidRecordBatch(
                 f"partial batch at position {pos}: batch needs {size} bytes, "
                 f"{end - pos} available"
             )
-        if h.last_offset_delta < 0 or h.records_count < 0:
-            parse_header(view, pos)
-        if verify_crc and crc32c(view[pos + ATTRIBUTES_POS : pos + size]) != h.crc:
+        if verify_crc and crc32c(view[pos + ATTRIBUTES_POS : pos + size]) != t[4]:
             raise InvalidRecordBatch(
-                f"batch at position {pos} fails its CRC-32C check (stored {h.crc:#010x})"
+                f"batch at position {pos} fails its CRC-32C check (stored {t[4]:#010x})"
             )
-        yield pos, h
+        yield pos, t
         pos += size
+
+
+def iter_batches(buf: Buffer, *, verify_crc: bool = True) -> Iterator[tuple[int, BatchHeader]]:
+    """Yield (position, header) for each batch of a concatenation of whole batches.
+
+    Raises InvalidRecordBatch on a malformed header, a partial trailing batch, or (with
+    ``verify_crc``) a CRC mismatch. Nothing is copied; records are not decoded.
+    """
+    for pos, t in iter_header_tuples(buf, verify_crc=verify_crc):
+        yield pos, BatchHeader(*t)
 
 
 # ---------------------------------------------------------------------------------------

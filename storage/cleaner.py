@@ -66,7 +66,9 @@ def _cleanable(log: PartitionLog, now_ms: int) -> list[LogSegment]:
     return out
 
 
-def _transaction_outcomes(log: PartitionLog) -> tuple[dict[int, int], dict[int, int]]:
+def _transaction_outcomes(
+    segments: list[tuple[LogSegment, int]],
+) -> tuple[dict[int, int], dict[int, int]]:
     """Outcome per transactional batch base offset, and last batch offset per producer.
 
     Scans batch headers of the whole log; only control batches are decoded.
@@ -74,8 +76,8 @@ def _transaction_outcomes(log: PartitionLog) -> tuple[dict[int, int], dict[int, 
     outcome: dict[int, int] = {}
     open_txn: dict[int, list[int]] = {}
     last_of_producer: dict[int, int] = {}
-    for seg in log.segments:
-        for pos, h in seg.scan(0, verify=False):
+    for seg, size in segments:
+        for pos, h in seg.scan(0, verify=False, end=size):
             if h.producer_id < 0:
                 continue
             last_of_producer[h.producer_id] = h.base_offset
@@ -98,40 +100,73 @@ def _transaction_outcomes(log: PartitionLog) -> tuple[dict[int, int], dict[int, 
 
 
 def compact_log(log: PartitionLog, now_ms: int) -> int:
-    """Compact ``log`` in place (caller holds its lock); returns the records removed."""
-    segments = _cleanable(log, now_ms)
-    if not segments:
-        return 0
-    try:
-        outcome, last_of_producer = _transaction_outcomes(log)
-        latest: dict[bytes, int] = {}
-        for seg in segments:
-            for pos, h in seg.scan(0, verify=True):
-                if h.is_control or outcome.get(h.base_offset, _COMMITTED) != _COMMITTED:
-                    continue
-                for r in decode_batch_records(seg.pread(pos, h.size_in_bytes), 0):
-                    if r.key is not None:
-                        latest[r.key] = r.offset
-    except InvalidRecordBatch as exc:
-        raise LogDirectoryError(f"{log.directory}: cannot compact damaged segment: {exc}") from exc
-    removed = 0
-    horizon = now_ms - log.config.delete_retention_ms
-    for seg in list(segments):
-        removed += _clean_segment(log, seg, latest, outcome, last_of_producer, horizon)
-    return removed
+    """Compact ``log``; returns the records removed.
+
+    Holds the log's lock only to pick the segments and to swap the cleaned files in:
+    reading, decoding and writing the cleaned copies run while appends and fetches go
+    on. If the log changed underneath (truncation, retention), the pass is abandoned.
+    """
+    with log._clean_lock:
+        with log._lock:
+            log._check_open()
+            segments = _cleanable(log, now_ms)
+            if not segments:
+                return 0
+            everything = [(s, s.size) for s in log.segments]
+            generation = log._generation
+        sizes = dict((id(s), n) for s, n in everything)
+        try:
+            outcome, last_of_producer = _transaction_outcomes(everything)
+            latest: dict[bytes, int] = {}
+            for seg in segments:
+                for pos, h in seg.scan(0, verify=True, end=sizes[id(seg)]):
+                    if h.is_control or outcome.get(h.base_offset, _COMMITTED) != _COMMITTED:
+                        continue
+                    for r in decode_batch_records(seg.pread(pos, h.size_in_bytes), 0):
+                        if r.key is not None:
+                            latest[r.key] = r.offset
+            horizon = now_ms - log.config.delete_retention_ms
+            cleaned: list[tuple[LogSegment, str, int]] = []
+            removed = 0
+            for seg in segments:
+                n, path = _clean_segment(seg, sizes[id(seg)], latest, outcome,
+                                         last_of_producer, horizon)
+                if n:
+                    removed += n
+                    cleaned.append((seg, path, sizes[id(seg)]))
+        except InvalidRecordBatch as exc:
+            raise LogDirectoryError(
+                f"{log.directory}: cannot compact damaged segment: {exc}") from exc
+        except FileNotFoundError:
+            return 0  # a segment went away (retention/truncation): try again next pass
+        with log._lock:
+            if log._closed or log._generation != generation or any(
+                seg not in log.segments or seg.size != size for seg, _, size in cleaned
+            ):
+                for _, path, _ in cleaned:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                return 0
+            for seg, path, _ in cleaned:
+                _swap(log, seg, path)
+        return removed
 
 
 def _clean_segment(
-    log: PartitionLog,
     seg: LogSegment,
+    size: int,
     latest: dict[bytes, int],
     outcome: dict[int, int],
     last_of_producer: dict[int, int],
     horizon: int,
-) -> int:
+) -> tuple[int, str]:
+    """Write the cleaned copy to ``<log>.cleaned`` (fsynced); (records removed, path).
+
+    Nothing is written when nothing would be removed.
+    """
     out = bytearray()
     removed = 0
-    batches = list(seg.scan(0, verify=True))
+    batches = list(seg.scan(0, verify=True, end=size))
     final = batches[-1][1].base_offset if batches else -1
     for pos, h in batches:
         raw = seg.pread(pos, h.size_in_bytes)
@@ -162,9 +197,17 @@ def _clean_segment(
             continue
         out += _rebuild(h, kept)
     if removed == 0:
-        return 0
-    _swap(log, seg, bytes(out))
-    return removed
+        return 0, ""
+    cleaned = seg.log_path + ".cleaned"
+    fd = os.open(cleaned, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(out)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return removed, cleaned
 
 
 def _rebuild(h: BatchHeader, kept: list[Record]) -> bytes:
@@ -184,17 +227,11 @@ def _rebuild(h: BatchHeader, kept: list[Record]) -> bytes:
     )
 
 
-def _swap(log: PartitionLog, seg: LogSegment, data: bytes) -> None:
-    """Atomically replace the segment's log with ``data`` and rebuild its indexes."""
-    cleaned = seg.log_path + ".cleaned"
-    fd = os.open(cleaned, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _swap(log: PartitionLog, seg: LogSegment, cleaned: str) -> None:
+    """Atomically replace the segment's log with the cleaned file; rebuild its indexes.
+
+    The caller holds the log's lock.
+    """
     for p in (seg.index_path, seg.timeindex_path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(p)
@@ -203,7 +240,7 @@ def _swap(log: PartitionLog, seg: LogSegment, data: bytes) -> None:
     fsync_dir(log.directory)
     log._generation += 1
     log._dirty = True
-    seg.size = len(data)
+    seg.size = os.stat(seg.log_path).st_size
     seg._next_offset = None
     seg.recover(None)
     seg.on_become_inactive()

@@ -39,14 +39,22 @@ from crc32c import crc32c
 
 from protocol.records import (
     CONTROL_ABORT,
+    CONTROL_BIT,
     HEADER_SIZE,
     LOG_APPEND_TIME,
+    T_ATTRIBUTES,
+    T_BATCH_LENGTH,
+    T_LAST_OFFSET_DELTA,
+    T_MAX_TIMESTAMP,
+    T_PRODUCER_ID,
+    T_RECORDS_COUNT,
     BatchHeader,
     InvalidRecordBatch,
     batch_has_null_key,
     control_batch_type,
     decode_batch_records,
-    iter_batches,
+    iter_header_tuples,
+    parse_header,
 )
 from storage.checkpoint import CheckpointError, fsync_dir, read_lines, write_atomic, write_lines
 from storage.errors import (
@@ -69,6 +77,8 @@ SNAPSHOTS_TO_KEEP = 3
 SNAPSHOT_MIN_LOG_BYTES = 1024 * 1024
 _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
+_PREFIX = struct.Struct(">qi")
+READ_HINTS = 64  # remembered (next fetch offset -> segment position) pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,8 @@ class PartitionLog:
         self.leader_epochs: list[tuple[int, int]] = []  # (epoch, start offset)
         self._psm: ProducerStateManager | None = None
         self._lock = threading.RLock()
+        self._clean_lock = threading.Lock()  # one compaction pass at a time
+        self._read_hints: dict[int, tuple[LogSegment, int, int]] = {}
         self._generation = 0  # bumped by truncation/deletion: invalidates in-flight flushes
         self._unflushed_messages = 0
         self._last_flush_ms = 0
@@ -409,39 +421,47 @@ class PartitionLog:
 
     def _validate(
         self, view: memoryview, *, origin: str, now_ms: int
-    ) -> list[tuple[int, BatchHeader]]:
+    ) -> list[tuple[int, tuple[int, ...]]]:
+        """Check every batch; returns (position, raw header tuple) pairs (see records.py).
+
+        One CRC-32C pass per batch and a struct unpack of its header: no record is
+        decoded, except on compacted topics (null keys are refused there).
+        """
         try:
-            batches = list(iter_batches(view, verify_crc=True))
+            batches = list(iter_header_tuples(view, verify_crc=True))
         except InvalidRecordBatch as exc:
             raise CorruptRecordError(str(exc)) from exc
         if not batches:
             raise CorruptRecordError("the produce request has no record batches")
         cfg = self.config
-        for pos, h in batches:
-            if h.size_in_bytes > cfg.max_message_bytes:
+        max_bytes = cfg.max_message_bytes
+        check_ts = (cfg.message_timestamp_difference_max_ms < 2**63 - 1
+                    and not cfg.log_append_time)
+        for pos, t in batches:
+            if t[T_BATCH_LENGTH] + 12 > max_bytes:
                 raise RecordTooLargeError(
-                    f"batch of {h.size_in_bytes} bytes exceeds max.message.bytes "
-                    f"{cfg.max_message_bytes}"
+                    f"batch of {t[T_BATCH_LENGTH] + 12} bytes exceeds max.message.bytes "
+                    f"{max_bytes}"
                 )
             if origin == "replication":
                 continue
-            if h.is_control and origin != "coordinator":
+            is_control = t[T_ATTRIBUTES] & CONTROL_BIT
+            if is_control and origin != "coordinator":
                 raise InvalidRecordError("clients may not write control batches")
-            if h.records_count == 0 or h.records_count != h.last_offset_delta + 1:
+            count = t[T_RECORDS_COUNT]
+            if count == 0 or count != t[T_LAST_OFFSET_DELTA] + 1:
                 raise InvalidRecordError(
-                    f"batch has {h.records_count} records but last_offset_delta "
-                    f"{h.last_offset_delta}"
+                    f"batch has {count} records but last_offset_delta "
+                    f"{t[T_LAST_OFFSET_DELTA]}"
                 )
-            if (
-                cfg.message_timestamp_difference_max_ms < 2**63 - 1
-                and not cfg.log_append_time
-                and abs(h.max_timestamp - now_ms) > cfg.message_timestamp_difference_max_ms
+            if check_ts and (
+                abs(t[T_MAX_TIMESTAMP] - now_ms) > cfg.message_timestamp_difference_max_ms
             ):
                 raise InvalidTimestampError(
-                    f"timestamp {h.max_timestamp} is more than "
+                    f"timestamp {t[T_MAX_TIMESTAMP]} is more than "
                     f"{cfg.message_timestamp_difference_max_ms} ms from broker time {now_ms}"
                 )
-            if cfg.compact and not h.is_control:
+            if cfg.compact and not is_control:
                 try:
                     null_key = batch_has_null_key(view, pos)
                 except InvalidRecordBatch as exc:
@@ -464,7 +484,8 @@ class PartitionLog:
 
         ``origin`` is "client" (control batches rejected) or "coordinator" (transaction
         markers). All batches are appended or none. Raises the storage errors of
-        storage/errors.py; DuplicateSequenceError means nothing was appended.
+        storage/errors.py; DuplicateSequenceError means nothing was appended. The
+        caller's buffer is not modified: stamped headers go out through pwritev.
         """
         view = memoryview(records)
         with self._lock:
@@ -480,18 +501,19 @@ class PartitionLog:
             rel = 0
             iov: list[bytes | bytearray | memoryview] = []
             index_info: list[tuple[int, int, int, int]] = []
-            for pos, h in batches:
+            for pos, t in batches:
                 first = next_offset
-                last = first + h.last_offset_delta
-                ts = now_ms if log_append else h.max_timestamp
-                if h.producer_id >= 0:
+                last = first + t[T_LAST_OFFSET_DELTA]
+                ts = now_ms if log_append else t[T_MAX_TIMESTAMP]
+                if t[T_PRODUCER_ID] >= 0:
+                    h = BatchHeader(*t)
                     if psm is None:
                         psm = self._producers()
                     entry = psm.check(h, pending)
                     ctype = _control_type(view, pos) if h.is_control else None
                     pending[h.producer_id] = psm.apply(h, first, last, ts, entry,
                                                        control_type=ctype)
-                size = h.batch_length + 12
+                size = t[T_BATCH_LENGTH] + 12
                 hdr = bytearray(view[pos : pos + HEADER_SIZE])
                 _Q.pack_into(hdr, 0, first)
                 _I.pack_into(hdr, 12, leader_epoch)
@@ -502,7 +524,7 @@ class PartitionLog:
                     iov.append(view[pos + HEADER_SIZE : pos + size])
                 index_info.append((rel, first, last, ts))
                 rel += size
-                count += h.records_count
+                count += t[T_RECORDS_COUNT]
                 if ts > max_ts:
                     max_ts = ts
                 next_offset = last + 1
@@ -535,7 +557,8 @@ class PartitionLog:
         view = memoryview(records)
         with self._lock:
             self._check_open()
-            batches = self._validate(view, origin="replication", now_ms=0)
+            batches = [(pos, BatchHeader(*t)) for pos, t in
+                       self._validate(view, origin="replication", now_ms=0)]
             expected = self.log_end_offset
             psm = self._psm
             pending: dict[int, ProducerEntry] = {}
@@ -689,31 +712,55 @@ class PartitionLog:
             empty = FetchData(b"", -1, self.log_start_offset, leo, self._high_watermark)
             if offset >= limit:
                 return empty
+            try:
+                return self._read(offset, max_bytes, limit, min_one_batch, empty)
+            except InvalidRecordBatch as exc:
+                raise CorruptRecordError(
+                    f"{self.topic}-{self.partition}: stored data is corrupt: {exc}") from exc
+            except OSError as exc:
+                raise LogDirectoryError(f"{self.directory}: read failed: {exc}") from exc
+
+    def _read(
+        self, offset: int, max_bytes: int, limit: int, min_one_batch: bool, empty: FetchData
+    ) -> FetchData:
+        data = b""
+        hint = self._read_hints.get(offset)
+        seg: LogSegment | None = None
+        if hint is not None and hint[2] == self._generation and hint[1] < hint[0].size:
+            # a consumer continuing where its last fetch ended: no index lookup, no scan
+            seg, pos = hint[0], hint[1]
+            data = seg.pread(pos, max(min(max_bytes, seg.size - pos), HEADER_SIZE))
+            h = parse_header(data, 0)
+        else:
             i = max(0, bisect.bisect_right(self._bases, offset) - 1)
             found = None
-            seg = self.segments[i]
             while i < len(self.segments):
                 seg = self.segments[i]
                 found = seg.find_batch(offset)
                 if found is not None:
                     break
                 i += 1
-            if found is None:
+            if found is None or seg is None:
                 return empty
             pos, h = found
-            if h.base_offset >= limit:
-                return empty
+        if h.base_offset >= limit:
+            return empty
+        if not data:
             want = min(max_bytes, seg.size - pos)
             data = seg.pread(pos, want) if want >= HEADER_SIZE else b""
-            end = _whole_batches(data, limit)
-            if end == 0:
-                if not min_one_batch:
-                    return empty
-                data = seg.pread(pos, h.size_in_bytes)
-            elif end != len(data):
-                data = data[:end]
-            return FetchData(data, h.base_offset, self.log_start_offset, leo,
-                             self._high_watermark)
+        end, next_offset = _whole_batches(data, limit)
+        if end == 0:
+            if not min_one_batch:
+                return empty
+            data = seg.pread(pos, h.size_in_bytes)
+            end, next_offset = len(data), h.next_offset
+        elif end != len(data):
+            data = data[:end]
+        if len(self._read_hints) >= READ_HINTS:
+            self._read_hints.clear()
+        self._read_hints[next_offset] = (seg, pos + end, self._generation)
+        return FetchData(data, h.base_offset, self.log_start_offset, self.log_end_offset,
+                         self._high_watermark)
 
     def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record with timestamp >= ``ts`` (ListOffsets).
@@ -913,9 +960,7 @@ class PartitionLog:
             return 0
         from storage.cleaner import compact_log
 
-        with self._lock:
-            self._check_open()
-            return compact_log(self, now_ms)
+        return compact_log(self, now_ms)
 
     # ------------------------------------------------------------------ flush / close
 
@@ -1122,20 +1167,24 @@ def _parse_base(name: str, suffix: str) -> int | None:
     return int(stem)
 
 
-def _whole_batches(data: bytes, limit: int) -> int:
-    """Length of the prefix of ``data`` made of whole batches with base offset < limit."""
+def _whole_batches(data: bytes, limit: int) -> tuple[int, int]:
+    """(length, next offset) of the prefix of ``data`` made of whole batches with base
+    offset < limit (reads 16 header bytes per batch, nothing else)."""
     off = 0
     n = len(data)
-    frm = int.from_bytes
-    while off + 12 <= n:
-        base = frm(data[off : off + 8], "big", signed=True)
+    next_offset = -1
+    unpack = _PREFIX.unpack_from
+    while off + HEADER_SIZE <= n:
+        base, length = unpack(data, off)
         if base >= limit:
             break
-        size = frm(data[off + 8 : off + 12], "big", signed=True) + 12
+        size = length + 12
         if size < HEADER_SIZE or off + size > n:
             break
+        (delta,) = _I.unpack_from(data, off + 23)
+        next_offset = base + delta + 1
         off += size
-    return off
+    return off, next_offset
 
 
 def _set_log_append_time(hdr: bytearray, ts: int, body: memoryview) -> None:
