@@ -207,6 +207,8 @@ class Broker:
                     await result
             except Exception as exc:
                 log.error("shutdown_hook_failed", error=repr(exc))
+        if self.replica_manager is not None:
+            self.replica_manager.close()  # appends in flight finish first
         if self.log_manager is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.log_manager.shutdown)
             self.log_manager = None

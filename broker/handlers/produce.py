@@ -80,7 +80,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                                               "Produce request carried no records"))
                 continue
             try:
-                result = replicas.append(plog, records, now)
+                result = await replicas.append_async(plog, records, now)
             except DuplicateSequenceError as dup:
                 parts.append({
                     "index": index, "error_code": 0, "base_offset": dup.first_offset,
