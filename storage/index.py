@@ -20,10 +20,13 @@ one pwrite (no descriptor is kept open).
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
+
+_TIME_ENTRY = struct.Struct(">qi")
 
 
 class CorruptIndexError(ValueError):
@@ -190,8 +193,9 @@ class TimeIndex(_PersistentIndex):
         if len(data) % 12:
             raise CorruptIndexError(f"{path}: size {len(data)} is not a multiple of 12")
         n = len(data) // 12
-        ts = _from_big_endian("q", b"".join(data[i * 12 : i * 12 + 8] for i in range(n)))
-        rel = _from_big_endian("i", b"".join(data[i * 12 + 8 : i * 12 + 12] for i in range(n)))
+        pairs = list(_TIME_ENTRY.iter_unpack(data))
+        ts = array("q", (p[0] for p in pairs))
+        rel = array("q", (p[1] for p in pairs))
         for i in range(1, n):
             if ts[i] <= ts[i - 1] or rel[i] < rel[i - 1]:
                 raise CorruptIndexError(f"{path}: entry {i} is not increasing")
@@ -243,8 +247,9 @@ class TimeIndex(_PersistentIndex):
         self._cut = True
 
     def _encode_from(self, start: int) -> bytes:
-        parts = []
-        for t, o in zip(self.timestamps[start:], self.offsets[start:], strict=True):
-            parts.append(t.to_bytes(8, "big", signed=True))
-            parts.append((o - self.base_offset).to_bytes(4, "big", signed=True))
-        return b"".join(parts)
+        pack = _TIME_ENTRY.pack
+        base = self.base_offset
+        return b"".join(
+            pack(t, o - base)
+            for t, o in zip(self.timestamps[start:], self.offsets[start:], strict=True)
+        )

@@ -59,6 +59,7 @@ from protocol.records import (
 from storage.checkpoint import CheckpointError, fsync_dir, read_lines, write_atomic, write_lines
 from storage.errors import (
     CorruptRecordError,
+    DuplicateSequenceError,
     InvalidRecordError,
     InvalidTimestampError,
     LogDirectoryError,
@@ -140,6 +141,8 @@ class PartitionLog:
         self.recovered_bytes = 0  # bytes cut from torn tails at open (for logs/tests)
         self._checkpointed: tuple[int, int, int] | None = None
         self._dirty = True  # changed since the last clean checkpoint
+        self._dir_dirty = True  # a file was created since the last directory fsync
+        self._parent_dirty = False  # the partition directory was created by open()
         self._epochs_dirty = False  # leader_epochs differ from leader-epoch-checkpoint
 
     # ------------------------------------------------------------------ open / recovery
@@ -168,7 +171,9 @@ class PartitionLog:
 
     def _open(self, now_ms: int) -> None:
         d = self.directory
-        d.mkdir(parents=True, exist_ok=True)
+        if not d.is_dir():
+            d.mkdir(parents=True, exist_ok=True)
+            self._parent_dirty = True
         logs: list[int] = []
         sizes: dict[int, int] = {}
         others: list[os.DirEntry[str]] = []
@@ -509,7 +514,12 @@ class PartitionLog:
                     h = BatchHeader(*t)
                     if psm is None:
                         psm = self._producers()
-                    entry = psm.check(h, pending)
+                    try:
+                        entry = psm.check(h, pending)
+                    except DuplicateSequenceError as dup:
+                        if not log_append:  # Kafka reports -1 for CreateTime topics
+                            dup.log_append_time = -1
+                        raise
                     ctype = _control_type(view, pos) if h.is_control else None
                     pending[h.producer_id] = psm.apply(h, first, last, ts, entry,
                                                        control_type=ctype)
@@ -634,6 +644,7 @@ class PartitionLog:
             self.roll(now_ms)
 
     def _replace_empty_active(self, base: int, now_ms: int) -> None:
+        self._dir_dirty = True
         seg = self.segments.pop()
         seg.delete()
         new = LogSegment.create(self.directory, base, self.cache,
@@ -865,6 +876,7 @@ class PartitionLog:
             self._check_open()
             self._generation += 1
             self._dirty = True
+            self._dir_dirty = True
             for seg in self.segments:
                 seg.delete()
             self.segments = [LogSegment.create(
@@ -967,10 +979,20 @@ class PartitionLog:
     def flush(self, now_ms: int | None = None) -> None:
         """fsync every segment holding unflushed data and advance the recovery point.
 
-        The fsyncs run without the lock (safe from a worker thread while appends go on).
+        Only .log files are fsynced (plus the directory after a segment was created):
+        index tails are written but not synced, because a stale or short index is
+        detected at load and rebuilt, or merely sparser. The fsyncs run without the lock
+        (safe from a worker thread while appends go on).
         """
         with self._lock:
             if self._closed:
+                return
+            if now_ms is not None:
+                self._last_flush_ms = now_ms
+            self._unflushed_messages = 0
+            if self._epochs_dirty:
+                self._write_leader_epochs()
+            if self.recovery_point >= self.log_end_offset and not self._roll_flush_pending:
                 return
             target = self.log_end_offset
             generation = self._generation
@@ -978,14 +1000,10 @@ class PartitionLog:
             segs = self.segments[i:]
             for s in segs:
                 s.persist_indexes()
-            paths = [s.log_path for s in segs] + [str(s.index_path) for s in segs] + [
-                str(s.timeindex_path) for s in segs]
-            self._unflushed_messages = 0
+            paths = [s.log_path for s in segs]
+            sync_dir = self._roll_flush_pending or self._dir_dirty
             self._roll_flush_pending = False
-            if self._epochs_dirty:
-                self._write_leader_epochs()
-            if now_ms is not None:
-                self._last_flush_ms = now_ms
+            self._dir_dirty = False
         for p in paths:
             try:
                 fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
@@ -995,8 +1013,12 @@ class PartitionLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            fsync_dir(self.directory)
+        if sync_dir:
+            with contextlib.suppress(FileNotFoundError):
+                fsync_dir(self.directory)
+                if self._parent_dirty:  # the partition directory itself is new
+                    fsync_dir(self.directory.parent)
+                    self._parent_dirty = False
         with self._lock:
             if generation == self._generation:
                 self.recovery_point = max(self.recovery_point, min(target, self.log_end_offset))

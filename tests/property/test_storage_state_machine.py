@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypothesis import settings
@@ -157,6 +157,21 @@ class PartitionLogMachine(RuleBasedStateMachine):
         assert self.log.delete_records_before(offset) == offset
         self.log.enforce_retention(self.now)
         self.model = [b for b in self.model if b.last >= offset]
+        if not self.model:
+            self.start_if_empty = self.log.log_end_offset
+
+    @precondition(lambda self: self.model)
+    @rule(limit=st.integers(0, 3000))
+    def size_retention(self, limit: int) -> None:
+        assert self.log is not None
+        before = self.log.config
+        self.log.update_config(replace(before, retention_bytes=limit))
+        self.log.enforce_retention(self.now)
+        self.log.update_config(before)
+        assert self.log.size_in_bytes - self.log.segments[0].size < max(limit, 1) or len(
+            self.log.segments) == 1
+        start = self.log.log_start_offset
+        self.model = [b for b in self.model if b.last >= start]
         if not self.model:
             self.start_if_empty = self.log.log_end_offset
 

@@ -116,3 +116,16 @@ def test_transactions_tracked_for_lso(open_log) -> None:
     log.high_watermark = log.log_end_offset
     assert log.last_stable_offset == 3
     assert log.aborted_transactions(0, 10) == []
+
+
+def test_duplicate_reports_log_append_time_only_for_log_append_time_topics(open_log) -> None:
+    create = open_log(name="c-0")
+    create.append_as_leader(pbatch(0), leader_epoch=0, now_ms=5)
+    with pytest.raises(DuplicateSequenceError) as err:
+        create.append_as_leader(pbatch(0), leader_epoch=0, now_ms=9)
+    assert err.value.log_append_time == -1
+    append = open_log(LogConfig(message_timestamp_type="LogAppendTime"), name="l-0")
+    append.append_as_leader(pbatch(0), leader_epoch=0, now_ms=5)
+    with pytest.raises(DuplicateSequenceError) as err:
+        append.append_as_leader(pbatch(0), leader_epoch=0, now_ms=9)
+    assert (err.value.first_offset, err.value.log_append_time) == (0, 5)
