@@ -64,3 +64,24 @@ def test_random_faults_keep_invariants(nodes: int) -> None:
 
 def exc_history(exc: InvariantViolation) -> list[str]:
     return getattr(exc, "history", [])[-25:]
+
+
+@pytest.mark.timeout(60)
+def test_the_checker_catches_an_injected_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Teeth: break the vote restriction (every candidate's log counts as up to date, so
+    voters elect candidates missing committed entries): the simulation must notice."""
+    import controller.raft.core as core_module
+    from controller.raft.types import OffsetAndEpoch
+
+    class AlwaysUpToDate(OffsetAndEpoch):
+        def __ge__(self, other: object) -> bool:
+            return True
+
+    monkeypatch.setattr(core_module, "OffsetAndEpoch", AlwaysUpToDate)
+    for seed in range(40):
+        try:
+            run_seed(seed, 3)
+        except InvariantViolation as exc:
+            assert "committed entry changed" in str(exc) or "disagrees" in str(exc)
+            return
+    pytest.fail("40 seeds with a broken vote rule and no invariant violation")
