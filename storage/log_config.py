@@ -32,6 +32,7 @@ class LogConfig:
     message_timestamp_type: str = "CreateTime"
     message_timestamp_difference_max_ms: int = LONG_MAX
     file_delete_delay_ms: int = 60000
+    producer_id_expiration_ms: int = DAY_MS  # broker-wide in Kafka; idle producers dropped
 
     @property
     def compact(self) -> bool:

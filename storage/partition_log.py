@@ -933,7 +933,8 @@ class PartitionLog:
     def enforce_retention(self, now_ms: int) -> int:
         """Delete closed segments past retention.ms / retention.bytes / the log start.
 
-        The active segment is never deleted. Returns the number of segments deleted.
+        The active segment is never deleted. Also expires idle producer ids. Returns the
+        number of segments deleted.
         """
         with self._lock:
             self._check_open()
@@ -958,6 +959,8 @@ class PartitionLog:
                         total -= self.segments[0].size
                         self._delete_oldest()
                         deleted += 1
+            if self._psm is not None:
+                self._psm.expire(now_ms, cfg.producer_id_expiration_ms)
             if deleted:
                 self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
                 self._high_watermark = max(self._high_watermark, self.log_start_offset)

@@ -182,6 +182,16 @@ class ProducerStateManager:
         return [(pid, first) for pid, first, last in self.aborted
                 if last >= start and first < end]
 
+    def expire(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget producers idle longer than ``expiration_ms`` (none with an open
+        transaction); returns how many were removed (producer.id.expiration.ms)."""
+        stale = [pid for pid, e in self.producers.items()
+                 if e.current_txn_first_offset < 0 and e.last_timestamp >= 0
+                 and now_ms - e.last_timestamp > expiration_ms]
+        for pid in stale:
+            del self.producers[pid]
+        return len(stale)
+
     # -- truncation -----------------------------------------------------------------------
 
     def truncate_head(self, log_start_offset: int) -> None:

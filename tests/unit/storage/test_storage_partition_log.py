@@ -248,3 +248,41 @@ def test_unclean_reopen_truncates_torn_tail_and_rebuilds_index(tmp_path) -> None
     assert len(log2.segments[-1].index) > 0
     assert log2.append_as_leader(batch(1), leader_epoch=0, now_ms=0).first_offset == 9
     log2.close()
+
+
+def test_flush_and_retention_threads_while_appending_and_reading(open_log) -> None:
+    """flush()/enforce_retention() from a worker thread while this thread appends/reads."""
+    import threading
+
+    log = open_log(LogConfig(segment_bytes=20_000, retention_bytes=200_000, retention_ms=-1))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while not stop.is_set():
+                log.flush()
+                log.enforce_retention(0)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    try:
+        for i in range(1500):
+            log.append_as_leader(batch(2, size=100), leader_epoch=0, now_ms=0)
+            if i % 7 == 0:
+                start = log.log_start_offset
+                try:
+                    got = offsets_of(log.read(start, 5000).records)
+                except OffsetOutOfRangeError:  # retention moved the start meanwhile
+                    assert log.log_start_offset > start
+                    continue
+                assert got and got[0][0] <= start <= got[0][1]
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert not errors, errors
+    log.flush()
+    assert log.recovery_point == log.log_end_offset == 3000
+    assert log.size_in_bytes < 200_000 + 20_000

@@ -129,3 +129,13 @@ def test_duplicate_reports_log_append_time_only_for_log_append_time_topics(open_
     with pytest.raises(DuplicateSequenceError) as err:
         append.append_as_leader(pbatch(0), leader_epoch=0, now_ms=9)
     assert (err.value.first_offset, err.value.log_append_time) == (0, 5)
+
+
+def test_idle_producers_expire_at_retention(open_log) -> None:
+    log = open_log(LogConfig(producer_id_expiration_ms=1000))
+    log.append_as_leader(pbatch(0, pid=1), leader_epoch=0, now_ms=0)  # max timestamp 0
+    log.append_as_leader(pbatch(0, pid=2, txn=True), leader_epoch=0, now_ms=0)
+    log.enforce_retention(now_ms=500)
+    assert set(log.producer_state) == {1, 2}
+    log.enforce_retention(now_ms=5000)
+    assert set(log.producer_state) == {2}  # an open transaction keeps its producer
