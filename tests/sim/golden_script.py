@@ -3,6 +3,7 @@
 Script format (one step per line, ``#`` starts a comment)::
 
     nodes 3                 # cluster size (first step)
+    observers 1             # non-voting followers, numbered after the voters
     seed 4                  # simulation seed (first steps)
     snapshot-every 40       # applied entries between local snapshots
     net drop=0 dup=0        # message loss / duplication rates (default 0 in scripts)
@@ -61,6 +62,8 @@ def run_script(text: str) -> Outcome:
         word, *args = step.split()
         if word == "nodes":
             params.nodes = int(args[0])
+        elif word == "observers":
+            params.observers = int(args[0])
         elif word == "seed":
             seed = int(args[0])
         elif word == "snapshot-every":
