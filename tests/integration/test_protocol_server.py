@@ -290,3 +290,18 @@ def test_idempotent_duplicate_returns_original_offset(bootstrap: str) -> None:
         r = c.request(fetch_req(topic, 0))
         assert offsets_in(r.responses[0].partitions[0].records) == [0, 1, 3]
         assert r.responses[0].partitions[0].high_watermark == 5
+
+
+def test_producer_ids_are_not_reused_after_restart(fresh_broker: BrokerProcess) -> None:
+    def allocate() -> int:
+        with WireClient(*_addr(fresh_broker.bootstrap), timeout=TIMEOUT) as c:
+            r = c.request(req(22, 4, transactional_id=None, transaction_timeout=60000,
+                              producer_id=-1, producer_epoch=-1))
+            assert r.error_code == ErrorCode.none
+            return int(r.producer_id)
+
+    before = {allocate() for _ in range(3)}
+    fresh_broker.kill()  # even without a clean shutdown
+    fresh_broker.start()
+    after = allocate()
+    assert after not in before and after > max(before)
