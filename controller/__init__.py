@@ -34,9 +34,14 @@ How a shell drives the core (one asyncio task per node; the later controller ses
             core.advance(rd)
         every N committed entries: core.snapshot_taken(loader.snapshot())
 
-The active controller (``core.is_leader``) turns BrokerRegistration/BrokerHeartbeat/
-CreateTopics/DeleteTopics/CreatePartitions/IncrementalAlterConfigs into records with
-``broker_control``/``topic_control`` against ``loader.image``, proposes them as one
-``encode_batch`` entry per request, and answers once the entry's offset is below the high
-watermark (applied by the loader), or with NOT_CONTROLLER if it lost leadership first.
+The active controller (``core.is_leader``; ``controller.metadata.active.ActiveController``
+created with the offset of its LeaderChange entry, used once ``ready``) turns
+BrokerRegistration/BrokerHeartbeat/CreateTopics/DeleteTopics/CreatePartitions/
+IncrementalAlterConfigs into records with ``broker_control``/``topic_control`` against
+``active.image`` (committed + its own pending batches), proposes them as one
+``encode_batch`` entry per request (``offset = core.propose([...])``, then
+``active.propose(records, offset, request)``), answers the requests ``active.committed()``
+returns after each loader step, and answers NOT_CONTROLLER to ``active.abandon()`` when
+leadership is lost. A timer calls ``broker_control.fence_expired`` for brokers that missed
+``broker.session.timeout.ms``.
 """
