@@ -82,7 +82,7 @@ _PREFIX = struct.Struct(">qi")
 READ_HINTS = 64  # remembered (next fetch offset -> segment position) pairs
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendResult:
     first_offset: int
     last_offset: int
@@ -92,7 +92,7 @@ class AppendResult:
     batch_count: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FetchData:
     """Whole batches as stored (``records``), plus the log's bounds at read time."""
 

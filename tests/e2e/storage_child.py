@@ -19,6 +19,7 @@ from pathlib import Path
 from protocol.records import Record, build_batch
 from storage.file_cache import FileCache
 from storage.log_config import LogConfig
+from storage.partition_log import PartitionLog
 
 CONFIG = LogConfig(flush_messages=1, segment_bytes=64 * 1024, index_interval_bytes=1024)
 
@@ -36,8 +37,6 @@ def batch_for(base_offset: int) -> tuple[int, list[tuple[bytes, bytes]]]:
 
 def run(directory: Path, out_fd: int) -> None:
     """Open the log, report "ready", then append and acknowledge until killed."""
-    from storage.partition_log import PartitionLog
-
     log = PartitionLog.open(directory, CONFIG, now_ms=0, file_cache=FileCache(16))
     os.write(out_fd, f"ready {log.log_end_offset}\n".encode())
     codec = 0
