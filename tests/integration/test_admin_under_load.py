@@ -20,6 +20,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
+from tests.support.broker import BrokerProcess
 from tests.support.fixtures import unique_topic
 
 TIMEOUT = 20
@@ -74,7 +75,7 @@ def _incremental(admin: AdminClient, topic: str, key: str, value: str | None,
     )
 
 
-def test_admin_changes_while_producing(bootstrap: str) -> None:
+def test_admin_changes_while_producing(broker: BrokerProcess, bootstrap: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     busy, calm = unique_topic("load-busy"), unique_topic("load-calm")
     futures = admin.create_topics([NewTopic(busy, 2, 1), NewTopic(calm, 1, 1)],
@@ -103,6 +104,9 @@ def test_admin_changes_while_producing(bootstrap: str) -> None:
         writer.stop.set()
         writer.join(TIMEOUT)
     assert writer.errors == []
+    # the new segment.bytes applies to the live log: it rolled at 64 KiB
+    segments = sorted((broker.data_dir / f"{busy}-1").glob("*.log"))
+    assert len(segments) >= 2 and all(p.stat().st_size <= 65536 for p in segments[:-1])
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("load")})
     try:
         for partition, acked in writer.acked.items():
