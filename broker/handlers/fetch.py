@@ -6,6 +6,8 @@ data may exceed that (one whole batch) so consumers always progress; batches are
 whole, bounded by the high watermark (read_uncommitted) or the last stable offset
 (read_committed, with the aborted transactions of the returned range).
 
+Fetch below v10 gets UNSUPPORTED_COMPRESSION_TYPE instead of zstd batches (KIP-110).
+
 Long poll: if fewer than ``min_bytes`` are available and ``max_wait_ms`` > 0, the fetch
 waits in the purgatory until an append to one of its partitions (then re-reads) or the
 deadline (then answers with what there is). Errors answer at once.
@@ -23,6 +25,7 @@ import asyncio
 from typing import Any
 
 from broker.handlers import ApiHandler, RequestContext
+from protocol.compat import FETCH_ZSTD_MIN_VERSION, contains_zstd
 from protocol.errors import ErrorCode
 from storage.errors import OffsetOutOfRangeError, StorageError
 
@@ -81,6 +84,10 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
                     code = exc.error_code if exc.error_code > 0 else \
                         ErrorCode.unknown_server_error
                     errors = True
+            if records and ctx.api_version < FETCH_ZSTD_MIN_VERSION and contains_zstd(records):
+                records = b""  # KIP-110: this client version cannot have zstd data
+                code = ErrorCode.unsupported_compression_type
+                errors = True
             size = len(records)
             aborted: Any = None
             if read_committed:

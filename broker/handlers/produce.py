@@ -10,7 +10,8 @@ offsets in place and applies LogAppendTime). Errors map to Kafka codes:
 unknown topic/partition → UNKNOWN_TOPIC_OR_PARTITION, illegal name →
 INVALID_TOPIC_EXCEPTION, acks=-1 with ``min.insync.replicas`` above the ISR (1) →
 NOT_ENOUGH_REPLICAS, acks not in {-1, 0, 1} → INVALID_REQUIRED_ACKS, storage errors →
-their ``error_code`` (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, ...).
+their ``error_code`` (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, ...), a zstd batch
+in Produce below v7 → UNSUPPORTED_COMPRESSION_TYPE (KIP-110).
 A duplicate of one of the producer's last five batches answers NONE with the original
 offset and appends nothing.
 
@@ -26,6 +27,7 @@ from typing import Any
 from broker.handlers import ApiHandler, CloseConnection, RequestContext
 from broker.topics import InvalidTopicName, validate_topic_name
 from common.logging import get_logger
+from protocol.compat import PRODUCE_ZSTD_MIN_VERSION, contains_zstd
 from protocol.errors import ErrorCode, error_name
 from protocol.records import InvalidRecordBatch
 from storage.errors import DuplicateSequenceError, StorageError
@@ -78,6 +80,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             if not records:
                 parts.append(_partition_error(index, ErrorCode.invalid_record,
                                               "Produce request carried no records"))
+                continue
+            if ctx.api_version < PRODUCE_ZSTD_MIN_VERSION and contains_zstd(records):
+                parts.append(_partition_error(index, ErrorCode.unsupported_compression_type,
+                                              "zstd needs Produce v7 or later"))
                 continue
             try:
                 result = await replicas.append_async(plog, records, now)

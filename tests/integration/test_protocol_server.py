@@ -305,3 +305,20 @@ def test_producer_ids_are_not_reused_after_restart(fresh_broker: BrokerProcess) 
     fresh_broker.start()
     after = allocate()
     assert after not in before and after > max(before)
+
+
+def test_zstd_needs_produce_v7_and_fetch_v10(bootstrap: str) -> None:
+    """KIP-110: zstd batches are refused in Produce < v7 and withheld from Fetch < v10."""
+    topic = f"zstd-{uuid.uuid4().hex[:8]}"
+    zstd = build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=b"k",
+                               value=b"z" * 500, headers=[])], compression=4)
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        create_topic(c, topic)
+        assert produce(c, topic, zstd, version=6).error_code == \
+            ErrorCode.unsupported_compression_type
+        assert produce(c, topic, zstd, version=7).error_code == ErrorCode.none
+        old = c.request(fetch_req(topic, 0, version=9)).responses[0].partitions[0]
+        assert old.error_code == ErrorCode.unsupported_compression_type
+        assert not old.records
+        new = c.request(fetch_req(topic, 0, version=10)).responses[0].partitions[0]
+        assert new.error_code == ErrorCode.none and offsets_in(new.records) == [0]
