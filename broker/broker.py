@@ -1,10 +1,12 @@
 """The broker's state and lifecycle, independent of sockets.
 
 ``Broker(config)`` owns the LogManager, the TopicRegistry, the ReplicaManager, the fetch
-purgatory, the producer id manager and the API registry. ``start()`` opens storage and
-starts the periodic tasks (retention, cleaner, flush of due logs — blocking file work runs
-in a worker thread, never on the event loop); ``shutdown()`` stops them and flushes and
-checkpoints storage (``LogManager.shutdown``).
+purgatory, the producer id manager and the API registry. Lifecycle, in order:
+``open_storage()`` (logs, topic table, high watermarks), ``run_startup_hooks()`` (inside
+the loop), ``start_background()`` (retention, cleaner, flush of due logs — blocking file
+work in a worker thread, never on the event loop), then serving; ``shutdown()`` stops the
+tasks, runs shutdown hooks, drains the append thread and flushes and checkpoints storage
+(``LogManager.shutdown``).
 
 The cluster id is kept in ``<data_dir>/meta.properties`` (Kafka's file name):
 ``version=1``, ``cluster.id=...``, ``node.id=...``; it is generated on first start.
