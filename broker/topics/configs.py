@@ -642,12 +642,33 @@ class DescribedConfig:
         return self.source is ConfigSource.DEFAULT_CONFIG
 
 
+#: Keys that take effect outside the storage engine's LogConfig (the replica manager reads
+#: min.insync.replicas) or that only exist for compatibility (their docs say so).
+APPLIED_ELSEWHERE = frozenset({
+    "min.insync.replicas", "compression.type", "remote.storage.enable",
+    "leader.replication.throttled.replicas", "follower.replication.throttled.replicas",
+    "unclean.leader.election.enable", "local.retention.bytes", "local.retention.ms",
+})
+NOT_APPLIED_NOTE = " (Strom accepts and keeps this setting but does not apply it yet.)"
+
+
+def not_applied(storage_fields: Iterable[str]) -> frozenset[str]:
+    """Topic keys neither mapped to a storage LogConfig field nor applied elsewhere."""
+    fields = set(storage_fields)
+    return frozenset(
+        name for name in TOPIC_CONFIGS
+        if name.replace(".", "_") not in fields and name not in APPLIED_ELSEWHERE
+    )
+
+
 def describe_topic(
     overrides: Mapping[str, str], broker: BrokerDefaults, keys: Iterable[str] | None = None,
+    *, unapplied: frozenset[str] = frozenset(),
 ) -> list[DescribedConfig]:
     """Effective topic configs with sources and synonyms (most to least specific).
 
     ``keys`` None means all, sorted by name. Unknown keys in ``keys`` are left out (as Kafka).
+    Documentation of the keys in ``unapplied`` says that they are kept but not applied.
     """
     names = sorted(TOPIC_CONFIGS) if keys is None else [k for k in keys if k in TOPIC_CONFIGS]
     out: list[DescribedConfig] = []
@@ -675,7 +696,8 @@ def describe_topic(
         out.append(
             DescribedConfig(
                 name=name, value=value, source=source, type=d.type,
-                is_sensitive=d.sensitive, documentation=d.doc, synonyms=tuple(synonyms),
+                is_sensitive=d.sensitive, synonyms=tuple(synonyms),
+                documentation=d.doc + (NOT_APPLIED_NOTE if name in unapplied else ""),
             )
         )
     return out

@@ -60,6 +60,7 @@ from broker.topics.configs import (
     apply_incremental,
     describe_topic,
     effective_values,
+    not_applied,
     to_log_config_kwargs,
     validate_effective,
 )
@@ -231,13 +232,19 @@ class TopicRegistry:
     def describe_configs(
         self, name: str, keys: Iterable[str] | None = None
     ) -> list[DescribedConfig]:
-        return describe_topic(self.require(name).configs, self.broker, keys)
+        return describe_topic(self.require(name).configs, self.broker, keys,
+                              unapplied=self.unapplied_keys())
 
     def describe_configs_for(
         self, overrides: Mapping[str, str], keys: Iterable[str] | None = None
     ) -> list[DescribedConfig]:
         """Like describe_configs for a topic that would have these overrides."""
-        return describe_topic(overrides, self.broker, keys)
+        return describe_topic(overrides, self.broker, keys, unapplied=self.unapplied_keys())
+
+    def unapplied_keys(self) -> frozenset[str]:
+        """Topic config keys this broker accepts and keeps but does not act on (yet)."""
+        cls = self._log_config_type or _default_log_config_type()
+        return not_applied(f.name for f in dataclasses.fields(cls))
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(topic_name)`` after every change to a topic (create/delete/alter)."""

@@ -262,3 +262,13 @@ def test_create_topics_saves_the_table_once(tmp_path: Path) -> None:
     assert all(isinstance(r, TopicError) and r.error_code == ErrorCode.kafka_storage_error
                for r in results)
     assert reg.get("x1") is None and ("x2", 0) not in logs.logs
+
+
+def test_documentation_says_which_keys_are_not_applied(tmp_path: Path) -> None:
+    reg = _registry(tmp_path, RecordingLogs())
+    reg.create_topic("d", 1)
+    docs = {d.name: d.documentation or "" for d in reg.describe_configs("d")}
+    for key in reg.unapplied_keys():
+        assert "does not apply it yet" in docs[key]
+    assert "does not apply" not in docs["retention.ms"]  # a LogConfig field
+    assert "does not apply" not in docs["min.insync.replicas"]  # the replica manager's
