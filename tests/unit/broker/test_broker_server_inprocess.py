@@ -1,0 +1,88 @@
+"""The server in-process on 127.0.0.1:0: handler failures close only their connection,
+handlers registered late are advertised, shutdown finishes in-flight requests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kio.schema.api_versions.v0.request import ApiVersionsRequest
+from kio.schema.describe_producers.v0.request import DescribeProducersRequest
+
+from broker.broker import Broker
+from broker.config import load_config
+from broker.handlers import ApiHandler, RequestContext
+from broker.server import KafkaServer
+from net.wire import WireClient
+
+DESCRIBE_PRODUCERS = 61
+
+
+async def _failing(ctx: RequestContext, request: Any) -> Any:
+    raise RuntimeError("boom")
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> Any:
+    config, _ = load_config(None, [f"log.dirs={tmp_path}", "listeners=PLAINTEXT://127.0.0.1:0"],
+                            environ={})
+    broker = Broker(config)
+    broker.registry.register(ApiHandler(DESCRIBE_PRODUCERS, 0, 0, _failing).spec())
+    broker.open_storage()
+    server = KafkaServer(broker)
+    host, port = await server.start("127.0.0.1", 0)
+    broker.set_advertised(host, port)
+    try:
+        yield broker, server, host, port
+    finally:
+        await server.shutdown()
+        await broker.shutdown()
+
+
+def _call(host: str, port: int, body: Any) -> Any:
+    with WireClient(host, port, timeout=5) as c:
+        return c.request(body)
+
+
+async def test_handler_failure_closes_only_that_connection(running: Any) -> None:
+    broker, _server, host, port = running
+    versions = await asyncio.to_thread(_call, host, port, ApiVersionsRequest())
+    assert any(int(k.api_key) == DESCRIBE_PRODUCERS for k in versions.api_keys)
+
+    def failing_then_check() -> bool:
+        with WireClient(host, port, timeout=5) as c:
+            c.send(DescribeProducersRequest(topics=()))
+            return c.is_closed_by_peer()
+
+    assert await asyncio.to_thread(failing_then_check)
+    again = await asyncio.to_thread(_call, host, port, ApiVersionsRequest())
+    assert again.error_code == 0
+
+
+async def test_shutdown_answers_in_flight_long_poll(running: Any) -> None:
+    broker, server, host, port = running
+    from protocol.build import build
+    from protocol.codec import request_type
+
+    broker.topics.create_topic("lp", 1)
+    fetch = build(request_type(1, 12), {
+        "replica_id": -1, "max_wait": 30_000, "min_bytes": 1, "max_bytes": 1 << 20,
+        "session_epoch": -1, "forgotten_topics_data": [],
+        "topics": [{"topic": "lp", "partitions": [
+            {"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}]})
+
+    client = WireClient(host, port, timeout=10)
+    try:
+        await asyncio.to_thread(client.send, fetch)
+        for _ in range(100):  # wait until the fetch is parked in the purgatory
+            if broker.purgatory.waiting():
+                break
+            await asyncio.sleep(0.02)
+        assert broker.purgatory.waiting() == 1
+        await asyncio.wait_for(server.shutdown(), 5)
+        resp = await asyncio.to_thread(client.receive)
+        assert resp.responses[0].partitions[0].error_code == 0
+    finally:
+        client.close()
