@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.handlers import ApiHandler, RequestContext
-from broker.handlers.metadata import broker_entries
+from broker.handlers.metadata import CLUSTER_OPERATIONS, NOT_REQUESTED, broker_entries
 from protocol.errors import ErrorCode
 
 API_KEY = 60
@@ -30,6 +30,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         "cluster_id": ctx.broker.cluster_id,
         "controller_id": ctx.broker.node_id,
         "brokers": broker_entries(ctx),
+        "cluster_authorized_operations": CLUSTER_OPERATIONS
+        if request.include_cluster_authorized_operations else NOT_REQUESTED,
     })
 
 

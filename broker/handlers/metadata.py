@@ -20,6 +20,13 @@ from protocol.errors import ErrorCode
 API_KEY = 3
 ZERO_UUID = UUID(int=0)
 
+# Authorized operations (KIP-430) with no authorizer: everything is allowed. Bit n set =
+# AclOperation code n: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,
+# CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+NOT_REQUESTED = -(2**31)
+TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
+CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
+
 
 def broker_entries(ctx: RequestContext) -> list[dict[str, Any]]:
     b = ctx.broker
@@ -82,6 +89,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     allow_auto = getattr(request, "allow_auto_topic_creation", True)
     auto = ctx.broker.config.auto_create_topics_enable and allow_auto
     out: list[dict[str, Any]] = []
+    topic_ops = TOPIC_OPERATIONS if getattr(
+        request, "include_topic_authorized_operations", False) else NOT_REQUESTED
+    cluster_ops = CLUSTER_OPERATIONS if getattr(
+        request, "include_cluster_authorized_operations", False) else NOT_REQUESTED
     if requested is None:
         out = [topic_entry(ctx, info) for info in topics_registry.list()]
     else:
@@ -116,12 +127,15 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 out.append(_auto_create(ctx, name))
             else:
                 out.append(error_topic(name, ErrorCode.unknown_topic_or_partition))
+    for entry in out:
+        entry["topic_authorized_operations"] = topic_ops
     return ctx.build_response({
         "throttle_time": 0,
         "brokers": broker_entries(ctx),
         "cluster_id": ctx.broker.cluster_id,
         "controller_id": ctx.broker.node_id,
         "topics": out,
+        "cluster_authorized_operations": cluster_ops,
     })
 
 

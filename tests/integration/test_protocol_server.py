@@ -322,3 +322,20 @@ def test_zstd_needs_produce_v7_and_fetch_v10(bootstrap: str) -> None:
         assert not old.records
         new = c.request(fetch_req(topic, 0, version=10)).responses[0].partitions[0]
         assert new.error_code == ErrorCode.none and offsets_in(new.records) == [0]
+
+
+def test_authorized_operations_when_requested(bootstrap: str) -> None:
+    """No authorizer: every operation is allowed (KIP-430 bitfields), INT_MIN if not asked."""
+    topic = f"ops-{uuid.uuid4().hex[:8]}"
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        create_topic(c, topic)
+        md = c.request(req(3, 9, topics=[{"name": topic}], allow_auto_topic_creation=False,
+                           include_cluster_authorized_operations=True,
+                           include_topic_authorized_operations=True))
+        ops = md.topics[0].topic_authorized_operations
+        assert ops & (1 << 3) and ops & (1 << 4) and ops & (1 << 8)  # READ, WRITE, DESCRIBE
+        assert md.cluster_authorized_operations & (1 << 12)  # IDEMPOTENT_WRITE
+        plain = c.request(req(3, 9, topics=[{"name": topic}], allow_auto_topic_creation=False))
+        assert plain.topics[0].topic_authorized_operations == -(2**31)
+        dc = c.request(req(60, 0, include_cluster_authorized_operations=True))
+        assert dc.cluster_authorized_operations & (1 << 8)
