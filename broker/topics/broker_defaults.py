@@ -7,12 +7,18 @@ cluster-wide runtime changes (DYNAMIC_DEFAULT_BROKER_CONFIG), the properties the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from broker.topics.config_defs import BROKER_SYNONYM_OF, TOPIC_CONFIGS, config_def
-from broker.topics.config_types import ConfigSource, InvalidConfig, Value, parse_typed
+from broker.topics.config_types import (
+    ConfigSource,
+    ConfigType,
+    InvalidConfig,
+    Value,
+    parse_typed,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +169,49 @@ def _int_property(props: Mapping[str, str], key: str, default: int) -> int:
     if value < 1:
         raise InvalidConfig(f"Invalid value {value} for configuration {key}: must be at least 1")
     return value
+
+
+def apply_broker_ops(
+    layer: Mapping[str, str], ops: Iterable[tuple[str, int, str | None]],
+    current: BrokerDefaults,
+) -> dict[str, str]:
+    """IncrementalAlterConfigs on a broker entity's runtime layer → the new layer.
+
+    op: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT (list keys; they start from the layer's value,
+    else the currently effective default). NotDynamic for keys that cannot change at runtime,
+    InvalidConfig for repeated keys, list ops on other keys or unknown ops. Values are checked
+    when the layer is resolved (:meth:`BrokerDefaults.with_dynamic`).
+    """
+    new = dict(layer)
+    seen: set[str] = set()
+    for key, op, raw in ops:
+        if key in seen:
+            raise InvalidConfig(f"Error due to duplicate config keys: {key}")
+        seen.add(key)
+        if key not in DYNAMIC_BROKER_KEYS:
+            raise NotDynamic(
+                f"Cannot update these configs dynamically: {key}. Set it in "
+                "server.properties (or with --override) and restart the broker."
+            )
+        if op == 0:
+            if raw is None:
+                raise InvalidConfig(f"Null value not supported for broker config {key}")
+            new[key] = raw
+        elif op == 1:
+            new.pop(key, None)
+        elif op in (2, 3):
+            d = TOPIC_CONFIGS[BROKER_SYNONYM_OF[key]]
+            if d.type is not ConfigType.LIST:
+                raise InvalidConfig(
+                    f"Config value append/subtract is not allowed for config key: {key}"
+                )
+            items = list(d.parse(new[key]) if key in new else current.default_value(d.name)[0])
+            change = list(d.parse(raw or ""))
+            if op == 2:
+                items += [i for i in change if i not in items]
+            else:
+                items = [i for i in items if i not in change]
+            new[key] = d.render(tuple(items))
+        else:
+            raise InvalidConfig(f"Unknown config operation {op} for config key {key}")
+    return new

@@ -48,12 +48,9 @@ from typing import Any, Protocol
 from kio.schema.errors import ErrorCode
 
 from broker.topics import rules
+from broker.topics.broker_defaults import apply_broker_ops
 from broker.topics.configs import (
-    BROKER_SYNONYM_OF,
-    DYNAMIC_BROKER_KEYS,
-    TOPIC_CONFIGS,
     BrokerDefaults,
-    ConfigType,
     DescribedConfig,
     InvalidConfig,
     NotDynamic,
@@ -436,7 +433,7 @@ class TopicRegistry:
                     raise InvalidConfig("Null value not supported for broker configs")
                 new_layer: dict[str, str] = dict(layer)  # type: ignore[arg-type]
             else:
-                new_layer = self._apply_broker_ops(entity, ops)
+                new_layer = apply_broker_ops(self._dynamic.get(entity, {}), ops, self.broker)
             dynamic = {**self._dynamic, entity: new_layer}
             resolved = self._static_broker.with_dynamic(
                 dynamic.get(str(self.node_id), {}), dynamic.get("", {})
@@ -468,46 +465,6 @@ class TopicRegistry:
                 self.log_manager.update_config(info.name, self.log_config(info.name))
         for info in list(self._topics.values()):
             self._notify(info.name)
-
-    def _apply_broker_ops(
-        self, entity: str, ops: Iterable[tuple[str, int, str | None]]
-    ) -> dict[str, str]:
-        layer = dict(self._dynamic.get(entity, {}))
-        seen: set[str] = set()
-        for key, op, raw in ops:
-            if key in seen:
-                raise InvalidConfig(f"Error due to duplicate config keys: {key}")
-            seen.add(key)
-            if key not in DYNAMIC_BROKER_KEYS:
-                raise NotDynamic(
-                    f"Cannot update these configs dynamically: {key}. Set it in "
-                    "server.properties (or with --override) and restart the broker."
-                )
-            if op == 0:
-                if raw is None:
-                    raise InvalidConfig(f"Null value not supported for broker config {key}")
-                layer[key] = raw
-            elif op == 1:
-                layer.pop(key, None)
-            elif op in (2, 3):
-                d = TOPIC_CONFIGS[BROKER_SYNONYM_OF[key]]
-                if d.type is not ConfigType.LIST:
-                    raise InvalidConfig(
-                        f"Config value append/subtract is not allowed for config key: {key}"
-                    )
-                current = list(
-                    d.parse(layer[key]) if key in layer
-                    else self.broker.default_value(d.name)[0]
-                )
-                items = list(d.parse(raw or ""))
-                if op == 2:
-                    current += [i for i in items if i not in current]
-                else:
-                    current = [i for i in current if i not in items]
-                layer[key] = d.render(tuple(current))
-            else:
-                raise InvalidConfig(f"Unknown config operation {op} for config key {key}")
-        return layer
 
     # ------------------------------------------------------------------ internals
 
