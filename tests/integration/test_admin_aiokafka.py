@@ -141,3 +141,24 @@ async def test_delete_records(admin: AIOKafkaAdminClient, bootstrap: str) -> Non
         assert (await consumer.beginning_offsets([tp]))[tp] == 3
     finally:
         await consumer.stop()
+
+
+async def test_describe_with_synonyms_and_broker(admin: AIOKafkaAdminClient) -> None:
+    name = unique_topic("aio-syn")
+    await admin.create_topics([NewTopic(name, 1, 1, topic_configs={"segment.ms": "600000"})])
+    [response] = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, {"segment.ms": None})],
+        include_synonyms=True,
+    )
+    [(error_code, _, _, _, entries)] = [tuple(r) for r in response.resources]
+    assert error_code == 0
+    [entry] = entries
+    name_, value, _read_only, source, _sensitive, synonyms = entry
+    assert (name_, value, source) == ("segment.ms", "600000", TOPIC_CONFIG)
+    assert [(s[0], s[2]) for s in synonyms] == [
+        ("segment.ms", TOPIC_CONFIG), ("log.roll.ms", DEFAULT_CONFIG)
+    ]
+    [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")])
+    [(error_code, _, _, resource_name, entries)] = [tuple(r) for r in response.resources]
+    assert (error_code, resource_name) == (0, "1")
+    assert {e[0]: e[1] for e in entries}["num.partitions"] == "1"
