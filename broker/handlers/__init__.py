@@ -55,6 +55,7 @@ CORE_MODULES: tuple[str, ...] = (
     "broker.handlers.list_offsets",
     "broker.handlers.init_producer_id",
     "broker.handlers.offset_for_leader_epoch",
+    "broker.handlers.describe_producers",
 )
 EXTENSION_PACKAGES: tuple[str, ...] = ("broker.admin", "broker.group", "broker.txn")
 

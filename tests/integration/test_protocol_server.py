@@ -339,3 +339,21 @@ def test_authorized_operations_when_requested(bootstrap: str) -> None:
         assert plain.topics[0].topic_authorized_operations == -(2**31)
         dc = c.request(req(60, 0, include_cluster_authorized_operations=True))
         assert dc.cluster_authorized_operations & (1 << 8)
+
+
+def test_describe_producers_shows_idempotent_state(bootstrap: str) -> None:
+    topic = f"dp-{uuid.uuid4().hex[:8]}"
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        create_topic(c, topic)
+        pid = int(c.request(req(22, 4, transactional_id=None, transaction_timeout=60000,
+                                producer_id=-1, producer_epoch=-1)).producer_id)
+        records = build_batch([Record(offset=i, timestamp=1_700_000_000_000 + i, key=None,
+                                      value=b"x", headers=[]) for i in range(3)],
+                              producer_id=pid, producer_epoch=0, base_sequence=0)
+        assert produce(c, topic, records).error_code == ErrorCode.none
+        r = c.request(req(61, 0, topics=[{"name": topic, "partition_indexes": [0, 7]}]))
+        p0, p7 = r.topics[0].partitions
+        assert p7.error_code == ErrorCode.unknown_topic_or_partition
+        (state,) = p0.active_producers
+        assert (state.producer_id, state.producer_epoch, state.last_sequence) == (pid, 0, 2)
+        assert state.current_txn_start_offset == -1

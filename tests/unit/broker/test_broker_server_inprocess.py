@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kio.schema.api_versions.v0.request import ApiVersionsRequest
-from kio.schema.describe_producers.v0.request import DescribeProducersRequest
+from kio.schema.describe_transactions.v0.request import DescribeTransactionsRequest
 
 from broker.broker import Broker
 from broker.config import load_config
@@ -17,7 +17,7 @@ from broker.handlers import ApiHandler, RequestContext
 from broker.server import KafkaServer
 from net.wire import WireClient
 
-DESCRIBE_PRODUCERS = 61
+UNUSED_API = 65  # DescribeTransactions: not served by any real handler yet
 
 
 async def _failing(ctx: RequestContext, request: Any) -> Any:
@@ -29,7 +29,7 @@ async def running(tmp_path: Path) -> Any:
     config, _ = load_config(None, [f"log.dirs={tmp_path}", "listeners=PLAINTEXT://127.0.0.1:0"],
                             environ={})
     broker = Broker(config)
-    broker.registry.register(ApiHandler(DESCRIBE_PRODUCERS, 0, 0, _failing).spec())
+    broker.registry.register(ApiHandler(UNUSED_API, 0, 0, _failing).spec())
     broker.open_storage()
     server = KafkaServer(broker)
     host, port = await server.start("127.0.0.1", 0)
@@ -49,11 +49,11 @@ def _call(host: str, port: int, body: Any) -> Any:
 async def test_handler_failure_closes_only_that_connection(running: Any) -> None:
     broker, _server, host, port = running
     versions = await asyncio.to_thread(_call, host, port, ApiVersionsRequest())
-    assert any(int(k.api_key) == DESCRIBE_PRODUCERS for k in versions.api_keys)
+    assert any(int(k.api_key) == UNUSED_API for k in versions.api_keys)
 
     def failing_then_check() -> bool:
         with WireClient(host, port, timeout=5) as c:
-            c.send(DescribeProducersRequest(topics=()))
+            c.send(DescribeTransactionsRequest(transactional_ids=()))
             return c.is_closed_by_peer()
 
     assert await asyncio.to_thread(failing_then_check)
