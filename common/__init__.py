@@ -1,1 +1,1 @@
-"""Strom common package."""
+"""Small shared helpers with no project dependencies: logging setup, allocator tuning."""
