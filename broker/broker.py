@@ -104,9 +104,7 @@ class Broker:
         self.log_manager = LogManager(self.data_dir, self.config.log_config())
         notes = list(self.log_manager.startup(now_ms()))
         defaults = BrokerDefaults.from_broker_config(self.config)
-        self.topics = TopicRegistry(
-            self.data_dir, defaults, log_manager=self.log_manager, node_id=self.node_id
-        )
+        self.topics = self.make_topic_registry(defaults)
         notes += self.topics.open(now_ms())
         # One node: the ISR is this node alone, so every partition's high watermark is its
         # recovered log end offset (a kill -9 may have left an older checkpointed value).
@@ -114,13 +112,23 @@ class Broker:
             log_ = self.log_manager.get(topic, partition)
             if log_ is not None and log_.high_watermark != log_.log_end_offset:
                 log_.high_watermark = log_.log_end_offset
-        self.replica_manager = ReplicaManager(
-            self.log_manager, self.topics, self.purgatory, self.node_id,
-            self.config.min_insync_replicas,
-        )
+        self.replica_manager = self.make_replica_manager()
         self.topics.on_change(self._topic_changed)
         self.producer_ids = ProducerIdManager(self.data_dir)
         return notes
+
+    def make_topic_registry(self, defaults: BrokerDefaults) -> Any:
+        """The topic registry (a cluster node overrides this: topics from the metadata log)."""
+        return TopicRegistry(
+            self.data_dir, defaults, log_manager=self.log_manager, node_id=self.node_id
+        )
+
+    def make_replica_manager(self) -> ReplicaManager:
+        """The replica manager (a cluster node overrides this: leadership from metadata)."""
+        return ReplicaManager(
+            self.log_manager, self.topics, self.purgatory, self.node_id,
+            self.config.min_insync_replicas,
+        )
 
     @property
     def logs(self) -> Any:

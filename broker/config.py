@@ -90,6 +90,13 @@ class BrokerConfig(BaseSettings):
     cluster_id: str | None = None
     controller_quorum_voters: str = ""
     controller_listener_names: str = "CONTROLLER"
+    # cluster mode (used only when controller.quorum.voters is set; see broker.cluster)
+    controller_quorum_election_timeout_ms: int = 1000
+    controller_quorum_fetch_timeout_ms: int = 2000
+    controller_quorum_request_timeout_ms: int = 2000
+    broker_session_timeout_ms: int = 9000
+    broker_heartbeat_interval_ms: int = 2000
+    broker_rack: str | None = None
 
     # network
     listeners: str = "PLAINTEXT://127.0.0.1:9092"
@@ -179,6 +186,11 @@ class BrokerConfig(BaseSettings):
         "offsets_topic_segment_bytes",
         "group_max_size",
         "offsets_retention_minutes",
+        "controller_quorum_election_timeout_ms",
+        "controller_quorum_fetch_timeout_ms",
+        "controller_quorum_request_timeout_ms",
+        "broker_session_timeout_ms",
+        "broker_heartbeat_interval_ms",
     )
     @classmethod
     def _positive(cls, v: int) -> int:

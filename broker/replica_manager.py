@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from broker.fetch_purgatory import FetchPurgatory
+from protocol.errors import ErrorCode
 
 LEADER_EPOCH = 0
 ISR_SIZE = 1
@@ -43,6 +44,11 @@ class ReplicaManager:
     def log(self, topic: str, partition: int) -> Any | None:
         """The PartitionLog led here, or None (unknown topic/partition)."""
         return self.log_manager.get(topic, partition)
+
+    def missing_error(self, topic: str, partition: int) -> int:
+        """The error for a partition ``log()`` does not return: unknown here; a cluster
+        (``broker.cluster``) answers NOT_LEADER_OR_FOLLOWER for one led elsewhere."""
+        return int(ErrorCode.unknown_topic_or_partition)
 
     def leader_epoch(self, topic: str, partition: int) -> int:
         return LEADER_EPOCH

@@ -56,7 +56,7 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
             index = p.partition
             log = replicas.log(name, index)
             if log is None:
-                parts.append(_error_partition(index, ErrorCode.unknown_topic_or_partition))
+                parts.append(_error_partition(index, replicas.missing_error(name, index)))
                 errors = True
                 continue
             epoch = getattr(p, "current_leader_epoch", -1)

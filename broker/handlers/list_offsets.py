@@ -50,7 +50,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             entry: dict[str, Any] = {"partition_index": p.partition_index}
             epoch = getattr(p, "current_leader_epoch", -1)
             if log is None:
-                entry["error_code"] = ErrorCode.unknown_topic_or_partition
+                entry["error_code"] = replicas.missing_error(topic.name, p.partition_index)
             elif epoch > replicas.leader_epoch(topic.name, p.partition_index):
                 entry["error_code"] = ErrorCode.unknown_leader_epoch
             else:

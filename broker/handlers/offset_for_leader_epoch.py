@@ -27,7 +27,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             entry: dict[str, Any] = {"partition": p.partition, "error_code": 0,
                                      "leader_epoch": -1, "end_offset": -1}
             if log is None:
-                entry["error_code"] = ErrorCode.unknown_topic_or_partition
+                entry["error_code"] = replicas.missing_error(topic.topic, p.partition)
             elif p.current_leader_epoch > current:
                 entry["error_code"] = ErrorCode.unknown_leader_epoch
             else:

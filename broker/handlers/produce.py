@@ -74,7 +74,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 continue
             plog = replicas.log(name, index)
             if plog is None:
-                parts.append(_partition_error(index, ErrorCode.unknown_topic_or_partition))
+                parts.append(_partition_error(index, replicas.missing_error(name, index)))
                 continue
             records = pdata.records
             if not records:
