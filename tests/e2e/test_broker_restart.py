@@ -95,6 +95,7 @@ def read_all(bootstrap: str, topic: str, partition: int) -> list[Message]:
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 100,
+            "check.crcs": True,  # verify every batch CRC the broker serves
         }
     )
     try:

@@ -88,6 +88,7 @@ def test_sync_clients_continue_across_restart(node: BrokerProcess, how: str) -> 
             "group.id": f"assign-only-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 100,
+            "check.crcs": True,  # verify every batch CRC the broker serves
             "reconnect.backoff.max.ms": 500,
         }
     )

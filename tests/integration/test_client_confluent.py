@@ -80,6 +80,7 @@ def consumer(bootstrap: str, **conf: Any) -> Consumer:
             "enable.partition.eof": False,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
+            "check.crcs": True,  # verify every batch CRC the broker serves
             **conf,
         }
     )
@@ -405,6 +406,29 @@ def test_message_too_large_is_rejected_and_partition_stays_usable(bootstrap: str
     (ok,) = produce_all(p, topic, [{"partition": 0, "value": b"small"}])
     assert ok.offset() == 0
     assert [m.value() for m in read_partition(bootstrap, topic, 0, 1)] == [b"small"]
+
+
+def test_compacted_topic_rejects_keyless_records(bootstrap: str) -> None:
+    """cleanup.policy=compact: a record without a key is INVALID_RECORD; keyed ones land."""
+    topic = unique_topic("cfl-compact")
+    create_topic(bootstrap, topic, 1, **{"cleanup.policy": "compact"})
+    p = producer(bootstrap, acks="all", retries=0)
+    results: list[KafkaError | None] = []
+    p.produce(topic, value=b"no key", partition=0, on_delivery=lambda e, m: results.append(e))
+    assert p.flush(TIMEOUT_S) == 0
+    (err,) = results
+    assert err is not None and err.code() == KafkaError.INVALID_RECORD, err
+    ok = produce_all(
+        producer(bootstrap, acks="all"),
+        topic,
+        [
+            {"partition": 0, "key": b"k", "value": b"v1"},
+            {"partition": 0, "key": b"k", "value": None},
+        ],
+    )
+    assert [r.offset() for r in ok] == [0, 1]
+    msgs = read_partition(bootstrap, topic, 0, 2)
+    assert [(m.key(), m.value()) for m in msgs] == [(b"k", b"v1"), (b"k", None)]
 
 
 # ----------------------------------------------------------------------------- offsets

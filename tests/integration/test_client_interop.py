@@ -154,6 +154,7 @@ def consume_confluent(bootstrap: str, topic: str, n: int) -> list[Seen]:
             "group.id": f"assign-only-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 100,
+            "check.crcs": True,  # verify every batch CRC the broker serves
         }
     )
     out: list[Seen] = []
@@ -279,3 +280,29 @@ def test_every_client_reads_every_clients_batches_in_every_codec(bootstrap: str)
                 assert ts == want.timestamp, f"{name} @{offset}: timestamp {ts}"
             else:
                 assert started - 1000 <= ts <= finished + 1000, f"{name} @{offset}: ts {ts}"
+
+
+def test_log_append_time_on_compressed_batches_keeps_crcs_valid(bootstrap: str) -> None:
+    """LogAppendTime rewrites each batch's max timestamp and CRC in place, without
+    recompressing: every client, each verifying CRCs, sees the broker's time on every
+    record of every codec."""
+    topic = unique_topic("interop-lat")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new = NewTopic(topic, 1, 1, config={"message.timestamp.type": "LogAppendTime"})
+    admin.create_topics([new], request_timeout=15)[topic].result(TIMEOUT_S)
+    started = int(time.time() * 1000)
+    expected: list[Rec] = []
+    for codec in CODECS:
+        expected += produce_confluent(bootstrap, topic, codec)
+        expected += produce_kafka_python(bootstrap, topic, codec)
+    finished = int(time.time() * 1000)
+    n = len(expected)
+    for consume in (consume_confluent, consume_kafka_python, consume_aiokafka, consume_kcat):
+        seen = consume(bootstrap, topic, n)
+        name = consume.__name__
+        assert [s[0] for s in seen] == list(range(n)), f"{name}: offsets"
+        for s, want in zip(seen, expected, strict=True):
+            offset, key, value, _headers, ts_type, ts = s
+            assert (key, value) == (want.key, want.value), f"{name} @{offset}"
+            assert ts_type == 1, f"{name} @{offset}: timestamp type {ts_type}"
+            assert started - 1000 <= ts <= finished + 1000, f"{name} @{offset}: ts {ts}"
