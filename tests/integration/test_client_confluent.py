@@ -224,6 +224,26 @@ def test_delete_and_recreate_topic_starts_empty(bootstrap: str) -> None:
     ]
 
 
+def test_metadata_auto_creation_only_when_the_client_allows_it(bootstrap: str) -> None:
+    """Metadata v4+ carries allow_auto_topic_creation: librdkafka's consumer says false
+    (its default), its producer true — only the producer's request creates the topic."""
+    admin = admin_client(bootstrap)
+    name = unique_topic("cfl-autocreate")
+    c = consumer(bootstrap)  # allow.auto.create.topics=false (librdkafka default)
+    try:
+        c.assign([TopicPartition(name, 0, OFFSET_BEGINNING)])
+        errors = [m.error() for m in c.consume(num_messages=10, timeout=2.0) if m.error()]
+        assert c.list_topics(name, timeout=10).topics[name].error is not None
+    finally:
+        c.close()
+    assert name not in admin.list_topics(timeout=10).topics, f"consumer created it: {errors}"
+
+    (report,) = produce_all(producer(bootstrap), name, [{"value": b"first"}])
+    assert report.offset() == 0
+    md = admin.list_topics(timeout=10)
+    assert name in md.topics and len(md.topics[name].partitions) == 1  # num.partitions
+
+
 # ----------------------------------------------------------------------------- produce/consume
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
 def test_produce_consume_acks_keys_headers_timestamps(bootstrap: str, acks: str) -> None:
