@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -39,52 +40,79 @@ def _consumer(bootstrap: str, group: str, *topics: str, **extra: object) -> Kafk
     return KafkaConsumer(*topics, **conf)
 
 
+class Poller:
+    """One KafkaConsumer polled in a tight loop by its own thread, as applications do.
+
+    kafka-python 3.0.12 loses a JoinGroup/SyncGroup round that outlives the poll() call
+    which started it (a client-side race: on the next poll, need_rejoin() is checked
+    before the finished round is collected, so its assignment is never applied, or a new
+    round starts and the group rebalances forever). Hence one thread per consumer and a
+    poll timeout far above a rebalance round trip. Only this thread touches the consumer
+    until ``stop()``; ``parts`` is its last assignment.
+    """
+
+    def __init__(self, consumer: KafkaConsumer) -> None:
+        self.consumer = consumer
+        self.parts: list[int] = []
+        self.generation = -1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.consumer.poll(timeout_ms=1000)
+            self.parts = sorted(tp.partition for tp in self.consumer.assignment())
+            self.generation = self.consumer._coordinator._generation.generation_id
+
+    def stop(self) -> KafkaConsumer:
+        self._stop.set()
+        self._thread.join(10)
+        return self.consumer
+
+    def close(self) -> None:
+        if not self._stop.is_set():
+            self.stop()
+        self.consumer.close(autocommit=False)
+
+
 @pytest.fixture
-def consumers() -> Iterator[list[KafkaConsumer]]:
-    made: list[KafkaConsumer] = []
+def pollers() -> Iterator[list[Poller]]:
+    made: list[Poller] = []
     yield made
-    for c in made:
-        c.close(autocommit=False)
+    for p in made:
+        p.close()
 
 
 def _parts(c: KafkaConsumer) -> list[int]:
     return sorted(tp.partition for tp in c.assignment())
 
 
-def _poll_all(cs: list[KafkaConsumer]) -> None:
-    # poll long enough for a join+sync round trip: kafka-python 3.0.12 can drop a
-    # rebalance result that completes after poll() timed out if need_rejoin() flips to
-    # False meanwhile (the leader's own metadata snapshot), leaving the member unassigned
-    for c in cs:
-        c.poll(timeout_ms=100)
-
-
-def test_members_split_leave_and_kill(bootstrap: str, consumers: list[KafkaConsumer]) -> None:
+def test_members_split_leave_and_kill(bootstrap: str, pollers: list[Poller]) -> None:
     """2 then 3 members split 6 partitions; a clean leave and a killed process are taken
     over by the survivors."""
     topic, group = unique_topic("kp-split"), unique_topic("g")
     create_topic(bootstrap, topic, 6)
     for _ in range(2):
-        consumers.append(_consumer(bootstrap, group, topic))
+        pollers.append(Poller(_consumer(bootstrap, group, topic)))
 
     def split(extra: list[list[int]], n: int) -> bool:
-        _poll_all(consumers)
-        views = [_parts(c) for c in consumers] + extra
+        views = [p.parts for p in pollers] + extra
         return len(views) == n and is_split(views, 6)
 
-    wait_until(lambda: split([], 2), 30, interval=0, what="2-way split")
+    wait_until(lambda: split([], 2), 30, what="2-way split")
     child = ChildConsumer(CHILD_KAFKA_PYTHON, [bootstrap, group, topic, str(SESSION_MS)])
     try:
-        wait_until(lambda: split([child.current()], 3), 30, interval=0, what="3-way split")
-        assert sorted(len(_parts(c)) for c in consumers) == [2, 2]
-        leaver = consumers.pop()
-        leaver.close(autocommit=False)  # sends LeaveGroup
+        wait_until(lambda: split([child.current()], 3), 30, what="3-way split")
+        assert sorted(len(p.parts) for p in pollers) == [2, 2]
+        leaver = pollers.pop()
+        leaver.close()  # sends LeaveGroup
         t0 = time.monotonic()
-        wait_until(lambda: split([child.current()], 2), 15, interval=0, what="after leave")
+        wait_until(lambda: split([child.current()], 2), 15, what="after leave")
         clean_s = time.monotonic() - t0
         child.kill()
         t0 = time.monotonic()
-        wait_until(lambda: split([], 1), SESSION_MS / 1000 + 10, interval=0, what="after kill")
+        wait_until(lambda: split([], 1), SESSION_MS / 1000 + 10, what="after kill")
         killed_s = time.monotonic() - t0
         print(f"kafka-python takeover: leave {clean_s:.2f} s, kill {killed_s:.2f} s")
         assert killed_s < SESSION_MS / 1000 + 5
@@ -133,44 +161,32 @@ def test_commit_restart_resume_and_broker_kill9(fresh_broker) -> None:  # type: 
         admin.close()
 
 
-def test_static_membership_round_trip(bootstrap: str, consumers: list[KafkaConsumer]) -> None:
+def test_static_membership_round_trip(bootstrap: str, pollers: list[Poller]) -> None:
     topic, group = unique_topic("kp-static"), unique_topic("g")
     create_topic(bootstrap, topic, 4)
-    a = _consumer(bootstrap, group, topic, group_instance_id="a", session_timeout_ms=10000)
-    b = _consumer(bootstrap, group, topic, group_instance_id="b", session_timeout_ms=10000)
-    consumers.extend([a, b])
-
-    def split() -> bool:
-        _poll_all([a, b])
-        return is_split([_parts(a), _parts(b)], 4)
-
-    wait_until(split, 30, interval=0, what="split")
-    gen_before = a._coordinator._generation.generation_id
-    before_b = _parts(b)
-    b.close(autocommit=False)  # a static member does not leave the group on close
-    consumers.remove(b)
-    b2 = _consumer(bootstrap, group, topic, group_instance_id="b", session_timeout_ms=10000)
-    consumers.append(b2)
-    wait_until(
-        lambda: (_poll_all([a, b2]), _parts(b2) == before_b)[1],
-        20,
-        interval=0,
-        what="same assignment back",
-    )
-    for _ in range(5):
-        _poll_all([a, b2])
-    assert a._coordinator._generation.generation_id == gen_before, "a rebalance happened"
-    assert b2._coordinator._generation.generation_id == gen_before
+    a = Poller(_consumer(bootstrap, group, topic, group_instance_id="a", session_timeout_ms=10000))
+    b = Poller(_consumer(bootstrap, group, topic, group_instance_id="b", session_timeout_ms=10000))
+    pollers.extend([a, b])
+    wait_until(lambda: is_split([a.parts, b.parts], 4), 30, what="split")
+    wait_until(lambda: a.generation == b.generation, 10, what="same generation")
+    gen_before = a.generation
+    before_b = b.parts
+    pollers.remove(b)
+    b.close()  # a static member does not leave the group on close
+    b2 = Poller(_consumer(bootstrap, group, topic, group_instance_id="b", session_timeout_ms=10000))
+    pollers.append(b2)
+    wait_until(lambda: b2.parts == before_b, 20, what="same assignment back")
+    time.sleep(0.5)  # a rebalance (which must not happen) would show up meanwhile
+    assert a.generation == gen_before, "a rebalance happened"
+    assert b2.generation == gen_before
 
 
-def test_admin_list_describe_delete(bootstrap: str, consumers: list[KafkaConsumer]) -> None:
+def test_admin_list_describe_delete(bootstrap: str, pollers: list[Poller]) -> None:
     topic, active, idle = unique_topic("kp-admin"), unique_topic("act"), unique_topic("idle")
     create_topic(bootstrap, topic, 2)
-    c = _consumer(bootstrap, active, topic, client_id="kp-admin-client")
-    consumers.append(c)
-    wait_until(
-        lambda: (c.poll(timeout_ms=100), _parts(c) == [0, 1])[1], 20, interval=0, what="assignment"
-    )
+    c = Poller(_consumer(bootstrap, active, topic, client_id="kp-admin-client"))
+    pollers.append(c)
+    wait_until(lambda: c.parts == [0, 1], 20, what="assignment")
     simple = _consumer(bootstrap, idle)
     simple.assign([TopicPartition(topic, 0)])
     simple.commit({TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)})

@@ -160,7 +160,7 @@ c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                   auto_offset_reset="earliest")
 last = None
 while True:
-    c.poll(timeout_ms=100)
+    c.poll(timeout_ms=1000)  # well above a rebalance round trip (kafka-python 3.0.12 race)
     now = sorted(tp.partition for tp in c.assignment())
     if now != last:
         print(json.dumps(now), flush=True)
