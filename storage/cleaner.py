@@ -99,12 +99,36 @@ def _transaction_outcomes(
     return outcome, last_of_producer
 
 
+def _group_by_size(
+    segments: list[LogSegment], sizes: dict[int, int], max_bytes: int
+) -> list[list[LogSegment]]:
+    """Consecutive segments whose original sizes add up to at most ``max_bytes`` (and
+    whose offsets fit the index's 32-bit relative offsets) are cleaned into one."""
+    groups: list[list[LogSegment]] = []
+    for seg in segments:
+        if groups:
+            g = groups[-1]
+            total = sum(sizes[id(x)] for x in g) + sizes[id(seg)]
+            adjacent = log_adjacent(g[-1], seg)
+            if adjacent and total <= max_bytes and seg.next_offset - g[0].base_offset < 2**31:
+                g.append(seg)
+                continue
+        groups.append([seg])
+    return groups
+
+
+def log_adjacent(a: LogSegment, b: LogSegment) -> bool:
+    return a.next_offset == b.base_offset
+
+
 def compact_log(log: PartitionLog, now_ms: int) -> int:
     """Compact ``log``; returns the records removed.
 
     Holds the log's lock only to pick the segments and to swap the cleaned files in:
     reading, decoding and writing the cleaned copies run while appends and fetches go
     on. If the log changed underneath (truncation, retention), the pass is abandoned.
+    Small consecutive segments are merged into one (grouped by their sizes before
+    cleaning, as Kafka does), so compacted topics do not accumulate tiny segments.
     """
     with log._clean_lock:
         with log._lock:
@@ -114,7 +138,10 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
                 return 0
             everything = [(s, s.size) for s in log.segments]
             generation = log._generation
-        sizes = dict((id(s), n) for s, n in everything)
+            groups = _group_by_size(segments, {id(s): n for s, n in everything},
+                                    log.config.segment_bytes)
+        sizes = {id(s): n for s, n in everything}
+        cleaned: list[tuple[list[LogSegment], str]] = []
         try:
             outcome, last_of_producer = _transaction_outcomes(everything)
             latest: dict[bytes, int] = {}
@@ -126,79 +153,91 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
                         if r.key is not None:
                             latest[r.key] = r.offset
             horizon = now_ms - log.config.delete_retention_ms
-            cleaned: list[tuple[LogSegment, str, int]] = []
             removed = 0
-            for seg in segments:
-                n, path = _clean_segment(seg, sizes[id(seg)], latest, outcome,
-                                         last_of_producer, horizon)
-                if n:
+            for group in groups:
+                n, path = _clean_group(group, sizes, latest, outcome, last_of_producer,
+                                       horizon)
+                if path:
                     removed += n
-                    cleaned.append((seg, path, sizes[id(seg)]))
+                    cleaned.append((group, path))
         except InvalidRecordBatch as exc:
+            _discard(cleaned)
             raise LogDirectoryError(
                 f"{log.directory}: cannot compact damaged segment: {exc}") from exc
         except FileNotFoundError:
+            _discard(cleaned)
             return 0  # a segment went away (retention/truncation): try again next pass
         with log._lock:
             if log._closed or log._generation != generation or any(
-                seg not in log.segments or seg.size != size for seg, _, size in cleaned
+                seg not in log.segments or seg.size != sizes[id(seg)]
+                for group, _ in cleaned for seg in group
             ):
-                for _, path, _ in cleaned:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                _discard(cleaned)
                 return 0
-            for seg, path, _ in cleaned:
-                _swap(log, seg, path)
+            for group, path in cleaned:
+                _swap(log, group, path)
         return removed
 
 
-def _clean_segment(
-    seg: LogSegment,
-    size: int,
+def _discard(cleaned: list[tuple[list[LogSegment], str]]) -> None:
+    for _, path in cleaned:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _clean_group(
+    group: list[LogSegment],
+    sizes: dict[int, int],
     latest: dict[bytes, int],
     outcome: dict[int, int],
     last_of_producer: dict[int, int],
     horizon: int,
 ) -> tuple[int, str]:
-    """Write the cleaned copy to ``<log>.cleaned`` (fsynced); (records removed, path).
+    """Write the cleaned copy of ``group`` to ``<first log>.cleaned`` (fsynced).
 
-    Nothing is written when nothing would be removed.
+    Returns (records removed, path); path is "" when there is nothing to gain (one
+    segment and no record removed). The group's final batch is always kept (empty if
+    need be) so the result still ends where the next segment starts.
     """
     out = bytearray()
     removed = 0
-    batches = list(seg.scan(0, verify=True, end=size))
-    final = batches[-1][1].base_offset if batches else -1
-    for pos, h in batches:
-        raw = seg.pread(pos, h.size_in_bytes)
-        if h.is_control:
-            out += raw
-            continue
-        state = outcome.get(h.base_offset, _COMMITTED) if h.is_transactional else _COMMITTED
-        if state == _UNKNOWN:
-            out += raw
-            continue
-        records = decode_batch_records(raw, 0)
-        if state == _ABORTED:
-            kept: list[Record] = []
-        else:
-            expired = h.max_timestamp < horizon
-            kept = [
-                r for r in records
-                if r.key is not None and latest.get(r.key) == r.offset
-                and not (r.value is None and expired)
-            ]
-        if len(kept) == len(records):
-            out += raw
-            continue
-        removed += len(records) - len(kept)
-        if not kept and not (
-            h.producer_id >= 0 and last_of_producer.get(h.producer_id) == h.base_offset
-        ) and h.base_offset != final:
-            continue
-        out += _rebuild(h, kept)
-    if removed == 0:
+    last_seg = group[-1]
+    final = -1
+    for _pos, h in last_seg.scan(0, verify=False, end=sizes[id(last_seg)]):
+        final = h.base_offset
+    for seg in group:
+        for pos, h in seg.scan(0, verify=True, end=sizes[id(seg)]):
+            raw = seg.pread(pos, h.size_in_bytes)
+            if h.is_control:
+                out += raw
+                continue
+            state = (outcome.get(h.base_offset, _COMMITTED) if h.is_transactional
+                     else _COMMITTED)
+            if state == _UNKNOWN:
+                out += raw
+                continue
+            records = decode_batch_records(raw, 0)
+            if state == _ABORTED:
+                kept: list[Record] = []
+            else:
+                expired = h.max_timestamp < horizon
+                kept = [
+                    r for r in records
+                    if r.key is not None and latest.get(r.key) == r.offset
+                    and not (r.value is None and expired)
+                ]
+            if len(kept) == len(records):
+                out += raw
+                continue
+            removed += len(records) - len(kept)
+            if not kept and not (
+                h.producer_id >= 0 and last_of_producer.get(h.producer_id) == h.base_offset
+            ) and h.base_offset != final:
+                continue
+            out += _rebuild(h, kept)
+    if removed == 0 and len(group) == 1:
         return 0, ""
-    cleaned = seg.log_path + ".cleaned"
+    cleaned = group[0].log_path + ".cleaned"
     fd = os.open(cleaned, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(out)
@@ -227,26 +266,35 @@ def _rebuild(h: BatchHeader, kept: list[Record]) -> bytes:
     )
 
 
-def _swap(log: PartitionLog, seg: LogSegment, cleaned: str) -> None:
-    """Atomically replace the segment's log with the cleaned file; rebuild its indexes.
+def _swap(log: PartitionLog, group: list[LogSegment], cleaned: str) -> None:
+    """Replace the group's segments by the cleaned file; rebuild the indexes.
 
-    The caller holds the log's lock.
+    The caller holds the log's lock. Crash-safe order for a merge of several segments:
+    rename ``.cleaned`` to ``<first>.log.swap`` (the commit point), delete the merged
+    segments, then rename the swap file over the first log. At open, a leftover
+    ``.swap`` completes the same steps (see PartitionLog._open).
     """
-    for p in (seg.index_path, seg.timeindex_path):
+    first = group[0]
+    for p in (first.index_path, first.timeindex_path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(p)
-    log.cache.forget(seg.log_path)
-    os.replace(cleaned, seg.log_path)
+    if len(group) > 1:
+        swap = first.log_path + ".swap"
+        os.replace(cleaned, swap)
+        fsync_dir(log.directory)
+        for seg in group[1:]:
+            i = log.segments.index(seg)
+            del log.segments[i]
+            del log._bases[i]
+            seg.delete()
+        cleaned = swap
+    log.cache.forget(first.log_path)
+    os.replace(cleaned, first.log_path)
     fsync_dir(log.directory)
     log._generation += 1
     log._dirty = True
-    seg.size = os.stat(seg.log_path).st_size
-    seg._next_offset = None
-    seg.recover(None)
-    seg.on_become_inactive()
-    seg.persist_indexes()
-    if seg.size == 0 and seg is not log.segments[0]:
-        i = log.segments.index(seg)
-        del log.segments[i]
-        del log._bases[i]
-        seg.delete()
+    first.size = os.stat(first.log_path).st_size
+    first._next_offset = None
+    first.recover(None)
+    first.on_become_inactive()
+    first.persist_indexes()

@@ -177,6 +177,7 @@ class PartitionLog:
         logs: list[int] = []
         sizes: dict[int, int] = {}
         others: list[os.DirEntry[str]] = []
+        swapped: list[int] = []
         with os.scandir(d) as it:
             entries = list(it)
         for e in entries:
@@ -184,7 +185,7 @@ class PartitionLog:
             if name.endswith((".tmp", ".cleaned", ".deleted")):
                 os.unlink(e.path)
             elif name.endswith(".swap"):
-                # a compaction finished writing this file: complete the swap
+                # a compaction committed this merged segment: complete the swap below
                 final = d / name[: -len(".swap")]
                 os.replace(e.path, final)
                 if final.suffix == LOG_SUFFIX:
@@ -195,6 +196,7 @@ class PartitionLog:
                     if base is not None:
                         logs.append(base)
                         sizes[base] = final.stat().st_size
+                        swapped.append(base)
             elif name.endswith(LOG_SUFFIX):
                 base = _parse_base(name, LOG_SUFFIX)
                 if base is not None and base not in sizes:
@@ -210,13 +212,22 @@ class PartitionLog:
             self.segments.append(
                 LogSegment(d, base, self.cache, index_interval_bytes=ii, size=sizes[base])
             )
+        for base in swapped:
+            # the merged segment covers its successors up to its own end: drop them
+            merged = next(x for x in self.segments if x.base_offset == base)
+            end = merged.next_offset
+            for seg in [x for x in self.segments if base < x.base_offset < end]:
+                seg.delete()
+                self.segments.remove(seg)
+                logs.remove(seg.base_offset)
         live = set(logs)
         for e in others:  # orphan indexes
             for suffix in (".index", ".timeindex"):
                 if e.name.endswith(suffix):
                     b = _parse_base(e.name, suffix)
                     if b is not None and b not in live:
-                        os.unlink(e.path)
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(e.path)
         fresh = not self.segments
         if fresh:
             start = ckpt["log_start_offset"] if ckpt else 0
