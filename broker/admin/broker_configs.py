@@ -115,16 +115,27 @@ def describe_broker(
         if not entity_default:
             synonyms.append(ConfigSynonym(name, _default_text(name, properties),
                                           ConfigSource.DEFAULT_CONFIG))
+        sensitive = is_sensitive(name)
+        if sensitive:  # as Kafka: never send a secret back, not even to an admin
+            value = None
+            synonyms = [ConfigSynonym(s.name, None, s.source) for s in synonyms]
         out.append(
             DescribedConfig(
                 name=name, value=value, source=source,
-                type=config_type_of(name, properties.get(name)),
+                type=ConfigType.PASSWORD if sensitive else config_type_of(
+                    name, properties.get(name)),
                 read_only=name not in DYNAMIC_BROKER_KEYS,
+                is_sensitive=sensitive,
                 documentation=_documentation(name),
                 synonyms=tuple(synonyms),
             )
         )
     return out
+
+
+def is_sensitive(name: str) -> bool:
+    """Broker properties that hold secrets (Kafka's PASSWORD type): described without value."""
+    return any(word in name for word in ("password", "secret", "sasl.jaas.config", ".key"))
 
 
 def _documentation(name: str) -> str | None:

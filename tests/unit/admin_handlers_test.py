@@ -345,3 +345,16 @@ def test_delete_topics_same_topic_by_name_and_id(registry: TopicRegistry) -> Non
         ("twice", ErrorCode.none), ("twice", ErrorCode.invalid_request)
     ]
     assert registry.get("twice") is None
+
+
+def test_broker_secrets_are_never_described() -> None:
+    from broker.admin.broker_configs import describe_broker
+
+    described = {d.name: d for d in describe_broker(
+        {"ssl.keystore.password": "hunter2", "listeners": "PLAINTEXT://:1"},
+        ["ssl.keystore.password", "listeners"],
+    )}
+    secret = described["ssl.keystore.password"]
+    assert (secret.value, secret.is_sensitive) == (None, True)
+    assert all(s.value is None for s in secret.synonyms)
+    assert described["listeners"].value == "PLAINTEXT://:1"
