@@ -159,8 +159,12 @@ class LogManager:
                 flushed += 1
         if now_ms - self._last_checkpoint_ms >= self.checkpoint_interval_ms:
             self._last_checkpoint_ms = now_ms
+            written = 0
             for log in self.logs():
-                log.checkpoint_if_changed()
+                with contextlib.suppress(OSError):
+                    written += log.checkpoint_if_changed(sync=False)
+            if written:
+                sync_filesystem(self.log_dir)
         return flushed
 
     def shutdown(self) -> None:

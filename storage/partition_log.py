@@ -1052,13 +1052,18 @@ class PartitionLog:
             if not self._closed:
                 self._write_checkpoint()
 
-    def checkpoint_if_changed(self) -> bool:
-        """Write the checkpoint only if its content changed since the last write."""
+    def checkpoint_if_changed(self, *, sync: bool = True) -> bool:
+        """Write the checkpoint only if its content changed since the last write.
+
+        ``sync=False`` skips the fsyncs (the caller syncs the file system once for many
+        partitions). Safe either way: the recovery point only ever names data that is
+        already fsynced, and a lost or torn checkpoint just means a longer recovery.
+        """
         with self._lock:
             state = (self.log_start_offset, self.recovery_point, self._high_watermark)
             if self._closed or state == self._checkpointed:
                 return False
-            self._write_checkpoint()
+            self._write_checkpoint(sync=sync)
             return True
 
     def prepare_close(self) -> None:

@@ -131,3 +131,23 @@ def test_ten_thousand_partitions_with_ulimit_1024(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     assert "reopen_s" in out.stdout
     print(out.stdout)
+
+
+def test_periodic_checkpoint_survives_a_crash(tmp_path: Path) -> None:
+    lm = LogManager(tmp_path, LogConfig(), checkpoint_interval_ms=1000)
+    lm.startup(0)
+    log = lm.create("h", 0, now_ms=0)
+    log.append_as_leader(batch(5), leader_epoch=0, now_ms=0)
+    log.high_watermark = 5
+    log.delete_records_before(2)
+    log.flush()
+    lm.flush_due(2000)  # writes the changed checkpoint
+    log.append_as_leader(batch(5), leader_epoch=0, now_ms=0)  # not flushed
+    # crash: no shutdown; reopen from what is on disk
+    lm.file_cache.close_all()
+    lm2 = LogManager(tmp_path, LogConfig())
+    assert lm2.startup(0) == []
+    again = lm2.get("h", 0)
+    assert (again.log_start_offset, again.high_watermark) == (2, 5)
+    assert again.recovery_point >= 5 and again.log_end_offset == 10  # page cache kept it
+    lm2.shutdown()
