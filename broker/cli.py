@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                        help="set a property (repeatable; beats file and STROM_* env)")
     serve.add_argument("--ready-file", help="write host:port here once listening")
+    from broker.cluster import quorum_cli
+
+    quorum_cli.add_parser(sub)
     return parser
 
 
@@ -67,6 +70,10 @@ async def serve(config, unknown: dict[str, str], ready_file: str | None) -> int:
     from common.logging import get_logger
 
     log = get_logger("strom")
+    if config.controller_quorum_voters:  # a cluster node: broker/cluster/serve.py
+        from broker.cluster.serve import serve_cluster
+
+        return await serve_cluster(config, unknown, ready_file, write_ready=write_ready_file)
     broker = Broker(config)
     for key in sorted(unknown):
         log.warning("unknown_configuration_ignored", key=key)
@@ -120,6 +127,10 @@ async def serve(config, unknown: dict[str, str], ready_file: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "quorum":
+        from broker.cluster import quorum_cli
+
+        return quorum_cli.run(args)
     if args.command != "serve":  # pragma: no cover - argparse enforces it
         return 2
     try:
