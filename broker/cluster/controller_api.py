@@ -1,0 +1,168 @@
+"""The controller listener (``controller.listener.names``, e.g. CONTROLLER://...:19092).
+
+It runs the same ``KafkaServer`` as the client listener with its own API registry, so its
+ApiVersions advertises only what it answers:
+
+- the quorum RPCs, stepped into the Raft core (``QuorumNode.handle``): Vote v2,
+  BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v18 (``__cluster_metadata`` only),
+  FetchSnapshot v1;
+- DescribeQuorum v2 (a non-leader forwards it to the quorum leader when it can);
+- BrokerRegistration v0-4 and BrokerHeartbeat v0-2 from brokers;
+- the admin requests brokers forward (CreateTopics, DeleteTopics, CreatePartitions,
+  AlterConfigs, IncrementalAlterConfigs, the same version ranges as the broker listener):
+  decided by the active controller against its image with the admin code's own request
+  handling (``broker.cluster.staging.StagingRegistry``), proposed as one metadata entry
+  and answered once committed. A node that is not the active controller answers
+  NOT_CONTROLLER for every topic/resource; the forwarding broker retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.admin.handlers_configs import answer_alter_configs, answer_incremental_alter_configs
+from broker.admin.handlers_topics import (
+    answer_create_partitions,
+    answer_create_topics,
+    answer_delete_topics,
+)
+from broker.cluster.staging import StagingRegistry, UnavailableRegistry
+from broker.fetch_purgatory import FetchPurgatory
+from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions
+from controller.metadata.records import Endpoint
+from controller.quorum import QuorumNode
+from controller.quorum_controller import NotControllerError, QuorumController
+from controller.raft.wire import WireError
+from net.client import RequestError
+from protocol.api_registry import ApiRegistry
+
+VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH, FETCH_SNAPSHOT = 52, 53, 54, 1, 59
+DESCRIBE_QUORUM, BROKER_REGISTRATION, BROKER_HEARTBEAT = 55, 62, 63
+CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 19, 20, 37
+ALTER_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 33, 44
+
+
+class ControllerEndpoint:
+    """What ``ctx.broker`` is for requests on the controller listener."""
+
+    def __init__(self, config: Any, quorum: QuorumNode, controller: QuorumController | None,
+                 defaults: Any, cluster_id: str) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self.quorum = quorum
+        self.controller = controller
+        self.defaults = defaults
+        self.cluster_id = cluster_id
+        self.purgatory = FetchPurgatory()
+        self.extensions: dict[str, Any] = {}
+        self.registry: ApiRegistry[Any] = ApiRegistry(h.spec() for h in HANDLERS)
+
+
+async def handle_quorum_rpc(ctx: RequestContext, request: Any) -> Any:
+    try:
+        return await ctx.broker.quorum.handle(request)
+    except WireError as exc:
+        raise CloseConnection(f"not a quorum request: {exc}") from None
+    except TimeoutError:
+        raise CloseConnection("the quorum did not answer in time") from None
+
+
+async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
+    quorum: QuorumNode = ctx.broker.quorum
+    leader = quorum.leader_id
+    if not quorum.is_leader and leader in quorum.voters and leader != quorum.node_id:
+        host, port = quorum.voters[leader]
+        try:
+            return await quorum.pool.request(host, port, request, timeout=2.0, channel="admin")
+        except RequestError:
+            pass
+    return quorum.describe()
+
+
+def _controller(ctx: RequestContext) -> QuorumController:
+    controller = ctx.broker.controller
+    if controller is None:
+        raise NotControllerError("this node is not a controller")
+    return controller
+
+
+async def handle_broker_registration(ctx: RequestContext, request: Any) -> Any:
+    if request.cluster_id != ctx.broker.cluster_id:
+        return ctx.build_response({"throttle_time": 0, "broker_epoch": -1,
+                                   "error_code": ErrorCode.inconsistent_cluster_id})
+    endpoints = tuple(Endpoint(li.name, li.host, int(li.port), int(li.security_protocol))
+                      for li in request.listeners)
+    try:
+        result = await _controller(ctx).register_broker(
+            broker_id=request.broker_id, incarnation_id=request.incarnation_id,
+            endpoints=endpoints, rack=request.rack)
+    except NotControllerError:
+        return ctx.build_response({"throttle_time": 0, "broker_epoch": -1,
+                                   "error_code": ErrorCode.not_controller})
+    return ctx.build_response({"throttle_time": 0, "error_code": result.error_code,
+                               "broker_epoch": result.broker_epoch})
+
+
+async def handle_broker_heartbeat(ctx: RequestContext, request: Any) -> Any:
+    try:
+        result = await _controller(ctx).broker_heartbeat(
+            broker_id=request.broker_id, broker_epoch=request.broker_epoch,
+            current_metadata_offset=request.current_metadata_offset,
+            want_fence=request.want_fence, want_shut_down=request.want_shut_down)
+    except NotControllerError:
+        return ctx.build_response({"throttle_time": 0, "error_code": ErrorCode.not_controller,
+                                   "is_caught_up": False, "is_fenced": True,
+                                   "should_shut_down": False})
+    return ctx.build_response({
+        "throttle_time": 0, "error_code": result.error_code,
+        "is_caught_up": result.is_caught_up, "is_fenced": result.is_fenced,
+        "should_shut_down": result.should_shut_down})
+
+
+def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
+    def call(registry: Any, ctx: RequestContext, request: Any) -> dict[str, Any]:
+        if with_node:
+            return answer(registry, ctx.broker.node_id, request, ctx.api_version)
+        return answer(registry, request, ctx.api_version)
+
+    async def handle(ctx: RequestContext, request: Any) -> Any:
+        endpoint: ControllerEndpoint = ctx.broker
+        config = endpoint.config
+
+        def decide(image: Any, next_offset: int) -> tuple[Any, Any]:
+            registry = StagingRegistry(
+                image, endpoint.defaults, default_partitions=config.num_partitions,
+                default_replication_factor=config.default_replication_factor,
+                rng=_controller(ctx).rng)
+            body = call(registry, ctx, request)
+            return registry.records, body
+
+        try:
+            body = await _controller(ctx).decide(decide)
+        except NotControllerError as exc:
+            body = call(UnavailableRegistry(ErrorCode.not_controller, str(exc)), ctx, request)
+        return ctx.build_response(body)
+
+    return handle
+
+
+HANDLERS = [
+    ApiHandler(api_versions.API_KEY, api_versions.MIN_VERSION, api_versions.MAX_VERSION,
+               api_versions.handle),
+    ApiHandler(VOTE, 2, 2, handle_quorum_rpc),
+    ApiHandler(BEGIN_QUORUM_EPOCH, 1, 1, handle_quorum_rpc),
+    ApiHandler(END_QUORUM_EPOCH, 1, 1, handle_quorum_rpc),
+    ApiHandler(FETCH, 18, 18, handle_quorum_rpc),
+    ApiHandler(FETCH_SNAPSHOT, 1, 1, handle_quorum_rpc),
+    ApiHandler(DESCRIBE_QUORUM, 2, 2, handle_describe_quorum),
+    ApiHandler(BROKER_REGISTRATION, 0, 4, handle_broker_registration),
+    ApiHandler(BROKER_HEARTBEAT, 0, 2, handle_broker_heartbeat),
+    ApiHandler(CREATE_TOPICS, 2, 7, _admin(answer_create_topics, False)),
+    ApiHandler(DELETE_TOPICS, 1, 6, _admin(answer_delete_topics, False)),
+    ApiHandler(CREATE_PARTITIONS, 0, 3, _admin(answer_create_partitions, False)),
+    ApiHandler(ALTER_CONFIGS, 0, 2, _admin(answer_alter_configs, True)),
+    ApiHandler(INCREMENTAL_ALTER_CONFIGS, 0, 1, _admin(answer_incremental_alter_configs, True)),
+]

@@ -1,0 +1,374 @@
+"""A cluster node: ``process.roles`` broker, controller or both, in one process.
+
+Started by ``strom serve`` when ``controller.quorum.voters`` is set (without it the node
+is the single-node broker of before, untouched). Roles:
+
+- controller (``node.id`` must be a voter): a ``QuorumNode`` voter with its
+  ``QuorumController`` and the controller listener (``controller.listener.names``; its
+  address must match this node's entry in ``controller.quorum.voters``);
+- broker: a ``Broker`` whose topics and leadership come from the metadata image
+  (``ClusterTopicRegistry``/``ClusterReplicaManager``), the cluster handlers in its
+  registry, and the broker lifecycle: BrokerRegistration with its client endpoint and
+  rack, BrokerHeartbeat every ``broker.heartbeat.interval.ms`` (faster while fenced),
+  re-registration after STALE_BROKER_EPOCH / BROKER_ID_NOT_REGISTERED, and a controlled
+  shutdown (heartbeat ``want_shut_down``) on SIGTERM so leadership moves at once;
+- a broker that is not a controller follows the metadata log as a quorum observer
+  (Fetch from the quorum leader, same code path).
+
+The metadata log lives in ``<log.dirs>/__strom_metadata/__cluster_metadata-0`` (a name
+the LogManager does not take for a partition). The cluster id is ``cluster.id`` or, when
+unset, derived from the voter list so every node of one configuration agrees.
+
+Startup refuses, with a message naming the problem: a malformed voter list, a controller
+whose id is not a voter (or a voter that is not a controller), a controller listener that
+disagrees with the voter entry, a damaged quorum-state file or metadata log, a stored
+voter set or cluster id that differs from the configuration. A log written by a quorum
+with another voter set stops the node while running (``InconsistentVoterSetError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime
+import hashlib
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
+from kio.schema.broker_registration.v4.request import BrokerRegistrationRequest
+from kio.schema.broker_registration.v4.request import Listener as RegListener
+from kio.schema.create_topics.v7 import request as ct_req
+from kio.schema.errors import ErrorCode
+
+from broker.broker import Broker
+from broker.cluster import controller_api
+from broker.cluster.handlers import NOT_CONTROLLER, cluster_handlers, error_codes
+from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
+from broker.config import BrokerConfig, Listener
+from broker.handlers import ApiHandler
+from broker.topics import BrokerDefaults, NewTopicRequest
+from common.logging import get_logger
+from controller.quorum import QuorumNode, VoterConfigError, parse_voters
+from controller.quorum_controller import QuorumController
+from net.client import ClientPool, RequestError
+from protocol.api_registry import ApiRegistry
+
+log = get_logger("strom.cluster")
+
+METADATA_PARENT = "__strom_metadata"
+METADATA_DIR = "__cluster_metadata-0"
+
+
+class ClusterConfigError(ValueError):
+    """The cluster configuration is inconsistent (message names the properties)."""
+
+
+def derived_cluster_id(voters_spec: str) -> str:
+    digest = hashlib.sha256(b"strom-cluster:" + voters_spec.replace(" ", "").encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+
+def metadata_dir(config: BrokerConfig) -> Path:
+    return config.data_dir / METADATA_PARENT / METADATA_DIR
+
+
+class ClusterBroker(Broker):
+    """A Broker whose topic registry and replica manager read the metadata image."""
+
+    cluster: ClusterNode
+
+    def make_topic_registry(self, defaults: BrokerDefaults) -> Any:
+        return ClusterTopicRegistry(self.data_dir, defaults, log_manager=self.log_manager,
+                                    node_id=self.node_id)
+
+    def make_replica_manager(self) -> Any:
+        return ClusterReplicaManager(
+            self.log_manager, self.topics, self.purgatory, self.node_id,
+            self.config.min_insync_replicas, image=lambda: self.cluster.quorum.image)
+
+
+class ClusterNode:
+    def __init__(self, config: BrokerConfig) -> None:
+        roles = {r.strip().lower() for r in config.process_roles.split(",") if r.strip()}
+        if not roles or not roles <= {"broker", "controller"}:
+            raise ClusterConfigError(f"process.roles must be broker, controller or both, got "
+                                     f"{config.process_roles!r}")
+        try:
+            self.voters = parse_voters(config.controller_quorum_voters)
+        except VoterConfigError as exc:
+            raise ClusterConfigError(str(exc)) from None
+        self.node_id = config.node_id
+        self.is_controller = "controller" in roles
+        self.is_broker = "broker" in roles
+        if self.is_controller and self.node_id not in self.voters:
+            raise ClusterConfigError(
+                f"node.id {self.node_id} has the controller role but is not in "
+                f"controller.quorum.voters ({sorted(self.voters)})")
+        if not self.is_controller and self.node_id in self.voters:
+            raise ClusterConfigError(
+                f"node.id {self.node_id} is in controller.quorum.voters but process.roles "
+                f"({config.process_roles}) has no controller role")
+        names = {n.strip().upper() for n in config.controller_listener_names.split(",")
+                 if n.strip()}
+        listeners = config.listener_list
+        self.controller_listener: Listener | None = next(
+            (li for li in listeners if li.name in names), None)
+        client = [li for li in listeners if li.name not in names]
+        self.client_listener_config: Listener | None = client[0] if client else None
+        self.client_listener = client[0].name if client else "PLAINTEXT"
+        if self.is_controller:
+            if self.controller_listener is None:
+                raise ClusterConfigError(
+                    f"a controller needs a listener named in controller.listener.names "
+                    f"({config.controller_listener_names}) in listeners ({config.listeners})")
+            host, port = self.voters[self.node_id]
+            if self.controller_listener.port not in (0, port):
+                raise ClusterConfigError(
+                    f"controller listener {self.controller_listener} does not match this "
+                    f"node's controller.quorum.voters entry {self.node_id}@{host}:{port}")
+        if self.is_broker and self.client_listener_config is None:
+            raise ClusterConfigError(f"a broker needs a client listener besides "
+                                     f"{config.controller_listener_names} in listeners")
+        self.cluster_id = config.cluster_id or derived_cluster_id(
+            config.controller_quorum_voters)
+        self.config = config.model_copy(update={"cluster_id": self.cluster_id})
+        self.quorum = QuorumNode(
+            node_id=self.node_id, voters=self.voters, directory=metadata_dir(config),
+            cluster_id=self.cluster_id,
+            election_timeout_ms=config.controller_quorum_election_timeout_ms,
+            fetch_timeout_ms=config.controller_quorum_fetch_timeout_ms,
+            request_timeout_ms=config.controller_quorum_request_timeout_ms)
+        self.controller: QuorumController | None = None
+        if self.is_controller:
+            self.controller = QuorumController(
+                self.quorum, session_timeout_ms=config.broker_session_timeout_ms)
+        self.broker: ClusterBroker | None = None
+        self.pool = ClientPool(client_id=f"strom-broker-{self.node_id}")
+        self.incarnation_id = uuid.uuid4()
+        self.broker_epoch = -1
+        self.fenced = True
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._creating: set[str] = set()
+        self._stopping = False
+        self.advertised: tuple[str, int] = ("", 0)
+
+    # ---- startup -------------------------------------------------------------------------
+    def open(self) -> list[str]:
+        """Open the metadata store (refuses a damaged or foreign one) and, for a broker,
+        storage. Returns notes about repairs."""
+        notes = [f"metadata log: {n}" for n in self.quorum.open()]
+        if self.is_broker:
+            self.broker = ClusterBroker(self.config)
+            self.broker.cluster = self
+            notes += self.broker.open_storage()
+            assert isinstance(self.broker.topics, ClusterTopicRegistry)
+            self.broker.topics.request_create = self.request_create
+            self.quorum.on_image(self.broker.topics.apply_image)
+            self._install_handlers(self.broker)
+        return notes
+
+    def _install_handlers(self, broker: Broker) -> None:
+        replaced: dict[int, ApiHandler] = {h.api_key: h for h in cluster_handlers()}
+        specs = []
+        for spec in broker.registry.specs():
+            h = replaced.pop(spec.api_key, None)
+            if h is None:
+                specs.append(spec)
+            else:
+                specs.append(ApiHandler(spec.api_key, spec.min_version, spec.max_version,
+                                        h.handle, spec.advertised_min).spec())
+        specs += [h.spec() for h in replaced.values()]
+        broker.registry = ApiRegistry(specs)
+
+    def controller_endpoint(self) -> controller_api.ControllerEndpoint:
+        return controller_api.ControllerEndpoint(
+            self.config, self.quorum, self.controller,
+            BrokerDefaults.from_broker_config(self.config), self.cluster_id)
+
+    async def start(self, advertised: tuple[str, int] | None) -> None:
+        """Start the quorum driver and (broker role) the broker lifecycle."""
+        if advertised is not None:
+            self.advertised = advertised
+        await self.quorum.start()
+        if self.is_broker:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._lifecycle()))
+
+    # ---- talking to the active controller -----------------------------------------------
+    def _leader_address(self) -> tuple[str, int] | None:
+        leader = self.quorum.leader_id
+        return self.voters.get(leader) if leader >= 0 else None
+
+    async def _to_controller(self, body: Any, *, timeout: float, channel: str) -> Any:
+        address = self._leader_address()
+        if address is None:
+            raise RequestError("no quorum leader known yet")
+        return await self.pool.request(address[0], address[1], body, timeout=timeout,
+                                       channel=channel)
+
+    async def forward(self, request: Any, deadline_s: float) -> Any | None:
+        """Send ``request`` to the active controller until it answers as controller."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        while loop.time() < deadline:
+            try:
+                response = await self._to_controller(request, timeout=max(
+                    min(deadline - loop.time(), 12.0), 0.1), channel="forward")
+            except RequestError as exc:
+                log.debug("forward_failed", error=str(exc))
+                await asyncio.sleep(0.1)
+                continue
+            if NOT_CONTROLLER in error_codes(response):
+                await asyncio.sleep(0.1)
+                continue
+            return response
+        return None
+
+    async def await_visible(self, api_key: int, request: Any, response: Any,
+                            timeout: float = 3.0) -> None:
+        """Wait (bounded) until this broker's image shows a forwarded change."""
+        def visible() -> bool:
+            image = self.quorum.image
+            if api_key == 19 and not request.validate_only:
+                return all(image.topic(t.name) is not None for t in response.topics
+                           if int(t.error_code) == 0)
+            if api_key == 20:
+                return all(image.topic(t.name) is None for t in response.responses
+                           if int(t.error_code) == 0 and t.name)
+            if api_key == 37 and not request.validate_only:
+                counts = {t.name: t.count for t in request.topics}
+                for r in response.results:
+                    topic = image.topic(r.name)
+                    if int(r.error_code) == 0 and (
+                            topic is None or len(topic.partitions) < counts[r.name]):
+                        return False
+            return True
+
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not visible() and loop.time() < end:
+            await asyncio.sleep(0.02)
+
+    async def describe_quorum(self, request: Any) -> Any:
+        if self.is_controller and self.quorum.is_leader:
+            return self.quorum.describe()
+        try:
+            return await self._to_controller(request, timeout=3.0, channel="admin")
+        except RequestError:
+            return self.quorum.describe()
+
+    def offsets_topic_request(self) -> NewTopicRequest:
+        c = self.config
+        return NewTopicRequest(
+            "__consumer_offsets", c.offsets_topic_num_partitions,
+            c.offsets_topic_replication_factor,
+            {"cleanup.policy": "compact", "segment.bytes": str(c.offsets_topic_segment_bytes),
+             "compression.type": "producer"})
+
+    def request_create(self, requests: Sequence[NewTopicRequest]) -> None:
+        """Create topics through the controller in the background (auto-creation)."""
+        wanted = [r for r in requests if r.name not in self._creating]
+        if not wanted or self._stopping:
+            return
+        self._creating.update(r.name for r in wanted)
+        body = ct_req.CreateTopicsRequest(
+            topics=tuple(ct_req.CreatableTopic(
+                name=r.name, num_partitions=r.partitions, replication_factor=r.replication_factor,
+                assignments=(), configs=tuple(
+                    ct_req.CreatableTopicConfig(name=k, value=None if v is None else str(v))
+                    for k, v in sorted(r.configs.items()))) for r in wanted),
+            timeout=datetime.timedelta(seconds=10),
+            validate_only=False)
+
+        async def run() -> None:
+            try:
+                await self.forward(body, 10.0)
+            finally:
+                self._creating.difference_update(r.name for r in wanted)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+
+    # ---- broker lifecycle ------------------------------------------------------------------
+    def _registration(self) -> BrokerRegistrationRequest:
+        host, port = self.advertised
+        return BrokerRegistrationRequest(
+            broker_id=self.node_id, cluster_id=self.cluster_id,
+            incarnation_id=self.incarnation_id,
+            listeners=(RegListener(name=self.client_listener, host=host, port=port,
+                                   security_protocol=0),),
+            features=(), rack=self.config.broker_rack)
+
+    def _heartbeat(self, *, shut_down: bool = False) -> BrokerHeartbeatRequest:
+        return BrokerHeartbeatRequest(
+            broker_id=self.node_id, broker_epoch=self.broker_epoch,
+            current_metadata_offset=self.quorum.image.offset, want_fence=False,
+            want_shut_down=shut_down)
+
+    async def _lifecycle(self) -> None:
+        interval = self.config.broker_heartbeat_interval_ms / 1000
+        timeout = self.config.controller_quorum_request_timeout_ms / 1000 + 1
+        while not self._stopping:
+            try:
+                if self.broker_epoch < 0:
+                    resp = await self._to_controller(self._registration(), timeout=timeout,
+                                                     channel="lifecycle")
+                    if int(resp.error_code) == 0:
+                        self.broker_epoch = int(resp.broker_epoch)
+                        log.info("broker_registered", broker_epoch=self.broker_epoch)
+                        continue
+                    log.debug("broker_registration_refused",
+                              error=ErrorCode(int(resp.error_code)).name)
+                else:
+                    resp = await self._to_controller(self._heartbeat(), timeout=timeout,
+                                                     channel="lifecycle")
+                    code = int(resp.error_code)
+                    if code in (int(ErrorCode.stale_broker_epoch),
+                                int(ErrorCode.broker_id_not_registered)):
+                        log.warning("broker_reregistering", error=ErrorCode(code).name)
+                        self.broker_epoch = -1
+                        continue
+                    if code == 0 and resp.is_fenced != self.fenced:
+                        self.fenced = bool(resp.is_fenced)
+                        log.info("broker_fencing_changed", fenced=self.fenced)
+            except RequestError as exc:
+                log.debug("controller_unreachable", error=str(exc))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep heartbeating whatever happened
+                log.exception("broker_lifecycle_error", error=repr(exc))
+            await asyncio.sleep(min(interval, 0.2) if self.fenced or self.broker_epoch < 0
+                                else interval)
+
+    async def controlled_shutdown(self, timeout: float = 3.0) -> None:
+        """Ask the controller to fence this broker and move its leaderships away."""
+        if not self.is_broker or self.broker_epoch < 0:
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            try:
+                resp = await self._to_controller(self._heartbeat(shut_down=True),
+                                                 timeout=max(end - loop.time(), 0.1),
+                                                 channel="lifecycle")
+                if int(resp.error_code) == 0 and resp.should_shut_down:
+                    log.info("controlled_shutdown_done")
+                    return
+            except RequestError:
+                pass
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self.quorum.stop()
+        self.pool.close()

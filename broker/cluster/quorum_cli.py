@@ -1,0 +1,96 @@
+"""``strom quorum describe --bootstrap-server HOST:PORT [--replication]``.
+
+Sends DescribeQuorum v2 to HOST:PORT (a controller listener, or any cluster broker, which
+forwards it) and prints what ``kafka-metadata-quorum.sh describe --status`` prints —
+leader, epoch, high watermark, voters and observers — followed by each replica's log end
+offset and lag (``--replication`` prints only that table). Exit code 0 on success, 1 when
+the node cannot be reached or no quorum leader answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
+
+from net.wire import WireClient
+
+METADATA_TOPIC = "__cluster_metadata"
+
+
+def add_parser(sub: Any) -> None:
+    quorum = sub.add_parser("quorum", help="inspect the metadata quorum")
+    qsub = quorum.add_subparsers(dest="quorum_command", required=True)
+    describe = qsub.add_parser("describe", help="DescribeQuorum: leader, epoch, lag")
+    describe.add_argument("--bootstrap-server", "--bootstrap-controller", required=True,
+                          dest="bootstrap", metavar="HOST:PORT")
+    describe.add_argument("--replication", action="store_true",
+                          help="print only the per-replica table")
+    describe.add_argument("--timeout", type=float, default=5.0)
+
+
+def describe(bootstrap: str, timeout: float = 5.0) -> Any:
+    host, _, port = bootstrap.rpartition(":")
+    request = DescribeQuorumRequest(topics=(TopicData(
+        topic_name=METADATA_TOPIC, partitions=(PartitionData(partition_index=0),)),))
+    with WireClient(host.strip("[]"), int(port), timeout=timeout,
+                    client_id="strom-quorum-cli") as client:
+        response = client.request(request)
+    return response.topics[0].partitions[0]
+
+
+def format_status(p: Any, now_ms: int) -> list[str]:
+    voters = [r.replica_id for r in p.current_voters]
+    observers = [r.replica_id for r in p.observers]
+    lines = [
+        f"LeaderId:              {p.leader_id}",
+        f"LeaderEpoch:           {p.leader_epoch}",
+        f"HighWatermark:         {p.high_watermark}",
+        f"CurrentVoters:         {voters}",
+        f"CurrentObservers:      {observers}",
+        "",
+    ]
+    return lines + format_replication(p, now_ms)
+
+
+def format_replication(p: Any, now_ms: int) -> list[str]:
+    rows = [("NodeId", "LogEndOffset", "Lag", "LastFetchTimestamp", "LastCaughtUpTimestamp",
+             "Status")]
+    leader_end = next((r.log_end_offset for r in p.current_voters
+                       if r.replica_id == p.leader_id), p.high_watermark)
+    for status, replicas in (("Voter", p.current_voters), ("Observer", p.observers)):
+        for r in replicas:
+            if r.replica_id == p.leader_id:
+                status_text = "Leader"
+            else:
+                status_text = "Follower" if status == "Voter" else "Observer"
+            lag = max(leader_end - r.log_end_offset, 0)
+
+            def ago(ts: int) -> str:
+                return "-" if ts < 0 else f"{max(now_ms - ts, 0)} ms ago"
+
+            rows.append((str(r.replica_id), str(r.log_end_offset), str(lag),
+                         ago(r.last_fetch_timestamp), ago(r.last_caught_up_timestamp),
+                         status_text))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        p = describe(args.bootstrap, args.timeout)
+    except (OSError, ValueError) as exc:
+        print(f"strom: cannot describe the quorum via {args.bootstrap}: {exc}")
+        return 1
+    if int(p.error_code) != 0:
+        print(f"strom: {args.bootstrap} answered {p.error_code.name}"
+              f" (leader {p.leader_id}, epoch {p.leader_epoch})"
+              + (f": {p.error_message}" if getattr(p, "error_message", None) else ""))
+        return 1
+    now = time.time_ns() // 1_000_000
+    lines = format_replication(p, now) if args.replication else format_status(p, now)
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,112 @@
+"""``strom serve`` for a cluster node (``controller.quorum.voters`` set): start order,
+signals and shutdown order.
+
+Start: open the metadata store and storage (refusing bad state with a message) → the
+controller listener (controller role) → the quorum driver → the client listener (broker
+role) → broker registration and heartbeats → ready file (``host:port`` of the client
+listener, or of the controller listener for a controller-only node).
+
+Stop (SIGTERM/SIGINT, or the quorum stopping on a fatal problem): controlled shutdown of
+the broker (its partitions get new leaders or go offline at once), client listener, quorum
+(resigning leadership with EndQuorumEpoch), controller listener, storage. Exit code 0 after
+a clean stop, 1 when the quorum stopped on a fatal problem or startup failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from broker.cluster.node import ClusterNode
+from broker.config import BrokerConfig
+from common.logging import get_logger
+from controller.raft_store import RaftStoreError
+
+log = get_logger("strom")
+
+
+def _advertised(config: BrokerConfig, client_name: str, host: str, port: int
+                ) -> tuple[str, int]:
+    advertised = next((li for li in config.advertised_listener_list if li.name == client_name),
+                      None)
+    adv_host = advertised.host if advertised and config.advertised_listeners else host
+    adv_port = advertised.port if advertised and advertised.port else port
+    if adv_host in ("", "0.0.0.0", "::"):
+        adv_host = "127.0.0.1"
+    return adv_host, adv_port
+
+
+async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_file: str | None,
+                        *, write_ready: Any) -> int:
+    from broker.server import KafkaServer
+
+    for key in sorted(unknown):
+        log.warning("unknown_configuration_ignored", key=key)
+    try:
+        node = ClusterNode(config)
+        notes = node.open()
+    except (ValueError, RaftStoreError, OSError) as exc:
+        print(f"strom: {exc}", file=sys.stderr)
+        log.error("startup_refused", problem=str(exc))
+        return 1
+    for note in notes:
+        log.warning("storage_startup_note", note=note)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    node.quorum.on_fatal(lambda problem: stop.set())
+
+    controller_server = None
+    ready_address: tuple[str, int] | None = None
+    if node.is_controller:
+        assert node.controller_listener is not None
+        controller_server = KafkaServer(node.controller_endpoint())  # type: ignore[arg-type]
+        chost, cport = await controller_server.start(node.controller_listener.host,
+                                                     node.controller_listener.port)
+        ready_address = (chost, cport)
+    client_server = None
+    advertised = None
+    broker = node.broker
+    if broker is not None:
+        await broker.run_startup_hooks()
+        listener = node.client_listener_config
+        assert listener is not None
+        client_server = KafkaServer(broker)
+        host, port = await client_server.start(listener.host, listener.port)
+        advertised = _advertised(config, listener.name, host, port)
+        broker.set_advertised(*advertised)
+        broker.start_background()
+        ready_address = (host, port)
+    await node.start(advertised)
+    log.info("strom_started", node_id=config.node_id, roles=config.process_roles,
+             cluster_id=node.cluster_id, voters=sorted(node.voters),
+             advertised=f"{advertised[0]}:{advertised[1]}" if advertised else None,
+             controller_listener=str(node.controller_listener)
+             if node.controller_listener else None)
+    if ready_file and ready_address is not None:
+        write_ready(ready_file, *ready_address)
+    await stop.wait()
+    log.info("strom_stopping", fatal=node.quorum.fatal)
+    if node.quorum.fatal is None:
+        with contextlib.suppress(Exception):
+            await node.controlled_shutdown()
+    if client_server is not None:
+        await client_server.shutdown()
+    await node.stop()
+    if controller_server is not None:
+        await controller_server.shutdown()
+    if broker is not None:
+        await broker.shutdown()
+    if ready_file:
+        with contextlib.suppress(OSError):
+            Path(ready_file).unlink()
+    if node.quorum.fatal is not None:
+        print(f"strom: stopped: {node.quorum.fatal}", file=sys.stderr)
+        return 1
+    log.info("strom_stopped")
+    return 0
