@@ -80,6 +80,11 @@ _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
 _PREFIX = struct.Struct(">qi")
 READ_HINTS = 64  # remembered (next fetch offset -> segment position) pairs
+UNLOCKED_READ_BYTES = 256 * 1024  # larger fetch copies run without the log's lock
+
+
+class _LogChanged(Exception):
+    """The log was truncated/compacted while a read copied data without the lock."""
 
 
 @dataclass(slots=True)
@@ -723,27 +728,34 @@ class PartitionLog:
         at most ``max_bytes`` unless ``min_one_batch`` and the first batch is larger.
         Raises OffsetOutOfRangeError outside [log_start_offset, log_end_offset].
         """
-        with self._lock:
-            leo = self.log_end_offset
-            if offset < self.log_start_offset or offset > leo:
-                raise OffsetOutOfRangeError(
-                    f"offset {offset} is outside [{self.log_start_offset}, {leo}] of "
-                    f"{self.topic}-{self.partition}"
-                )
-            limit = leo if max_offset is None else min(max_offset, leo)
-            empty = FetchData(b"", -1, self.log_start_offset, leo, self._high_watermark)
-            if offset >= limit:
-                return empty
-            try:
-                return self._read(offset, max_bytes, limit, min_one_batch, empty)
-            except InvalidRecordBatch as exc:
-                raise CorruptRecordError(
-                    f"{self.topic}-{self.partition}: stored data is corrupt: {exc}") from exc
-            except OSError as exc:
-                raise LogDirectoryError(f"{self.directory}: read failed: {exc}") from exc
+        for attempt in range(3):
+            with self._lock:
+                leo = self.log_end_offset
+                if offset < self.log_start_offset or offset > leo:
+                    raise OffsetOutOfRangeError(
+                        f"offset {offset} is outside [{self.log_start_offset}, {leo}] of "
+                        f"{self.topic}-{self.partition}"
+                    )
+                limit = leo if max_offset is None else min(max_offset, leo)
+                empty = FetchData(b"", -1, self.log_start_offset, leo, self._high_watermark)
+                if offset >= limit:
+                    return empty
+                try:
+                    return self._read(offset, max_bytes, limit, min_one_batch, empty,
+                                      unlocked_copy=attempt < 2)
+                except _LogChanged:
+                    continue  # truncated/compacted/deleted during an unlocked copy
+                except InvalidRecordBatch as exc:
+                    raise CorruptRecordError(
+                        f"{self.topic}-{self.partition}: stored data is corrupt: {exc}"
+                    ) from exc
+                except OSError as exc:
+                    raise LogDirectoryError(f"{self.directory}: read failed: {exc}") from exc
+        raise AssertionError("unreachable: the last attempt runs fully locked")
 
     def _read(
-        self, offset: int, max_bytes: int, limit: int, min_one_batch: bool, empty: FetchData
+        self, offset: int, max_bytes: int, limit: int, min_one_batch: bool, empty: FetchData,
+        *, unlocked_copy: bool,
     ) -> FetchData:
         data = b""
         hint = self._read_hints.get(offset)
@@ -751,7 +763,11 @@ class PartitionLog:
         if hint is not None and hint[2] == self._generation and hint[1] < hint[0].size:
             # a consumer continuing where its last fetch ended: no index lookup, no scan
             seg, pos = hint[0], hint[1]
-            data = seg.pread(pos, max(min(max_bytes, seg.size - pos), HEADER_SIZE))
+            want = max(min(max_bytes, seg.size - pos), HEADER_SIZE)
+            if want >= UNLOCKED_READ_BYTES and unlocked_copy:
+                data = self._pread_unlocked(seg, pos, want)
+            else:
+                data = seg.pread(pos, want)
             h = parse_header(data, 0)
         else:
             i = max(0, bisect.bisect_right(self._bases, offset) - 1)
@@ -769,7 +785,10 @@ class PartitionLog:
             return empty
         if not data:
             want = min(max_bytes, seg.size - pos)
-            data = seg.pread(pos, want) if want >= HEADER_SIZE else b""
+            if want >= UNLOCKED_READ_BYTES and unlocked_copy:
+                data = self._pread_unlocked(seg, pos, want)
+            else:
+                data = seg.pread(pos, want) if want >= HEADER_SIZE else b""
         end, next_offset = _whole_batches(data, limit)
         if end == 0:
             if not min_one_batch:
@@ -783,6 +802,26 @@ class PartitionLog:
         self._read_hints[next_offset] = (seg, pos + end, self._generation)
         return FetchData(data, h.base_offset, self.log_start_offset, self.log_end_offset,
                          self._high_watermark)
+
+    def _pread_unlocked(self, seg: LogSegment, pos: int, size: int) -> bytes:
+        """Copy a large range without holding the lock (appends and flushes go on).
+
+        Bytes below a segment's size never change except through truncation, compaction
+        or deletion, which bump the generation: then the copy is discarded and the read
+        restarts. The caller holds the lock exactly once (read()).
+        """
+        generation = self._generation
+        self._lock.release()
+        try:
+            try:
+                data: bytes | None = seg.pread(pos, size)
+            except FileNotFoundError:
+                data = None
+        finally:
+            self._lock.acquire()
+        if data is None or generation != self._generation:
+            raise _LogChanged()
+        return data
 
     def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record with timestamp >= ``ts`` (ListOffsets).

@@ -286,3 +286,39 @@ def test_flush_and_retention_threads_while_appending_and_reading(open_log) -> No
     log.flush()
     assert log.recovery_point == log.log_end_offset == 3000
     assert log.size_in_bytes < 200_000 + 20_000
+
+
+def test_large_reads_copy_without_the_lock_and_restart_on_truncation(open_log) -> None:
+    """A fetch copying >= 256 KiB releases the lock; a truncation meanwhile restarts it."""
+    import threading
+
+    from storage import partition_log as pl
+
+    log = open_log()
+    for _ in range(40):
+        log.append_as_leader(batch(10, size=1000), leader_epoch=0, now_ms=0)
+    seg = log.segments[0]
+    real_pread = seg.pread
+    copying = threading.Event()
+    release = threading.Event()
+    calls = []
+
+    def slow_pread(pos: int, size: int) -> bytes:
+        calls.append(size)
+        if size >= pl.UNLOCKED_READ_BYTES and len(calls) < 3:
+            copying.set()
+            assert release.wait(10)
+        return real_pread(pos, size)
+
+    seg.pread = slow_pread  # type: ignore[method-assign]
+    result: list = []
+    t = threading.Thread(target=lambda: result.append(log.read(0, 10**6)))
+    t.start()
+    assert copying.wait(10)
+    # the reader holds no lock now: an append and a truncation go through
+    log.append_as_leader(batch(1), leader_epoch=0, now_ms=0)
+    log.truncate_to(200)
+    release.set()
+    t.join(10)
+    got = offsets_of(result[0].records)
+    assert got[-1][1] < 200 and got[0][0] == 0  # restarted after the truncation
