@@ -11,6 +11,7 @@ exit code 0, and returns the JSON document the program printed last on stdout.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,8 +40,6 @@ def kafkajs_env() -> dict[str, str]:
 
 
 def run_node(program: str, stdin_obj: Any, env: dict[str, str], timeout: float = 60) -> Any:
-    import os
-
     proc = subprocess.run(
         ["node", "-e", program],
         input=json.dumps(stdin_obj).encode(),
