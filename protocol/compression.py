@@ -6,7 +6,8 @@
 | 1  | gzip   | RFC 1952 gzip member(s) (zlib, wbits=31 to write, 47 auto-detect read)  |
 | 2  | snappy | xerial "snappy-java" framing (what the Java client writes) or one raw   |
 |    |        | snappy block (what librdkafka may write); both are accepted on decode   |
-| 3  | lz4    | LZ4 frame format (magic 0x184D2204), independent 64 KiB blocks          |
+| 3  | lz4    | LZ4 frame format (magic 0x184D2204), independent 64 KiB blocks, no      |
+|    |        | content size (what Kafka's KafkaLZ4BlockOutputStream writes)            |
 | 4  | zstd   | one or more zstd frames; content size may be absent (streaming writers) |
 
 xerial framing, byte by byte::
@@ -70,6 +71,7 @@ def compress(codec: int, data: bytes | bytearray | memoryview) -> bytes:
             block_size=lz4.frame.BLOCKSIZE_MAX64KB,
             block_linked=False,
             content_checksum=False,
+            store_size=False,  # like Kafka's own writer: no content-size field
         )
     if codec == ZSTD:
         return zstandard.ZstdCompressor(level=3).compress(bytes(data))
