@@ -37,6 +37,7 @@ from confluent_kafka.admin import (
     ConfigEntry,
     ConfigResource,
     NewTopic,
+    OffsetSpec,
 )
 
 from tests.support.broker import BrokerProcess
@@ -451,6 +452,31 @@ def test_compacted_topic_rejects_keyless_records(bootstrap: str) -> None:
     assert [(m.key(), m.value()) for m in msgs] == [(b"k", b"v1"), (b"k", None)]
 
 
+def test_large_fetch_responses(bootstrap: str) -> None:
+    """12 MiB in one partition fetched with 16 MiB partition / 32 MiB response limits:
+    multi-megabyte responses are written whole and in order."""
+    topic = unique_topic("cfl-bigfetch")
+    create_topic(bootstrap, topic)
+    values = [bytes([i]) * MIB for i in range(12)]
+    p = producer(bootstrap, acks="all", **{"message.max.bytes": 3 * MIB, "linger.ms": 0})
+    produce_all(p, topic, [{"partition": 0, "value": v} for v in values])
+    c = consumer(
+        bootstrap,
+        **{
+            "max.partition.fetch.bytes": 16 * MIB,
+            "fetch.max.bytes": 32 * MIB,
+            "receive.message.max.bytes": 40 * MIB,
+        },
+    )
+    try:
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        msgs = consume_n(c, 12)
+    finally:
+        c.close()
+    assert [m.offset() for m in msgs] == list(range(12))
+    assert [m.value() for m in msgs] == values
+
+
 # ----------------------------------------------------------------------------- offsets
 def test_seek_beginning_end_and_watermarks(bootstrap: str) -> None:
     topic = unique_topic("cfl-seek")
@@ -547,6 +573,30 @@ def test_out_of_range_offset_is_reset(bootstrap: str, reset: str, first_offset: 
         assert first.offset() == first_offset
     finally:
         c.close()
+
+
+def test_admin_list_offsets_earliest_latest_max_timestamp(bootstrap: str) -> None:
+    """ListOffsets through the admin API, including MAX_TIMESTAMP (-3, ListOffsets v7+)."""
+    topic = unique_topic("cfl-listoffsets")
+    create_topic(bootstrap, topic)
+    stamps = [BASE_TS + 1000, BASE_TS + 5000, BASE_TS + 3000, BASE_TS + 2000]
+    produce_all(
+        producer(bootstrap, **{"linger.ms": 0, "batch.num.messages": 1}),
+        topic,
+        [{"partition": 0, "value": b"%d" % i, "timestamp": ts} for i, ts in enumerate(stamps)],
+    )
+    admin = admin_client(bootstrap)
+    tp = TopicPartition(topic, 0)
+
+    def list_offset(spec: OffsetSpec) -> Any:
+        futures = admin.list_offsets({tp: spec}, request_timeout=15)
+        return futures[tp].result(timeout=TIMEOUT_S)
+
+    assert list_offset(OffsetSpec.earliest()).offset == 0
+    assert list_offset(OffsetSpec.latest()).offset == 4
+    newest = list_offset(OffsetSpec.max_timestamp())
+    assert (newest.offset, newest.timestamp) == (1, BASE_TS + 5000)
+    assert list_offset(OffsetSpec.for_timestamp(BASE_TS + 2500)).offset == 1
 
 
 # ----------------------------------------------------------------------------- idempotence
