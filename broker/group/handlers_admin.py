@@ -159,3 +159,9 @@ HANDLERS = [
     ApiHandler(LIST_GROUPS, 0, 5, handle_list_groups),
     ApiHandler(DELETE_GROUPS, 0, 2, handle_delete_groups),
 ]
+
+
+def on_broker_start(broker: Any) -> None:
+    """Load groups and offsets from ``__consumer_offsets`` before the listener accepts
+    (Kafka loads its coordinator partitions at startup) and start the retention timer."""
+    service_for(broker)

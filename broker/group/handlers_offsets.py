@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.group.coordinator import OffsetCommit
-from broker.group.handler_support import topic_partition_known
+from broker.group.handler_support import ms, topic_partition_known
 from broker.group.service import service_for
 from broker.handlers import ApiHandler, RequestContext
 from protocol.errors import ErrorCode
@@ -29,12 +29,8 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     service = service_for(ctx.broker)
     now = service.now()
     version = ctx.api_version
-    retention = getattr(request, "retention_time_ms", -1) if version <= 4 else -1
-    retention = (
-        int(retention.total_seconds() * 1000)
-        if hasattr(retention, "total_seconds")
-        else int(retention)
-    )
+    # v2-v4 retention_time (-1 = the broker's retention policy)
+    retention = ms(getattr(request, "retention_time", None), -1) if version <= 4 else -1
     expire = now + retention if retention != -1 else None
     generation = getattr(request, "generation_id_or_member_epoch", None)
     if generation is None:

@@ -107,7 +107,7 @@ def commit(
             generation_id=generation,
             generation_id_or_member_epoch=generation,
             member_id=member,
-            retention_time_ms=-1,
+            retention_time=-1,
             topics=[
                 {
                     "name": topic,
@@ -407,3 +407,48 @@ def test_deleting_a_topic_drops_its_committed_offsets(client: WireClient, bootst
     admin.delete_topics([topic])[topic].result(15)
     resp = client.request(req(OFFSET_FETCH, 7, group_id=group, topics=None))
     assert resp.topics == ()
+
+
+def test_offsets_expire_and_stay_expired_after_restart(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    """OffsetCommit v2 retention_time_ms sets an expiry; the retention check (every
+    offsets.retention.check.interval.ms) removes the offset and persists a tombstone."""
+    b = broker_factory({**GROUP_OVERRIDES, "offsets.retention.check.interval.ms": "200"})
+    topic, group = unique_topic("expire"), unique_topic("g")
+    create_topic(b.bootstrap, topic, 1)
+
+    def fetch(c: WireClient) -> int:
+        resp = c.request(
+            req(OFFSET_FETCH, 3, group_id=group, topics=[{"name": topic, "partition_indexes": [0]}])
+        )
+        return resp.topics[0].partitions[0].committed_offset
+
+    with WireClient(*host_port(b.bootstrap), timeout=15) as c:
+        resp = c.request(
+            req(
+                OFFSET_COMMIT,
+                2,
+                group_id=group,
+                generation_id=-1,
+                member_id="",
+                retention_time=300,
+                topics=[
+                    {
+                        "name": topic,
+                        "partitions": [
+                            {"partition_index": 0, "committed_offset": 9, "committed_metadata": ""}
+                        ],
+                    }
+                ],
+            )
+        )
+        assert resp.topics[0].partitions[0].error_code == E.none
+        assert fetch(c) == 9
+        deadline = time.monotonic() + 10
+        while fetch(c) != -1:
+            assert time.monotonic() < deadline, "offset never expired"
+            time.sleep(0.1)
+        groups = c.request(req(LIST, 0)).groups
+        assert group not in {g.group_id for g in groups}  # the empty group is gone too
+    b.restart(clean=False)
+    with WireClient(*host_port(b.bootstrap), timeout=15) as c:
+        assert fetch(c) == -1  # the tombstone was persisted
