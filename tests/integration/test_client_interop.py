@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -306,3 +307,46 @@ def test_log_append_time_on_compressed_batches_keeps_crcs_valid(bootstrap: str) 
             assert (key, value) == (want.key, want.value), f"{name} @{offset}"
             assert ts_type == 1, f"{name} @{offset}: timestamp type {ts_type}"
             assert started - 1000 <= ts <= finished + 1000, f"{name} @{offset}: ts {ts}"
+
+
+def test_four_clients_producing_concurrently_into_one_partition(bootstrap: str) -> None:
+    """confluent, kafka-python, aiokafka and kcat append to one partition at the same time
+    (every codec in turn): the log holds each producer's records once, in its order."""
+    topic = unique_topic("interop-concurrent")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)], request_timeout=15)[topic].result(TIMEOUT_S)
+    producers = {
+        "confluent": produce_confluent,
+        "kafkapython": produce_kafka_python,
+        "aiokafka": produce_aiokafka,
+        "kcat": produce_kcat,
+    }
+    sent: dict[str, list[Rec]] = {}
+    failures: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            recs: list[Rec] = []
+            for _round in range(4):
+                for codec in CODECS:
+                    recs += producers[name](bootstrap, topic, codec)
+            sent[name] = recs
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in producers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    assert sorted(sent) == sorted(producers)
+    n = sum(len(r) for r in sent.values())
+
+    seen = consume_kafka_python(bootstrap, topic, n)
+    assert [s[0] for s in seen] == list(range(n))
+    by_client: dict[str, list[tuple[bytes | None, bytes | None]]] = {}
+    for _offset, key, value, headers, _ts_type, _ts in seen:
+        client = dict(headers)["client"].decode()
+        by_client.setdefault(client, []).append((key, value))
+    assert by_client == {name: [(r.key, r.value) for r in recs] for name, recs in sent.items()}
