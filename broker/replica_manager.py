@@ -22,9 +22,11 @@ from protocol.errors import ErrorCode
 LEADER_EPOCH = 0
 ISR_SIZE = 1
 #: Appends at least this large run on the append thread (the page-cache copy and CRC
-#: release the GIL, so the loop keeps receiving meanwhile); smaller ones run inline,
-#: where a thread hand-off would cost more than it saves.
-OFFLOAD_APPEND_BYTES = 64 * 1024
+#: release the GIL, so the loop keeps receiving meanwhile); smaller ones run inline:
+#: handing off costs a GIL round trip (measured p99 produce latency 0.6 ms inline vs
+#: 4-20 ms offloaded for ~100-250 KiB batches on the loaded box), which only pays off
+#: for the large requests of a throughput-bound producer.
+OFFLOAD_APPEND_BYTES = 512 * 1024
 
 
 class ReplicaManager:
