@@ -357,3 +357,28 @@ def test_describe_producers_shows_idempotent_state(bootstrap: str) -> None:
         (state,) = p0.active_producers
         assert (state.producer_id, state.producer_epoch, state.last_sequence) == (pid, 0, 2)
         assert state.current_txn_start_offset == -1
+
+
+def test_large_appends_on_the_append_thread_keep_order_and_wake_fetches(
+    bootstrap: str,
+) -> None:
+    """Batches >= 512 KiB are written on the append thread: offsets stay in request order,
+    the high watermark covers them when the response arrives, long polls are woken."""
+    topic = f"big-{uuid.uuid4().hex[:8]}"
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c, \
+            WireClient(*_addr(bootstrap), timeout=TIMEOUT) as waiter:
+        create_topic(c, topic)
+        waiter.send(fetch_req(topic, 0, max_wait=8000, min_bytes=1))
+        time.sleep(0.2)
+        big = batch(n=6, size=100_000)  # ~600 KB
+        assert len(big) >= 512 * 1024
+        offsets = []
+        for records in (big, batch(), big, batch()):
+            part = produce(c, topic, records)
+            assert part.error_code == ErrorCode.none
+            offsets.append(part.base_offset)
+        assert offsets == [0, 6, 7, 13]
+        woken = waiter.receive().responses[0].partitions[0]
+        assert offsets_in(woken.records)[:1] == [0]
+        r = c.request(fetch_req(topic, 6))
+        assert r.responses[0].partitions[0].high_watermark == 14
