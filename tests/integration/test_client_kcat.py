@@ -165,6 +165,18 @@ def test_ten_thousand_small_messages(bootstrap: str) -> None:
     assert [m["offset"] for m in msgs] == list(range(len(lines)))
 
 
+def test_idempotent_producer(bootstrap: str) -> None:
+    """librdkafka 2.0.2's idempotent producer (InitProducerId + sequenced batches)."""
+    topic = unique_topic("kcat-idem")
+    lines = [f"i{i}" for i in range(2000)]
+    produce_lines(
+        bootstrap, topic, lines, "-X", "enable.idempotence=true", "-X", "linger.ms=5",
+        "-X", "batch.num.messages=100",
+    )  # fmt: skip
+    msgs = consume_json(bootstrap, topic, len(lines))
+    assert [m["payload"] for m in msgs] == lines
+
+
 def test_one_mib_messages(bootstrap: str, tmp_path: Path) -> None:
     topic = unique_topic("kcat-1mib")
     files = []
