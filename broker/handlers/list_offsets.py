@@ -18,10 +18,10 @@ API_KEY = 2
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL = -1, -2, -3, -4
 
 
-def _lookup(log: Any, ts: int, version: int) -> tuple[int, int, int]:
+def _lookup(log: Any, ts: int, version: int, read_committed: bool) -> tuple[int, int, int]:
     """(error, timestamp, offset) for one partition."""
     if ts == LATEST:
-        return 0, -1, log.high_watermark
+        return 0, -1, log.last_stable_offset if read_committed else log.high_watermark
     if ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
         return 0, -1, log.log_start_offset
     if ts == MAX_TIMESTAMP and version >= 7:
@@ -42,6 +42,7 @@ def _lookup(log: Any, ts: int, version: int) -> tuple[int, int, int]:
 async def handle(ctx: RequestContext, request: Any) -> Any:
     replicas = ctx.broker.replica_manager
     version = ctx.api_version
+    read_committed = getattr(request, "isolation_level", 0) == 1
     topics = []
     for topic in request.topics:
         parts = []
@@ -54,7 +55,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             elif epoch > replicas.leader_epoch(topic.name, p.partition_index):
                 entry["error_code"] = ErrorCode.unknown_leader_epoch
             else:
-                code, ts, offset = _lookup(log, p.timestamp, version)
+                code, ts, offset = _lookup(log, p.timestamp, version, read_committed)
                 entry.update(error_code=code, timestamp=ts, offset=offset,
                              leader_epoch=replicas.leader_epoch(topic.name, p.partition_index)
                              if offset >= 0 else -1)
