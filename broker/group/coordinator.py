@@ -110,6 +110,7 @@ Completion = JoinResult | SyncResult
 _HB = "hb"  # (_HB, group id, member id): session / new-member-join timeout
 _PENDING = "pending"  # (_PENDING, group id, member id): KIP-394 pending member
 _JOIN = "join"  # (_JOIN, group id): DelayedJoin / InitialDelayedJoin
+_SYNC = "sync"  # (_SYNC, group id): DelayedSync, members must SyncGroup in time
 _EXPIRE = ("expire",)  # offsets retention check
 
 #: log append errors -> what Kafka answers for SyncGroup (storeGroup)
@@ -203,6 +204,10 @@ class GroupCoordinator:
                 group = self.groups.get(key[1])
                 if group is not None and group.is_(GroupState.PREPARING_REBALANCE):
                     self._on_join_timer(group, now_ms)
+            elif kind == _SYNC:
+                group = self.groups.get(key[1])
+                if group is not None:
+                    self._on_sync_timer(group, now_ms)
             elif key == _EXPIRE:
                 self.expire_offsets(now_ms)
                 self._timers.schedule(
@@ -607,6 +612,8 @@ class GroupCoordinator:
             self._prepare_rebalance(group, now_ms)
 
     def _prepare_rebalance(self, group: ClassicGroup, now_ms: int) -> None:
+        group.pending_sync.clear()
+        self._timers.cancel((_SYNC, group.group_id))
         if group.is_(GroupState.COMPLETING_REBALANCE):
             self._reset_and_propagate_assignment_error(group, E.rebalance_in_progress, now_ms)
         delay = self.config.initial_rebalance_delay_ms
@@ -670,6 +677,33 @@ class GroupCoordinator:
                 self._complete(self._join_result(group, member, token))
             member.is_new = False
             self._schedule_heartbeat(group, member, now_ms)
+        # every member must follow up with SyncGroup within the rebalance timeout
+        group.pending_sync = set(group.members)
+        self._timers.schedule((_SYNC, group.group_id), now_ms + group.rebalance_timeout_ms())
+
+    def _received_sync(self, group: ClassicGroup, member_id: str) -> None:
+        group.pending_sync.discard(member_id)
+        if not group.pending_sync:
+            self._timers.cancel((_SYNC, group.group_id))
+
+    def _on_sync_timer(self, group: ClassicGroup, now_ms: int) -> None:
+        """Kafka's DelayedSync: members that joined but never sent SyncGroup (e.g. a
+        leader that keeps heartbeating without assigning) are removed, then rebalance."""
+        if group.state not in (GroupState.COMPLETING_REBALANCE, GroupState.STABLE):
+            return
+        late = [group.members[m] for m in group.pending_sync if m in group.members]
+        group.pending_sync.clear()
+        for member in late:
+            if member.awaiting_join is not None:
+                self._complete(_join_error(member.awaiting_join, "", E.unknown_member_id))
+                member.awaiting_join = None
+            if member.awaiting_sync is not None:
+                self._complete(SyncResult(member.awaiting_sync, E.unknown_member_id))
+                member.awaiting_sync = None
+            group.remove(member.member_id)
+            self._timers.cancel((_HB, group.group_id, member.member_id))
+        if late:
+            self._maybe_prepare_rebalance(group, now_ms)
 
     def _remove_member_and_update_group(
         self, group: ClassicGroup, member: Member, now_ms: int
@@ -762,6 +796,7 @@ class GroupCoordinator:
             return E.unknown_member_id
         if state is GroupState.PREPARING_REBALANCE:
             return E.rebalance_in_progress
+        self._received_sync(group, member_id)
         if state is GroupState.STABLE:
             self._complete(
                 SyncResult(

@@ -56,6 +56,8 @@ class ClassicGroup:
         self.members: dict[str, Member] = {}
         self.static_members: dict[str, str] = {}  # group.instance.id -> member id
         self.pending_members: set[str] = set()
+        #: members of the current generation that have not sent SyncGroup yet
+        self.pending_sync: set[str] = set()
         self.new_member_added = False
         self.initial_delay_remaining_ms = 0
         self.in_initial_delay = False
@@ -91,6 +93,7 @@ class ClassicGroup:
         member = self.members.pop(member_id, None)
         if member is None:
             return None
+        self.pending_sync.discard(member_id)
         if (
             member.group_instance_id is not None
             and self.static_members.get(member.group_instance_id) == member_id
@@ -115,6 +118,9 @@ class ClassicGroup:
 
     def replace_static_member(self, old_id: str, new_id: str) -> Member:
         member = self.members.pop(old_id)
+        if old_id in self.pending_sync:
+            self.pending_sync.discard(old_id)
+            self.pending_sync.add(new_id)
         member.member_id = new_id
         member.awaiting_join = None
         member.awaiting_sync = None

@@ -597,3 +597,22 @@ def test_group_max_size() -> None:
     # existing members may still rejoin
     assert d.result(d.join("g", a.member_id)) is None
     assert d.result(d.join("g", b.member_id)).error == E.none
+
+
+def test_members_that_never_sync_are_removed_after_the_rebalance_timeout() -> None:
+    d = Driver()
+    ta = d.join_new("g")
+    a = d.result(ta)
+    tb = d.join_new("g")
+    d.join("g", a.member_id)
+    b = d.result(tb)
+    # the leader keeps heartbeating but never sends SyncGroup; b waits for it
+    ts = d.sync("g", b.member_id, b.generation_id)
+    for _ in range(7):
+        d.advance(4_500)
+        if d.result(ts) is None:
+            assert d.heartbeat("g", a.member_id, b.generation_id) == E.none
+    assert d.result(ts).error == E.rebalance_in_progress  # 30 s rebalance timeout passed
+    g = d.coord.groups["g"]
+    assert not g.has(a.member_id) and g.has(b.member_id)
+    assert g.is_(GroupState.PREPARING_REBALANCE)
