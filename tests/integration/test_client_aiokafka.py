@@ -45,6 +45,7 @@ BASE_TS = (int(time.time()) - 3600) * 1000
 NONE = 0
 TOPIC_ALREADY_EXISTS = 36
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -475,3 +476,55 @@ async def test_duplicate_idempotent_batch_gets_original_offset(
 
     records = await read_partition(clients, topic, 0, 6)
     assert [r.value for r in records] == [b"a0", b"a1", b"a2", b"b0", b"b1", b"c0"]
+
+
+class _RawProducer:
+    """Produce hand-built idempotent batches over aiokafka's low-level client."""
+
+    def __init__(self, client: AIOKafkaClient, node: int, topic: str) -> None:
+        self.client, self.node, self.topic = client, node, topic
+
+    async def init_producer_id(self) -> tuple[int, int]:
+        init = await bounded(self.client.send(self.node, InitProducerIdRequest(None, 60000)))
+        assert init.error_code == NONE
+        return init.producer_id, init.producer_epoch
+
+    async def produce(self, pid: int, epoch: int, seq: int, values: list[bytes]) -> tuple[int, int]:
+        batch = _idempotent_batch(pid, epoch, seq, values)
+        request = ProduceRequest(None, -1, 10000, [(self.topic, [(0, batch)])])
+        response = await bounded(self.client.send(self.node, request))
+        ((_, partitions),) = response.topics
+        (part,) = partitions
+        return part[1], part[2]  # error_code, base offset
+
+
+async def test_idempotent_producer_epochs(bootstrap: str, clients: Any) -> None:
+    """Kafka's epoch rules for an idempotent producer (ProducerAppendInfo): a higher epoch
+    starts again at sequence 0 (the Java client bumps the epoch locally after a failed
+    batch), an older epoch is INVALID_PRODUCER_EPOCH, and a higher epoch that does not
+    start at 0 is OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    topic = unique_topic("aio-epochs")
+    await create_topic(bootstrap, topic)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await bounded(client.bootstrap())
+    try:
+        raw = _RawProducer(client, client.get_random_node(), topic)
+        pid, epoch = await raw.init_producer_id()
+        assert await raw.produce(pid, epoch, 0, [b"e0-0", b"e0-1"]) == (NONE, 0)
+        assert await raw.produce(pid, epoch + 1, 0, [b"e1-0"]) == (NONE, 2)
+        error, _ = await raw.produce(pid, epoch, 2, [b"stale"])
+        assert error == INVALID_PRODUCER_EPOCH
+        error, _ = await raw.produce(pid, epoch + 2, 5, [b"bad"])
+        assert error == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert await raw.produce(pid, epoch + 1, 1, [b"e1-1"]) == (NONE, 3)
+        assert await raw.produce(pid, epoch + 1, 1, [b"e1-1"]) == (NONE, 3), "duplicate"
+        # A producer id with no state here (e.g. expired by retention) is accepted at any
+        # sequence, as Kafka does, and is then held to it.
+        stranger = (1 << 40) + 12345
+        assert await raw.produce(stranger, 0, 7, [b"s7"]) == (NONE, 4)
+        error, _ = await raw.produce(stranger, 0, 9, [b"s9"])
+        assert error == OUT_OF_ORDER_SEQUENCE_NUMBER
+    finally:
+        await bounded(client.close())
+    records = await read_partition(clients, topic, 0, 5)
+    assert [r.value for r in records] == [b"e0-0", b"e0-1", b"e1-0", b"e1-1", b"s7"]
