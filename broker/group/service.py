@@ -18,6 +18,7 @@ then serves. Every call runs on the event-loop thread, so the coordinator needs 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 import uuid
@@ -77,6 +78,18 @@ class GroupService:
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
+        existing = self.store.partition_count()
+        if existing and existing != self.config.offsets_topic_num_partitions:
+            # as Kafka: an existing __consumer_offsets keeps its partition count (and so
+            # every group's coordinator partition), whatever the configuration says now
+            log.warning(
+                "offsets_topic_partition_count_kept",
+                existing=existing,
+                configured=self.config.offsets_topic_num_partitions,
+            )
+            self.config = dataclasses.replace(self.config, offsets_topic_num_partitions=existing)
+            self.store.config = self.config
+            self.coordinator.config = self.config
         now = wall_ms()
         self.coordinator.begin_load()
         started = time.monotonic()

@@ -452,3 +452,24 @@ def test_offsets_expire_and_stay_expired_after_restart(broker_factory) -> None: 
     b.restart(clean=False)
     with WireClient(*host_port(b.bootstrap), timeout=15) as c:
         assert fetch(c) == -1  # the tombstone was persisted
+
+
+def test_offsets_topic_keeps_its_partition_count_across_config_changes(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    b = broker_factory({**GROUP_OVERRIDES, "offsets.topic.num.partitions": "3"})
+    topic = unique_topic("pc")
+    create_topic(b.bootstrap, topic, 1)
+    groups = [f"pc-group-{i}" for i in range(12)]  # spread over the 3 partitions
+    with WireClient(*host_port(b.bootstrap), timeout=15) as c:
+        c.request(req(FIND_COORDINATOR, 3, key=groups[0], key_type=0))
+        for i, g in enumerate(groups):
+            assert commit(c, g, topic, i) == E.none
+    b.stop()
+    b.overrides["offsets.topic.num.partitions"] = "50"
+    b.start()
+    with WireClient(*host_port(b.bootstrap), timeout=15) as c:
+        for i, g in enumerate(groups):
+            resp = c.request(
+                req(OFFSET_FETCH, 3, group_id=g, topics=[{"name": topic, "partition_indexes": [0]}])
+            )
+            assert resp.topics[0].partitions[0].committed_offset == i
+            assert commit(c, g, topic, i + 100) == E.none
