@@ -191,3 +191,22 @@ def test_interrupted_merge_is_completed_at_open(tmp_path) -> None:
     assert not os.path.exists(s1.log_path) and not os.path.exists(s2.log_path)
     assert [(r.offset, r.key, r.value) for r in all_records(log)] == records
     log.close()
+
+
+def test_compact_and_delete_policy_does_both(tmp_path) -> None:
+    from storage.log_manager import LogManager
+
+    cfg = LogConfig(cleanup_policy=frozenset({"compact", "delete"}), segment_bytes=600,
+                    retention_ms=10_000)
+    lm = LogManager(tmp_path, cfg)
+    lm.startup(0)
+    log = lm.create("cd", 0, now_ms=0)
+    for i in range(40):
+        log.append_as_leader(kv(f"k{i % 3}", str(i) * 60, ts=i * 1000), leader_epoch=0,
+                             now_ms=0)
+    assert lm.run_cleaner(now_ms=40_000) > 0  # compaction ran
+    assert {r.key for r in all_records(log)} == {b"k0", b"k1", b"k2"}
+    deleted = lm.run_retention(now_ms=60_000)  # and time retention deletes old segments
+    assert deleted > 0 and log.log_start_offset > 0
+    assert len(log.segments) >= 1
+    lm.shutdown()
