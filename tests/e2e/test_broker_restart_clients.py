@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as AioTopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError
 from confluent_kafka import TopicPartition as CflTopicPartition
 from kafka import KafkaConsumer, KafkaProducer
@@ -25,6 +26,7 @@ from kafka import TopicPartition as KpTopicPartition
 
 from tests.support.broker import BrokerProcess
 from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES, unique_topic
+from tests.support.raw_producer import RawProducer, idempotent_batch
 
 TIMEOUT_S = 30.0
 
@@ -163,3 +165,51 @@ async def test_aiokafka_clients_continue_across_restart(node: BrokerProcess, how
     finally:
         await asyncio.wait_for(producer.stop(), 10)
         await asyncio.wait_for(consumer.stop(), 10)
+
+
+@pytest.mark.parametrize("how", ["clean", "kill"])
+async def test_duplicate_detection_survives_restart(node: BrokerProcess, how: str) -> None:
+    """Producer state is rebuilt after a restart (snapshot + log tail): a batch retried
+    after the restart gets its original offset, the next sequence continues, a gap is
+    still OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    topic = unique_topic(f"rc-dup-{how}")
+    bs = node.bootstrap
+    admin = AIOKafkaAdminClient(bootstrap_servers=bs, request_timeout_ms=15000)
+    await asyncio.wait_for(admin.start(), TIMEOUT_S)
+    try:
+        await asyncio.wait_for(admin.create_topics([NewTopic(topic, 1, 1)]), TIMEOUT_S)
+    finally:
+        await asyncio.wait_for(admin.close(), TIMEOUT_S)
+    async with RawProducer(bs, topic) as raw:
+        pid, epoch = await raw.init_producer_id()
+        batches = [idempotent_batch(pid, epoch, 3 * i, [b"%d-%d" % (i, j) for j in range(3)])
+                   for i in range(7)]  # fmt: skip
+        for i in range(7):
+            assert await raw.produce_batch(batches[i]) == (0, 3 * i)
+
+    await asyncio.to_thread(restart, node, how)
+
+    async with RawProducer(bs, topic) as raw:
+        assert await raw.produce_batch(batches[6]) == (0, 18), "last batch retried"
+        assert await raw.produce_batch(batches[3]) == (0, 9), "older batch retried"
+        error, _ = await raw.produce(pid, epoch, 30, [b"gap"])
+        assert error == 45  # OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert await raw.produce(pid, epoch, 21, [b"next"]) == (0, 21)
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bs, group_id=None, enable_auto_commit=False)
+    await asyncio.wait_for(consumer.start(), TIMEOUT_S)
+    try:
+        tp = AioTopicPartition(topic, 0)
+        consumer.assign([tp])
+        await asyncio.wait_for(consumer.seek_to_beginning(tp), TIMEOUT_S)
+        got: list[bytes] = []
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(got) < 22:
+            assert time.monotonic() < deadline, f"read {len(got)} of 22"
+            batches_read = await asyncio.wait_for(consumer.getmany(timeout_ms=500), TIMEOUT_S)
+            for records in batches_read.values():
+                got.extend(r.value for r in records)
+        assert await asyncio.wait_for(consumer.end_offsets([tp]), TIMEOUT_S) == {tp: 22}
+    finally:
+        await asyncio.wait_for(consumer.stop(), 10)
+    assert got == [b"%d-%d" % (i, j) for i in range(7) for j in range(3)] + [b"next"]

@@ -25,16 +25,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import MessageSizeTooLargeError
-from aiokafka.protocol.produce import ProduceRequest
-from aiokafka.protocol.transaction import InitProducerIdRequest
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from tests.support.broker import BrokerProcess
 from tests.support.fixtures import unique_topic
 from tests.support.kafka_proxy import PRODUCE, KafkaProxy
+from tests.support.raw_producer import RawProducer, idempotent_batch
 
 MIB = 1024 * 1024
 BROKER_OVERRIDES = {"message.max.bytes": str(2 * MIB)}
@@ -423,79 +420,27 @@ async def test_idempotent_producer_forced_retry_no_duplicate(
         ]
 
 
-def _idempotent_batch(pid: int, epoch: int, base_sequence: int, values: list[bytes]) -> bytes:
-    builder = DefaultRecordBatchBuilder(
-        magic=2,
-        compression_type=0,
-        is_transactional=0,
-        producer_id=pid,
-        producer_epoch=epoch,
-        base_sequence=base_sequence,
-        batch_size=1 << 20,
-    )
-    for i, value in enumerate(values):
-        builder.append(i, timestamp=BASE_TS + i, key=None, value=value, headers=[])
-    return bytes(builder.build())
-
-
 async def test_duplicate_idempotent_batch_gets_original_offset(
     bootstrap: str, clients: Any
 ) -> None:
     """Protocol level: the same (pid, epoch, sequence) batch twice is appended once."""
     topic = unique_topic("aio-dup")
     await create_topic(bootstrap, topic)
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await bounded(client.bootstrap())
-    try:
-        node = client.get_random_node()
-        init = await bounded(client.send(node, InitProducerIdRequest(None, 60000)))
-        assert init.error_code == NONE
-        pid, epoch = init.producer_id, init.producer_epoch
+    async with RawProducer(bootstrap, topic) as raw:
+        pid, epoch = await raw.init_producer_id()
         assert pid >= 0 and epoch >= 0
-
-        async def produce(batch: bytes) -> tuple[int, int]:
-            request = ProduceRequest(None, -1, 10000, [(topic, [(0, batch)])])
-            response = await bounded(client.send(node, request))
-            ((_, partitions),) = response.topics
-            (part,) = partitions
-            return part[1], part[2]  # error_code, base offset
-
-        a = _idempotent_batch(pid, epoch, 0, [b"a0", b"a1", b"a2"])
-        b = _idempotent_batch(pid, epoch, 3, [b"b0", b"b1"])
-        assert await produce(a) == (NONE, 0)
-        assert await produce(b) == (NONE, 3)
-        assert await produce(a) == (NONE, 0), "retry of an older batch: original offset"
-        assert await produce(b) == (NONE, 3), "retry of the last batch: original offset"
-        gap = _idempotent_batch(pid, epoch, 9, [b"gap"])
-        error, _ = await produce(gap)
+        a = idempotent_batch(pid, epoch, 0, [b"a0", b"a1", b"a2"])
+        b = idempotent_batch(pid, epoch, 3, [b"b0", b"b1"])
+        assert await raw.produce_batch(a) == (NONE, 0)
+        assert await raw.produce_batch(b) == (NONE, 3)
+        assert await raw.produce_batch(a) == (NONE, 0), "retry of an older batch: original offset"
+        assert await raw.produce_batch(b) == (NONE, 3), "retry of the last batch: original offset"
+        error, _ = await raw.produce(pid, epoch, 9, [b"gap"])
         assert error == OUT_OF_ORDER_SEQUENCE_NUMBER
-        c = _idempotent_batch(pid, epoch, 5, [b"c0"])
-        assert await produce(c) == (NONE, 5)
-    finally:
-        await bounded(client.close())
+        assert await raw.produce(pid, epoch, 5, [b"c0"]) == (NONE, 5)
 
     records = await read_partition(clients, topic, 0, 6)
     assert [r.value for r in records] == [b"a0", b"a1", b"a2", b"b0", b"b1", b"c0"]
-
-
-class _RawProducer:
-    """Produce hand-built idempotent batches over aiokafka's low-level client."""
-
-    def __init__(self, client: AIOKafkaClient, node: int, topic: str) -> None:
-        self.client, self.node, self.topic = client, node, topic
-
-    async def init_producer_id(self) -> tuple[int, int]:
-        init = await bounded(self.client.send(self.node, InitProducerIdRequest(None, 60000)))
-        assert init.error_code == NONE
-        return init.producer_id, init.producer_epoch
-
-    async def produce(self, pid: int, epoch: int, seq: int, values: list[bytes]) -> tuple[int, int]:
-        batch = _idempotent_batch(pid, epoch, seq, values)
-        request = ProduceRequest(None, -1, 10000, [(self.topic, [(0, batch)])])
-        response = await bounded(self.client.send(self.node, request))
-        ((_, partitions),) = response.topics
-        (part,) = partitions
-        return part[1], part[2]  # error_code, base offset
 
 
 async def test_idempotent_producer_epochs(bootstrap: str, clients: Any) -> None:
@@ -505,10 +450,7 @@ async def test_idempotent_producer_epochs(bootstrap: str, clients: Any) -> None:
     start at 0 is OUT_OF_ORDER_SEQUENCE_NUMBER."""
     topic = unique_topic("aio-epochs")
     await create_topic(bootstrap, topic)
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await bounded(client.bootstrap())
-    try:
-        raw = _RawProducer(client, client.get_random_node(), topic)
+    async with RawProducer(bootstrap, topic) as raw:
         pid, epoch = await raw.init_producer_id()
         assert await raw.produce(pid, epoch, 0, [b"e0-0", b"e0-1"]) == (NONE, 0)
         assert await raw.produce(pid, epoch + 1, 0, [b"e1-0"]) == (NONE, 2)
@@ -524,7 +466,6 @@ async def test_idempotent_producer_epochs(bootstrap: str, clients: Any) -> None:
         assert await raw.produce(stranger, 0, 7, [b"s7"]) == (NONE, 4)
         error, _ = await raw.produce(stranger, 0, 9, [b"s9"])
         assert error == OUT_OF_ORDER_SEQUENCE_NUMBER
-    finally:
-        await bounded(client.close())
+
     records = await read_partition(clients, topic, 0, 5)
     assert [r.value for r in records] == [b"e0-0", b"e0-1", b"e1-0", b"e1-1", b"s7"]
