@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from kio.index import load_request_schema, load_response_schema
-from kio.schema.index import api_key_map
+from kio.schema.index import api_key_map, schema_name_map
+from kio.static.constants import EntityType
 
 H = TypeVar("H")
 
@@ -59,12 +59,13 @@ class ApiRegistry(Generic[H]):
             raise RegistryError(f"api key {spec.api_key} ({spec.name}) registered twice")
         if spec.min_version > spec.max_version:
             raise RegistryError(f"{spec.name}: min version above max version")
+        # Existence is checked in kio's index only; the schema modules themselves are
+        # imported on first use (importing all of them made startup ~1 s slower).
+        versions = schema_name_map.get(api_key_map.get(spec.api_key, ""), {})
         for version in range(spec.min_version, spec.max_version + 1):
-            try:
-                load_request_schema(spec.api_key, version)
-                load_response_schema(spec.api_key, version)
-            except Exception as exc:
-                raise RegistryError(f"{spec.name} v{version} has no kio schema: {exc}") from exc
+            entry = versions.get(version, {})
+            if EntityType.request not in entry or EntityType.response not in entry:
+                raise RegistryError(f"{spec.name} v{version} has no kio schema")
         if spec.advertised_min is not None and spec.advertised_min > spec.min_version:
             raise RegistryError(f"{spec.name}: advertised_min above min_version")
         self._specs[spec.api_key] = spec
