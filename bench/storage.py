@@ -36,7 +36,8 @@ from crc32c import crc32c
 from protocol.records import Record, build_batch
 from storage.file_cache import FileCache
 from storage.log_config import LogConfig
-from storage.partition_log import CHECKPOINT_FILE, PartitionLog
+from storage.partition_files import CHECKPOINT_FILE
+from storage.partition_log import PartitionLog
 
 MIB = 1024 * 1024
 RECORD_BYTES = 1024

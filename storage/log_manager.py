@@ -22,7 +22,8 @@ from storage.checkpoint import write_atomic
 from storage.errors import LogDirectoryError
 from storage.file_cache import FileCache
 from storage.log_config import LogConfig
-from storage.partition_log import PartitionLog, iter_partition_dirs
+from storage.partition_files import iter_partition_dirs
+from storage.partition_log import PartitionLog
 
 CLEAN_SHUTDOWN_FILE = ".strom_clean_shutdown"
 BATCHED_SHUTDOWN_THRESHOLD = 16

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import json
 import os
 import shutil
 import struct
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +54,7 @@ from protocol.records import (
     iter_header_tuples,
     parse_header,
 )
-from storage.checkpoint import CheckpointError, fsync_dir, read_lines, write_atomic, write_lines
+from storage.checkpoint import fsync_dir, write_atomic
 from storage.errors import (
     CorruptRecordError,
     DuplicateSequenceError,
@@ -68,12 +66,22 @@ from storage.errors import (
 )
 from storage.file_cache import DEFAULT_FILE_CACHE, FileCache
 from storage.log_config import LogConfig
+from storage.partition_files import (
+    CleanMark,
+    PartitionCheckpoint,
+    delete_snapshots,
+    parse_base,
+    parse_partition_dir,
+    read_leader_epochs,
+    read_partition_checkpoint,
+    snapshot_offsets,
+    snapshot_path,
+    write_leader_epochs,
+    write_partition_checkpoint,
+)
 from storage.producer_state import ProducerEntry, ProducerStateManager, SnapshotError
-from storage.segment import LOG_SUFFIX, LogSegment, segment_name
+from storage.segment import LOG_SUFFIX, LogSegment
 
-CHECKPOINT_FILE = "partition.checkpoint"
-LEADER_EPOCH_FILE = "leader-epoch-checkpoint"
-SNAPSHOT_SUFFIX = ".snapshot"
 SNAPSHOTS_TO_KEEP = 3
 SNAPSHOT_MIN_LOG_BYTES = 1024 * 1024
 _Q = struct.Struct(">q")
@@ -106,14 +114,6 @@ class FetchData:
     log_start_offset: int
     log_end_offset: int
     high_watermark: int
-
-
-def parse_partition_dir(name: str) -> tuple[str, int]:
-    """Split ``<topic>-<partition>`` at the last '-'; ValueError if it is not one."""
-    topic, sep, part = name.rpartition("-")
-    if not sep or not topic or not part.isdigit():
-        raise ValueError(f"{name!r} is not a <topic>-<partition> directory name")
-    return topic, int(part)
 
 
 class PartitionLog:
@@ -197,21 +197,21 @@ class PartitionLog:
                     for suffix in (".index", ".timeindex"):
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(final.with_suffix(suffix))
-                    base = _parse_base(final.name, LOG_SUFFIX)
+                    base = parse_base(final.name, LOG_SUFFIX)
                     if base is not None:
                         logs.append(base)
                         sizes[base] = final.stat().st_size
                         swapped.append(base)
             elif name.endswith(LOG_SUFFIX):
-                base = _parse_base(name, LOG_SUFFIX)
+                base = parse_base(name, LOG_SUFFIX)
                 if base is not None and base not in sizes:
                     logs.append(base)
                     sizes[base] = e.stat().st_size
             else:
                 others.append(e)
         logs = sorted(set(logs))
-        ckpt = self._read_checkpoint()
-        self.leader_epochs = self._read_leader_epochs()
+        ckpt = read_partition_checkpoint(d)
+        self.leader_epochs = read_leader_epochs(d)
         ii = self.config.index_interval_bytes
         for base in logs:
             self.segments.append(
@@ -229,30 +229,28 @@ class PartitionLog:
         for e in others:  # orphan indexes
             for suffix in (".index", ".timeindex"):
                 if e.name.endswith(suffix):
-                    b = _parse_base(e.name, suffix)
+                    b = parse_base(e.name, suffix)
                     if b is not None and b not in live:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(e.path)
         fresh = not self.segments
         if fresh:
-            start = ckpt["log_start_offset"] if ckpt else 0
+            start = ckpt.log_start_offset if ckpt else 0
             self.segments.append(
                 LogSegment.create(d, start, self.cache, index_interval_bytes=ii, now_ms=now_ms)
             )
         self._bases = [s.base_offset for s in self.segments]
         active = self.segments[-1]
-        clean = ckpt.get("clean") if ckpt else None
+        clean = ckpt.clean if ckpt else None
         if fresh:
             self.log_end_offset = self.recovery_point = active.base_offset
-        elif clean and clean["base"] == active.base_offset and clean["size"] == active.size:
-            active._next_offset = clean["leo"]
-            self.log_end_offset = clean["leo"]
-            self.recovery_point = clean["leo"]
+        elif clean and clean.base == active.base_offset and clean.size == active.size:
+            active._next_offset = clean.leo
+            self.log_end_offset = self.recovery_point = clean.leo
             self._dirty = False
         else:
-            rp = ckpt["recovery_point"] if ckpt else 0
-            self._recover_from(rp)
-        ls = ckpt["log_start_offset"] if ckpt else self.segments[0].base_offset
+            self._recover_from(ckpt.recovery_point if ckpt else 0)
+        ls = ckpt.log_start_offset if ckpt else self.segments[0].base_offset
         if ls > self.log_end_offset:
             # recovery cut below a durable DeleteRecords point: offsets never go back
             # below the log start, so restart empty there
@@ -262,7 +260,7 @@ class PartitionLog:
             return
         self.log_start_offset = max(ls, self.segments[0].base_offset)
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
-        hw = ckpt["high_watermark"] if ckpt else 0
+        hw = ckpt.high_watermark if ckpt else 0
         self._high_watermark = max(self.log_start_offset, min(hw, self.log_end_offset))
         if self.leader_epochs and self.leader_epochs[-1][1] > self.log_end_offset:
             self.leader_epochs = [(e, s) for e, s in self.leader_epochs
@@ -322,60 +320,21 @@ class PartitionLog:
             self.leader_epochs = epochs
             self._epochs_dirty = True
 
-    def _read_checkpoint(self) -> dict | None:
-        path = self.directory / CHECKPOINT_FILE
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        try:
-            head, body = data.split(b"\n", 1)
-            if int(head) != crc32c(body):
-                raise CheckpointError("checksum mismatch")
-            doc = json.loads(body)
-            for k in ("log_start_offset", "recovery_point", "high_watermark"):
-                if not isinstance(doc[k], int) or doc[k] < 0:
-                    raise CheckpointError(f"bad {k}")
-            clean = doc.get("clean")
-            if clean is not None and not all(
-                isinstance(clean.get(k), int) for k in ("leo", "base", "size")
-            ):
-                raise CheckpointError("bad clean record")
-            return doc
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None  # garbage checkpoint: treated as absent (full recovery)
-
     def _write_checkpoint(self, *, clean: bool = False, sync: bool = True) -> None:
-        doc: dict[str, object] = {
-            "log_start_offset": self.log_start_offset,
-            "recovery_point": self.recovery_point,
-            "high_watermark": self._high_watermark,
-            "clean": None,
-        }
+        mark = None
         if clean:
             active = self.segments[-1]
-            doc["clean"] = {"leo": self.log_end_offset, "base": active.base_offset,
-                            "size": active.size}
-        body = json.dumps(doc, separators=(",", ":")).encode()
+            mark = CleanMark(self.log_end_offset, active.base_offset, active.size)
         self._checkpointed = (self.log_start_offset, self.recovery_point, self._high_watermark)
-        write_atomic(self.directory / CHECKPOINT_FILE,
-                     str(crc32c(body)).encode() + b"\n" + body, sync=sync)
-
-    def _read_leader_epochs(self) -> list[tuple[int, int]]:
-        try:
-            rows = read_lines(self.directory / LEADER_EPOCH_FILE, 0, 2)
-        except CheckpointError:
-            return []
-        if not rows:
-            return []
-        try:
-            out = [(int(a), int(b)) for a, b in rows]
-        except ValueError:
-            return []
-        return out
+        write_partition_checkpoint(
+            self.directory,
+            PartitionCheckpoint(self.log_start_offset, self.recovery_point,
+                                self._high_watermark, mark),
+            sync=sync,
+        )
 
     def _write_leader_epochs(self) -> None:
-        write_lines(self.directory / LEADER_EPOCH_FILE, 0, list(self.leader_epochs))
+        write_leader_epochs(self.directory, self.leader_epochs)
         self._epochs_dirty = False
 
     # ------------------------------------------------------------------ properties
@@ -1164,47 +1123,31 @@ class PartitionLog:
 
     # ------------------------------------------------------------------ producer snapshots
 
-    def _snapshot_offsets(self) -> list[int]:
-        out = []
-        for p in self.directory.iterdir():
-            b = _parse_base(p.name, SNAPSHOT_SUFFIX)
-            if b is not None:
-                out.append(b)
-        return sorted(out)
-
     def _write_snapshot(self, *, sync: bool) -> None:
         psm = self._producers()
         psm.map_end_offset = self.log_end_offset
-        path = self.directory / segment_name(self.log_end_offset, SNAPSHOT_SUFFIX)
-        write_atomic(path, psm.to_bytes(), sync=sync)
-        offs = self._snapshot_offsets()
-        for b in offs[:-SNAPSHOTS_TO_KEEP]:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.directory / segment_name(b, SNAPSHOT_SUFFIX))
+        write_atomic(snapshot_path(self.directory, self.log_end_offset), psm.to_bytes(),
+                     sync=sync)
+        delete_snapshots(self.directory, snapshot_offsets(self.directory)[:-SNAPSHOTS_TO_KEEP])
 
     def _delete_snapshots_above(self, offset: int) -> None:
-        for b in self._snapshot_offsets():
-            if b > offset:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.directory / segment_name(b, SNAPSHOT_SUFFIX))
+        delete_snapshots(self.directory,
+                         [b for b in snapshot_offsets(self.directory) if b > offset])
 
     def _delete_snapshots_below(self, offset: int) -> None:
-        offs = self._snapshot_offsets()
-        for b in offs[:-1]:
-            if b < offset:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.directory / segment_name(b, SNAPSHOT_SUFFIX))
+        delete_snapshots(self.directory,
+                         [b for b in snapshot_offsets(self.directory)[:-1] if b < offset])
 
     def _load_producer_state(self) -> ProducerStateManager:
         """Latest valid snapshot <= log end, then replay batch headers after it."""
         psm = ProducerStateManager()
         start = self.segments[0].base_offset
-        for b in reversed(self._snapshot_offsets()):
+        for b in reversed(snapshot_offsets(self.directory)):
             if b > self.log_end_offset:
                 continue
             try:
                 loaded = ProducerStateManager.from_bytes(
-                    (self.directory / segment_name(b, SNAPSHOT_SUFFIX)).read_bytes()
+                    snapshot_path(self.directory, b).read_bytes()
                 )
             except (OSError, SnapshotError):
                 continue
@@ -1236,15 +1179,6 @@ class PartitionLog:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _parse_base(name: str, suffix: str) -> int | None:
-    if not name.endswith(suffix):
-        return None
-    stem = name[: -len(suffix)]
-    if len(stem) != 20 or not stem.isdigit():
-        return None
-    return int(stem)
 
 
 def _whole_batches(data: bytes, limit: int) -> tuple[int, int]:
@@ -1280,15 +1214,3 @@ def _control_type(buf: bytes | bytearray | memoryview, pos: int) -> int | None:
         return control_batch_type(buf, pos)
     except InvalidRecordBatch:
         return CONTROL_ABORT
-
-
-def iter_partition_dirs(log_dir: Path) -> Iterable[tuple[str, int, Path]]:
-    """(topic, partition, path) for each partition directory under ``log_dir``."""
-    for p in sorted(log_dir.iterdir()):
-        if not p.is_dir() or p.name.startswith((".", "__strom")):
-            continue
-        try:
-            topic, partition = parse_partition_dir(p.name)
-        except ValueError:
-            continue
-        yield topic, partition, p
