@@ -405,7 +405,19 @@ def load_config(
         config = BrokerConfig(**init)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    _check_topic_defaults(config)
     return config, unknown
+
+
+def _check_topic_defaults(config: BrokerConfig) -> None:
+    """Broker properties that are topic defaults (``log.segment.bytes`` → ``segment.bytes``
+    ...) must also pass the topic config rules; report them like any invalid value."""
+    from broker.topics import BrokerDefaults, InvalidConfig
+
+    try:
+        BrokerDefaults.from_broker_config(config)
+    except InvalidConfig as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _split_overrides(overrides: Iterable[str]) -> Iterable[tuple[str, str]]:

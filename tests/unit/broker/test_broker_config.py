@@ -94,3 +94,9 @@ def test_retention_units() -> None:
     assert BrokerConfig(log_retention_hours=1).retention_ms == 3_600_000
     assert BrokerConfig(log_retention_minutes=2).retention_ms == 120_000
     assert BrokerConfig(log_retention_ms=-1).retention_ms == -1
+
+
+def test_topic_default_rules_apply_to_broker_properties() -> None:
+    """log.segment.bytes is the default of segment.bytes: Kafka's topic minimum applies."""
+    with pytest.raises(ConfigError, match=r"log\.segment\.bytes"):
+        load_config(None, ["log.segment.bytes=10"], environ={})
