@@ -72,6 +72,16 @@ def wait_until(cond: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def metadata(port: int, topics: list[str] | None = None) -> Any:
+    """Metadata v12 from the broker on 127.0.0.1:``port`` (no auto-creation)."""
+    request = MetadataRequest(
+        topics=None if topics is None else tuple(
+            MetadataRequestTopic(topic_id=None, name=t) for t in topics),
+        allow_auto_topic_creation=False, include_topic_authorized_operations=False)
+    with WireClient("127.0.0.1", port, timeout=5) as client:
+        return client.request(request)
+
+
 class Cluster:
     """Three combined-mode nodes (node ids 1..3) on free ports under ``workdir``."""
 
@@ -108,12 +118,7 @@ class Cluster:
         return f"127.0.0.1:{self.controller_ports[node_id]}"
 
     def metadata(self, node_id: int, topics: list[str] | None = None) -> Any:
-        request = MetadataRequest(
-            topics=None if topics is None else tuple(
-                MetadataRequestTopic(topic_id=None, name=t) for t in topics),
-            allow_auto_topic_creation=False, include_topic_authorized_operations=False)
-        with WireClient("127.0.0.1", self.client_ports[node_id], timeout=5) as client:
-            return client.request(request)
+        return metadata(self.client_ports[node_id], topics)
 
     def brokers(self, node_id: int) -> set[int]:
         return {b.node_id for b in self.metadata(node_id).brokers}
