@@ -382,3 +382,46 @@ def test_large_appends_on_the_append_thread_keep_order_and_wake_fetches(
         assert offsets_in(woken.records)[:1] == [0]
         r = c.request(fetch_req(topic, 6))
         assert r.responses[0].partitions[0].high_watermark == 14
+
+
+def test_concurrent_producers_get_distinct_contiguous_offsets(bootstrap: str) -> None:
+    """Eight connections append small and >= 512 KiB batches to one partition at once:
+    every acknowledged batch owns a distinct offset range, the ranges tile the log without
+    gaps, and a fetch returns exactly those batches in offset order."""
+    import concurrent.futures
+
+    topic = f"conc-{uuid.uuid4().hex[:8]}"
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        create_topic(c, topic)
+    big = batch(n=6, size=100_000)
+    small = batch(n=3, size=10)
+
+    def run(worker: int) -> list[tuple[int, int]]:
+        acked = []
+        with WireClient(*_addr(bootstrap), timeout=30) as w:
+            for i in range(12):
+                records, count = (big, 6) if (worker + i) % 4 == 0 else (small, 3)
+                part = produce(w, topic, records)
+                assert part.error_code == ErrorCode.none
+                acked.append((int(part.base_offset), count))
+        return acked
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ranges = sorted(r for acked in pool.map(run, range(8)) for r in acked)
+    expected_next = 0
+    for base, count in ranges:
+        assert base == expected_next, f"gap or overlap at offset {base}"
+        expected_next = base + count
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        seen: list[int] = []
+        offset = 0
+        while offset < expected_next:
+            r = c.request(fetch_req(topic, offset, partition_max_bytes=50 << 20))
+            part = r.responses[0].partitions[0]
+            assert part.high_watermark == expected_next
+            bases = offsets_in(part.records)
+            assert bases, "fetch returned nothing below the high watermark"
+            seen += bases
+            last = list(iter_batches(part.records))[-1][1]
+            offset = last.base_offset + last.last_offset_delta + 1
+        assert seen == [base for base, _ in ranges]
