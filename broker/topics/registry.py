@@ -367,6 +367,7 @@ class TopicRegistry:
         info = self._topics.get(name)
         rules.check_create_partitions(info, name, count, assignments, node_id=self.node_id)
         assert info is not None
+        rules.check_node_total(self._topics, count - info.partitions)
         grown = info.with_partitions(count)
         if validate_only:
             return grown

@@ -27,6 +27,8 @@ from broker.topics.names import (
 
 #: Refuse absurd partition counts (each partition is a directory with open files).
 MAX_PARTITIONS_PER_TOPIC = 10_000
+#: ... and absurd totals on one node (each partition is a directory, files and memory).
+MAX_PARTITIONS_PER_NODE = 100_000
 
 
 class TopicError(Exception):
@@ -58,6 +60,17 @@ def check_configs(configs: Mapping[str, object], broker: BrokerDefaults) -> dict
     except InvalidConfig as exc:
         raise TopicError(ErrorCode.invalid_config, str(exc)) from None
     return normalized
+
+
+def check_node_total(existing: Mapping[str, TopicInfo], adding: int) -> None:
+    """Refuse growth past MAX_PARTITIONS_PER_NODE partitions on this node."""
+    total = sum(t.partitions for t in existing.values())
+    if total + adding > MAX_PARTITIONS_PER_NODE:
+        raise TopicError(
+            ErrorCode.invalid_partitions,
+            f"Adding {adding} partitions would exceed this broker's limit of "
+            f"{MAX_PARTITIONS_PER_NODE} partitions ({total} exist).",
+        )
 
 
 def check_partition_count(count: int) -> None:
@@ -132,6 +145,7 @@ def check_create(
             num_partitions = broker.num_partitions
         replication_factor = check_replication_factor(replication_factor, broker, 1)
     check_partition_count(num_partitions)
+    check_node_total(existing, num_partitions)
     return num_partitions, replication_factor, check_configs(configs, broker)
 
 

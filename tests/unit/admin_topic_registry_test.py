@@ -272,3 +272,18 @@ def test_documentation_says_which_keys_are_not_applied(tmp_path: Path) -> None:
         assert "does not apply it yet" in docs[key]
     assert "does not apply" not in docs["retention.ms"]  # a LogConfig field
     assert "does not apply" not in docs["min.insync.replicas"]  # the replica manager's
+
+
+def test_partitions_per_node_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker.topics import rules
+
+    monkeypatch.setattr(rules, "MAX_PARTITIONS_PER_NODE", 5)
+    reg = _registry(tmp_path, RecordingLogs())
+    reg.create_topic("a", 3)
+    with pytest.raises(TopicError) as exc:
+        reg.create_topic("b", 3)
+    assert _code(exc) == ErrorCode.invalid_partitions and "limit of 5" in exc.value.message
+    with pytest.raises(TopicError) as exc:
+        reg.create_partitions("a", 6)
+    assert _code(exc) == ErrorCode.invalid_partitions
+    assert reg.create_partitions("a", 5).partitions == 5
