@@ -440,6 +440,7 @@ def build_batch(
     last_offset_delta: int | None = None,
     base_timestamp: int | None = None,
     max_timestamp: int | None = None,
+    delete_horizon_ms: int | None = None,
 ) -> bytes:
     """Encode one RecordBatch v2.
 
@@ -449,6 +450,8 @@ def build_batch(
     record's delta (compaction passes the original to keep the batch's offset span).
     Record timestamps of -1 are kept as -1 (``timestamp_delta`` relative to the first
     record). ``max_timestamp`` defaults to the largest record timestamp.
+    ``delete_horizon_ms`` (KIP-534, set by the log cleaner) sets attribute bit 6 and stores
+    the horizon as base_timestamp; record timestamp deltas are relative to it.
     """
     offsets = [r.offset for r in records]
     explicit = bool(records) and all(o >= base_offset for o in offsets) and all(
@@ -456,7 +459,9 @@ def build_batch(
     )
     deltas = [o - base_offset for o in offsets] if explicit else list(range(len(records)))
     stamps = [r.timestamp for r in records]
-    if base_timestamp is None:
+    if delete_horizon_ms is not None:
+        base_timestamp = delete_horizon_ms
+    elif base_timestamp is None:
         base_timestamp = stamps[0] if stamps else -1
     if max_timestamp is None:
         max_timestamp = max(stamps) if stamps else -1
@@ -473,6 +478,8 @@ def build_batch(
         attributes |= TRANSACTIONAL_BIT
     if is_control:
         attributes |= CONTROL_BIT
+    if delete_horizon_ms is not None:
+        attributes |= DELETE_HORIZON_BIT
     batch_length = HEADER_SIZE - LOG_OVERHEAD + len(payload)
     out = bytearray(HEADER_SIZE)
     _HEADER.pack_into(

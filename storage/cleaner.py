@@ -9,8 +9,10 @@ Rules:
   segments from committed and non-transactional data records. A record survives iff it
   is the latest for its key. Offsets never change: batches keep their base offset and
   ``last_offset_delta`` (so gaps appear, as in Kafka).
-* Tombstones (null value) that are the latest for their key are removed once their batch
-  is older than ``delete.retention.ms`` (batch max timestamp vs. ``now_ms``).
+* Tombstones (null value) that are the latest for their key are kept for
+  ``delete.retention.ms`` after the cleaner first sees them (KIP-534): that pass
+  rewrites the batch with a delete horizon (attribute bit 6, base timestamp = now +
+  delete.retention.ms); a later pass past the horizon removes them.
 * Transactions: records of aborted transactions are removed; control batches
   (markers) are kept so read_committed semantics stay intact; records whose transaction
   outcome is not visible in the log are kept untouched. A batch of an idempotent
@@ -152,7 +154,7 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
                     for r in decode_batch_records(seg.pread(pos, h.size_in_bytes), 0):
                         if r.key is not None:
                             latest[r.key] = r.offset
-            horizon = now_ms - log.config.delete_retention_ms
+            horizon = (now_ms, now_ms + log.config.delete_retention_ms)
             removed = 0
             for group in groups:
                 n, path = _clean_group(group, sizes, latest, outcome, last_of_producer,
@@ -191,7 +193,7 @@ def _clean_group(
     latest: dict[bytes, int],
     outcome: dict[int, int],
     last_of_producer: dict[int, int],
-    horizon: int,
+    horizon: tuple[int, int],
 ) -> tuple[int, str]:
     """Write the cleaned copy of ``group`` to ``<first log>.cleaned`` (fsynced).
 
@@ -201,6 +203,7 @@ def _clean_group(
     """
     out = bytearray()
     removed = 0
+    stamped = 0  # batches given a delete horizon in this pass
     last_seg = group[-1]
     final = -1
     for _pos, h in last_seg.scan(0, verify=False, end=sizes[id(last_seg)]):
@@ -217,16 +220,18 @@ def _clean_group(
                 out += raw
                 continue
             records = decode_batch_records(raw, 0)
+            now, new_horizon = horizon
+            expired = h.has_delete_horizon and now >= h.base_timestamp
             if state == _ABORTED:
                 kept: list[Record] = []
             else:
-                expired = h.max_timestamp < horizon
                 kept = [
                     r for r in records
                     if r.key is not None and latest.get(r.key) == r.offset
                     and not (r.value is None and expired)
                 ]
-            if len(kept) == len(records):
+            stamp = not h.has_delete_horizon and any(r.value is None for r in kept)
+            if len(kept) == len(records) and not stamp:
                 out += raw
                 continue
             removed += len(records) - len(kept)
@@ -234,8 +239,10 @@ def _clean_group(
                 h.producer_id >= 0 and last_of_producer.get(h.producer_id) == h.base_offset
             ) and h.base_offset != final:
                 continue
-            out += _rebuild(h, kept)
-    if removed == 0 and len(group) == 1:
+            if stamp:
+                stamped += 1
+            out += _rebuild(h, kept, new_horizon if stamp else None)
+    if removed == 0 and stamped == 0 and len(group) == 1:
         return 0, ""
     cleaned = group[0].log_path + ".cleaned"
     fd = os.open(cleaned, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -249,7 +256,11 @@ def _clean_group(
     return removed, cleaned
 
 
-def _rebuild(h: BatchHeader, kept: list[Record]) -> bytes:
+def _rebuild(h: BatchHeader, kept: list[Record], horizon: int | None) -> bytes:
+    """Re-encode a batch with only ``kept``; same offsets span, codec and producer
+    fields. ``horizon`` stamps a delete horizon; an existing one is carried over."""
+    if horizon is None and h.has_delete_horizon:
+        horizon = h.base_timestamp
     return build_batch(
         kept,
         base_offset=h.base_offset,
@@ -263,6 +274,7 @@ def _rebuild(h: BatchHeader, kept: list[Record]) -> bytes:
         last_offset_delta=h.last_offset_delta,
         base_timestamp=kept[0].timestamp if kept else h.base_timestamp,
         max_timestamp=h.max_timestamp,
+        delete_horizon_ms=horizon,
     )
 
 

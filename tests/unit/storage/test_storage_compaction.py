@@ -85,10 +85,14 @@ def test_tombstones_removed_after_delete_retention(open_log) -> None:
     log.append_as_leader(kv("a", None, ts=100), leader_epoch=0, now_ms=0)  # tombstone
     for i in range(20):
         log.append_as_leader(kv(f"b{i}", "x" * 100, ts=200), leader_epoch=0, now_ms=0)
-    log.compact(now_ms=500)
+    log.compact(now_ms=500)  # first sight: the tombstone gets a horizon of 500 + 1000
     keys = [(r.key, r.value) for r in all_records(log)]
     assert (b"a", None) in keys and (b"a", b"1" * 100) not in keys
-    log.compact(now_ms=100 + 1001)
+    tomb = [r for r in all_records(log) if r.key == b"a"]
+    assert tomb[0].timestamp == 100  # record timestamps survive the horizon stamp
+    log.compact(now_ms=1499)
+    assert b"a" in [r.key for r in all_records(log)]
+    log.compact(now_ms=1500)
     keys = [r.key for r in all_records(log)]
     assert b"a" not in keys
 
