@@ -471,6 +471,8 @@ class PartitionLog:
         with self._lock:
             self._check_open()
             batches = self._validate(view, origin=origin, now_ms=now_ms)
+            if self.segments[-1]._index is None:
+                self._load_active_segment()
             log_append = self.config.log_append_time
             psm = None
             pending: dict[int, ProducerEntry] = {}
@@ -542,6 +544,8 @@ class PartitionLog:
         view = memoryview(records)
         with self._lock:
             self._check_open()
+            if self.segments[-1]._index is None:
+                self._load_active_segment()
             batches = [(pos, BatchHeader(*t)) for pos, t in
                        self._validate(view, origin="replication", now_ms=0)]
             expected = self.log_end_offset
@@ -582,6 +586,22 @@ class PartitionLog:
             self._after_append(sum(h.records_count for _, h in batches), None)
             return AppendResult(first_offset, last_offset, max_ts, -1, self.log_start_offset,
                                 len(batches))
+
+    def _load_active_segment(self) -> None:
+        """First write since a clean open: load (validate) the active segment's indexes.
+
+        A damaged index makes the segment rescan its log with CRC checks; if that cut a
+        corrupt tail, the log end offset taken from the clean checkpoint moves back.
+        """
+        active = self.segments[-1]
+        active.index  # noqa: B018 - loads, validates or rebuilds
+        end = max(active.next_offset, active.base_offset)
+        if end < self.log_end_offset:
+            self._generation += 1
+            self.log_end_offset = end
+            self.recovery_point = min(self.recovery_point, end)
+            self._high_watermark = min(self._high_watermark, end)
+            self._dirty = True
 
     def _write(
         self, iov: list, total: int, index_info: list[tuple[int, int, int, int]]

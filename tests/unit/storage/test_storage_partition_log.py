@@ -322,3 +322,26 @@ def test_large_reads_copy_without_the_lock_and_restart_on_truncation(open_log) -
     t.join(10)
     got = offsets_of(result[0].records)
     assert got[-1][1] < 200 and got[0][0] == 0  # restarted after the truncation
+
+
+def test_corruption_found_lazily_after_a_clean_open_moves_the_log_end_back(tmp_path) -> None:
+    from storage.partition_log import PartitionLog
+
+    cfg = LogConfig(index_interval_bytes=100)
+    log = PartitionLog.open(tmp_path / "z-0", cfg, now_ms=0)
+    for _ in range(10):
+        log.append_as_leader(batch(1, size=100), leader_epoch=0, now_ms=0)
+    log.close()
+    seg = "0" * 20
+    one = len(batch(1, size=100))
+    p = tmp_path / "z-0" / f"{seg}.log"
+    data = bytearray(p.read_bytes())
+    data[one * 8 + 40] ^= 0xFF  # corrupt batch 8 (same size: the clean mark still matches)
+    p.write_bytes(bytes(data))
+    (tmp_path / "z-0" / f"{seg}.index").write_bytes(b"\x00" * 5)  # and a damaged index
+    log = PartitionLog.open(tmp_path / "z-0", cfg, now_ms=0)
+    assert log.log_end_offset == 10  # trusted from the clean checkpoint (no scan)
+    r = log.append_as_leader(batch(1), leader_epoch=0, now_ms=0)
+    assert r.first_offset == 8  # the rebuild found the corrupt batch and cut there
+    assert offsets_of(log.read(7, 10**6).records) == [(7, 7), (8, 8)]
+    log.close()
