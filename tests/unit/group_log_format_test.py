@@ -116,7 +116,22 @@ def test_partition_for_matches_kafka() -> None:
     assert all(0 <= partition_for(f"g{i}", 50) < 50 for i in range(100))
 
 
-PURE = ["config", "state", "member", "group", "timers", "partitioner", "log_format", "coordinator"]
+PURE = [
+    "config",
+    "state",
+    "member",
+    "group",
+    "timers",
+    "partitioner",
+    "log_format",
+    "events",
+    "base",
+    "membership",
+    "offsets",
+    "group_admin",
+    "loading",
+    "coordinator",
+]
 
 
 @pytest.mark.parametrize("module", PURE)
