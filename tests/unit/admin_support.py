@@ -17,6 +17,7 @@ class RecordingLogs:
 
     def create(self, topic: str, partition: int, config: LogConfig) -> object:
         self.logs[(topic, partition)] = config
+        self.topic_configs[topic] = config  # as LogManager.create: the topic's config now
         return config
 
     def delete(self, topic: str, partition: int) -> None:
