@@ -4,6 +4,7 @@ size limits, and heartbeat latency with thousands of empty groups (measured, pri
 
 from __future__ import annotations
 
+import socket
 import statistics
 import struct
 import time
@@ -473,3 +474,43 @@ def test_offsets_topic_keeps_its_partition_count_across_config_changes(broker_fa
             )
             assert resp.topics[0].partitions[0].committed_offset == i
             assert commit(c, g, topic, i + 100) == E.none
+
+
+def test_waiting_join_blocks_only_its_own_connection_and_keeps_order(bootstrap: str) -> None:
+    """A JoinGroup waiting in the purgatory delays later requests on its own connection
+    (responses leave in request order) but no other connection."""
+    from kio.schema.api_versions.v0.request import ApiVersionsRequest
+
+    group = unique_topic("purgatory")
+    host, port = host_port(bootstrap)
+    with (
+        WireClient(host, port, timeout=15) as a,
+        WireClient(host, port, timeout=15) as b,
+        WireClient(host, port, timeout=15) as other,
+    ):
+        member_a, gen = join_stable(a, group)
+        b.send(
+            req(
+                JOIN,
+                3,
+                group_id=group,
+                session_timeout=10_000,
+                rebalance_timeout=10_000,
+                member_id="",
+                protocol_type="consumer",
+                protocols=[{"name": "range", "metadata": b""}],
+            )
+        )
+        b.send(ApiVersionsRequest())  # pipelined behind the waiting join
+        # everyone else is served meanwhile
+        assert heartbeat(other, group, member_a, gen) == E.rebalance_in_progress
+        assert commit(other, unique_topic("free"), "t", 1) == E.unknown_topic_or_partition
+        b.sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            b.sock.recv(1, socket.MSG_PEEK)  # nothing for b until the rebalance completes
+        b.sock.settimeout(15)
+        rejoined = join(a, group, member_a)  # a rejoins: the rebalance completes
+        assert rejoined.error_code == E.none and len(rejoined.members) == 2
+        joined_b = b.receive()
+        assert joined_b.error_code == E.none and joined_b.generation_id == gen + 1
+        assert b.receive().error_code == E.none  # then the ApiVersions answer, in order
