@@ -3,6 +3,7 @@ crash: only what was saved counts) keep the table, the logs and the model in ste
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -94,6 +95,9 @@ class RegistryModel(RuleBasedStateMachine):
     def reopen(self) -> None:
         self.registry = self._open()
 
+    def teardown(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     @invariant()
     def matches_model(self) -> None:
         got = {t.name: (t.partitions, dict(t.configs)) for t in self.registry.list()}
@@ -108,3 +112,50 @@ class RegistryModel(RuleBasedStateMachine):
 
 TestRegistryModel = RegistryModel.TestCase
 TestRegistryModel.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+
+
+class RegistryOnStorageModel(RegistryModel):
+    """The same sequences on storage's real LogManager; reopen also reopens the logs."""
+
+    def __init__(self) -> None:
+        from storage.log_config import LogConfig
+        from storage.log_manager import LogManager
+
+        self._log_manager_type = LogManager
+        self._log_config = LogConfig()
+        RuleBasedStateMachine.__init__(self)
+        self.dir = Path(tempfile.mkdtemp(prefix="strom-registry-"))
+        self.logs = self._open_logs()  # type: ignore[assignment]
+        self.registry = self._open()
+        self.model = {}
+
+    def _open_logs(self) -> object:
+        logs = self._log_manager_type(self.dir, self._log_config)
+        logs.startup(0)
+        return logs
+
+    @rule()
+    def reopen(self) -> None:
+        self.logs.shutdown()  # type: ignore[attr-defined]
+        self.logs = self._open_logs()  # type: ignore[assignment]
+        self.registry = self._open()
+
+    @invariant()
+    def matches_model(self) -> None:
+        got = {t.name: (t.partitions, dict(t.configs)) for t in self.registry.list()}
+        assert got == self.model
+        expected = {(n, p) for n, (count, _) in self.model.items() for p in range(count)}
+        assert set(self.logs.partitions()) == expected  # type: ignore[attr-defined]
+        on_disk = {p.name for p in self.dir.iterdir() if p.is_dir()}
+        assert on_disk == {f"{n}-{p}" for n, p in expected}
+        for name, partition in expected:
+            log = self.logs.get(name, partition)  # type: ignore[attr-defined]
+            assert log.config == self.registry.log_config(name)
+
+    def teardown(self) -> None:
+        self.logs.shutdown()  # type: ignore[attr-defined]
+        super().teardown()
+
+
+TestRegistryOnStorage = RegistryOnStorageModel.TestCase
+TestRegistryOnStorage.settings = settings(max_examples=25, stateful_step_count=20, deadline=None)
