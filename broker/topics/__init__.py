@@ -1,4 +1,13 @@
-"""Topics of one node: names, ids, partition counts and per-topic configs (see registry.py)."""
+"""Topics of one node: names, ids, partition counts and per-topic configs.
+
+Modules, pure ones first: ``names`` (Kafka's topic name rules), ``config_types`` (config
+parsing and validators), ``config_defs`` (every topic config key), ``broker_defaults`` (the
+broker's static and runtime layers of topic defaults), ``configs`` (overrides, effective
+values, incremental operations, describe, LogConfig mapping), ``model`` (TopicInfo and the
+``__strom_topics.json`` format), ``rules`` (admission of creates and growth); then the I/O:
+``store`` (atomic, fsync'd table file) and ``registry`` (TopicRegistry: the API the server,
+admin handlers and group coordinator use — usage at the top of registry.py).
+"""
 
 from broker.topics.configs import (
     TOPIC_CONFIGS,
