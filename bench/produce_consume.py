@@ -377,6 +377,10 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------- main
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description="Strom produce/consume benchmark")
     parser.add_argument("--mib", type=int, default=1024, help="produce volume per acks mode")
@@ -385,6 +389,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--py-spy", default=None, help="write a broker flame graph here")
     parser.add_argument("--dir", default=None, help="parent of the temporary data dir")
     args = parser.parse_args(argv)
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the broker is stopped and the
+    # temporary data dir removed by the finally blocks
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     count = args.mib * MIB // RECORD_BYTES
     volume_mib = count * RECORD_BYTES / MIB
