@@ -45,9 +45,11 @@ def write_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
         fsync_dir(path.parent)
 
 
-def write_lines(path: Path, version: int, rows: list[tuple[object, ...]]) -> None:
+def write_lines(
+    path: Path, version: int, rows: list[tuple[object, ...]], *, sync: bool = True
+) -> None:
     lines = [str(version), str(len(rows))] + [" ".join(str(x) for x in row) for row in rows]
-    write_atomic(path, ("\n".join(lines) + "\n").encode())
+    write_atomic(path, ("\n".join(lines) + "\n").encode(), sync=sync)
 
 
 def read_lines(path: Path, version: int, width: int) -> list[list[str]] | None:

@@ -132,8 +132,10 @@ def read_leader_epochs(directory: Path) -> list[tuple[int, int]]:
         return []
 
 
-def write_leader_epochs(directory: Path, epochs: list[tuple[int, int]]) -> None:
-    write_lines(directory / LEADER_EPOCH_FILE, 0, list(epochs))
+def write_leader_epochs(
+    directory: Path, epochs: list[tuple[int, int]], *, sync: bool = True
+) -> None:
+    write_lines(directory / LEADER_EPOCH_FILE, 0, list(epochs), sync=sync)
 
 
 def snapshot_path(directory: Path, offset: int) -> Path:

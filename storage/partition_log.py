@@ -333,8 +333,8 @@ class PartitionLog:
             sync=sync,
         )
 
-    def _write_leader_epochs(self) -> None:
-        write_leader_epochs(self.directory, self.leader_epochs)
+    def _write_leader_epochs(self, *, sync: bool = True) -> None:
+        write_leader_epochs(self.directory, self.leader_epochs, sync=sync)
         self._epochs_dirty = False
 
     # ------------------------------------------------------------------ properties
@@ -1092,6 +1092,8 @@ class PartitionLog:
                 return
             for s in self.segments:
                 s.persist_indexes()
+            if self._epochs_dirty:
+                self._write_leader_epochs(sync=False)
             if self._wants_snapshot():
                 self._write_snapshot(sync=False)
 
@@ -1116,7 +1118,7 @@ class PartitionLog:
                 if sync:
                     self.flush()
                 if self._epochs_dirty:
-                    self._write_leader_epochs()
+                    self._write_leader_epochs(sync=sync)
                 for s in self.segments:
                     s.persist_indexes()
                 if self._wants_snapshot():
