@@ -616,3 +616,30 @@ def test_members_that_never_sync_are_removed_after_the_rebalance_timeout() -> No
     g = d.coord.groups["g"]
     assert not g.has(a.member_id) and g.has(b.member_id)
     assert g.is_(GroupState.PREPARING_REBALANCE)
+
+
+def test_stable_consumer_group_expires_only_offsets_of_unsubscribed_topics() -> None:
+    import struct
+
+    sub = struct.pack(">hih1si", 0, 1, 1, b"a", -1)  # ConsumerProtocolSubscription ["a"]
+    cfg = GroupConfig(
+        initial_rebalance_delay_ms=0,
+        offsets_retention_minutes=1,
+        offsets_retention_check_interval_ms=1_000,
+    )
+    d = Driver(cfg)
+    r = d.result(d.join_new("g", protocols=[("range", sub)]))
+    d.sync("g", r.member_id, r.generation_id, {r.member_id: b""})
+    d.coord.commit_offsets(
+        d.now,
+        group_id="g",
+        generation_id=r.generation_id,
+        member_id=r.member_id,
+        group_instance_id=None,
+        offsets=[OffsetCommit("a", 0, 1), OffsetCommit("b", 0, 1)],
+    )
+    for _ in range(14):  # 70 s, heartbeating
+        d.advance(5_000)
+        assert d.heartbeat("g", r.member_id, r.generation_id) == E.none
+    assert set(d.coord.groups["g"].offsets) == {("a", 0)}
+    assert d.coord.groups["g"].subscribed_topics == {"a"}
