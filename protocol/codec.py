@@ -15,6 +15,7 @@ from typing import Any
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
 
+from protocol.guard import check_body
 from protocol.headers import write_response_header
 
 
@@ -49,8 +50,10 @@ def decode_request(
 ) -> Any:
     """Decode the request body starting at ``offset``; raises DecodeError on any mismatch."""
     try:
+        # bounds first: kio's native reader pre-allocates from wire counts (abort on OOM)
+        check_body(request_type(api_key, api_version), frame, offset)
         body, size = _reader(api_key, api_version)(frame, offset)
-    except Exception as exc:  # BufferUnderflow, ValueError, UnicodeDecodeError, ...
+    except Exception as exc:  # GuardError, BufferUnderflow, ValueError, UnicodeDecodeError
         raise DecodeError(
             f"cannot decode api_key={api_key} v{api_version} body: {exc}"
         ) from exc
