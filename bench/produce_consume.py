@@ -50,6 +50,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.limits import MIB, loopback_mib_s, raw_write_mib_s
 
@@ -306,20 +307,13 @@ def _latency_consumer(bootstrap: str, topic: str, count: int, ready: object,
     out.send(latencies)  # type: ignore[attr-defined]
 
 
-def e2e_latency(bootstrap: str, topic: str, rate_mib_s: float, seconds: float,
-                ) -> tuple[str, float, list[float]]:
-    """Pace records at ``rate_mib_s``; returns (why the rate was not sustained, "" if it
-    was; achieved MiB/s; latencies in ms after warm-up)."""
+def _paced_produce(bootstrap: str, topic: str, rate_mib_s: float, count: int, ready: Any,
+                   results: Any) -> tuple[int, float, list[int]]:
+    """Produce ``count`` stamped records at ``rate_mib_s`` once the reader is ``ready``;
+    returns (sent, seconds spent sending, the reader's latencies in ns)."""
     from confluent_kafka import Producer
 
-    count = int(rate_mib_s * MIB / RECORD_BYTES * seconds)
-    ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    parent, child = ctx.Pipe(duplex=False)
-    reader = ctx.Process(target=_latency_consumer, args=(bootstrap, topic, count, ready, child))
-    reader.start()
     if not ready.wait(60):
-        reader.kill()
         raise RuntimeError("latency consumer did not start")
     producer = Producer({
         "bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5,
@@ -347,10 +341,30 @@ def e2e_latency(bootstrap: str, topic: str, rate_mib_s: float, seconds: float,
             time.sleep(ahead)
     send_elapsed = time.monotonic() - start
     producer.flush(60)
-    latencies_ns = parent.recv() if parent.poll(150) else []
-    reader.join(30)
-    if reader.is_alive():
-        reader.kill()
+    latencies_ns = results.recv() if results.poll(150) else []
+    return sent, send_elapsed, latencies_ns
+
+
+def e2e_latency(bootstrap: str, topic: str, rate_mib_s: float, seconds: float,
+                ) -> tuple[str, float, list[float]]:
+    """Pace records at ``rate_mib_s``; returns (why the rate was not sustained, "" if it
+    was; achieved MiB/s; latencies in ms after warm-up)."""
+
+    count = int(rate_mib_s * MIB / RECORD_BYTES * seconds)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    parent, child = ctx.Pipe(duplex=False)
+    reader = ctx.Process(target=_latency_consumer, args=(bootstrap, topic, count, ready, child))
+    reader.start()
+    try:
+        sent, send_elapsed, latencies_ns = _paced_produce(
+            bootstrap, topic, rate_mib_s, count, ready, parent
+        )
+        reader.join(30)
+    finally:  # also on errors and SIGTERM: never leave the reader process behind
+        if reader.is_alive():
+            reader.kill()
+            reader.join(5)
     achieved = sent * RECORD_BYTES / MIB / send_elapsed
     warm = latencies_ns[len(latencies_ns) // 10:]  # drop the first 10 % (connection warm-up)
     latencies_ms = [ns / 1e6 for ns in warm]
