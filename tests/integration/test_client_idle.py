@@ -24,7 +24,7 @@ from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES, unique_topic
 from tests.support.kafka_proxy import KafkaProxy
 
 IDLE_MS = 600
-IDLE_S = 1.5
+IDLE_S = 2.0
 TIMEOUT_S = 30.0
 
 
