@@ -3,5 +3,10 @@
 - ``broker``: :class:`BrokerProcess`, a real broker subprocess (``python -m broker serve``).
 - ``fixtures``: pytest fixtures around it (module broker, per-test broker, broker factory,
   unique topic names); re-exported by ``tests/integration/conftest.py``.
-- ``pytest_plugin``: attaches the tail of every live broker's log to a failed test's report.
+- ``pytest_plugin``: attaches the tail of every live broker's log to a failed test's report
+  (registered by the root ``tests/conftest.py``).
+- ``kafka_proxy``: a Kafka-frame-aware TCP proxy that can swallow responses (forces client
+  retries) and counts connections the broker closed.
+- ``raw_producer``: hand-built idempotent batches over aiokafka's low-level client.
+- ``kafkajs``: installs kafkajs on first use and runs small node programs.
 """
