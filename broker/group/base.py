@@ -57,6 +57,8 @@ class CoordinatorBase:
             return E.coordinator_not_available
         if self.loading:
             return E.coordinator_load_in_progress
+        if not self.store.is_local(self.partition_for(group_id)):
+            return E.not_coordinator  # another node leads this group's partition
         return None
 
     def _complete(self, result: Completion) -> None:

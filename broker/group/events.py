@@ -23,6 +23,10 @@ class OffsetsStore(Protocol):
 
     def append(self, partition: int, records: Sequence[KeyValue]) -> ErrorCode: ...
 
+    def is_local(self, partition: int) -> bool:
+        """Whether this node leads ``partition`` (and so coordinates its groups)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class JoinResult:
@@ -77,6 +81,7 @@ EXPIRE_TIMER = ("expire",)  # offsets retention check
 #: log append errors -> what Kafka answers for SyncGroup (storeGroup)
 STORE_GROUP_ERRORS = {
     E.unknown_topic_or_partition: E.coordinator_not_available,
+    E.leader_not_available: E.coordinator_not_available,
     E.not_enough_replicas: E.coordinator_not_available,
     E.not_enough_replicas_after_append: E.coordinator_not_available,
     E.request_timed_out: E.coordinator_not_available,
@@ -86,6 +91,7 @@ STORE_GROUP_ERRORS = {
 #: log append errors -> what Kafka answers for OffsetCommit (storeOffsets)
 STORE_OFFSET_ERRORS = {
     E.unknown_topic_or_partition: E.coordinator_not_available,
+    E.leader_not_available: E.coordinator_not_available,
     E.not_enough_replicas: E.coordinator_not_available,
     E.not_enough_replicas_after_append: E.coordinator_not_available,
     E.request_timed_out: E.coordinator_not_available,

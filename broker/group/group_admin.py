@@ -44,7 +44,8 @@ class GroupAdminMixin(CoordinatorBase):
         return error, [
             ListedGroup(g.group_id, g.protocol_type or "", g.state)
             for g in self.groups.values()
-            if wanted is None or g.state in wanted
+            if (wanted is None or g.state in wanted)
+            and self.store.is_local(self.partition_for(g.group_id))
         ]
 
     def delete_groups(self, now_ms: int, group_ids: Iterable[str]) -> dict[str, ErrorCode]:

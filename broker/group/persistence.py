@@ -77,6 +77,13 @@ class OffsetsTopicStore:
         log.info("offsets_topic_created", partitions=self.config.offsets_topic_num_partitions)
         return ErrorCode.none
 
+    def is_local(self, partition: int) -> bool:
+        """This node leads the partition (always, on one node; before the topic exists
+        the first append creates it here)."""
+        if self.broker.topics.get(TOPIC) is None:
+            return True
+        return self.broker.replica_manager.log(TOPIC, partition) is not None
+
     def partition_count(self) -> int:
         info = self.broker.topics.get(TOPIC)
         return info.partitions if info is not None else 0
@@ -86,9 +93,10 @@ class OffsetsTopicStore:
         error = self.ensure_topic()
         if error is not ErrorCode.none:
             return error
-        plog = self.broker.logs.get(TOPIC, partition)
+        replicas = self.broker.replica_manager
+        plog = replicas.log(TOPIC, partition)  # only a partition led here
         if plog is None:
-            return ErrorCode.unknown_topic_or_partition
+            return ErrorCode(replicas.missing_error(TOPIC, partition))
         now = self.clock()
         batch = build_batch([Record(timestamp=now, key=k, value=v) for k, v in records])
         try:

@@ -40,6 +40,9 @@ class _Store:
     def append(self, partition: int, records: object) -> E:
         return E.none
 
+    def is_local(self, partition: int) -> bool:
+        return True
+
 
 def _identity(member_id: str) -> str:
     """A static member's ids are "<instance id>-<n>" (see new_member_id): the instance is

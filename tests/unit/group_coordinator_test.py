@@ -643,3 +643,13 @@ def test_stable_consumer_group_expires_only_offsets_of_unsubscribed_topics() -> 
         assert d.heartbeat("g", r.member_id, r.generation_id) == E.none
     assert set(d.coord.groups["g"].offsets) == {("a", 0)}
     assert d.coord.groups["g"].subscribed_topics == {"a"}
+
+
+def test_groups_of_partitions_led_elsewhere_answer_not_coordinator() -> None:
+    d = Driver()
+    (a,) = _stable_group(d, 1)
+    d.store.foreign.add(d.coord.partition_for("g"))
+    assert d.heartbeat("g", a.member_id, a.generation_id) == E.not_coordinator
+    assert d.result(d.join("g", a.member_id)).error == E.not_coordinator
+    assert d.coord.fetch_offsets("g", None)[0] == E.not_coordinator
+    assert d.coord.list_groups() == (E.none, [])

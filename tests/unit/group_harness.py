@@ -21,12 +21,17 @@ class MemoryStore:
 
     log: dict[int, list[tuple[bytes, bytes | None]]] = field(default_factory=dict)
     fail_with: ErrorCode | None = None
+    #: partitions led by another node (their groups answer NOT_COORDINATOR)
+    foreign: set[int] = field(default_factory=set)
 
     def append(self, partition: int, records: Sequence[tuple[bytes, bytes | None]]) -> ErrorCode:
         if self.fail_with is not None:
             return self.fail_with
         self.log.setdefault(partition, []).extend(records)
         return E.none
+
+    def is_local(self, partition: int) -> bool:
+        return partition not in self.foreign
 
     def replay_into(self, coordinator: GroupCoordinator, now_ms: int) -> None:
         coordinator.begin_load()
