@@ -1,5 +1,6 @@
 """Rebuilding groups from ``__consumer_offsets`` records (log order, last value per key
-wins, null = delete) and unloading at shutdown. Pure."""
+wins, null = delete), and unloading: at shutdown, or per partition when this node stops
+leading a ``__consumer_offsets`` partition (Kafka's group emigration/immigration). Pure."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from kio.schema.errors import ErrorCode
 from broker.group.base import CoordinatorBase
 from broker.group.events import (
     EXPIRE_TIMER,
+    HEARTBEAT_TIMER,
+    JOIN_TIMER,
+    PENDING_TIMER,
+    SYNC_TIMER,
     SyncResult,
     join_error,
 )
@@ -111,3 +116,36 @@ class LoadingMixin(CoordinatorBase):
                 if member.awaiting_sync is not None:
                     self._complete(SyncResult(member.awaiting_sync, E.not_coordinator))
                     member.awaiting_sync = None
+
+    def complete_partition_load(self, partition: int, now_ms: int) -> None:
+        """A partition this node now leads was replayed (``load_record``): its members
+        must heartbeat within their session timeout from now."""
+        for group in self.groups.values():
+            if self.partition_for(group.group_id) == partition:
+                for member in group.members.values():
+                    self._schedule_heartbeat(group, member, now_ms)
+        self.tick(now_ms)
+
+    def unload_partition(self, partition: int) -> int:
+        """This node no longer leads ``partition``: forget its groups (their waiting
+        requests answer NOT_COORDINATOR, so clients find the new coordinator). Returns
+        how many groups were unloaded."""
+        gone = [g for gid, g in self.groups.items() if self.partition_for(gid) == partition]
+        for group in gone:
+            gid = group.group_id
+            for member in group.members.values():
+                if member.awaiting_join is not None:
+                    self._complete(
+                        join_error(member.awaiting_join, member.member_id, E.not_coordinator)
+                    )
+                    member.awaiting_join = None
+                if member.awaiting_sync is not None:
+                    self._complete(SyncResult(member.awaiting_sync, E.not_coordinator))
+                    member.awaiting_sync = None
+                self._timers.cancel((HEARTBEAT_TIMER, gid, member.member_id))
+            for pending in group.pending_members:
+                self._timers.cancel((PENDING_TIMER, gid, pending))
+            self._timers.cancel((JOIN_TIMER, gid))
+            self._timers.cancel((SYNC_TIMER, gid))
+            del self.groups[gid]
+        return len(gone)

@@ -113,46 +113,52 @@ class OffsetsTopicStore:
 
     # ------------------------------------------------------------------ replay
     def replay(self, coordinator: GroupCoordinator, now_ms: int) -> int:
-        """Feed every stored record to ``coordinator.load_record``; returns the count.
+        """Feed every stored record of the partitions led here to
+        ``coordinator.load_record``; returns the count."""
+        return sum(
+            self.replay_partition(coordinator, p, now_ms)
+            for p in range(self.partition_count())
+            if self.is_local(p)
+        )
+
+    def replay_partition(self, coordinator: GroupCoordinator, partition: int, now_ms: int) -> int:
+        """Feed one partition's records, in offset order, to ``coordinator.load_record``.
         Undecodable records are logged and skipped (one bad record never hides a group)."""
         count = 0
-        for partition in range(self.partition_count()):
-            plog = self.broker.logs.get(TOPIC, partition)
-            if plog is None:
-                continue
-            offset = plog.log_start_offset
-            end = plog.log_end_offset
-            while offset < end:
-                data = plog.read(offset, _READ_CHUNK).records
-                if not data:
-                    break
-                next_offset = offset
-                try:
-                    for pos, header in iter_batches(data):
-                        next_offset = header.last_offset + 1
-                        if header.is_control or header.base_offset + header.last_offset_delta < (
-                            offset
-                        ):
+        plog = self.broker.logs.get(TOPIC, partition)
+        if plog is None:
+            return 0
+        offset = plog.log_start_offset
+        end = plog.log_end_offset
+        while offset < end:
+            data = plog.read(offset, _READ_CHUNK).records
+            if not data:
+                break
+            next_offset = offset
+            try:
+                for pos, header in iter_batches(data):
+                    next_offset = header.last_offset + 1
+                    if header.is_control or header.last_offset < offset:
+                        continue
+                    for rec in decode_batch_records(data, pos):
+                        if rec.offset < offset:
                             continue
-                        for rec in decode_batch_records(data, pos):
-                            if rec.offset < offset:
-                                continue
-                            try:
-                                coordinator.load_record(rec.key, rec.value, now_ms)
-                                count += 1
-                            except LogFormatError as exc:
-                                log.warning(
-                                    "offsets_record_skipped",
-                                    partition=partition,
-                                    offset=rec.offset,
-                                    error=str(exc),
-                                )
-                except InvalidRecordBatch as exc:
-                    log.error(
-                        "offsets_replay_stopped", partition=partition, offset=offset, error=str(exc)
-                    )
-                    break
-                if next_offset <= offset:
-                    break
-                offset = next_offset
+                        try:
+                            coordinator.load_record(rec.key, rec.value, now_ms)
+                            count += 1
+                        except LogFormatError as exc:
+                            log.warning(
+                                "offsets_record_skipped",
+                                partition=partition,
+                                offset=rec.offset,
+                                error=str(exc),
+                            )
+            except InvalidRecordBatch as exc:
+                log.error(
+                    "offsets_replay_stopped", partition=partition, offset=offset, error=str(exc)
+                )
+                break
+            if next_offset <= offset:
+                break
+            offset = next_offset
         return count

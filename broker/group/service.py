@@ -103,6 +103,19 @@ class GroupService:
         )
         self._after()
 
+    def on_partition_leadership(self, partition: int, leader: bool) -> None:
+        """Cluster mode: call when this node becomes (``leader=True``) or stops being the
+        leader of ``__consumer_offsets`` partition ``partition``: its groups are loaded
+        from the log, or unloaded (waiting requests answer NOT_COORDINATOR)."""
+        coordinator = self.coordinator
+        coordinator.unload_partition(partition)
+        if leader and not self._closed:
+            now = wall_ms()
+            count = self.store.replay_partition(coordinator, partition, now)
+            coordinator.complete_partition_load(partition, wall_ms())
+            log.info("group_partition_loaded", partition=partition, records=count)
+        self._after()
+
     def on_topic_change(self, topic: str) -> None:
         """A deleted topic's committed offsets go too (Kafka's handleDeletedPartitions)."""
         if self._closed or self.broker.topics.get(topic) is not None:

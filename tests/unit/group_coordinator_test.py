@@ -653,3 +653,22 @@ def test_groups_of_partitions_led_elsewhere_answer_not_coordinator() -> None:
     assert d.result(d.join("g", a.member_id)).error == E.not_coordinator
     assert d.coord.fetch_offsets("g", None)[0] == E.not_coordinator
     assert d.coord.list_groups() == (E.none, [])
+
+
+def test_unload_and_reload_a_partition() -> None:
+    store = MemoryStore()
+    d = Driver(store=store)
+    a, b = _stable_group(d, 2)
+    t = d.join_new("g")  # waiting for the others to rejoin
+    p = d.coord.partition_for("g")
+    assert d.coord.unload_partition(p) == 1
+    d.collect()
+    assert d.result(t).error == E.not_coordinator
+    assert "g" not in d.coord.groups
+    # leadership comes back: replay that partition only
+    for key, value in store.log[p]:
+        d.coord.load_record(key, value, d.now)
+    d.coord.complete_partition_load(p, d.now)
+    g = d.coord.groups["g"]
+    assert set(g.members) == {a.member_id, b.member_id} and g.is_(GroupState.STABLE)
+    assert d.heartbeat("g", a.member_id, a.generation_id) == E.none
