@@ -8,7 +8,9 @@ anything and raises ``GuardError`` when
 
 - an array count, string or bytes length, or tagged-field size exceeds the bytes left
   (every array element takes at least one byte on the wire), or
-- the body ends before the schema does.
+- the body ends before the schema does, or
+- a field the schema declares non-nullable is sent as null (Kafka's parser refuses that
+  too; kio would hand the handler a ``None`` where a list is promised).
 
 Only bounds are checked; values are left to kio. Plans are compiled once per class.
 Wire rules: legacy arrays/bytes use int32 lengths, legacy strings int16 (-1 = null);
@@ -43,18 +45,18 @@ class GuardError(ValueError):
 
 
 # Plan steps (tuples, first item the kind):
-#   ("fixed", n) | ("string", flexible) | ("bytes", flexible)
-#   ("array", flexible, element_step) | ("struct", plan, nullable)
+#   ("fixed", n) | ("string", flexible, nullable) | ("bytes", flexible, nullable)
+#   ("array", flexible, element_step, nullable) | ("struct", plan, nullable)
 # A struct plan is (steps, tagged: dict[tag, step], flexible).
 
 
-def _element_step(kafka_type: str, flexible: bool) -> tuple[Any, ...]:
+def _element_step(kafka_type: str, flexible: bool, nullable: bool) -> tuple[Any, ...]:
     if kafka_type in _FIXED:
         return ("fixed", _FIXED[kafka_type])
     if kafka_type == "string":
-        return ("string", flexible)
+        return ("string", flexible, nullable)
     if kafka_type in ("bytes", "records"):
-        return ("bytes", flexible)
+        return ("bytes", flexible, nullable)
     raise TypeError(f"unknown kafka type {kafka_type!r}")
 
 
@@ -65,15 +67,17 @@ def plan_for(cls: type) -> tuple[tuple[tuple[Any, ...], ...], dict[int, tuple[An
     tagged: dict[int, tuple[Any, ...]] = {}
     for f in fields(cls):
         fc = classify_field(f)
+        tag = f.metadata.get("tag")
+        nullable = tag is not None or is_optional(f)
         if isinstance(fc, EntityField):
             step: tuple[Any, ...] = ("struct", plan_for(fc.type_), is_optional(f))
         elif isinstance(fc, EntityTupleField):
-            step = ("array", flexible, ("struct", plan_for(fc.type_), False))
+            step = ("array", flexible, ("struct", plan_for(fc.type_), False), nullable)
         elif isinstance(fc, PrimitiveTupleField):
-            step = ("array", flexible, _element_step(f.metadata["kafka_type"], flexible))
+            element = _element_step(f.metadata["kafka_type"], flexible, False)
+            step = ("array", flexible, element, nullable)
         else:
-            step = _element_step(f.metadata["kafka_type"], flexible)
-        tag = f.metadata.get("tag")
+            step = _element_step(f.metadata["kafka_type"], flexible, nullable)
         if tag is None:
             steps.append(step)
         else:
@@ -104,7 +108,7 @@ def _int(buf: memoryview, pos: int, size: int, end: int) -> tuple[int, int]:
 
 
 def _length(
-    buf: memoryview, pos: int, end: int, flexible: bool, legacy_size: int
+    buf: memoryview, pos: int, end: int, flexible: bool, legacy_size: int, nullable: bool
 ) -> tuple[int, int]:
     """(length or -1 for null, new position); checks the length fits in what is left."""
     if flexible:
@@ -116,6 +120,8 @@ def _length(
             raise GuardError(f"negative length {n}")
     if n > end - pos:
         raise GuardError(f"length {n} exceeds the {end - pos} bytes left")
+    if n < 0 and not nullable:
+        raise GuardError("non-nullable field sent as null")
     return n, pos
 
 
@@ -127,13 +133,13 @@ def _walk(step: tuple[Any, ...], buf: memoryview, pos: int, end: int) -> int:
             raise GuardError("body ends inside a field")
         return pos
     if kind == "string":
-        n, pos = _length(buf, pos, end, step[1], 2)
+        n, pos = _length(buf, pos, end, step[1], 2, step[2])
         return pos + max(n, 0)
     if kind == "bytes":
-        n, pos = _length(buf, pos, end, step[1], 4)
+        n, pos = _length(buf, pos, end, step[1], 4, step[2])
         return pos + max(n, 0)
     if kind == "array":
-        n, pos = _length(buf, pos, end, step[1], 4)
+        n, pos = _length(buf, pos, end, step[1], 4, step[3])
         element = step[2]
         if element[0] == "fixed":
             pos += max(n, 0) * element[1]

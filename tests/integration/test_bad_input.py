@@ -9,6 +9,7 @@ garbage, a Produce with a corrupted CRC (CORRUPT_MESSAGE), a batch over max.mess
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import random
@@ -261,4 +262,52 @@ def test_announced_but_unsent_frames_do_not_reserve_memory(
     finally:
         for s in socks:
             s.close()
+    assert_healthy(bootstrap)
+
+
+@pytest.mark.parametrize("body_hex", [
+    "88d1f98d3469473d8b68ae40242fd404a76d6b23b888c4d954f9e4313e75",  # OffsetFetch v8
+    "ffffffff0f" + "00" * 20,  # compact array count near 2**32
+])
+def test_absurd_array_count_closes_connection_not_broker(bootstrap: str, body_hex: str,
+                                                         broker: BrokerProcess) -> None:
+    """kio pre-allocates from wire counts; the broker must refuse such a body (closing the
+    connection, like Kafka's parser) instead of aborting on a 100 GiB allocation."""
+    header = (9).to_bytes(2, "big") + (8).to_bytes(2, "big") + (1).to_bytes(4, "big") \
+        + (3).to_bytes(2, "big") + b"fuz" + b"\x00"
+    payload = header + bytes.fromhex(body_hex)
+    with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+        s.sendall(len(payload).to_bytes(4, "big") + payload)
+        assert_closed(s)
+    assert broker.running
+    assert_healthy(bootstrap)
+
+
+def test_random_requests_for_every_advertised_api(bootstrap: str,
+                                                  broker: BrokerProcess) -> None:
+    """Valid headers for every advertised (api, version) followed by random bodies: each
+    gets an answer or a closed connection, and the broker keeps serving."""
+    from kio.schema.api_versions.v0.request import ApiVersionsRequest
+
+    from protocol.headers import request_header_version
+
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        advertised = [(int(k.api_key), int(k.min_version), int(k.max_version))
+                      for k in c.request(ApiVersionsRequest()).api_keys]
+    rng = random.Random(20261122)
+    for i in range(300):
+        key, low, high = rng.choice(advertised)
+        version = rng.randint(3 if key == 0 else low, high)
+        header = key.to_bytes(2, "big") + version.to_bytes(2, "big") + i.to_bytes(4, "big") \
+            + (3).to_bytes(2, "big") + b"fuz" \
+            + (b"\x00" if request_header_version(key, version) == 2 else b"")
+        body = bytes(rng.getrandbits(8) if rng.random() < 0.3 else 0
+                     for _ in range(rng.randint(0, 60)))
+        payload = header + body
+        with socket.create_connection(_addr(bootstrap), timeout=TIMEOUT) as s:
+            s.sendall(len(payload).to_bytes(4, "big") + payload)
+            s.settimeout(3.0)  # e.g. a JoinGroup may legitimately wait; not asserted here
+            with contextlib.suppress(ConnectionResetError, TimeoutError):
+                s.recv(65536)  # a response, or b"" when the broker closed the connection
+        assert broker.running, f"broker died on api {key} v{version} body {body.hex()}"
     assert_healthy(bootstrap)
