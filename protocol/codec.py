@@ -15,7 +15,7 @@ from typing import Any
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
 
-from protocol.guard import check_body
+from protocol.guard import GuardError, check_body
 from protocol.headers import write_response_header
 
 
@@ -162,5 +162,9 @@ def decode_response(api_key: int, api_version: int, payload: bytes | memoryview)
 
     header_cls = R1 if response_header_version(api_key, api_version) == 1 else R0
     header, offset = entity_reader(header_cls)(payload, 0)
+    try:
+        check_body(response_type(api_key, api_version), payload, offset)
+    except GuardError as exc:  # a peer's garbage must not abort this process either
+        raise DecodeError(f"malformed api_key={api_key} v{api_version} response: {exc}") from None
     body, _ = entity_reader(response_type(api_key, api_version))(payload, offset)
     return int(header.correlation_id), body
