@@ -57,7 +57,7 @@ from controller.quorum_controller import QuorumController
 from net.client import ClientPool, RequestError
 from protocol.api_registry import ApiRegistry
 
-log = get_logger("strom.cluster")
+_log = get_logger("strom.cluster")
 
 METADATA_PARENT = "__strom_metadata"
 METADATA_DIR = "__cluster_metadata-0"
@@ -155,6 +155,7 @@ class ClusterNode:
         self._creating: set[str] = set()
         self._stopping = False
         self.advertised: tuple[str, int] = ("", 0)
+        self.log = _log.bind(node_id=self.node_id)
 
     # ---- startup -------------------------------------------------------------------------
     def open(self) -> list[str]:
@@ -189,11 +190,25 @@ class ClusterNode:
             self.config, self.quorum, self.controller,
             BrokerDefaults.from_broker_config(self.config), self.cluster_id)
 
-    async def start(self, advertised: tuple[str, int] | None) -> None:
-        """Start the quorum driver and (broker role) the broker lifecycle."""
-        if advertised is not None:
-            self.advertised = advertised
+    async def start_quorum(self) -> None:
         await self.quorum.start()
+
+    async def wait_caught_up(self, timeout: float) -> bool:
+        """Wait (bounded) until a quorum leader is known and the local image has applied
+        the high watermark, so a restarted broker does not serve an empty cluster."""
+        quorum = self.quorum
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            if quorum.leader_id >= 0 and quorum.high_watermark > 0 \
+                    and quorum.image.offset >= quorum.high_watermark - 1:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    def start_broker(self, advertised: tuple[str, int]) -> None:
+        """Start registration and heartbeats (broker role) for the advertised endpoint."""
+        self.advertised = advertised
         if self.is_broker:
             self._tasks.append(asyncio.get_running_loop().create_task(self._lifecycle()))
 
@@ -218,7 +233,7 @@ class ClusterNode:
                 response = await self._to_controller(request, timeout=max(
                     min(deadline - loop.time(), 12.0), 0.1), channel="forward")
             except RequestError as exc:
-                log.debug("forward_failed", error=str(exc))
+                self.log.debug("forward_failed", error=str(exc))
                 await asyncio.sleep(0.1)
                 continue
             if NOT_CONTROLLER in error_codes(response):
@@ -319,9 +334,9 @@ class ClusterNode:
                                                      channel="lifecycle")
                     if int(resp.error_code) == 0:
                         self.broker_epoch = int(resp.broker_epoch)
-                        log.info("broker_registered", broker_epoch=self.broker_epoch)
+                        self.log.info("broker_registered", broker_epoch=self.broker_epoch)
                         continue
-                    log.debug("broker_registration_refused",
+                    self.log.debug("broker_registration_refused",
                               error=ErrorCode(int(resp.error_code)).name)
                 else:
                     resp = await self._to_controller(self._heartbeat(), timeout=timeout,
@@ -329,18 +344,18 @@ class ClusterNode:
                     code = int(resp.error_code)
                     if code in (int(ErrorCode.stale_broker_epoch),
                                 int(ErrorCode.broker_id_not_registered)):
-                        log.warning("broker_reregistering", error=ErrorCode(code).name)
+                        self.log.warning("broker_reregistering", error=ErrorCode(code).name)
                         self.broker_epoch = -1
                         continue
                     if code == 0 and resp.is_fenced != self.fenced:
                         self.fenced = bool(resp.is_fenced)
-                        log.info("broker_fencing_changed", fenced=self.fenced)
+                        self.log.info("broker_fencing_changed", fenced=self.fenced)
             except RequestError as exc:
-                log.debug("controller_unreachable", error=str(exc))
+                self.log.debug("controller_unreachable", error=str(exc))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep heartbeating whatever happened
-                log.exception("broker_lifecycle_error", error=repr(exc))
+                self.log.exception("broker_lifecycle_error", error=repr(exc))
             await asyncio.sleep(min(interval, 0.2) if self.fenced or self.broker_epoch < 0
                                 else interval)
 
@@ -356,7 +371,7 @@ class ClusterNode:
                                                  timeout=max(end - loop.time(), 0.1),
                                                  channel="lifecycle")
                 if int(resp.error_code) == 0 and resp.should_shut_down:
-                    log.info("controlled_shutdown_done")
+                    self.log.info("controlled_shutdown_done")
                     return
             except RequestError:
                 pass

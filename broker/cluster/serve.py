@@ -27,6 +27,9 @@ from common.logging import get_logger
 from controller.raft_store import RaftStoreError
 
 log = get_logger("strom")
+#: a broker waits this long for the metadata log before serving clients (a lone node of a
+#: cluster that cannot elect a leader yet starts serving anyway, with what it has)
+CATCH_UP_WAIT_S = 5.0
 
 
 def _advertised(config: BrokerConfig, client_name: str, host: str, port: int
@@ -69,6 +72,11 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         chost, cport = await controller_server.start(node.controller_listener.host,
                                                      node.controller_listener.port)
         ready_address = (chost, cport)
+    await node.start_quorum()
+    if node.is_broker and not await node.wait_caught_up(CATCH_UP_WAIT_S):
+        log.warning("metadata_not_caught_up", waited_s=CATCH_UP_WAIT_S,
+                    leader=node.quorum.leader_id, applied=node.quorum.image.offset,
+                    high_watermark=node.quorum.high_watermark)
     client_server = None
     advertised = None
     broker = node.broker
@@ -82,7 +90,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         broker.set_advertised(*advertised)
         broker.start_background()
         ready_address = (host, port)
-    await node.start(advertised)
+        node.start_broker(advertised)
     log.info("strom_started", node_id=config.node_id, roles=config.process_roles,
              cluster_id=node.cluster_id, voters=sorted(node.voters),
              advertised=f"{advertised[0]}:{advertised[1]}" if advertised else None,

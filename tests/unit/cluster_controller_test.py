@@ -70,7 +70,7 @@ async def start_controller(data: Path, port: int, **extra: str) -> Controller:
     node.quorum.snapshot_every = 5
     server = KafkaServer(node.controller_endpoint())  # type: ignore[arg-type]
     await server.start("127.0.0.1", port)
-    await node.start(None)
+    await node.start_quorum()
     return Controller(node, server, port)
 
 
