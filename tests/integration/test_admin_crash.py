@@ -1,6 +1,7 @@
-"""kill -9 in the middle of a large CreateTopics: after restart the topic table and the
-partition directories agree (every listed topic has all its partitions, nothing else is on
-disk), and every topic whose creation was acknowledged before the kill is there."""
+"""kill -9 in the middle of a large CreateTopics, then of a large DeleteTopics: after each
+restart the topic table and the partition directories agree (every listed topic has all its
+partitions, nothing else is on disk), and every topic whose creation was acknowledged before
+the kill is there."""
 
 from __future__ import annotations
 
@@ -57,3 +58,20 @@ def test_kill_9_during_create_topics_leaves_a_consistent_table(
     assert all(count == 2 for count in listed.values()), listed
     expected_dirs = {f"{name}-{p}" for name in listed for p in range(2)}
     assert {d for d in _partition_dirs(fresh_broker) if d.startswith("crash-")} == expected_dirs
+
+    # and a big DeleteTopics cut short the same way
+    doomed = sorted(listed)
+    with WireClient(host, int(port), timeout=TIMEOUT) as wire:
+        wire.send(build(request_type(20, 6), {
+            "topics": [{"name": n} for n in doomed], "timeout": 30_000}))
+        deadline = time.monotonic() + TIMEOUT
+        while len(_partition_dirs(fresh_broker)) == len(expected_dirs):
+            assert time.monotonic() < deadline, "the big DeleteTopics never reached the disk"
+            time.sleep(0.002)
+        fresh_broker.kill()
+    fresh_broker.start()
+    admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
+    left = [n for n in admin.list_topics(timeout=TIMEOUT).topics if n.startswith("crash-")]
+    assert {d for d in _partition_dirs(fresh_broker) if d.startswith("crash-")} == {
+        f"{name}-{p}" for name in left for p in range(2)
+    }
