@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from kio.schema.errors import ErrorCode
@@ -121,7 +122,7 @@ class TopicRegistry:
         self._log_config_type = log_config_type
         self._clock_ms = clock_ms
         self._topics: dict[str, TopicInfo] = {}
-        self._effective: dict[str, dict[str, Any]] = {}
+        self._effective: dict[str, Mapping[str, Any]] = {}
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
         #: Bumped on every change; lets caches (metadata, fetch sessions) notice.
         self.version = 0
@@ -210,10 +211,10 @@ class TopicRegistry:
 
     def effective_configs(self, name: str) -> Mapping[str, Any]:
         """Parsed effective values of every topic config key for topic ``name`` (cached until
-        the next change: cheap enough for the produce path). Do not mutate."""
+        the next change: cheap enough for the produce path; read-only)."""
         cached = self._effective.get(name)
         if cached is None:
-            cached = effective_values(self.require(name).configs, self.broker)
+            cached = MappingProxyType(effective_values(self.require(name).configs, self.broker))
             self._effective[name] = cached
         return cached
 
