@@ -326,3 +326,78 @@ def test_killed_broker_is_fenced_and_its_partitions_return_with_their_data(
     got = consume_kafka_python(cluster.bootstrap(watcher), "fenced", 60)
     assert sorted(v for _, v in got) == sorted(
         f"before-{p}-{i}".encode() for p in range(6) for i in range(10))
+
+
+def test_admin_changes_through_any_broker_reach_every_broker(cluster: Cluster) -> None:
+    from confluent_kafka.admin import (
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        NewPartitions,
+        NewTopic,
+    )
+
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap(3)})
+    for f in admin.create_topics([NewTopic("admin-t", 2, 1,
+                                           config={"retention.ms": "3600000"})]).values():
+        f.result(20)
+    for f in admin.create_partitions([NewPartitions("admin-t", 5)]).values():
+        f.result(20)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "admin-t", incremental_configs=[
+        ConfigEntry("cleanup.policy", "compact",
+                    incremental_operation=AlterConfigOpType.SET)])
+    for f in admin.incremental_alter_configs([resource]).values():
+        f.result(20)
+    bad = NewTopic("admin-bad", 1, 1, config={"retention.ms": "not-a-number"})
+    with pytest.raises(Exception, match="retention.ms"):
+        admin.create_topics([bad])["admin-bad"].result(20)
+
+    for node_id in (1, 2):  # the other brokers see every change
+        wait_until(lambda n=node_id: len(cluster.leaders(n, "admin-t")) == 5, 10,
+                   f"5 partitions of admin-t at node {node_id}")
+        other = AdminClient({"bootstrap.servers": cluster.bootstrap(node_id)})
+        described = other.describe_configs([ConfigResource(ConfigResource.Type.TOPIC,
+                                                           "admin-t")])
+        [configs] = [f.result(20) for f in described.values()]
+        assert configs["cleanup.policy"].value == "compact"
+        assert configs["retention.ms"].value == "3600000"
+
+    for f in admin.delete_topics(["admin-t"]).values():
+        f.result(20)
+    wait_until(lambda: all(not cluster.metadata(n, ["admin-t"]).topics[0].partitions
+                           for n in (1, 2, 3)), 10, "admin-t gone from every broker")
+
+
+def test_broker_only_node_follows_the_metadata_log_as_an_observer(tmp_path: Path) -> None:
+    client1, ctrl1, client2 = free_ports(3)
+    voters = f"1@127.0.0.1:{ctrl1}"
+    combined = BrokerProcess(tmp_path / "node-1", {
+        "node.id": 1, "controller.quorum.voters": voters, **FAST,
+        "listeners": f"PLAINTEXT://127.0.0.1:{client1},CONTROLLER://127.0.0.1:{ctrl1}"})
+    broker_only = BrokerProcess(tmp_path / "node-2", {
+        "node.id": 2, "process.roles": "broker", "controller.quorum.voters": voters,
+        **FAST, "listeners": f"PLAINTEXT://127.0.0.1:{client2}"})
+    try:
+        combined.start()
+        broker_only.start()
+        wait_until(lambda: {b.node_id for b in metadata(client2).brokers} == {1, 2}, 20,
+                   "both brokers registered, seen by the broker-only node")
+        create_topic(f"127.0.0.1:{client2}", "observed", 4)
+        wait_until(lambda: len(metadata(client2, ["observed"]).topics[0].partitions) == 4,
+                   10, "the broker-only node to learn the new topic")
+        [topic] = metadata(client2, ["observed"]).topics
+        assert {p.leader_id for p in topic.partitions} == {1, 2}
+        produce_confluent(f"127.0.0.1:{client2}", "observed", 4, 5, "obs")
+        got = consume_kafka_python(f"127.0.0.1:{client1}", "observed", 20)
+        assert len(got) == 20
+        q = describe(f"127.0.0.1:{ctrl1}", timeout=3)
+        assert [o.replica_id for o in q.observers] == [2]
+        assert [v.replica_id for v in q.current_voters] == [1]
+        broker_only.stop()  # SIGTERM: controlled shutdown, exit code 0
+        wait_until(lambda: {b.node_id for b in metadata(client1).brokers} == {1}, 10,
+                   "the stopped broker to leave Metadata at once (controlled shutdown)")
+        combined.stop()
+    finally:
+        broker_only.close()
+        combined.close()
