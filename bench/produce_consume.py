@@ -391,11 +391,24 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------- main
 
 
+def source_revision() -> str:
+    """The measured source: short git commit, "+dirty" with local changes ("unknown" outside
+    a git checkout)."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev.strip() + ("+dirty" if dirty.strip() else "")
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="Strom produce/consume benchmark")
     parser.add_argument("--mib", type=int, default=1024, help="produce volume per acks mode")
     parser.add_argument("--e2e-rate", type=float, default=50.0, help="target MiB/s for e2e")
@@ -473,9 +486,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "broker_cpu_s_per_gib_consume": round((cpu2 - cpu1) / (volume_mib / 1024), 2),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "consume_kcat_mib_s": round(volume_mib / tk, 1) if tk else None,
+        "revision": source_revision(),
     }
-    print(f"Strom produce/consume benchmark — {count:,} records of {RECORD_BYTES} B "
-          f"({volume_mib:.0f} MiB) per phase, one partition, confluent-kafka "
+    print(f"Strom produce/consume benchmark ({source_revision()}) — {count:,} records of "
+          f"{RECORD_BYTES} B ({volume_mib:.0f} MiB) per phase, one partition, confluent-kafka "
           f"(librdkafka) linger.ms=5, uncompressed")
     table = [
         ("produce acks=1", f"{produce1:9.1f} MiB/s  ({t1:.1f} s, {err1} errors, "
