@@ -32,6 +32,7 @@ from broker.replica_manager import ReplicaManager
 from broker.topics import BrokerDefaults, TopicRegistry
 from common.logging import get_logger
 from protocol.api_registry import ApiRegistry
+from protocol.codec import warm_up
 
 log = get_logger("strom.broker")
 
@@ -171,6 +172,7 @@ class Broker:
                                in_thread=True)
             ),
         ]
+        self._tasks.append(asyncio.create_task(self._warm_up_schemas()))
         if cfg.log_cleaner_enable:
             self._tasks.append(
                 asyncio.create_task(
@@ -180,6 +182,21 @@ class Broker:
                 )
             )
         self._started = True
+
+    async def _warm_up_schemas(self) -> None:
+        """Load the kio schemas of the versions clients use most (every Produce/Fetch/
+        Metadata/ListOffsets version, the newest version of everything else) one at a time
+        between requests, so first requests do not stall on imports (tens of ms each)."""
+        hot = {0, 1, 2, 3, 18}
+        for spec in self.registry.specs():
+            low = spec.min_version if spec.api_key in hot else spec.max_version
+            for version in range(spec.max_version, low - 1, -1):
+                await asyncio.sleep(0)
+                try:
+                    warm_up(spec.api_key, version)
+                except Exception as exc:  # a broken schema shows up on use; just log
+                    log.warning("schema_warm_up_failed", api_key=spec.api_key,
+                                version=version, error=repr(exc))
 
     async def _periodic(
         self, name: str, interval_ms: int, work: Callable[[], Any], *, in_thread: bool

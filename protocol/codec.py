@@ -45,6 +45,13 @@ def _writer(cls: type) -> Any:
     return entity_writer(cls)
 
 
+def warm_up(api_key: int, api_version: int) -> None:
+    """Import the kio schemas of (api_key, api_version) and build their reader/writer, so
+    the first request of that version does not pay for it."""
+    _reader(api_key, api_version)
+    _writer(response_type(api_key, api_version))
+
+
 def decode_request(
     api_key: int, api_version: int, frame: bytes | bytearray | memoryview, offset: int
 ) -> Any:
