@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from test_group_support import (
@@ -24,12 +22,11 @@ from test_group_support import (
 )
 
 from tests.support.fixtures import unique_topic
+from tests.support.kafkajs import KafkajsUnavailable, kafkajs_env
 
 BROKER_OVERRIDES = GROUP_OVERRIDES
 pytestmark = pytest.mark.timeout(120)
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-KAFKAJS_VERSION = "2.2.4"
 
 #: one group member per process: prints its assignment (JSON list) after each join,
 #: leaves the group cleanly on SIGTERM (consumer.disconnect) and then exits. kafkajs only
@@ -111,26 +108,10 @@ main().catch(e => { console.error(e); process.exit(1) })
 
 @pytest.fixture(scope="module")
 def node_env() -> dict[str, str]:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node/npm not installed: kafkajs tests need Node.js and npm")
-    package = JS_DIR / "node_modules" / "kafkajs" / "package.json"
-    if not package.exists() or json.loads(package.read_text())["version"] != KAFKAJS_VERSION:
-        JS_DIR.mkdir(exist_ok=True)
-        subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-save",
-                "--no-package-lock",
-                "--silent",
-                f"kafkajs@{KAFKAJS_VERSION}",
-            ],
-            cwd=JS_DIR,
-            check=True,
-            timeout=180,
-            capture_output=True,
-        )
-    return {"NODE_PATH": str(JS_DIR / "node_modules")}
+    try:
+        return kafkajs_env()
+    except KafkajsUnavailable as e:
+        pytest.skip(str(e))
 
 
 def _node(program: str, args: list[str], env: dict[str, str], timeout: float = 30) -> dict:
