@@ -151,6 +151,7 @@ class ClusterNode:
         self.incarnation_id = uuid.uuid4()
         self.broker_epoch = -1
         self.fenced = True
+        self._strays_checked = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._creating: set[str] = set()
         self._stopping = False
@@ -350,6 +351,10 @@ class ClusterNode:
                     if code == 0 and resp.is_fenced != self.fenced:
                         self.fenced = bool(resp.is_fenced)
                         self.log.info("broker_fencing_changed", fenced=self.fenced)
+                        if not self.fenced and not self._strays_checked and self.broker:
+                            # unfenced = caught up with the log up to our registration
+                            self._strays_checked = True
+                            self.broker.topics.remove_strays()
             except RequestError as exc:
                 self.log.debug("controller_unreachable", error=str(exc))
             except asyncio.CancelledError:

@@ -8,7 +8,11 @@ Metadata, Produce, the admin and group code) and fills it from each new image
 (``apply_image``): topic name, id, partition count, replication factor and config
 overrides. It also keeps the local logs in step: a partition whose replicas include this
 broker gets a log; a topic that leaves the image (deleted) loses its logs here; a
-changed topic config is pushed to the live logs.
+changed topic config is pushed to the live logs. The topic id of the local logs is kept in
+``__strom_metadata/local-topic-ids.json``: logs left by an earlier topic of the same name
+(deleted and re-created while this broker was down) are deleted, never served as the new
+topic; logs of topics the image no longer has are removed once the broker has caught up
+(``remove_strays``).
 
 Changes never happen here: admin requests are forwarded to the active controller
 (``broker.cluster.handlers``). ``create_topics`` — reached only through topic
@@ -24,7 +28,9 @@ clients refresh metadata and reroute.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -33,22 +39,62 @@ from broker.replica_manager import ReplicaManager
 from broker.topics import NewTopicRequest, TopicError, TopicInfo, TopicRegistry
 from common.logging import get_logger
 from controller.metadata.image import MetadataImage
+from storage.checkpoint import write_atomic
 
 log = get_logger("strom.cluster")
+
+#: topic name -> topic id of the local logs (Kafka keeps this in each partition's
+#: ``partition.metadata``); inside a directory the LogManager does not take for a partition
+LOCAL_IDS_FILE = "__strom_metadata/local-topic-ids.json"
 
 
 class ClusterTopicRegistry(TopicRegistry):
     """``TopicRegistry`` whose topics come from the metadata image (see module doc)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, log_dir: Path, *args: Any, **kwargs: Any) -> None:
+        super().__init__(log_dir, *args, **kwargs)
         self.image = MetadataImage()
         #: set by the cluster node: ``request_create(requests)`` forwards in the background
         self.request_create: Callable[[Sequence[NewTopicRequest]], None] | None = None
+        self.ids_path = Path(log_dir) / LOCAL_IDS_FILE
+        self._local_ids: dict[str, str] = {}
 
     def open(self, now_ms: int | None = None) -> list[str]:
-        """Nothing to load: topics arrive with the metadata image."""
+        """Topics arrive with the metadata image; only the topic ids of the local logs are
+        loaded (a damaged file is ignored: logs are then trusted as they are)."""
+        try:
+            loaded = json.loads(self.ids_path.read_bytes())
+            self._local_ids = {str(k): str(v) for k, v in loaded.items()}
+        except FileNotFoundError:
+            pass
+        except (ValueError, AttributeError) as exc:
+            return [f"{self.ids_path}: ignored unreadable topic ids ({exc})"]
         return []
+
+    def _save_ids(self) -> None:
+        self.ids_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.ids_path, json.dumps(self._local_ids, sort_keys=True).encode())
+
+    def _delete_local(self, name: str, reason: str) -> None:
+        assert self.log_manager is not None
+        parts = [p for t, p in list(self.log_manager.partitions()) if t == name]
+        for partition in parts:
+            with contextlib.suppress(OSError, KeyError):
+                self.log_manager.delete(name, partition)
+        if parts:
+            log.info("topic_logs_deleted", node_id=self.node_id, topic=name, reason=reason,
+                     partitions=sorted(parts))
+        if self._local_ids.pop(name, None) is not None:
+            self._save_ids()
+
+    def remove_strays(self) -> None:
+        """Once this broker has caught up with the metadata log: delete local logs of
+        topics the image does not have (deleted while this broker was away)."""
+        if self.log_manager is None:
+            return
+        for name in sorted({t for t, _ in self.log_manager.partitions()}):
+            if self.image.topic(name) is None:
+                self._delete_local(name, "topic not in the metadata image")
 
     # ---- image -> registry -------------------------------------------------------------
     def apply_image(self, image: MetadataImage) -> None:
@@ -70,10 +116,7 @@ class ClusterTopicRegistry(TopicRegistry):
         self._set(topics)
         if self.log_manager is not None:
             for info in removed:
-                for partition in range(info.partitions):
-                    with contextlib.suppress(OSError, KeyError):
-                        self.log_manager.delete(info.name, partition)
-                log.info("topic_logs_deleted", topic=info.name)
+                self._delete_local(info.name, "topic deleted")
             for name in changed:
                 if name in topics:
                     self._sync_logs(image, name)
@@ -85,6 +128,16 @@ class ClusterTopicRegistry(TopicRegistry):
         topic = image.topic(name)
         if topic is None:
             return
+        topic_id = str(topic.topic_id)
+        recorded = self._local_ids.get(name)
+        if recorded is not None and recorded != topic_id:
+            # the local logs belong to an earlier topic of this name (deleted and
+            # re-created while this broker was away): they must not be served as this one
+            self._delete_local(name, f"logs of an earlier topic id {recorded}")
+        hosted = any(self.node_id in p.replicas for p in topic.partitions.values())
+        if hosted and self._local_ids.get(name) != topic_id:
+            self._local_ids[name] = topic_id
+            self._save_ids()
         config = self.log_config(name)
         for index, part in sorted(topic.partitions.items()):
             if self.node_id in part.replicas and self.log_manager.get(name, index) is None:

@@ -1,0 +1,118 @@
+"""ClusterTopicRegistry on a real LogManager: topics and local logs follow the image.
+
+- a partition assigned to this broker gets a log; one assigned elsewhere does not;
+- a topic config in the image reaches the live log;
+- a deleted topic's logs go;
+- after a restart, logs left by an earlier topic of the same name (deleted and re-created
+  while this broker was away) are never served as the new topic;
+- logs of topics the image no longer has are removed by ``remove_strays``;
+- the staging registry starts every new partition with ISR = {leader}.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+
+from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
+from broker.cluster.staging import StagingRegistry
+from broker.fetch_purgatory import FetchPurgatory
+from broker.topics import BrokerDefaults, NewTopicRequest
+from controller.metadata.image import MetadataImage, apply_all
+from controller.metadata.records import (
+    RESOURCE_TOPIC,
+    ConfigRecord,
+    Endpoint,
+    PartitionRecord,
+    RegisterBrokerRecord,
+    RemoveTopicRecord,
+    TopicRecord,
+)
+from protocol.errors import ErrorCode
+from protocol.records import Record, build_batch
+from storage.log_config import LogConfig
+from storage.log_manager import LogManager
+
+NODE = 1
+
+
+def open_registry(data: Path) -> tuple[ClusterTopicRegistry, LogManager]:
+    logs = LogManager(data, LogConfig())
+    logs.startup(0)
+    registry = ClusterTopicRegistry(data, BrokerDefaults(), log_manager=logs, node_id=NODE)
+    assert registry.open(0) == []
+    return registry, logs
+
+
+def topic(image: MetadataImage, name: str, leaders: list[int]) -> tuple[MetadataImage, uuid.UUID]:
+    tid = uuid.uuid4()
+    records = [TopicRecord(name, tid)] + [
+        PartitionRecord(i, tid, (leader,), (leader,), leader) for i, leader in enumerate(leaders)]
+    return apply_all(image, records), tid
+
+
+def test_logs_follow_the_image_and_stale_logs_are_never_served(tmp_path: Path) -> None:
+    registry, logs = open_registry(tmp_path)
+    image, tid = topic(MetadataImage(), "orders", [1, 2, 1])
+    image = apply_all(image, [ConfigRecord(RESOURCE_TOPIC, "orders", "retention.ms", "60000")])
+    registry.apply_image(image)
+    info = registry.get("orders")
+    assert info is not None and info.partitions == 3 and info.topic_id == tid
+    assert sorted(logs.partitions()) == [("orders", 0), ("orders", 2)]
+    assert logs.get("orders", 0).config.retention_ms == 60000
+
+    replicas = ClusterReplicaManager(logs, registry, FetchPurgatory(), NODE,
+                                     image=lambda: registry.image)
+    assert replicas.log("orders", 0) is not None
+    assert replicas.log("orders", 1) is None
+    assert replicas.missing_error("orders", 1) == ErrorCode.not_leader_or_follower
+    assert replicas.missing_error("nope", 0) == ErrorCode.unknown_topic_or_partition
+    replicas.append(logs.get("orders", 0), build_batch([Record(0, 0, b"k", b"old", [])]), 0)
+    replicas.close()
+    logs.shutdown()
+
+    # restart: meanwhile "orders" was deleted and re-created with a new id
+    registry, logs = open_registry(tmp_path)
+    image2, tid2 = topic(MetadataImage(), "orders", [1])
+    registry.apply_image(image2)
+    assert registry.get("orders").topic_id == tid2  # type: ignore[union-attr]
+    assert logs.get("orders", 0).log_end_offset == 0  # the old record is gone
+    assert logs.get("orders", 2) is None
+
+    # a topic the image does not know (deleted while away) goes once caught up
+    logs.create("gone", 0, LogConfig())
+    registry.remove_strays()
+    assert sorted(logs.partitions()) == [("orders", 0)]
+
+    registry.apply_image(apply_all(image2, [RemoveTopicRecord(tid2)]))
+    assert registry.get("orders") is None and list(logs.partitions()) == []
+    logs.shutdown()
+
+
+def test_auto_creation_is_forwarded_and_answers_leader_not_available(tmp_path: Path) -> None:
+    registry, logs = open_registry(tmp_path)
+    asked: list[str] = []
+    registry.request_create = lambda requests: asked.extend(r.name for r in requests)
+    image, _ = topic(MetadataImage(), "exists", [1])
+    registry.apply_image(image)
+    [new, old] = registry.create_topics([NewTopicRequest("fresh"), NewTopicRequest("exists")])
+    assert new.error_code == ErrorCode.leader_not_available  # type: ignore[union-attr]
+    assert old.error_code == ErrorCode.topic_already_exists  # type: ignore[union-attr]
+    assert asked == ["fresh"]
+    logs.shutdown()
+
+
+def test_new_partitions_start_with_the_leader_as_the_only_in_sync_replica() -> None:
+    image = apply_all(MetadataImage(), [
+        RegisterBrokerRecord(b, uuid.uuid4(), b, (Endpoint("PLAINTEXT", "h", 9000 + b),),
+                             fenced=False) for b in (1, 2, 3)])
+    staging = StagingRegistry(image, BrokerDefaults(), default_partitions=1,
+                              default_replication_factor=1, rng=random.Random(1))
+    [info] = staging.create_topics([NewTopicRequest("rf3", 4, 3)])
+    assert info.replication_factor == 3  # type: ignore[union-attr]
+    parts = staging.image.topic("rf3").partitions  # type: ignore[union-attr]
+    assert all(len(p.replicas) == 3 and p.isr == (p.leader,) for p in parts.values())
+    staging.create_partitions("rf3", 6)
+    parts = staging.image.topic("rf3").partitions  # type: ignore[union-attr]
+    assert len(parts) == 6 and all(p.isr == (p.leader,) for p in parts.values())
