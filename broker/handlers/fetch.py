@@ -84,6 +84,9 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
                     code = exc.error_code if exc.error_code > 0 else \
                         ErrorCode.unknown_server_error
                     errors = True
+                except OSError:  # I/O error reading a segment
+                    code = ErrorCode.kafka_storage_error
+                    errors = True
             if records and ctx.api_version < FETCH_ZSTD_MIN_VERSION and contains_zstd(records):
                 records = b""  # KIP-110: this client version cannot have zstd data
                 code = ErrorCode.unsupported_compression_type

@@ -102,6 +102,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             except InvalidRecordBatch as exc:
                 parts.append(_partition_error(index, ErrorCode.corrupt_message, str(exc)))
                 continue
+            except OSError as exc:  # disk full, I/O error: Kafka's KAFKA_STORAGE_ERROR
+                log.error("append_failed", topic=name, partition=index, error=repr(exc))
+                parts.append(_partition_error(index, ErrorCode.kafka_storage_error, str(exc)))
+                continue
             parts.append({
                 "index": index,
                 "error_code": 0,
