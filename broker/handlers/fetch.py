@@ -1,7 +1,8 @@
 """Fetch (key 1), v4-12: long poll, byte limits, sessionless (KIP-227) answers.
 
-Limits, as Kafka applies them (KIP-74): partitions are read in request order; each gets
-``min(partition_max_bytes, bytes left of max_bytes)``; the first partition that returns
+Limits, as Kafka applies them (KIP-74): the response holds at most
+``min(max_bytes, fetch.max.bytes)``; partitions are read in request order; each gets
+``min(partition_max_bytes, bytes left)``; the first partition that returns
 data may exceed that (one whole batch) so consumers always progress; batches are returned
 whole, bounded by the high watermark (read_uncommitted) or the last stable offset
 (read_committed, with the aborted transactions of the returned range).
@@ -44,7 +45,9 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
     """Read every requested partition once → (topic responses, bytes, any error)."""
     replicas = ctx.broker.replica_manager
     read_committed = getattr(request, "isolation_level", 0) == 1
-    left = getattr(request, "max_bytes", 0x7FFFFFFF)
+    # the broker's fetch.max.bytes caps what a client may ask for (Kafka does the same),
+    # so one request cannot make the broker build a response of gigabytes
+    left = min(getattr(request, "max_bytes", 0x7FFFFFFF), ctx.broker.config.fetch_max_bytes)
     total = 0
     errors = False
     min_one = True

@@ -425,3 +425,16 @@ def test_concurrent_producers_get_distinct_contiguous_offsets(bootstrap: str) ->
             last = list(iter_batches(part.records))[-1][1]
             offset = last.base_offset + last.last_offset_delta + 1
         assert seen == [base for base, _ in ranges]
+
+
+def test_broker_fetch_max_bytes_caps_the_response(broker_factory: Any) -> None:
+    b = broker_factory({"fetch.max.bytes": "25000"})
+    topic = "capped"
+    with WireClient(*_addr(b.bootstrap), timeout=TIMEOUT) as c:
+        create_topic(c, topic)
+        for _ in range(5):
+            assert produce(c, topic, batch(size=10_000)).error_code == ErrorCode.none
+        r = c.request(fetch_req(topic, 0, max_bytes=50 << 20, partition_max_bytes=50 << 20))
+        records = r.responses[0].partitions[0].records
+        assert offsets_in(records) == [0, 1]  # two whole ~10 KB batches fit in 25,000 bytes
+        assert len(records) <= 25_000
