@@ -46,7 +46,13 @@ from kio.schema.errors import ErrorCode
 
 from broker.broker import Broker
 from broker.cluster import controller_api
-from broker.cluster.handlers import NOT_CONTROLLER, cluster_handlers, error_codes
+from broker.cluster.handlers import (
+    GUARDED_GROUP_APIS,
+    NOT_CONTROLLER,
+    cluster_handlers,
+    coordinator_guard,
+    error_codes,
+)
 from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
 from broker.config import BrokerConfig, Listener
 from broker.handlers import ApiHandler
@@ -178,7 +184,11 @@ class ClusterNode:
         specs = []
         for spec in broker.registry.specs():
             h = replaced.pop(spec.api_key, None)
-            if h is None:
+            if h is None and spec.api_key in GUARDED_GROUP_APIS:
+                specs.append(ApiHandler(spec.api_key, spec.min_version, spec.max_version,
+                                        coordinator_guard(spec.api_key, spec.handler),
+                                        spec.advertised_min).spec())
+            elif h is None:
                 specs.append(spec)
             else:
                 specs.append(ApiHandler(spec.api_key, spec.min_version, spec.max_version,

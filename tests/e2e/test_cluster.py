@@ -255,6 +255,23 @@ def test_partitions_spread_and_both_clients_use_one_bootstrap(cluster: Cluster) 
     assert sorted(v for _, v in got_kp) == sorted(v for _, v in got)
     assert len(consumer_group_kp) == expected
 
+    # the group's coordinator is the leader of its __consumer_offsets partition; any other
+    # broker answers group requests with NOT_COORDINATOR
+    from kio.schema.find_coordinator.v4.request import FindCoordinatorRequest
+    from kio.schema.heartbeat.v4.request import HeartbeatRequest
+
+    with WireClient("127.0.0.1", cluster.client_ports[1], timeout=5) as client:
+        [coord] = client.request(FindCoordinatorRequest(key_type=0,
+                                                        coordinator_keys=("g-kp",))).coordinators
+    assert int(coord.error_code) == 0 and coord.node_id in (1, 2, 3)
+    other = next(b for b in (1, 2, 3) if b != coord.node_id)
+    heartbeat = HeartbeatRequest(group_id="g-kp", generation_id=1, member_id="m",
+                                 group_instance_id=None)
+    with WireClient("127.0.0.1", cluster.client_ports[other], timeout=5) as client:
+        assert client.request(heartbeat).error_code.name == "not_coordinator"
+    with WireClient("127.0.0.1", coord.port, timeout=5) as client:
+        assert client.request(heartbeat).error_code.name != "not_coordinator"
+
     out = subprocess.run(
         [sys.executable, "-m", "broker", "quorum", "describe", "--bootstrap-server",
          cluster.controller(3)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
