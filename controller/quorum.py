@@ -17,6 +17,9 @@ request is dropped: the core's timers resend. Inbound requests (``handle``) are 
 into the core with a local correlation id; the handler waits (bounded) for the core's
 response message with that id.
 
+Observability: ``metadata_lag`` (committed entries not yet applied) with a warning log
+line while it stays above zero, and DescribeQuorum (``describe``) on the leader.
+
 Failure: a store error, a log written by a quorum with another voter set
 (``InconsistentVoterSetError``) or a metadata record that does not apply stops the node:
 ``fatal`` names the problem and ``on_fatal`` callbacks run (the process exits).
@@ -56,6 +59,7 @@ log = get_logger("strom.quorum")
 REQUEST_TYPES = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest,
                  FetchSnapshotRequest)
 METADATA_DIR = "__cluster_metadata-0"
+LAG_WARN_S = 3.0
 
 
 class VoterConfigError(ValueError):
@@ -133,6 +137,8 @@ class QuorumNode:
         self._fatal_listeners: list[Callable[[str], None]] = []
         self._image_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.last_lag_log = 0.0
+        self._behind_since: float | None = None
+        self._lag_warned = False
 
     # ---- lifecycle ----------------------------------------------------------------
     def open(self) -> list[str]:
@@ -327,6 +333,7 @@ class QuorumNode:
                 self._run_inbox()
             if self.loader.image is not before:
                 self._publish()
+            self._check_lag()
             delay = max(core.next_deadline() - wall_ms(), 0) / 1000
             if not self._inbox:
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -342,12 +349,34 @@ class QuorumNode:
         for offset, fut in self._image_waiters:
             if image.offset >= offset and not fut.done():
                 fut.set_result(None)
-        lag = max(self.high_watermark - 1 - image.offset, 0)
+
+    @property
+    def metadata_lag(self) -> int:
+        """Committed entries (below the known high watermark) not yet in the image."""
+        return max(self.high_watermark - 1 - self.loader.image.offset, 0)
+
+    def _check_lag(self) -> None:
+        """Metadata lag is observable: a warning while the image stays behind the high
+        watermark (or no leader is known) for more than ``LAG_WARN_S``, every few seconds,
+        and a note when it has caught up again. DescribeQuorum shows every replica's log
+        end offset as well."""
         now = time.monotonic()
-        if lag > 100 and now - self.last_lag_log > 5:
+        behind = self.metadata_lag > 0 or self.leader_id < 0
+        if not behind:
+            if self._lag_warned:
+                log.info("metadata_caught_up", node_id=self.node_id,
+                         applied=self.loader.image.offset, leader=self.leader_id)
+            self._behind_since, self._lag_warned = None, False
+            return
+        if self._behind_since is None:
+            self._behind_since = now
+        if now - self._behind_since > LAG_WARN_S and now - self.last_lag_log > LAG_WARN_S:
             self.last_lag_log = now
-            log.warning("metadata_lag", node_id=self.node_id, applied=image.offset,
-                        high_watermark=self.high_watermark, lag=lag)
+            self._lag_warned = True
+            log.warning("metadata_lag", node_id=self.node_id, applied=self.loader.image.offset,
+                        high_watermark=self.high_watermark, lag=self.metadata_lag,
+                        leader=self.leader_id,
+                        behind_ms=int((now - self._behind_since) * 1000))
 
     def _maybe_snapshot(self) -> None:
         core = self.core
