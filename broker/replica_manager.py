@@ -11,11 +11,10 @@ receiving the next requests while the kernel copies the previous one into the pa
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from broker.append_thread import AppendThread
 from broker.fetch_purgatory import FetchPurgatory
 from protocol.errors import ErrorCode
 
@@ -40,8 +39,7 @@ class ReplicaManager:
         self.node_id = node_id
         self.default_min_insync = default_min_insync
         # one thread: appends keep their arrival order across connections
-        self._append_thread = ThreadPoolExecutor(max_workers=1,
-                                                 thread_name_prefix="strom-append")
+        self._append_thread = AppendThread()
 
     def log(self, topic: str, partition: int) -> Any | None:
         """The PartitionLog led here, or None (unknown topic/partition)."""
@@ -80,10 +78,9 @@ class ReplicaManager:
         """``append`` with large record sets written on the append thread."""
         if len(records) < OFFLOAD_APPEND_BYTES:
             return self.append(log, records, now_ms)
-        result = await asyncio.get_running_loop().run_in_executor(
-            self._append_thread,
+        result = await self._append_thread.submit(
             functools.partial(log.append_as_leader, records, leader_epoch=LEADER_EPOCH,
-                              now_ms=now_ms),
+                              now_ms=now_ms)
         )
         self._appended(log)
         return result
@@ -93,4 +90,4 @@ class ReplicaManager:
         self.purgatory.notify((log.topic, log.partition))
 
     def close(self) -> None:
-        self._append_thread.shutdown(wait=True)
+        self._append_thread.close()
