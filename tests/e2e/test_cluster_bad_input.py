@@ -6,11 +6,14 @@
 - a metadata log whose last record is torn (truncated mid-record, as after a crash) →
   recovers: the torn tail is cut, the node starts and serves the entries before it;
 - a corrupted record with data after it → refuses, naming the segment and byte;
-- inconsistent role/listener configuration → refuses with the property names.
+- inconsistent role/listener configuration → refuses with the property names;
+- a fresh node whose voter set disagrees with the running cluster's stops as soon as it
+  reads the cluster's log (the LeaderChange entry names the other voter set), naming both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from pathlib import Path
 
@@ -125,3 +128,32 @@ def test_inconsistent_cluster_configuration_is_refused(
     broker = node(tmp_path, f"1@127.0.0.1:{controller}", client=client, controller=controller)
     broker.overrides.update({k: v.format(controller=controller) for k, v in overrides.items()})
     assert message in refused(broker)
+
+
+def test_fresh_node_with_a_voter_set_that_disagrees_with_the_cluster_stops(
+        tmp_path: Path) -> None:
+    client1, ctrl1, client2, ctrl2 = free_ports(4)
+    cluster = node(tmp_path / "n1", f"1@127.0.0.1:{ctrl1}", client=client1, controller=ctrl1)
+    intruder = BrokerProcess(tmp_path / "n2", {
+        "node.id": 2, "cluster.id": CLUSTER_ID,
+        "controller.quorum.voters": f"1@127.0.0.1:{ctrl1},2@127.0.0.1:{ctrl2}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{client2},CONTROLLER://127.0.0.1:{ctrl2}",
+    }, startup_timeout=15)
+    try:
+        cluster.start()
+        wait_until(lambda: [b.node_id for b in metadata(client1).brokers] == [1], 15,
+                   "the one-voter cluster to serve")
+        with contextlib.suppress(BrokerStartError):  # it may stop before it serves
+            intruder.start()
+        wait_until(lambda: intruder.returncode is not None, 20,
+                   "the node with the other voter set to stop")
+        assert intruder.returncode == 1
+        text = intruder.log_tail()
+        assert "a quorum with voters [1]" in text
+        assert "but controller.quorum.voters says [1, 2]" in text
+        # the cluster is unaffected
+        assert [b.node_id for b in metadata(client1).brokers] == [1]
+        cluster.stop()
+    finally:
+        intruder.close()
+        cluster.close()
