@@ -15,9 +15,11 @@ ones in the broker's registry; same API keys and version ranges).
   broker's image shows it, so the client's next Metadata here agrees. Alter requests
   naming only BROKER resources stay local (dynamic broker configs are per broker).
 - DescribeQuorum: forwarded to the quorum (a client may ask any broker).
-- JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch (the group
-  code's own handlers) are answered only by the group's coordinator; elsewhere
-  NOT_COORDINATOR, so a client with a stale coordinator rediscovers it.
+
+The group code's own handlers stay: they answer NOT_COORDINATOR for a group whose
+``__consumer_offsets`` partition this broker does not lead (``ClusterReplicaManager.log``
+is None for it), and ``ClusterNode`` tells the coordinator which of those partitions this
+broker gains or loses (``on_partition_leadership``).
 """
 
 from __future__ import annotations
@@ -260,62 +262,6 @@ def _timeout_body(api_key: int, request: Any) -> dict[str, Any]:
     return {"throttle_time": 0, "responses": [
         {"resource_type": r.resource_type, "resource_name": r.resource_name, **err}
         for r in request.resources]}
-
-
-# ---- group requests go to the coordinator only ----------------------------------------------
-JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP, OFFSET_COMMIT, OFFSET_FETCH = 11, 12, 13, 14, 8, 9
-NOT_COORDINATOR = ErrorCode.not_coordinator
-
-
-def owns_group(ctx: RequestContext, group_id: str) -> bool:
-    """Whether this broker leads the group's ``__consumer_offsets`` partition (a missing
-    topic is left to the group code, which asks for it and answers
-    COORDINATOR_NOT_AVAILABLE)."""
-    cluster = _cluster(ctx)
-    topic = cluster.quorum.image.topic(OFFSETS_TOPIC)
-    if topic is None or not topic.partitions:
-        return True
-    part = topic.partitions.get(partition_for(group_id, len(topic.partitions)))
-    return part is not None and part.leader == ctx.broker.node_id
-
-
-def _not_coordinator(api_key: int, version: int, request: Any) -> dict[str, Any]:
-    err = {"error_code": NOT_COORDINATOR}
-    if api_key == JOIN_GROUP:
-        return {"throttle_time": 0, "generation_id": -1, "members": (), **err}
-    if api_key == OFFSET_COMMIT:
-        return {"throttle_time": 0, "topics": [
-            {"name": t.name, "partitions": [{"partition_index": p.partition_index, **err}
-                                            for p in t.partitions]}
-            for t in request.topics]}
-    if api_key == OFFSET_FETCH:
-        if version >= 8:
-            return {"throttle_time": 0, "groups": [
-                {"group_id": g.group_id, "topics": (), **err} for g in request.groups]}
-        return {"throttle_time": 0, **err, "topics": [
-            {"name": t.name, "partitions": [
-                {"partition_index": i, "committed_offset": -1, "metadata": "", **err}
-                for i in t.partition_indexes]} for t in (request.topics or ())]}
-    return {"throttle_time": 0, **err}
-
-
-def coordinator_guard(api_key: int, inner: Any) -> Any:
-    """Wrap a group handler: a broker that does not coordinate the group answers
-    NOT_COORDINATOR (the client asks FindCoordinator again)."""
-    async def handle(ctx: RequestContext, request: Any) -> Any:
-        if api_key == OFFSET_FETCH and ctx.api_version >= 8:
-            groups = [g.group_id for g in request.groups]
-        else:
-            groups = [request.group_id]
-        if all(owns_group(ctx, g) for g in groups):
-            return await inner(ctx, request)
-        return ctx.build_response(_not_coordinator(api_key, ctx.api_version, request))
-
-    return handle
-
-
-GUARDED_GROUP_APIS = (JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP, OFFSET_COMMIT,
-                      OFFSET_FETCH)
 
 
 async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:

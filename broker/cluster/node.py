@@ -47,10 +47,9 @@ from kio.schema.errors import ErrorCode
 from broker.broker import Broker
 from broker.cluster import controller_api
 from broker.cluster.handlers import (
-    GUARDED_GROUP_APIS,
     NOT_CONTROLLER,
+    OFFSETS_TOPIC,
     cluster_handlers,
-    coordinator_guard,
     error_codes,
 )
 from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
@@ -158,6 +157,7 @@ class ClusterNode:
         self.broker_epoch = -1
         self.fenced = True
         self._strays_checked = False
+        self._offsets_led: set[int] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._creating: set[str] = set()
         self._stopping = False
@@ -176,19 +176,34 @@ class ClusterNode:
             assert isinstance(self.broker.topics, ClusterTopicRegistry)
             self.broker.topics.request_create = self.request_create
             self.quorum.on_image(self.broker.topics.apply_image)
+            self.quorum.on_image(self._group_leadership)
             self._install_handlers(self.broker)
         return notes
+
+    def _group_leadership(self, image: Any) -> None:
+        """Tell the group coordinator which ``__consumer_offsets`` partitions this broker
+        now leads (it loads their groups) or no longer leads (it unloads them)."""
+        topic = image.topic(OFFSETS_TOPIC)
+        led = set() if topic is None else {
+            i for i, p in topic.partitions.items() if p.leader == self.node_id}
+        if led == self._offsets_led:
+            return
+        service = self.broker.extensions.get("groups") if self.broker else None
+        if service is None:
+            return  # not loaded yet: it loads the partitions led at its start
+        gained, lost = led - self._offsets_led, self._offsets_led - led
+        self._offsets_led = led
+        for partition in sorted(lost):
+            service.on_partition_leadership(partition, leader=False)
+        for partition in sorted(gained):
+            service.on_partition_leadership(partition, leader=True)
 
     def _install_handlers(self, broker: Broker) -> None:
         replaced: dict[int, ApiHandler] = {h.api_key: h for h in cluster_handlers()}
         specs = []
         for spec in broker.registry.specs():
             h = replaced.pop(spec.api_key, None)
-            if h is None and spec.api_key in GUARDED_GROUP_APIS:
-                specs.append(ApiHandler(spec.api_key, spec.min_version, spec.max_version,
-                                        coordinator_guard(spec.api_key, spec.handler),
-                                        spec.advertised_min).spec())
-            elif h is None:
+            if h is None:
                 specs.append(spec)
             else:
                 specs.append(ApiHandler(spec.api_key, spec.min_version, spec.max_version,

@@ -28,6 +28,7 @@ import pytest
 from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
 
 from broker.cluster.quorum_cli import describe
+from broker.group.partitioner import partition_for
 from net.wire import WireClient
 from tests.support.broker import REPO_ROOT, BrokerProcess
 
@@ -325,6 +326,12 @@ def test_killed_broker_is_fenced_and_its_partitions_return_with_their_data(
     victim = next(b for b in (1, 2, 3) if b != controller)
     victim_parts = {p for p, (leader, _) in leaders.items() if leader == victim}
     assert victim_parts, leaders
+    # a consumer group coordinated by the victim commits everything before the crash
+    consume_kafka_python(cluster.bootstrap(1), "fenced", 60, group="warm-up")
+    offsets_leaders = cluster.leaders(1, "__consumer_offsets")
+    group = next(g for g in (f"g-{i}" for i in range(1000))
+                 if offsets_leaders[partition_for(g, len(offsets_leaders))][0] == victim)
+    assert len(consume_kafka_python(cluster.bootstrap(1), "fenced", 60, group=group)) == 60
     cluster.nodes[victim].kill()
     watcher = controller
 
@@ -343,6 +350,10 @@ def test_killed_broker_is_fenced_and_its_partitions_return_with_their_data(
     got = consume_kafka_python(cluster.bootstrap(watcher), "fenced", 60)
     assert sorted(v for _, v in got) == sorted(
         f"before-{p}-{i}".encode() for p in range(6) for i in range(10))
+    # the restarted coordinator reloaded the group's committed offsets: nothing is re-read
+    produce_confluent(cluster.bootstrap(watcher), "fenced", 6, 1, "after")
+    again = consume_kafka_python(cluster.bootstrap(watcher), "fenced", 6, group=group)
+    assert sorted(v for _, v in again) == sorted(f"after-{p}-0".encode() for p in range(6))
 
 
 def test_admin_changes_through_any_broker_reach_every_broker(cluster: Cluster) -> None:
