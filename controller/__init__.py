@@ -12,7 +12,19 @@ Pure parts (no I/O, clock or global randomness; ``tests/unit/test_layering.py`` 
 
 I/O: ``controller.raft_store.RaftStore`` keeps quorum state, log segments and snapshots.
 
-How a shell drives the core (one asyncio task per node; the later controller session)::
+Shells (asyncio; the loop below, implemented):
+
+- ``controller.quorum.QuorumNode``: the driver of one voter or observer — store + core +
+  loader, persist (worker thread) before send, quorum RPCs in and out over
+  ``net.client.ClientPool``, image listeners, snapshots every N committed entries,
+  ``metadata_lag``; fatal problems (store damage, a foreign voter set) stop the node.
+- ``controller.quorum_controller.QuorumController``: the active controller on top of it
+  (``ActiveController`` lifecycle, ``decide`` = decide + propose + await commit,
+  registration, heartbeats, session-expiry fencing).
+- The listeners, broker lifecycle and request forwarding live in ``broker.cluster``
+  (they need the broker's handler framework and config rules).
+
+How a shell drives the core (one asyncio task per node; ``controller.quorum``)::
 
     store = RaftStore.open(dir, cluster_id=..., voters=...)   # refuses bad state
     core = RaftCore(config, random.Random(os.urandom(8)), store.load(), now_ms=now())
