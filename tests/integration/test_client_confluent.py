@@ -477,6 +477,37 @@ def test_large_fetch_responses(bootstrap: str) -> None:
     assert [m.value() for m in msgs] == values
 
 
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_pipelined_large_and_small_batches_keep_order(bootstrap: str, idempotent: bool) -> None:
+    """One producer pipelines (up to 5 in flight) alternating ~600 KB and tiny batches to
+    three partitions, several partitions per Produce request: each partition keeps exactly
+    the send order, whatever path each batch takes inside the broker, and every delivery
+    report names the right partition and offset."""
+    topic = unique_topic(f"cfl-pipeline-{idempotent}")
+    create_topic(bootstrap, topic, partitions=3)
+    values = [(b"%03d" % i) + (b"L" * 600_000 if i % 2 == 0 else b"s") for i in range(60)]
+    p = producer(
+        bootstrap,
+        acks="all",
+        **{
+            "enable.idempotence": idempotent,
+            "max.in.flight.requests.per.connection": 5,
+            "linger.ms": 5,
+            "batch.num.messages": 1,
+            "message.max.bytes": 3 * MIB,
+        },
+    )
+    items = [{"partition": i % 3, "value": v} for i, v in enumerate(values)]
+    reports = produce_all(p, topic, items)
+    for partition in range(3):
+        sent = [v for i, v in enumerate(values) if i % 3 == partition]
+        mine = sorted((r for r in reports if r.partition() == partition), key=Message.offset)
+        assert [r.offset() for r in mine] == list(range(len(sent)))
+        assert [r.value() for r in mine] == sent
+        msgs = read_partition(bootstrap, topic, partition, len(sent))
+        assert [m.value() for m in msgs] == sent
+
+
 # ----------------------------------------------------------------------------- offsets
 def test_seek_beginning_end_and_watermarks(bootstrap: str) -> None:
     topic = unique_topic("cfl-seek")
