@@ -364,6 +364,21 @@ def test_many_partitions_one_consumer_with_small_fetch_limits(
     assert seen == {part: list(range(20)) for part in range(12)}
 
 
+def test_acks_zero_mixed_sizes_keep_order(bootstrap: str, kp_producer: Any) -> None:
+    """acks=0 (no responses at all) with alternating ~600 KB and tiny batches: the log
+    still holds every record in send order."""
+    topic = unique_topic("kp-acks0-mixed")
+    create_topic(bootstrap, topic)
+    values = [(b"%03d" % i) + (b"L" * 600_000 if i % 2 == 0 else b"s") for i in range(30)]
+    p = kp_producer(
+        acks=0, enable_idempotence=False, linger_ms=0, max_request_size=3 * MIB,
+        batch_size=16_384,
+    )  # fmt: skip
+    produce_all(p, topic, ({"partition": 0, "value": v} for v in values))
+    records = read_partition(bootstrap, topic, 0, len(values))
+    assert [r.value for r in records] == values
+
+
 # ----------------------------------------------------------------------------- offsets
 def test_seek_beginning_end_and_offsets(bootstrap: str, kp_producer: Any) -> None:
     topic = unique_topic("kp-seek")
