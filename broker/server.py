@@ -243,8 +243,13 @@ class KafkaConnection(asyncio.BufferedProtocol):
             raise _Close("handler failed", fields) from None
         if response is None:
             return None
-        return encode_response_chunks(header.api_key, header.api_version,
-                                      header.correlation_id, response)
+        try:
+            return encode_response_chunks(header.api_key, header.api_version,
+                                          header.correlation_id, response)
+        except Exception as exc:  # a handler built a value its schema cannot carry
+            log.exception("response_encode_failed", peer=self.peer, error=repr(exc),
+                          **fields)
+            raise _Close("response could not be encoded", fields) from None
 
 
 class KafkaServer:

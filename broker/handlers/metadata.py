@@ -100,6 +100,12 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         for t in requested:
             name = t.name
             topic_id = getattr(t, "topic_id", None)
+            if version < 12 and (name is None or (topic_id is not None
+                                                  and topic_id != ZERO_UUID)):
+                # v10-11 carry topic ids in the schema but Kafka refuses them (and null
+                # names) before v12: INVALID_REQUEST, named "" (the name is not nullable)
+                out.append(error_topic(name or "", ErrorCode.invalid_request))
+                continue
             if name is None and topic_id is not None and topic_id != ZERO_UUID:
                 key: Any = topic_id
                 if key in seen:

@@ -438,3 +438,27 @@ def test_broker_fetch_max_bytes_caps_the_response(broker_factory: Any) -> None:
         records = r.responses[0].partitions[0].records
         assert offsets_in(records) == [0, 1]  # two whole ~10 KB batches fit in 25,000 bytes
         assert len(records) <= 25_000
+
+
+def test_metadata_topic_ids_need_v12(bootstrap: str) -> None:
+    """Like Kafka: v10-11 refuse topic-id lookups and null names (INVALID_REQUEST); v12
+    looks topics up by id (UNKNOWN_TOPIC_ID when absent)."""
+    import uuid as _uuid
+
+    topic = f"ids-{_uuid.uuid4().hex[:8]}"
+    with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
+        create_topic(c, topic)
+        by_name = c.request(req(3, 12, topics=[{"name": topic, "topic_id": _uuid.UUID(int=0)}],
+                                allow_auto_topic_creation=False))
+        topic_id = by_name.topics[0].topic_id
+        assert topic_id != _uuid.UUID(int=0)
+        for version in (10, 11):
+            r = c.request(req(3, version, topics=[{"name": None, "topic_id": topic_id}],
+                              allow_auto_topic_creation=False))
+            assert r.topics[0].error_code == ErrorCode.invalid_request
+        r = c.request(req(3, 12, topics=[{"name": None, "topic_id": topic_id}],
+                          allow_auto_topic_creation=False))
+        assert (r.topics[0].error_code, r.topics[0].name) == (ErrorCode.none, topic)
+        r = c.request(req(3, 12, topics=[{"name": None, "topic_id": _uuid.uuid4()}],
+                          allow_auto_topic_creation=False))
+        assert r.topics[0].error_code == ErrorCode.unknown_topic_id
