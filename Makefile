@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-storage clean kcat
+.PHONY: run cluster test lint bench bench-storage clean kcat
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ kcat:
 
 run: $(STAMP)
 	$(BIN)/strom serve --override log.dirs=./data --override listeners=PLAINTEXT://127.0.0.1:9092
+
+cluster: $(STAMP)
+	$(BIN)/python -m broker.local_cluster --data-dir ./data/cluster
 
 test: $(STAMP) kcat
 	$(BIN)/ruff check .
