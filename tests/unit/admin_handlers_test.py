@@ -358,3 +358,24 @@ def test_broker_secrets_are_never_described() -> None:
     assert (secret.value, secret.is_sensitive) == (None, True)
     assert all(s.value is None for s in secret.synonyms)
     assert described["listeners"].value == "PLAINTEXT://:1"
+
+
+def test_delete_records_storage_failures_map_to_kafka_errors() -> None:
+    from broker.admin.handlers_records import delete_records_from
+    from storage.errors import OffsetOutOfRangeError
+
+    class Refusing(MemoryPartition):
+        def __init__(self, exc: Exception) -> None:
+            super().__init__(0, 10)
+            self.exc = exc
+
+        def delete_records_before(self, offset: int) -> int:
+            raise self.exc
+
+    assert delete_records_from(Refusing(OffsetOutOfRangeError("gone")), 5) == (
+        ErrorCode.offset_out_of_range, -1
+    )
+    assert delete_records_from(Refusing(OSError("disk")), 5) == (
+        ErrorCode.kafka_storage_error, -1
+    )
+    assert delete_records_from(MemoryPartition(3, 10), -2) == (ErrorCode.offset_out_of_range, -1)
