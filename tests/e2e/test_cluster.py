@@ -35,7 +35,7 @@ from tests.support.broker import REPO_ROOT, BrokerProcess
 pytestmark = pytest.mark.timeout(150)
 
 FAST = {
-    "broker.session.timeout.ms": "2500",
+    "broker.session.timeout.ms": "3000",
     "broker.heartbeat.interval.ms": "300",
     "controller.quorum.election.timeout.ms": "500",
     "controller.quorum.fetch.timeout.ms": "1000",
@@ -203,10 +203,15 @@ def consume_kafka_python(bootstrap: str, topic: str, expected: int, *,
 
 def test_partitions_spread_and_both_clients_use_one_bootstrap(cluster: Cluster) -> None:
     create_topic(cluster.bootstrap(1), "spread", 6)
-    leaders = wait_until(lambda: cluster.leaders(2, "spread"), 10, "metadata of 'spread'")
+
+    def spread() -> dict[int, tuple[int, int]] | None:
+        now = cluster.leaders(2, "spread")
+        ok = all(code == 0 for _, code in now.values()) and len(now) == 6
+        return now if ok else None
+
+    leaders = wait_until(spread, 10, "every partition of 'spread' with a leader")
     assert sorted(leaders) == list(range(6))
     assert {leader for leader, _ in leaders.values()} == {1, 2, 3}
-    assert all(code == 0 for _, code in leaders.values())
 
     one = cluster.bootstrap(2)  # every client below knows only this address
     produce_confluent(one, "spread", 6, 20, "conf")
@@ -320,7 +325,9 @@ def test_active_controller_killed_new_one_elected_and_killed_node_catches_up(
 def test_killed_broker_is_fenced_and_its_partitions_return_with_their_data(
         cluster: Cluster) -> None:
     create_topic(cluster.bootstrap(1), "fenced", 6)
-    leaders = wait_until(lambda: cluster.leaders(1, "fenced"), 10, "metadata of 'fenced'")
+    leaders = wait_until(
+        lambda: (lambda now: now if all(c == 0 for _, c in now.values()) else None)(
+            cluster.leaders(1, "fenced")), 10, "every partition of 'fenced' with a leader")
     produce_confluent(cluster.bootstrap(1), "fenced", 6, 10, "before")
     controller = cluster.quorum(1).leader_id
     victim = next(b for b in (1, 2, 3) if b != controller)
