@@ -563,3 +563,39 @@ def control_batch_type(buf: Buffer, pos: int = 0) -> int:
 def batch_has_null_key(buf: Buffer, pos: int = 0) -> bool:
     """True when any record of the (non-control) batch at ``pos`` has a null key."""
     return any(r.key is None for r in decode_batch_records(buf, pos, verify=False))
+
+
+def batch_timestamp_bounds(buf: Buffer, pos: int = 0) -> tuple[int, int] | None:
+    """(smallest, largest) record timestamp of the batch at ``pos``, None if it has none.
+
+    Records carrying no timestamp (-1) are left out. Reads only each record's length,
+    attributes and timestamp delta (the rest is skipped); decompresses if need be. For a
+    LogAppendTime batch the header's max timestamp is every record's timestamp.
+    """
+    h = parse_header(buf, pos)
+    if h.attributes & TIMESTAMP_TYPE_BIT:
+        return None if h.max_timestamp == -1 else (h.max_timestamp, h.max_timestamp)
+    data = records_payload(buf, pos, verify=False)
+    base = h.base_timestamp
+    lo = hi = None
+    p = 0
+    n = len(data)
+    for i in range(h.records_count):
+        length, p = _read_varint(data, p, n)
+        end = p + length
+        if length < 1 or end > n:
+            raise InvalidRecordBatch(
+                f"record {i} of batch at offset {h.base_offset} has bad length {length}"
+            )
+        delta, _ = _read_varint(data, p + 1, end)
+        p = end
+        ts = base + delta
+        if ts == -1:
+            continue
+        if lo is None or ts < lo:
+            lo = ts
+        if hi is None or ts > hi:
+            hi = ts
+    if lo is None or hi is None:
+        return None
+    return lo, hi

@@ -31,6 +31,12 @@ class LogConfig:
     max_message_bytes: int = 1048588
     message_timestamp_type: str = "CreateTime"
     message_timestamp_difference_max_ms: int = LONG_MAX
+    message_timestamp_before_max_ms: int = LONG_MAX
+    message_timestamp_after_max_ms: int = LONG_MAX
+    max_compaction_lag_ms: int = LONG_MAX
+    min_cleanable_dirty_ratio: float = 0.5
+    segment_jitter_ms: int = 0
+    preallocate: bool = False
     file_delete_delay_ms: int = 60000
     producer_id_expiration_ms: int = DAY_MS  # broker-wide in Kafka; idle producers dropped
 
@@ -45,6 +51,30 @@ class LogConfig:
     @property
     def log_append_time(self) -> bool:
         return self.message_timestamp_type == "LogAppendTime"
+
+    @property
+    def timestamp_before_max_ms(self) -> int:
+        """How far in the past a CreateTime timestamp may lie. As in Kafka 3.6+, the
+        deprecated message.timestamp.difference.max.ms applies while this is unset."""
+        if self.message_timestamp_before_max_ms != LONG_MAX:
+            return self.message_timestamp_before_max_ms
+        return self.message_timestamp_difference_max_ms
+
+    @property
+    def timestamp_after_max_ms(self) -> int:
+        """How far in the future a CreateTime timestamp may lie (see the "before" bound)."""
+        if self.message_timestamp_after_max_ms != LONG_MAX:
+            return self.message_timestamp_after_max_ms
+        return self.message_timestamp_difference_max_ms
+
+    @property
+    def max_segment_ms(self) -> int:
+        """segment.ms, capped by max.compaction.lag.ms on compacted topics (Kafka's
+        LogConfig.maxSegmentMs): the active segment is never cleaned, so it must roll
+        for its records to become cleanable in time."""
+        if self.compact and self.max_compaction_lag_ms > 0:
+            return min(self.max_compaction_lag_ms, self.segment_ms)
+        return self.segment_ms
 
     def with_properties(self, props: Mapping[str, str | int]) -> LogConfig:
         """A copy with Kafka topic properties applied ("retention.ms" -> retention_ms).
@@ -66,6 +96,16 @@ class LogConfig:
                 if raw not in ("CreateTime", "LogAppendTime"):
                     raise ValueError(f"invalid message.timestamp.type {raw!r}")
                 changes[name] = raw
+            elif name == "min_cleanable_dirty_ratio":
+                ratio = float(raw)
+                if not 0.0 <= ratio <= 1.0:
+                    raise ValueError(f"invalid min.cleanable.dirty.ratio {raw!r}")
+                changes[name] = ratio
+            elif name == "preallocate":
+                text = str(raw).strip().lower()
+                if text not in ("true", "false"):
+                    raise ValueError(f"invalid preallocate {raw!r}")
+                changes[name] = text == "true"
             else:
                 changes[name] = int(raw)
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import hashlib
 import os
 import shutil
 import struct
@@ -49,6 +50,7 @@ from protocol.records import (
     BatchHeader,
     InvalidRecordBatch,
     batch_has_null_key,
+    batch_timestamp_bounds,
     control_batch_type,
     decode_batch_records,
     iter_header_tuples,
@@ -65,7 +67,7 @@ from storage.errors import (
     RecordTooLargeError,
 )
 from storage.file_cache import DEFAULT_FILE_CACHE, FileCache
-from storage.log_config import LogConfig
+from storage.log_config import LONG_MAX, LogConfig
 from storage.partition_files import (
     CleanMark,
     PartitionCheckpoint,
@@ -149,6 +151,7 @@ class PartitionLog:
         self._dir_dirty = True  # a file was created since the last directory fsync
         self._parent_dirty = False  # the partition directory was created by open()
         self._epochs_dirty = False  # leader_epochs differ from leader-epoch-checkpoint
+        self._jitter_cache = (-1, 0, 0)  # (segment base, jitter bound, roll jitter)
 
     # ------------------------------------------------------------------ open / recovery
 
@@ -415,8 +418,10 @@ class PartitionLog:
             raise CorruptRecordError("the produce request has no record batches")
         cfg = self.config
         max_bytes = cfg.max_message_bytes
-        check_ts = (cfg.message_timestamp_difference_max_ms < 2**63 - 1
-                    and not cfg.log_append_time)
+        before, after = cfg.timestamp_before_max_ms, cfg.timestamp_after_max_ms
+        # Kafka checks every record's CreateTime; that needs a walk over the records, so
+        # it only happens when a bound is configured (both default to Long.MAX_VALUE)
+        check_ts = (before < LONG_MAX or after < LONG_MAX) and not cfg.log_append_time
         for pos, t in batches:
             if t[T_BATCH_LENGTH] + 12 > max_bytes:
                 raise RecordTooLargeError(
@@ -434,13 +439,8 @@ class PartitionLog:
                     f"batch has {count} records but last_offset_delta "
                     f"{t[T_LAST_OFFSET_DELTA]}"
                 )
-            if check_ts and (
-                abs(t[T_MAX_TIMESTAMP] - now_ms) > cfg.message_timestamp_difference_max_ms
-            ):
-                raise InvalidTimestampError(
-                    f"timestamp {t[T_MAX_TIMESTAMP]} is more than "
-                    f"{cfg.message_timestamp_difference_max_ms} ms from broker time {now_ms}"
-                )
+            if check_ts:
+                _check_timestamps(view, pos, now_ms, before, after)
             if cfg.compact and not is_control:
                 try:
                     null_key = batch_has_null_key(view, pos)
@@ -654,7 +654,25 @@ class PartitionLog:
             seg.rolling_base_ms = (
                 first[1].max_timestamp if first and first[1].max_timestamp >= 0 else now_ms
             )
-        return seg.rolling_base_ms >= 0 and now_ms - seg.rolling_base_ms >= self.config.segment_ms
+        if seg.rolling_base_ms < 0:
+            return False
+        return now_ms - seg.rolling_base_ms >= self.config.max_segment_ms - self._roll_jitter(seg)
+
+    def _roll_jitter(self, seg: LogSegment) -> int:
+        """segment.jitter.ms: a per-segment amount in [0, min(jitter, segment.ms)) taken
+        off the roll time, so partitions created together do not all roll at once (Kafka
+        draws it at random per segment; here it is derived from the partition and the
+        segment's base offset, so it is stable across restarts and reproducible)."""
+        jitter = min(self.config.segment_jitter_ms, self.config.segment_ms)
+        if jitter <= 0:
+            return 0
+        cached = self._jitter_cache
+        if cached[0] == seg.base_offset and cached[1] == jitter:
+            return cached[2]
+        key = f"{self.topic}-{self.partition}@{seg.base_offset}".encode()
+        value = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % jitter
+        self._jitter_cache = (seg.base_offset, jitter, value)
+        return value
 
     def maybe_roll(self, now_ms: int) -> bool:
         """Roll the active segment if segment.ms has passed; True if rolled."""
@@ -1221,6 +1239,34 @@ def _whole_batches(data: bytes, limit: int) -> tuple[int, int]:
         next_offset = base + delta + 1
         off += size
     return off, next_offset
+
+
+def _check_timestamps(view: memoryview, pos: int, now_ms: int, before: int, after: int) -> None:
+    """InvalidTimestampError unless every record timestamp of the batch at ``pos`` lies in
+    [now - before, now + after] (records without a timestamp, -1, are not checked)."""
+    try:
+        bounds = batch_timestamp_bounds(view, pos)
+    except InvalidRecordBatch as exc:
+        raise CorruptRecordError(str(exc)) from exc
+    if bounds is None:
+        return
+    lo, hi = bounds
+    if now_ms - lo > before:
+        raise InvalidTimestampError(
+            f"timestamp {lo} is more than {before} ms before broker time {now_ms} "
+            f"(message.timestamp.before.max.ms); allowed range [{now_ms - before}, "
+            f"{_add_capped(now_ms, after)}]"
+        )
+    if hi - now_ms > after:
+        raise InvalidTimestampError(
+            f"timestamp {hi} is more than {after} ms after broker time {now_ms} "
+            f"(message.timestamp.after.max.ms); allowed range [{now_ms - before}, "
+            f"{_add_capped(now_ms, after)}]"
+        )
+
+
+def _add_capped(a: int, b: int) -> int:
+    return min(a + b, LONG_MAX)
 
 
 def _set_log_append_time(hdr: bytearray, ts: int, body: memoryview) -> None:
