@@ -234,9 +234,8 @@ def _forwarder(api_key: int, local: Any = None) -> Any:
         if local is not None and all(r.resource_type == 4 for r in request.resources):
             return await local(ctx, request)
         response = await _cluster(ctx).forward(request, REQUEST_DEADLINE_S)
-        if response is None:
-            raise_timeout = ctx.build_response(_timeout_body(api_key, request))
-            return raise_timeout
+        if response is None:  # no controller answered: REQUEST_TIMED_OUT, client retries
+            return ctx.build_response(_timeout_body(api_key, request))
         await _cluster(ctx).await_visible(api_key, request, response)
         return response
 
