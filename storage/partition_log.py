@@ -240,7 +240,8 @@ class PartitionLog:
         if fresh:
             start = ckpt.log_start_offset if ckpt else 0
             self.segments.append(
-                LogSegment.create(d, start, self.cache, index_interval_bytes=ii, now_ms=now_ms)
+                LogSegment.create(d, start, self.cache, index_interval_bytes=ii, now_ms=now_ms,
+                                  preallocate_bytes=self._preallocate_bytes())
             )
         self._bases = [s.base_offset for s in self.segments]
         active = self.segments[-1]
@@ -644,9 +645,14 @@ class PartitionLog:
         seg.delete()
         new = LogSegment.create(self.directory, base, self.cache,
                                 index_interval_bytes=self.config.index_interval_bytes,
-                                now_ms=now_ms)
+                                now_ms=now_ms, preallocate_bytes=self._preallocate_bytes())
         self.segments.append(new)
         self._bases[-1] = base
+
+    def _preallocate_bytes(self) -> int:
+        """preallocate=true reserves segment.bytes of disk for each new active segment
+        (storage/segment.py preallocate: the file's length stays its data's length)."""
+        return self.config.segment_bytes if self.config.preallocate else 0
 
     def _segment_age_exceeded(self, seg: LogSegment, now_ms: int) -> bool:
         if seg.rolling_base_ms == -2:
@@ -697,9 +703,11 @@ class PartitionLog:
             base = self.log_end_offset  # segments are contiguous: recovery relies on it
             active.on_become_inactive()
             active.persist_indexes()
+            active.release_preallocation()
             new = LogSegment.create(
                 self.directory, base, self.cache,
                 index_interval_bytes=self.config.index_interval_bytes, now_ms=now_ms,
+                preallocate_bytes=self._preallocate_bytes(),
             )
             self.segments.append(new)
             self._bases.append(base)
@@ -928,7 +936,8 @@ class PartitionLog:
                 seg.delete()
             self.segments = [LogSegment.create(
                 self.directory, offset, self.cache,
-                index_interval_bytes=self.config.index_interval_bytes, now_ms=0)]
+                index_interval_bytes=self.config.index_interval_bytes, now_ms=0,
+                preallocate_bytes=self._preallocate_bytes())]
             self._bases = [offset]
             self.log_start_offset = self.log_end_offset = offset
             self.recovery_point = self._high_watermark = offset
@@ -1139,6 +1148,8 @@ class PartitionLog:
                     self._write_leader_epochs(sync=sync)
                 for s in self.segments:
                     s.persist_indexes()
+                if self.config.preallocate:
+                    self.segments[-1].release_preallocation()
                 if self._wants_snapshot():
                     self._write_snapshot(sync=sync)
                 self.recovery_point = self.log_end_offset

@@ -11,6 +11,7 @@ the log). Descriptors come from a shared :class:`FileCache`; none is held betwee
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +61,35 @@ def _write_all(
         pos += want
 
 
+_FALLOC_FL_KEEP_SIZE = 0x01
+_fallocate = None
+
+
+def preallocate(fd: int, size: int) -> bool:
+    """Reserve ``size`` bytes of disk for ``fd`` without changing its size; True if done.
+
+    Linux fallocate(2) with FALLOC_FL_KEEP_SIZE: the blocks are allocated (contiguous
+    where the file system can, and a full disk shows up here rather than mid-append) but
+    the file's length stays the length of its data. So recovery, the clean-shutdown
+    size check and the log end never see a zero-filled tail. Where the call is not
+    available or fails (other OS, file system without support, no space), nothing is
+    reserved and appends simply extend the file as usual.
+    """
+    global _fallocate
+    if _fallocate is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.fallocate
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+            fn.restype = ctypes.c_int
+            _fallocate = fn
+        except (OSError, AttributeError):
+            _fallocate = False
+    if not _fallocate:
+        return False
+    return _fallocate(fd, _FALLOC_FL_KEEP_SIZE, 0, size) == 0
+
+
 def segment_name(base_offset: int, suffix: str) -> str:
     return f"{base_offset:020d}{suffix}"
 
@@ -100,11 +130,17 @@ class LogSegment:
     @classmethod
     def create(
         cls, directory: Path, base_offset: int, cache: FileCache, *, index_interval_bytes: int,
-        now_ms: int,
+        now_ms: int, preallocate_bytes: int = 0,
     ) -> LogSegment:
+        """A new empty segment. ``preallocate_bytes`` > 0 reserves that much disk space
+        for the log file (see :func:`preallocate`)."""
         path = directory / segment_name(base_offset, LOG_SUFFIX)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        os.close(fd)
+        try:
+            if preallocate_bytes > 0 and not preallocate(fd, preallocate_bytes):
+                os.ftruncate(fd, 0)  # give back whatever a failed call reserved
+        finally:
+            os.close(fd)
         for suffix in (INDEX_SUFFIX, TIMEINDEX_SUFFIX):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(directory / segment_name(base_offset, suffix))
@@ -411,6 +447,11 @@ class LogSegment:
         """Roll: add the final time-index entry so the max timestamp survives reopen."""
         if self.max_timestamp >= 0:
             self.timeindex.maybe_append(self.max_timestamp, self._offset_of_max_timestamp)
+
+    def release_preallocation(self) -> None:
+        """Give back disk space reserved past the data (roll and close of a preallocated
+        segment): truncating to the current size frees blocks beyond end of file."""
+        self._truncate_file(self.size)
 
     def flush(self) -> None:
         """fsync the log and persist + fsync both indexes."""

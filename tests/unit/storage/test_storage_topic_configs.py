@@ -3,11 +3,12 @@ segment.jitter.ms, max.compaction.lag.ms (roll side), and LogConfig property par
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from protocol.records import Record, build_batch
+from protocol.records import Record, build_batch, iter_batches
 from storage.errors import InvalidTimestampError
 from storage.log_config import LONG_MAX, LogConfig
 from storage.partition_log import PartitionLog
@@ -127,3 +128,52 @@ def test_max_compaction_lag_caps_segment_ms_on_compacted_topics(tmp_path) -> Non
     assert _roll_time(compacted, tmp_path / "c-0") == 3_000
     deleting = LogConfig(segment_ms=10_000, max_compaction_lag_ms=3_000)
     assert deleting.max_segment_ms == 10_000
+
+
+def _allocated(path: str) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def test_preallocate_reserves_disk_but_not_length(tmp_path) -> None:
+    cfg = LogConfig(preallocate=True, segment_bytes=4 * 1024 * 1024)
+    log = PartitionLog.open(tmp_path / "pre-0", cfg, now_ms=0)
+    first = log.segments[-1].log_path
+    assert os.path.getsize(first) == 0
+    assert _allocated(first) >= cfg.segment_bytes
+    for _ in range(5):
+        log.append_as_leader(batch(2, size=1000), leader_epoch=0, now_ms=0)
+    assert os.path.getsize(first) == log.segments[-1].size
+    log.roll(0)  # the rolled segment gives back what it did not use
+    assert _allocated(first) < 64 * 1024
+    assert _allocated(log.segments[-1].log_path) >= cfg.segment_bytes
+    log.append_as_leader(batch(1), leader_epoch=0, now_ms=0)
+    log.flush()
+    # crash: no close, no clean checkpoint; the reservation is still there
+    log.cache.close_all()
+    again = PartitionLog.open(tmp_path / "pre-0", cfg, now_ms=0)
+    assert again.log_end_offset == 11 and again.recovered_bytes == 0
+    assert again.append_as_leader(batch(1), leader_epoch=0, now_ms=0).first_offset == 11
+    assert [h.base_offset for _, h in iter_batches(again.read(10, 10**6).records)] == [10, 11]
+    active = again.segments[-1].log_path
+    again.close()  # close gives back the active segment's unused reservation
+    assert _allocated(active) < 64 * 1024
+
+
+def test_zero_filled_tail_is_cut_at_recovery(tmp_path) -> None:
+    """A file extended with zeros (Kafka-style visible preallocation, or a file system
+    that grew the file before a crash) never fools the log end."""
+    cfg = LogConfig()
+    log = PartitionLog.open(tmp_path / "z-0", cfg, now_ms=0)
+    for _ in range(3):
+        log.append_as_leader(batch(1, size=100), leader_epoch=0, now_ms=0)
+    size = log.segments[-1].size
+    log.close()
+    path = tmp_path / "z-0" / "00000000000000000000.log"
+    with open(path, "r+b") as f:
+        f.truncate(size + 1024 * 1024)
+    again = PartitionLog.open(tmp_path / "z-0", cfg, now_ms=0)
+    assert again.log_end_offset == 3 and again.recovered_bytes == 1024 * 1024
+    assert again.append_as_leader(batch(1), leader_epoch=0, now_ms=0).first_offset == 3
+    assert os.path.getsize(path) == again.segments[-1].size
+    assert len(list(iter_batches(again.read(0, 10**7).records))) == 4
+    again.close()
