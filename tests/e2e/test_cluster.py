@@ -412,12 +412,14 @@ def test_broker_only_node_follows_the_metadata_log_as_an_observer(tmp_path: Path
         "listeners": f"PLAINTEXT://127.0.0.1:{client1},CONTROLLER://127.0.0.1:{ctrl1}"})
     broker_only = BrokerProcess(tmp_path / "node-2", {
         "node.id": 2, "process.roles": "broker", "controller.quorum.voters": voters,
-        **FAST, "listeners": f"PLAINTEXT://127.0.0.1:{client2}"})
+        "broker.rack": "rack-b", **FAST, "listeners": f"PLAINTEXT://127.0.0.1:{client2}"})
     try:
         combined.start()
         broker_only.start()
         wait_until(lambda: {b.node_id for b in metadata(client2).brokers} == {1, 2}, 20,
                    "both brokers registered, seen by the broker-only node")
+        racks = {b.node_id: b.rack for b in metadata(client1).brokers}
+        assert racks == {1: None, 2: "rack-b"}  # registered with its rack
         create_topic(f"127.0.0.1:{client2}", "observed", 4)
         wait_until(lambda: len(metadata(client2, ["observed"]).topics[0].partitions) == 4,
                    10, "the broker-only node to learn the new topic")
