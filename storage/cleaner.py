@@ -22,6 +22,14 @@ Rules:
   where the next one starts; crash recovery relies on that contiguity.
 * Batches with nothing removed are copied byte for byte; rewritten batches keep their
   codec, producer fields, epochs, timestamp type and max timestamp.
+* When a pass runs (Kafka's LogCleanerManager): offsets below the first dirty offset
+  (``cleaner-offset-checkpoint``) were cleaned by an earlier pass. The dirty ratio is
+  dirty bytes / (clean + dirty bytes) over the closed, cleanable segments; a pass runs
+  when it exceeds ``min.cleanable.dirty.ratio``, or when some dirty segment's first
+  batch is older than ``max.compaction.lag.ms`` (and there are dirty bytes), or when a
+  tombstone's delete horizon stamped by an earlier pass has come (so it can go). A pass
+  cleans every cleanable segment (the offset map covers all of them) and moves the
+  first dirty offset to the end of what it cleaned.
 * Crash safety: the cleaned copy is written to ``<segment>.log.cleaned`` and fsynced, the
   segment's indexes are removed, then ``os.replace`` swaps the log atomically and the
   indexes are rebuilt. A crash at any point leaves the old or the new segment (stray
@@ -45,6 +53,7 @@ from protocol.records import (
 )
 from storage.checkpoint import fsync_dir
 from storage.errors import LogDirectoryError
+from storage.log_config import LONG_MAX
 
 if TYPE_CHECKING:
     from storage.partition_log import PartitionLog
@@ -66,6 +75,35 @@ def _cleanable(log: PartitionLog, now_ms: int) -> list[LogSegment]:
             break
         out.append(seg)
     return out
+
+
+def _first_batch_timestamp(seg: LogSegment) -> int:
+    for _pos, h in seg.scan(0, verify=False):
+        return h.max_timestamp
+    return -1
+
+
+def should_clean(log: PartitionLog, segments: list[LogSegment], now_ms: int) -> bool:
+    """Kafka's choice of a log to clean (see the module docstring); ``segments`` are the
+    cleanable ones, oldest first. The caller holds the log's lock."""
+    cfg = log.config
+    first_dirty, horizon = log.cleaner_checkpoint()
+    if 0 <= horizon <= now_ms:
+        return True
+    end = segments[-1].next_offset
+    clean_bytes = sum(s.size for s in log.segments if s.next_offset <= first_dirty)
+    dirty = [s for s in segments if s.next_offset > first_dirty and first_dirty < end]
+    dirty_bytes = sum(s.size for s in dirty)
+    if dirty_bytes == 0:
+        return False
+    if dirty_bytes / (clean_bytes + dirty_bytes) > cfg.min_cleanable_dirty_ratio:
+        return True
+    if cfg.max_compaction_lag_ms < LONG_MAX:
+        clean_until = now_ms - max(cfg.max_compaction_lag_ms, 0)
+        stamps = [t for t in (_first_batch_timestamp(s) for s in dirty) if t > 0]
+        if stamps and min(stamps) < clean_until:
+            return True
+    return False
 
 
 def _transaction_outcomes(
@@ -136,8 +174,9 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
         with log._lock:
             log._check_open()
             segments = _cleanable(log, now_ms)
-            if not segments:
+            if not segments or not should_clean(log, segments, now_ms):
                 return 0
+            end = segments[-1].next_offset
             everything = [(s, s.size) for s in log.segments]
             generation = log._generation
             groups = _group_by_size(segments, {id(s): n for s, n in everything},
@@ -156,9 +195,12 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
                             latest[r.key] = r.offset
             horizon = (now_ms, now_ms + log.config.delete_retention_ms)
             removed = 0
+            pending = -1  # earliest delete horizon of a tombstone left in the log
             for group in groups:
-                n, path = _clean_group(group, sizes, latest, outcome, last_of_producer,
-                                       horizon)
+                n, path, group_pending = _clean_group(group, sizes, latest, outcome,
+                                                      last_of_producer, horizon)
+                if group_pending >= 0 and (pending < 0 or group_pending < pending):
+                    pending = group_pending
                 if path:
                     removed += n
                     cleaned.append((group, path))
@@ -178,6 +220,7 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
                 return 0
             for group, path in cleaned:
                 _swap(log, group, path)
+            log.set_cleaner_checkpoint(end, pending)
         return removed
 
 
@@ -194,15 +237,17 @@ def _clean_group(
     outcome: dict[int, int],
     last_of_producer: dict[int, int],
     horizon: tuple[int, int],
-) -> tuple[int, str]:
+) -> tuple[int, str, int]:
     """Write the cleaned copy of ``group`` to ``<first log>.cleaned`` (fsynced).
 
-    Returns (records removed, path); path is "" when there is nothing to gain (one
-    segment and no record removed). The group's final batch is always kept (empty if
-    need be) so the result still ends where the next segment starts.
+    Returns (records removed, path, earliest delete horizon of a tombstone kept or -1);
+    path is "" when there is nothing to gain (one segment and no record removed). The
+    group's final batch is always kept (empty if need be) so the result still ends
+    where the next segment starts.
     """
     out = bytearray()
     removed = 0
+    pending = -1
     stamped = 0  # batches given a delete horizon in this pass
     last_seg = group[-1]
     final = -1
@@ -230,7 +275,12 @@ def _clean_group(
                     if r.key is not None and latest.get(r.key) == r.offset
                     and not (r.value is None and expired)
                 ]
-            stamp = not h.has_delete_horizon and any(r.value is None for r in kept)
+            tombstones = any(r.value is None for r in kept)
+            stamp = not h.has_delete_horizon and tombstones
+            if tombstones:
+                due = new_horizon if stamp else h.base_timestamp
+                if pending < 0 or due < pending:
+                    pending = due
             if len(kept) == len(records) and not stamp:
                 out += raw
                 continue
@@ -243,7 +293,7 @@ def _clean_group(
                 stamped += 1
             out += _rebuild(h, kept, new_horizon if stamp else None)
     if removed == 0 and stamped == 0 and len(group) == 1:
-        return 0, ""
+        return 0, "", pending
     cleaned = group[0].log_path + ".cleaned"
     fd = os.open(cleaned, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
@@ -253,7 +303,7 @@ def _clean_group(
         os.fsync(fd)
     finally:
         os.close(fd)
-    return removed, cleaned
+    return removed, cleaned, pending
 
 
 def _rebuild(h: BatchHeader, kept: list[Record], horizon: int | None) -> bytes:

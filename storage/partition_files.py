@@ -9,6 +9,9 @@
                               and the active segment (base offset, byte size) it belongs to
     leader-epoch-checkpoint   Kafka's text format: "0\\n<count>\\n<epoch> <start_offset>\\n..."
     <offset:020d>.snapshot    producer state as of that offset (storage/producer_state.py)
+    cleaner-offset-checkpoint compacted topics only, same text format with one row
+                              "<first dirty offset> <earliest pending delete horizon|-1>"
+                              (storage/cleaner.py)
 
 Readers treat damaged files as absent (the log then recovers more, never trusts garbage).
 """
@@ -28,6 +31,7 @@ from storage.checkpoint import CheckpointError, read_lines, write_atomic, write_
 
 CHECKPOINT_FILE = "partition.checkpoint"
 LEADER_EPOCH_FILE = "leader-epoch-checkpoint"
+CLEANER_FILE = "cleaner-offset-checkpoint"
 SNAPSHOT_SUFFIX = ".snapshot"
 
 
@@ -156,3 +160,21 @@ def delete_snapshots(directory: Path, offsets: Iterable[int]) -> None:
     for b in offsets:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(snapshot_path(directory, b))
+
+
+def read_cleaner_checkpoint(directory: Path) -> tuple[int, int] | None:
+    """(first dirty offset, earliest pending delete horizon or -1); None if absent or
+    damaged (the cleaner then treats the whole log as dirty)."""
+    try:
+        rows = read_lines(directory / CLEANER_FILE, 0, 2)
+        if not rows or len(rows) != 1:
+            return None
+        return int(rows[0][0]), int(rows[0][1])
+    except (CheckpointError, ValueError):
+        return None
+
+
+def write_cleaner_checkpoint(
+    directory: Path, first_dirty: int, horizon: int, *, sync: bool = True
+) -> None:
+    write_lines(directory / CLEANER_FILE, 0, [(first_dirty, horizon)], sync=sync)

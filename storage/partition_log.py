@@ -74,10 +74,12 @@ from storage.partition_files import (
     delete_snapshots,
     parse_base,
     parse_partition_dir,
+    read_cleaner_checkpoint,
     read_leader_epochs,
     read_partition_checkpoint,
     snapshot_offsets,
     snapshot_path,
+    write_cleaner_checkpoint,
     write_leader_epochs,
     write_partition_checkpoint,
 )
@@ -152,6 +154,7 @@ class PartitionLog:
         self._parent_dirty = False  # the partition directory was created by open()
         self._epochs_dirty = False  # leader_epochs differ from leader-epoch-checkpoint
         self._jitter_cache = (-1, 0, 0)  # (segment base, jitter bound, roll jitter)
+        self._cleaner_state: tuple[int, int] | None = None  # see cleaner_checkpoint()
 
     # ------------------------------------------------------------------ open / recovery
 
@@ -901,6 +904,7 @@ class PartitionLog:
             self._dirty = True
             self.recovery_point = min(self.recovery_point, offset)
             self._write_checkpoint()
+            self._truncate_cleaner_checkpoint(offset)
             while len(self.segments) > 1 and self.segments[-1].base_offset >= offset:
                 self.segments.pop().delete()
                 self._bases.pop()
@@ -947,6 +951,7 @@ class PartitionLog:
             self._psm = ProducerStateManager()
             self._psm.map_end_offset = offset
             self._write_checkpoint()
+            self._truncate_cleaner_checkpoint(offset)
 
     def delete_records_before(self, offset: int) -> int:
         """DeleteRecords: move the log start offset to ``offset``; return the new start.
@@ -1024,6 +1029,36 @@ class PartitionLog:
                 self._delete_snapshots_below(self.log_start_offset)
                 self._write_checkpoint()
             return deleted
+
+    def cleaner_checkpoint(self) -> tuple[int, int]:
+        """(first dirty offset, earliest pending tombstone delete horizon or -1).
+
+        Offsets below the first dirty offset have been through a compaction pass
+        (Kafka's cleaner-offset-checkpoint); it is clamped to the log's current bounds.
+        """
+        with self._lock:
+            if self._cleaner_state is None:
+                self._cleaner_state = read_cleaner_checkpoint(self.directory) or (
+                    self.log_start_offset, -1)
+            first_dirty, horizon = self._cleaner_state
+            if not self.log_start_offset <= first_dirty <= self.log_end_offset:
+                first_dirty = self.log_start_offset
+            return first_dirty, horizon
+
+    def set_cleaner_checkpoint(self, first_dirty: int, horizon: int) -> None:
+        """Record a compaction pass's result (see :meth:`cleaner_checkpoint`). Written
+        without fsync: a lost or stale file only changes when the next pass runs, never
+        what it keeps."""
+        with self._lock:
+            self._cleaner_state = (first_dirty, horizon)
+            if not self._closed:
+                write_cleaner_checkpoint(self.directory, first_dirty, horizon, sync=False)
+
+    def _truncate_cleaner_checkpoint(self, offset: int) -> None:
+        """Truncation below the first dirty offset makes what follows dirty again."""
+        state = self._cleaner_state or read_cleaner_checkpoint(self.directory)
+        if state is not None and state[0] > offset:
+            self.set_cleaner_checkpoint(offset, state[1])
 
     def compact(self, now_ms: int) -> int:
         """Compact closed segments (cleanup.policy=compact); returns records removed."""

@@ -158,14 +158,19 @@ def test_min_compaction_lag(open_log) -> None:
 
 
 def test_small_segments_are_merged(open_log) -> None:
-    cfg = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=2000)
+    cfg = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=2000,
+                    min_cleanable_dirty_ratio=0.0)
     log = open_log(cfg)
     for i in range(120):
         log.append_as_leader(kv(f"k{i % 4}", str(i) * 40), leader_epoch=0, now_ms=0)
     before = len(log.segments)
-    expected = {r.key: (r.offset, r.value) for r in all_records(log)}
     log.compact(now_ms=0)
-    log.compact(now_ms=0)  # a second pass merges what the first one shrank
+    # some new dirty data lets a second pass run: it merges what the first one shrank
+    r = log.append_as_leader(kv("k9", "new"), leader_epoch=0, now_ms=0)
+    log.roll(0)
+    expected = {r.key: (r.offset, r.value) for r in all_records(log)}
+    assert expected[b"k9"] == (r.first_offset, b"new")
+    assert log.compact(now_ms=0) > 0  # the old active segment's duplicates go now
     assert len(log.segments) < before // 2
     bases = [s.base_offset for s in log.segments]
     assert all(a.next_offset == b.base_offset for a, b in zip(log.segments, log.segments[1:],
@@ -214,3 +219,74 @@ def test_compact_and_delete_policy_does_both(tmp_path) -> None:
     assert deleted > 0 and log.log_start_offset > 0
     assert len(log.segments) >= 1
     lm.shutdown()
+
+
+def _dupes(log) -> int:
+    recs = all_records(log)
+    return len(recs) - len({r.key for r in recs})
+
+
+def test_min_cleanable_dirty_ratio_decides_when_a_pass_runs(tmp_path) -> None:
+    from storage.partition_files import read_cleaner_checkpoint
+    from storage.partition_log import PartitionLog
+
+    cfg = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
+                    min_cleanable_dirty_ratio=0.5)
+    log = PartitionLog.open(tmp_path / "r-0", cfg, now_ms=0)
+    for i in range(60):
+        log.append_as_leader(kv(f"k{i % 20}", "x" * 60), leader_epoch=0, now_ms=0)
+    assert log.cleaner_checkpoint() == (0, -1)  # nothing cleaned yet: all dirty
+    assert log.compact(now_ms=0) > 0
+    first_dirty, _ = log.cleaner_checkpoint()
+    assert first_dirty == log.segments[-1].base_offset  # everything closed was cleaned
+    # a little new dirty data: ratio below 0.5, no pass, duplicates stay
+    for i in range(8):
+        log.append_as_leader(kv(f"k{i}", "y" * 60), leader_epoch=0, now_ms=0)
+    log.roll(0)
+    dupes = _dupes(log)
+    assert dupes > 0
+    assert log.compact(now_ms=0) == 0 and _dupes(log) == dupes
+    # the checkpoint survives a restart: still no pass without more dirty data
+    log.close()
+    log = PartitionLog.open(tmp_path / "r-0", cfg, now_ms=0)
+    assert log.cleaner_checkpoint()[0] == first_dirty
+    assert log.compact(now_ms=0) == 0
+    # enough dirty data: the ratio passes 0.5 and the pass cleans everything
+    for i in range(60):
+        log.append_as_leader(kv(f"k{i % 20}", "z" * 60), leader_epoch=0, now_ms=0)
+    log.roll(0)
+    assert log.compact(now_ms=0) > 0 and _dupes(log) == 0
+    # truncation below the first dirty offset makes the rest dirty again
+    end = log.log_end_offset
+    assert log.cleaner_checkpoint()[0] == end
+    log.truncate_to(end - 1)
+    assert read_cleaner_checkpoint(tmp_path / "r-0")[0] == end - 1
+    assert log.cleaner_checkpoint()[0] <= log.log_end_offset < end
+    log.close()
+
+
+def test_ratio_zero_cleans_any_dirty_data_and_one_never(open_log) -> None:
+    eager = open_log(LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
+                               min_cleanable_dirty_ratio=0.0), name="e-0")
+    never = open_log(LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
+                               min_cleanable_dirty_ratio=1.0), name="n-0")
+    for log in (eager, never):
+        for _i in range(30):
+            log.append_as_leader(kv("k", "v" * 60), leader_epoch=0, now_ms=0)
+    assert eager.compact(now_ms=0) > 0
+    assert never.compact(now_ms=10**12) == 0  # no max.compaction.lag.ms: never due
+    eager.append_as_leader(kv("k", "w" * 600), leader_epoch=0, now_ms=0)
+    eager.roll(0)
+    assert eager.compact(now_ms=0) > 0
+
+
+def test_max_compaction_lag_forces_a_pass(open_log) -> None:
+    cfg = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
+                    min_cleanable_dirty_ratio=1.0, max_compaction_lag_ms=10_000)
+    log = open_log(cfg)
+    for _i in range(30):
+        log.append_as_leader(kv("k", "v" * 60, ts=1_000), leader_epoch=0, now_ms=1_000)
+    assert log.compact(now_ms=11_000) == 0  # the oldest dirty batch is exactly 10 s old
+    assert log.compact(now_ms=11_001) > 0
+    assert _dupes(log) <= len(log.segments)  # only the active segment may hold dupes
+    assert log.compact(now_ms=10**9) == 0  # nothing dirty left
