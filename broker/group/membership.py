@@ -580,16 +580,10 @@ class MembershipMixin(CoordinatorBase):
         if error is not None:
             return error
         group = self.groups.get(group_id)
-        if group is None:
-            return E.unknown_member_id
-        if group.is_(GroupState.DEAD):
-            return E.coordinator_not_available
-        if group.is_static_member_fenced(member_id, instance_id):
-            return E.fenced_instance_id
-        if not group.has(member_id):
-            return E.unknown_member_id
-        if generation_id != group.generation_id:
-            return E.illegal_generation
+        error = self._member_error(group, generation_id, member_id, instance_id)
+        if error is not None:
+            return error
+        assert group is not None
         if protocol_type is not None and protocol_type != group.protocol_type:
             return E.inconsistent_group_protocol
         if protocol_name is not None and protocol_name != group.protocol_name:
@@ -701,6 +695,23 @@ class MembershipMixin(CoordinatorBase):
         self.tick(now_ms)
         return error
 
+    @staticmethod
+    def _member_error(group: ClassicGroup | None, generation_id: int, member_id: str,
+                      instance_id: str | None) -> ErrorCode | None:
+        """Kafka's checks, in Kafka's order, that a request comes from a current member of
+        the group's current generation (SyncGroup, Heartbeat); None when it does."""
+        if group is None:
+            return E.unknown_member_id
+        if group.is_(GroupState.DEAD):
+            return E.coordinator_not_available
+        if group.is_static_member_fenced(member_id, instance_id):
+            return E.fenced_instance_id
+        if not group.has(member_id):
+            return E.unknown_member_id
+        if generation_id != group.generation_id:
+            return E.illegal_generation
+        return None
+
     def _heartbeat(
         self,
         now_ms: int,
@@ -715,16 +726,10 @@ class MembershipMixin(CoordinatorBase):
         if error is not None:
             return error
         group = self.groups.get(group_id)
-        if group is None:
-            return E.unknown_member_id
-        if group.is_(GroupState.DEAD):
-            return E.coordinator_not_available
-        if group.is_static_member_fenced(member_id, instance_id):
-            return E.fenced_instance_id
-        if not group.has(member_id):
-            return E.unknown_member_id
-        if generation_id != group.generation_id:
-            return E.illegal_generation
+        error = self._member_error(group, generation_id, member_id, instance_id)
+        if error is not None:
+            return error
+        assert group is not None
         if group.is_(GroupState.EMPTY):
             return E.unknown_member_id
         self._schedule_heartbeat(group, group.members[member_id], now_ms)
