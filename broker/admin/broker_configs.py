@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from broker.topics.configs import (
+from common.topics.configs import (
     BROKER_SYNONYM_OF,
     DYNAMIC_BROKER_KEYS,
     TOPIC_CONFIGS,

@@ -23,7 +23,7 @@ from kio.schema.errors import ErrorCode
 from broker.admin.broker_configs import describe_broker
 from broker.handlers import ApiHandler, RequestContext
 from broker.topics import DescribedConfig, TopicError, TopicRegistry
-from broker.topics.names import InvalidTopicName, validate_topic_name
+from common.topics.names import InvalidTopicName, validate_topic_name
 
 TOPIC = 2
 BROKER = 4

@@ -16,7 +16,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.handlers import ApiHandler, RequestContext
 from broker.topics import NewTopicRequest, TopicError, TopicInfo, TopicRegistry
-from broker.topics.names import is_internal
+from common.topics.names import is_internal
 
 ZERO_UUID = uuid.UUID(int=0)
 

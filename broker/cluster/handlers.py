@@ -35,7 +35,7 @@ from broker.group.partitioner import partition_for
 from broker.handlers import ApiHandler, RequestContext
 from broker.handlers.metadata import error_topic
 from broker.topics import InvalidTopicName, NewTopicRequest, validate_topic_name
-from broker.topics.names import INTERNAL_TOPICS
+from common.topics.names import INTERNAL_TOPICS
 from controller.metadata.image import MetadataImage
 
 OFFSETS_TOPIC = "__consumer_offsets"

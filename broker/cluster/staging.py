@@ -4,7 +4,7 @@
 ``answer_*`` functions (``broker.admin.handlers_topics`` / ``handlers_configs``) call, but
 decides against the controller's ``MetadataImage`` with ``controller.metadata.topic_control``
 (placement across unfenced brokers, assignments, partition growth) and the broker's config
-rules (``broker.topics.rules``), and — instead of changing anything — collects the
+rules (``common.topics.rules``), and — instead of changing anything — collects the
 metadata records to propose (``records``). The controller proposes them as one entry and
 answers once it is committed, so every broker's image agrees. Requests are checked against
 the records staged before them in the same request (two topics of one CreateTopics see
@@ -28,8 +28,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.topics import BrokerDefaults, NewTopicRequest, TopicError, TopicInfo, rules
-from broker.topics.configs import (
+from broker.topics import BrokerDefaults, NewTopicRequest, TopicError, TopicInfo
+from common.topics import rules
+from common.topics.configs import (
     DescribedConfig,
     InvalidConfig,
     apply_incremental,

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from broker.handlers import ApiHandler, RequestContext
 from broker.topics import InvalidTopicName, TopicError, validate_topic_name
-from broker.topics.names import INTERNAL_TOPICS
+from common.topics.names import INTERNAL_TOPICS
 from protocol.errors import ErrorCode
 
 API_KEY = 3

@@ -48,9 +48,10 @@ from typing import Any, Protocol
 
 from kio.schema.errors import ErrorCode
 
-from broker.topics import rules
-from broker.topics.broker_defaults import apply_broker_ops
-from broker.topics.configs import (
+from broker.topics.store import TopicStore
+from common.topics import rules
+from common.topics.broker_defaults import apply_broker_ops
+from common.topics.configs import (
     BrokerDefaults,
     DescribedConfig,
     InvalidConfig,
@@ -62,9 +63,8 @@ from broker.topics.configs import (
     to_log_config_kwargs,
     validate_effective,
 )
-from broker.topics.model import TopicInfo, new_topic
-from broker.topics.rules import TopicError
-from broker.topics.store import TopicStore
+from common.topics.model import TopicInfo, new_topic
+from common.topics.rules import TopicError
 from storage.errors import StorageError
 
 

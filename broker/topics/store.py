@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from broker.topics.model import (
+from common.topics.model import (
     BrokerConfigs,
     TopicFileError,
     TopicInfo,

@@ -11,11 +11,12 @@ from the ``random.Random`` the caller passes.
 from __future__ import annotations
 
 import random
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from common.topics.names import InvalidTopicName
+from common.topics.names import validate_topic_name as _check_name
 from controller.metadata.image import MetadataImage
 from controller.metadata.placement import PlacementError, place_replicas
 from controller.metadata.records import (
@@ -29,8 +30,6 @@ from controller.metadata.records import (
 from protocol.errors import ErrorCode
 
 NONE = 0
-_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
-MAX_NAME_LENGTH = 249
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +50,11 @@ def _fail(code: ErrorCode, message: str) -> Decision:
 
 
 def validate_topic_name(name: str) -> str | None:
-    """Kafka's topic name rules; returns the problem or None."""
-    if not name:
-        return "topic name is empty"
-    if name in (".", ".."):
-        return f"topic name cannot be {name!r}"
-    if len(name) > MAX_NAME_LENGTH:
-        return f"topic name is longer than {MAX_NAME_LENGTH} characters"
-    if not _LEGAL.match(name):
-        return f"topic name {name!r} has characters other than ASCII letters, digits, '.', '_', '-'"
+    """Kafka's topic name rules (``common.topics.names``); returns the problem or None."""
+    try:
+        _check_name(name)
+    except InvalidTopicName as exc:
+        return str(exc)
     return None
 
 

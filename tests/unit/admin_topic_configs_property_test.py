@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.topics.configs import (
+from common.topics.configs import (
     TOPIC_CONFIGS,
     BrokerDefaults,
     InvalidConfig,
@@ -14,7 +14,7 @@ from broker.topics.configs import (
     describe_topic,
     normalize_overrides,
 )
-from broker.topics.names import InvalidTopicName, validate_topic_name
+from common.topics.names import InvalidTopicName, validate_topic_name
 
 KEYS = sorted(TOPIC_CONFIGS)
 raw_values = st.one_of(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.topics.configs import (
+from common.topics.configs import (
     LONG_MAX,
     TOPIC_CONFIGS,
     BrokerDefaults,
@@ -18,7 +18,7 @@ from broker.topics.configs import (
     to_log_config_kwargs,
     validate_effective,
 )
-from broker.topics.names import InvalidTopicName, find_collision, validate_topic_name
+from common.topics.names import InvalidTopicName, find_collision, validate_topic_name
 from storage.log_config import LogConfig
 
 

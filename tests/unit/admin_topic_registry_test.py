@@ -10,8 +10,8 @@ from admin_support import RecordingLogs
 from kio.schema.errors import ErrorCode
 
 from broker.topics import BrokerDefaults, TopicError, TopicRegistry
-from broker.topics.model import TopicFileError, decode_topics, encode_topics, new_topic
 from broker.topics.store import TOPICS_FILE, TopicStore
+from common.topics.model import TopicFileError, decode_topics, encode_topics, new_topic
 from storage.log_config import LogConfig
 
 
@@ -275,7 +275,7 @@ def test_documentation_says_which_keys_are_not_applied(tmp_path: Path) -> None:
 
 
 def test_partitions_per_node_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from broker.topics import rules
+    from common.topics import rules
 
     monkeypatch.setattr(rules, "MAX_PARTITIONS_PER_NODE", 5)
     reg = _registry(tmp_path, RecordingLogs())

@@ -1,9 +1,9 @@
 """Topic configuration operations: validate overrides, resolve effective values, apply
 IncrementalAlterConfigs operations, describe with sources, map to storage's LogConfig.
 
-Pure logic (no file or network I/O). The pieces live in :mod:`broker.topics.config_types`
-(types, parsing, validators), :mod:`broker.topics.config_defs` (the table of keys) and
-:mod:`broker.topics.broker_defaults` (broker layers); this module re-exports them. A topic's
+Pure logic (no file or network I/O). The pieces live in :mod:`common.topics.config_types`
+(types, parsing, validators), :mod:`common.topics.config_defs` (the table of keys) and
+:mod:`common.topics.broker_defaults` (broker layers); this module re-exports them. A topic's
 *effective* configuration is, per key:
 
 1. the topic's own override (source TOPIC_CONFIG, 1), else
@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from broker.topics.broker_defaults import (
+from common.topics.broker_defaults import (
     DYNAMIC_BROKER_KEYS,
     BrokerDefaults,
     BrokerSetting,
@@ -39,8 +39,8 @@ from broker.topics.broker_defaults import (
     parse_broker_value,
     render_broker_value,
 )
-from broker.topics.config_defs import BROKER_SYNONYM_OF, TOPIC_CONFIGS, config_def
-from broker.topics.config_types import (
+from common.topics.config_defs import BROKER_SYNONYM_OF, TOPIC_CONFIGS, config_def
+from common.topics.config_types import (
     INT_MAX,
     INT_MIN,
     LONG_MAX,

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.topics.config_defs import BROKER_SYNONYM_OF, TOPIC_CONFIGS, config_def
-from broker.topics.config_types import (
+from common.topics.config_defs import BROKER_SYNONYM_OF, TOPIC_CONFIGS, config_def
+from common.topics.config_types import (
     ConfigSource,
     ConfigType,
     InvalidConfig,

@@ -11,14 +11,14 @@ from collections.abc import Mapping, Sequence
 
 from kio.schema.errors import ErrorCode
 
-from broker.topics.configs import (
+from common.topics.configs import (
     BrokerDefaults,
     InvalidConfig,
     normalize_overrides,
     validate_effective,
 )
-from broker.topics.model import TopicInfo
-from broker.topics.names import (
+from common.topics.model import TopicInfo
+from common.topics.names import (
     InvalidTopicName,
     find_collision,
     reserved_prefix_error,

@@ -5,7 +5,7 @@ the broker properties that set their defaults (``retention.ms`` ← ``log.retent
 
 from __future__ import annotations
 
-from broker.topics.config_types import (
+from common.topics.config_types import (
     LONG_MAX,
     ConfigDef,
     ConfigType,
