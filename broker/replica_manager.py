@@ -1,12 +1,15 @@
 """Replica manager of one node: (topic, partition) → PartitionLog, leadership, appends.
 
-On a single node every partition is led here with leader epoch 0, the ISR is this node
-alone, and the high watermark equals the log end offset right after each append. Appends
-wake the fetch purgatory. ``append_async`` writes large record sets on one dedicated
-append thread (arrival order kept; storage locks each log), so the event loop keeps
-receiving the next requests while the kernel copies the previous one into the page cache.
-``acks=-1`` behaves as ``acks=1`` when the topic's
-``min.insync.replicas`` ≤ 1 (the ISR size), else the produce gets NOT_ENOUGH_REPLICAS.
+On a single node every partition is led here with leader epoch 0 (a cluster node's
+``leader_epoch`` reads the metadata image), the ISR is this node alone, and the high
+watermark equals the log end offset right after each append. Every batch is stamped with
+the partition's current ``leader_epoch``, so the log's leader-epoch cache and
+OffsetForLeaderEpoch agree with what Metadata reports. Appends wake the fetch purgatory.
+``append_async`` writes large record sets on one dedicated append thread (arrival order
+kept; storage locks each log), so the event loop keeps receiving the next requests while
+the kernel copies the previous one into the page cache. ``acks=-1`` behaves as ``acks=1``
+when the topic's ``min.insync.replicas`` ≤ 1 (the ISR size), else the produce gets
+NOT_ENOUGH_REPLICAS.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class ReplicaManager:
 
         Raises the storage errors of ``PartitionLog.append_as_leader``.
         """
-        result = log.append_as_leader(records, leader_epoch=LEADER_EPOCH, now_ms=now_ms)
+        result = log.append_as_leader(
+            records, leader_epoch=self.leader_epoch(log.topic, log.partition), now_ms=now_ms)
         self._appended(log)
         return result
 
@@ -79,7 +83,8 @@ class ReplicaManager:
         if len(records) < OFFLOAD_APPEND_BYTES:
             return self.append(log, records, now_ms)
         result = await self._append_thread.submit(
-            functools.partial(log.append_as_leader, records, leader_epoch=LEADER_EPOCH,
+            functools.partial(log.append_as_leader, records,
+                              leader_epoch=self.leader_epoch(log.topic, log.partition),
                               now_ms=now_ms)
         )
         self._appended(log)

@@ -3,7 +3,9 @@
 Answered from the partition's leader-epoch cache (``end_offset_for_epoch``): the largest
 epoch ≤ the requested one and the offset where the next epoch starts (or the log end);
 UNDEFINED (-1, -1) when no such epoch exists. A current leader epoch newer than ours is
-UNKNOWN_LEADER_EPOCH.
+UNKNOWN_LEADER_EPOCH. Like Kafka's leader, which assigns its epoch the log end offset when
+it takes leadership, the partition's current leader epoch counts as started at the log end
+even before a batch of that epoch is appended.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             elif p.current_leader_epoch > current:
                 entry["error_code"] = ErrorCode.unknown_leader_epoch
             else:
-                epoch, end = log.end_offset_for_epoch(p.leader_epoch)
+                if p.leader_epoch >= current > log.latest_epoch():
+                    epoch, end = current, log.log_end_offset
+                else:
+                    epoch, end = log.end_offset_for_epoch(p.leader_epoch)
                 entry["leader_epoch"], entry["end_offset"] = epoch, end
             parts.append(entry)
         topics.append({"topic": topic.topic, "partitions": parts})

@@ -116,3 +116,69 @@ def test_new_partitions_start_with_the_leader_as_the_only_in_sync_replica() -> N
     staging.create_partitions("rf3", 6)
     parts = staging.image.topic("rf3").partitions  # type: ignore[union-attr]
     assert len(parts) == 6 and all(p.isr == (p.leader,) for p in parts.values())
+
+
+def test_batches_carry_the_leader_epoch_of_the_image(tmp_path: Path) -> None:
+    """After a leader change (epoch 0 → 1 → 2 while this broker leads at 0 and 2), every
+    batch appended here carries the image's leader epoch; the log's leader-epoch cache
+    (OffsetForLeaderEpoch) starts each epoch where its first batch landed."""
+    from controller.metadata.records import PartitionChangeRecord
+    from protocol.records import iter_batches
+
+    registry, logs = open_registry(tmp_path)
+    image, tid = topic(MetadataImage(), "moves", [NODE])
+    image = apply_all(image, [PartitionChangeRecord(0, tid, replicas=(NODE, 2), isr=(NODE, 2))])
+    registry.apply_image(image)
+    replicas = ClusterReplicaManager(logs, registry, FetchPurgatory(), NODE,
+                                     image=lambda: registry.image)
+    log = logs.get("moves", 0)
+    replicas.append(log, build_batch([Record(0, 0, b"k", b"a", [])]), 0)
+    image = apply_all(image, [PartitionChangeRecord(0, tid, leader=2)])
+    image = apply_all(image, [PartitionChangeRecord(0, tid, leader=NODE)])
+    registry.apply_image(image)
+    part = image.partition("moves", 0)
+    assert part is not None and part.leader == NODE and part.leader_epoch == 2
+    assert replicas.leader_epoch("moves", 0) == 2
+    replicas.append(log, build_batch([Record(0, 0, b"k", b"b", [])]), 0)
+    data = log.read(0, 1 << 20).records
+    assert [h.partition_leader_epoch for _, h in iter_batches(bytes(data))] == [0, 2]
+    assert log.end_offset_for_epoch(0) == (0, 1)
+    assert log.end_offset_for_epoch(1) == (0, 1)
+    assert log.end_offset_for_epoch(2) == (2, 2)
+
+    # leader moves away and back (epoch 4) with no append yet: OffsetForLeaderEpoch
+    # answers the current epoch from the log end, as Kafka's new leader does
+    image = apply_all(image, [PartitionChangeRecord(0, tid, leader=2),
+                              PartitionChangeRecord(0, tid, leader=NODE)])
+    registry.apply_image(image)
+    assert replicas.leader_epoch("moves", 0) == 4
+    assert offset_for_leader_epoch(replicas, "moves", [(4, 4), (2, 4), (0, 4), (5, 4), (4, 5)]
+                                   ) == [(0, 4, 2), (0, 2, 2), (0, 0, 1), (0, 4, 2),
+                                         (int(ErrorCode.unknown_leader_epoch), -1, -1)]
+    replicas.close()
+    logs.shutdown()
+
+
+def offset_for_leader_epoch(replicas: ClusterReplicaManager, topic: str,
+                            asks: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """OffsetForLeaderEpoch v4 through its handler: [(leader_epoch, current_leader_epoch)]
+    → [(error_code, leader_epoch, end_offset)]."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from kio.schema.offset_for_leader_epoch.v4 import request as req
+
+    from broker.handlers import RequestContext
+    from broker.handlers.offset_for_leader_epoch import handle
+    from protocol.headers import RequestHeader
+
+    ctx = RequestContext(SimpleNamespace(replica_manager=replicas),  # type: ignore[arg-type]
+                         RequestHeader(23, 4, 1, "t", 2, 0), "test", 1)
+    body = req.OffsetForLeaderEpochRequest(topics=(req.OffsetForLeaderTopic(
+        topic=topic, partitions=tuple(
+            req.OffsetForLeaderPartition(partition=0, leader_epoch=epoch,
+                                         current_leader_epoch=current)
+            for epoch, current in asks)),))
+    response = asyncio.run(handle(ctx, body))
+    return [(int(p.error_code), int(p.leader_epoch), int(p.end_offset))
+            for p in response.topics[0].partitions]
