@@ -220,8 +220,27 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
                 return 0
             for group, path in cleaned:
                 _swap(log, group, path)
+            _advance_recovery_point(log, {id(group[0]) for group, _ in cleaned})
             log.set_cleaner_checkpoint(end, pending)
         return removed
+
+
+def _advance_recovery_point(log: PartitionLog, swapped: set[int]) -> None:
+    """A swapped-in segment was fsynced (file and directory) before it replaced the old
+    ones: if it continues the durable prefix of the log, the recovery point moves past
+    it (and is checkpointed). Otherwise recovery after a crash would treat the compacted
+    segment, whose first batch may lie past its base offset, as unflushed data."""
+    rp = log.recovery_point
+    for seg in log.segments[:-1]:
+        if seg.next_offset <= rp:
+            continue
+        if id(seg) not in swapped:
+            break
+        rp = seg.next_offset
+    if rp > log.recovery_point:
+        log.recovery_point = min(rp, log.log_end_offset)
+        log._dirty = True
+        log._write_checkpoint()  # recovery after a crash starts past the compacted part
 
 
 def _discard(cleaned: list[tuple[list[LogSegment], str]]) -> None:

@@ -113,11 +113,11 @@ class AppendResult:
 class FetchData:
     """Whole batches as stored (``records``), plus the log's bounds at read time.
 
-    ``records`` is a bytes-like object (a bytearray filled straight from the file, or
-    b"" when empty): it supports len, slicing, comparison and the buffer protocol, so it
-    goes into a response by reference."""
+    ``records`` is b"" when empty, else a read-only memoryview of the bytes read from
+    the segment (len, slicing without copies, ``==`` with bytes, the buffer protocol;
+    ``bytes(records)`` for a copy): it goes into a response by reference."""
 
-    records: bytes | bytearray
+    records: bytes | memoryview
     first_offset: int
     log_start_offset: int
     log_end_offset: int
@@ -769,7 +769,7 @@ class PartitionLog:
         self, offset: int, max_bytes: int, limit: int, min_one_batch: bool, empty: FetchData,
         *, unlocked_copy: bool,
     ) -> FetchData:
-        data: bytes | bytearray = b""
+        data = b""
         hint = self._read_hints.get(offset)
         seg: LogSegment | None = None
         if hint is not None and hint[2] == self._generation and hint[1] < hint[0].size:
@@ -779,7 +779,7 @@ class PartitionLog:
             if want >= UNLOCKED_READ_BYTES and unlocked_copy:
                 data = self._pread_unlocked(seg, pos, want)
             else:
-                data = seg.pread_exact(pos, want)
+                data = seg.pread(pos, want)
             h = parse_header(data, 0)
         else:
             i = max(0, bisect.bisect_right(self._bases, offset) - 1)
@@ -800,25 +800,23 @@ class PartitionLog:
             if want >= UNLOCKED_READ_BYTES and unlocked_copy:
                 data = self._pread_unlocked(seg, pos, want)
             else:
-                data = seg.pread_exact(pos, want) if want >= HEADER_SIZE else b""
+                data = seg.pread(pos, want) if want >= HEADER_SIZE else b""
         end, next_offset = _whole_batches(data, limit)
         if end == 0:
             if not min_one_batch:
                 return empty
-            data = seg.pread_exact(pos, h.size_in_bytes)
+            data = seg.pread(pos, h.size_in_bytes)
             end, next_offset = len(data), h.next_offset
-        elif end != len(data):
-            # cut the partial tail in place: shrinking a bytearray copies nothing (a
-            # slice would copy the whole response once more)
-            assert isinstance(data, bytearray)
-            del data[end:]
+        # a view, not a slice: cutting a partial tail batch off a bytes object would copy
+        # the whole response once more (and a bytearray filled by preadv costs a memset)
+        records = memoryview(data) if end == len(data) else memoryview(data)[:end]
         if len(self._read_hints) >= READ_HINTS:
             self._read_hints.clear()
         self._read_hints[next_offset] = (seg, pos + end, self._generation)
-        return FetchData(data, h.base_offset, self.log_start_offset, self.log_end_offset,
+        return FetchData(records, h.base_offset, self.log_start_offset, self.log_end_offset,
                          self._high_watermark)
 
-    def _pread_unlocked(self, seg: LogSegment, pos: int, size: int) -> bytearray:
+    def _pread_unlocked(self, seg: LogSegment, pos: int, size: int) -> bytes:
         """Copy a large range without holding the lock (appends and flushes go on).
 
         Bytes below a segment's size never change except through truncation, compaction
@@ -829,7 +827,7 @@ class PartitionLog:
         self._lock.release()
         try:
             try:
-                data: bytearray | None = seg.pread_exact(pos, size)
+                data: bytes | None = seg.pread(pos, size)
             except FileNotFoundError:
                 data = None
         finally:

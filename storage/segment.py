@@ -244,20 +244,6 @@ class LogSegment:
         finally:
             self.cache.release(e)
 
-    def pread_exact(self, pos: int, size: int) -> bytearray:
-        """Up to ``size`` bytes at ``pos`` read straight into a new bytearray (one copy,
-        from the page cache); shorter at end of file. Callers that cut the result to
-        whole batches shrink it in place (``del buf[n:]``) instead of slicing a copy."""
-        buf = bytearray(size)
-        e = self.cache.acquire(self.log_path)
-        try:
-            n = os.preadv(e.fd, [buf], pos)
-        finally:
-            self.cache.release(e)
-        if n < size:
-            del buf[n:]
-        return buf
-
     def append(
         self,
         data: bytes | bytearray | memoryview,

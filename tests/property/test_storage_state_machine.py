@@ -211,8 +211,20 @@ class PartitionLogMachine(RuleBasedStateMachine):
         self.cache.close_all()  # the process dies: descriptors vanish, nothing else runs
         self.log = None
         expected_end = self.log_end_expected()
-        damaged_at: int | None = None  # offset of the first batch the crash destroys
+        # where the log must end after the first damage: after the last batch that
+        # survives in front of it (compaction leaves gaps, so this may lie below the
+        # destroyed batch's base offset), or at the damaged segment's base offset
+        damaged_at: int | None = None
+
+        def damaged(seg_base: int, batches: list, first_bad: int) -> None:
+            nonlocal damaged_at
+            end = seg_base
+            for _p, _s, _base, nxt in batches[:first_bad]:
+                end = nxt
+            damaged_at = end if damaged_at is None else min(damaged_at, end)
+
         for path, size, batches in layout:
+            seg_base = int(Path(path).name[:20])
             durable = 0
             for p, s, base, _nxt in batches:
                 if base < rp:
@@ -231,12 +243,12 @@ class PartitionLogMachine(RuleBasedStateMachine):
                     byte = f.read(1)
                     f.seek(-1, os.SEEK_CUR)
                     f.write(bytes([byte[0] ^ 0x5A]))
-                damaged_at = base if damaged_at is None else min(damaged_at, base)
+                damaged(seg_base, batches, len(batches) - 1)
                 continue
             os.truncate(path, cut)
-            for p, s, base, _ in unflushed:
+            for i, (p, s, _base, _) in enumerate(batches):
                 if p + s > cut:
-                    damaged_at = base if damaged_at is None else min(damaged_at, base)
+                    damaged(seg_base, batches, i)
                     break
         if damaged_at is not None:
             # the log start is checkpointed durably: the log never restarts below it

@@ -298,19 +298,19 @@ def test_large_reads_copy_without_the_lock_and_restart_on_truncation(open_log) -
     for _ in range(40):
         log.append_as_leader(batch(10, size=1000), leader_epoch=0, now_ms=0)
     seg = log.segments[0]
-    real_pread = seg.pread_exact
+    real_pread = seg.pread
     copying = threading.Event()
     release = threading.Event()
     calls = []
 
-    def slow_pread(pos: int, size: int) -> bytearray:
+    def slow_pread(pos: int, size: int) -> bytes:
         calls.append(size)
         if size >= pl.UNLOCKED_READ_BYTES and len(calls) < 3:
             copying.set()
             assert release.wait(10)
         return real_pread(pos, size)
 
-    seg.pread_exact = slow_pread  # type: ignore[method-assign]
+    seg.pread = slow_pread  # type: ignore[method-assign]
     result: list = []
     t = threading.Thread(target=lambda: result.append(log.read(0, 10**6)))
     t.start()
@@ -348,8 +348,8 @@ def test_corruption_found_lazily_after_a_clean_open_moves_the_log_end_back(tmp_p
 
 
 def test_read_cut_to_whole_batches_is_bytes_like(open_log) -> None:
-    """A max_bytes limit inside a batch drops that batch; the result behaves like bytes
-    (len, slicing, comparison, concatenation) without an extra copy of the response."""
+    """A max_bytes limit inside a batch drops that batch; the result is a bytes-like
+    view (len, slicing, comparison, buffer protocol) without an extra copy."""
     log = open_log()
     for _ in range(5):
         log.append_as_leader(batch(2, size=500), leader_epoch=0, now_ms=0)
@@ -359,5 +359,7 @@ def test_read_cut_to_whole_batches_is_bytes_like(open_log) -> None:
     assert len(part) == 2 * one and part == whole[: 2 * one]
     assert offsets_of(bytes(part)) == [(0, 1), (2, 3)]
     assert b"" + part == bytes(part) and memoryview(part).nbytes == 2 * one
+    assert isinstance(part, memoryview) and part.readonly
+    assert len(part.obj) > len(part)  # a view on the read buffer: the cut copied nothing
     hinted = log.read(4, 2 * one + 10).records  # continues from the read hint
     assert offsets_of(hinted) == [(4, 5), (6, 7)]
