@@ -28,7 +28,8 @@ class RecordTooLargeError(StorageError):
 
 
 class InvalidTimestampError(StorageError):
-    """A CreateTime timestamp is outside ``message.timestamp.difference.max.ms``."""
+    """A CreateTime timestamp is outside [now - message.timestamp.before.max.ms,
+    now + message.timestamp.after.max.ms] (or the deprecated difference.max.ms)."""
 
     error_code = 32
 
