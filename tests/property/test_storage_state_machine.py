@@ -62,13 +62,16 @@ class PartitionLogMachine(RuleBasedStateMachine):
         self.log: PartitionLog | None = None
 
     @initialize(compact=st.booleans(), interval=st.sampled_from([1, 100, 4096]),
-                append_time=st.booleans())
-    def setup(self, compact: bool, interval: int, append_time: bool) -> None:
+                append_time=st.booleans(), preallocate=st.booleans(),
+                dirty_ratio=st.sampled_from([0.0, 0.5]))
+    def setup(self, compact: bool, interval: int, append_time: bool, preallocate: bool,
+              dirty_ratio: float) -> None:
         policy = {"compact", "delete"} if compact else {"delete"}
         self.config = LogConfig(
             segment_bytes=900, index_interval_bytes=interval, retention_ms=-1,
             cleanup_policy=frozenset(policy), delete_retention_ms=10**12,
             message_timestamp_type="LogAppendTime" if append_time else "CreateTime",
+            preallocate=preallocate, min_cleanable_dirty_ratio=dirty_ratio,
         )
         self.log = self._open()
 
