@@ -56,6 +56,7 @@ from protocol.records import (
     iter_header_tuples,
     parse_header,
 )
+from storage import crc_check
 from storage.checkpoint import fsync_dir, write_atomic
 from storage.errors import (
     CorruptRecordError,
@@ -65,6 +66,7 @@ from storage.errors import (
     LogDirectoryError,
     OffsetOutOfRangeError,
     RecordTooLargeError,
+    StorageError,
 )
 from storage.file_cache import DEFAULT_FILE_CACHE, FileCache
 from storage.log_config import LONG_MAX, LogConfig
@@ -411,15 +413,17 @@ class PartitionLog:
     # ------------------------------------------------------------------ append
 
     def _validate(
-        self, view: memoryview, *, origin: str, now_ms: int
+        self, view: memoryview, *, origin: str, now_ms: int, defer_crc: bool = False
     ) -> list[tuple[int, tuple[int, ...]]]:
         """Check every batch; returns (position, raw header tuple) pairs (see records.py).
 
         One CRC-32C pass per batch and a struct unpack of its header: no record is
-        decoded, except on compacted topics (null keys are refused there).
+        decoded, except on compacted topics (null keys are refused there) and with
+        timestamp bounds. ``defer_crc`` leaves the CRCs to the caller (see
+        storage/crc_check.py).
         """
         try:
-            batches = list(iter_header_tuples(view, verify_crc=True))
+            batches = list(iter_header_tuples(view, verify_crc=not defer_crc))
         except InvalidRecordBatch as exc:
             raise CorruptRecordError(str(exc)) from exc
         if not batches:
@@ -476,72 +480,87 @@ class PartitionLog:
         caller's buffer is not modified: stamped headers go out through pwritev.
         """
         view = memoryview(records)
+        cfg = self.config
+        # big requests: the CRCs are checked on a helper thread while the bytes are
+        # written (storage/crc_check.py); not where records get decoded before the check
+        defer = (view.nbytes >= crc_check.PARALLEL_CRC_BYTES and not cfg.compact
+                 and cfg.timestamp_before_max_ms == LONG_MAX
+                 and cfg.timestamp_after_max_ms == LONG_MAX)
         with self._lock:
             self._check_open()
-            batches = self._validate(view, origin=origin, now_ms=now_ms)
-            if self.segments[-1]._index is None:
-                self._load_active_segment()
-            log_append = self.config.log_append_time
-            psm = None
-            pending: dict[int, ProducerEntry] = {}
-            next_offset = self.log_end_offset
-            first_offset = next_offset
-            max_ts = -1
-            count = 0
-            rel = 0
-            iov: list[bytes | bytearray | memoryview] = []
-            index_info: list[tuple[int, int, int, int]] = []
-            for pos, t in batches:
-                first = next_offset
-                last = first + t[T_LAST_OFFSET_DELTA]
-                ts = now_ms if log_append else t[T_MAX_TIMESTAMP]
-                if t[T_PRODUCER_ID] >= 0:
-                    h = BatchHeader(*t)
-                    if psm is None:
-                        psm = self._producers()
-                    try:
-                        entry = psm.check(h, pending)
-                    except DuplicateSequenceError as dup:
-                        if not log_append:  # Kafka reports -1 for CreateTime topics
-                            dup.log_append_time = -1
-                        raise
-                    ctype = _control_type(view, pos) if h.is_control else None
-                    pending[h.producer_id] = psm.apply(h, first, last, ts, entry,
-                                                       control_type=ctype)
-                size = t[T_BATCH_LENGTH] + 12
-                hdr = bytearray(view[pos : pos + HEADER_SIZE])
-                _Q.pack_into(hdr, 0, first)
-                _I.pack_into(hdr, 12, leader_epoch)
-                if log_append:
-                    _set_log_append_time(hdr, ts, view[pos + HEADER_SIZE : pos + size])
-                iov.append(hdr)
-                if size > HEADER_SIZE:
-                    iov.append(view[pos + HEADER_SIZE : pos + size])
-                index_info.append((rel, first, last, ts))
-                rel += size
-                count += t[T_RECORDS_COUNT]
-                if ts > max_ts:
-                    max_ts = ts
-                next_offset = last + 1
-            last_offset = next_offset - 1
-            self._maybe_roll_for(rel, last_offset, now_ms)
-            self._write(iov, rel, index_info)
-            self._dirty = True
-            if psm is not None:
-                psm.commit(pending, last_offset + 1)
-            if leader_epoch >= 0 and leader_epoch > self.latest_epoch():
-                self.leader_epochs.append((leader_epoch, first_offset))
-                self._epochs_dirty = True  # written by the next flush (before the data)
-            self.log_end_offset = next_offset
-            self._after_append(count, now_ms)
-            return AppendResult(
-                first_offset,
-                last_offset,
-                max_ts,
-                now_ms if log_append else -1,
-                self.log_start_offset,
-                len(batches),
-            )
+            batches = self._validate(view, origin=origin, now_ms=now_ms, defer_crc=defer)
+            check = crc_check.CRC_CHECKER.submit(view, batches) if defer else None
+            try:
+                if self.segments[-1]._index is None:
+                    self._load_active_segment()
+                log_append = self.config.log_append_time
+                psm = None
+                pending: dict[int, ProducerEntry] = {}
+                next_offset = self.log_end_offset
+                first_offset = next_offset
+                max_ts = -1
+                count = 0
+                rel = 0
+                iov: list[bytes | bytearray | memoryview] = []
+                index_info: list[tuple[int, int, int, int]] = []
+                for pos, t in batches:
+                    first = next_offset
+                    last = first + t[T_LAST_OFFSET_DELTA]
+                    ts = now_ms if log_append else t[T_MAX_TIMESTAMP]
+                    if t[T_PRODUCER_ID] >= 0:
+                        h = BatchHeader(*t)
+                        if psm is None:
+                            psm = self._producers()
+                        try:
+                            entry = psm.check(h, pending)
+                        except DuplicateSequenceError as dup:
+                            if not log_append:  # Kafka reports -1 for CreateTime topics
+                                dup.log_append_time = -1
+                            raise
+                        ctype = _control_type(view, pos) if h.is_control else None
+                        pending[h.producer_id] = psm.apply(h, first, last, ts, entry,
+                                                           control_type=ctype)
+                    size = t[T_BATCH_LENGTH] + 12
+                    hdr = bytearray(view[pos : pos + HEADER_SIZE])
+                    _Q.pack_into(hdr, 0, first)
+                    _I.pack_into(hdr, 12, leader_epoch)
+                    if log_append:
+                        _set_log_append_time(hdr, ts, view[pos + HEADER_SIZE : pos + size])
+                    iov.append(hdr)
+                    if size > HEADER_SIZE:
+                        iov.append(view[pos + HEADER_SIZE : pos + size])
+                    index_info.append((rel, first, last, ts))
+                    rel += size
+                    count += t[T_RECORDS_COUNT]
+                    if ts > max_ts:
+                        max_ts = ts
+                    next_offset = last + 1
+                last_offset = next_offset - 1
+                self._maybe_roll_for(rel, last_offset, now_ms)
+                self._write(iov, rel, index_info, check)
+                self._dirty = True
+                if psm is not None:
+                    psm.commit(pending, last_offset + 1)
+                if leader_epoch >= 0 and leader_epoch > self.latest_epoch():
+                    self.leader_epochs.append((leader_epoch, first_offset))
+                    self._epochs_dirty = True  # written by the next flush (before the data)
+                self.log_end_offset = next_offset
+                self._after_append(count, now_ms)
+                return AppendResult(
+                    first_offset,
+                    last_offset,
+                    max_ts,
+                    now_ms if log_append else -1,
+                    self.log_start_offset,
+                    len(batches),
+                )
+            except (StorageError, LogDirectoryError):
+                # a corrupt request is CORRUPT_MESSAGE even when another check
+                # (duplicate sequence, ...) would have spoken first
+                error = check.result() if check is not None else None
+                if error is not None:
+                    raise CorruptRecordError(error) from None
+                raise
 
     def append_as_follower(self, records: bytes | bytearray | memoryview) -> AppendResult:
         """Append batches fetched from the leader, keeping their offsets and epochs.
@@ -612,12 +631,22 @@ class PartitionLog:
             self._dirty = True
 
     def _write(
-        self, iov: list, total: int, index_info: list[tuple[int, int, int, int]]
+        self, iov: list, total: int, index_info: list[tuple[int, int, int, int]],
+        check: crc_check.CrcCheck | None = None,
     ) -> None:
         seg = self.segments[-1]
+
+        def verify() -> None:
+            assert check is not None
+            error = check.result()
+            if error is not None:
+                raise CorruptRecordError(error)
+
         try:
-            seg.append_iov(iov, total, index_info)
+            seg.append_iov(iov, total, index_info, verify=verify if check else None)
         except OSError as exc:
+            if check is not None:
+                check.result()  # the helper must be done with the buffer
             raise LogDirectoryError(f"{seg.log_path}: write failed: {exc}") from exc
 
     def _after_append(self, count: int, now_ms: int | None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from protocol.records import (
@@ -257,12 +257,16 @@ class LogSegment:
         iov: list[bytes | bytearray | memoryview],
         total: int,
         batches: list[tuple[int, int, int, int]],
+        *,
+        verify: Callable[[], None] | None = None,
     ) -> None:
         """Write the buffers in ``iov`` (``total`` bytes of whole batches) at the end.
 
         One pwrite/pwritev call in the normal case. ``batches`` holds (relative position,
         base offset, last offset, max timestamp) per batch, for the sparse indexes. On a
         failed write the file is cut back to its previous size and OSError is raised.
+        ``verify`` runs after the write and before the segment takes the bytes in (size,
+        indexes): if it raises, the file is cut back likewise and its exception raised.
         """
         idx = self.index
         tix = self.timeindex
@@ -273,7 +277,9 @@ class LogSegment:
         try:
             try:
                 _write_all(e.fd, iov, start, total)
-            except OSError:
+                if verify is not None:
+                    verify()
+            except BaseException:
                 with contextlib.suppress(OSError):
                     os.ftruncate(e.fd, start)
                 raise
