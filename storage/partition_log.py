@@ -12,7 +12,14 @@ Directory ``<topic>-<partition>/`` holds::
 Rules kept here:
 
 * Offsets are assigned by the leader, in place in the batch headers (records stay opaque;
-  one CRC check per batch, one pwritev per append). Followers keep offsets.
+  one CRC check per batch, one pwritev per append; requests >= 256 KiB have their CRCs
+  checked on a helper thread during the write, storage/crc_check.py). Followers keep
+  offsets.
+* Topic configs applied here besides the obvious ones: message.timestamp.before/
+  after.max.ms (every record's CreateTime, walked only when a bound is set),
+  segment.jitter.ms, max.compaction.lag.ms (caps segment.ms when compacting; the
+  cleaner's trigger in storage/cleaner.py with min.cleanable.dirty.ratio), preallocate
+  (storage/segment.py: disk reserved, file length unchanged).
 * Everything below ``recovery_point`` has been fsynced. After an unclean shutdown every
   segment holding offsets >= the recovery point is rescanned with CRC checks, a torn or
   corrupt tail is cut, and indexes are rebuilt. After a clean close nothing is scanned.
