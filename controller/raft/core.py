@@ -631,27 +631,26 @@ class RaftCore:
             return errors.UNKNOWN_LEADER_EPOCH
         return errors.NONE
 
-    def _on_fetch_request(self, m: FetchRequest) -> None:
+    def _leader_request_error(self, m: FetchRequest | FetchSnapshotRequest) -> int:
+        """Why this node cannot serve a Fetch/FetchSnapshot as leader; NONE when it can."""
         if m.cluster_id != self.config.cluster_id:
-            self.respond_fetch(m, error=errors.INCONSISTENT_CLUSTER_ID)
-            return
+            return errors.INCONSISTENT_CLUSTER_ID
         error = self._request_epoch_error(m.current_leader_epoch)
+        if error == errors.NONE and not isinstance(self.state, LeaderState):
+            return errors.NOT_LEADER_OR_FOLLOWER
+        return error
+
+    def _on_fetch_request(self, m: FetchRequest) -> None:
+        error = self._leader_request_error(m)
         st = self.state
-        if error == errors.NONE and not isinstance(st, LeaderState):
-            error = errors.NOT_LEADER_OR_FOLLOWER
         if error != errors.NONE or not isinstance(st, LeaderState):
             self.respond_fetch(m, error=error)
             return
         leader.on_fetch_request(self, st, m)
 
     def _on_fetch_snapshot_request(self, m: FetchSnapshotRequest) -> None:
-        if m.cluster_id != self.config.cluster_id:
-            self.respond_fetch_snapshot(m, error=errors.INCONSISTENT_CLUSTER_ID)
-            return
-        error = self._request_epoch_error(m.current_leader_epoch)
+        error = self._leader_request_error(m)
         st = self.state
-        if error == errors.NONE and not isinstance(st, LeaderState):
-            error = errors.NOT_LEADER_OR_FOLLOWER
         if error != errors.NONE or not isinstance(st, LeaderState):
             self.respond_fetch_snapshot(m, error=error)
             return
