@@ -136,6 +136,26 @@ class Broker:
         """The LogManager (name used by the admin handlers)."""
         return self.log_manager
 
+    # ---- what Metadata/DescribeCluster report (a cluster node reads its metadata image) --
+    def metadata_brokers(self) -> list[dict[str, Any]]:
+        return [{"node_id": self.node_id, "broker_id": self.node_id,
+                 "host": self.advertised_host, "port": self.advertised_port, "rack": None,
+                 "is_fenced": False}]
+
+    def metadata_controller_id(self) -> int:
+        return self.node_id
+
+    def metadata_partitions(self, info: Any) -> list[dict[str, Any]]:
+        node = self.node_id
+        return [{"error_code": 0, "partition_index": p, "leader_id": node, "leader_epoch": 0,
+                 "replica_nodes": (node,), "isr_nodes": (node,), "offline_replicas": ()}
+                for p in range(info.partitions)]
+
+    async def auto_create_topic(self, name: str) -> Any:
+        """Create topic ``name`` with the defaults (Metadata auto-creation) → TopicInfo;
+        raises TopicError."""
+        return self.topics.create_topic(name)
+
     def _topic_changed(self, topic: str) -> None:
         # fetches waiting on a deleted/changed topic re-evaluate (and see the error)
         self.purgatory.wake_all()

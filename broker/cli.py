@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
 import os
-import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -65,64 +62,11 @@ def write_ready_file(path: str, host: str, port: int) -> None:
 
 
 async def serve(config, unknown: dict[str, str], ready_file: str | None) -> int:  # type: ignore[no-untyped-def]
-    from broker.broker import Broker
-    from broker.server import KafkaServer
-    from common.logging import get_logger
+    """Run a node until SIGTERM/SIGINT (``broker.cluster.serve``): a cluster member, or —
+    without ``controller.quorum.voters`` — a one-voter quorum of itself."""
+    from broker.cluster.serve import serve_cluster
 
-    log = get_logger("strom")
-    if config.controller_quorum_voters:  # a cluster node: broker/cluster/serve.py
-        from broker.cluster.serve import serve_cluster
-
-        return await serve_cluster(config, unknown, ready_file, write_ready=write_ready_file)
-    broker = Broker(config)
-    for key in sorted(unknown):
-        log.warning("unknown_configuration_ignored", key=key)
-    notes = broker.open_storage()
-    for note in notes:
-        log.warning("storage_startup_note", note=note)
-    await broker.run_startup_hooks()
-    listener = config.listener_list[0]
-    server = KafkaServer(broker)
-    host, port = await server.start(listener.host, listener.port)
-    advertised = config.advertised_listener_list[0]
-    adv_host = advertised.host or host
-    adv_port = advertised.port or port
-    if advertised.port == 0 or config.advertised_listeners is None:
-        adv_port = port
-    if adv_host in ("", "0.0.0.0", "::"):
-        adv_host = "127.0.0.1" if adv_host == "0.0.0.0" or not adv_host else "::1"
-    broker.set_advertised(adv_host, adv_port)
-    broker.start_background()
-    # Everything built at startup (modules, kio schemas, topic table) lives for the whole
-    # process: move it out of the collector's sight so full collections stay short.
-    gc.collect()
-    gc.freeze()
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info(
-        "strom_started",
-        version=strom_version(),
-        node_id=config.node_id,
-        cluster_id=broker.cluster_id,
-        listeners=[f"{listener.name}://{host}:{port}"],
-        advertised=f"{adv_host}:{adv_port}",
-        data_dir=str(config.data_dir.resolve()),
-        advertised_apis=len(broker.registry),
-    )
-    if ready_file:
-        write_ready_file(ready_file, host, port)
-    await stop.wait()
-    log.info("strom_stopping")
-    await server.shutdown()
-    await broker.shutdown()
-    log.info("strom_stopped")
-    if ready_file:
-        with contextlib.suppress(OSError):
-            Path(ready_file).unlink()
-    return 0
+    return await serve_cluster(config, unknown, ready_file, write_ready=write_ready_file)
 
 
 def main(argv: list[str] | None = None) -> int:

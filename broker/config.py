@@ -88,9 +88,10 @@ class BrokerConfig(BaseSettings):
     broker_id: int | None = None
     process_roles: str = "broker,controller"
     cluster_id: str | None = None
+    #: empty: a one-voter quorum of this node alone (see broker.cluster.node)
     controller_quorum_voters: str = ""
     controller_listener_names: str = "CONTROLLER"
-    # cluster mode (used only when controller.quorum.voters is set; see broker.cluster)
+    # the metadata quorum and broker lifecycle (see broker.cluster)
     controller_quorum_election_timeout_ms: int = 1000
     controller_quorum_fetch_timeout_ms: int = 2000
     controller_quorum_request_timeout_ms: int = 2000

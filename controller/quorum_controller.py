@@ -10,7 +10,9 @@ proposal with ``NotControllerError`` (the client retries against the new control
 Broker liveness: ``BrokerHeartbeats`` is rebuilt at each election (every registered broker
 gets a fresh session); every driver cycle the brokers whose session expired
 (``broker.session.timeout.ms``) are fenced and their partitions get new leaders from the
-ISR where one is live (otherwise no leader: LEADER_NOT_AVAILABLE).
+ISR where one is live (otherwise no leader: LEADER_NOT_AVAILABLE). A new incarnation of
+the broker in the controller's own process (combined mode, after a restart) replaces the
+old registration at once: the old one cannot be alive.
 """
 
 from __future__ import annotations
@@ -150,6 +152,10 @@ class QuorumController:
                               endpoints: tuple[Endpoint, ...], rack: str | None
                               ) -> broker_control.RegistrationResult:
         def decide(image: MetadataImage, next_offset: int) -> tuple[Any, Any]:
+            if broker_id == self.node.node_id:
+                # the broker of this very process (combined mode): an older incarnation
+                # of it cannot be alive, so it need not wait out its session
+                self.heartbeats.forget(broker_id)
             res = broker_control.register_broker(
                 image, self.heartbeats, broker_id=broker_id, incarnation_id=incarnation_id,
                 endpoints=endpoints, rack=rack, next_offset=next_offset, now_ms=wall_ms())

@@ -54,7 +54,8 @@ class ControllerEndpoint:
         self.node_id = config.node_id
         self.quorum = quorum
         self.controller = controller
-        self.defaults = defaults
+        #: the topic defaults to decide with (a callable: they may change at runtime)
+        self.defaults = defaults if callable(defaults) else (lambda: defaults)
         self.cluster_id = cluster_id
         self.purgatory = FetchPurgatory()
         self.extensions: dict[str, Any] = {}
@@ -134,9 +135,9 @@ def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
 
         def decide(image: Any, next_offset: int) -> tuple[Any, Any]:
             registry = StagingRegistry(
-                image, endpoint.defaults, default_partitions=config.num_partitions,
+                image, endpoint.defaults(), default_partitions=config.num_partitions,
                 default_replication_factor=config.default_replication_factor,
-                rng=_controller(ctx).rng)
+                rng=_controller(ctx).rng, node_id=endpoint.node_id)
             body = call(registry, ctx, request)
             return registry.records, body
 

@@ -1,19 +1,19 @@
 """Client-listener handlers that differ in cluster mode (they replace the single-node
-ones in the broker's registry; same API keys and version ranges).
+ones in the broker's registry; same API keys and version ranges), and what the shared
+Metadata/DescribeCluster handlers report for a cluster node (``broker_entries``,
+``partition_entries``, ``controller_id``: every unfenced broker from the image with its
+client-listener endpoint; each partition's leader, leader epoch, replicas, ISR and offline
+replicas; a partition without a live leader is LEADER_NOT_AVAILABLE).
 
-- Metadata: every unfenced broker from the image (its endpoint on the client listener),
-  each partition's leader, leader epoch, replicas, ISR and offline replicas (fenced or
-  unregistered); a partition without a leader is LEADER_NOT_AVAILABLE. Unknown topics are
-  auto-created through the controller (LEADER_NOT_AVAILABLE until they exist).
-- DescribeCluster: the same broker list.
 - FindCoordinator: a group's coordinator is the leader of its ``__consumer_offsets``
   partition (``partition_for``); missing topic or leader → COORDINATOR_NOT_AVAILABLE.
 - CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs:
   forwarded unchanged (same version) to the active controller, whose answer is returned;
   NOT_CONTROLLER answers and connection failures are retried until
   ``REQUEST_DEADLINE_S``. After a successful change the handler waits (bounded) until this
-  broker's image shows it, so the client's next Metadata here agrees. Alter requests
-  naming only BROKER resources stay local (dynamic broker configs are per broker).
+  broker's image shows it, so the client's next Metadata here agrees. BROKER resources of
+  Alter requests stay local (dynamic broker configs are per broker); the others are
+  forwarded, and the answers are merged in request order.
 - DescribeQuorum: forwarded to the quorum (a client may ask any broker).
 
 The group code's own handlers stay: they answer NOT_COORDINATOR for a group whose
@@ -33,12 +33,10 @@ from kio.schema.errors import ErrorCode
 from broker.admin import handlers_configs
 from broker.group.partitioner import partition_for
 from broker.handlers import ApiHandler, RequestContext
-from broker.handlers.metadata import error_topic
-from broker.topics import InvalidTopicName, NewTopicRequest, validate_topic_name
-from common.topics.names import INTERNAL_TOPICS
 from controller.metadata.image import MetadataImage
 
 OFFSETS_TOPIC = "__consumer_offsets"
+BROKER_RESOURCE = 4
 REQUEST_DEADLINE_S = 15.0
 NOT_CONTROLLER = int(ErrorCode.not_controller)
 
@@ -47,8 +45,9 @@ def _cluster(ctx: RequestContext) -> Any:
     return ctx.broker.cluster
 
 
-def broker_entries(ctx: RequestContext, image: MetadataImage) -> list[dict[str, Any]]:
-    listener = _cluster(ctx).client_listener
+def broker_entries(cluster: Any, image: MetadataImage) -> list[dict[str, Any]]:
+    """Every unfenced broker of the image with its endpoint on the client listener."""
+    listener = cluster.client_listener
     out = []
     for b in image.unfenced_brokers():
         ep = b.endpoint(listener) or (b.endpoints[0] if b.endpoints else None)
@@ -63,10 +62,12 @@ def _live(image: MetadataImage) -> set[int]:
     return {b.broker_id for b in image.unfenced_brokers()}
 
 
-def topic_entry(image: MetadataImage, name: str) -> dict[str, Any] | None:
+def partition_entries(image: MetadataImage, name: str) -> list[dict[str, Any]]:
+    """Each partition's leader (LEADER_NOT_AVAILABLE when it has no live one), leader
+    epoch, replicas, ISR and offline replicas (fenced or unregistered)."""
     topic = image.topic(name)
     if topic is None:
-        return None
+        return []
     live = _live(image)
     partitions = []
     for index, p in sorted(topic.partitions.items()):
@@ -80,91 +81,22 @@ def topic_entry(image: MetadataImage, name: str) -> dict[str, Any] | None:
             "isr_nodes": tuple(p.isr),
             "offline_replicas": tuple(r for r in p.replicas if r not in live),
         })
-    return {"error_code": 0, "name": name, "topic_id": topic.topic_id,
-            "is_internal": name in INTERNAL_TOPICS, "partitions": partitions}
+    return partitions
 
 
-def controller_id(ctx: RequestContext, image: MetadataImage) -> int:
+def controller_id(cluster: Any, image: MetadataImage) -> int:
     live = sorted(_live(image))
-    leader = _cluster(ctx).quorum.leader_id
+    leader = cluster.quorum.leader_id
     if leader in live:
         return leader
     return live[0] if live else -1
 
 
-async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
-    cluster = _cluster(ctx)
-    image: MetadataImage = cluster.quorum.image
-    version = ctx.api_version
-    requested = request.topics
-    if version == 0 and not requested:
-        requested = None
-    allow_auto = getattr(request, "allow_auto_topic_creation", True)
-    auto = ctx.broker.config.auto_create_topics_enable and allow_auto
-    out: list[dict[str, Any]] = []
-    to_create: list[str] = []
-    if requested is None:
-        out = [e for e in (topic_entry(image, t.name) for t in
-                           sorted(image.topics.values(), key=lambda t: t.name)) if e]
-    else:
-        seen: set[Any] = set()
-        for t in requested:
-            name = t.name
-            topic_id = getattr(t, "topic_id", None)
-            if name is None and topic_id is not None and topic_id != uuid.UUID(int=0):
-                if topic_id in seen:
-                    continue
-                seen.add(topic_id)
-                topic = image.topics.get(topic_id)
-                entry = topic_entry(image, topic.name) if topic is not None else None
-                out.append(entry or error_topic(None, ErrorCode.unknown_topic_id, topic_id))
-                continue
-            if name in seen:
-                continue
-            seen.add(name)
-            entry = topic_entry(image, name) if name is not None else None
-            if entry is not None:
-                out.append(entry)
-                continue
-            try:
-                validate_topic_name(name)
-            except InvalidTopicName:
-                out.append(error_topic(name, ErrorCode.invalid_topic_exception))
-                continue
-            if auto and name not in INTERNAL_TOPICS:
-                to_create.append(name)
-                out.append(error_topic(name, ErrorCode.leader_not_available))
-            else:
-                out.append(error_topic(name, ErrorCode.unknown_topic_or_partition))
-    if to_create:
-        cluster.request_create([NewTopicRequest(n) for n in to_create])
-    return ctx.build_response({
-        "throttle_time": 0,
-        "brokers": broker_entries(ctx, image),
-        "cluster_id": ctx.broker.cluster_id,
-        "controller_id": controller_id(ctx, image),
-        "topics": out,
-    })
-
-
-async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
-    image = _cluster(ctx).quorum.image
-    endpoint_type = getattr(request, "endpoint_type", 1)
-    if endpoint_type != 1:
-        return ctx.build_response({
-            "error_code": ErrorCode.unsupported_endpoint_type,
-            "error_message": f"endpoint type {endpoint_type} is not served on this listener",
-            "endpoint_type": endpoint_type, "cluster_id": ctx.broker.cluster_id,
-            "controller_id": -1, "brokers": ()})
-    return ctx.build_response({
-        "throttle_time": 0, "error_code": 0, "endpoint_type": 1,
-        "cluster_id": ctx.broker.cluster_id, "controller_id": controller_id(ctx, image),
-        "brokers": broker_entries(ctx, image)})
-
-
 # ---- FindCoordinator -------------------------------------------------------------------
-def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
+async def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     cluster = _cluster(ctx)
+    if key_type == 0 and cluster.quorum.image.topic(OFFSETS_TOPIC) is None:
+        await cluster.create_now([cluster.offsets_topic_request()])
     image: MetadataImage = cluster.quorum.image
     entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1,
                              "error_code": ErrorCode.none, "error_message": None}
@@ -199,9 +131,9 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]
 async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
     key_type = int(getattr(request, "key_type", 0))
     if ctx.api_version >= 4:
-        coordinators = [_coordinator(ctx, k, key_type) for k in request.coordinator_keys]
+        coordinators = [await _coordinator(ctx, k, key_type) for k in request.coordinator_keys]
         return ctx.build_response({"throttle_time": 0, "coordinators": coordinators})
-    entry = _coordinator(ctx, request.key, key_type)
+    entry = await _coordinator(ctx, request.key, key_type)
     entry.pop("key")
     if ctx.api_version == 0 and entry["error_code"] != ErrorCode.none:
         entry.update(node_id=-1, host="", port=-1)
@@ -231,8 +163,19 @@ def error_codes(entity: Any) -> list[int]:
 
 def _forwarder(api_key: int, local: Any = None) -> Any:
     async def handle(ctx: RequestContext, request: Any) -> Any:
-        if local is not None and all(r.resource_type == 4 for r in request.resources):
-            return await local(ctx, request)
+        if local is not None:
+            mine = tuple(r for r in request.resources if r.resource_type == BROKER_RESOURCE)
+            if len(mine) == len(request.resources):
+                return await local(ctx, request)
+            if mine:  # BROKER resources here, the others through the controller
+                rest = tuple(r for r in request.resources
+                             if r.resource_type != BROKER_RESOURCE)
+                here = await local(ctx, dataclasses.replace(request, resources=mine))
+                there = await handle(ctx, dataclasses.replace(request, resources=rest))
+                answers = {True: list(here.responses), False: list(there.responses)}
+                merged = tuple(answers[r.resource_type == BROKER_RESOURCE].pop(0)
+                               for r in request.resources)
+                return dataclasses.replace(there, responses=merged)
         response = await _cluster(ctx).forward(request, REQUEST_DEADLINE_S)
         if response is None:  # no controller answered: REQUEST_TIMED_OUT, client retries
             return ctx.build_response(_timeout_body(api_key, request))
@@ -267,16 +210,18 @@ async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
     return await _cluster(ctx).describe_quorum(request)
 
 
-def cluster_handlers() -> list[ApiHandler]:
-    """Replacements for the broker listener's registry in cluster mode."""
-    return [
-        ApiHandler(3, 0, 12, handle_metadata),
-        ApiHandler(60, 0, 2, handle_describe_cluster),
+def cluster_handlers(*, describe_quorum: bool = True) -> list[ApiHandler]:
+    """Replacements for the broker listener's registry in cluster mode (DescribeQuorum is
+    added unless ``describe_quorum`` is False: a lone node keeps the client listener's
+    API list of a plain broker)."""
+    handlers = [
         ApiHandler(10, 0, 6, handle_find_coordinator),
         ApiHandler(19, 2, 7, _forwarder(19)),
         ApiHandler(20, 1, 6, _forwarder(20)),
         ApiHandler(37, 0, 3, _forwarder(37)),
         ApiHandler(33, 0, 2, _forwarder(33, handlers_configs.handle_alter_configs)),
         ApiHandler(44, 0, 1, _forwarder(44, handlers_configs.handle_incremental_alter_configs)),
-        ApiHandler(55, 2, 2, handle_describe_quorum),
     ]
+    if describe_quorum:
+        handlers.append(ApiHandler(55, 2, 2, handle_describe_quorum))
+    return handlers

@@ -1,7 +1,11 @@
 """A cluster node: ``process.roles`` broker, controller or both, in one process.
 
-Started by ``strom serve`` when ``controller.quorum.voters`` is set (without it the node
-is the single-node broker of before, untouched). Roles:
+Started by ``strom serve``. Without ``controller.quorum.voters`` a combined node is a
+one-voter quorum of itself (``single_voter``): no controller listener (a lone voter sends
+no Raft messages; registration, heartbeats and admin requests reach its own controller
+in-process), a short election timeout so it leads at once, the cluster id of
+``meta.properties`` and no DescribeQuorum on the client listener, so clients see exactly a
+plain broker. Roles:
 
 - controller (``node.id`` must be a voter): a ``QuorumNode`` voter with its
   ``QuorumController`` and the controller listener (``controller.listener.names``; its
@@ -44,28 +48,39 @@ from kio.schema.broker_registration.v4.request import Listener as RegListener
 from kio.schema.create_topics.v7 import request as ct_req
 from kio.schema.errors import ErrorCode
 
-from broker.broker import Broker
+from broker.broker import Broker, _read_or_create_cluster_id
 from broker.cluster import controller_api
 from broker.cluster.handlers import (
     NOT_CONTROLLER,
     OFFSETS_TOPIC,
+    broker_entries,
     cluster_handlers,
+    controller_id,
     error_codes,
+    partition_entries,
 )
 from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
 from broker.config import BrokerConfig, Listener
-from broker.handlers import ApiHandler
-from broker.topics import BrokerDefaults, NewTopicRequest
+from broker.handlers import ApiHandler, RequestContext
+from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
 from controller.quorum import QuorumNode, VoterConfigError, parse_voters
 from controller.quorum_controller import QuorumController
 from net.client import ClientPool, RequestError
 from protocol.api_registry import ApiRegistry
+from protocol.headers import RequestHeader
 
 _log = get_logger("strom.cluster")
 
 METADATA_PARENT = "__strom_metadata"
 METADATA_DIR = "__cluster_metadata-0"
+#: election timeout of a one-voter quorum: nobody else can lead, so campaign at once
+SINGLE_VOTER_ELECTION_TIMEOUT_MS = 20
+#: how long a lone node waits for its own controller to create a topic it needs now
+LOCAL_CREATE_WAIT_S = 5.0
+#: group APIs whose first use may write to ``__consumer_offsets`` (OffsetCommit,
+#: JoinGroup, SyncGroup, TxnOffsetCommit)
+GROUP_WRITES = frozenset({8, 11, 14, 28})
 
 
 class ClusterConfigError(ValueError):
@@ -95,6 +110,32 @@ class ClusterBroker(Broker):
             self.log_manager, self.topics, self.purgatory, self.node_id,
             self.config.min_insync_replicas, image=lambda: self.cluster.quorum.image)
 
+    def metadata_brokers(self) -> list[dict[str, Any]]:
+        return broker_entries(self.cluster, self.cluster.quorum.image)
+
+    def metadata_controller_id(self) -> int:
+        return controller_id(self.cluster, self.cluster.quorum.image)
+
+    def metadata_partitions(self, info: Any) -> list[dict[str, Any]]:
+        return partition_entries(self.cluster.quorum.image, info.name)
+
+    async def auto_create_topic(self, name: str) -> Any:
+        """Through the controller: a lone node waits for its own controller (the topic is
+        in this answer, as before); otherwise the creation is forwarded in the background
+        and the answer is LEADER_NOT_AVAILABLE (the client retries), as Kafka does."""
+        cluster = self.cluster
+        if cluster.single_voter:
+            await cluster.create_now([NewTopicRequest(name)])
+            info = self.topics.get(name)
+            if info is not None:
+                return info
+            raise TopicError(ErrorCode.leader_not_available,
+                             f"Topic '{name}' is being created.")
+        [result] = self.topics.create_topics([NewTopicRequest(name)])
+        if isinstance(result, TopicError):
+            raise result
+        return result
+
 
 class ClusterNode:
     def __init__(self, config: BrokerConfig) -> None:
@@ -102,11 +143,20 @@ class ClusterNode:
         if not roles or not roles <= {"broker", "controller"}:
             raise ClusterConfigError(f"process.roles must be broker, controller or both, got "
                                      f"{config.process_roles!r}")
-        try:
-            self.voters = parse_voters(config.controller_quorum_voters)
-        except VoterConfigError as exc:
-            raise ClusterConfigError(str(exc)) from None
+        self.single_voter = not config.controller_quorum_voters.strip()
         self.node_id = config.node_id
+        if self.single_voter:
+            if roles != {"broker", "controller"}:
+                raise ClusterConfigError(
+                    "without controller.quorum.voters a node must have both roles "
+                    f"(process.roles=broker,controller), got {config.process_roles!r}")
+            # a one-voter quorum of itself: the address is never dialled
+            self.voters = {config.node_id: ("127.0.0.1", 0)}
+        else:
+            try:
+                self.voters = parse_voters(config.controller_quorum_voters)
+            except VoterConfigError as exc:
+                raise ClusterConfigError(str(exc)) from None
         self.is_controller = "controller" in roles
         self.is_broker = "broker" in roles
         if self.is_controller and self.node_id not in self.voters:
@@ -125,7 +175,7 @@ class ClusterNode:
         client = [li for li in listeners if li.name not in names]
         self.client_listener_config: Listener | None = client[0] if client else None
         self.client_listener = client[0].name if client else "PLAINTEXT"
-        if self.is_controller:
+        if self.is_controller and not self.single_voter:
             if self.controller_listener is None:
                 raise ClusterConfigError(
                     f"a controller needs a listener named in controller.listener.names "
@@ -138,13 +188,19 @@ class ClusterNode:
         if self.is_broker and self.client_listener_config is None:
             raise ClusterConfigError(f"a broker needs a client listener besides "
                                      f"{config.controller_listener_names} in listeners")
-        self.cluster_id = config.cluster_id or derived_cluster_id(
-            config.controller_quorum_voters)
+        if self.single_voter:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            self.cluster_id = _read_or_create_cluster_id(config.data_dir, self.node_id,
+                                                         config.cluster_id)
+        else:
+            self.cluster_id = config.cluster_id or derived_cluster_id(
+                config.controller_quorum_voters)
         self.config = config.model_copy(update={"cluster_id": self.cluster_id})
         self.quorum = QuorumNode(
             node_id=self.node_id, voters=self.voters, directory=metadata_dir(config),
             cluster_id=self.cluster_id,
-            election_timeout_ms=config.controller_quorum_election_timeout_ms,
+            election_timeout_ms=SINGLE_VOTER_ELECTION_TIMEOUT_MS if self.single_voter
+            else config.controller_quorum_election_timeout_ms,
             fetch_timeout_ms=config.controller_quorum_fetch_timeout_ms,
             request_timeout_ms=config.controller_quorum_request_timeout_ms)
         self.controller: QuorumController | None = None
@@ -163,6 +219,7 @@ class ClusterNode:
         self._stopping = False
         self.advertised: tuple[str, int] = ("", 0)
         self.log = _log.bind(node_id=self.node_id)
+        self._local_endpoint: controller_api.ControllerEndpoint | None = None
 
     # ---- startup -------------------------------------------------------------------------
     def open(self) -> list[str]:
@@ -199,10 +256,14 @@ class ClusterNode:
             service.on_partition_leadership(partition, leader=True)
 
     def _install_handlers(self, broker: Broker) -> None:
-        replaced: dict[int, ApiHandler] = {h.api_key: h for h in cluster_handlers()}
+        replaced: dict[int, ApiHandler] = {
+            h.api_key: h for h in cluster_handlers(describe_quorum=not self.single_voter)}
         specs = []
         for spec in broker.registry.specs():
             h = replaced.pop(spec.api_key, None)
+            if h is None and self.single_voter and spec.api_key in GROUP_WRITES:
+                h = ApiHandler(spec.api_key, spec.min_version, spec.max_version,
+                               self._with_offsets_topic(spec.handler))
             if h is None:
                 specs.append(spec)
             else:
@@ -211,10 +272,26 @@ class ClusterNode:
         specs += [h.spec() for h in replaced.values()]
         broker.registry = ApiRegistry(specs)
 
+    def _with_offsets_topic(self, handler: Any) -> Any:
+        """On a lone node the group coordinator's first write finds ``__consumer_offsets``
+        already created (by its own controller, awaited), as a plain broker's did."""
+        async def handle(ctx: RequestContext, request: Any) -> Any:
+            if self.quorum.image.topic(OFFSETS_TOPIC) is None:
+                await self.create_now([self.offsets_topic_request()])
+            return await handler(ctx, request)
+
+        return handle
+
     def controller_endpoint(self) -> controller_api.ControllerEndpoint:
+        static = BrokerDefaults.from_broker_config(self.config)
+
+        def defaults() -> BrokerDefaults:
+            # this node's topic defaults, with its dynamic broker configs
+            topics = self.broker.topics if self.broker is not None else None
+            return topics.broker if topics is not None else static
+
         return controller_api.ControllerEndpoint(
-            self.config, self.quorum, self.controller,
-            BrokerDefaults.from_broker_config(self.config), self.cluster_id)
+            self.config, self.quorum, self.controller, defaults, self.cluster_id)
 
     async def start_quorum(self) -> None:
         await self.quorum.start()
@@ -232,6 +309,17 @@ class ClusterNode:
             await asyncio.sleep(0.02)
         return False
 
+    async def wait_serving(self, timeout: float) -> bool:
+        """Wait (bounded) until the image shows this broker registered and unfenced."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            me = self.quorum.image.brokers.get(self.node_id)
+            if me is not None and not me.fenced and not self.fenced:
+                return True
+            await asyncio.sleep(0.005)
+        return False
+
     def start_broker(self, advertised: tuple[str, int]) -> None:
         """Start registration and heartbeats (broker role) for the advertised endpoint."""
         self.advertised = advertised
@@ -244,11 +332,45 @@ class ClusterNode:
         return self.voters.get(leader) if leader >= 0 else None
 
     async def _to_controller(self, body: Any, *, timeout: float, channel: str) -> Any:
+        if self.single_voter:
+            return await self._local_controller(body, timeout)
         address = self._leader_address()
         if address is None:
             raise RequestError("no quorum leader known yet")
         return await self.pool.request(address[0], address[1], body, timeout=timeout,
                                        channel=channel)
+
+    async def _local_controller(self, body: Any, timeout: float) -> Any:
+        """A request to this node's own controller, answered in-process by the controller
+        listener's handler (a one-voter quorum has no controller listener)."""
+        if self._local_endpoint is None:
+            self._local_endpoint = self.controller_endpoint()
+        endpoint = self._local_endpoint
+        api_key, version = int(body.__api_key__), int(body.__version__)
+        spec = endpoint.registry.lookup(api_key, version)
+        if spec is None:
+            raise RequestError(f"the controller does not answer api {api_key} v{version}")
+        header = RequestHeader(api_key, version, 0, None, 2, 0)
+        ctx = RequestContext(endpoint, header, "in-process", 0)  # type: ignore[arg-type]
+        try:
+            return await asyncio.wait_for(spec.handler(ctx, body), timeout)
+        except TimeoutError:
+            raise RequestError("the local controller did not answer in time") from None
+
+    async def create_now(self, requests: Sequence[NewTopicRequest]) -> None:
+        """Create topics and wait (bounded) until this broker's image has them — on a lone
+        node, whose controller is in-process; elsewhere only ask in the background."""
+        image = self.quorum.image
+        wanted = [r for r in requests if image.topic(r.name) is None]
+        if not wanted:
+            return
+        if not self.single_voter:
+            self.request_create(wanted)
+            return
+        body = self._create_request(wanted)
+        response = await self.forward(body, LOCAL_CREATE_WAIT_S)
+        if response is not None:
+            await self.await_visible(19, body, response, LOCAL_CREATE_WAIT_S)
 
     async def forward(self, request: Any, deadline_s: float) -> Any | None:
         """Send ``request`` to the active controller until it answers as controller."""
@@ -315,14 +437,7 @@ class ClusterNode:
         if not wanted or self._stopping:
             return
         self._creating.update(r.name for r in wanted)
-        body = ct_req.CreateTopicsRequest(
-            topics=tuple(ct_req.CreatableTopic(
-                name=r.name, num_partitions=r.partitions, replication_factor=r.replication_factor,
-                assignments=(), configs=tuple(
-                    ct_req.CreatableTopicConfig(name=k, value=None if v is None else str(v))
-                    for k, v in sorted(r.configs.items()))) for r in wanted),
-            timeout=datetime.timedelta(seconds=10),
-            validate_only=False)
+        body = self._create_request(wanted)
 
         async def run() -> None:
             try:
@@ -333,6 +448,17 @@ class ClusterNode:
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.append(task)
         task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+
+    @staticmethod
+    def _create_request(wanted: Sequence[NewTopicRequest]) -> Any:
+        return ct_req.CreateTopicsRequest(
+            topics=tuple(ct_req.CreatableTopic(
+                name=r.name, num_partitions=r.partitions, replication_factor=r.replication_factor,
+                assignments=(), configs=tuple(
+                    ct_req.CreatableTopicConfig(name=k, value=None if v is None else str(v))
+                    for k, v in sorted(r.configs.items()))) for r in wanted),
+            timeout=datetime.timedelta(seconds=10),
+            validate_only=False)
 
     # ---- broker lifecycle ------------------------------------------------------------------
     def _registration(self) -> BrokerRegistrationRequest:

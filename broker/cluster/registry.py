@@ -1,8 +1,11 @@
 """Topics and leadership of a cluster node, read from the metadata image.
 
-In cluster mode the single source of truth for topics is the ``MetadataImage`` built from
+The single source of truth for topics is the ``MetadataImage`` built from
 ``__cluster_metadata``; the node-local JSON table (``__strom_topics.json``) is neither read
-nor written for topics. ``ClusterTopicRegistry`` keeps ``TopicRegistry``'s read interface
+nor written for topics: it keeps only this broker's dynamic broker configs (AlterConfigs
+on BROKER resources, which are per broker), saved atomically and reloaded at start.
+
+``ClusterTopicRegistry`` keeps ``TopicRegistry``'s read interface
 (``get``, ``list``, ``effective_configs``, ``log_config``, ``describe_configs`` ... used by
 Metadata, Produce, the admin and group code) and fills it from each new image
 (``apply_image``): topic name, id, partition count, replication factor and config
@@ -60,8 +63,27 @@ class ClusterTopicRegistry(TopicRegistry):
         self._local_ids: dict[str, str] = {}
 
     def open(self, now_ms: int | None = None) -> list[str]:
-        """Topics arrive with the metadata image; only the topic ids of the local logs are
-        loaded (a damaged file is ignored: logs are then trusted as they are)."""
+        """Topics arrive with the metadata image; only this broker's dynamic broker configs
+        (``__strom_topics.json``, its ``broker_configs`` part) and the topic ids of the
+        local logs are loaded (a damaged ids file is ignored: logs are then trusted as they
+        are)."""
+        try:
+            table = self.store.load()
+        except ValueError as exc:
+            return [f"{exc}: ignored"]
+        notes = self._load_dynamic(table[1]) if table is not None else []
+        return notes + self._open_ids()
+
+    def _commit(self, topics: dict[str, TopicInfo]) -> None:
+        """Only dynamic broker configs are kept locally (topics live in the metadata log)."""
+        try:
+            self.store.save({}, self._dynamic)
+        except OSError as exc:
+            raise TopicError(ErrorCode.kafka_storage_error,
+                             f"Could not save the dynamic broker configs: {exc}") from None
+        self._set(topics)
+
+    def _open_ids(self) -> list[str]:
         try:
             loaded = json.loads(self.ids_path.read_bytes())
             self._local_ids = {str(k): str(v) for k, v in loaded.items()}

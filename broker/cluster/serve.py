@@ -1,10 +1,11 @@
-"""``strom serve`` for a cluster node (``controller.quorum.voters`` set): start order,
-signals and shutdown order.
+"""``strom serve``: start order, signals and shutdown order of a node (a cluster member,
+or — without ``controller.quorum.voters`` — a one-voter quorum of itself).
 
 Start: open the metadata store and storage (refusing bad state with a message) → the
 controller listener (controller role) → the quorum driver → the client listener (broker
 role) → broker registration and heartbeats → ready file (``host:port`` of the client
-listener, or of the controller listener for a controller-only node).
+listener, or of the controller listener for a controller-only node). A lone node first
+waits (bounded) until it is registered and unfenced, so its first clients see it.
 
 Stop (SIGTERM/SIGINT, or the quorum stopping on a fatal problem): controlled shutdown of
 the broker (its partitions get new leaders or go offline at once), client listener, quorum
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -45,6 +47,7 @@ def _advertised(config: BrokerConfig, client_name: str, host: str, port: int
 
 async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_file: str | None,
                         *, write_ready: Any) -> int:
+    from broker.cli import strom_version
     from broker.server import KafkaServer
 
     for key in sorted(unknown):
@@ -66,8 +69,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
 
     controller_server = None
     ready_address: tuple[str, int] | None = None
-    if node.is_controller:
-        assert node.controller_listener is not None
+    if node.is_controller and node.controller_listener is not None:
         controller_server = KafkaServer(node.controller_endpoint())  # type: ignore[arg-type]
         chost, cport = await controller_server.start(node.controller_listener.host,
                                                      node.controller_listener.port)
@@ -84,6 +86,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         await broker.run_startup_hooks()
         listener = node.client_listener_config
         assert listener is not None
+        client_server_name = listener.name
         client_server = KafkaServer(broker)
         host, port = await client_server.start(listener.host, listener.port)
         advertised = _advertised(config, listener.name, host, port)
@@ -91,16 +94,29 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         broker.start_background()
         ready_address = (host, port)
         node.start_broker(advertised)
-    log.info("strom_started", node_id=config.node_id, roles=config.process_roles,
-             cluster_id=node.cluster_id, voters=sorted(node.voters),
+        if node.single_voter and not await node.wait_serving(CATCH_UP_WAIT_S):
+            log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
+    # Everything built at startup (modules, kio schemas, topic table) lives for the whole
+    # process: move it out of the collector's sight so full collections stay short.
+    gc.collect()
+    gc.freeze()
+    log.info("strom_started", version=strom_version(), node_id=config.node_id,
+             roles=config.process_roles, cluster_id=node.cluster_id,
+             voters=sorted(node.voters),
+             listeners=[f"{client_server_name}://{ready_address[0]}:{ready_address[1]}"]
+             if broker is not None and ready_address else [],
              advertised=f"{advertised[0]}:{advertised[1]}" if advertised else None,
+             advertised_apis=len(broker.registry) if broker is not None else 0,
+             data_dir=str(config.data_dir.resolve()),
              controller_listener=str(node.controller_listener)
              if node.controller_listener else None)
     if ready_file and ready_address is not None:
         write_ready(ready_file, *ready_address)
     await stop.wait()
     log.info("strom_stopping", fatal=node.quorum.fatal)
-    if node.quorum.fatal is None:
+    if node.quorum.fatal is None and not node.single_voter:
+        # a lone node has nobody to hand its partitions to: it keeps them (and answers its
+        # in-flight requests) until the listener closes
         with contextlib.suppress(Exception):
             await node.controlled_shutdown()
     if client_server is not None:

@@ -64,8 +64,9 @@ def topic_info(image: MetadataImage, name: str) -> TopicInfo | None:
 class StagingRegistry:
     def __init__(self, image: MetadataImage, defaults: BrokerDefaults, *,
                  default_partitions: int, default_replication_factor: int,
-                 rng: random.Random) -> None:
+                 rng: random.Random, node_id: int = -1) -> None:
         self.image = image
+        self.node_id = node_id
         self.defaults = defaults
         self.default_partitions = default_partitions
         self.default_replication_factor = default_replication_factor
@@ -109,23 +110,31 @@ class StagingRegistry:
         return info
 
     # ---- changes -----------------------------------------------------------------------
+    def _topics(self) -> dict[str, TopicInfo]:
+        return {t.name: info for t in self.image.topics.values()
+                if (info := topic_info(self.image, t.name)) is not None}
+
     def create_topics(self, requests: Sequence[NewTopicRequest], *,
                       validate_only: bool = False, now_ms: int | None = None
                       ) -> list[TopicInfo | TopicError]:
+        """The broker's admission rules (``common.topics.rules.check_create``: names,
+        reserved prefixes, collisions, counts, replication factor against the unfenced
+        brokers, assignments against the registered ones, configs), then placement."""
         results: list[TopicInfo | TopicError] = []
         for r in requests:
             try:
-                rules.check_name(r.name)
-                overrides = rules.check_configs(r.configs, self.defaults)
-                if r.partitions != -1:
-                    rules.check_partition_count(r.partitions)
+                count, factor, overrides = rules.check_create(
+                    self._topics(), r.name, r.partitions, r.replication_factor, r.configs,
+                    self.defaults, node_id=self.node_id, assignments=r.assignments,
+                    live_brokers=len(self.image.unfenced_brokers()),
+                    registered=self.image.brokers)
             except TopicError as exc:
                 results.append(exc)
                 continue
+            manual = {i: tuple(b) for i, b in r.assignments} or None
             decision = topic_control.create_topic(
-                self.image, r.name, num_partitions=r.partitions,
-                replication_factor=r.replication_factor,
-                assignments={i: tuple(b) for i, b in r.assignments} or None,
+                self.image, r.name, num_partitions=-1 if manual else count,
+                replication_factor=-1 if manual else factor, assignments=manual,
                 configs=overrides, default_partitions=self.default_partitions,
                 default_replication_factor=self.default_replication_factor, rng=self.rng)
             if not decision.ok:
@@ -156,8 +165,11 @@ class StagingRegistry:
     def create_partitions(self, name: str, count: int,
                           assignments: Sequence[Sequence[int]] | None = None, *,
                           validate_only: bool = False) -> TopicInfo:
-        info = self._require(name)
-        rules.check_partition_count(count)
+        info = self.get(name)
+        rules.check_create_partitions(info, name, count, assignments, node_id=self.node_id,
+                                      registered=self.image.brokers)
+        assert info is not None
+        rules.check_node_total(self._topics(), count - info.partitions)
         decision = topic_control.create_partitions(self.image, name, count,
                                                    assignments=assignments, rng=self.rng)
         if not decision.ok:

@@ -1,4 +1,4 @@
-"""DescribeCluster (key 60), v0-2: this node as the only broker and the controller."""
+"""DescribeCluster (key 60), v0-2: the brokers and controller id Metadata reports."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         "error_code": 0,
         "endpoint_type": BROKERS_ENDPOINT,
         "cluster_id": ctx.broker.cluster_id,
-        "controller_id": ctx.broker.node_id,
+        "controller_id": ctx.broker.metadata_controller_id(),
         "brokers": broker_entries(ctx),
         "cluster_authorized_operations": CLUSTER_OPERATIONS
         if request.include_cluster_authorized_operations else NOT_REQUESTED,

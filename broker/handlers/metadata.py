@@ -1,7 +1,9 @@
 """Metadata (key 3), v0-12.
 
-One node: every partition's leader, replica set and ISR is this node, leader epoch 0.
-Topics requested but unknown are auto-created (``num.partitions``) when
+Brokers, the controller id and each partition's leader, leader epoch, replicas, ISR and
+offline replicas come from the broker (``Broker.metadata_*``: the metadata image of the
+quorum). Topics requested but unknown are auto-created (``Broker.auto_create_topic``,
+``num.partitions``) when
 ``auto.create.topics.enable`` is true and the request allows it (v4+ flag; always for
 v0-3), except internal topics and illegal names (INVALID_TOPIC_EXCEPTION). Topics
 requested by id (v10+) that do not exist get UNKNOWN_TOPIC_ID.
@@ -29,31 +31,17 @@ CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
 
 def broker_entries(ctx: RequestContext) -> list[dict[str, Any]]:
-    b = ctx.broker
-    return [{"node_id": b.node_id, "broker_id": b.node_id, "host": b.advertised_host,
-             "port": b.advertised_port, "rack": None, "is_fenced": False}]
+    """The brokers clients may talk to (``Broker.metadata_brokers``)."""
+    return ctx.broker.metadata_brokers()
 
 
 def topic_entry(ctx: RequestContext, info: Any) -> dict[str, Any]:
-    node = ctx.broker.node_id
-    partitions = [
-        {
-            "error_code": 0,
-            "partition_index": p,
-            "leader_id": node,
-            "leader_epoch": 0,
-            "replica_nodes": (node,),
-            "isr_nodes": (node,),
-            "offline_replicas": (),
-        }
-        for p in range(info.partitions)
-    ]
     return {
         "error_code": 0,
         "name": info.name,
         "topic_id": info.topic_id,
         "is_internal": info.name in INTERNAL_TOPICS,
-        "partitions": partitions,
+        "partitions": ctx.broker.metadata_partitions(info),
     }
 
 
@@ -62,7 +50,7 @@ def error_topic(name: str | None, code: int, topic_id: UUID | None = None) -> di
             "is_internal": False, "partitions": ()}
 
 
-def _auto_create(ctx: RequestContext, name: str) -> dict[str, Any]:
+async def _auto_create(ctx: RequestContext, name: str) -> dict[str, Any]:
     try:
         validate_topic_name(name)
     except InvalidTopicName:
@@ -70,7 +58,7 @@ def _auto_create(ctx: RequestContext, name: str) -> dict[str, Any]:
     if name in INTERNAL_TOPICS:
         return error_topic(name, ErrorCode.unknown_topic_or_partition)
     try:
-        info = ctx.broker.topics.create_topic(name)
+        info = await ctx.broker.auto_create_topic(name)
     except TopicError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             existing = ctx.broker.topics.get(name)
@@ -130,7 +118,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 out.append(error_topic(name, ErrorCode.invalid_topic_exception))
                 continue
             if auto:
-                out.append(_auto_create(ctx, name))
+                out.append(await _auto_create(ctx, name))
             else:
                 out.append(error_topic(name, ErrorCode.unknown_topic_or_partition))
     for entry in out:
@@ -139,7 +127,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         "throttle_time": 0,
         "brokers": broker_entries(ctx),
         "cluster_id": ctx.broker.cluster_id,
-        "controller_id": ctx.broker.node_id,
+        "controller_id": ctx.broker.metadata_controller_id(),
         "topics": out,
         "cluster_authorized_operations": cluster_ops,
     })

@@ -141,18 +141,23 @@ class TopicRegistry:
             self.store.save(loaded)
             table = (loaded, {})
         loaded, broker_configs = table
+        notes += self._load_dynamic(broker_configs)
+        self._set(loaded)
+        if self.log_manager is not None:
+            notes += self._reconcile()
+        return notes
+
+    def _load_dynamic(self, broker_configs: Mapping[str, Mapping[str, str]]) -> list[str]:
+        """Apply the saved runtime broker properties; notes when they were ignored."""
         self._dynamic = {entity: dict(values) for entity, values in broker_configs.items()}
         try:
             self.broker = self._static_broker.with_dynamic(
                 self._dynamic.get(str(self.node_id), {}), self._dynamic.get("", {})
             )
         except (InvalidConfig, NotDynamic) as exc:  # a table from another version/config
-            notes.append(f"ignored dynamic broker configs: {exc}")
             self._dynamic = {}
-        self._set(loaded)
-        if self.log_manager is not None:
-            notes += self._reconcile()
-        return notes
+            return [f"ignored dynamic broker configs: {exc}"]
+        return []
 
     def _adopt_from_disk(self, now_ms: int) -> dict[str, TopicInfo]:
         counts: dict[str, int] = {}

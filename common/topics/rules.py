@@ -1,4 +1,5 @@
-"""Admission rules for topic changes on one node. Pure: values in, values or TopicError out.
+"""Admission rules for topic changes (the broker's and the active controller's). Pure:
+values in, values or TopicError out.
 
 Each ``check_*`` function answers the question a handler asks ("may this topic be created
 like this?") with the normalized result, or raises :class:`TopicError` carrying the Kafka
@@ -7,7 +8,7 @@ error code and Kafka's message wording.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from kio.schema.errors import ErrorCode
 
@@ -114,11 +115,15 @@ def check_create(
     *,
     node_id: int,
     assignments: Sequence[tuple[int, Sequence[int]]] = (),
+    live_brokers: int = 1,
+    registered: Collection[int] | None = None,
 ) -> tuple[int, int, dict[str, str]]:
     """CreateTopics admission → (partitions, replication_factor, canonical config overrides).
 
     ``assignments`` is the manual replica assignment [(partition_index, broker_ids)], which
     Kafka allows instead of num_partitions/replication_factor (both then -1).
+    ``live_brokers`` (unfenced) bounds the replication factor; ``registered`` are the broker
+    ids an assignment may name (default: this node alone).
     """
     name = check_name(name)
     reserved = reserved_prefix_error(name)
@@ -139,11 +144,12 @@ def check_create(
                 "Both numPartitions or replicationFactor and replicasAssignments were set. "
                 "Both cannot be used at the same time.",
             )
-        num_partitions, replication_factor = check_assignments(assignments, node_id)
+        num_partitions, replication_factor = check_assignments(
+            assignments, node_id, registered=registered)
     else:
         if num_partitions == -1:
             num_partitions = broker.num_partitions
-        replication_factor = check_replication_factor(replication_factor, broker, 1)
+        replication_factor = check_replication_factor(replication_factor, broker, live_brokers)
     check_partition_count(num_partitions)
     check_node_total(existing, num_partitions)
     return num_partitions, replication_factor, check_configs(configs, broker)
@@ -151,8 +157,12 @@ def check_create(
 
 def check_assignments(
     assignments: Sequence[tuple[int, Sequence[int]]], node_id: int, first_partition: int = 0,
+    *, registered: Collection[int] | None = None,
 ) -> tuple[int, int]:
-    """A manual assignment on this single node → (partition count, replication factor)."""
+    """A manual assignment → (partition count, replication factor): consecutive partition
+    indexes, each with distinct brokers among ``registered`` (default: this node alone) and
+    one replication factor for all."""
+    known = {node_id} if registered is None else set(registered)
     indexes = sorted(index for index, _ in assignments)
     expected = list(range(first_partition, first_partition + len(assignments)))
     if indexes != expected:
@@ -172,19 +182,29 @@ def check_assignments(
                 ErrorCode.invalid_replica_assignment,
                 f"The manual partition assignment for partition {index} contains duplicates.",
             )
-        unknown = [b for b in brokers if b != node_id]
+        unknown = [b for b in brokers if b not in known]
         if unknown:
+            only = (f"broker {node_id} is" if known == {node_id}
+                    else f"brokers {sorted(known)} are")
             raise TopicError(
                 ErrorCode.invalid_replica_assignment,
                 f"The manual partition assignment includes broker(s) {unknown}, but only "
-                f"broker {node_id} is registered.",
+                f"{only} registered.",
             )
-    return len(assignments), 1
+    factors = {len(brokers) for _, brokers in assignments}
+    if len(factors) > 1:
+        raise TopicError(
+            ErrorCode.invalid_replica_assignment,
+            "All partitions in the manual partition assignment must have the same number "
+            "of replicas.",
+        )
+    return len(assignments), factors.pop()
 
 
 def check_create_partitions(
     topic: TopicInfo | None, name: str, count: int,
     assignments: Sequence[Sequence[int]] | None, *, node_id: int,
+    registered: Collection[int] | None = None,
 ) -> int:
     """CreatePartitions admission: the new total must exceed the current count."""
     if topic is None:
@@ -211,7 +231,7 @@ def check_create_partitions(
             )
         check_assignments(
             [(topic.partitions + i, b) for i, b in enumerate(assignments)],
-            node_id, topic.partitions,
+            node_id, topic.partitions, registered=registered,
         )
     return count
 
