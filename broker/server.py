@@ -263,16 +263,24 @@ class KafkaServer:
         self.host = ""
         self.port = 0
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
+    async def start(self, host: str, port: int, *, serving: bool = True) -> tuple[str, int]:
+        """Bind the listener; return the bound ``(host, port)``.  With ``serving=False`` the
+        socket is bound but not listening (connections are refused, as from a broker that
+        is down) until :meth:`start_serving`."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: KafkaConnection(self), host=host or None, port=port, reuse_address=True,
-            backlog=2048,
+            backlog=2048, start_serving=serving,
         )
         sockname = self._server.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self._sweeper = loop.create_task(self._sweep_idle())
         return self.host, self.port
+
+    async def start_serving(self) -> None:
+        """Start accepting connections on a listener bound with ``serving=False``."""
+        assert self._server is not None
+        await self._server.start_serving()
 
     async def _sweep_idle(self) -> None:
         idle_s = self.broker.config.connections_max_idle_ms / 1000

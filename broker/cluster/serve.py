@@ -5,7 +5,8 @@ Start: open the metadata store and storage (refusing bad state with a message) �
 controller listener (controller role) → the quorum driver → the client listener (broker
 role) → broker registration and heartbeats → ready file (``host:port`` of the client
 listener, or of the controller listener for a controller-only node). A lone node first
-waits (bounded) until it is registered and unfenced, so its first clients see it.
+waits (bounded) until it is registered and unfenced before it accepts connections, so its
+first clients see it.
 
 Stop (SIGTERM/SIGINT, or the quorum stopping on a fatal problem): controlled shutdown of
 the broker (its partitions get new leaders or go offline at once), client listener, quorum
@@ -88,14 +89,20 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         assert listener is not None
         client_server_name = listener.name
         client_server = KafkaServer(broker)
-        host, port = await client_server.start(listener.host, listener.port)
+        # A lone node is the only broker its clients can learn of: it refuses connections
+        # until it is registered and unfenced, so no client reads a Metadata answer listing
+        # no broker and no leader (librdkafka then stops asking until it reconnects).
+        host, port = await client_server.start(listener.host, listener.port,
+                                               serving=not node.single_voter)
         advertised = _advertised(config, listener.name, host, port)
         broker.set_advertised(*advertised)
         broker.start_background()
         ready_address = (host, port)
         node.start_broker(advertised)
-        if node.single_voter and not await node.wait_serving(CATCH_UP_WAIT_S):
-            log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
+        if node.single_voter:
+            if not await node.wait_serving(CATCH_UP_WAIT_S):
+                log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
+            await client_server.start_serving()
     # Everything built at startup (modules, kio schemas, topic table) lives for the whole
     # process: move it out of the collector's sight so full collections stay short.
     gc.collect()
