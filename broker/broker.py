@@ -1,8 +1,12 @@
 """The broker's state and lifecycle, independent of sockets.
 
-``Broker(config)`` owns the LogManager, the TopicRegistry, the ReplicaManager, the fetch
-purgatory, the producer id manager and the API registry. Lifecycle, in order:
-``open_storage()`` (logs, topic table, high watermarks), ``run_startup_hooks()`` (inside
+``Broker(config)`` owns the LogManager, the topic registry, the ReplicaManager, the fetch
+purgatory, the producer id manager and the API registry. Topics, leadership and what
+Metadata reports come from the metadata image: the one concrete broker is
+``broker.cluster.node.ClusterBroker`` (every node, a lone one included, runs as a member
+of a Raft quorum), which provides the ``make_*``, ``metadata_*`` and
+``auto_create_topic`` hooks below. Lifecycle, in order:
+``open_storage()`` (logs, dynamic broker configs, high watermarks), ``run_startup_hooks()`` (inside
 the loop), ``start_background()`` (retention, cleaner, flush of due logs — blocking file
 work in a worker thread, never on the event loop), then serving; ``shutdown()`` stops the
 tasks, runs shutdown hooks, drains the append thread and flushes and checkpoints storage
@@ -29,7 +33,7 @@ from broker.fetch_purgatory import FetchPurgatory
 from broker.handlers import HandlerFn, build_registry, collect_start_callbacks
 from broker.producer_ids import ProducerIdManager
 from broker.replica_manager import ReplicaManager
-from broker.topics import BrokerDefaults, TopicRegistry
+from broker.topics import BrokerDefaults
 from common.logging import get_logger
 from protocol.api_registry import ApiRegistry
 from protocol.codec import warm_up
@@ -95,7 +99,7 @@ class Broker:
 
     # ------------------------------------------------------------------ lifecycle
     def open_storage(self) -> list[str]:
-        """Open logs and the topic table (synchronous; call before serving)."""
+        """Open logs and the topic registry (synchronous; call before serving)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.cluster_id = _read_or_create_cluster_id(
             self.data_dir, self.node_id, self.config.cluster_id
@@ -106,9 +110,10 @@ class Broker:
         notes = list(self.log_manager.startup(now_ms()))
         defaults = BrokerDefaults.from_broker_config(self.config)
         self.topics = self.make_topic_registry(defaults)
-        notes += self.topics.open(now_ms())
-        # One node: the ISR is this node alone, so every partition's high watermark is its
-        # recovered log end offset (a kill -9 may have left an older checkpointed value).
+        notes += self.topics.open()
+        # Until data replication exists a partition's ISR is its leader alone
+        # (broker.cluster.staging), so every high watermark is the recovered log end offset
+        # (a kill -9 may have left an older checkpointed value).
         for topic, partition in list(self.log_manager.partitions()):
             log_ = self.log_manager.get(topic, partition)
             if log_ is not None and log_.high_watermark != log_.log_end_offset:
@@ -119,42 +124,32 @@ class Broker:
         return notes
 
     def make_topic_registry(self, defaults: BrokerDefaults) -> Any:
-        """The topic registry (a cluster node overrides this: topics from the metadata log)."""
-        return TopicRegistry(
-            self.data_dir, defaults, log_manager=self.log_manager, node_id=self.node_id
-        )
+        """The topic registry (``ClusterTopicRegistry``: topics from the metadata image)."""
+        raise NotImplementedError
 
     def make_replica_manager(self) -> ReplicaManager:
-        """The replica manager (a cluster node overrides this: leadership from metadata)."""
-        return ReplicaManager(
-            self.log_manager, self.topics, self.purgatory, self.node_id,
-            self.config.min_insync_replicas,
-        )
+        """The replica manager (``ClusterReplicaManager``: leadership from the image)."""
+        raise NotImplementedError
 
     @property
     def logs(self) -> Any:
         """The LogManager (name used by the admin handlers)."""
         return self.log_manager
 
-    # ---- what Metadata/DescribeCluster report (a cluster node reads its metadata image) --
+    # ---- what Metadata/DescribeCluster report (from the metadata image) ----------------
     def metadata_brokers(self) -> list[dict[str, Any]]:
-        return [{"node_id": self.node_id, "broker_id": self.node_id,
-                 "host": self.advertised_host, "port": self.advertised_port, "rack": None,
-                 "is_fenced": False}]
+        raise NotImplementedError
 
     def metadata_controller_id(self) -> int:
-        return self.node_id
+        raise NotImplementedError
 
     def metadata_partitions(self, info: Any) -> list[dict[str, Any]]:
-        node = self.node_id
-        return [{"error_code": 0, "partition_index": p, "leader_id": node, "leader_epoch": 0,
-                 "replica_nodes": (node,), "isr_nodes": (node,), "offline_replicas": ()}
-                for p in range(info.partitions)]
+        raise NotImplementedError
 
     async def auto_create_topic(self, name: str) -> Any:
         """Create topic ``name`` with the defaults (Metadata auto-creation) → TopicInfo;
         raises TopicError."""
-        return self.topics.create_topic(name)
+        raise NotImplementedError
 
     def _topic_changed(self, topic: str) -> None:
         # fetches waiting on a deleted/changed topic re-evaluate (and see the error)

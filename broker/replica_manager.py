@@ -1,10 +1,12 @@
-"""Replica manager of one node: (topic, partition) → PartitionLog, leadership, appends.
+"""Replica manager of one broker: (topic, partition) → PartitionLog, leadership, appends.
 
-On a single node every partition is led here with leader epoch 0 (a cluster node's
-``leader_epoch`` reads the metadata image), the ISR is this node alone, and the high
-watermark equals the log end offset right after each append. Every batch is stamped with
-the partition's current ``leader_epoch``, so the log's leader-epoch cache and
-OffsetForLeaderEpoch agree with what Metadata reports. Appends wake the fetch purgatory.
+This base serves every partition it has a log for, with leader epoch 0; the one in use,
+``broker.cluster.registry.ClusterReplicaManager``, serves only the partitions the metadata
+image says this broker leads, with their leader epoch. The ISR is the leader alone (no data
+replication yet), so the high watermark equals the log end offset right after each append.
+Every batch is stamped with the partition's current ``leader_epoch``, so the log's
+leader-epoch cache and OffsetForLeaderEpoch agree with what Metadata reports. Appends wake
+the fetch purgatory.
 ``append_async`` writes large record sets on one dedicated append thread (arrival order
 kept; storage locks each log), so the event loop keeps receiving the next requests while
 the kernel copies the previous one into the page cache. ``acks=-1`` behaves as ``acks=1``

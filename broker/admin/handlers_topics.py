@@ -1,7 +1,9 @@
 """CreateTopics (19) v2-7, DeleteTopics (20) v1-6, CreatePartitions (37) v0-3.
 
-One node: replication factor 1 only (-1 means ``default.replication.factor``);
-``num_partitions`` -1 means ``num.partitions``. Topics repeated within one request all get
+The ``answer_*`` functions run on the active controller over a ``StagingRegistry``
+(``broker.cluster.controller_api``; brokers forward these requests there).
+``replication_factor`` -1 means ``default.replication.factor``; ``num_partitions`` -1 means
+``num.partitions``. Topics repeated within one request all get
 INVALID_REQUEST, as in Kafka. ``validate_only`` checks everything and changes nothing.
 Results keep the order of the request.
 """

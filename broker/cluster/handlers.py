@@ -1,5 +1,5 @@
-"""Client-listener handlers that differ in cluster mode (they replace the single-node
-ones in the broker's registry; same API keys and version ranges), and what the shared
+"""Client-listener handlers of a cluster node that replace the broker's generic ones
+(``broker.admin``, ``broker.group``; same API keys and version ranges), and what the shared
 Metadata/DescribeCluster handlers report for a cluster node (``broker_entries``,
 ``partition_entries``, ``controller_id``: every unfenced broker from the image with its
 client-listener endpoint; each partition's leader, leader epoch, replicas, ISR and offline

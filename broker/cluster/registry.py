@@ -62,26 +62,12 @@ class ClusterTopicRegistry(TopicRegistry):
         self.ids_path = Path(log_dir) / LOCAL_IDS_FILE
         self._local_ids: dict[str, str] = {}
 
-    def open(self, now_ms: int | None = None) -> list[str]:
+    def open(self) -> list[str]:
         """Topics arrive with the metadata image; only this broker's dynamic broker configs
         (``__strom_topics.json``, its ``broker_configs`` part) and the topic ids of the
         local logs are loaded (a damaged ids file is ignored: logs are then trusted as they
         are)."""
-        try:
-            table = self.store.load()
-        except ValueError as exc:
-            return [f"{exc}: ignored"]
-        notes = self._load_dynamic(table[1]) if table is not None else []
-        return notes + self._open_ids()
-
-    def _commit(self, topics: dict[str, TopicInfo]) -> None:
-        """Only dynamic broker configs are kept locally (topics live in the metadata log)."""
-        try:
-            self.store.save({}, self._dynamic)
-        except OSError as exc:
-            raise TopicError(ErrorCode.kafka_storage_error,
-                             f"Could not save the dynamic broker configs: {exc}") from None
-        self._set(topics)
+        return super().open() + self._open_ids()
 
     def _open_ids(self) -> list[str]:
         try:
@@ -172,6 +158,15 @@ class ClusterTopicRegistry(TopicRegistry):
             self.log_manager.update_config(name, config)
 
     # ---- changes go through the controller -----------------------------------------------
+    def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
+                     configs: dict[str, object] | None = None) -> TopicInfo:
+        """``create_topics`` for one topic: the TopicInfo, or raises its TopicError."""
+        [result] = self.create_topics(
+            [NewTopicRequest(name, partitions, replication_factor, configs or {})])
+        if isinstance(result, TopicError):
+            raise result
+        return result
+
     def create_topics(self, requests: Sequence[NewTopicRequest], *,
                       validate_only: bool = False, now_ms: int | None = None
                       ) -> list[TopicInfo | TopicError]:

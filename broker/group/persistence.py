@@ -66,7 +66,6 @@ class OffsetsTopicStore:
                     "segment.bytes": str(self.config.offsets_topic_segment_bytes),
                     "compression.type": "producer",
                 },
-                now_ms=self.clock(),
             )
         except Exception as exc:
             code = getattr(exc, "error_code", None)

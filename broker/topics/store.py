@@ -1,4 +1,6 @@
-"""Durable storage of the topic table: one JSON file replaced atomically.
+"""Durable storage of ``__strom_topics.json`` (a broker's dynamic broker configs; the
+topic part is written empty — topics live in the metadata log): one JSON file replaced
+atomically.
 
 Write protocol (survives kill -9 and power loss at any instant): write
 ``<file>.tmp``, fsync it, ``os.replace`` onto ``<file>``, fsync the directory. A reader therefore
@@ -24,14 +26,11 @@ TOPICS_FILE = "__strom_topics.json"
 
 
 class TopicStore:
-    """Loads and saves the topic table at ``<log_dir>/__strom_topics.json``."""
+    """Loads and saves ``<log_dir>/__strom_topics.json``."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = Path(log_dir)
         self.path = self.log_dir / TOPICS_FILE
-
-    def exists(self) -> bool:
-        return self.path.exists()
 
     def load(self) -> tuple[dict[str, TopicInfo], BrokerConfigs] | None:
         """The saved (topics, broker_configs), or None when no table was ever saved.

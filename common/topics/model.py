@@ -1,4 +1,7 @@
-"""The topic table of one node as values, and its file format. Pure: no I/O.
+"""Topics as values, and the ``__strom_topics.json`` file format. Pure: no I/O.
+
+Brokers now write only its ``broker_configs`` (``"topics"`` is empty: topics live in the
+metadata log); files with topics from earlier versions still load.
 
 ``__strom_topics.json`` (UTF-8 JSON, written atomically by :mod:`broker.topics.store`)::
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 FORMAT_VERSION = 1
@@ -46,12 +49,6 @@ class TopicInfo:
     replication_factor: int = 1
     configs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     created_ms: int = 0
-
-    def with_configs(self, configs: Mapping[str, str]) -> TopicInfo:
-        return replace(self, configs=MappingProxyType(dict(sorted(configs.items()))))
-
-    def with_partitions(self, partitions: int) -> TopicInfo:
-        return replace(self, partitions=partitions)
 
 
 def new_topic(

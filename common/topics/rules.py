@@ -115,15 +115,15 @@ def check_create(
     *,
     node_id: int,
     assignments: Sequence[tuple[int, Sequence[int]]] = (),
-    live_brokers: int = 1,
-    registered: Collection[int] | None = None,
+    live_brokers: int,
+    registered: Collection[int],
 ) -> tuple[int, int, dict[str, str]]:
     """CreateTopics admission → (partitions, replication_factor, canonical config overrides).
 
     ``assignments`` is the manual replica assignment [(partition_index, broker_ids)], which
     Kafka allows instead of num_partitions/replication_factor (both then -1).
     ``live_brokers`` (unfenced) bounds the replication factor; ``registered`` are the broker
-    ids an assignment may name (default: this node alone).
+    ids an assignment may name.
     """
     name = check_name(name)
     reserved = reserved_prefix_error(name)
@@ -157,12 +157,12 @@ def check_create(
 
 def check_assignments(
     assignments: Sequence[tuple[int, Sequence[int]]], node_id: int, first_partition: int = 0,
-    *, registered: Collection[int] | None = None,
+    *, registered: Collection[int],
 ) -> tuple[int, int]:
     """A manual assignment → (partition count, replication factor): consecutive partition
-    indexes, each with distinct brokers among ``registered`` (default: this node alone) and
-    one replication factor for all."""
-    known = {node_id} if registered is None else set(registered)
+    indexes, each with distinct brokers among ``registered`` and one replication factor for
+    all (``node_id``: this broker, named in the message when it is the only one)."""
+    known = set(registered)
     indexes = sorted(index for index, _ in assignments)
     expected = list(range(first_partition, first_partition + len(assignments)))
     if indexes != expected:
@@ -204,7 +204,7 @@ def check_assignments(
 def check_create_partitions(
     topic: TopicInfo | None, name: str, count: int,
     assignments: Sequence[Sequence[int]] | None, *, node_id: int,
-    registered: Collection[int] | None = None,
+    registered: Collection[int],
 ) -> int:
     """CreatePartitions admission: the new total must exceed the current count."""
     if topic is None:

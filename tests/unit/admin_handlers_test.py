@@ -1,4 +1,7 @@
-"""Admin handlers' answers, for every version they advertise, encoded and decoded with kio."""
+"""Admin handlers' answers, for every version they advertise, encoded and decoded with kio,
+wired as on a lone node: topic changes are answered by the controller (its
+StagingRegistry, committed to the image), reads, DeleteRecords and BROKER resources by the
+broker's own ClusterTopicRegistry."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import MemoryPartition, RecordingLogs
+from admin_support import MemoryPartition, OneNodeCluster, RecordingLogs
 from kio.schema.errors import ErrorCode
 
 from broker.admin.handlers_configs import (
@@ -21,8 +24,9 @@ from broker.admin.handlers_topics import (
     answer_create_topics,
     answer_delete_topics,
 )
+from broker.cluster.registry import ClusterTopicRegistry
 from broker.config import load_config
-from broker.topics import BrokerDefaults, ConfigSource, TopicRegistry
+from broker.topics import ConfigSource
 from protocol.build import build
 from protocol.codec import (
     decode_request,
@@ -53,13 +57,8 @@ def _wire_response(api_key: int, version: int, answer: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> TopicRegistry:
-    reg = TopicRegistry(
-        tmp_path, BrokerDefaults.from_properties({"num.partitions": "2"}),
-        log_manager=RecordingLogs(), node_id=NODE,
-    )
-    reg.open()
-    return reg
+def cluster(tmp_path: Path) -> OneNodeCluster:
+    return OneNodeCluster(tmp_path, num_partitions="2")
 
 
 def _create(version: int, topics: list[dict[str, Any]], validate_only: bool = False) -> dict:
@@ -69,7 +68,7 @@ def _create(version: int, topics: list[dict[str, Any]], validate_only: bool = Fa
 
 
 @pytest.mark.parametrize("version", range(2, 8))
-def test_create_topics_every_version(registry: TopicRegistry, version: int) -> None:
+def test_create_topics_every_version(cluster: OneNodeCluster, version: int) -> None:
     request = _wire_request(19, version, _create(version, [
         {"name": "ok", "configs": [{"name": "retention.ms", "value": "1000"}]},
         {"name": "bad name"},
@@ -77,14 +76,15 @@ def test_create_topics_every_version(registry: TopicRegistry, version: int) -> N
         {"name": "cfg", "configs": [{"name": "retention.ms", "value": "soon"}]},
         {"name": "dup"}, {"name": "dup"},
     ]))
-    response = _wire_response(19, version, answer_create_topics(registry, request, version))
+    response = _wire_response(19, version, cluster.decide(
+        lambda r: answer_create_topics(r, request, version)))
     codes = [t.error_code for t in response.topics]
     assert codes == [
         ErrorCode.none, ErrorCode.invalid_topic_exception, ErrorCode.invalid_replication_factor,
         ErrorCode.invalid_config, ErrorCode.invalid_request, ErrorCode.invalid_request,
     ]
     assert "soon" in response.topics[3].error_message
-    assert registry.names() == ["ok"]
+    assert cluster.broker.names() == ["ok"]
     ok = response.topics[0]
     if version >= 5:
         assert (ok.num_partitions, ok.replication_factor) == (2, 1)
@@ -93,60 +93,65 @@ def test_create_topics_every_version(registry: TopicRegistry, version: int) -> N
         assert configs["retention.ms"].config_source == ConfigSource.TOPIC_CONFIG
         assert configs["segment.bytes"].config_source == ConfigSource.DEFAULT_CONFIG
     if version >= 7:
-        assert ok.topic_id == registry.get("ok").topic_id  # type: ignore[union-attr]
+        assert ok.topic_id == cluster.broker.get("ok").topic_id  # type: ignore[union-attr]
     again = _wire_request(19, version, _create(version, [{"name": "ok"}]))
-    response = _wire_response(19, version, answer_create_topics(registry, again, version))
+    response = _wire_response(19, version, cluster.decide(
+        lambda r: answer_create_topics(r, again, version)))
     assert response.topics[0].error_code == ErrorCode.topic_already_exists
 
 
-def test_create_topics_validate_only(registry: TopicRegistry) -> None:
+def test_create_topics_validate_only(cluster: OneNodeCluster) -> None:
     request = _wire_request(19, 7, _create(7, [{"name": "v", "num_partitions": 4}], True))
-    response = _wire_response(19, 7, answer_create_topics(registry, request, 7))
+    response = _wire_response(19, 7, cluster.decide(
+        lambda r: answer_create_topics(r, request, 7)))
     assert response.topics[0].error_code == ErrorCode.none
     assert response.topics[0].num_partitions == 4
-    assert registry.get("v") is None
+    assert cluster.broker.get("v") is None
 
 
 @pytest.mark.parametrize("version", range(1, 7))
-def test_delete_topics_every_version(registry: TopicRegistry, version: int) -> None:
-    registry.create_topic("a", 1)
-    registry.create_topic("b", 1)
+def test_delete_topics_every_version(cluster: OneNodeCluster, version: int) -> None:
+    cluster.create_topic("a", 1)
+    cluster.create_topic("b", 1)
     if version >= 6:
         body = {"topics": [{"name": "a", "topic_id": uuid.UUID(int=0)},
-                           {"name": None, "topic_id": registry.get("b").topic_id},  # type: ignore[union-attr]
+                           {"name": None, "topic_id": cluster.broker.get("b").topic_id},  # type: ignore[union-attr]
                            {"name": "missing", "topic_id": uuid.UUID(int=0)},
                            {"name": None, "topic_id": uuid.uuid4()}]}
     else:
         body = {"topic_names": ["a", "b", "missing"]}
     request = _wire_request(20, version, {**body, "timeout": 1000})
-    response = _wire_response(20, version, answer_delete_topics(registry, request, version))
+    response = _wire_response(20, version, cluster.decide(
+        lambda r: answer_delete_topics(r, request, version)))
     codes = [r.error_code for r in response.responses]
     expected = [ErrorCode.none, ErrorCode.none, ErrorCode.unknown_topic_or_partition]
     if version >= 6:
         expected.append(ErrorCode.unknown_topic_id)
         assert response.responses[1].name == "b"
     assert codes == expected
-    assert registry.names() == []
+    assert cluster.broker.names() == []
 
 
 @pytest.mark.parametrize("version", range(0, 4))
-def test_create_partitions_every_version(registry: TopicRegistry, version: int) -> None:
-    registry.create_topic("p", 1)
+def test_create_partitions_every_version(cluster: OneNodeCluster, version: int) -> None:
+    cluster.create_topic("p", 1)
     request = _wire_request(37, version, {
         "topics": [{"name": "p", "count": 3, "assignments": None},
                    {"name": "missing", "count": 3}],
         "timeout": 1000, "validate_only": False,
     })
-    response = _wire_response(37, version, answer_create_partitions(registry, request, version))
+    response = _wire_response(37, version, cluster.decide(
+        lambda r: answer_create_partitions(r, request, version)))
     assert [r.error_code for r in response.results] == [
         ErrorCode.none, ErrorCode.unknown_topic_or_partition
     ]
-    assert registry.partition_count("p") == 3
+    assert cluster.broker.get("p").partitions == 3  # type: ignore[union-attr]
     shrink = _wire_request(37, version, {
         "topics": [{"name": "p", "count": 2}], "timeout": 1000,
         "validate_only": False,
     })
-    response = _wire_response(37, version, answer_create_partitions(registry, shrink, version))
+    response = _wire_response(37, version, cluster.decide(
+        lambda r: answer_create_partitions(r, shrink, version)))
     assert response.results[0].error_code == ErrorCode.invalid_partitions
     assert "higher than the requested 2" in response.results[0].error_message
 
@@ -161,8 +166,8 @@ class _Logs(RecordingLogs):
 
 
 @pytest.mark.parametrize("version", range(0, 3))
-def test_delete_records_every_version(registry: TopicRegistry, version: int) -> None:
-    registry.create_topic("r", 2)
+def test_delete_records_every_version(cluster: OneNodeCluster, version: int) -> None:
+    cluster.create_topic("r", 2)
     logs = _Logs()
     parts = [(0, 50), (0, 20), (0, 101), (1, -1), (2, 5)]
     request = _wire_request(21, version, {
@@ -171,7 +176,8 @@ def test_delete_records_every_version(registry: TopicRegistry, version: int) -> 
             {"name": "nope", "partitions": [{"partition_index": 0, "offset": 1}]}],
         "timeout": 1000,
     })
-    response = _wire_response(21, version, answer_delete_records(registry, logs, request, version))
+    response = _wire_response(21, version,
+                              answer_delete_records(cluster.broker, logs, request, version))
     got = [(p.error_code, p.low_watermark) for p in response.topics[0].partitions]
     assert got == [
         (ErrorCode.none, 50), (ErrorCode.none, 50), (ErrorCode.offset_out_of_range, -1),
@@ -181,8 +187,8 @@ def test_delete_records_every_version(registry: TopicRegistry, version: int) -> 
 
 
 @pytest.mark.parametrize("version", range(1, 5))
-def test_describe_configs_every_version(registry: TopicRegistry, version: int) -> None:
-    registry.create_topic("d", 1, configs={"retention.ms": "5000"})
+def test_describe_configs_every_version(cluster: OneNodeCluster, version: int) -> None:
+    cluster.create_topic("d", 1, configs={"retention.ms": "5000"})
     config, _ = load_config(overrides={"log.segment.bytes": "2097152", "node.id": str(NODE)},
                             environ={})
     body: dict[str, Any] = {
@@ -198,7 +204,7 @@ def test_describe_configs_every_version(registry: TopicRegistry, version: int) -
         "include_synonyms": True, "include_documentation": True,
     }
     request = _wire_request(32, version, body)
-    answer = answer_describe_configs(registry, config, NODE, request, version)
+    answer = answer_describe_configs(cluster.broker, config, NODE, request, version)
     response = _wire_response(32, version, answer)
     codes = [r.error_code for r in response.results]
     assert codes == [ErrorCode.none, ErrorCode.none, ErrorCode.unknown_topic_or_partition,
@@ -220,51 +226,59 @@ def test_describe_configs_every_version(registry: TopicRegistry, version: int) -
 
 
 @pytest.mark.parametrize("version", range(0, 3))
-def test_alter_configs_every_version(registry: TopicRegistry, version: int) -> None:
-    registry.create_topic("t", 1, configs={"retention.ms": "5000"})
+def test_alter_configs_every_version(cluster: OneNodeCluster, version: int) -> None:
+    cluster.create_topic("t", 1, configs={"retention.ms": "5000"})
     request = _wire_request(33, version, {
         "resources": [
             {"resource_type": 2, "resource_name": "t",
              "configs": [{"name": "cleanup.policy", "value": "compact"}]},
             {"resource_type": 2, "resource_name": "missing", "configs": []},
-            {"resource_type": 4, "resource_name": str(NODE),
-             "configs": [{"name": "listeners", "value": "PLAINTEXT://:1"}]},
             {"resource_type": 2, "resource_name": "bad/name", "configs": []},
         ],
         "validate_only": False,
     })
-    response = _wire_response(33, version, answer_alter_configs(registry, NODE, request, version))
+    response = _wire_response(33, version, cluster.decide(
+        lambda r: answer_alter_configs(r, NODE, request, version)))
     assert [r.error_code for r in response.responses] == [
-        ErrorCode.none, ErrorCode.unknown_topic_or_partition, ErrorCode.invalid_request,
+        ErrorCode.none, ErrorCode.unknown_topic_or_partition,
         ErrorCode.invalid_topic_exception,
     ]
-    assert dict(registry.get("t").configs) == {"cleanup.policy": "compact"}  # type: ignore[union-attr]
+    assert dict(cluster.broker.get("t").configs) == {"cleanup.policy": "compact"}  # type: ignore[union-attr]
+    # BROKER resources are answered by the broker itself (its dynamic configs)
+    fixed = _wire_request(33, version, {"resources": [
+        {"resource_type": 4, "resource_name": str(NODE),
+         "configs": [{"name": "listeners", "value": "PLAINTEXT://:1"}]}], "validate_only": False})
+    response = _wire_response(33, version,
+                              answer_alter_configs(cluster.broker, NODE, fixed, version))
+    assert response.responses[0].error_code == ErrorCode.invalid_request
     bad = _wire_request(33, version, {"resources": [
         {"resource_type": 2, "resource_name": "t",
          "configs": [{"name": "max.message.bytes", "value": "-5"}]}], "validate_only": False})
-    response = _wire_response(33, version, answer_alter_configs(registry, NODE, bad, version))
+    response = _wire_response(33, version, cluster.decide(
+        lambda r: answer_alter_configs(r, NODE, bad, version)))
     assert response.responses[0].error_code == ErrorCode.invalid_config
     assert "max.message.bytes" in response.responses[0].error_message
 
 
 @pytest.mark.parametrize("version", range(0, 2))
-def test_incremental_alter_configs_every_version(registry: TopicRegistry, version: int) -> None:
-    registry.create_topic("t", 1, configs={"retention.ms": "5000"})
+def test_incremental_alter_configs_every_version(cluster: OneNodeCluster, version: int) -> None:
+    cluster.create_topic("t", 1, configs={"retention.ms": "5000"})
 
     def send(configs: list[dict[str, Any]], validate_only: bool = False) -> Any:
         request = _wire_request(44, version, {
             "resources": [{"resource_type": 2, "resource_name": "t", "configs": configs}],
             "validate_only": validate_only,
         })
-        answer = answer_incremental_alter_configs(registry, NODE, request, version)
+        answer = cluster.decide(
+            lambda r: answer_incremental_alter_configs(r, NODE, request, version))
         return _wire_response(44, version, answer).responses[0]
 
     assert send([{"name": "cleanup.policy", "config_operation": 2, "value": "compact"},
                  {"name": "retention.ms", "config_operation": 1, "value": None}]).error_code == 0
-    assert dict(registry.get("t").configs) == {"cleanup.policy": "delete,compact"}  # type: ignore[union-attr]
+    assert dict(cluster.broker.get("t").configs) == {"cleanup.policy": "delete,compact"}  # type: ignore[union-attr]
     assert send([{"name": "cleanup.policy", "config_operation": 3, "value": "delete"}],
                 validate_only=True).error_code == 0
-    assert dict(registry.get("t").configs) == {"cleanup.policy": "delete,compact"}  # type: ignore[union-attr]
+    assert dict(cluster.broker.get("t").configs) == {"cleanup.policy": "delete,compact"}  # type: ignore[union-attr]
     assert send([{"name": "segment.ms", "config_operation": 0, "value": "0"}]).error_code == (
         ErrorCode.invalid_config
     )
@@ -274,9 +288,9 @@ def test_incremental_alter_configs_every_version(registry: TopicRegistry, versio
 
 
 @pytest.mark.parametrize("version", range(0, 2))
-def test_dynamic_broker_configs(registry: TopicRegistry, tmp_path: Path, version: int) -> None:
-    registry.create_topic("own", 1, configs={"retention.ms": "1000"})
-    registry.create_topic("plain", 1)
+def test_dynamic_broker_configs(cluster: OneNodeCluster, tmp_path: Path, version: int) -> None:
+    cluster.create_topic("own", 1, configs={"retention.ms": "1000"})
+    cluster.create_topic("plain", 1)
     config, _ = load_config(overrides={"node.id": str(NODE)}, environ={})
 
     def alter(entity: str, configs: list[dict[str, Any]], validate_only: bool = False) -> Any:
@@ -284,11 +298,11 @@ def test_dynamic_broker_configs(registry: TopicRegistry, tmp_path: Path, version
             "resources": [{"resource_type": 4, "resource_name": entity, "configs": configs}],
             "validate_only": validate_only,
         })
-        answer = answer_incremental_alter_configs(registry, NODE, request, version)
+        answer = answer_incremental_alter_configs(cluster.broker, NODE, request, version)
         return _wire_response(44, version, answer).responses[0]
 
     def topic(name: str) -> dict[str, Any]:
-        return {d.name: d for d in registry.describe_configs(name)}
+        return {d.name: d for d in cluster.broker.describe_configs(name)}
 
     # cluster-wide default, then this broker's own value on top
     assert alter("", [{"name": "log.retention.ms", "config_operation": 0,
@@ -300,8 +314,7 @@ def test_dynamic_broker_configs(registry: TopicRegistry, tmp_path: Path, version
                               "value": "2"}]).error_code == 0
     assert topic("plain")["retention.ms"].value == "120000"
     assert topic("plain")["retention.ms"].source == ConfigSource.DYNAMIC_BROKER_CONFIG
-    logs = registry.log_manager
-    assert logs.topic_configs["plain"].retention_ms == 120000  # type: ignore[union-attr]
+    assert cluster.logs.topic_configs["plain"].retention_ms == 120000  # type: ignore[union-attr]
     assert alter(str(NODE), [{"name": "log.cleanup.policy", "config_operation": 2,
                               "value": "compact"}]).error_code == 0
     assert topic("plain")["cleanup.policy"].value == "delete,compact"
@@ -319,32 +332,34 @@ def test_dynamic_broker_configs(registry: TopicRegistry, tmp_path: Path, version
     request = _wire_request(32, 4, {"resources": [
         {"resource_type": 4, "resource_name": str(NODE)},
         {"resource_type": 4, "resource_name": ""}], "include_synonyms": True})
-    answer = answer_describe_configs(registry, config, NODE, request, 4)
+    answer = answer_describe_configs(cluster.broker, config, NODE, request, 4)
     node, default = _wire_response(32, 4, answer).results
     node_configs = {c.name: c for c in node.configs}
     assert node_configs["log.retention.minutes"].value == "2"
     assert node_configs["log.retention.minutes"].config_source == 2
     assert node_configs["log.retention.ms"].config_source == 3
     assert {c.name: c.value for c in default.configs} == {"log.retention.ms": "7000"}
-    again = TopicRegistry(tmp_path, registry._static_broker, log_manager=RecordingLogs(),
-                          node_id=NODE)
-    again.open()
+    again = ClusterTopicRegistry(tmp_path, cluster.defaults, log_manager=RecordingLogs(),
+                                 node_id=NODE)
+    assert again.open() == []
+    again.apply_image(cluster.image)
     assert {d.name: d.value for d in again.describe_configs("plain")}["retention.ms"] == "120000"
     assert alter(str(NODE), [{"name": "log.retention.minutes", "config_operation": 1,
                               "value": None}]).error_code == 0
     assert topic("plain")["retention.ms"].value == "7000"
 
 
-def test_delete_topics_same_topic_by_name_and_id(registry: TopicRegistry) -> None:
-    info = registry.create_topic("twice", 1)
+def test_delete_topics_same_topic_by_name_and_id(cluster: OneNodeCluster) -> None:
+    info = cluster.create_topic("twice", 1)
     request = _wire_request(20, 6, {"topics": [
         {"name": "twice", "topic_id": uuid.UUID(int=0)},
         {"name": None, "topic_id": info.topic_id}], "timeout": 1000})
-    response = _wire_response(20, 6, answer_delete_topics(registry, request, 6))
+    response = _wire_response(20, 6, cluster.decide(
+        lambda r: answer_delete_topics(r, request, 6)))
     assert [(r.name, r.error_code) for r in response.responses] == [
         ("twice", ErrorCode.none), ("twice", ErrorCode.invalid_request)
     ]
-    assert registry.get("twice") is None
+    assert cluster.broker.get("twice") is None
 
 
 def test_broker_secrets_are_never_described() -> None:

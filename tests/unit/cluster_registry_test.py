@@ -41,7 +41,7 @@ def open_registry(data: Path) -> tuple[ClusterTopicRegistry, LogManager]:
     logs = LogManager(data, LogConfig())
     logs.startup(0)
     registry = ClusterTopicRegistry(data, BrokerDefaults(), log_manager=logs, node_id=NODE)
-    assert registry.open(0) == []
+    assert registry.open() == []
     return registry, logs
 
 

@@ -1,5 +1,6 @@
-"""The server in-process on 127.0.0.1:0: handler failures close only their connection,
-handlers registered late are advertised, shutdown finishes in-flight requests."""
+"""The server in-process on 127.0.0.1:0, started as ``strom serve`` starts a lone node (a
+one-voter quorum of itself): handler failures close only their connection, handlers
+registered late are advertised, shutdown finishes in-flight requests."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from kio.schema.api_versions.v0.request import ApiVersionsRequest
 from kio.schema.describe_transactions.v0.request import DescribeTransactionsRequest
 
-from broker.broker import Broker
+from broker.cluster.node import ClusterNode
 from broker.config import load_config
 from broker.handlers import ApiHandler, RequestContext
 from broker.server import KafkaServer
+from broker.topics import NewTopicRequest
 from net.wire import WireClient
 
 UNUSED_API = 65  # DescribeTransactions: not served by any real handler yet
@@ -28,16 +30,24 @@ async def _failing(ctx: RequestContext, request: Any) -> Any:
 async def running(tmp_path: Path) -> Any:
     config, _ = load_config(None, [f"log.dirs={tmp_path}", "listeners=PLAINTEXT://127.0.0.1:0"],
                             environ={})
-    broker = Broker(config)
+    node = ClusterNode(config)
+    node.open()
+    broker = node.broker
+    assert broker is not None
     broker.registry.register(ApiHandler(UNUSED_API, 0, 0, _failing).spec())
-    broker.open_storage()
+    await node.start_quorum()
     server = KafkaServer(broker)
-    host, port = await server.start("127.0.0.1", 0)
-    broker.set_advertised(host, port)
     try:
-        yield broker, server, host, port
+        assert await node.wait_caught_up(5)
+        await broker.run_startup_hooks()
+        host, port = await server.start("127.0.0.1", 0)
+        broker.set_advertised(host, port)
+        node.start_broker((host, port))
+        assert await node.wait_serving(5)
+        yield node, broker, server, host, port
     finally:
         await server.shutdown()
+        await node.stop()
         await broker.shutdown()
 
 
@@ -47,7 +57,7 @@ def _call(host: str, port: int, body: Any) -> Any:
 
 
 async def test_handler_failure_closes_only_that_connection(running: Any) -> None:
-    broker, _server, host, port = running
+    _node, _broker, _server, host, port = running
     versions = await asyncio.to_thread(_call, host, port, ApiVersionsRequest())
     assert any(int(k.api_key) == UNUSED_API for k in versions.api_keys)
 
@@ -62,11 +72,12 @@ async def test_handler_failure_closes_only_that_connection(running: Any) -> None
 
 
 async def test_shutdown_answers_in_flight_long_poll(running: Any) -> None:
-    broker, server, host, port = running
+    node, broker, server, host, port = running
     from protocol.build import build
     from protocol.codec import request_type
 
-    broker.topics.create_topic("lp", 1)
+    await node.create_now([NewTopicRequest("lp", 1)])
+    assert broker.topics.get("lp") is not None
     fetch = build(request_type(1, 12), {
         "replica_id": -1, "max_wait": 30_000, "min_bytes": 1, "max_bytes": 1 << 20,
         "session_epoch": -1, "forgotten_topics_data": [],
