@@ -210,18 +210,16 @@ async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
     return await _cluster(ctx).describe_quorum(request)
 
 
-def cluster_handlers(*, describe_quorum: bool = True) -> list[ApiHandler]:
-    """Replacements for the broker listener's registry in cluster mode (DescribeQuorum is
-    added unless ``describe_quorum`` is False: a lone node keeps the client listener's
-    API list of a plain broker)."""
-    handlers = [
+def cluster_handlers() -> list[ApiHandler]:
+    """Replacements and additions for the broker listener's registry: coordinator lookup,
+    admin APIs forwarded to the active controller, and DescribeQuorum (answered by the
+    quorum leader, forwarded otherwise), which Kafka brokers serve too."""
+    return [
         ApiHandler(10, 0, 6, handle_find_coordinator),
         ApiHandler(19, 2, 7, _forwarder(19)),
         ApiHandler(20, 1, 6, _forwarder(20)),
         ApiHandler(37, 0, 3, _forwarder(37)),
         ApiHandler(33, 0, 2, _forwarder(33, handlers_configs.handle_alter_configs)),
         ApiHandler(44, 0, 1, _forwarder(44, handlers_configs.handle_incremental_alter_configs)),
+        ApiHandler(55, 2, 2, handle_describe_quorum),
     ]
-    if describe_quorum:
-        handlers.append(ApiHandler(55, 2, 2, handle_describe_quorum))
-    return handlers

@@ -3,9 +3,8 @@
 Started by ``strom serve``. Without ``controller.quorum.voters`` a combined node is a
 one-voter quorum of itself (``single_voter``): no controller listener (a lone voter sends
 no Raft messages; registration, heartbeats and admin requests reach its own controller
-in-process), a short election timeout so it leads at once, the cluster id of
-``meta.properties`` and no DescribeQuorum on the client listener, so clients see exactly a
-plain broker. Roles:
+in-process), a short election timeout so it leads at once and the cluster id of
+``meta.properties``; its client listener answers DescribeQuorum like any broker's. Roles:
 
 - controller (``node.id`` must be a voter): a ``QuorumNode`` voter with its
   ``QuorumController`` and the controller listener (``controller.listener.names``; its
@@ -257,7 +256,7 @@ class ClusterNode:
 
     def _install_handlers(self, broker: Broker) -> None:
         replaced: dict[int, ApiHandler] = {
-            h.api_key: h for h in cluster_handlers(describe_quorum=not self.single_voter)}
+            h.api_key: h for h in cluster_handlers()}
         specs = []
         for spec in broker.registry.specs():
             h = replaced.pop(spec.api_key, None)

@@ -1,8 +1,10 @@
 """A node started without ``controller.quorum.voters`` (``make run``) is a one-voter quorum
 of itself, on the same code path as a cluster node:
 
-- its client listener advertises no controller RPC (Vote, BeginQuorumEpoch,
-  EndQuorumEpoch, DescribeQuorum, FetchSnapshot, BrokerRegistration, BrokerHeartbeat);
+- its client listener advertises no controller-to-controller or broker-to-controller RPC
+  (Vote, BeginQuorumEpoch, EndQuorumEpoch, FetchSnapshot, BrokerRegistration,
+  BrokerHeartbeat) but answers DescribeQuorum, as Kafka brokers do: ``strom quorum
+  describe`` shows the node as the one voter and leader;
 - topics live in the metadata log (``__strom_metadata/__cluster_metadata-0``), not in the
   local ``__strom_topics.json`` table, and survive kill -9 with their topic id;
 - a produced batch carries the leader epoch Metadata reports, before and after a restart.
@@ -11,6 +13,8 @@ of itself, on the same code path as a cluster node:
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,10 +26,10 @@ from net.wire import WireClient
 from protocol.build import build
 from protocol.codec import request_type
 from protocol.records import Record, build_batch, iter_batches
-from tests.support.broker import BrokerProcess
+from tests.support.broker import REPO_ROOT, BrokerProcess
 
 TIMEOUT = 10.0
-CONTROLLER_RPCS = {52, 53, 54, 55, 59, 62, 63}
+CONTROLLER_RPCS = {52, 53, 54, 59, 62, 63}
 
 
 def req(api_key: int, version: int, **values: Any) -> Any:
@@ -88,6 +92,12 @@ def test_a_lone_node_is_a_one_voter_quorum_of_itself(tmp_path: Path) -> None:
             epoch = before.partitions[0].leader_epoch
             assert before.partitions[0].leader_id == 1
             assert batch_epochs(c, topic) == [epoch]
+        out = subprocess.run(
+            [sys.executable, "-m", "broker", "quorum", "describe", "--bootstrap-server",
+             node.bootstrap], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "LeaderId:              1" in out.stdout, out.stdout
+        assert "CurrentVoters:         [1]" in out.stdout, out.stdout
         assert (node.data_dir / "__strom_metadata" / "__cluster_metadata-0").is_dir()
         assert topic not in local_topic_table(node.data_dir)
 
