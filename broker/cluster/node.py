@@ -48,7 +48,7 @@ from kio.schema.create_topics.v7 import request as ct_req
 from kio.schema.errors import ErrorCode
 
 from broker.broker import Broker, _read_or_create_cluster_id
-from broker.cluster import controller_api
+from broker.cluster import controller_api, legacy_topics
 from broker.cluster.handlers import (
     NOT_CONTROLLER,
     OFFSETS_TOPIC,
@@ -64,7 +64,7 @@ from broker.handlers import ApiHandler, RequestContext
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
 from controller.quorum import QuorumNode, VoterConfigError, parse_voters
-from controller.quorum_controller import QuorumController
+from controller.quorum_controller import NotControllerError, QuorumController
 from net.client import ClientPool, RequestError
 from protocol.api_registry import ApiRegistry
 from protocol.headers import RequestHeader
@@ -318,6 +318,28 @@ class ClusterNode:
                 return True
             await asyncio.sleep(0.005)
         return False
+
+    async def adopt_legacy_topics(self) -> None:
+        """A lone node: bring the topics of ``__strom_topics.json`` from before the metadata
+        log into it (``legacy_topics``) before the broker registers. If that fails, the
+        logs are kept: stray logs are then not removed in this run."""
+        broker = self.broker
+        if broker is None or self.controller is None or not broker.topics.legacy_topics:
+            return
+        legacy = broker.topics.legacy_topics
+        try:
+            adopted, skipped = await self.controller.decide(
+                legacy_topics.adopt(legacy, self.node_id))
+            if not skipped:
+                broker.topics.forget_legacy_topics()
+        except (NotControllerError, OSError) as exc:
+            adopted, skipped = [], [(name, str(exc)) for name in sorted(legacy)]
+        if adopted:
+            self.log.info("legacy_topics_adopted", topics=adopted)
+        for name, why in skipped:
+            self._strays_checked = True
+            self.log.error("legacy_topic_not_adopted", topic=name, problem=why,
+                           logs="kept; retried at the next start")
 
     def start_broker(self, advertised: tuple[str, int]) -> None:
         """Start registration and heartbeats (broker role) for the advertised endpoint."""

@@ -2,9 +2,10 @@
 or — without ``controller.quorum.voters`` — a one-voter quorum of itself).
 
 Start: open the metadata store and storage (refusing bad state with a message) → the
-controller listener (controller role) → the quorum driver → the client listener (broker
-role) → broker registration and heartbeats → ready file (``host:port`` of the client
-listener, or of the controller listener for a controller-only node). A lone node first
+controller listener (controller role) → the quorum driver → (a lone node) adoption of the
+topics an earlier version kept in ``__strom_topics.json`` (``legacy_topics``) → the client
+listener (broker role) → broker registration and heartbeats → ready file (``host:port``
+of the client listener, or of the controller listener for a controller-only node). A lone node first
 waits (bounded) until it is registered and unfenced before it accepts connections, so its
 first clients see it.
 
@@ -76,6 +77,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
                                                      node.controller_listener.port)
         ready_address = (chost, cport)
     await node.start_quorum()
+    if node.single_voter:
+        await node.adopt_legacy_topics()
     if node.is_broker and not await node.wait_caught_up(CATCH_UP_WAIT_S):
         log.warning("metadata_not_caught_up", waited_s=CATCH_UP_WAIT_S,
                     leader=node.quorum.leader_id, applied=node.quorum.image.offset,

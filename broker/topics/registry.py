@@ -96,6 +96,8 @@ class TopicRegistry:
         self.store = TopicStore(Path(log_dir))
         self.log_manager = log_manager
         self._topics: dict[str, TopicInfo] = {}
+        #: topics of the file from before the metadata log (see ``open``)
+        self.legacy_topics: dict[str, TopicInfo] = {}
         self._effective: dict[str, Mapping[str, Any]] = {}
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
         self._listeners: list[Callable[[str], None]] = []
@@ -103,13 +105,22 @@ class TopicRegistry:
     # ------------------------------------------------------------------ startup
 
     def open(self) -> list[str]:
-        """Load this broker's dynamic broker configs; returns notes (a damaged file is
-        ignored, with a note naming it)."""
+        """Load this broker's dynamic broker configs, and in ``legacy_topics`` the topics an
+        earlier version kept in the same file; returns notes (a damaged file is ignored,
+        with a note naming it)."""
         try:
             table = self.store.load()
         except ValueError as exc:
             return [f"{exc}: ignored"]
-        return self._load_dynamic(table[1]) if table is not None else []
+        if table is None:
+            return []
+        self.legacy_topics = table[0]
+        return self._load_dynamic(table[1])
+
+    def forget_legacy_topics(self) -> None:
+        """Rewrite the file without its topics (once they are in the metadata log)."""
+        self.store.save({}, self._dynamic)
+        self.legacy_topics = {}
 
     def _load_dynamic(self, broker_configs: Mapping[str, Mapping[str, str]]) -> list[str]:
         """Apply the saved runtime broker properties; notes when they were ignored."""

@@ -1,7 +1,8 @@
 """Topics as values, and the ``__strom_topics.json`` file format. Pure: no I/O.
 
 Brokers now write only its ``broker_configs`` (``"topics"`` is empty: topics live in the
-metadata log); files with topics from earlier versions still load.
+metadata log); files with topics from earlier versions still load, and a lone node
+adopts those topics into its metadata log (``broker.cluster.legacy_topics``).
 
 ``__strom_topics.json`` (UTF-8 JSON, written atomically by :mod:`broker.topics.store`)::
 

@@ -108,8 +108,31 @@ def create_topic(
     topic_id = new_topic_id(rng)
     while topic_id in image.topics:
         topic_id = new_topic_id(rng)
+    return _new_topic(name, topic_id, placed, {b for b, _ in live}, configs)
+
+
+def adopt_topic(image: MetadataImage, name: str, topic_id: uuid.UUID, partitions: int,
+                configs: Mapping[str, str], broker_id: int) -> Decision:
+    """Bring a topic whose logs ``broker_id`` already holds into the metadata log with its
+    own id (a lone node's topic table from before the metadata log): ``partitions``
+    partitions, each with the one replica ``broker_id`` as leader."""
+    problem = validate_topic_name(name)
+    if problem:
+        return _fail(ErrorCode.invalid_topic_exception, problem)
+    if image.topic(name) is not None or topic_id in image.topics:
+        return _fail(ErrorCode.topic_already_exists,
+                     f"topic {name!r} or its id {topic_id} already exists")
+    if partitions < 1:
+        return _fail(ErrorCode.invalid_partitions,
+                     f"number of partitions must be at least 1, got {partitions}")
+    return _new_topic(name, topic_id, [[broker_id]] * partitions, {broker_id}, configs)
+
+
+def _new_topic(name: str, topic_id: uuid.UUID, placed: Sequence[Sequence[int]],
+               live_ids: set[int], configs: Mapping[str, str | None] | None) -> Decision:
+    """TopicRecord + a PartitionRecord per partition (leader = first live replica, ISR =
+    all replicas) + a ConfigRecord per set config."""
     records: list[MetadataRecord] = [TopicRecord(name, topic_id)]
-    live_ids = {b for b, _ in live}
     for index, replicas in enumerate(placed):
         leader = next((r for r in replicas if r in live_ids), -1)
         records.append(PartitionRecord(index, topic_id, tuple(replicas), tuple(replicas),
@@ -117,7 +140,8 @@ def create_topic(
     for key, value in sorted((configs or {}).items()):
         if value is not None:
             records.append(ConfigRecord(RESOURCE_TOPIC, name, key, value))
-    return Decision(tuple(records), topic_id=topic_id, assignments=tuple(placed))
+    return Decision(tuple(records), topic_id=topic_id,
+                    assignments=tuple(tuple(r) for r in placed))
 
 
 def _check_assignments(image: MetadataImage, assignments: Mapping[int, Sequence[int]],

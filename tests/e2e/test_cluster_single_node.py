@@ -13,6 +13,7 @@ of itself, on the same code path as a cluster node:
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -20,13 +21,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.structs import OffsetAndMetadata
 from kio.schema.errors import ErrorCode
 
+from common.topics.model import TopicInfo, encode_topics
 from net.wire import WireClient
 from protocol.build import build
 from protocol.codec import request_type
 from protocol.records import Record, build_batch, iter_batches
 from tests.support.broker import REPO_ROOT, BrokerProcess
+from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES
 
 TIMEOUT = 10.0
 CONTROLLER_RPCS = {52, 53, 54, 59, 62, 63}
@@ -112,3 +118,73 @@ def test_a_lone_node_is_a_one_voter_quorum_of_itself(tmp_path: Path) -> None:
             assert batch_epochs(c, topic) == [epoch, after.partitions[0].leader_epoch]
     finally:
         node.close()
+
+
+def test_topics_of_the_table_before_the_metadata_log_are_adopted(tmp_path: Path) -> None:
+    """A data directory of a Strom from before the metadata log (topics in
+    ``__strom_topics.json``, no ``__strom_metadata``) keeps every topic, record and
+    committed offset: the topics come back with their ids, partitions and configs."""
+    node = BrokerProcess(tmp_path / "node", BROKER_DEFAULT_OVERRIDES)
+    node.start()
+    topic, group = f"old-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    tps = [TopicPartition(topic, p) for p in range(2)]
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=node.bootstrap)
+        admin.create_topics([NewTopic(topic, 2, 1, topic_configs={"retention.ms": "86400000"})])
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=node.bootstrap, acks="all")
+        for i in range(20):
+            producer.send(topic, b"v%d" % i, partition=i % 2)
+        producer.flush(TIMEOUT)
+        producer.close()
+        consumer = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=group,
+                                 enable_auto_commit=False)
+        consumer.commit({tp: OffsetAndMetadata(4, "", -1) for tp in tps})
+        consumer.close()
+        with client(node) as c:
+            before = {name: metadata(c, name) for name in (topic, "__consumer_offsets")}
+        node.stop()
+
+        # what an earlier version left: the topic table, and no metadata log
+        shutil.rmtree(node.data_dir / "__strom_metadata")
+        (node.data_dir / "__strom_topics.json").write_bytes(encode_topics({
+            name: TopicInfo(name, t.topic_id, len(t.partitions),
+                            configs=configs_of(name)) for name, t in before.items()}))
+
+        node.start()
+        with client(node) as c:
+            for name, t in before.items():
+                after = metadata(c, name)
+                assert after.error_code == ErrorCode.none, name
+                assert after.topic_id == t.topic_id, name
+                assert len(after.partitions) == len(t.partitions), name
+        assert local_topic_table(node.data_dir) == {}
+        node.restart(clean=False)  # kill -9: adopted once, kept
+        consumer = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=group,
+                                 enable_auto_commit=False, auto_offset_reset="earliest")
+        try:
+            assert {tp: consumer.committed(tp) for tp in tps} == {tp: 4 for tp in tps}
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            got: list[bytes] = []
+            deadline = time.monotonic() + TIMEOUT
+            while len(got) < 20 and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=500).values():
+                    got += [r.value for r in records]
+            assert sorted(got) == sorted(b"v%d" % i for i in range(20))
+        finally:
+            consumer.close()
+        admin = KafkaAdminClient(bootstrap_servers=node.bootstrap)
+        try:
+            described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            assert described["topic"][topic]["retention.ms"]["value"] == "86400000"
+        finally:
+            admin.close()
+    finally:
+        node.close()
+
+
+def configs_of(name: str) -> dict[str, str]:
+    if name == "__consumer_offsets":
+        return {"cleanup.policy": "compact", "compression.type": "producer"}
+    return {"retention.ms": "86400000"}
