@@ -157,10 +157,13 @@ class QuorumNode:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self, timeout: float = 1.5) -> None:
-        """Resign leadership (EndQuorumEpoch reaches the voters when it can) and stop."""
+        """Resign leadership (EndQuorumEpoch reaches the voters when it can) and stop. A
+        lone voter does not resign: nobody could take over, and it would only elect itself
+        again in a new epoch while stopping."""
         if self._task is None:
             return
-        if self.core is not None and self.core.is_leader and self.fatal is None:
+        if self.core is not None and self.core.is_leader and self.fatal is None \
+                and len(self.voters) > 1:
             self.submit(self.core.resign)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._drain_sends(), timeout)
