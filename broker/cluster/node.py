@@ -36,6 +36,7 @@ import base64
 import contextlib
 import datetime
 import hashlib
+import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,7 @@ from controller.quorum_controller import NotControllerError, QuorumController
 from net.client import ClientPool, RequestError
 from protocol.api_registry import ApiRegistry
 from protocol.headers import RequestHeader
+from storage.dir_lock import lock_dir
 
 _log = get_logger("strom.cluster")
 
@@ -219,11 +221,14 @@ class ClusterNode:
         self.advertised: tuple[str, int] = ("", 0)
         self.log = _log.bind(node_id=self.node_id)
         self._local_endpoint: controller_api.ControllerEndpoint | None = None
+        self._dir_lock = -1
 
     # ---- startup -------------------------------------------------------------------------
     def open(self) -> list[str]:
-        """Open the metadata store (refuses a damaged or foreign one) and, for a broker,
-        storage. Returns notes about repairs."""
+        """Lock the data directory (``storage.dir_lock``: one process per directory), open
+        the metadata store (refuses a damaged or foreign one) and, for a broker, storage.
+        Returns notes about repairs."""
+        self._dir_lock = lock_dir(self.config.data_dir)
         notes = [f"metadata log: {n}" for n in self.quorum.open()]
         if self.is_broker:
             self.broker = ClusterBroker(self.config)
@@ -564,3 +569,9 @@ class ClusterNode:
         self._tasks = []
         await self.quorum.stop()
         self.pool.close()
+
+    def release_data_dir(self) -> None:
+        """Release the data directory lock (last, once storage is closed)."""
+        if self._dir_lock >= 0:
+            os.close(self._dir_lock)
+            self._dir_lock = -1

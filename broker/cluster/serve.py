@@ -47,6 +47,17 @@ def _advertised(config: BrokerConfig, client_name: str, host: str, port: int
     return adv_host, adv_port
 
 
+async def _refuse(node: ClusterNode, problem: str) -> int:
+    """Startup failed after the node opened: say why, close what is open, exit code 1."""
+    print(f"strom: {problem}", file=sys.stderr)
+    log.error("startup_refused", problem=problem)
+    await node.stop()
+    if node.broker is not None:
+        await node.broker.shutdown()
+    node.release_data_dir()
+    return 1
+
+
 async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_file: str | None,
                         *, write_ready: Any) -> int:
     from broker.cli import strom_version
@@ -73,9 +84,11 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     ready_address: tuple[str, int] | None = None
     if node.is_controller and node.controller_listener is not None:
         controller_server = KafkaServer(node.controller_endpoint())  # type: ignore[arg-type]
-        chost, cport = await controller_server.start(node.controller_listener.host,
-                                                     node.controller_listener.port)
-        ready_address = (chost, cport)
+        try:
+            ready_address = await controller_server.start(node.controller_listener.host,
+                                                          node.controller_listener.port)
+        except OSError as exc:
+            return await _refuse(node, f"cannot listen on {node.controller_listener}: {exc}")
     await node.start_quorum()
     if node.single_voter:
         await node.adopt_legacy_topics()
@@ -95,8 +108,13 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         # A lone node is the only broker its clients can learn of: it refuses connections
         # until it is registered and unfenced, so no client reads a Metadata answer listing
         # no broker and no leader (librdkafka then stops asking until it reconnects).
-        host, port = await client_server.start(listener.host, listener.port,
-                                               serving=not node.single_voter)
+        try:
+            host, port = await client_server.start(listener.host, listener.port,
+                                                   serving=not node.single_voter)
+        except OSError as exc:
+            if controller_server is not None:
+                await controller_server.shutdown()
+            return await _refuse(node, f"cannot listen on {listener}: {exc}")
         advertised = _advertised(config, listener.name, host, port)
         broker.set_advertised(*advertised)
         broker.start_background()
@@ -136,6 +154,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         await controller_server.shutdown()
     if broker is not None:
         await broker.shutdown()
+    node.release_data_dir()
     if ready_file:
         with contextlib.suppress(OSError):
             Path(ready_file).unlink()

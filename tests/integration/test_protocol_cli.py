@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kio.schema.api_versions.v3.request import ApiVersionsRequest
 
 from net.wire import WireClient
 
@@ -110,4 +111,30 @@ def test_port_in_use_fails_with_exit_code_1(tmp_path: Path) -> None:
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         out, _ = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 1
-    assert b"startup_failed" in out
+    assert f"strom: cannot listen on PLAINTEXT://127.0.0.1:{port}:".encode() in out, out
+    assert b"address already in use" in out, out
+    assert b"Traceback" not in out, out
+
+
+def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    """Two brokers appending to the same logs would corrupt them: the second is refused,
+    names the first, and the first keeps serving."""
+    data = tmp_path / "data"
+    first = _serve(tmp_path, "--override", f"log.dirs={data}")
+    try:
+        host, port = _wait_ready(first, tmp_path / "ready")
+        second = subprocess.Popen(
+            [sys.executable, "-m", "broker", "serve",
+             "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+             "--override", f"log.dirs={data}"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out, _ = second.communicate(timeout=TIMEOUT)
+        assert second.returncode == 1, out
+        assert f"is in use by another Strom process (pid {first.pid})".encode() in out, out
+        with WireClient(host, port, timeout=5) as client:
+            resp = client.request(ApiVersionsRequest(client_software_name="t",
+                                                     client_software_version="1"))
+            assert int(resp.error_code) == 0
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=TIMEOUT) == 0

@@ -49,6 +49,7 @@ async def running(tmp_path: Path) -> Any:
         await server.shutdown()
         await node.stop()
         await broker.shutdown()
+        node.release_data_dir()
 
 
 def _call(host: str, port: int, body: Any) -> Any:
