@@ -78,6 +78,7 @@ async def stop_controller(c: Controller) -> None:
     c.pool.close()
     await c.node.stop()
     await c.server.shutdown()
+    c.node.release_data_dir()
 
 
 @pytest.fixture
