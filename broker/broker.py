@@ -86,8 +86,6 @@ class Broker:
         self.replica_manager: ReplicaManager | None = None
         self.producer_ids: ProducerIdManager | None = None
         self.cluster_id = ""
-        self.advertised_host = ""
-        self.advertised_port = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         #: Extensions (group/txn coordinators) can hang state here and register shutdown hooks.
@@ -137,7 +135,7 @@ class Broker:
         return self.log_manager
 
     # ---- what Metadata/DescribeCluster report (from the metadata image) ----------------
-    def metadata_brokers(self) -> list[dict[str, Any]]:
+    def metadata_brokers(self, listener: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def metadata_controller_id(self) -> int:
@@ -154,9 +152,6 @@ class Broker:
     def _topic_changed(self, topic: str) -> None:
         # fetches waiting on a deleted/changed topic re-evaluate (and see the error)
         self.purgatory.wake_all()
-
-    def set_advertised(self, host: str, port: int) -> None:
-        self.advertised_host, self.advertised_port = host, port
 
     def add_startup_hook(self, hook: Callable[[], Any]) -> None:
         """Run ``hook()`` (sync or async) inside the event loop after storage is open and

@@ -48,6 +48,51 @@ class Listener:
         return f"{self.name}://{self.host}:{self.port}"
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+def parse_protocol_map(value: str) -> dict[str, str]:
+    """``listener.security.protocol.map`` (``NAME:PROTOCOL,...``) → {NAME: PROTOCOL}."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        name, sep, protocol = part.partition(":")
+        name, protocol = name.strip().upper(), protocol.strip().upper()
+        if not sep or not name or protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"{part!r} is not NAME:PROTOCOL with PROTOCOL one of "
+                             f"{', '.join(SECURITY_PROTOCOLS)}")
+        out[name] = protocol
+    return out
+
+
+def check_listeners(listeners: list[Listener], advertised: list[Listener],
+                    protocols: Mapping[str, str], controller_names: set[str]) -> None:
+    """Kafka's rules for ``listeners``/``advertised.listeners``, plus Strom's own limit
+    (PLAINTEXT only); raises ValueError naming the property."""
+    names = [li.name for li in listeners]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"listeners: listener name {name} is used more than once")
+    ports = [li.port for li in listeners if li.port]
+    for port in sorted({p for p in ports if ports.count(p) > 1}):
+        raise ValueError(f"listeners: port {port} is used by more than one listener")
+    for li in listeners:
+        protocol = protocols.get(li.name)
+        if protocol is None:
+            raise ValueError(f"listeners: listener {li.name} has no entry in "
+                             f"listener.security.protocol.map")
+        if protocol != "PLAINTEXT":
+            raise ValueError(f"listeners: listener {li.name} uses {protocol}, but Strom "
+                             f"serves PLAINTEXT listeners only")
+    for li in advertised:
+        if li.name not in names:
+            raise ValueError(f"advertised.listeners: {li.name} is not a listener in "
+                             f"listeners ({', '.join(names)})")
+        if li.name in controller_names:
+            raise ValueError(f"advertised.listeners must not contain the controller "
+                             f"listener {li.name}")
+
+
 def parse_listeners(value: str) -> list[Listener]:
     """Parse a comma-separated listener list; raises ValueError on a bad entry."""
     out = []
@@ -102,6 +147,10 @@ class BrokerConfig(BaseSettings):
     # network
     listeners: str = "PLAINTEXT://127.0.0.1:9092"
     advertised_listeners: str | None = None
+    #: listener name -> security protocol (Kafka's default map); Strom serves PLAINTEXT only
+    listener_security_protocol_map: str = (
+        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
+        "SASL_SSL:SASL_SSL")
     socket_request_max_bytes: int = 100 * 1024 * 1024
     connections_max_idle_ms: int = 600_000
     queued_max_requests: int = 500
@@ -232,6 +281,12 @@ class BrokerConfig(BaseSettings):
             parse_listeners(v)
         return v
 
+    @field_validator("listener_security_protocol_map")
+    @classmethod
+    def _protocol_map(cls, v: str) -> str:
+        parse_protocol_map(v)
+        return v
+
     @field_validator("log_message_timestamp_type")
     @classmethod
     def _ts_type(cls, v: str) -> str:
@@ -272,6 +327,10 @@ class BrokerConfig(BaseSettings):
     def _cross(self) -> BrokerConfig:
         if self.log_retention_ms is not None and self.log_retention_ms < -1:
             raise ValueError("log.retention.ms must be >= -1")
+        check_listeners(self.listener_list, parse_listeners(self.advertised_listeners)
+                        if self.advertised_listeners else [],
+                        parse_protocol_map(self.listener_security_protocol_map),
+                        self.controller_listener_set)
         return self
 
     # ------------------------------------------------------------------ derived values
@@ -281,7 +340,16 @@ class BrokerConfig(BaseSettings):
 
     @property
     def advertised_listener_list(self) -> list[Listener]:
-        return parse_listeners(self.advertised_listeners or self.listeners)
+        """``advertised.listeners``; a client listener it leaves out advertises itself
+        (controller listeners are never advertised to clients)."""
+        given = parse_listeners(self.advertised_listeners) if self.advertised_listeners else []
+        names = {li.name for li in given} | self.controller_listener_set
+        return given + [li for li in self.listener_list if li.name not in names]
+
+    @property
+    def controller_listener_set(self) -> set[str]:
+        return {n.strip().upper() for n in self.controller_listener_names.split(",")
+                if n.strip()}
 
     @property
     def data_dir(self) -> Path:

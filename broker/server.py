@@ -231,7 +231,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             )
         except DecodeError as exc:
             raise _Close(f"malformed request body: {exc}", fields) from None
-        ctx = RequestContext(self.broker, header, self.peer, self.id)
+        ctx = RequestContext(self.broker, header, self.peer, self.id, self.server.listener)
         try:
             response = await spec.handler(ctx, request)
         except asyncio.CancelledError:
@@ -255,8 +255,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
 class KafkaServer:
     """Listens on the broker's listener and serves Kafka connections."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, listener: str = "") -> None:
         self.broker = broker
+        #: the listener name this server serves (RequestContext.listener)
+        self.listener = listener
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -45,12 +45,12 @@ def _cluster(ctx: RequestContext) -> Any:
     return ctx.broker.cluster
 
 
-def broker_entries(cluster: Any, image: MetadataImage) -> list[dict[str, Any]]:
-    """Every unfenced broker of the image with its endpoint on the client listener."""
-    listener = cluster.client_listener
+def broker_entries(image: MetadataImage, listener: str) -> list[dict[str, Any]]:
+    """Every unfenced broker of the image with its endpoint on ``listener`` (a broker
+    without that listener is left out, as Kafka does)."""
     out = []
     for b in image.unfenced_brokers():
-        ep = b.endpoint(listener) or (b.endpoints[0] if b.endpoints else None)
+        ep = b.endpoint(listener)
         if ep is None:
             continue
         out.append({"node_id": b.broker_id, "broker_id": b.broker_id, "host": ep.host,
@@ -118,8 +118,7 @@ async def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str
     broker = image.brokers.get(part.leader) if part is not None else None
     ep = None
     if broker is not None and not broker.fenced:
-        ep = broker.endpoint(cluster.client_listener) or (
-            broker.endpoints[0] if broker.endpoints else None)
+        ep = broker.endpoint(ctx.listener or cluster.client_listener)
     if ep is None or broker is None:
         entry.update(error_code=ErrorCode.coordinator_not_available,
                      error_message="The coordinator is not available.")

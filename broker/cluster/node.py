@@ -111,8 +111,9 @@ class ClusterBroker(Broker):
             self.log_manager, self.topics, self.purgatory, self.node_id,
             self.config.min_insync_replicas, image=lambda: self.cluster.quorum.image)
 
-    def metadata_brokers(self) -> list[dict[str, Any]]:
-        return broker_entries(self.cluster, self.cluster.quorum.image)
+    def metadata_brokers(self, listener: str) -> list[dict[str, Any]]:
+        return broker_entries(self.cluster.quorum.image,
+                              listener or self.cluster.client_listener)
 
     def metadata_controller_id(self) -> int:
         return controller_id(self.cluster, self.cluster.quorum.image)
@@ -173,9 +174,11 @@ class ClusterNode:
         listeners = config.listener_list
         self.controller_listener: Listener | None = next(
             (li for li in listeners if li.name in names), None)
-        client = [li for li in listeners if li.name not in names]
-        self.client_listener_config: Listener | None = client[0] if client else None
-        self.client_listener = client[0].name if client else "PLAINTEXT"
+        #: every listener but the controller's, each served by its own server
+        self.client_listeners = [li for li in listeners if li.name not in names]
+        #: the first client listener's name (for requests that arrive in-process)
+        self.client_listener = self.client_listeners[0].name if self.client_listeners \
+            else "PLAINTEXT"
         if self.is_controller and not self.single_voter:
             if self.controller_listener is None:
                 raise ClusterConfigError(
@@ -186,7 +189,7 @@ class ClusterNode:
                 raise ClusterConfigError(
                     f"controller listener {self.controller_listener} does not match this "
                     f"node's controller.quorum.voters entry {self.node_id}@{host}:{port}")
-        if self.is_broker and self.client_listener_config is None:
+        if self.is_broker and not self.client_listeners:
             raise ClusterConfigError(f"a broker needs a client listener besides "
                                      f"{config.controller_listener_names} in listeners")
         if self.single_voter:
@@ -218,7 +221,8 @@ class ClusterNode:
         self._tasks: list[asyncio.Task[Any]] = []
         self._creating: set[str] = set()
         self._stopping = False
-        self.advertised: tuple[str, int] = ("", 0)
+        #: (listener name, host, port) registered for each client listener
+        self.advertised: list[tuple[str, str, int]] = []
         self.log = _log.bind(node_id=self.node_id)
         self._local_endpoint: controller_api.ControllerEndpoint | None = None
         self._dir_lock = -1
@@ -346,8 +350,9 @@ class ClusterNode:
             self.log.error("legacy_topic_not_adopted", topic=name, problem=why,
                            logs="kept; retried at the next start")
 
-    def start_broker(self, advertised: tuple[str, int]) -> None:
-        """Start registration and heartbeats (broker role) for the advertised endpoint."""
+    def start_broker(self, advertised: list[tuple[str, str, int]]) -> None:
+        """Start registration and heartbeats (broker role) with the advertised endpoints
+        (listener name, host, port) of the client listeners."""
         self.advertised = advertised
         if self.is_broker:
             self._tasks.append(asyncio.get_running_loop().create_task(self._lifecycle()))
@@ -488,12 +493,11 @@ class ClusterNode:
 
     # ---- broker lifecycle ------------------------------------------------------------------
     def _registration(self) -> BrokerRegistrationRequest:
-        host, port = self.advertised
         return BrokerRegistrationRequest(
             broker_id=self.node_id, cluster_id=self.cluster_id,
             incarnation_id=self.incarnation_id,
-            listeners=(RegListener(name=self.client_listener, host=host, port=port,
-                                   security_protocol=0),),
+            listeners=tuple(RegListener(name=name, host=host, port=port, security_protocol=0)
+                            for name, host, port in self.advertised),
             features=(), rack=self.config.broker_rack)
 
     def _heartbeat(self, *, shut_down: bool = False) -> BrokerHeartbeatRequest:

@@ -5,9 +5,11 @@ Start: open the metadata store and storage (refusing bad state with a message) �
 controller listener (controller role) → the quorum driver → (a lone node) adoption of the
 topics an earlier version kept in ``__strom_topics.json`` (``legacy_topics``) → the client
 listener (broker role) → broker registration and heartbeats → ready file (``host:port``
-of the client listener, or of the controller listener for a controller-only node). A lone node first
-waits (bounded) until it is registered and unfenced before it accepts connections, so its
-first clients see it.
+of the first client listener, or of the controller listener for a controller-only node).
+Every listener not named in ``controller.listener.names`` is a client listener with a
+server of its own; requests are answered with the endpoints of the listener they arrived
+on. A lone node first waits (bounded) until it is registered and unfenced before it
+accepts connections, so its first clients see it.
 
 Stop (SIGTERM/SIGINT, or the quorum stopping on a fatal problem): controlled shutdown of
 the broker (its partitions get new leaders or go offline at once), client listener, quorum
@@ -38,9 +40,12 @@ CATCH_UP_WAIT_S = 5.0
 
 def _advertised(config: BrokerConfig, client_name: str, host: str, port: int
                 ) -> tuple[str, int]:
+    """The (host, port) registered for listener ``client_name`` bound on ``host:port``:
+    its ``advertised.listeners`` entry, with the bound port for port 0 and 127.0.0.1 for
+    a wildcard or empty host."""
     advertised = next((li for li in config.advertised_listener_list if li.name == client_name),
                       None)
-    adv_host = advertised.host if advertised and config.advertised_listeners else host
+    adv_host = advertised.host if advertised else host
     adv_port = advertised.port if advertised and advertised.port else port
     if adv_host in ("", "0.0.0.0", "::"):
         adv_host = "127.0.0.1"
@@ -96,34 +101,37 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         log.warning("metadata_not_caught_up", waited_s=CATCH_UP_WAIT_S,
                     leader=node.quorum.leader_id, applied=node.quorum.image.offset,
                     high_watermark=node.quorum.high_watermark)
-    client_server = None
-    advertised = None
+    client_servers: list[KafkaServer] = []
+    advertised: list[tuple[str, str, int]] = []
+    bound: list[str] = []
     broker = node.broker
     if broker is not None:
         await broker.run_startup_hooks()
-        listener = node.client_listener_config
-        assert listener is not None
-        client_server_name = listener.name
-        client_server = KafkaServer(broker)
         # A lone node is the only broker its clients can learn of: it refuses connections
         # until it is registered and unfenced, so no client reads a Metadata answer listing
         # no broker and no leader (librdkafka then stops asking until it reconnects).
-        try:
-            host, port = await client_server.start(listener.host, listener.port,
-                                                   serving=not node.single_voter)
-        except OSError as exc:
-            if controller_server is not None:
-                await controller_server.shutdown()
-            return await _refuse(node, f"cannot listen on {listener}: {exc}")
-        advertised = _advertised(config, listener.name, host, port)
-        broker.set_advertised(*advertised)
+        for listener in node.client_listeners:
+            server = KafkaServer(broker, listener.name)
+            try:
+                host, port = await server.start(listener.host, listener.port,
+                                                serving=not node.single_voter)
+            except OSError as exc:
+                for started in [*client_servers, controller_server]:
+                    if started is not None:
+                        await started.shutdown()
+                return await _refuse(node, f"cannot listen on {listener}: {exc}")
+            client_servers.append(server)
+            advertised.append((listener.name, *_advertised(config, listener.name, host, port)))
+            bound.append(f"{listener.name}://{host}:{port}")
+            if len(client_servers) == 1:
+                ready_address = (host, port)
         broker.start_background()
-        ready_address = (host, port)
         node.start_broker(advertised)
         if node.single_voter:
             if not await node.wait_serving(CATCH_UP_WAIT_S):
                 log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
-            await client_server.start_serving()
+            for server in client_servers:
+                await server.start_serving()
     # Everything built at startup (modules, kio schemas, topic table) lives for the whole
     # process: move it out of the collector's sight so full collections stay short.
     gc.collect()
@@ -131,9 +139,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     log.info("strom_started", version=strom_version(), node_id=config.node_id,
              roles=config.process_roles, cluster_id=node.cluster_id,
              voters=sorted(node.voters),
-             listeners=[f"{client_server_name}://{ready_address[0]}:{ready_address[1]}"]
-             if broker is not None and ready_address else [],
-             advertised=f"{advertised[0]}:{advertised[1]}" if advertised else None,
+             listeners=bound,
+             advertised=[f"{name}://{host}:{port}" for name, host, port in advertised],
              advertised_apis=len(broker.registry) if broker is not None else 0,
              data_dir=str(config.data_dir.resolve()),
              controller_listener=str(node.controller_listener)
@@ -147,8 +154,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         # in-flight requests) until the listener closes
         with contextlib.suppress(Exception):
             await node.controlled_shutdown()
-    if client_server is not None:
-        await client_server.shutdown()
+    for server in client_servers:
+        await server.shutdown()
     await node.stop()
     if controller_server is not None:
         await controller_server.shutdown()

@@ -93,6 +93,8 @@ class RequestContext:
     header: RequestHeader
     peer: str
     connection_id: int
+    #: name of the listener the request arrived on ("" in-process: the first client one)
+    listener: str = ""
 
     @property
     def api_key(self) -> int:

@@ -31,8 +31,9 @@ CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
 
 def broker_entries(ctx: RequestContext) -> list[dict[str, Any]]:
-    """The brokers clients may talk to (``Broker.metadata_brokers``)."""
-    return ctx.broker.metadata_brokers()
+    """The brokers clients may talk to, with their endpoint on the listener of this
+    request (``Broker.metadata_brokers``)."""
+    return ctx.broker.metadata_brokers(ctx.listener)
 
 
 def topic_entry(ctx: RequestContext, info: Any) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """docker/docker-compose.yml runs the same 3-node topology as ``make cluster``
 (``broker.local_cluster``): three combined-mode services, node ids 1-3, client ports
-9092-9094 and controller ports 19092-19094 published, one voter list naming the same ids
-and controller ports, one cluster id; and the Dockerfile builds the ``strom`` command.
+9092-9094 (advertised to the host) and controller ports 19092-19094 published, an
+INTERNAL listener advertised under the service name for containers, one voter list
+naming the same ids and controller ports, one cluster id; and the Dockerfile builds the
+``strom`` command.
 
 PyYAML is not a dependency, so the file is read by ``read_yaml``: a reader for the block
 subset the compose file uses (mappings, lists of scalars, quoted or plain scalars,
@@ -116,8 +118,10 @@ def test_compose_services_match_the_local_cluster() -> None:
         assert listeners["PLAINTEXT"].port == expected["client_port"]
         assert listeners["CONTROLLER"].port == expected["controller_port"]
         assert config.controller_listener_names == "CONTROLLER"
-        advertised = parse_listeners(config.advertised_listeners or "")
-        assert [(a.host, a.port) for a in advertised] == [("127.0.0.1", expected["client_port"])]
+        assert listeners["INTERNAL"].port == 29092  # on the compose network only
+        advertised = {a.name: (a.host, a.port) for a in config.advertised_listener_list}
+        assert advertised == {"PLAINTEXT": ("127.0.0.1", expected["client_port"]),
+                              "INTERNAL": (name, 29092)}
         assert sorted(service["ports"]) == sorted(
             f"{p}:{p}" for p in (expected["client_port"], expected["controller_port"]))
         voters = parse_voters(config.controller_quorum_voters)

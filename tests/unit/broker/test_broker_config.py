@@ -100,3 +100,35 @@ def test_topic_default_rules_apply_to_broker_properties() -> None:
     """log.segment.bytes is the default of segment.bytes: Kafka's topic minimum applies."""
     with pytest.raises(ConfigError, match=r"log\.segment\.bytes"):
         load_config(None, ["log.segment.bytes=10"], environ={})
+
+
+MAP = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        (["listeners=SSL://127.0.0.1:9093"], "listener SSL uses SSL, but Strom serves "
+                                             "PLAINTEXT listeners only"),
+        (["listeners=PLAINTEXT://:9092,EXTERNAL://:9093"],
+         "listener EXTERNAL has no entry in listener.security.protocol.map"),
+        (["listeners=PLAINTEXT://:9092,PLAINTEXT://:9093"], "PLAINTEXT is used more than once"),
+        (["listeners=PLAINTEXT://:9092,EXTERNAL://:9092", MAP], "port 9092 is used by more"),
+        (["advertised.listeners=EXTERNAL://h:1"], "EXTERNAL is not a listener in listeners"),
+        (["listeners=PLAINTEXT://:9092,CONTROLLER://:9093", "advertised.listeners=CONTROLLER://h:1"],
+         "must not contain the controller listener CONTROLLER"),
+        (["listener.security.protocol.map=PLAINTEXT"], "is not NAME:PROTOCOL"),
+        (["listener.security.protocol.map=PLAINTEXT:TLS"], "is not NAME:PROTOCOL"),
+    ],
+)
+def test_listener_rules(overrides: list[str], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_config(None, overrides, environ={})
+
+
+def test_a_listener_left_out_of_advertised_listeners_advertises_itself() -> None:
+    config, _ = load_config(None, ["listeners=PLAINTEXT://0.0.0.0:9092,EXTERNAL://:29092", MAP,
+                                   "advertised.listeners=EXTERNAL://localhost:29092"],
+                            environ={})
+    assert [str(li) for li in config.advertised_listener_list] == [
+        "EXTERNAL://localhost:29092", "PLAINTEXT://0.0.0.0:9092"]

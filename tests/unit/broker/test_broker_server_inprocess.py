@@ -41,8 +41,7 @@ async def running(tmp_path: Path) -> Any:
         assert await node.wait_caught_up(5)
         await broker.run_startup_hooks()
         host, port = await server.start("127.0.0.1", 0)
-        broker.set_advertised(host, port)
-        node.start_broker((host, port))
+        node.start_broker([("PLAINTEXT", host, port)])
         assert await node.wait_serving(5)
         yield node, broker, server, host, port
     finally:
