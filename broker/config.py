@@ -281,6 +281,16 @@ class BrokerConfig(BaseSettings):
             parse_listeners(v)
         return v
 
+    @field_validator("log_dirs")
+    @classmethod
+    def _log_dirs(cls, v: str) -> str:
+        dirs = [d.strip() for d in v.split(",") if d.strip()]
+        if len(dirs) > 1:
+            raise ValueError(f"Strom keeps its logs in one directory (several log.dirs, "
+                             f"Kafka's JBOD, are not supported yet); got {len(dirs)}: "
+                             f"{', '.join(dirs)}")
+        return v
+
     @field_validator("listener_security_protocol_map")
     @classmethod
     def _protocol_map(cls, v: str) -> str:
@@ -353,7 +363,7 @@ class BrokerConfig(BaseSettings):
 
     @property
     def data_dir(self) -> Path:
-        """The (single) log directory: first of ``log.dirs`` (or ``log.dir``)."""
+        """The log directory: ``log.dirs`` (one entry), else ``log.dir``."""
         raw = self.log_dirs if self.log_dirs else (self.log_dir or "./data")
         return Path(raw.split(",")[0].strip()).expanduser()
 

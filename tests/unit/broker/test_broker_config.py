@@ -119,9 +119,10 @@ MAP = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CON
          "must not contain the controller listener CONTROLLER"),
         (["listener.security.protocol.map=PLAINTEXT"], "is not NAME:PROTOCOL"),
         (["listener.security.protocol.map=PLAINTEXT:TLS"], "is not NAME:PROTOCOL"),
+        (["log.dirs=/a,/b"], "one directory .* got 2: /a, /b"),
     ],
 )
-def test_listener_rules(overrides: list[str], problem: str) -> None:
+def test_listener_and_log_dir_rules(overrides: list[str], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         load_config(None, overrides, environ={})
 
