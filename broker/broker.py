@@ -57,8 +57,14 @@ def _read_or_create_cluster_id(data_dir: Path, node_id: int, configured: str | N
                 existing[key.strip()] = value.strip()
     cluster_id = existing.get("cluster.id")
     if cluster_id and configured and configured != cluster_id:
-        raise RuntimeError(
+        raise ValueError(
             f"cluster.id {configured} does not match {cluster_id} stored in {path}"
+        )
+    stored_node = existing.get("node.id")
+    if stored_node is not None and stored_node != str(node_id):
+        raise ValueError(
+            f"node.id {node_id} does not match node.id {stored_node} stored in {path}: "
+            f"this data directory belongs to node {stored_node}"
         )
     if not cluster_id:
         cluster_id = configured or (

@@ -138,3 +138,18 @@ def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path: Path) -> Non
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=TIMEOUT) == 0
+
+
+def test_a_data_dir_of_another_node_id_is_refused(tmp_path: Path) -> None:
+    """meta.properties records the node id: starting node 2 on node 1's directory would
+    serve node 1's logs and metadata as its own."""
+    data = tmp_path / "data"
+    first = _serve(tmp_path, "--override", f"log.dirs={data}")
+    _wait_ready(first, tmp_path / "ready")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=TIMEOUT) == 0
+    other = _serve(tmp_path, "--override", f"log.dirs={data}", "--override", "node.id=2")
+    out, _ = other.communicate(timeout=TIMEOUT)
+    assert other.returncode == 1, out
+    assert b"node.id 2 does not match node.id 1 stored in" in out, out
+    assert b"Traceback" not in out, out
