@@ -31,6 +31,7 @@ from typing import Any
 from broker.config import BrokerConfig
 from broker.fetch_purgatory import FetchPurgatory
 from broker.handlers import HandlerFn, build_registry, collect_start_callbacks
+from broker.metrics import BrokerMetrics
 from broker.producer_ids import ProducerIdManager
 from broker.replica_manager import ReplicaManager
 from broker.topics import BrokerDefaults
@@ -87,6 +88,7 @@ class Broker:
         self.data_dir = config.data_dir
         self.registry: ApiRegistry[HandlerFn] = build_registry(extra_handler_modules)
         self.purgatory = FetchPurgatory()
+        self.metrics = BrokerMetrics()
         self.log_manager: Any = None  # storage.log_manager.LogManager (also ``logs``)
         self.topics: Any = None
         self.replica_manager: ReplicaManager | None = None

@@ -48,6 +48,14 @@ class Listener:
         return f"{self.name}://{self.host}:{self.port}"
 
 
+def parse_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``; empty host: every interface) → (host, port)."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
@@ -155,6 +163,8 @@ class BrokerConfig(BaseSettings):
     connections_max_idle_ms: int = 600_000
     queued_max_requests: int = 500
     strom_max_inflight_requests_per_connection: int = 64
+    #: host:port of the Prometheus scrape endpoint (GET /metrics); empty: none
+    strom_metrics_address: str = ""
 
     # logs
     log_dirs: str = "./data"
@@ -289,6 +299,13 @@ class BrokerConfig(BaseSettings):
             raise ValueError(f"Strom keeps its logs in one directory (several log.dirs, "
                              f"Kafka's JBOD, are not supported yet); got {len(dirs)}: "
                              f"{', '.join(dirs)}")
+        return v
+
+    @field_validator("strom_metrics_address")
+    @classmethod
+    def _metrics_address(cls, v: str) -> str:
+        if v:
+            parse_address(v)
         return v
 
     @field_validator("listener_security_protocol_map")

@@ -37,6 +37,7 @@ from broker.broker import Broker
 from broker.handlers import CloseConnection, RequestContext
 from broker.handlers.api_versions import API_KEY as API_VERSIONS_KEY
 from broker.handlers.api_versions import fallback_response
+from broker.metrics import BrokerMetrics
 from common.logging import get_logger
 from protocol.codec import (
     DecodeError,
@@ -208,6 +209,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self._close(None)
 
     async def _handle(self, frame: Any) -> bytes | list[Any] | None:
+        started = time.perf_counter()
         try:
             header = parse_request_header(frame)
         except HeaderError as exc:
@@ -241,6 +243,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
         except Exception as exc:
             log.exception("handler_failed", peer=self.peer, error=repr(exc), **fields)
             raise _Close("handler failed", fields) from None
+        metrics = self.server.metrics
+        if metrics is not None:
+            metrics.request_done(spec.name, time.perf_counter() - started)
         if response is None:
             return None
         try:
@@ -259,6 +264,8 @@ class KafkaServer:
         self.broker = broker
         #: the listener name this server serves (RequestContext.listener)
         self.listener = listener
+        #: the broker's instruments (None on a controller listener)
+        self.metrics: BrokerMetrics | None = getattr(broker, "metrics", None)
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None

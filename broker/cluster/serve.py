@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from broker.cluster.node import ClusterNode
-from broker.config import BrokerConfig
+from broker.config import BrokerConfig, parse_address
+from broker.metrics import BrokerMetrics, node_gauges
+from broker.metrics_http import MetricsServer
 from common.logging import get_logger
 from controller.raft_store import RaftStoreError
 
@@ -52,10 +54,14 @@ def _advertised(config: BrokerConfig, client_name: str, host: str, port: int
     return adv_host, adv_port
 
 
-async def _refuse(node: ClusterNode, problem: str) -> int:
-    """Startup failed after the node opened: say why, close what is open, exit code 1."""
+async def _refuse(node: ClusterNode, problem: str, servers: list[Any]) -> int:
+    """Startup failed after the node opened: say why, close what is open (``servers``
+    that started, None for one that did not), exit code 1."""
     print(f"strom: {problem}", file=sys.stderr)
     log.error("startup_refused", problem=problem)
+    for server in servers:
+        if server is not None:
+            await server.shutdown()
     await node.stop()
     if node.broker is not None:
         await node.broker.shutdown()
@@ -93,7 +99,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
             ready_address = await controller_server.start(node.controller_listener.host,
                                                           node.controller_listener.port)
         except OSError as exc:
-            return await _refuse(node, f"cannot listen on {node.controller_listener}: {exc}")
+            return await _refuse(node, f"cannot listen on {node.controller_listener}: {exc}",
+                                 [])
     await node.start_quorum()
     if node.single_voter:
         await node.adopt_legacy_topics()
@@ -116,10 +123,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
                 host, port = await server.start(listener.host, listener.port,
                                                 serving=not node.single_voter)
             except OSError as exc:
-                for started in [*client_servers, controller_server]:
-                    if started is not None:
-                        await started.shutdown()
-                return await _refuse(node, f"cannot listen on {listener}: {exc}")
+                return await _refuse(node, f"cannot listen on {listener}: {exc}",
+                                     [*client_servers, controller_server])
             client_servers.append(server)
             advertised.append((listener.name, *_advertised(config, listener.name, host, port)))
             bound.append(f"{listener.name}://{host}:{port}")
@@ -127,11 +132,22 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
                 ready_address = (host, port)
         broker.start_background()
         node.start_broker(advertised)
-        if node.single_voter:
-            if not await node.wait_serving(CATCH_UP_WAIT_S):
-                log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
-            for server in client_servers:
-                await server.start_serving()
+    metrics_server = None
+    if config.strom_metrics_address:
+        registry = (broker.metrics if broker is not None else BrokerMetrics()).registry
+        node_gauges(registry, node, lambda: sum(len(s.connections) for s in client_servers))
+        metrics_server = MetricsServer(registry)
+        try:
+            await metrics_server.start(*parse_address(config.strom_metrics_address))
+        except OSError as exc:
+            return await _refuse(node, f"cannot serve metrics on "
+                                       f"{config.strom_metrics_address}: {exc}",
+                                 [*client_servers, controller_server])
+    if broker is not None and node.single_voter:
+        if not await node.wait_serving(CATCH_UP_WAIT_S):
+            log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
+        for server in client_servers:
+            await server.start_serving()
     # Everything built at startup (modules, kio schemas, topic table) lives for the whole
     # process: move it out of the collector's sight so full collections stay short.
     gc.collect()
@@ -156,6 +172,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
             await node.controlled_shutdown()
     for server in client_servers:
         await server.shutdown()
+    if metrics_server is not None:
+        await metrics_server.shutdown()
     await node.stop()
     if controller_server is not None:
         await controller_server.shutdown()

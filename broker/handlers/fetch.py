@@ -146,6 +146,11 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             pass
         finally:
             purgatory.unwatch(keys, fut)
+    bytes_out = ctx.broker.metrics.bytes_out
+    for topic in responses:
+        sent = sum(len(p["records"]) for p in topic["partitions"])
+        if sent:
+            bytes_out.inc(topic["topic"], amount=sent)
     return ctx.build_response({"throttle_time": 0, "error_code": 0, "session_id": 0,
                                "responses": responses})
 

@@ -48,6 +48,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     broker = ctx.broker
     replicas = broker.replica_manager
     topics = broker.topics
+    metrics = broker.metrics
     acks = request.acks
     now = time.time_ns() // 1_000_000
     responses = []
@@ -106,6 +107,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 log.error("append_failed", topic=name, partition=index, error=repr(exc))
                 parts.append(_partition_error(index, ErrorCode.kafka_storage_error, str(exc)))
                 continue
+            metrics.bytes_in.inc(name, amount=len(records))
+            metrics.messages_in.inc(name, amount=result.last_offset - result.first_offset + 1)
             parts.append({
                 "index": index,
                 "error_code": 0,

@@ -1,0 +1,92 @@
+"""What a Strom node reports to Prometheus (``common.metrics``; scraped through
+``broker.metrics_http``). Kafka's JMX names in parentheses.
+
+Counted by the request path:
+
+- ``strom_requests_total{api}`` (RequestsPerSec) and ``strom_request_seconds{api}``
+  (TotalTimeMs): requests answered, and the time from the request's arrival to its
+  response being ready (a Fetch includes its long-poll wait);
+- ``strom_bytes_in_total{topic}``, ``strom_messages_in_total{topic}`` (BytesInPerSec,
+  MessagesInPerSec): record batch bytes and records appended by producers;
+- ``strom_bytes_out_total{topic}`` (BytesOutPerSec): record batch bytes sent to consumers.
+
+Read when scraped (``node_gauges``): client connections; partitions this broker leads
+(LeaderCount) and how many of them have an ISR smaller than their replica set
+(UnderReplicatedPartitions); partitions without a live leader in the whole cluster
+(OfflinePartitionsCount); the metadata image's offset and its lag behind the quorum high
+watermark; the quorum epoch; 1 on the active controller (ActiveControllerCount); 1 while
+this broker is fenced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from common.metrics import Registry
+
+
+class BrokerMetrics:
+    def __init__(self) -> None:
+        self.registry = r = Registry()
+        self.requests = r.counter("strom_requests_total", "Requests answered, by API.",
+                                  ("api",))
+        self.request_seconds = r.histogram(
+            "strom_request_seconds",
+            "Seconds from a request's arrival to its response being ready, by API.", ("api",))
+        self.bytes_in = r.counter("strom_bytes_in_total",
+                                  "Record batch bytes appended by producers, by topic.",
+                                  ("topic",))
+        self.messages_in = r.counter("strom_messages_in_total",
+                                     "Records appended by producers, by topic.", ("topic",))
+        self.bytes_out = r.counter("strom_bytes_out_total",
+                                   "Record batch bytes sent to consumers, by topic.",
+                                   ("topic",))
+        self._api_labels: dict[str, str] = {}
+
+    def request_done(self, api_name: str, seconds: float) -> None:
+        """Count one answered request of ``api_name`` (kio's ``offset_fetch`` is labelled
+        with Kafka's ``OffsetFetch``) that took ``seconds``."""
+        label = self._api_labels.get(api_name)
+        if label is None:
+            label = self._api_labels[api_name] = "".join(
+                part.capitalize() for part in api_name.split("_"))
+        self.requests.inc(label)
+        self.request_seconds.observe(seconds, label)
+
+
+def node_gauges(registry: Registry, node: Any, connections: Callable[[], int]) -> None:
+    """Register the gauges read from a ``ClusterNode`` (see the module doc)."""
+    quorum = node.quorum
+
+    def led() -> list[Any]:
+        image = quorum.image
+        return [p for t in image.topics.values() for p in t.partitions.values()
+                if p.leader == node.node_id]
+
+    def offline() -> int:
+        image = quorum.image
+        live = {b.broker_id for b in image.unfenced_brokers()}
+        return sum(1 for t in image.topics.values() for p in t.partitions.values()
+                   if p.leader not in live)
+
+    registry.gauge("strom_connections", "Open client connections.", connections)
+    registry.gauge("strom_partitions_leader", "Partitions this broker leads.",
+                   lambda: len(led()))
+    registry.gauge("strom_under_replicated_partitions",
+                   "Partitions this broker leads whose ISR is smaller than their replicas.",
+                   lambda: sum(1 for p in led() if len(p.isr) < len(p.replicas)))
+    registry.gauge("strom_offline_partitions",
+                   "Partitions of the cluster without a live leader (metadata image).",
+                   offline)
+    registry.gauge("strom_metadata_offset", "Offset of the last metadata record applied.",
+                   lambda: quorum.image.offset)
+    registry.gauge("strom_metadata_lag_records",
+                   "Committed metadata records not yet applied to this node's image.",
+                   lambda: quorum.metadata_lag)
+    registry.gauge("strom_quorum_epoch", "Current epoch of the metadata quorum.",
+                   lambda: quorum.epoch)
+    registry.gauge("strom_active_controller", "1 on the active controller, else 0.",
+                   lambda: int(node.controller is not None and node.controller.is_active))
+    registry.gauge("strom_broker_fenced", "1 while this broker is fenced, else 0.",
+                   lambda: int(node.is_broker and node.fenced))
