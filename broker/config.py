@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.log_config import LogConfig
@@ -127,6 +127,14 @@ def property_name(field_name: str) -> str:
 def field_name(prop: str) -> str:
     """``log.dirs`` → ``log_dirs``."""
     return prop.strip().replace(".", "_").replace("-", "_").lower()
+
+
+#: the parser that checks each optional structured property
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "advertised_listeners": parse_listeners,
+    "strom_metrics_address": parse_address,
+    "listener_security_protocol_map": parse_protocol_map,
+}
 
 
 class BrokerConfig(BaseSettings):
@@ -284,11 +292,13 @@ class BrokerConfig(BaseSettings):
         parse_listeners(v)
         return v
 
-    @field_validator("advertised_listeners")
+    @field_validator("advertised_listeners", "strom_metrics_address",
+                     "listener_security_protocol_map")
     @classmethod
-    def _advertised(cls, v: str | None) -> str | None:
+    def _parses(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """An optional value must parse (empty: not set)."""
         if v:
-            parse_listeners(v)
+            _PARSERS[info.field_name](v)
         return v
 
     @field_validator("log_dirs")
@@ -301,18 +311,6 @@ class BrokerConfig(BaseSettings):
                              f"{', '.join(dirs)}")
         return v
 
-    @field_validator("strom_metrics_address")
-    @classmethod
-    def _metrics_address(cls, v: str) -> str:
-        if v:
-            parse_address(v)
-        return v
-
-    @field_validator("listener_security_protocol_map")
-    @classmethod
-    def _protocol_map(cls, v: str) -> str:
-        parse_protocol_map(v)
-        return v
 
     @field_validator("log_message_timestamp_type")
     @classmethod

@@ -120,6 +120,7 @@ MAP = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CON
         (["listener.security.protocol.map=PLAINTEXT"], "is not NAME:PROTOCOL"),
         (["listener.security.protocol.map=PLAINTEXT:TLS"], "is not NAME:PROTOCOL"),
         (["log.dirs=/a,/b"], "one directory .* got 2: /a, /b"),
+        (["strom.metrics.address=nope"], "'nope' is not host:port"),
     ],
 )
 def test_listener_and_log_dir_rules(overrides: list[str], problem: str) -> None:
