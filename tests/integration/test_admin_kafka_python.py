@@ -8,7 +8,13 @@ from collections.abc import Iterator
 import kafka.errors as Errors
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import (
+    AlterConfigOp,
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    NewTopic,
+)
 
 from tests.support.fixtures import unique_topic
 
@@ -218,3 +224,29 @@ def test_manual_replica_assignment(admin: KafkaAdminClient) -> None:
     admin.create_partitions({name: {"count": 3, "assignments": [[1]]}})
     described = {t["name"]: t for t in admin.describe_topics([name])}
     assert len(described[name]["partitions"]) == 3
+
+
+def test_describe_log_dirs_reports_what_the_broker_stores(
+        admin: KafkaAdminClient, bootstrap: str) -> None:
+    topic = unique_topic("logdirs")
+    admin.create_topics([NewTopic(topic, 2, 1)])
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for _ in range(5):
+        producer.send(topic, b"v" * 1000, partition=1)
+    producer.flush(TIMEOUT_MS / 1000)
+    producer.close()
+
+    [everything] = admin.describe_log_dirs()
+    assert everything["broker"] == 1
+    [log_dir] = everything["log_dirs"]
+    assert log_dir["error_code"] == 0 and log_dir["log_dir"].startswith("/")
+    assert 0 < log_dir["usable_bytes"] <= log_dir["total_bytes"]
+    sizes = {(t["name"], p["partition_index"]): p for t in log_dir["topics"]
+             for p in t["partitions"]}
+    assert sizes[(topic, 0)]["partition_size"] == 0
+    assert sizes[(topic, 1)]["partition_size"] > 5000  # five records of 1000 bytes
+    assert all(p["offset_lag"] == 0 and not p["is_future_key"] for p in sizes.values())
+
+    [only] = admin.describe_log_dirs({topic: [1], "no-such-topic": [0]})
+    assert [(t["name"], [p["partition_index"] for p in t["partitions"]])
+            for t in only["log_dirs"][0]["topics"]] == [(topic, [1])]
