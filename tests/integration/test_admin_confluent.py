@@ -22,6 +22,9 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
@@ -29,6 +32,8 @@ from confluent_kafka.admin import (
     ConfigSource,
     NewPartitions,
     NewTopic,
+    ResourcePatternType,
+    ResourceType,
 )
 
 from tests.support.broker import BrokerProcess
@@ -403,3 +408,14 @@ def test_dynamic_broker_defaults(admin: AdminClient, bootstrap: str) -> None:
         _incremental(admin, ConfigResource.Type.BROKER, "1",
                      ("message.max.bytes", None, AlterConfigOpType.DELETE))
     assert _describe(admin, name)["max.message.bytes"].value == "1048588"
+
+
+def test_create_acls_is_refused_security_disabled(admin: AdminClient) -> None:
+    """No authorizer, as Kafka without authorizer.class.name (librdkafka)."""
+    binding = AclBinding(ResourceType.TOPIC, "orders", ResourcePatternType.LITERAL,
+                         "User:alice", "*", AclOperation.READ, AclPermissionType.ALLOW)
+    [future] = admin.create_acls([binding]).values()
+    with pytest.raises(KafkaException) as err:
+        future.result(TIMEOUT)
+    assert err.value.args[0].code() == KafkaError.SECURITY_DISABLED
+    assert "No Authorizer is configured" in err.value.args[0].str()

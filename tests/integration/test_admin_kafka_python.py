@@ -9,11 +9,19 @@ import kafka.errors as Errors
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
     AlterConfigOp,
     ConfigResource,
     ConfigResourceType,
     KafkaAdminClient,
     NewTopic,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
 )
 
 from tests.support.fixtures import unique_topic
@@ -250,3 +258,20 @@ def test_describe_log_dirs_reports_what_the_broker_stores(
     [only] = admin.describe_log_dirs({topic: [1], "no-such-topic": [0]})
     assert [(t["name"], [p["partition_index"] for p in t["partitions"]])
             for t in only["log_dirs"][0]["topics"]] == [(topic, [1])]
+
+
+def test_acl_apis_answer_security_disabled_as_kafka_without_an_authorizer(
+        admin: KafkaAdminClient) -> None:
+    any_topic = ACLFilter(
+        principal=None, host="*", operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.TOPIC, None,
+                                               ACLResourcePatternType.ANY))
+    with pytest.raises(Errors.SecurityDisabledError, match="No Authorizer is configured"):
+        admin.describe_acls(any_topic)
+    created = admin.create_acls([ACL("User:alice", "*", ACLOperation.READ,
+                                     ACLPermissionType.ALLOW,
+                                     ResourcePattern(ResourceType.TOPIC, "orders"))])
+    assert created["succeeded"] == [] and created["failed"] == [Errors.SecurityDisabledError]
+    [(_, matching, error)] = admin.delete_acls([any_topic])
+    assert matching == [] and error is Errors.SecurityDisabledError
