@@ -30,6 +30,7 @@ from typing import Any
 
 from broker.config import BrokerConfig
 from broker.fetch_purgatory import FetchPurgatory
+from broker.fetch_session import FetchSessionCache
 from broker.handlers import HandlerFn, build_registry, collect_start_callbacks
 from broker.metrics import BrokerMetrics
 from broker.producer_ids import ProducerIdManager
@@ -89,6 +90,7 @@ class Broker:
         self.registry: ApiRegistry[HandlerFn] = build_registry(extra_handler_modules)
         self.purgatory = FetchPurgatory()
         self.metrics = BrokerMetrics()
+        self.fetch_sessions = FetchSessionCache()
         self.log_manager: Any = None  # storage.log_manager.LogManager (also ``logs``)
         self.topics: Any = None
         self.replica_manager: ReplicaManager | None = None

@@ -1,8 +1,8 @@
-"""Fetch (key 1), v4-12: long poll, byte limits, sessionless (KIP-227) answers.
+"""Fetch (key 1), v4-12: long poll, byte limits, incremental fetch sessions (KIP-227).
 
 Limits, as Kafka applies them (KIP-74): the response holds at most
-``min(max_bytes, fetch.max.bytes)``; partitions are read in request order; each gets
-``min(partition_max_bytes, bytes left)``; the first partition that returns
+``min(max_bytes, fetch.max.bytes)``; partitions are read in request (or session) order;
+each gets ``min(partition_max_bytes, bytes left)``; the first partition that returns
 data may exceed that (one whole batch) so consumers always progress; batches are returned
 whole, bounded by the high watermark (read_uncommitted) or the last stable offset
 (read_committed, with the aborted transactions of the returned range).
@@ -13,18 +13,21 @@ Long poll: if fewer than ``min_bytes`` are available and ``max_wait_ms`` > 0, th
 waits in the purgatory until an append to one of its partitions (then re-reads) or the
 deadline (then answers with what there is). Errors answer at once.
 
-Fetch sessions (KIP-227) are not kept: every request is served in full and every response
-carries ``session_id`` 0, which tells clients "no session was created" — Java and
-kafka-python then keep sending full requests (epoch 0 or -1); librdkafka and aiokafka
-never ask for sessions. A request naming a session id gets FETCH_SESSION_ID_NOT_FOUND,
-an incremental epoch without a session INVALID_FETCH_SESSION_EPOCH.
+Fetch sessions (``broker.fetch_session``, v7+): epoch 0 opens a session (full answer
+with its id); an incremental request (its next epoch) updates the session's partitions
+and is answered with only the partitions that have records, an error, or a changed high
+watermark, last stable offset or log start offset; epoch -1 closes it. Java and
+kafka-python use sessions; librdkafka and aiokafka send sessionless requests (0, -1).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from typing import Any
 
+from broker.fetch_session import FetchSession, Key, SessionPartition
 from broker.handlers import ApiHandler, RequestContext
 from protocol.compat import FETCH_ZSTD_MIN_VERSION, contains_zstd
 from protocol.errors import ErrorCode
@@ -41,8 +44,19 @@ def _error_partition(index: int, code: int) -> dict[str, Any]:
             "aborted_transactions": None, "records": b""}
 
 
-def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, Any]], int, bool]:
-    """Read every requested partition once → (topic responses, bytes, any error)."""
+def requested(request: Any) -> OrderedDict[Key, SessionPartition]:
+    """The partitions a request names, in request order, with their fetch parameters."""
+    return OrderedDict(
+        ((t.topic, p.partition), SessionPartition(p.fetch_offset, p.partition_max_bytes,
+                                                  getattr(p, "current_leader_epoch", -1)))
+        for t in request.topics for p in t.partitions)
+
+
+def read_partitions(ctx: RequestContext, request: Any,
+                    wanted: OrderedDict[Key, SessionPartition]
+                    ) -> tuple[list[tuple[str, dict[str, Any]]], int, bool]:
+    """Read every wanted partition once, in order → ((topic, partition response) for each,
+    bytes, any error)."""
     replicas = ctx.broker.replica_manager
     read_committed = getattr(request, "isolation_level", 0) == 1
     # the broker's fetch.max.bytes caps what a client may ask for (Kafka does the same),
@@ -51,93 +65,110 @@ def read_partitions(ctx: RequestContext, request: Any) -> tuple[list[dict[str, A
     total = 0
     errors = False
     min_one = True
-    out = []
-    for topic in request.topics:
-        name = topic.topic
-        parts = []
-        for p in topic.partitions:
-            index = p.partition
-            log = replicas.log(name, index)
-            if log is None:
-                parts.append(_error_partition(index, replicas.missing_error(name, index)))
+    out: list[tuple[str, dict[str, Any]]] = []
+    for (name, index), p in wanted.items():
+        log = replicas.log(name, index)
+        if log is None:
+            out.append((name, _error_partition(index, replicas.missing_error(name, index))))
+            errors = True
+            continue
+        if p.current_leader_epoch > replicas.leader_epoch(name, index):
+            out.append((name, _error_partition(index, ErrorCode.unknown_leader_epoch)))
+            errors = True
+            continue
+        hw = log.high_watermark
+        # read_uncommitted skips the LSO computation (it may scan producer state): it is
+        # reported as the high watermark, which it equals while no transaction is open
+        lso = log.last_stable_offset if read_committed else hw
+        records: Any = b""
+        code = 0
+        limit = min(p.partition_max_bytes, left)
+        if limit > 0 or min_one:
+            try:
+                data = log.read(p.fetch_offset, max(limit, 0),
+                                max_offset=lso if read_committed else hw,
+                                min_one_batch=min_one)
+                records = data.records
+            except OffsetOutOfRangeError:
+                code = ErrorCode.offset_out_of_range
                 errors = True
-                continue
-            epoch = getattr(p, "current_leader_epoch", -1)
-            if epoch > replicas.leader_epoch(name, index):
-                parts.append(_error_partition(index, ErrorCode.unknown_leader_epoch))
+            except StorageError as exc:
+                code = exc.error_code if exc.error_code > 0 else \
+                    ErrorCode.unknown_server_error
                 errors = True
-                continue
-            hw = log.high_watermark
-            # read_uncommitted skips the LSO computation (it may scan producer state): it is
-            # reported as the high watermark, which it equals while no transaction is open
-            lso = log.last_stable_offset if read_committed else hw
-            records: Any = b""
-            code = 0
-            limit = min(p.partition_max_bytes, left)
-            if limit > 0 or min_one:
-                try:
-                    data = log.read(p.fetch_offset, max(limit, 0),
-                                    max_offset=lso if read_committed else hw,
-                                    min_one_batch=min_one)
-                    records = data.records
-                except OffsetOutOfRangeError:
-                    code = ErrorCode.offset_out_of_range
-                    errors = True
-                except StorageError as exc:
-                    code = exc.error_code if exc.error_code > 0 else \
-                        ErrorCode.unknown_server_error
-                    errors = True
-                except OSError:  # I/O error reading a segment
-                    code = ErrorCode.kafka_storage_error
-                    errors = True
-            if records and ctx.api_version < FETCH_ZSTD_MIN_VERSION and contains_zstd(records):
-                records = b""  # KIP-110: this client version cannot have zstd data
-                code = ErrorCode.unsupported_compression_type
+            except OSError:  # I/O error reading a segment
+                code = ErrorCode.kafka_storage_error
                 errors = True
-            size = len(records)
-            aborted: Any = None
-            if read_committed:
-                aborted = [{"producer_id": pid, "first_offset": first}
-                           for pid, first in log.aborted_transactions(p.fetch_offset, lso)] \
-                    if size else ()
-            if size:
-                min_one = False
-                left -= size
-                total += size
-            parts.append({
-                "partition_index": index,
-                "error_code": code,
-                "high_watermark": hw if not code else -1,
-                "last_stable_offset": lso if not code else -1,
-                "log_start_offset": log.log_start_offset if not code else -1,
-                "aborted_transactions": aborted,
-                "records": records,
-            })
-        out.append({"topic": name, "partitions": parts})
+        if records and ctx.api_version < FETCH_ZSTD_MIN_VERSION and contains_zstd(records):
+            records = b""  # KIP-110: this client version cannot have zstd data
+            code = ErrorCode.unsupported_compression_type
+            errors = True
+        size = len(records)
+        aborted: Any = None
+        if read_committed:
+            aborted = [{"producer_id": pid, "first_offset": first}
+                       for pid, first in log.aborted_transactions(p.fetch_offset, lso)] \
+                if size else ()
+        if size:
+            min_one = False
+            left -= size
+            total += size
+        out.append((name, {
+            "partition_index": index,
+            "error_code": code,
+            "high_watermark": hw if not code else -1,
+            "last_stable_offset": lso if not code else -1,
+            "log_start_offset": log.log_start_offset if not code else -1,
+            "aborted_transactions": aborted,
+            "records": records,
+        }))
     return out, total, errors
+
+
+def _session_error(ctx: RequestContext, code: ErrorCode) -> Any:
+    return ctx.build_response({"throttle_time": 0, "error_code": code, "session_id": 0,
+                               "responses": ()})
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     session_id = getattr(request, "session_id", 0)
-    session_epoch = getattr(request, "session_epoch", FINAL_EPOCH)
-    if session_id != 0:
-        return ctx.build_response({"throttle_time": 0,
-                                   "error_code": ErrorCode.fetch_session_id_not_found,
-                                   "session_id": 0, "responses": ()})
-    if session_epoch not in (INITIAL_EPOCH, FINAL_EPOCH):
-        return ctx.build_response({"throttle_time": 0,
-                                   "error_code": ErrorCode.invalid_fetch_session_epoch,
-                                   "session_id": 0, "responses": ()})
+    epoch = getattr(request, "session_epoch", FINAL_EPOCH)
+    cache = ctx.broker.fetch_sessions
+    now_ms = int(time.monotonic() * 1000)
+    session: FetchSession | None = None
+    if epoch in (INITIAL_EPOCH, FINAL_EPOCH):  # a full request
+        if session_id:
+            cache.remove(session_id)
+        wanted = requested(request)
+        if epoch == INITIAL_EPOCH:
+            session = cache.create(wanted, now_ms)
+    else:
+        session = cache.get(session_id, now_ms) if session_id else None
+        if session is None:
+            return _session_error(ctx, ErrorCode.fetch_session_id_not_found)
+        if epoch != session.next_epoch:
+            return _session_error(ctx, ErrorCode.invalid_fetch_session_epoch)
+        wanted = session.partitions
+        for key, asked in requested(request).items():
+            known = wanted.get(key)
+            if known is None:
+                wanted[key] = asked
+            else:
+                known.fetch_offset = asked.fetch_offset
+                known.partition_max_bytes = asked.partition_max_bytes
+                known.current_leader_epoch = asked.current_leader_epoch
+        for topic in getattr(request, "forgotten_topics_data", None) or ():
+            for index in topic.partitions:
+                wanted.pop((topic.topic, index), None)
     purgatory = ctx.broker.purgatory
     loop = asyncio.get_running_loop()
-    max_wait = request.max_wait.total_seconds()
-    deadline = loop.time() + max_wait
-    min_bytes = request.min_bytes
-    keys = [(t.topic, p.partition) for t in request.topics for p in t.partitions]
+    deadline = loop.time() + request.max_wait.total_seconds()
+    keys = list(wanted)
     while True:
-        responses, total, errors = read_partitions(ctx, request)
+        read, total, errors = read_partitions(ctx, request, wanted)
         remaining = deadline - loop.time()
-        if total >= min_bytes or errors or remaining <= 0 or purgatory.closed or not keys:
+        if total >= request.min_bytes or errors or remaining <= 0 or purgatory.closed \
+                or not keys:
             break
         fut = purgatory.watch(keys)
         try:
@@ -146,13 +177,24 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             pass
         finally:
             purgatory.unwatch(keys, fut)
+    if session is not None:
+        # remember what the client was told; an incremental answer shows only news
+        news = [cached.changed(part) for cached, (_, part) in zip(wanted.values(), read,
+                                                                  strict=True)]
+        if epoch != INITIAL_EPOCH:
+            read = [entry for entry, new in zip(read, news, strict=True) if new]
+            session.served([(name, part["partition_index"]) for name, part in read
+                            if part["records"]], now_ms)
+    by_topic: dict[str, list[dict[str, Any]]] = {}
     bytes_out = ctx.broker.metrics.bytes_out
-    for topic in responses:
-        sent = sum(len(p["records"]) for p in topic["partitions"])
-        if sent:
-            bytes_out.inc(topic["topic"], amount=sent)
-    return ctx.build_response({"throttle_time": 0, "error_code": 0, "session_id": 0,
-                               "responses": responses})
+    for name, part in read:
+        by_topic.setdefault(name, []).append(part)
+        if part["records"]:
+            bytes_out.inc(name, amount=len(part["records"]))
+    return ctx.build_response({
+        "throttle_time": 0, "error_code": 0,
+        "session_id": session.session_id if session is not None else 0,
+        "responses": [{"topic": name, "partitions": parts} for name, parts in by_topic.items()]})
 
 
 HANDLERS = [ApiHandler(API_KEY, 4, 12, handle)]
