@@ -121,7 +121,7 @@ def test_fetch_byte_limits_return_whole_batches(bootstrap: str) -> None:
         assert offsets_in(r.responses[0].partitions[0].records) == [3, 4]
 
 
-def test_fetch_errors_and_sessionless_answers(bootstrap: str) -> None:
+def test_fetch_errors_and_session_answers(bootstrap: str) -> None:
     topic = f"fe-{uuid.uuid4().hex[:8]}"
     with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
         create_topic(c, topic)
@@ -131,14 +131,18 @@ def test_fetch_errors_and_sessionless_answers(bootstrap: str) -> None:
         r = c.request(fetch_req(f"{topic}-missing", 0))
         assert r.responses[0].partitions[0].error_code == \
             ErrorCode.unknown_topic_or_partition
-        # KIP-227: asking for a new session (epoch 0) gets a full answer and session id 0
+        # KIP-227: asking for a new session (epoch 0) gets a full answer and a session id
+        # (test_fetch_sessions.py covers sessions); an incremental epoch needs a session
         r = c.request(fetch_req(topic, 0, session_epoch=0))
-        assert r.session_id == 0 and r.error_code == ErrorCode.none
+        assert r.session_id != 0 and r.error_code == ErrorCode.none
         assert offsets_in(r.responses[0].partitions[0].records) == [0]
-        r = c.request(fetch_req(topic, 0, session_id=1234, session_epoch=1))
+        r = c.request(fetch_req(topic, 0, session_id=r.session_id + 1234, session_epoch=1))
         assert r.error_code == ErrorCode.fetch_session_id_not_found
         r = c.request(fetch_req(topic, 0, session_id=0, session_epoch=3))
-        assert r.error_code == ErrorCode.invalid_fetch_session_epoch
+        assert r.error_code == ErrorCode.fetch_session_id_not_found
+        r = c.request(fetch_req(topic, 0))  # sessionless (0, -1): a full answer, no session
+        assert r.session_id == 0
+        assert offsets_in(r.responses[0].partitions[0].records) == [0]
         # old non-flexible version works too
         r = c.request(fetch_req(topic, 0, version=4))
         assert offsets_in(r.responses[0].partitions[0].records) == [0]
