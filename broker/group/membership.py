@@ -6,6 +6,7 @@ SyncGroup timeout (DelayedSync) and session timeouts (DelayedHeartbeat). Pure.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
@@ -32,6 +33,21 @@ from broker.group.member import Member, Token
 from broker.group.state import GroupState
 
 E = ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class Joining:
+    """What a JoinGroup says about the joining member (its id aside)."""
+
+    token: Token
+    version: int
+    instance_id: str | None
+    client_id: str
+    client_host: str
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
 
 
 class MembershipMixin(CoordinatorBase):
@@ -95,19 +111,12 @@ class MembershipMixin(CoordinatorBase):
         if not self._accept_joining_member(group, member_id):
             self._complete(join_error(token, member_id, E.group_max_size_reached))
         else:
-            args = (
-                group_instance_id,
-                client_id,
-                client_host,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocol_type,
-                protos,
-            )
+            joining = Joining(token, version, group_instance_id, client_id, client_host,
+                              session_timeout_ms, rebalance_timeout_ms, protocol_type, protos)
             if is_unknown:
-                self._join_new_member(group, token, now_ms, require_known_member_id, version, *args)
+                self._join_new_member(group, joining, now_ms, require_known_member_id)
             else:
-                self._join_known_member(group, token, now_ms, member_id, version, *args)
+                self._join_known_member(group, joining, now_ms, member_id)
             if group.is_(GroupState.PREPARING_REBALANCE):
                 self._try_complete_join(group, now_ms)
         self._forget_if_unused(group)
@@ -124,104 +133,44 @@ class MembershipMixin(CoordinatorBase):
             )
         return member is not None or len(group.members) < limit
 
-    def _join_new_member(
-        self,
-        group: ClassicGroup,
-        token: Token,
-        now_ms: int,
-        require_known_member_id: bool,
-        version: int,
-        instance_id: str | None,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocol_type: str,
-        protocols: list[tuple[str, bytes]],
-    ) -> None:
+    def _refuse_join(self, group: ClassicGroup, j: Joining, member_id: str) -> bool:
+        """Answer (and return True) a join the group cannot take at all."""
         if group.is_(GroupState.DEAD):
-            self._complete(join_error(token, "", E.coordinator_not_available))
+            self._complete(join_error(j.token, member_id, E.coordinator_not_available))
+            return True
+        if not group.supports_protocols(j.protocol_type, {n for n, _ in j.protocols}):
+            self._complete(join_error(j.token, member_id, E.inconsistent_group_protocol))
+            return True
+        return False
+
+    def _join_new_member(self, group: ClassicGroup, j: Joining, now_ms: int,
+                         require_known_member_id: bool) -> None:
+        if self._refuse_join(group, j, ""):
             return
-        if not group.supports_protocols(protocol_type, {n for n, _ in protocols}):
-            self._complete(join_error(token, "", E.inconsistent_group_protocol))
-            return
-        new_id = self.new_member_id(instance_id if instance_id is not None else client_id)
+        instance_id = j.instance_id
+        new_id = self.new_member_id(instance_id if instance_id is not None else j.client_id)
         if instance_id is not None and group.static_member_id(instance_id) is not None:
-            self._replace_static_member(
-                group,
-                token,
-                now_ms,
-                version,
-                new_id,
-                instance_id,
-                client_id,
-                client_host,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocols,
-            )
+            self._replace_static_member(group, j, now_ms, new_id, instance_id)
         elif instance_id is None and require_known_member_id:
             group.pending_members.add(new_id)
             self._timers.schedule(
-                (PENDING_TIMER, group.group_id, new_id), now_ms + session_timeout_ms
+                (PENDING_TIMER, group.group_id, new_id), now_ms + j.session_timeout_ms
             )
-            self._complete(join_error(token, new_id, E.member_id_required))
+            self._complete(join_error(j.token, new_id, E.member_id_required))
         else:
-            self._add_member_and_rebalance(
-                group,
-                token,
-                now_ms,
-                version,
-                new_id,
-                instance_id,
-                client_id,
-                client_host,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocol_type,
-                protocols,
-            )
+            self._add_member_and_rebalance(group, j, now_ms, new_id)
 
-    def _join_known_member(
-        self,
-        group: ClassicGroup,
-        token: Token,
-        now_ms: int,
-        member_id: str,
-        version: int,
-        instance_id: str | None,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocol_type: str,
-        protocols: list[tuple[str, bytes]],
-    ) -> None:
-        if group.is_(GroupState.DEAD):
-            self._complete(join_error(token, member_id, E.coordinator_not_available))
+    def _join_known_member(self, group: ClassicGroup, j: Joining, now_ms: int,
+                           member_id: str) -> None:
+        if self._refuse_join(group, j, member_id):
             return
-        if not group.supports_protocols(protocol_type, {n for n, _ in protocols}):
-            self._complete(join_error(token, member_id, E.inconsistent_group_protocol))
-            return
+        token, instance_id, protocols = j.token, j.instance_id, j.protocols
         if member_id in group.pending_members:
             if instance_id is not None:  # a pending member is never static
                 self._complete(join_error(token, member_id, E.unknown_member_id))
                 return
             self._timers.cancel((PENDING_TIMER, group.group_id, member_id))
-            self._add_member_and_rebalance(
-                group,
-                token,
-                now_ms,
-                version,
-                member_id,
-                None,
-                client_id,
-                client_host,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocol_type,
-                protocols,
-            )
+            self._add_member_and_rebalance(group, j, now_ms, member_id)
             return
         if group.is_static_member_fenced(member_id, instance_id):
             self._complete(join_error(token, member_id, E.fenced_instance_id))
@@ -232,7 +181,7 @@ class MembershipMixin(CoordinatorBase):
             self._complete(join_error(token, member_id, E.unknown_member_id))
             return
         member = group.members[member_id]
-        member.join_version = version
+        member.join_version = j.version
         state = group.state
         if state is GroupState.PREPARING_REBALANCE:
             self._update_member_and_rebalance(group, member, token, protocols, now_ms)
@@ -275,22 +224,11 @@ class MembershipMixin(CoordinatorBase):
             tuple(group.current_member_metadata()) if leader else (),
         )
 
-    def _replace_static_member(
-        self,
-        group: ClassicGroup,
-        token: Token,
-        now_ms: int,
-        version: int,
-        new_id: str,
-        instance_id: str,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocols: list[tuple[str, bytes]],
-    ) -> None:
+    def _replace_static_member(self, group: ClassicGroup, j: Joining, now_ms: int,
+                               new_id: str, instance_id: str) -> None:
         """KIP-345: a static member rejoining with an unknown member id takes over its old
         member's slot (and assignment); the old id is fenced."""
+        token, version, protocols = j.token, j.version, j.protocols
         old_id = group.static_members[instance_id]
         old = group.members[old_id]
         if old.awaiting_join is not None:
@@ -306,9 +244,9 @@ class MembershipMixin(CoordinatorBase):
         )
         self._timers.cancel((HEARTBEAT_TIMER, group.group_id, old_id))
         member = group.replace_static_member(old_id, new_id)
-        member.client_id, member.client_host = client_id, client_host
-        member.session_timeout_ms = session_timeout_ms
-        member.rebalance_timeout_ms = rebalance_timeout_ms
+        member.client_id, member.client_host = j.client_id, j.client_host
+        member.session_timeout_ms = j.session_timeout_ms
+        member.rebalance_timeout_ms = j.rebalance_timeout_ms
         member.join_version = version
         self._schedule_heartbeat(group, member, now_ms)
         state = group.state
@@ -357,33 +295,20 @@ class MembershipMixin(CoordinatorBase):
         else:
             self._update_member_and_rebalance(group, member, token, protocols, now_ms)
 
-    def _add_member_and_rebalance(
-        self,
-        group: ClassicGroup,
-        token: Token,
-        now_ms: int,
-        version: int,
-        member_id: str,
-        instance_id: str | None,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocol_type: str,
-        protocols: list[tuple[str, bytes]],
-    ) -> None:
+    def _add_member_and_rebalance(self, group: ClassicGroup, j: Joining, now_ms: int,
+                                  member_id: str) -> None:
         member = Member(
             member_id,
-            instance_id,
-            client_id,
-            client_host,
-            rebalance_timeout_ms,
-            session_timeout_ms,
-            protocol_type,
-            protocols,
-            awaiting_join=token,
+            j.instance_id,
+            j.client_id,
+            j.client_host,
+            j.rebalance_timeout_ms,
+            j.session_timeout_ms,
+            j.protocol_type,
+            j.protocols,
+            awaiting_join=j.token,
             is_new=True,
-            join_version=version,
+            join_version=j.version,
         )
         if group.is_(GroupState.PREPARING_REBALANCE) and group.generation_id == 0:
             group.new_member_added = True
