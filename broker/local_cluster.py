@@ -1,11 +1,14 @@
 """A local combined-mode cluster as processes on one machine (``make cluster``)::
 
     python -m broker.local_cluster [--nodes 3] [--data-dir ./data/cluster]
-        [--client-port 9092] [--controller-port 19092] [--override KEY=VALUE ...]
+        [--client-port 9092] [--controller-port 19092] [--metrics-port 9644]
+        [--override KEY=VALUE ...]
 
 Node ``i`` (1-based) is ``node.id=i`` with ``process.roles=broker,controller``, listens
 for clients on ``127.0.0.1:<client-port + i - 1>`` and for the quorum on
-``127.0.0.1:<controller-port + i - 1>``, and keeps its data in ``<data-dir>/node-<i>``.
+``127.0.0.1:<controller-port + i - 1>``, serves Prometheus metrics on
+``127.0.0.1:<metrics-port + i - 1>/metrics`` (``--metrics-port 0``: none), and keeps its
+data in ``<data-dir>/node-<i>``.
 All share ``controller.quorum.voters=1@127.0.0.1:19092,2@127.0.0.1:19093,...`` and
 ``cluster.id`` (``CLUSTER_ID``). Clients bootstrap with any node, e.g.
 ``bootstrap.servers=127.0.0.1:9092``.
@@ -37,16 +40,19 @@ def voters_spec(nodes: int, controller_port: int, host: str = HOST) -> str:
     return ",".join(f"{i}@{host}:{controller_port + i - 1}" for i in range(1, nodes + 1))
 
 
-def topology(nodes: int = 3, client_port: int = 9092, controller_port: int = 19092
-             ) -> dict[int, dict[str, object]]:
-    """node id → client port, controller port and the shared voter list."""
+def topology(nodes: int = 3, client_port: int = 9092, controller_port: int = 19092,
+             metrics_port: int = 9644) -> dict[int, dict[str, object]]:
+    """node id → client, controller and metrics port and the shared voter list."""
     voters = voters_spec(nodes, controller_port)
     return {i: {"client_port": client_port + i - 1, "controller_port": controller_port + i - 1,
-                "voters": voters} for i in range(1, nodes + 1)}
+                "metrics_port": metrics_port + i - 1, "voters": voters}
+            for i in range(1, nodes + 1)}
 
 
 def node_overrides(node_id: int, *, nodes: int, client_port: int, controller_port: int,
-                   data_dir: Path, host: str = HOST) -> dict[str, str]:
+                   data_dir: Path, host: str = HOST, metrics_port: int = 0) -> dict[str, str]:
+    metrics = {"strom.metrics.address": f"{host}:{metrics_port + node_id - 1}"} \
+        if metrics_port else {}
     return {
         "node.id": str(node_id),
         "process.roles": "broker,controller",
@@ -58,13 +64,16 @@ def node_overrides(node_id: int, *, nodes: int, client_port: int, controller_por
         "advertised.listeners": f"PLAINTEXT://{host}:{client_port + node_id - 1}",
         "log.dirs": str(data_dir / f"node-{node_id}"),
         "num.partitions": "3",
+        **metrics,
     }
 
 
 def node_args(node_id: int, *, nodes: int, client_port: int, controller_port: int,
-              data_dir: Path, extra: list[str] | None = None) -> list[str]:
+              data_dir: Path, metrics_port: int = 0, extra: list[str] | None = None
+              ) -> list[str]:
     overrides = node_overrides(node_id, nodes=nodes, client_port=client_port,
-                               controller_port=controller_port, data_dir=data_dir)
+                               controller_port=controller_port, data_dir=data_dir,
+                               metrics_port=metrics_port)
     args = [sys.executable, "-m", "broker", "serve"]
     for key, value in overrides.items():
         args += ["--override", f"{key}={value}"]
@@ -80,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default="./data/cluster")
     parser.add_argument("--client-port", type=int, default=9092)
     parser.add_argument("--controller-port", type=int, default=19092)
+    parser.add_argument("--metrics-port", type=int, default=9644,
+                        help="first Prometheus metrics port (0: no metrics)")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="extra property for every node (repeatable)")
     parser.add_argument("--stop-timeout", type=float, default=20.0)
@@ -100,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     for node_id in range(1, args.nodes + 1):
         cmd = node_args(node_id, nodes=args.nodes, client_port=args.client_port,
                         controller_port=args.controller_port, data_dir=data_dir,
-                        extra=args.override)
+                        metrics_port=args.metrics_port, extra=args.override)
         # own process group: the terminal's Ctrl-C reaches only this supervisor, which
         # then stops the nodes in order
         procs[node_id] = subprocess.Popen(cmd, start_new_session=True)

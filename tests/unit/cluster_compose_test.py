@@ -123,7 +123,9 @@ def test_compose_services_match_the_local_cluster() -> None:
         assert advertised == {"PLAINTEXT": ("127.0.0.1", expected["client_port"]),
                               "INTERNAL": (name, 29092)}
         assert sorted(service["ports"]) == sorted(
-            f"{p}:{p}" for p in (expected["client_port"], expected["controller_port"]))
+            f"{p}:{p}" for p in (expected["client_port"], expected["controller_port"],
+                                 expected["metrics_port"]))
+        assert config.strom_metrics_address == f"0.0.0.0:{expected['metrics_port']}"
         voters = parse_voters(config.controller_quorum_voters)
         local_voters = parse_voters(str(expected["voters"]))
         # same ids and controller ports; hosts are the compose service names
@@ -139,10 +141,11 @@ def test_compose_services_match_the_local_cluster() -> None:
 def test_local_cluster_overrides_are_valid_configs(tmp_path: Path) -> None:
     for node_id in (1, 2, 3):
         overrides = node_overrides(node_id, nodes=3, client_port=9092, controller_port=19092,
-                                   data_dir=tmp_path)
+                                   data_dir=tmp_path, metrics_port=9644)
         config, unknown = load_config(overrides=overrides, environ={})
         assert not unknown
         assert config.node_id == node_id
+        assert config.strom_metrics_address == f"127.0.0.1:{9643 + node_id}"
         assert parse_voters(config.controller_quorum_voters) == {
             i: ("127.0.0.1", 19091 + i) for i in (1, 2, 3)}
 
