@@ -89,9 +89,9 @@ def check_listeners(listeners: list[Listener], advertised: list[Listener],
         if protocol is None:
             raise ValueError(f"listeners: listener {li.name} has no entry in "
                              f"listener.security.protocol.map")
-        if protocol != "PLAINTEXT":
+        if protocol not in ("PLAINTEXT", "SASL_PLAINTEXT"):
             raise ValueError(f"listeners: listener {li.name} uses {protocol}, but Strom "
-                             f"serves PLAINTEXT listeners only")
+                             f"serves PLAINTEXT and SASL_PLAINTEXT listeners only")
     for li in advertised:
         if li.name not in names:
             raise ValueError(f"advertised.listeners: {li.name} is not a listener in "
@@ -167,6 +167,10 @@ class BrokerConfig(BaseSettings):
     listener_security_protocol_map: str = (
         "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
         "SASL_SSL:SASL_SSL")
+    #: SASL mechanisms of SASL_PLAINTEXT listeners (Kafka's default GSSAPI; Strom: PLAIN)
+    sasl_enabled_mechanisms: str = "GSSAPI"
+    #: listener name -> its ``listener.name.<name>.plain.sasl.jaas.config`` (``broker.sasl``)
+    listener_plain_jaas: dict[str, str] = {}
     socket_request_max_bytes: int = 100 * 1024 * 1024
     connections_max_idle_ms: int = 600_000
     queued_max_requests: int = 500
@@ -356,7 +360,40 @@ class BrokerConfig(BaseSettings):
                         if self.advertised_listeners else [],
                         parse_protocol_map(self.listener_security_protocol_map),
                         self.controller_listener_set)
+        self.plain_users()  # every SASL listener has its users
         return self
+
+    def security_protocol(self, listener: str) -> str:
+        return parse_protocol_map(self.listener_security_protocol_map)[listener]
+
+    def plain_users(self) -> dict[str, dict[str, str]]:
+        """listener name -> {user: password} for each SASL_PLAINTEXT listener; ValueError
+        naming the property when one cannot authenticate anybody."""
+        from broker.sasl import MECHANISM, JaasError, parse_jaas_users
+
+        out: dict[str, dict[str, str]] = {}
+        for li in self.listener_list:
+            if self.security_protocol(li.name) != "SASL_PLAINTEXT":
+                continue
+            mechanisms = {m.strip().upper() for m in self.sasl_enabled_mechanisms.split(",")
+                          if m.strip()}
+            if mechanisms != {MECHANISM}:
+                raise ValueError(f"sasl.enabled.mechanisms: Strom authenticates with PLAIN "
+                                 f"only; set sasl.enabled.mechanisms=PLAIN (got "
+                                 f"{self.sasl_enabled_mechanisms})")
+            if li.name in self.controller_listener_set:
+                raise ValueError(f"listeners: the controller listener {li.name} must be "
+                                 f"PLAINTEXT")
+            key = f"listener.name.{li.name.lower()}.plain.sasl.jaas.config"
+            jaas = self.listener_plain_jaas.get(li.name)
+            if jaas is None:
+                raise ValueError(f"{key} is required for the SASL_PLAINTEXT listener "
+                                 f"{li.name}")
+            try:
+                out[li.name] = parse_jaas_users(jaas)
+            except JaasError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return out
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -489,8 +526,11 @@ def load_config(
         for k, v in environ.items()
         if k.upper().startswith(ENV_PREFIX) and field_name(k[len(ENV_PREFIX):]) in known
     }
+    jaas = _listener_jaas(unknown, environ)
     # precedence: file < env < overrides (init kwargs also beat pydantic's own env source)
     init: dict[str, Any] = {**file_values, **env_values, **override_values}
+    if jaas:
+        init["listener_plain_jaas"] = jaas
     # empty strings mean "unset" for optional fields
     for k, v in list(init.items()):
         if v == "" and BrokerConfig.model_fields[k].default is None:
@@ -501,6 +541,27 @@ def load_config(
         raise ConfigError(_describe(exc)) from None
     _check_topic_defaults(config)
     return config, unknown
+
+
+_JAAS_KEY = re.compile(r"^listener\.name\.([a-z0-9_]+)\.plain\.sasl\.jaas\.config$")
+_JAAS_ENV = re.compile(r"^LISTENER_NAME_([A-Z0-9_]+)_PLAIN_SASL_JAAS_CONFIG$")
+
+
+def _listener_jaas(unknown: dict[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """Take the ``listener.name.<l>.plain.sasl.jaas.config`` properties out of
+    ``unknown`` (file, overrides) and the environment (``STROM_LISTENER_NAME_<L>_PLAIN_
+    SASL_JAAS_CONFIG``; overrides win) → {listener name: JAAS text}."""
+    out: dict[str, str] = {}
+    for key, value in environ.items():
+        m = _JAAS_ENV.match(key.upper()[len(ENV_PREFIX):]) \
+            if key.upper().startswith(ENV_PREFIX) else None
+        if m:
+            out[m[1]] = value
+    for key in list(unknown):
+        m = _JAAS_KEY.match(key.strip().lower())
+        if m:
+            out[m[1].upper()] = unknown.pop(key)
+    return out
 
 
 def _check_topic_defaults(config: BrokerConfig) -> None:
@@ -526,11 +587,15 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = err.get("loc") or ()
-        key = property_name(str(loc[0])) if loc else "config"
-        value = err.get("input")
         msg = err.get("msg", "invalid")
         msg = msg.removeprefix("Value error, ")
-        parts.append(f"invalid value {value!r} for configuration {key}: {msg}")
+        if not loc:  # a rule across properties: the message names them
+            parts.append(f"invalid configuration: {msg}")
+        elif loc[0] == "listener_plain_jaas":  # never echo passwords
+            parts.append(f"invalid listener.name.<listener>.plain.sasl.jaas.config: {msg}")
+        else:
+            parts.append(f"invalid value {err.get('input')!r} for configuration "
+                         f"{property_name(str(loc[0]))}: {msg}")
     return "; ".join(parts)
 
 

@@ -37,14 +37,20 @@ from broker.broker import Broker
 from broker.handlers import CloseConnection, RequestContext
 from broker.handlers.api_versions import API_KEY as API_VERSIONS_KEY
 from broker.handlers.api_versions import fallback_response
+from broker.handlers.sasl import AUTHENTICATE as SASL_AUTHENTICATE
+from broker.handlers.sasl import HANDSHAKE as SASL_HANDSHAKE
 from broker.metrics import BrokerMetrics
+from broker.sasl import MECHANISM, authenticate_plain
 from common.logging import get_logger
+from protocol.build import build
 from protocol.codec import (
     DecodeError,
     decode_request,
     encode_response,
     encode_response_chunks,
+    response_type,
 )
+from protocol.errors import ErrorCode
 from protocol.framing import FrameDecoder, FrameError
 from protocol.headers import HeaderError, parse_request_header
 
@@ -77,7 +83,12 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._wakeup: asyncio.Future[None] | None = None
         self._write_ready: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self._close_after_write: str | None = None
         self.worker: asyncio.Task[None] | None = None
+        #: SASL listeners: the username once authenticated ("" on PLAINTEXT listeners)
+        self.principal: str | None = None if server.sasl_users is not None else ""
+        self._sasl_mechanism: str | None = None
+        self._sasl_raw = False
 
     # ------------------------------------------------------------------ protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -199,6 +210,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
                         self.transport.write(response)  # type: ignore[union-attr]
                     if self._write_ready is not None and not self._write_ready.done():
                         await self._write_ready
+                if self._close_after_write is not None:
+                    raise _Close(self._close_after_write, {})
         except _Close as exc:
             self._close(str(exc.args[0]), **(exc.args[1] if len(exc.args) > 1 else {}))
         except asyncio.CancelledError:
@@ -208,8 +221,55 @@ class KafkaConnection(asyncio.BufferedProtocol):
                           error=repr(exc))
             self._close(None)
 
+    def _plain(self, token: bytes) -> str | None:
+        """Check a PLAIN token; on success the connection is authenticated as the user."""
+        user = authenticate_plain(token, self.server.sasl_users or {})
+        if user is not None:
+            self.principal = user
+            log.info("sasl_authenticated", peer=self.peer, connection=self.id,
+                     principal=user, mechanism=MECHANISM)
+        return user
+
+    def _authenticate(self, header: Any, spec: Any, frame: Any, fields: dict[str, Any]
+                      ) -> bytes:
+        """A request on a SASL connection not yet authenticated (see ``broker.sasl``):
+        SaslHandshake naming PLAIN, then SaslAuthenticate (after v1) or the bare token
+        (after v0); anything else closes it."""
+        key, version = header.api_key, header.api_version
+        expected = SASL_AUTHENTICATE if self._sasl_mechanism else SASL_HANDSHAKE
+        if key != expected or not spec.supports(version):
+            raise _Close("request before SASL authentication", fields)
+        try:
+            request = decode_request(key, version, frame, header.body_offset)
+        except DecodeError as exc:
+            raise _Close(f"malformed request body: {exc}", fields) from None
+        values: dict[str, Any]
+        if key == SASL_HANDSHAKE:
+            values = {"error_code": ErrorCode.none, "mechanisms": [MECHANISM]}
+            if request.mechanism == MECHANISM:
+                self._sasl_mechanism = MECHANISM
+                self._sasl_raw = version == 0
+            else:
+                values["error_code"] = ErrorCode.unsupported_sasl_mechanism
+        else:
+            user = self._plain(bytes(request.auth_bytes))
+            values = {"error_code": ErrorCode.none, "error_message": None,
+                      "auth_bytes": b"", "session_lifetime": 0}
+            if user is None:
+                values.update(error_code=ErrorCode.sasl_authentication_failed,
+                              error_message="Authentication failed: Invalid username or "
+                                            "password")
+                self._close_after_write = "SASL authentication failed"
+        response = build(response_type(key, version), values)
+        return encode_response(key, version, header.correlation_id, response)
+
     async def _handle(self, frame: Any) -> bytes | list[Any] | None:
         started = time.perf_counter()
+        if self._sasl_raw:  # after SaslHandshake v0 the PLAIN token comes unwrapped
+            self._sasl_raw = False
+            if self._plain(bytes(frame)) is None:
+                raise _Close("SASL authentication failed", {})
+            return b"\x00\x00\x00\x00"  # an empty SASL response frame
         try:
             header = parse_request_header(frame)
         except HeaderError as exc:
@@ -220,6 +280,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
                   "correlation_id": header.correlation_id, "client_id": header.client_id}
         if spec is None:
             raise _Close("unsupported api key", fields)
+        if self.principal is None and header.api_key != API_VERSIONS_KEY:
+            return self._authenticate(header, spec, frame, fields)
         if not spec.supports(header.api_version):
             if header.api_key == API_VERSIONS_KEY:
                 # KIP-511: answer in v0 with UNSUPPORTED_VERSION and our list
@@ -264,6 +326,9 @@ class KafkaServer:
         self.broker = broker
         #: the listener name this server serves (RequestContext.listener)
         self.listener = listener
+        #: users of a SASL_PLAINTEXT listener (None: a PLAINTEXT one)
+        self.sasl_users: dict[str, str] | None = \
+            broker.config.plain_users().get(listener) if listener else None
         #: the broker's instruments (None on a controller listener)
         self.metrics: BrokerMetrics | None = getattr(broker, "metrics", None)
         self.connections: set[KafkaConnection] = set()

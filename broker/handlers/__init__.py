@@ -56,6 +56,7 @@ CORE_MODULES: tuple[str, ...] = (
     "broker.handlers.init_producer_id",
     "broker.handlers.offset_for_leader_epoch",
     "broker.handlers.describe_producers",
+    "broker.handlers.sasl",
 )
 EXTENSION_PACKAGES: tuple[str, ...] = ("broker.admin", "broker.group", "broker.txn")
 

@@ -109,7 +109,13 @@ MAP = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CON
     ("overrides", "problem"),
     [
         (["listeners=SSL://127.0.0.1:9093"], "listener SSL uses SSL, but Strom serves "
-                                             "PLAINTEXT listeners only"),
+                                             "PLAINTEXT and SASL_PLAINTEXT listeners only"),
+        (["listeners=SASL_PLAINTEXT://:9093"], "set sasl.enabled.mechanisms=PLAIN"),
+        (["listeners=SASL_PLAINTEXT://:9093", "sasl.enabled.mechanisms=PLAIN"],
+         "listener.name.sasl_plaintext.plain.sasl.jaas.config is required"),
+        (["listeners=SASL_PLAINTEXT://:9093", "sasl.enabled.mechanisms=PLAIN",
+          "listener.name.sasl_plaintext.plain.sasl.jaas.config=user_a=\"secret\";"],
+         "expected 'org.apache.kafka.common.security.plain.PlainLoginModule required"),
         (["listeners=PLAINTEXT://:9092,EXTERNAL://:9093"],
          "listener EXTERNAL has no entry in listener.security.protocol.map"),
         (["listeners=PLAINTEXT://:9092,PLAINTEXT://:9093"], "PLAINTEXT is used more than once"),
@@ -134,3 +140,25 @@ def test_a_listener_left_out_of_advertised_listeners_advertises_itself() -> None
                             environ={})
     assert [str(li) for li in config.advertised_listener_list] == [
         "EXTERNAL://localhost:29092", "PLAINTEXT://0.0.0.0:9092"]
+
+
+def test_jaas_passwords_are_never_echoed_in_errors() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["listeners=SASL_PLAINTEXT://:9093", "sasl.enabled.mechanisms=PLAIN",
+                           "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                           "bogus user_a=\"topsecret\";"], environ={})
+    assert "topsecret" not in str(err.value)
+
+
+def test_plain_tokens_and_jaas_users() -> None:
+    from broker.sasl import authenticate_plain, parse_jaas_users
+
+    users = parse_jaas_users(
+        'org.apache.kafka.common.security.plain.PlainLoginModule required\n'
+        '  username="admin" password="x" user_alice="a\\\\b\\"c" user_bob="";')
+    assert users == {"alice": 'a\\b"c', "bob": ""}
+    assert authenticate_plain(b'\0alice\0a\\b"c', users) == "alice"
+    assert authenticate_plain(b'alice\0alice\0a\\b"c', users) == "alice"
+    for bad in (b'bob\0alice\0a\\b"c', b"\0alice\0wrong", b"\0carol\0x", b"\0alice",
+                b"\0\0", b"\0\xff\0x", b'\0alice\0a\\b"c\0extra'):
+        assert authenticate_plain(bad, users) is None, bad
