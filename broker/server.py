@@ -58,6 +58,9 @@ log = get_logger("strom.server")
 
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+#: the largest frame a SASL connection may send before it authenticates (Kafka's
+#: sasl.server.max.receive.size default)
+SASL_MAX_RECEIVE_BYTES = 512 * 1024
 _ids = itertools.count(1)
 
 
@@ -87,6 +90,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.worker: asyncio.Task[None] | None = None
         #: SASL listeners: the username once authenticated ("" on PLAINTEXT listeners)
         self.principal: str | None = None if server.sasl_users is not None else ""
+        if self.principal is None:  # Kafka's sasl.server.max.receive.size until then
+            self.decoder.max_frame_bytes = SASL_MAX_RECEIVE_BYTES
         self._sasl_mechanism: str | None = None
         self._sasl_raw = False
 
@@ -226,6 +231,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         user = authenticate_plain(token, self.server.sasl_users or {})
         if user is not None:
             self.principal = user
+            self.decoder.max_frame_bytes = self.broker.config.socket_request_max_bytes
             log.info("sasl_authenticated", peer=self.peer, connection=self.id,
                      principal=user, mechanism=MECHANISM)
         return user

@@ -162,6 +162,9 @@ def test_wire_rules_before_and_after_authentication(node: tuple[str, str]) -> No
         assert [b.node_id for b in c.request(metadata).brokers] == [1]
         assert c.request(req(17, 1, mechanism="PLAIN")).error_code == \
             ErrorCode.illegal_sasl_state  # already authenticated
+    with client(sasl) as c:  # an unauthenticated client may not send big frames
+        c.send_raw((600 * 1024).to_bytes(4, "big") + b"\0" * 1024)
+        assert c.is_closed_by_peer()
     with client(sasl) as c:  # an authorization id naming someone else
         c.request(req(17, 1, mechanism="PLAIN"))
         r = c.request(req(36, 2, auth_bytes=b"admin\0alice\0alice-secret"))
