@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,7 +178,7 @@ def test_wire_rules_before_and_after_authentication(node: tuple[str, str]) -> No
 
 def test_a_sasl_listener_without_users_is_refused(tmp_path: Path) -> None:
     proc = subprocess.run(
-        ["python", "-m", "broker", "serve", "--override", f"log.dirs={tmp_path}",
+        [sys.executable, "-m", "broker", "serve", "--override", f"log.dirs={tmp_path}",
          "--override", "listeners=SASL_PLAINTEXT://127.0.0.1:0",
          "--override", "sasl.enabled.mechanisms=PLAIN"],
         capture_output=True, text=True, timeout=TIMEOUT,
