@@ -5,7 +5,7 @@ purgatory, the producer id manager and the API registry. Topics, leadership and 
 Metadata reports come from the metadata image: the one concrete broker is
 ``broker.cluster.node.ClusterBroker`` (every node, a lone one included, runs as a member
 of a Raft quorum), which provides the ``make_*``, ``metadata_*`` and
-``auto_create_topic`` hooks below. Lifecycle, in order:
+``auto_create_topic`` hooks below (abstract here). Lifecycle, in order:
 ``open_storage()`` (logs, dynamic broker configs, high watermarks), ``run_startup_hooks()`` (inside
 the loop), ``start_background()`` (retention, cleaner, flush of due logs — blocking file
 work in a worker thread, never on the event loop), then serving; ``shutdown()`` stops the
@@ -18,6 +18,7 @@ The cluster id is kept in ``<data_dir>/meta.properties`` (Kafka's file name):
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import contextlib
@@ -80,7 +81,7 @@ def _read_or_create_cluster_id(data_dir: Path, node_id: int, configured: str | N
     return cluster_id
 
 
-class Broker:
+class Broker(abc.ABC):
     """Everything a handler reaches through ``ctx.broker``."""
 
     def __init__(self, config: BrokerConfig, *, extra_handler_modules: tuple[str, ...] = ()):
@@ -131,13 +132,13 @@ class Broker:
         self.producer_ids = ProducerIdManager(self.data_dir)
         return notes
 
+    @abc.abstractmethod
     def make_topic_registry(self, defaults: BrokerDefaults) -> Any:
         """The topic registry (``ClusterTopicRegistry``: topics from the metadata image)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def make_replica_manager(self) -> ReplicaManager:
         """The replica manager (``ClusterReplicaManager``: leadership from the image)."""
-        raise NotImplementedError
 
     @property
     def logs(self) -> Any:
@@ -145,19 +146,22 @@ class Broker:
         return self.log_manager
 
     # ---- what Metadata/DescribeCluster report (from the metadata image) ----------------
+    @abc.abstractmethod
     def metadata_brokers(self, listener: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """Metadata/DescribeCluster broker entries with their ``listener`` endpoints."""
 
+    @abc.abstractmethod
     def metadata_controller_id(self) -> int:
-        raise NotImplementedError
+        """The controller id Metadata reports."""
 
+    @abc.abstractmethod
     def metadata_partitions(self, info: Any) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """Metadata partition entries (leader, epoch, replicas, ISR) of topic ``info``."""
 
+    @abc.abstractmethod
     async def auto_create_topic(self, name: str) -> Any:
         """Create topic ``name`` with the defaults (Metadata auto-creation) → TopicInfo;
         raises TopicError."""
-        raise NotImplementedError
 
     def _topic_changed(self, topic: str) -> None:
         # fetches waiting on a deleted/changed topic re-evaluate (and see the error)
