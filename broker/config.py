@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broker.sasl import MECHANISM, JaasError, parse_jaas_users
 from storage.log_config import LogConfig
 
 ENV_PREFIX = "STROM_"
@@ -369,8 +370,6 @@ class BrokerConfig(BaseSettings):
     def plain_users(self) -> dict[str, dict[str, str]]:
         """listener name -> {user: password} for each SASL_PLAINTEXT listener; ValueError
         naming the property when one cannot authenticate anybody."""
-        from broker.sasl import MECHANISM, JaasError, parse_jaas_users
-
         out: dict[str, dict[str, str]] = {}
         for li in self.listener_list:
             if self.security_protocol(li.name) != "SASL_PLAINTEXT":
