@@ -34,7 +34,7 @@ from broker.fetch_purgatory import FetchPurgatory
 from broker.fetch_session import FetchSessionCache
 from broker.handlers import HandlerFn, build_registry, collect_start_callbacks
 from broker.metrics import BrokerMetrics
-from broker.producer_ids import ProducerIdManager
+from broker.producer_ids import ProducerIdManager, legacy_floor
 from broker.replica_manager import ReplicaManager
 from broker.topics import BrokerDefaults
 from common.logging import get_logger
@@ -129,8 +129,14 @@ class Broker(abc.ABC):
                 log_.high_watermark = log_.log_end_offset
         self.replica_manager = self.make_replica_manager()
         self.topics.on_change(self._topic_changed)
-        self.producer_ids = ProducerIdManager(self.data_dir)
+        self.producer_ids = ProducerIdManager(self.fetch_producer_ids,
+                                              floor=legacy_floor(self.data_dir))
         return notes
+
+    @abc.abstractmethod
+    async def fetch_producer_ids(self, timeout: float) -> tuple[int, int]:
+        """A block of producer ids from the active controller as ``(start, length)``,
+        retrying for at most ``timeout`` seconds; raises ProducerIdsUnavailable."""
 
     @abc.abstractmethod
     def make_topic_registry(self, defaults: BrokerDefaults) -> Any:

@@ -8,6 +8,10 @@ ApiVersions advertises only what it answers:
   FetchSnapshot v1;
 - DescribeQuorum v2 (a non-leader forwards it to the quorum leader when it can);
 - BrokerRegistration v0-4 and BrokerHeartbeat v0-2 from brokers;
+- AllocateProducerIds v0 from brokers (KIP-730): a block of producer ids decided by
+  ``controller.metadata.producer_id_control`` and answered once its ProducerIdsRecord has
+  committed; NOT_CONTROLLER (start -1, length 0) from a node that is not the active
+  controller (the broker retries);
 - the admin requests brokers forward (CreateTopics, DeleteTopics, CreatePartitions,
   AlterConfigs, IncrementalAlterConfigs, the same version ranges as the broker listener):
   decided by the active controller against its image with the admin code's own request
@@ -32,6 +36,7 @@ from broker.admin.handlers_topics import (
 from broker.cluster.staging import StagingRegistry, UnavailableRegistry
 from broker.fetch_purgatory import FetchPurgatory
 from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions
+from controller.metadata import producer_id_control
 from controller.metadata.records import Endpoint
 from controller.quorum import QuorumNode
 from controller.quorum_controller import NotControllerError, QuorumController
@@ -43,6 +48,7 @@ VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH, FETCH_SNAPSHOT = 52, 53, 54, 
 DESCRIBE_QUORUM, BROKER_REGISTRATION, BROKER_HEARTBEAT = 55, 62, 63
 CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 19, 20, 37
 ALTER_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 33, 44
+ALLOCATE_PRODUCER_IDS = 67
 
 
 class ControllerEndpoint:
@@ -123,6 +129,22 @@ async def handle_broker_heartbeat(ctx: RequestContext, request: Any) -> Any:
         "should_shut_down": result.should_shut_down})
 
 
+async def handle_allocate_producer_ids(ctx: RequestContext, request: Any) -> Any:
+    def decide(image: Any, next_offset: int) -> tuple[Any, Any]:
+        res = producer_id_control.allocate_producer_ids(
+            image, broker_id=int(request.broker_id), broker_epoch=int(request.broker_epoch))
+        return res.records, res
+
+    try:
+        result = await _controller(ctx).decide(decide)
+    except NotControllerError:
+        return ctx.build_response({"throttle_time": 0, "error_code": ErrorCode.not_controller,
+                                   "producer_id_start": -1, "producer_id_len": 0})
+    return ctx.build_response({"throttle_time": 0, "error_code": result.error_code,
+                               "producer_id_start": result.start,
+                               "producer_id_len": result.length})
+
+
 def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
     def call(registry: Any, ctx: RequestContext, request: Any) -> dict[str, Any]:
         if with_node:
@@ -161,6 +183,7 @@ HANDLERS = [
     ApiHandler(DESCRIBE_QUORUM, 2, 2, handle_describe_quorum),
     ApiHandler(BROKER_REGISTRATION, 0, 4, handle_broker_registration),
     ApiHandler(BROKER_HEARTBEAT, 0, 2, handle_broker_heartbeat),
+    ApiHandler(ALLOCATE_PRODUCER_IDS, 0, 0, handle_allocate_producer_ids),
     ApiHandler(CREATE_TOPICS, 2, 7, _admin(answer_create_topics, False)),
     ApiHandler(DELETE_TOPICS, 1, 6, _admin(answer_delete_topics, False)),
     ApiHandler(CREATE_PARTITIONS, 0, 3, _admin(answer_create_partitions, False)),

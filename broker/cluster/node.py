@@ -16,7 +16,12 @@ in-process), a short election timeout so it leads at once and the cluster id of
   re-registration after STALE_BROKER_EPOCH / BROKER_ID_NOT_REGISTERED, and a controlled
   shutdown (heartbeat ``want_shut_down``) on SIGTERM so leadership moves at once;
 - a broker that is not a controller follows the metadata log as a quorum observer
-  (Fetch from the quorum leader, same code path).
+  (Fetch from the quorum leader, same code path);
+- producer ids: the broker's ``ProducerIdManager`` gets its blocks from the active
+  controller (AllocateProducerIds with this broker's id and epoch,
+  ``allocate_producer_ids``). A lone node first has its own controller move the cluster's
+  next producer id up to the end of the per-data-dir counter an earlier version kept
+  (``broker.producer_ids.legacy_floor``), so it never repeats an id it handed out before.
 
 The metadata log lives in ``<log.dirs>/__strom_metadata/__cluster_metadata-0`` (a name
 the LogManager does not take for a partition). The cluster id is ``cluster.id`` or, when
@@ -42,6 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kio.schema.allocate_producer_ids.v0.request import AllocateProducerIdsRequest
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.broker_registration.v4.request import BrokerRegistrationRequest
 from kio.schema.broker_registration.v4.request import Listener as RegListener
@@ -62,8 +68,10 @@ from broker.cluster.handlers import (
 from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
 from broker.config import BrokerConfig, Listener
 from broker.handlers import ApiHandler, RequestContext
+from broker.producer_ids import ProducerIdsUnavailable
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
+from controller.metadata.producer_id_control import adopt_producer_id_floor
 from controller.quorum import QuorumNode, VoterConfigError, parse_voters
 from controller.quorum_controller import NotControllerError, QuorumController
 from net.client import ClientPool, RequestError
@@ -82,6 +90,10 @@ LOCAL_CREATE_WAIT_S = 5.0
 #: group APIs whose first use may write to ``__consumer_offsets`` (OffsetCommit,
 #: JoinGroup, SyncGroup, TxnOffsetCommit)
 GROUP_WRITES = frozenset({8, 11, 14, 28})
+#: AllocateProducerIds answers worth asking again (the broker re-registers meanwhile)
+_PRODUCER_IDS_RETRIABLE = frozenset({int(ErrorCode.not_controller),
+                                     int(ErrorCode.stale_broker_epoch),
+                                     int(ErrorCode.broker_id_not_registered)})
 
 
 class ClusterConfigError(ValueError):
@@ -120,6 +132,9 @@ class ClusterBroker(Broker):
 
     def metadata_partitions(self, info: Any) -> list[dict[str, Any]]:
         return partition_entries(self.cluster.quorum.image, info.name)
+
+    async def fetch_producer_ids(self, timeout: float) -> tuple[int, int]:
+        return await self.cluster.allocate_producer_ids(timeout)
 
     async def auto_create_topic(self, name: str) -> Any:
         """Through the controller: a lone node waits for its own controller (the topic is
@@ -226,6 +241,7 @@ class ClusterNode:
         self.log = _log.bind(node_id=self.node_id)
         self._local_endpoint: controller_api.ControllerEndpoint | None = None
         self._dir_lock = -1
+        self._producer_floor_adopted = False
 
     # ---- startup -------------------------------------------------------------------------
     def open(self) -> list[str]:
@@ -387,6 +403,51 @@ class ClusterNode:
             return await asyncio.wait_for(spec.handler(ctx, body), timeout)
         except TimeoutError:
             raise RequestError("the local controller did not answer in time") from None
+
+    async def allocate_producer_ids(self, timeout: float) -> tuple[int, int]:
+        """A block of producer ids ``(start, length)`` from the active controller for this
+        broker (id and current broker epoch). Waits for the broker's registration and
+        retries NOT_CONTROLLER, STALE_BROKER_EPOCH / BROKER_ID_NOT_REGISTERED (the
+        lifecycle re-registers) and connection errors until ``timeout`` seconds have
+        passed; then, or on another error, raises ProducerIdsUnavailable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        problem = "no answer"
+        while not self._stopping and loop.time() < deadline:
+            if self.broker_epoch < 0:
+                problem = "this broker is not registered yet"
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                await self._adopt_producer_id_floor()
+                resp = await self._to_controller(
+                    AllocateProducerIdsRequest(broker_id=self.node_id,  # type: ignore[arg-type]
+                                               broker_epoch=self.broker_epoch),  # type: ignore[arg-type]
+                    timeout=max(min(deadline - loop.time(), 5.0), 0.1), channel="forward")
+            except (RequestError, NotControllerError) as exc:
+                problem = str(exc)
+                await asyncio.sleep(0.1)
+                continue
+            code = int(resp.error_code)
+            if code == 0 and int(resp.producer_id_len) > 0:
+                return int(resp.producer_id_start), int(resp.producer_id_len)
+            problem = f"the controller answered {ErrorCode(code).name}"
+            if code not in _PRODUCER_IDS_RETRIABLE:
+                raise ProducerIdsUnavailable(problem)
+            await asyncio.sleep(0.1)
+        raise ProducerIdsUnavailable(f"no producer id block within {timeout}s: {problem}")
+
+    async def _adopt_producer_id_floor(self) -> None:
+        """A lone node, once: its controller moves the next producer id up to the legacy
+        counter's end (an earlier version's ids; see the module doc)."""
+        broker = self.broker
+        if not self.single_voter or self._producer_floor_adopted or self.controller is None \
+                or broker is None or broker.producer_ids is None:
+            return
+        floor, node_id = broker.producer_ids.floor, self.node_id
+        await self.controller.decide(lambda image, _next: (
+            adopt_producer_id_floor(image, broker_id=node_id, floor=floor), None))
+        self._producer_floor_adopted = True
 
     async def create_now(self, requests: Sequence[NewTopicRequest]) -> None:
         """Create topics and wait (bounded) until this broker's image has them — on a lone
@@ -565,6 +626,8 @@ class ClusterNode:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self.broker is not None and self.broker.producer_ids is not None:
+            self.broker.producer_ids.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

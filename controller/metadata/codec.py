@@ -36,6 +36,7 @@ from controller.metadata.records import (
     MetadataRecord,
     PartitionChangeRecord,
     PartitionRecord,
+    ProducerIdsRecord,
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
@@ -61,6 +62,7 @@ SCHEMAS: dict[type, tuple[str, ...]] = {
     FenceBrokerRecord: ("i32", "i64"),
     UnfenceBrokerRecord: ("i32", "i64"),
     RemoveTopicRecord: ("uuid",),
+    ProducerIdsRecord: ("i32", "i64", "i64"),
 }
 
 _INT = {"i8": struct.Struct(">b"), "i16": struct.Struct(">h"), "i32": struct.Struct(">i"),

@@ -16,9 +16,12 @@ controller only writes records that apply cleanly, so this signals a bug or a da
   leader or replicas, bumping ``partition_epoch`` (and ``leader_epoch`` when the leader
   changes).
 - ConfigRecord sets (value) or deletes (None) one config key of a resource.
+- ProducerIdsRecord moves ``next_producer_id`` (the cluster's first producer id not yet
+  handed out in a block) forward; a value not above the current one is refused.
 
 Snapshots (``encode_image`` / ``decode_image``) are the records that rebuild the image
-(brokers, topics with partitions, configs), encoded as one batch after a small header::
+(brokers, topics with partitions, configs, and a ProducerIdsRecord with broker id and
+epoch -1 when ``next_producer_id`` > 0), encoded as one batch after a small header::
 
     magic b"SMDI" | version u16 (0) | last applied offset i64 | batch (see codec)
 """
@@ -41,6 +44,7 @@ from controller.metadata.records import (
     MetadataRecord,
     PartitionChangeRecord,
     PartitionRecord,
+    ProducerIdsRecord,
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
@@ -92,13 +96,15 @@ class TopicImage:
 @dataclass(frozen=True, slots=True)
 class MetadataImage:
     """Topics (by id, with a name index), brokers, configs; ``offset`` is the log offset
-    of the last entry applied (-1 for the empty image)."""
+    of the last entry applied (-1 for the empty image); ``next_producer_id`` the first
+    producer id no broker has been given yet (ids below it belong to allocated blocks)."""
 
     topics: Mapping[uuid.UUID, TopicImage] = field(default_factory=lambda: _EMPTY)
     topic_ids: Mapping[str, uuid.UUID] = field(default_factory=lambda: _EMPTY)
     brokers: Mapping[int, BrokerRegistration] = field(default_factory=lambda: _EMPTY)
     configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
     offset: int = -1
+    next_producer_id: int = 0
 
     def topic(self, name: str) -> TopicImage | None:
         tid = self.topic_ids.get(name)
@@ -200,6 +206,11 @@ def _apply(image: MetadataImage, r: MetadataRecord) -> MetadataImage:
         updated = _drop(current, r.name) if r.value is None else _put(current, r.name, r.value)
         configs = _drop(image.configs, key) if not updated else _put(image.configs, key, updated)
         return replace(image, configs=configs)
+    if isinstance(r, ProducerIdsRecord):
+        if r.next_producer_id <= image.next_producer_id:
+            raise MetadataError(f"{r}: next producer id not above the current "
+                                f"{image.next_producer_id}")
+        return replace(image, next_producer_id=r.next_producer_id)
     raise MetadataError(f"not a metadata record: {r!r}")
 
 
@@ -249,6 +260,8 @@ def image_records(image: MetadataImage) -> list[MetadataRecord]:
     for (rtype, rname), values in sorted(image.configs.items()):
         for name, value in sorted(values.items()):
             out.append(ConfigRecord(rtype, rname, name, value))
+    if image.next_producer_id > 0:
+        out.append(ProducerIdsRecord(-1, -1, image.next_producer_id))
     return out
 
 

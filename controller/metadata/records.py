@@ -120,6 +120,19 @@ class RemoveTopicRecord:
     topic_id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True)
+class ProducerIdsRecord:
+    """The controller handed broker ``broker_id`` (at ``broker_epoch``) the producer ids
+    below ``next_producer_id`` not handed out before: the cluster's next free producer id
+    moves to ``next_producer_id`` (Kafka's type 15, KIP-730). ``next_producer_id`` only
+    grows; a snapshot carries the current value with broker id and epoch -1."""
+
+    TYPE = 15
+    broker_id: int
+    broker_epoch: int
+    next_producer_id: int
+
+
 MetadataRecord = (
     RegisterBrokerRecord
     | UnregisterBrokerRecord
@@ -130,11 +143,12 @@ MetadataRecord = (
     | FenceBrokerRecord
     | UnfenceBrokerRecord
     | RemoveTopicRecord
+    | ProducerIdsRecord
 )
 
 RECORD_TYPES: dict[int, type] = {
     cls.TYPE: cls
     for cls in (RegisterBrokerRecord, UnregisterBrokerRecord, TopicRecord, PartitionRecord,
                 ConfigRecord, PartitionChangeRecord, FenceBrokerRecord, UnfenceBrokerRecord,
-                RemoveTopicRecord)
+                RemoveTopicRecord, ProducerIdsRecord)
 }

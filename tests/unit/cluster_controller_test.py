@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kio.schema.allocate_producer_ids.v0.request import AllocateProducerIdsRequest
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.broker_registration.v4.request import BrokerRegistrationRequest, Listener
@@ -130,9 +131,28 @@ async def test_controller_listener_advertises_only_controller_rpcs(
     resp = await controller.call(ApiVersionsRequest(client_software_name="t",
                                                     client_software_version="1"))
     assert {int(k.api_key) for k in resp.api_keys} == {
-        18, 52, 53, 54, 1, 59, 55, 62, 63, 19, 20, 37, 33, 44}
+        18, 52, 53, 54, 1, 59, 55, 62, 63, 19, 20, 37, 33, 44, 67}
     fetch = next(k for k in resp.api_keys if int(k.api_key) == 1)
     assert (fetch.min_version, fetch.max_version) == (18, 18)
+
+
+async def test_allocate_producer_ids_hands_out_disjoint_committed_blocks(
+        controller: Controller) -> None:
+    c = controller
+    epochs = {b: await register(c, b) for b in (1, 2)}
+    blocks = []
+    for b in (1, 2, 1):
+        resp = await c.call(AllocateProducerIdsRequest(broker_id=b, broker_epoch=epochs[b]))
+        assert int(resp.error_code) == 0, resp
+        blocks.append((int(resp.producer_id_start), int(resp.producer_id_len)))
+    assert blocks == [(0, 1000), (1000, 1000), (2000, 1000)]
+    assert c.node.quorum.image.next_producer_id == 3000  # committed before the answer
+    stale = await c.call(AllocateProducerIdsRequest(broker_id=1, broker_epoch=epochs[1] - 1))
+    assert stale.error_code.name == "stale_broker_epoch"
+    assert (int(stale.producer_id_start), int(stale.producer_id_len)) == (-1, 0)
+    unknown = await c.call(AllocateProducerIdsRequest(broker_id=9, broker_epoch=1))
+    assert unknown.error_code.name == "broker_id_not_registered"
+    assert c.node.quorum.image.next_producer_id == 3000
 
 
 async def test_brokers_register_heartbeat_get_topics_and_are_fenced(

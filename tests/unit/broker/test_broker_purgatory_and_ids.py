@@ -1,4 +1,4 @@
-"""Fetch purgatory wake-ups and producer-id allocation that survives restarts."""
+"""Fetch purgatory wake-ups and producer-id blocks handed out by the broker."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from broker.fetch_purgatory import FetchPurgatory
-from broker.producer_ids import ProducerIdManager
+from broker.producer_ids import (
+    FILE_NAME,
+    ProducerIdManager,
+    ProducerIdsUnavailable,
+    legacy_floor,
+)
 
 
 async def test_append_wakes_only_watchers_of_that_partition() -> None:
@@ -33,10 +40,62 @@ async def test_wait_times_out_without_notification() -> None:
     assert p.waiting() == 0
 
 
-async def test_producer_ids_never_reused_across_restart(tmp_path: Path) -> None:
-    first = ProducerIdManager(tmp_path, block_size=10)
-    ids = [await first.allocate() for _ in range(15)]
-    assert ids == list(range(15))
-    second = ProducerIdManager(tmp_path, block_size=10)  # "restart"
-    nxt = await second.allocate()
-    assert nxt >= 20 and nxt not in ids
+class FakeController:
+    """Blocks of ``size`` ids from one shared counter, as the active controller hands out;
+    ``fail`` answers raise (a controller that cannot be reached)."""
+
+    def __init__(self, size: int = 10) -> None:
+        self.size = size
+        self.next = 0
+        self.calls = 0
+        self.fail = 0
+
+    async def fetch(self, timeout: float) -> tuple[int, int]:
+        self.calls += 1
+        if self.fail:
+            self.fail -= 1
+            raise ProducerIdsUnavailable("controller unreachable")
+        start, self.next = self.next, self.next + self.size
+        return start, self.size
+
+
+async def test_two_brokers_sharing_a_controller_never_hand_out_the_same_id() -> None:
+    controller = FakeController(size=10)
+    a, b = ProducerIdManager(controller.fetch), ProducerIdManager(controller.fetch)
+    ids = []
+    for _ in range(25):
+        ids += [await a.allocate(), await b.allocate()]
+    assert len(set(ids)) == len(ids) == 50
+
+
+async def test_next_block_is_prefetched_before_the_current_one_runs_out() -> None:
+    controller = FakeController(size=10)
+    m = ProducerIdManager(controller.fetch)
+    assert [await m.allocate() for _ in range(9)] == list(range(9))
+    await asyncio.sleep(0)  # the prefetch runs in the background
+    assert controller.calls == 2
+    assert [await m.allocate() for _ in range(2)] == [9, 10]
+    assert controller.calls == 2
+
+
+async def test_ids_below_the_legacy_floor_are_never_handed_out(tmp_path: Path) -> None:
+    (tmp_path / FILE_NAME).write_text("next_block_start=25\n")
+    assert legacy_floor(tmp_path) == 25
+    assert legacy_floor(tmp_path / "elsewhere") == 0
+    controller = FakeController(size=10)
+    m = ProducerIdManager(controller.fetch, floor=legacy_floor(tmp_path))
+    assert [await m.allocate() for _ in range(6)] == [25, 26, 27, 28, 29, 30]
+    (tmp_path / FILE_NAME).write_text("next_block_start=x\n")
+    with pytest.raises(ValueError, match="not a number"):
+        legacy_floor(tmp_path)
+
+
+async def test_retriable_error_when_no_block_comes_in_time() -> None:
+    controller = FakeController(size=10)
+    controller.fail = 1000
+    m = ProducerIdManager(controller.fetch, wait_s=0.2)
+    with pytest.raises(ProducerIdsUnavailable, match="controller unreachable"):
+        await m.allocate()
+    controller.fail = 0
+    assert await m.allocate() == 0  # the controller is back: ids again
+    m.close()
