@@ -8,6 +8,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol.recompress import recompress_batch
 from protocol.records import (
     InvalidRecordBatch,
     Record,
@@ -84,3 +85,37 @@ def test_round_trip(recs: list[Record], codec: int, base: int, txn: bool) -> Non
     assert [(r.offset, r.timestamp, r.key, r.value, r.headers) for r in out] == [
         (base + i, r.timestamp, r.key, r.value, r.headers) for i, r in enumerate(recs)
     ]
+
+
+@SETTINGS
+@given(records_st, st.integers(0, 4), st.integers(0, 4), st.integers(0, 2**40))
+def test_recompression_keeps_records_and_header(
+    recs: list[Record], source: int, target: int, base: int
+) -> None:
+    """protocol/recompress.py: any codec to any codec, same records and header fields."""
+    buf = build_batch(recs, base_offset=base, compression=source, producer_id=9,
+                      producer_epoch=2, base_sequence=77, partition_leader_epoch=4)
+    out = recompress_batch(buf, 0, target)
+    [(_, h)] = list(iter_batches(out))
+    old = parse_header(buf)
+    assert h.compression == target
+    assert (h.attributes & ~7, h.base_offset, h.last_offset_delta, h.base_timestamp,
+            h.max_timestamp, h.producer_id, h.producer_epoch, h.base_sequence,
+            h.records_count, h.partition_leader_epoch) == (
+        old.attributes & ~7, old.base_offset, old.last_offset_delta, old.base_timestamp,
+        old.max_timestamp, old.producer_id, old.producer_epoch, old.base_sequence,
+        old.records_count, old.partition_leader_epoch)
+    assert decode_batch_records(out) == decode_batch_records(buf)
+
+
+@SETTINGS
+@given(records_st, st.integers(0, 4), st.data())
+def test_recompressing_mutated_batches_raises_only_invalid_record_batch(
+    recs: list[Record], codec: int, data
+) -> None:
+    buf = bytearray(build_batch(recs, compression=codec))
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(61, len(buf) - 1)) if len(buf) > 61 else 0
+        buf[i] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(InvalidRecordBatch):
+        recompress_batch(buf, 0, data.draw(st.integers(0, 4)), verify=False)
