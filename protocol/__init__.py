@@ -8,4 +8,5 @@
 - ``compat``: version rules that depend on batch contents (zstd, KIP-110).
 - ``errors``: Kafka error codes (kio's ``ErrorCode``).
 - ``records`` / ``compression``: RecordBatch v2 and codecs (storage helper).
+- ``recompress``: rebuild a batch in a topic's ``compression.type`` (KIP-390).
 """

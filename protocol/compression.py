@@ -17,6 +17,16 @@ xerial framing, byte by byte::
     12  4  compatible int32 big-endian (1)
     16  .. blocks     repeated [int32 big-endian length][raw snappy block of that length]
 
+Compression levels (KIP-390; ``level`` None = the codec's default):
+
+| codec | levels             | default | applied as                                               |
+|-------|--------------------|---------|----------------------------------------------------------|
+| gzip  | 1..9, or -1        | -1      | zlib level (-1 = zlib's default, 6)                      |
+| lz4   | 1..17              | 9       | 9: LZ4's fast compressor (Kafka's default does the same);|
+|       |                    |         | others: LZ4HC at that level (liblz4 caps it at its max)  |
+| zstd  | -131072..22        | 3       | zstd level (negative: zstd's fast modes, 0: zstd default)|
+| snappy| (none)             |         | level ignored                                            |
+
 Every failure (corrupt stream, unknown codec, output over ``max_output``) raises
 :class:`CompressionError`, a ``ValueError``; no codec library exception leaks out.
 """
@@ -42,6 +52,11 @@ _XERIAL_HEADER = XERIAL_MAGIC + struct.pack(">ii", 1, 1)
 _XERIAL_BLOCK = 32 * 1024  # uncompressed bytes per xerial block (snappy-java's default)
 _INT32 = struct.Struct(">i")
 
+#: Default level per codec (Kafka's compression.<codec>.level defaults).
+DEFAULT_LEVELS = {GZIP: -1, LZ4: 9, ZSTD: 3}
+#: Legal levels per codec, inclusive (gzip also takes -1).
+LEVEL_RANGES = {GZIP: (1, 9), LZ4: (1, 17), ZSTD: (-131072, 22)}
+
 #: Upper bound on decompressed size; guards against decompression bombs.
 DEFAULT_MAX_OUTPUT = 256 * 1024 * 1024
 
@@ -50,12 +65,21 @@ class CompressionError(ValueError):
     """A payload could not be compressed or decompressed with the named codec."""
 
 
-def compress(codec: int, data: bytes | bytearray | memoryview) -> bytes:
-    """Compress ``data`` with codec id ``codec`` in the wire format Kafka clients read."""
+def compress(
+    codec: int, data: bytes | bytearray | memoryview, level: int | None = None
+) -> bytes:
+    """Compress ``data`` with codec id ``codec`` in the wire format Kafka clients read.
+
+    ``level``: see the module table (None: the codec's default; ignored for none/snappy).
+    """
+    if level is not None and codec in LEVEL_RANGES:
+        low, high = LEVEL_RANGES[codec]
+        if not (low <= level <= high or (codec == GZIP and level == -1)):
+            raise CompressionError(f"{CODEC_NAMES[codec]} level {level} is out of range")
     if codec == NONE:
         return bytes(data)
     if codec == GZIP:
-        c = zlib.compressobj(6, zlib.DEFLATED, 31)
+        c = zlib.compressobj(-1 if level is None else level, zlib.DEFLATED, 31)
         return c.compress(data) + c.flush()
     if codec == SNAPPY:
         view = memoryview(data)
@@ -72,9 +96,13 @@ def compress(codec: int, data: bytes | bytearray | memoryview) -> bytes:
             block_linked=False,
             content_checksum=False,
             store_size=False,  # like Kafka's own writer: no content-size field
+            # Kafka's default level 9 uses LZ4's fast compressor; others are LZ4HC levels
+            compression_level=0 if level is None or level == DEFAULT_LEVELS[LZ4] else level,
         )
     if codec == ZSTD:
-        return zstandard.ZstdCompressor(level=3).compress(bytes(data))
+        return zstandard.ZstdCompressor(level=3 if level is None else level).compress(
+            bytes(data)
+        )
     raise CompressionError(f"unknown compression codec {codec}")
 
 

@@ -355,7 +355,13 @@ def records_payload(buf: Buffer, pos: int = 0, *, verify: bool = True) -> bytes:
 def decode_batch_records(buf: Buffer, pos: int = 0, *, verify: bool = True) -> list[Record]:
     """Decode (and decompress) every record of the batch at ``pos``."""
     h = parse_header(buf, pos)
-    data = records_payload(buf, pos, verify=verify)
+    return decode_records(h, records_payload(buf, pos, verify=verify))
+
+
+def decode_records(h: BatchHeader, data: bytes) -> list[Record]:
+    """Decode the records of a batch with header ``h`` from its decompressed records
+    section ``data`` (as :func:`records_payload` returns it); InvalidRecordBatch unless
+    ``data`` holds exactly ``h.records_count`` well-formed records."""
     out: list[Record] = []
     p = 0
     n = len(data)
@@ -441,6 +447,7 @@ def build_batch(
     base_timestamp: int | None = None,
     max_timestamp: int | None = None,
     delete_horizon_ms: int | None = None,
+    compression_level: int | None = None,
 ) -> bytes:
     """Encode one RecordBatch v2.
 
@@ -452,6 +459,7 @@ def build_batch(
     record). ``max_timestamp`` defaults to the largest record timestamp.
     ``delete_horizon_ms`` (KIP-534, set by the log cleaner) sets attribute bit 6 and stores
     the horizon as base_timestamp; record timestamp deltas are relative to it.
+    ``compression_level`` goes to the codec (protocol/compression.py; None = its default).
     """
     offsets = [r.offset for r in records]
     explicit = bool(records) and all(o >= base_offset for o in offsets) and all(
@@ -470,7 +478,7 @@ def build_batch(
     body = bytearray()
     for rec, delta in zip(records, deltas, strict=True):
         encode_record(body, rec, delta, rec.timestamp - base_timestamp)
-    payload = compression_codec_compress(compression, body)
+    payload = compression_codec_compress(compression, body, compression_level)
     attributes = compression & COMPRESSION_MASK
     if timestamp_type == LOG_APPEND_TIME:
         attributes |= TIMESTAMP_TYPE_BIT
@@ -504,12 +512,15 @@ def build_batch(
     return bytes(out)
 
 
-def compression_codec_compress(codec: int, body: bytes | bytearray) -> bytes:
-    """Compress a records section with ``codec`` (InvalidRecordBatch on unknown codec)."""
+def compression_codec_compress(
+    codec: int, body: bytes | bytearray | memoryview, level: int | None = None
+) -> bytes:
+    """Compress a records section with ``codec`` at ``level`` (None: the codec default);
+    InvalidRecordBatch on an unknown codec or a level out of the codec's range."""
     if codec == compression.NONE:
         return bytes(body)
     try:
-        return compression.compress(codec, body)
+        return compression.compress(codec, body, level)
     except compression.CompressionError as exc:
         raise InvalidRecordBatch(str(exc)) from exc
 

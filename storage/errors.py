@@ -1,6 +1,26 @@
-"""Storage errors. Each maps to one Kafka error code (``error_code``) the server returns."""
+"""Storage errors. Each maps to one Kafka error code (``error_code``) the server returns.
+
+Per-record errors (KIP-467). When the leader refuses a batch because of some of its
+records, the exception is a :class:`RecordValidationError` (:class:`InvalidRecordError`:
+a null key on a compacted topic; :class:`InvalidTimestampError`: a CreateTime outside
+message.timestamp.before/after.max.ms) and carries, for Produce v8+ responses:
+
+- ``record_errors: tuple[tuple[int, str | None], ...]`` -- one ``(batch_index, message)``
+  per offending record, every one of them (not only the first), in record order.
+  ``batch_index`` is the record's position within its batch (0 = first record), as
+  Kafka's ``RecordError.batchIndex``; ``message`` says what is wrong (None: nothing to add).
+- ``error_message: str`` -- the message for the whole partition (also ``str(exc)``).
+
+A batch-level refusal (bad offsets, control batch from a client, ...) has
+``record_errors == ()``. A request is all or nothing: the first refused batch stops it, so
+the indexes always refer to that one batch. Where a batch has both kinds of offending
+records, the error is InvalidTimestampError (Kafka's rule) and lists both kinds.
+"""
 
 from __future__ import annotations
+
+#: (batch_index, message) per offending record; see the module docstring.
+RecordErrors = tuple[tuple[int, str | None], ...]
 
 
 class StorageError(Exception):
@@ -15,7 +35,17 @@ class CorruptRecordError(StorageError):
     error_code = 2
 
 
-class InvalidRecordError(StorageError):
+class RecordValidationError(StorageError):
+    """A batch refused for the batch or for some of its records (see the module docstring:
+    ``error_message`` for the whole, ``record_errors`` per offending record)."""
+
+    def __init__(self, error_message: str, record_errors: RecordErrors = ()) -> None:
+        super().__init__(error_message)
+        self.error_message = error_message
+        self.record_errors = record_errors
+
+
+class InvalidRecordError(RecordValidationError):
     """A record breaks a topic rule, e.g. a null key on a compacted topic (INVALID_RECORD)."""
 
     error_code = 87
@@ -27,7 +57,7 @@ class RecordTooLargeError(StorageError):
     error_code = 10
 
 
-class InvalidTimestampError(StorageError):
+class InvalidTimestampError(RecordValidationError):
     """A CreateTime timestamp is outside [now - message.timestamp.before.max.ms,
     now + message.timestamp.after.max.ms] (or the deprecated difference.max.ms)."""
 

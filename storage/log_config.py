@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from protocol import compression
+
 LONG_MAX = 2**63 - 1
 DAY_MS = 24 * 60 * 60 * 1000
+
+#: compression.type value → codec id stored in the batch attributes ("producer": keep).
+COMPRESSION_TYPES: dict[str, int | None] = {
+    "producer": None,
+    "uncompressed": compression.NONE,
+    "gzip": compression.GZIP,
+    "snappy": compression.SNAPPY,
+    "lz4": compression.LZ4,
+    "zstd": compression.ZSTD,
+}
 
 
 @dataclass(frozen=True)
@@ -15,6 +27,9 @@ class LogConfig:
 
     ``cleanup_policy`` is a frozenset of "delete" and/or "compact".
     ``message_timestamp_type`` is "CreateTime" or "LogAppendTime".
+    ``compression_type`` is a key of :data:`COMPRESSION_TYPES` (KIP-390): "producer" stores
+    batches as sent; a codec name makes the leader rebuild client batches in that codec
+    (protocol/recompress.py) at ``compression_<codec>_level``.
     """
 
     segment_bytes: int = 1024 * 1024 * 1024
@@ -39,6 +54,10 @@ class LogConfig:
     preallocate: bool = False
     file_delete_delay_ms: int = 60000
     producer_id_expiration_ms: int = DAY_MS  # broker-wide in Kafka; idle producers dropped
+    compression_type: str = "producer"
+    compression_gzip_level: int = -1
+    compression_lz4_level: int = 9
+    compression_zstd_level: int = 3
 
     @property
     def compact(self) -> bool:
@@ -51,6 +70,20 @@ class LogConfig:
     @property
     def log_append_time(self) -> bool:
         return self.message_timestamp_type == "LogAppendTime"
+
+    @property
+    def target_codec(self) -> int | None:
+        """Codec id every client batch is stored in; None for "producer" (as sent)."""
+        return COMPRESSION_TYPES[self.compression_type]
+
+    @property
+    def target_level(self) -> int | None:
+        """The configured level of :attr:`target_codec` (None: it has no level)."""
+        return {
+            compression.GZIP: self.compression_gzip_level,
+            compression.LZ4: self.compression_lz4_level,
+            compression.ZSTD: self.compression_zstd_level,
+        }.get(COMPRESSION_TYPES[self.compression_type] or 0)
 
     @property
     def timestamp_before_max_ms(self) -> int:
@@ -92,6 +125,18 @@ class LogConfig:
                 if not parts or not parts <= {"delete", "compact"}:
                     raise ValueError(f"invalid cleanup.policy {raw!r}")
                 changes[name] = parts
+            elif name == "compression_type":
+                if raw not in COMPRESSION_TYPES:
+                    raise ValueError(f"invalid compression.type {raw!r}")
+                changes[name] = raw
+            elif name.startswith("compression_") and name.endswith("_level"):
+                codec = COMPRESSION_TYPES[name.split("_")[1]]
+                assert codec is not None
+                low, high = compression.LEVEL_RANGES[codec]
+                level = int(raw)
+                if not (low <= level <= high or (codec == compression.GZIP and level == -1)):
+                    raise ValueError(f"invalid {key} {raw!r}")
+                changes[name] = level
             elif name == "message_timestamp_type":
                 if raw not in ("CreateTime", "LogAppendTime"):
                     raise ValueError(f"invalid message.timestamp.type {raw!r}")

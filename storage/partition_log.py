@@ -19,7 +19,11 @@ Rules kept here:
   after.max.ms (every record's CreateTime, walked only when a bound is set),
   segment.jitter.ms, max.compaction.lag.ms (caps segment.ms when compacting; the
   cleaner's trigger in storage/cleaner.py with min.cleanable.dirty.ratio), preallocate
-  (storage/segment.py: disk reserved, file length unchanged).
+  (storage/segment.py: disk reserved, file length unchanged), compression.type (KIP-390:
+  other than "producer", client batches in another codec are rebuilt in the topic's codec
+  and level before offsets are assigned, protocol/recompress.py; control batches and
+  batches already in that codec stay opaque; "producer" leaves the path above untouched).
+* Per-record errors (KIP-467) for null keys and timestamp bounds: storage/record_validation.py.
 * Everything below ``recovery_point`` has been fsynced. After an unclean shutdown every
   segment holding offsets >= the recovery point is rescanned with CRC checks, a torn or
   corrupt tail is cut, and indexes are rebuilt. After a clean close nothing is scanned.
@@ -43,6 +47,7 @@ from pathlib import Path
 
 from crc32c import crc32c
 
+from protocol.recompress import recompress_batches
 from protocol.records import (
     CONTROL_ABORT,
     CONTROL_BIT,
@@ -56,8 +61,6 @@ from protocol.records import (
     T_RECORDS_COUNT,
     BatchHeader,
     InvalidRecordBatch,
-    batch_has_null_key,
-    batch_timestamp_bounds,
     control_batch_type,
     decode_batch_records,
     iter_header_tuples,
@@ -69,7 +72,6 @@ from storage.errors import (
     CorruptRecordError,
     DuplicateSequenceError,
     InvalidRecordError,
-    InvalidTimestampError,
     LogDirectoryError,
     OffsetOutOfRangeError,
     RecordTooLargeError,
@@ -93,6 +95,7 @@ from storage.partition_files import (
     write_partition_checkpoint,
 )
 from storage.producer_state import ProducerEntry, ProducerStateManager, SnapshotError
+from storage.record_validation import check_batch_records
 from storage.segment import LOG_SUFFIX, LogSegment
 
 SNAPSHOTS_TO_KEEP = 3
@@ -458,17 +461,10 @@ class PartitionLog:
                     f"batch has {count} records but last_offset_delta "
                     f"{t[T_LAST_OFFSET_DELTA]}"
                 )
-            if check_ts:
-                _check_timestamps(view, pos, now_ms, before, after)
-            if cfg.compact and not is_control:
-                try:
-                    null_key = batch_has_null_key(view, pos)
-                except InvalidRecordBatch as exc:
-                    raise CorruptRecordError(str(exc)) from exc
-                if null_key:
-                    raise InvalidRecordError(
-                        "compacted topic cannot accept a record without a key"
-                    )
+            keys = cfg.compact and not is_control
+            if check_ts or keys:  # per-record errors (KIP-467): storage/record_validation.py
+                check_batch_records(view, pos, now_ms=now_ms, require_keys=keys,
+                                    ts_bounds=(before, after) if check_ts else None)
         return batches
 
     def append_as_leader(
@@ -492,10 +488,12 @@ class PartitionLog:
         # written (storage/crc_check.py); not where records get decoded before the check
         defer = (view.nbytes >= crc_check.PARALLEL_CRC_BYTES and not cfg.compact
                  and cfg.timestamp_before_max_ms == LONG_MAX
-                 and cfg.timestamp_after_max_ms == LONG_MAX)
+                 and cfg.timestamp_after_max_ms == LONG_MAX and cfg.target_codec is None)
         with self._lock:
             self._check_open()
             batches = self._validate(view, origin=origin, now_ms=now_ms, defer_crc=defer)
+            if origin == "client" and self.config.target_codec is not None:
+                view, batches = _recompress(view, batches, self.config)
             check = crc_check.CRC_CHECKER.submit(view, batches) if defer else None
             try:
                 if self.segments[-1]._index is None:
@@ -1328,32 +1326,30 @@ def _whole_batches(data: bytes, limit: int) -> tuple[int, int]:
     return off, next_offset
 
 
-def _check_timestamps(view: memoryview, pos: int, now_ms: int, before: int, after: int) -> None:
-    """InvalidTimestampError unless every record timestamp of the batch at ``pos`` lies in
-    [now - before, now + after] (records without a timestamp, -1, are not checked)."""
+def _recompress(
+    view: memoryview, batches: list[tuple[int, tuple[int, ...]]], cfg: LogConfig
+) -> tuple[memoryview, list[tuple[int, tuple[int, ...]]]]:
+    """compression.type (KIP-390): the (CRC-checked) client batches not stored in the
+    topic's codec rebuilt in it (protocol/recompress.py), control batches and batches
+    already in that codec kept as sent; the inputs themselves when nothing changes.
+    Rebuilt batches are held to max.message.bytes again, as Kafka does."""
+    assert cfg.target_codec is not None
     try:
-        bounds = batch_timestamp_bounds(view, pos)
+        rebuilt = recompress_batches(view, batches, cfg.target_codec, cfg.target_level,
+                                     verify=False)
     except InvalidRecordBatch as exc:
         raise CorruptRecordError(str(exc)) from exc
-    if bounds is None:
-        return
-    lo, hi = bounds
-    if now_ms - lo > before:
-        raise InvalidTimestampError(
-            f"timestamp {lo} is more than {before} ms before broker time {now_ms} "
-            f"(message.timestamp.before.max.ms); allowed range [{now_ms - before}, "
-            f"{_add_capped(now_ms, after)}]"
-        )
-    if hi - now_ms > after:
-        raise InvalidTimestampError(
-            f"timestamp {hi} is more than {after} ms after broker time {now_ms} "
-            f"(message.timestamp.after.max.ms); allowed range [{now_ms - before}, "
-            f"{_add_capped(now_ms, after)}]"
-        )
-
-
-def _add_capped(a: int, b: int) -> int:
-    return min(a + b, LONG_MAX)
+    if rebuilt is None:
+        return view, batches
+    new_view = memoryview(rebuilt)
+    new_batches = list(iter_header_tuples(new_view, verify_crc=False))
+    for _pos, t in new_batches:
+        if t[T_BATCH_LENGTH] + 12 > cfg.max_message_bytes:
+            raise RecordTooLargeError(
+                f"batch of {t[T_BATCH_LENGTH] + 12} bytes after recompression to "
+                f"{cfg.compression_type} exceeds max.message.bytes {cfg.max_message_bytes}"
+            )
+    return new_view, new_batches
 
 
 def _set_log_append_time(hdr: bytearray, ts: int, body: memoryview) -> None:

@@ -232,11 +232,6 @@ class TopicRegistry:
             resolved = self._static_broker.with_dynamic(
                 dynamic.get(str(self.node_id), {}), dynamic.get("", {})
             )
-            if resolved.default_value("compression.type")[0] != "producer":
-                raise InvalidConfig(
-                    "Invalid value for configuration compression.type: Strom stores record "
-                    "batches as the producer sent them; only 'producer' is supported"
-                )
             for info in self._topics.values():
                 validate_effective(info.configs, resolved)
         except NotDynamic as exc:

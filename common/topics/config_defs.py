@@ -12,6 +12,7 @@ from common.topics.config_types import (
     InvalidConfig,
     at_least,
     between,
+    between_or,
     list_of,
     not_enabled,
     one_of,
@@ -31,11 +32,22 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {
            "A string that is either \"delete\" or \"compact\" or both: \"delete\" discards old "
            "segments by time or size; \"compact\" keeps the latest value for each key.",
            (("log.cleanup.policy", 1),), list_of("compact", "delete", allow_empty=False)),
+        _D("compression.gzip.level", _T.INT, -1,
+           "The level gzip uses when compression.type is gzip (-1: the codec's default).",
+           (("compression.gzip.level", 1),), between_or(1, 9, -1)),
+        _D("compression.lz4.level", _T.INT, 9,
+           "The level lz4 uses when compression.type is lz4.",
+           (("compression.lz4.level", 1),), between(1, 17)),
         _D("compression.type", _T.STRING, "producer",
-           "Final compression of the topic's data. Strom stores batches exactly as the producer "
-           "sent them, so only \"producer\" is accepted as a topic override.",
+           "Final compression of the topic's data: \"producer\" keeps the codec the producer "
+           "used; \"uncompressed\", \"gzip\", \"snappy\", \"lz4\" or \"zstd\" makes the "
+           "leader store every batch in that codec, recompressing those that arrive in another "
+           "one (KIP-390 levels: compression.<codec>.level).",
            (("compression.type", 1),),
            one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")),
+        _D("compression.zstd.level", _T.INT, 3,
+           "The level zstd uses when compression.type is zstd.",
+           (("compression.zstd.level", 1),), between(-131072, 22)),
         _D("delete.retention.ms", _T.LONG, 86_400_000,
            "How long delete tombstones are kept for compacted topics.",
            (("log.cleaner.delete.retention.ms", 1),), at_least(0)),

@@ -83,6 +83,21 @@ def between(low: float, high: float) -> Validator:
     return check
 
 
+def between_or(low: int, high: int, *also: int) -> Validator:
+    """[low, high] or one of ``also`` (Kafka's gzip level: 1..9 or -1)."""
+
+    def check(name: str, value: Value) -> None:
+        if not (low <= value <= high or value in also):
+            extra = "".join(f" or {v}" for v in also)
+            raise InvalidConfig(
+                f"Invalid value {value} for configuration {name}: "
+                f"Value must be between {low} and {high}{extra}"
+            )
+
+    check.__doc__ = f"[{low},...,{high}]" + "".join(f" or {v}" for v in also)
+    return check
+
+
 def one_of(*choices: str, case_insensitive: bool = False) -> Validator:
     def check(name: str, value: Value) -> None:
         ok = (

@@ -101,11 +101,6 @@ def validate_effective(overrides: Mapping[str, str], broker: BrokerDefaults) -> 
             f"({values['min.compaction.lag.ms']}) > max.compaction.lag.ms "
             f"({values['max.compaction.lag.ms']})"
         )
-    if values["compression.type"] != "producer" and "compression.type" in overrides:
-        raise InvalidConfig(
-            f"Invalid value {values['compression.type']} for configuration compression.type: "
-            "Strom stores record batches as the producer sent them; only 'producer' is supported"
-        )
     return values
 
 
@@ -178,7 +173,7 @@ class DescribedConfig:
 #: Keys that take effect outside the storage engine's LogConfig (the replica manager reads
 #: min.insync.replicas) or that only exist for compatibility (their docs say so).
 APPLIED_ELSEWHERE = frozenset({
-    "min.insync.replicas", "compression.type", "remote.storage.enable",
+    "min.insync.replicas", "remote.storage.enable",
     "leader.replication.throttled.replicas", "follower.replication.throttled.replicas",
     "unclean.leader.election.enable", "local.retention.bytes", "local.retention.ms",
 })

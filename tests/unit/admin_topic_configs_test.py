@@ -15,6 +15,7 @@ from common.topics.configs import (
     describe_topic,
     effective_values,
     normalize_overrides,
+    not_applied,
     to_log_config_kwargs,
     validate_effective,
 )
@@ -83,6 +84,12 @@ def test_parse_and_render_each_type() -> None:
         ("no.such.config", "1", "Unknown topic config name: no.such.config"),
         ("retention.ms", None, "Null value"),
         ("follower.replication.throttled.replicas", "0-1", "literal"),
+        ("compression.type", "brotli", "uncompressed, zstd, lz4, snappy, gzip, producer"),
+        ("compression.gzip.level", "0", "between 1 and 9 or -1"),
+        ("compression.gzip.level", "10", "between 1 and 9 or -1"),
+        ("compression.lz4.level", "18", "between 1 and 17"),
+        ("compression.zstd.level", "23", "between -131072 and 22"),
+        ("compression.zstd.level", "-131073", "between -131072 and 22"),
     ],
 )
 def test_invalid_values_name_the_key(key: str, value: str | None, fragment: str) -> None:
@@ -96,9 +103,8 @@ def test_cross_key_rules() -> None:
         validate_effective(
             {"min.compaction.lag.ms": "10", "max.compaction.lag.ms": "5"}, broker
         )
-    with pytest.raises(InvalidConfig, match="only 'producer'"):
-        validate_effective({"compression.type": "gzip"}, broker)
-    validate_effective({"compression.type": "producer"}, broker)
+    for codec in ("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"):
+        validate_effective({"compression.type": codec}, broker)
 
 
 def test_broker_properties_are_topic_defaults_with_unit_conversion() -> None:
@@ -151,6 +157,35 @@ def test_describe_sources_and_synonyms() -> None:
     assert policy.documentation
     only = describe_topic({}, broker, ["retention.ms", "bogus"])
     assert [d.name for d in only] == ["retention.ms"]
+
+
+def test_compression_configs_reach_the_log_config_and_describe() -> None:
+    """KIP-390: every codec and level is accepted, described with its broker synonym,
+    and carried into storage's LogConfig; the broker property is the topic default."""
+    broker = BrokerDefaults.from_properties({"compression.type": "zstd"})
+    fields = LogConfig.__dataclass_fields__
+    config = LogConfig(**to_log_config_kwargs(effective_values({}, broker), fields))
+    assert (config.compression_type, config.target_codec, config.target_level) == ("zstd", 4, 3)
+    overrides = normalize_overrides({"compression.type": "lz4", "compression.lz4.level": 12,
+                                     "compression.gzip.level": "-1"})
+    config = LogConfig(**to_log_config_kwargs(effective_values(overrides, broker), fields))
+    assert (config.target_codec, config.target_level, config.compression_gzip_level) == (
+        3, 12, -1)
+    described = {d.name: d for d in describe_topic(overrides, broker)}
+    ctype = described["compression.type"]
+    assert (ctype.value, ctype.source) == ("lz4", ConfigSource.TOPIC_CONFIG)
+    assert [(s.name, s.value, s.source) for s in ctype.synonyms] == [
+        ("compression.type", "lz4", ConfigSource.TOPIC_CONFIG),
+        ("compression.type", "zstd", ConfigSource.STATIC_BROKER_CONFIG),
+        ("compression.type", "producer", ConfigSource.DEFAULT_CONFIG),
+    ]
+    zstd = described["compression.zstd.level"]
+    assert (zstd.value, zstd.source, zstd.type) == ("3", ConfigSource.DEFAULT_CONFIG,
+                                                    ConfigType.INT)
+    assert "not apply" not in (ctype.documentation or "")
+    unapplied = not_applied(fields)
+    assert not {"compression.type", "compression.gzip.level", "compression.lz4.level",
+                "compression.zstd.level"} & unapplied
 
 
 def test_incremental_ops() -> None:
