@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run cluster test lint bench bench-storage clean kcat
+.PHONY: run cluster test lint bench bench-storage bench-recompression clean kcat
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: $(STAMP)
 
 bench-storage: $(STAMP)
 	$(BIN)/python -m bench.storage
+
+bench-recompression: $(STAMP)
+	$(BIN)/python -m bench.recompression
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
