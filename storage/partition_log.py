@@ -484,16 +484,21 @@ class PartitionLog:
         """
         view = memoryview(records)
         cfg = self.config
+        checked = None  # batches validated (and rebuilt) before the lock
+        if origin == "client" and cfg.target_codec is not None:
+            # compression.type (KIP-390): validate and rebuild before taking the lock, so
+            # reads are not held up for the milliseconds per MiB that recompression costs
+            view, checked = _recompress(
+                view, self._validate(view, origin=origin, now_ms=now_ms), cfg)
         # big requests: the CRCs are checked on a helper thread while the bytes are
         # written (storage/crc_check.py); not where records get decoded before the check
         defer = (view.nbytes >= crc_check.PARALLEL_CRC_BYTES and not cfg.compact
                  and cfg.timestamp_before_max_ms == LONG_MAX
-                 and cfg.timestamp_after_max_ms == LONG_MAX and cfg.target_codec is None)
+                 and cfg.timestamp_after_max_ms == LONG_MAX and checked is None)
         with self._lock:
             self._check_open()
-            batches = self._validate(view, origin=origin, now_ms=now_ms, defer_crc=defer)
-            if origin == "client" and self.config.target_codec is not None:
-                view, batches = _recompress(view, batches, self.config)
+            batches = checked if checked is not None else self._validate(
+                view, origin=origin, now_ms=now_ms, defer_crc=defer)
             check = crc_check.CRC_CHECKER.submit(view, batches) if defer else None
             try:
                 if self.segments[-1]._index is None:
