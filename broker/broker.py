@@ -30,16 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from broker.config import BrokerConfig
-from broker.fetch_purgatory import FetchPurgatory
 from broker.fetch_session import FetchSessionCache
 from broker.handlers import HandlerFn, build_registry, collect_start_callbacks
 from broker.metrics import BrokerMetrics
 from broker.producer_ids import ProducerIdManager, legacy_floor
-from broker.replica_manager import ReplicaManager
 from broker.topics import BrokerDefaults
 from common.logging import get_logger
 from protocol.api_registry import ApiRegistry
 from protocol.codec import warm_up
+from replication.fetch_purgatory import FetchPurgatory
+from replication.replica_manager import ReplicaManager
 
 log = get_logger("strom.broker")
 
@@ -120,13 +120,6 @@ class Broker(abc.ABC):
         defaults = BrokerDefaults.from_broker_config(self.config)
         self.topics = self.make_topic_registry(defaults)
         notes += self.topics.open()
-        # Until data replication exists a partition's ISR is its leader alone
-        # (broker.cluster.staging), so every high watermark is the recovered log end offset
-        # (a kill -9 may have left an older checkpointed value).
-        for topic, partition in list(self.log_manager.partitions()):
-            log_ = self.log_manager.get(topic, partition)
-            if log_ is not None and log_.high_watermark != log_.log_end_offset:
-                log_.high_watermark = log_.log_end_offset
         self.replica_manager = self.make_replica_manager()
         self.topics.on_change(self._topic_changed)
         self.producer_ids = ProducerIdManager(self.fetch_producer_ids,
@@ -144,7 +137,8 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     def make_replica_manager(self) -> ReplicaManager:
-        """The replica manager (``ClusterReplicaManager``: leadership from the image)."""
+        """The replica manager (``replication.ReplicaManager``, fed the image's
+        leadership and ISR by the cluster node)."""
 
     @property
     def logs(self) -> Any:
@@ -265,7 +259,7 @@ class Broker(abc.ABC):
             except Exception as exc:
                 log.error("shutdown_hook_failed", error=repr(exc))
         if self.replica_manager is not None:
-            self.replica_manager.close()  # appends in flight finish first
+            await self.replica_manager.close()  # appends in flight finish first
         if self.log_manager is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.log_manager.shutdown)
             self.log_manager = None

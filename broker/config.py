@@ -160,6 +160,12 @@ class BrokerConfig(BaseSettings):
     broker_session_timeout_ms: int = 9000
     broker_heartbeat_interval_ms: int = 2000
     broker_rack: str | None = None
+    # leader elections by the active controller (see controller.metadata.elect_leaders)
+    #: the default for topics without their own unclean.leader.election.enable
+    unclean_leader_election_enable: bool = False
+    auto_leader_rebalance_enable: bool = True
+    leader_imbalance_check_interval_seconds: int = 300
+    leader_imbalance_per_broker_percentage: int = 10
 
     # network
     listeners: str = "PLAINTEXT://127.0.0.1:9092"
@@ -207,7 +213,13 @@ class BrokerConfig(BaseSettings):
     log_flush_scheduler_interval_ms: int = 1000
     log_message_timestamp_type: str = "CreateTime"
     log_segment_delete_delay_ms: int = 60_000
+    # replication (Kafka's names and defaults)
     replica_fetch_max_bytes: int = 1_048_576
+    replica_fetch_response_max_bytes: int = 10_485_760
+    replica_fetch_wait_max_ms: int = 500
+    replica_fetch_min_bytes: int = 1
+    replica_fetch_backoff_ms: int = 1000
+    replica_lag_time_max_ms: int = 30_000
     fetch_max_bytes: int = 57_671_680
 
     # groups and transactions (used by their coordinators)
@@ -215,7 +227,8 @@ class BrokerConfig(BaseSettings):
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1_800_000
     offsets_topic_num_partitions: int = 50
-    offsets_topic_replication_factor: int = 1
+    #: capped by the brokers registered when the topic is created (1 on ``make run``)
+    offsets_topic_replication_factor: int = 3
     offsets_retention_minutes: int = 10080
     offsets_retention_check_interval_ms: int = 600_000
     offset_metadata_max_bytes: int = 4096
@@ -233,7 +246,13 @@ class BrokerConfig(BaseSettings):
         "default_replication_factor",
         "min_insync_replicas",
         "offsets_topic_num_partitions",
+        "offsets_topic_replication_factor",
         "transaction_state_log_num_partitions",
+        "replica_fetch_max_bytes",
+        "replica_fetch_response_max_bytes",
+        "replica_fetch_min_bytes",
+        "replica_fetch_backoff_ms",
+        "replica_lag_time_max_ms",
         "queued_max_requests",
         "strom_max_inflight_requests_per_connection",
     )
@@ -264,6 +283,7 @@ class BrokerConfig(BaseSettings):
         "controller_quorum_request_timeout_ms",
         "broker_session_timeout_ms",
         "broker_heartbeat_interval_ms",
+        "leader_imbalance_check_interval_seconds",
     )
     @classmethod
     def _positive(cls, v: int) -> int:
@@ -282,6 +302,13 @@ class BrokerConfig(BaseSettings):
     def _non_negative(cls, v: int) -> int:
         if v < 0:
             raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("leader_imbalance_per_broker_percentage")
+    @classmethod
+    def _percentage(cls, v: int) -> int:
+        if not 0 <= v <= 100:
+            raise ValueError("must be within 0..100")
         return v
 
     @field_validator("node_id")

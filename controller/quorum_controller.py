@@ -12,7 +12,14 @@ gets a fresh session); every driver cycle the brokers whose session expired
 (``broker.session.timeout.ms``) are fenced and their partitions get new leaders from the
 ISR where one is live (otherwise no leader: LEADER_NOT_AVAILABLE). A new incarnation of
 the broker in the controller's own process (combined mode, after a restart) replaces the
-old registration at once: the old one cannot be alive.
+old registration at once: the old one cannot be alive. Where no ISR member is live, a
+topic whose ``unclean.leader.election.enable`` (else the broker default) is true gets the
+first live replica as leader.
+
+Leader balance: with ``auto.leader.rebalance.enable``, the same driver cycle checks the
+leader imbalance once per ``leader.imbalance.check.interval.seconds`` and hands leadership
+back to live in-sync preferred replicas (``elect_leaders.rebalance_leaders``); ElectLeaders
+requests are decided by ``elect_leaders.elect_leaders`` (``QuorumController.elect_leaders``).
 """
 
 from __future__ import annotations
@@ -20,15 +27,20 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from common.logging import get_logger
-from controller.metadata import broker_control
+from controller.metadata import broker_control, elect_leaders, isr_control
 from controller.metadata.active import ActiveController
 from controller.metadata.codec import encode_batch
 from controller.metadata.image import MetadataImage
-from controller.metadata.records import Endpoint, FenceBrokerRecord, MetadataRecord
+from controller.metadata.records import (
+    Endpoint,
+    FenceBrokerRecord,
+    MetadataRecord,
+    PartitionChangeRecord,
+)
 from controller.quorum import QuorumNode, wall_ms
 from controller.raft import Ready, decode_leader_change
 
@@ -41,10 +53,27 @@ class NotControllerError(Exception):
 
 class QuorumController:
     def __init__(self, node: QuorumNode, *, session_timeout_ms: int = 9000,
-                 commit_timeout_ms: int = 10_000) -> None:
+                 commit_timeout_ms: int = 10_000,
+                 unclean_default: Callable[[], bool] = lambda: False,
+                 auto_leader_rebalance: bool = True,
+                 imbalance_check_interval_ms: int = 300_000,
+                 imbalance_percentage: int = 10) -> None:
+        """``unclean_default``: the broker default of ``unclean.leader.election.enable``
+        (asked at each decision: it may change at runtime) for topics that do not set it.
+        ``auto_leader_rebalance`` (``auto.leader.rebalance.enable``): every
+        ``imbalance_check_interval_ms`` (``leader.imbalance.check.interval.seconds``) of
+        being active, leadership goes back to preferred replicas of brokers whose
+        imbalance exceeds ``imbalance_percentage``
+        (``leader.imbalance.per.broker.percentage``; ``elect_leaders.rebalance_leaders``)."""
         self.node = node
         self.session_timeout_ms = session_timeout_ms
         self.commit_timeout_ms = commit_timeout_ms
+        self.unclean_default = unclean_default
+        self.auto_leader_rebalance = auto_leader_rebalance
+        self.imbalance_check_interval_ms = imbalance_check_interval_ms
+        self.imbalance_percentage = imbalance_percentage
+        #: wall-clock ms of the next leader-imbalance check (set on activation)
+        self.next_balance_ms = 0
         self.rng = random.Random()
         self.active: ActiveController | None = None
         self.active_epoch = -1
@@ -65,6 +94,7 @@ class QuorumController:
                     self.active = ActiveController(self.node.loader, entry.offset)
                     self.active_epoch = core.epoch
                     self.heartbeats = broker_control.BrokerHeartbeats(self.session_timeout_ms)
+                    self.next_balance_ms = wall_ms() + self.imbalance_check_interval_ms
                     log.info("controller_activated", node_id=self.node.node_id,
                              epoch=core.epoch)
         if self.active is not None and rd.committed:
@@ -88,11 +118,25 @@ class QuorumController:
         active = self.active
         if active is None or not active.ready:
             return
-        records = broker_control.fence_expired(active.image, self.heartbeats, wall_ms())
+        now = wall_ms()
+        records = broker_control.fence_expired(active.image, self.heartbeats, now,
+                                               unclean=self.unclean_default())
         if records:
             fenced = [r.broker_id for r in records if isinstance(r, FenceBrokerRecord)]
             log.warning("brokers_fenced", brokers=fenced, reason="session expired")
             self._propose_now(records)
+        if self.auto_leader_rebalance and now >= self.next_balance_ms:
+            self._balance_leaders(active, now)
+
+    def _balance_leaders(self, active: ActiveController, now: int) -> None:
+        """One leader-imbalance check; the next one after the interval, or at the next
+        tick when this batch hit its cap."""
+        moves, more = elect_leaders.rebalance_leaders(active.image, self.imbalance_percentage)
+        self.next_balance_ms = now if more else now + self.imbalance_check_interval_ms
+        if moves:
+            log.info("leaders_rebalanced", partitions=len(moves),
+                     ratios=elect_leaders.imbalance_ratios(active.image))
+            self._propose_now(moves)
 
     # ---- proposing ------------------------------------------------------------------
     @property
@@ -149,8 +193,12 @@ class QuorumController:
 
     # ---- brokers ----------------------------------------------------------------------
     async def register_broker(self, *, broker_id: int, incarnation_id: uuid.UUID,
-                              endpoints: tuple[Endpoint, ...], rack: str | None
+                              endpoints: tuple[Endpoint, ...], rack: str | None,
+                              log_dirs: tuple[uuid.UUID, ...] = ()
                               ) -> broker_control.RegistrationResult:
+        """Register a broker (``broker_control.register_broker``); ``log_dirs`` are the
+        directory ids it registers with. A registration that lost directories (their
+        data is gone) is logged with the partitions it leaves."""
         def decide(image: MetadataImage, next_offset: int) -> tuple[Any, Any]:
             if broker_id == self.node.node_id:
                 # the broker of this very process (combined mode): an older incarnation
@@ -158,12 +206,21 @@ class QuorumController:
                 self.heartbeats.forget(broker_id)
             res = broker_control.register_broker(
                 image, self.heartbeats, broker_id=broker_id, incarnation_id=incarnation_id,
-                endpoints=endpoints, rack=rack, next_offset=next_offset, now_ms=wall_ms())
+                endpoints=endpoints, rack=rack, next_offset=next_offset, now_ms=wall_ms(),
+                log_dirs=log_dirs)
             return res.records, res
 
         result = await self.decide(decide)
         if result.records:
             log.info("broker_registered", broker_id=broker_id, epoch=result.broker_epoch)
+        if result.lost_dirs:
+            left = sorted(f"{r.topic_id}:{r.partition_id}" for r in result.records
+                          if isinstance(r, PartitionChangeRecord))
+            log.warning("broker_lost_data", broker_id=broker_id,
+                        lost_directories=[str(d) for d in result.lost_dirs],
+                        partitions_changed=left,
+                        action="removed from every ISR and leadership; never elected "
+                               "with its empty log unless unclean election is enabled")
         return result
 
     async def broker_heartbeat(self, *, broker_id: int, broker_epoch: int,
@@ -173,11 +230,44 @@ class QuorumController:
             res = broker_control.heartbeat(
                 image, self.heartbeats, broker_id=broker_id, broker_epoch=broker_epoch,
                 current_metadata_offset=current_metadata_offset, want_fence=want_fence,
-                want_shut_down=want_shut_down, now_ms=wall_ms())
+                want_shut_down=want_shut_down, now_ms=wall_ms(),
+                unclean=self.unclean_default())
             return res.records, res
 
         result = await self.decide(decide)
         if result.records:
             log.info("broker_state_changed", broker_id=broker_id, fenced=result.is_fenced,
                      shutting_down=want_shut_down)
+        return result
+
+    # ---- partitions -------------------------------------------------------------------
+    async def alter_partition(self, *, broker_id: int, broker_epoch: int,
+                              requests: Sequence[isr_control.IsrRequest]
+                              ) -> isr_control.AlterPartitionDecision:
+        """AlterPartition from a partition leader (``isr_control`` rules), answered once
+        the ISR changes are committed."""
+        def decide(image: MetadataImage, next_offset: int) -> tuple[Any, Any]:
+            decision = isr_control.alter_partition(image, broker_id, broker_epoch, requests)
+            return decision.records, decision
+
+        result = await self.decide(decide)
+        for r in result.records:
+            log.info("isr_changed", topic_id=str(r.topic_id), partition=r.partition_id,
+                     isr=list(r.isr or ()), requested_by=broker_id)
+        return result
+
+    async def elect_leaders(self, election_type: int,
+                            topic_partitions: Sequence[tuple[str, Sequence[int]]] | None
+                            ) -> elect_leaders.ElectLeadersDecision:
+        """ElectLeaders (``elect_leaders.elect_leaders`` rules) against the active image,
+        answered once its leader changes are committed. Raises NotControllerError."""
+        def decide(image: MetadataImage, next_offset: int) -> tuple[Any, Any]:
+            decision = elect_leaders.elect_leaders(image, election_type, topic_partitions)
+            return decision.records, decision
+
+        result = await self.decide(decide)
+        for r in result.records:
+            log.info("leader_elected", topic_id=str(r.topic_id), partition=r.partition_id,
+                     leader=r.leader, isr=None if r.isr is None else list(r.isr),
+                     election_type=election_type)
         return result

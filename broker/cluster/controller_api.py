@@ -7,7 +7,8 @@ ApiVersions advertises only what it answers:
   BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v18 (``__cluster_metadata`` only),
   FetchSnapshot v1;
 - DescribeQuorum v2 (a non-leader forwards it to the quorum leader when it can);
-- BrokerRegistration v0-4 and BrokerHeartbeat v0-2 from brokers;
+- BrokerRegistration v0-4, BrokerHeartbeat v0-2 and AlterPartition v2-3 (ISR changes
+  from partition leaders, ``controller.metadata.isr_control``) from brokers;
 - AllocateProducerIds v0 from brokers (KIP-730): a block of producer ids decided by
   ``controller.metadata.producer_id_control`` and answered once its ProducerIdsRecord has
   committed; NOT_CONTROLLER (start -1, length 0) from a node that is not the active
@@ -33,19 +34,21 @@ from broker.admin.handlers_topics import (
     answer_create_topics,
     answer_delete_topics,
 )
+from broker.cluster import elect_leaders
 from broker.cluster.staging import StagingRegistry, UnavailableRegistry
-from broker.fetch_purgatory import FetchPurgatory
 from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions
-from controller.metadata import producer_id_control
+from controller.metadata import isr_control, producer_id_control
 from controller.metadata.records import Endpoint
 from controller.quorum import QuorumNode
 from controller.quorum_controller import NotControllerError, QuorumController
 from controller.raft.wire import WireError
 from net.client import RequestError
 from protocol.api_registry import ApiRegistry
+from replication.fetch_purgatory import FetchPurgatory
 
 VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH, FETCH_SNAPSHOT = 52, 53, 54, 1, 59
 DESCRIBE_QUORUM, BROKER_REGISTRATION, BROKER_HEARTBEAT = 55, 62, 63
+ALTER_PARTITION = 56
 CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 19, 20, 37
 ALTER_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 33, 44
 ALLOCATE_PRODUCER_IDS = 67
@@ -97,6 +100,8 @@ def _controller(ctx: RequestContext) -> QuorumController:
 
 
 async def handle_broker_registration(ctx: RequestContext, request: Any) -> Any:
+    """v0-4; v4 carries the directory ids of the broker's data directories (KIP-858),
+    older versions register them as unknown."""
     if request.cluster_id != ctx.broker.cluster_id:
         return ctx.build_response({"throttle_time": 0, "broker_epoch": -1,
                                    "error_code": ErrorCode.inconsistent_cluster_id})
@@ -105,7 +110,8 @@ async def handle_broker_registration(ctx: RequestContext, request: Any) -> Any:
     try:
         result = await _controller(ctx).register_broker(
             broker_id=request.broker_id, incarnation_id=request.incarnation_id,
-            endpoints=endpoints, rack=request.rack)
+            endpoints=endpoints, rack=request.rack,
+            log_dirs=tuple(d for d in getattr(request, "log_dirs", ()) if d is not None))
     except NotControllerError:
         return ctx.build_response({"throttle_time": 0, "broker_epoch": -1,
                                    "error_code": ErrorCode.not_controller})
@@ -143,6 +149,40 @@ async def handle_allocate_producer_ids(ctx: RequestContext, request: Any) -> Any
     return ctx.build_response({"throttle_time": 0, "error_code": result.error_code,
                                "producer_id_start": result.start,
                                "producer_id_len": result.length})
+
+
+async def handle_alter_partition(ctx: RequestContext, request: Any) -> Any:
+    """AlterPartition v2-3 (topic ids; v3 carries each ISR member's broker epoch)."""
+    items = []
+    for topic in request.topics:
+        for p in topic.partitions:
+            if ctx.api_version >= 3:
+                isr = tuple((int(b.broker_id), int(b.broker_epoch))
+                            for b in p.new_isr_with_epochs)
+            else:
+                isr = tuple((int(b), -1) for b in p.new_isr)
+            items.append(isr_control.IsrRequest(topic.topic_id, int(p.partition_index),
+                                                int(p.leader_epoch), int(p.partition_epoch),
+                                                isr))
+    try:
+        decision = await _controller(ctx).alter_partition(
+            broker_id=int(request.broker_id), broker_epoch=int(request.broker_epoch),
+            requests=items)
+    except NotControllerError:
+        return ctx.build_response({"throttle_time": 0, "error_code": ErrorCode.not_controller,
+                                   "topics": ()})
+    by_topic: dict[Any, list[dict[str, Any]]] = {}
+    for r in decision.results:
+        state = r.state
+        by_topic.setdefault(r.topic_id, []).append({
+            "partition_index": r.partition, "error_code": r.error_code,
+            "leader_id": state.leader if state else -1,
+            "leader_epoch": state.leader_epoch if state else -1,
+            "isr": tuple(state.isr) if state else (),
+            "partition_epoch": state.partition_epoch if state else -1})
+    return ctx.build_response({
+        "throttle_time": 0, "error_code": decision.error_code,
+        "topics": [{"topic_id": tid, "partitions": parts} for tid, parts in by_topic.items()]})
 
 
 def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
@@ -183,6 +223,8 @@ HANDLERS = [
     ApiHandler(DESCRIBE_QUORUM, 2, 2, handle_describe_quorum),
     ApiHandler(BROKER_REGISTRATION, 0, 4, handle_broker_registration),
     ApiHandler(BROKER_HEARTBEAT, 0, 2, handle_broker_heartbeat),
+    elect_leaders.CONTROLLER_HANDLER,
+    ApiHandler(ALTER_PARTITION, 2, 3, handle_alter_partition),
     ApiHandler(ALLOCATE_PRODUCER_IDS, 0, 0, handle_allocate_producer_ids),
     ApiHandler(CREATE_TOPICS, 2, 7, _admin(answer_create_topics, False)),
     ApiHandler(DELETE_TOPICS, 1, 6, _admin(answer_delete_topics, False)),

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from kio.schema.allocate_producer_ids.v0.request import AllocateProducerIdsRequest
+from kio.schema.alter_partition.v3 import request as ap_req
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.broker_registration.v4.request import BrokerRegistrationRequest
 from kio.schema.broker_registration.v4.request import Listener as RegListener
@@ -65,18 +66,21 @@ from broker.cluster.handlers import (
     error_codes,
     partition_entries,
 )
-from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
+from broker.cluster.registry import ClusterTopicRegistry
 from broker.config import BrokerConfig, Listener
 from broker.handlers import ApiHandler, RequestContext
 from broker.producer_ids import ProducerIdsUnavailable
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
 from controller.metadata.producer_id_control import adopt_producer_id_floor
-from controller.quorum import QuorumNode, VoterConfigError, parse_voters
+from controller.quorum import QuorumNode, VoterConfigError, parse_voters, wall_ms
 from controller.quorum_controller import NotControllerError, QuorumController
 from net.client import ClientPool, RequestError
 from protocol.api_registry import ApiRegistry
 from protocol.headers import RequestHeader
+from replication.fetcher import ReplicaFetcher
+from replication.partition import Assignment, IsrProposal
+from replication.replica_manager import ReplicaManager, ReplicationConfig
 from storage.dir_lock import lock_dir
 
 _log = get_logger("strom.cluster")
@@ -118,10 +122,25 @@ class ClusterBroker(Broker):
         return ClusterTopicRegistry(self.data_dir, defaults, log_manager=self.log_manager,
                                     node_id=self.node_id)
 
-    def make_replica_manager(self) -> Any:
-        return ClusterReplicaManager(
-            self.log_manager, self.topics, self.purgatory, self.node_id,
-            self.config.min_insync_replicas, image=lambda: self.cluster.quorum.image)
+    def make_replica_manager(self) -> ReplicaManager:
+        c = self.config
+        config = ReplicationConfig(
+            replica_lag_time_max_ms=c.replica_lag_time_max_ms,
+            replica_fetch_max_bytes=c.replica_fetch_max_bytes,
+            replica_fetch_response_max_bytes=c.replica_fetch_response_max_bytes,
+            replica_fetch_wait_max_ms=c.replica_fetch_wait_max_ms,
+            replica_fetch_min_bytes=c.replica_fetch_min_bytes,
+            replica_fetch_backoff_ms=c.replica_fetch_backoff_ms,
+            default_min_insync_replicas=c.min_insync_replicas)
+        return ReplicaManager(self.log_manager, self.node_id, self.purgatory, config=config,
+                              min_insync_replicas=self._topic_min_insync)
+
+    def _topic_min_insync(self, topic: str) -> int | None:
+        try:
+            value = self.topics.effective_configs(topic).get("min.insync.replicas")
+        except Exception:  # unknown topic: the broker default
+            return None
+        return int(value) if value is not None else None
 
     def metadata_brokers(self, listener: str) -> list[dict[str, Any]]:
         return broker_entries(self.cluster.quorum.image,
@@ -225,7 +244,13 @@ class ClusterNode:
         self.controller: QuorumController | None = None
         if self.is_controller:
             self.controller = QuorumController(
-                self.quorum, session_timeout_ms=config.broker_session_timeout_ms)
+                self.quorum, session_timeout_ms=config.broker_session_timeout_ms,
+                unclean_default=self._unclean_default,
+                auto_leader_rebalance=config.auto_leader_rebalance_enable,
+                imbalance_check_interval_ms=config.leader_imbalance_check_interval_seconds
+                * 1000,
+                imbalance_percentage=config.leader_imbalance_per_broker_percentage)
+        self._static_defaults: BrokerDefaults | None = None
         self.broker: ClusterBroker | None = None
         self.pool = ClientPool(client_id=f"strom-broker-{self.node_id}")
         self.incarnation_id = uuid.uuid4()
@@ -241,6 +266,7 @@ class ClusterNode:
         self.log = _log.bind(node_id=self.node_id)
         self._local_endpoint: controller_api.ControllerEndpoint | None = None
         self._dir_lock = -1
+        self._replication_key: tuple[int, int, bool] | None = None
         self._producer_floor_adopted = False
 
     # ---- startup -------------------------------------------------------------------------
@@ -257,6 +283,12 @@ class ClusterNode:
             assert isinstance(self.broker.topics, ClusterTopicRegistry)
             self.broker.topics.request_create = self.request_create
             self.quorum.on_image(self.broker.topics.apply_image)
+            self.quorum.on_image(self._replication_image)
+            replicas = self.broker.replica_manager
+            assert replicas is not None
+            replicas.alter_partition = self._alter_partition
+            replicas.fetcher_factory = lambda leader: ReplicaFetcher(
+                leader, replicas, self.pool, self._broker_address)
             self.quorum.on_image(self._group_leadership)
             self._install_handlers(self.broker)
         return notes
@@ -305,6 +337,18 @@ class ClusterNode:
             return await handler(ctx, request)
 
         return handle
+
+    def _unclean_default(self) -> bool:
+        """This node's ``unclean.leader.election.enable`` (its dynamic broker configs
+        included): the controller's default for topics that do not set it."""
+        topics = self.broker.topics if self.broker is not None else None
+        if topics is not None:
+            defaults = topics.broker
+        else:
+            if self._static_defaults is None:
+                self._static_defaults = BrokerDefaults.from_broker_config(self.config)
+            defaults = self._static_defaults
+        return bool(defaults.default_value("unclean.leader.election.enable")[0])
 
     def controller_endpoint(self) -> controller_api.ControllerEndpoint:
         static = BrokerDefaults.from_broker_config(self.config)
@@ -368,10 +412,68 @@ class ClusterNode:
 
     def start_broker(self, advertised: list[tuple[str, str, int]]) -> None:
         """Start registration and heartbeats (broker role) with the advertised endpoints
-        (listener name, host, port) of the client listeners."""
+        (listener name, host, port) of the client listeners, and replication."""
         self.advertised = advertised
         if self.is_broker:
             self._tasks.append(asyncio.get_running_loop().create_task(self._lifecycle()))
+            assert self.broker is not None and self.broker.replica_manager is not None
+            self.broker.replica_manager.start()
+
+    # ---- replication ---------------------------------------------------------------------
+    def _serving(self, image: Any) -> bool:
+        """This broker leads and follows only while the image has it registered in this
+        process (its broker epoch) and unfenced."""
+        me = image.brokers.get(self.node_id)
+        return me is not None and not me.fenced and me.broker_epoch == self.broker_epoch \
+            and self.broker_epoch >= 0
+
+    def _replication_image(self, image: Any) -> None:
+        replicas = self.broker.replica_manager if self.broker is not None else None
+        if replicas is None:
+            return
+        serving = self._serving(image)
+        key = (id(image.topics), id(image.brokers), serving)
+        if key == self._replication_key:
+            return
+        self._replication_key = key
+        assignments = {(t.name, i): Assignment(p.leader, p.leader_epoch, p.partition_epoch,
+                                               p.replicas, p.isr)
+                       for t in image.topics.values() for i, p in t.partitions.items()}
+        replicas.apply_assignments(
+            assignments, topic_ids={t.name: t.topic_id for t in image.topics.values()},
+            broker_epochs={b.broker_id: b.broker_epoch for b in image.unfenced_brokers()},
+            serving=serving, now_ms=wall_ms())
+
+    def _broker_address(self, broker_id: int) -> tuple[str, int] | None:
+        """Where to fetch from a leader: its endpoint on our first client listener."""
+        reg = self.quorum.image.brokers.get(broker_id)
+        ep = reg.endpoint(self.client_listener) if reg is not None else None
+        if ep is None and reg is not None and reg.endpoints:
+            ep = reg.endpoints[0]
+        return (ep.host, ep.port) if ep is not None else None
+
+    async def _alter_partition(self, items: Sequence[tuple[uuid.UUID, int, IsrProposal]]
+                               ) -> list[int]:
+        """AlterPartition v3 to the active controller → each item's error code."""
+        image = self.quorum.image
+        by_topic: dict[uuid.UUID, list[ap_req.PartitionData]] = {}
+        for topic_id, index, prop in items:
+            by_topic.setdefault(topic_id, []).append(ap_req.PartitionData(
+                partition_index=index, leader_epoch=prop.leader_epoch,
+                new_isr_with_epochs=tuple(
+                    ap_req.BrokerState(broker_id=b, broker_epoch=image.brokers[b].broker_epoch
+                                       if b in image.brokers else -1) for b in prop.isr),
+                partition_epoch=prop.partition_epoch))
+        body = ap_req.AlterPartitionRequest(
+            broker_id=self.node_id, broker_epoch=self.broker_epoch,
+            topics=tuple(ap_req.TopicData(topic_id=t, partitions=tuple(ps))
+                         for t, ps in by_topic.items()))
+        response = await self._to_controller(body, timeout=5.0, channel="alter-partition")
+        top = int(response.error_code)
+        codes = {(t.topic_id, int(p.partition_index)): int(p.error_code)
+                 for t in response.topics for p in t.partitions}
+        return [top or codes.get((tid, index), int(ErrorCode.unknown_server_error))
+                for tid, index, _ in items]
 
     # ---- talking to the active controller -----------------------------------------------
     def _leader_address(self) -> tuple[str, int] | None:
@@ -517,9 +619,10 @@ class ClusterNode:
 
     def offsets_topic_request(self) -> NewTopicRequest:
         c = self.config
+        present = len(self.quorum.image.unfenced_brokers())
         return NewTopicRequest(
             "__consumer_offsets", c.offsets_topic_num_partitions,
-            c.offsets_topic_replication_factor,
+            max(1, min(c.offsets_topic_replication_factor, present)),
             {"cleanup.policy": "compact", "segment.bytes": str(c.offsets_topic_segment_bytes),
              "compression.type": "producer"})
 
@@ -578,6 +681,7 @@ class ClusterNode:
                     if int(resp.error_code) == 0:
                         self.broker_epoch = int(resp.broker_epoch)
                         self.log.info("broker_registered", broker_epoch=self.broker_epoch)
+                        self._replication_image(self.quorum.image)
                         continue
                     self.log.debug("broker_registration_refused",
                               error=ErrorCode(int(resp.error_code)).name)
@@ -589,6 +693,7 @@ class ClusterNode:
                                 int(ErrorCode.broker_id_not_registered)):
                         self.log.warning("broker_reregistering", error=ErrorCode(code).name)
                         self.broker_epoch = -1
+                        self._replication_image(self.quorum.image)
                         continue
                     if code == 0 and resp.is_fenced != self.fenced:
                         self.fenced = bool(resp.is_fenced)

@@ -23,9 +23,8 @@ auto-creation (Metadata) and the group coordinator's ``__consumer_offsets`` — 
 controller to create the topics in the background and answers LEADER_NOT_AVAILABLE, as
 Kafka does while an auto-created topic is on its way; the client retries.
 
-``ClusterReplicaManager`` serves a partition only while the image names this broker its
-leader; for a partition led elsewhere ``missing_error`` is NOT_LEADER_OR_FOLLOWER, so
-clients refresh metadata and reroute.
+Leadership and replication (who leads, who follows, ISR) are not kept here: the node
+hands each image to ``replication.ReplicaManager`` (``ClusterNode``).
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.replica_manager import ReplicaManager
 from broker.topics import NewTopicRequest, TopicError, TopicInfo, TopicRegistry
 from common.logging import get_logger
 from controller.metadata.image import MetadataImage
@@ -192,29 +190,3 @@ class ClusterTopicRegistry(TopicRegistry):
     create_partitions = _not_here
     alter_configs = _not_here
     incremental_alter_configs = _not_here
-
-
-class ClusterReplicaManager(ReplicaManager):
-    """Serves a partition only while the metadata image names this broker its leader."""
-
-    def __init__(self, *args: Any, image: Callable[[], MetadataImage], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._image = image
-
-    def log(self, topic: str, partition: int) -> Any | None:
-        part = self._image().partition(topic, partition)
-        if part is None or part.leader != self.node_id:
-            return None
-        return self.log_manager.get(topic, partition)
-
-    def missing_error(self, topic: str, partition: int) -> int:
-        part = self._image().partition(topic, partition)
-        if part is None:
-            return int(ErrorCode.unknown_topic_or_partition)
-        if part.leader < 0:
-            return int(ErrorCode.leader_not_available)
-        return int(ErrorCode.not_leader_or_follower)
-
-    def leader_epoch(self, topic: str, partition: int) -> int:
-        part = self._image().partition(topic, partition)
-        return part.leader_epoch if part is not None else 0

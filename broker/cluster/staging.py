@@ -10,12 +10,9 @@ answers once it is committed, so every broker's image agrees. Requests are check
 the records staged before them in the same request (two topics of one CreateTopics see
 each other).
 
-Replication factor > 1: replicas are placed (rack-aware) as for any factor, but until data
-replication between brokers exists (``replication/``), a new partition's ISR is its
-leader alone (``leader_only_isr``): only a replica that really holds the data may ever
-be elected leader, so losing the leader makes the partition unavailable
-(LEADER_NOT_AVAILABLE) instead of electing an empty follower and silently losing records.
-Followers will join the ISR through AlterPartition once they replicate.
+A new partition starts with every assigned replica in its ISR, as in Kafka: all of them
+hold the same (empty) log. Followers that fall behind leave the ISR through the leader's
+AlterPartition (``replication``).
 """
 
 from __future__ import annotations
@@ -39,16 +36,8 @@ from common.topics.configs import (
 )
 from controller.metadata import topic_control
 from controller.metadata.image import MetadataImage, apply_all
-from controller.metadata.records import MetadataRecord, PartitionRecord
+from controller.metadata.records import MetadataRecord
 from storage.log_config import LogConfig
-
-
-def leader_only_isr(records: Sequence[MetadataRecord]) -> tuple[MetadataRecord, ...]:
-    """New partitions start with ISR = {leader} (see the module doc)."""
-    return tuple(
-        dataclasses.replace(r, isr=(r.leader,))
-        if isinstance(r, PartitionRecord) and r.leader >= 0 else r
-        for r in records)
 
 
 def topic_info(image: MetadataImage, name: str) -> TopicInfo | None:
@@ -145,7 +134,7 @@ class StagingRegistry:
                              replication_factor=len(decision.assignments[0]),
                              configs=overrides)
             if not validate_only:
-                self._stage(leader_only_isr(decision.records))
+                self._stage(decision.records)
             results.append(info)
         return results
 
@@ -175,7 +164,7 @@ class StagingRegistry:
         if not decision.ok:
             raise self._error(decision)
         if not validate_only:
-            self._stage(leader_only_isr(decision.records))
+            self._stage(decision.records)
         return dataclasses.replace(info, partitions=count)
 
     def _set_configs(self, info: TopicInfo, overrides: Mapping[str, str],

@@ -31,17 +31,11 @@ from broker.fetch_session import FetchSession, Key, SessionPartition
 from broker.handlers import ApiHandler, RequestContext
 from protocol.compat import FETCH_ZSTD_MIN_VERSION, contains_zstd
 from protocol.errors import ErrorCode
-from storage.errors import OffsetOutOfRangeError, StorageError
+from replication.replica_manager import FetchPartition, PartitionRead
 
 API_KEY = 1
 FINAL_EPOCH = -1
 INITIAL_EPOCH = 0
-
-
-def _error_partition(index: int, code: int) -> dict[str, Any]:
-    return {"partition_index": index, "error_code": code, "high_watermark": -1,
-            "last_stable_offset": -1, "log_start_offset": -1,
-            "aborted_transactions": None, "records": b""}
 
 
 def requested(request: Any) -> OrderedDict[Key, SessionPartition]:
@@ -52,77 +46,50 @@ def requested(request: Any) -> OrderedDict[Key, SessionPartition]:
         for t in request.topics for p in t.partitions)
 
 
+def _last_fetched_epochs(request: Any) -> dict[Key, int]:
+    return {(t.topic, p.partition): getattr(p, "last_fetched_epoch", -1)
+            for t in request.topics for p in t.partitions}
+
+
+def _entry(index: int, r: PartitionRead) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "partition_index": index, "error_code": r.error_code,
+        "high_watermark": r.high_watermark, "last_stable_offset": r.last_stable_offset,
+        "log_start_offset": r.log_start_offset, "records": r.records,
+        "aborted_transactions": None if r.aborted_transactions is None else [
+            {"producer_id": pid, "first_offset": first}
+            for pid, first in r.aborted_transactions]}
+    if r.diverging_epoch is not None:
+        out["diverging_epoch"] = {"epoch": r.diverging_epoch[0],
+                                  "end_offset": r.diverging_epoch[1]}
+    return out
+
+
 def read_partitions(ctx: RequestContext, request: Any,
-                    wanted: OrderedDict[Key, SessionPartition]
+                    wanted: OrderedDict[Key, SessionPartition], replica_id: int
                     ) -> tuple[list[tuple[str, dict[str, Any]]], int, bool]:
     """Read every wanted partition once, in order → ((topic, partition response) for each,
     bytes, any error)."""
-    replicas = ctx.broker.replica_manager
-    read_committed = getattr(request, "isolation_level", 0) == 1
+    last_epochs = _last_fetched_epochs(request) if replica_id >= 0 else {}
     # the broker's fetch.max.bytes caps what a client may ask for (Kafka does the same),
     # so one request cannot make the broker build a response of gigabytes
-    left = min(getattr(request, "max_bytes", 0x7FFFFFFF), ctx.broker.config.fetch_max_bytes)
-    total = 0
-    errors = False
-    min_one = True
+    limit = min(getattr(request, "max_bytes", 0x7FFFFFFF), ctx.broker.config.fetch_max_bytes)
+    result = ctx.broker.replica_manager.fetch_records(
+        ((key, FetchPartition(p.fetch_offset, p.partition_max_bytes, p.current_leader_epoch,
+                              last_epochs.get(key, -1))) for key, p in wanted.items()),
+        replica_id=replica_id, read_committed=getattr(request, "isolation_level", 0) == 1,
+        max_bytes=limit, now_ms=time.time_ns() // 1_000_000)
     out: list[tuple[str, dict[str, Any]]] = []
-    for (name, index), p in wanted.items():
-        log = replicas.log(name, index)
-        if log is None:
-            out.append((name, _error_partition(index, replicas.missing_error(name, index))))
-            errors = True
-            continue
-        if p.current_leader_epoch > replicas.leader_epoch(name, index):
-            out.append((name, _error_partition(index, ErrorCode.unknown_leader_epoch)))
-            errors = True
-            continue
-        hw = log.high_watermark
-        # read_uncommitted skips the LSO computation (it may scan producer state): it is
-        # reported as the high watermark, which it equals while no transaction is open
-        lso = log.last_stable_offset if read_committed else hw
-        records: Any = b""
-        code = 0
-        limit = min(p.partition_max_bytes, left)
-        if limit > 0 or min_one:
-            try:
-                data = log.read(p.fetch_offset, max(limit, 0),
-                                max_offset=lso if read_committed else hw,
-                                min_one_batch=min_one)
-                records = data.records
-            except OffsetOutOfRangeError:
-                code = ErrorCode.offset_out_of_range
-                errors = True
-            except StorageError as exc:
-                code = exc.error_code if exc.error_code > 0 else \
-                    ErrorCode.unknown_server_error
-                errors = True
-            except OSError:  # I/O error reading a segment
-                code = ErrorCode.kafka_storage_error
-                errors = True
+    errors = result.errors
+    for (name, index), read in result.reads:
+        entry = _entry(index, read)
+        records = entry["records"]
         if records and ctx.api_version < FETCH_ZSTD_MIN_VERSION and contains_zstd(records):
-            records = b""  # KIP-110: this client version cannot have zstd data
-            code = ErrorCode.unsupported_compression_type
+            entry["records"] = b""  # KIP-110: this client version cannot have zstd data
+            entry["error_code"] = ErrorCode.unsupported_compression_type
             errors = True
-        size = len(records)
-        aborted: Any = None
-        if read_committed:
-            aborted = [{"producer_id": pid, "first_offset": first}
-                       for pid, first in log.aborted_transactions(p.fetch_offset, lso)] \
-                if size else ()
-        if size:
-            min_one = False
-            left -= size
-            total += size
-        out.append((name, {
-            "partition_index": index,
-            "error_code": code,
-            "high_watermark": hw if not code else -1,
-            "last_stable_offset": lso if not code else -1,
-            "log_start_offset": log.log_start_offset if not code else -1,
-            "aborted_transactions": aborted,
-            "records": records,
-        }))
-    return out, total, errors
+        out.append((name, entry))
+    return out, result.total_bytes, errors
 
 
 def _session_error(ctx: RequestContext, code: ErrorCode) -> Any:
@@ -131,6 +98,10 @@ def _session_error(ctx: RequestContext, code: ErrorCode) -> Any:
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
+    replica_id = int(getattr(request, "replica_id", -1))
+    replica_state = getattr(request, "replica_state", None)
+    if replica_state is not None:
+        replica_id = int(replica_state.replica_id)
     session_id = getattr(request, "session_id", 0)
     epoch = getattr(request, "session_epoch", FINAL_EPOCH)
     cache = ctx.broker.fetch_sessions
@@ -165,7 +136,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     deadline = loop.time() + request.max_wait.total_seconds()
     keys = list(wanted)
     while True:
-        read, total, errors = read_partitions(ctx, request, wanted)
+        read, total, errors = read_partitions(ctx, request, wanted, replica_id)
         remaining = deadline - loop.time()
         if total >= request.min_bytes or errors or remaining <= 0 or purgatory.closed \
                 or not keys:

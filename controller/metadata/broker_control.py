@@ -6,7 +6,15 @@ Rules
   start, its listeners and rack. The registration record's log offset becomes the
   broker epoch (``next_offset``: the offset the entry will get). A broker registers
   fenced. Re-registering the same incarnation is idempotent; a different incarnation is
-  refused (DUPLICATE_BROKER_REGISTRATION) while the old one still heartbeats.
+  refused (DUPLICATE_BROKER_REGISTRATION) while the old one still heartbeats. Accepting a
+  new incarnation of an unfenced broker also takes the old one out of ISRs and
+  leaderships (as fencing does): its process is gone, whatever its session says.
+- Lost data (KIP-858, ``controller.metadata.dir_control``): a broker registers with the
+  ``directory.id`` of each data directory. A new incarnation whose directory ids lack one
+  registered before (the disk was wiped or replaced) leaves the ISR of every partition,
+  even as the last member, and leads nothing (leader -1 unless unclean election is
+  allowed, which elects another live replica): its empty log must never be elected.
+  Unknown ids (empty, on either side) or the same ids keep the rules above.
 - BrokerHeartbeat: unknown broker -> BROKER_ID_NOT_REGISTERED; wrong epoch ->
   STALE_BROKER_EPOCH. A fenced broker is unfenced once its metadata offset reached its
   own registration (it has caught up with the log) and it does not ask to stay fenced;
@@ -14,7 +22,10 @@ Rules
 - Liveness: a broker that has not heartbeated for ``broker.session.timeout.ms`` is fenced;
   so is one asking for controlled shutdown. Fencing moves leadership to another ISR
   member where there is one, otherwise the partition is left without a leader
-  (LEADER_NOT_AVAILABLE), never elected uncleanly unless configured.
+  (LEADER_NOT_AVAILABLE), never elected uncleanly unless the topic's
+  ``unclean.leader.election.enable`` (else the broker default ``unclean``) allows it; then
+  the first live replica leads (also when a broker returns and a leaderless partition
+  still has no live ISR member).
 """
 
 from __future__ import annotations
@@ -23,6 +34,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from controller.metadata.dir_control import lost_directories, on_data_lost
+from controller.metadata.elect_leaders import unclean_enabled
 from controller.metadata.election import on_broker_fenced, on_broker_unfenced
 from controller.metadata.image import MetadataImage, apply_all
 from controller.metadata.records import (
@@ -44,6 +57,8 @@ class RegistrationResult:
     error_code: int
     broker_epoch: int = -1
     message: str | None = None
+    #: directory ids registered before that this registration lacks (their data is gone)
+    lost_dirs: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +111,8 @@ def register_broker(
     rack: str | None,
     next_offset: int,
     now_ms: int,
+    log_dirs: tuple[uuid.UUID, ...] = (),
+    unclean: bool = False,
 ) -> RegistrationResult:
     if broker_id < 0:
         return RegistrationResult((), int(ErrorCode.invalid_request.value),
@@ -109,9 +126,18 @@ def register_broker(
             (), int(ErrorCode.duplicate_broker_registration.value),
             message=f"broker {broker_id} is registered by another live process")
     heartbeats.touch(broker_id, now_ms)
+    # the old incarnation is gone: it leaves ISRs and leaderships as if fenced, so the
+    # partitions it led get a new leader (and epoch) before the new process serves
+    moved: tuple[MetadataRecord, ...] = ()
+    if old is not None and not old.fenced:
+        moved = fence_broker(image, broker_id, unclean=unclean)[1:]
+    lost = lost_directories(old.log_dirs, log_dirs) if old is not None else ()
+    if lost:
+        moved = (*moved, *on_data_lost(apply_all(image, list(moved)), broker_id,
+                                       unclean=unclean))
     record = RegisterBrokerRecord(broker_id, incarnation_id, next_offset, tuple(endpoints),
-                                  rack, fenced=True)
-    return RegistrationResult((record,), NONE, next_offset)
+                                  rack, fenced=True, log_dirs=tuple(log_dirs))
+    return RegistrationResult((*moved, record), NONE, next_offset, lost_dirs=lost)
 
 
 def heartbeat(
@@ -138,7 +164,8 @@ def heartbeat(
         return HeartbeatResult(records, NONE, caught_up, True,
                                should_shut_down=not _leads_anything(image, broker_id, records))
     if reg.fenced and caught_up and not want_fence:
-        return HeartbeatResult(unfence_broker(image, broker_id), NONE, True, False)
+        return HeartbeatResult(unfence_broker(image, broker_id, unclean=unclean), NONE, True,
+                               False)
     if not reg.fenced and want_fence:
         return HeartbeatResult(fence_broker(image, broker_id, unclean=unclean), NONE,
                                caught_up, True)
@@ -156,26 +183,32 @@ def _leads_anything(image: MetadataImage, broker_id: int,
 def fence_broker(image: MetadataImage, broker_id: int, *, unclean: bool = False
                  ) -> tuple[MetadataRecord, ...]:
     """FenceBrokerRecord plus the partition changes that take the broker out of ISRs
-    and leadership."""
+    and leadership. ``unclean`` is the broker default of ``unclean.leader.election.enable``;
+    a topic's own setting in the image wins (``elect_leaders.unclean_enabled``)."""
     reg = image.brokers[broker_id]
     live = {b.broker_id for b in image.unfenced_brokers()} - {broker_id}
     records: list[MetadataRecord] = [FenceBrokerRecord(broker_id, reg.broker_epoch)]
     for topic in sorted(image.topics.values(), key=lambda t: t.name):
         for index, part in sorted(topic.partitions.items()):
             change = on_broker_fenced(topic.topic_id, index, part, broker_id, live,
-                                      unclean=unclean)
+                                      unclean=unclean_enabled(image, topic.name, unclean))
             if change is not None:
                 records.append(change)
     return tuple(records)
 
 
-def unfence_broker(image: MetadataImage, broker_id: int) -> tuple[MetadataRecord, ...]:
+def unfence_broker(image: MetadataImage, broker_id: int, *, unclean: bool = False
+                   ) -> tuple[MetadataRecord, ...]:
+    """UnfenceBrokerRecord plus leaders for leaderless partitions: a live ISR member, or,
+    where the topic allows unclean election (``unclean`` is the broker default), the
+    first live replica."""
     reg = image.brokers[broker_id]
     live = {b.broker_id for b in image.unfenced_brokers()} | {broker_id}
     records: list[MetadataRecord] = [UnfenceBrokerRecord(broker_id, reg.broker_epoch)]
     for topic in sorted(image.topics.values(), key=lambda t: t.name):
         for index, part in sorted(topic.partitions.items()):
-            change = on_broker_unfenced(topic.topic_id, index, part, live)
+            change = on_broker_unfenced(topic.topic_id, index, part, live,
+                                        unclean=unclean_enabled(image, topic.name, unclean))
             if change is not None:
                 records.append(change)
     return tuple(records)

@@ -131,7 +131,7 @@ async def test_controller_listener_advertises_only_controller_rpcs(
     resp = await controller.call(ApiVersionsRequest(client_software_name="t",
                                                     client_software_version="1"))
     assert {int(k.api_key) for k in resp.api_keys} == {
-        18, 52, 53, 54, 1, 59, 55, 62, 63, 19, 20, 37, 33, 44, 67}
+        18, 52, 53, 54, 1, 59, 55, 56, 62, 63, 19, 20, 37, 33, 44, 67, 43}
     fetch = next(k for k in resp.api_keys if int(k.api_key) == 1)
     assert (fetch.min_version, fetch.max_version) == (18, 18)
 

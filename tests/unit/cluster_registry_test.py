@@ -6,7 +6,8 @@
 - after a restart, logs left by an earlier topic of the same name (deleted and re-created
   while this broker was away) are never served as the new topic;
 - logs of topics the image no longer has are removed by ``remove_strays``;
-- the staging registry starts every new partition with ISR = {leader}.
+- the staging registry starts every new partition with every replica in the ISR;
+- the replica manager leads what the image says this broker leads, with its epoch.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import random
 import uuid
 from pathlib import Path
 
-from broker.cluster.registry import ClusterReplicaManager, ClusterTopicRegistry
+from broker.cluster.registry import ClusterTopicRegistry
 from broker.cluster.staging import StagingRegistry
-from broker.fetch_purgatory import FetchPurgatory
 from broker.topics import BrokerDefaults, NewTopicRequest
 from controller.metadata.image import MetadataImage, apply_all
 from controller.metadata.records import (
@@ -31,6 +31,9 @@ from controller.metadata.records import (
 )
 from protocol.errors import ErrorCode
 from protocol.records import Record, build_batch
+from replication.fetch_purgatory import FetchPurgatory
+from replication.partition import Assignment
+from replication.replica_manager import ReplicaManager
 from storage.log_config import LogConfig
 from storage.log_manager import LogManager
 
@@ -62,14 +65,13 @@ def test_logs_follow_the_image_and_stale_logs_are_never_served(tmp_path: Path) -
     assert sorted(logs.partitions()) == [("orders", 0), ("orders", 2)]
     assert logs.get("orders", 0).config.retention_ms == 60000
 
-    replicas = ClusterReplicaManager(logs, registry, FetchPurgatory(), NODE,
-                                     image=lambda: registry.image)
+    replicas = replica_manager(logs, image)
     assert replicas.log("orders", 0) is not None
     assert replicas.log("orders", 1) is None
     assert replicas.missing_error("orders", 1) == ErrorCode.not_leader_or_follower
     assert replicas.missing_error("nope", 0) == ErrorCode.unknown_topic_or_partition
     replicas.append(logs.get("orders", 0), build_batch([Record(0, 0, b"k", b"old", [])]), 0)
-    replicas.close()
+    close(replicas)
     logs.shutdown()
 
     # restart: meanwhile "orders" was deleted and re-created with a new id
@@ -103,7 +105,7 @@ def test_auto_creation_is_forwarded_and_answers_leader_not_available(tmp_path: P
     logs.shutdown()
 
 
-def test_new_partitions_start_with_the_leader_as_the_only_in_sync_replica() -> None:
+def test_new_partitions_start_with_every_replica_in_sync() -> None:
     image = apply_all(MetadataImage(), [
         RegisterBrokerRecord(b, uuid.uuid4(), b, (Endpoint("PLAINTEXT", "h", 9000 + b),),
                              fenced=False) for b in (1, 2, 3)])
@@ -112,10 +114,10 @@ def test_new_partitions_start_with_the_leader_as_the_only_in_sync_replica() -> N
     [info] = staging.create_topics([NewTopicRequest("rf3", 4, 3)])
     assert info.replication_factor == 3  # type: ignore[union-attr]
     parts = staging.image.topic("rf3").partitions  # type: ignore[union-attr]
-    assert all(len(p.replicas) == 3 and p.isr == (p.leader,) for p in parts.values())
+    assert all(len(p.replicas) == 3 and p.isr == p.replicas for p in parts.values())
     staging.create_partitions("rf3", 6)
     parts = staging.image.topic("rf3").partitions  # type: ignore[union-attr]
-    assert len(parts) == 6 and all(p.isr == (p.leader,) for p in parts.values())
+    assert len(parts) == 6 and all(p.isr == p.replicas for p in parts.values())
 
 
 def test_batches_carry_the_leader_epoch_of_the_image(tmp_path: Path) -> None:
@@ -129,13 +131,13 @@ def test_batches_carry_the_leader_epoch_of_the_image(tmp_path: Path) -> None:
     image, tid = topic(MetadataImage(), "moves", [NODE])
     image = apply_all(image, [PartitionChangeRecord(0, tid, replicas=(NODE, 2), isr=(NODE, 2))])
     registry.apply_image(image)
-    replicas = ClusterReplicaManager(logs, registry, FetchPurgatory(), NODE,
-                                     image=lambda: registry.image)
+    replicas = replica_manager(logs, image)
     log = logs.get("moves", 0)
     replicas.append(log, build_batch([Record(0, 0, b"k", b"a", [])]), 0)
     image = apply_all(image, [PartitionChangeRecord(0, tid, leader=2)])
     image = apply_all(image, [PartitionChangeRecord(0, tid, leader=NODE)])
     registry.apply_image(image)
+    assign(replicas, image)
     part = image.partition("moves", 0)
     assert part is not None and part.leader == NODE and part.leader_epoch == 2
     assert replicas.leader_epoch("moves", 0) == 2
@@ -151,15 +153,38 @@ def test_batches_carry_the_leader_epoch_of_the_image(tmp_path: Path) -> None:
     image = apply_all(image, [PartitionChangeRecord(0, tid, leader=2),
                               PartitionChangeRecord(0, tid, leader=NODE)])
     registry.apply_image(image)
+    assign(replicas, image)
     assert replicas.leader_epoch("moves", 0) == 4
     assert offset_for_leader_epoch(replicas, "moves", [(4, 4), (2, 4), (0, 4), (5, 4), (4, 5)]
                                    ) == [(0, 4, 2), (0, 2, 2), (0, 0, 1), (0, 4, 2),
                                          (int(ErrorCode.unknown_leader_epoch), -1, -1)]
-    replicas.close()
+    close(replicas)
     logs.shutdown()
 
 
-def offset_for_leader_epoch(replicas: ClusterReplicaManager, topic: str,
+def replica_manager(logs: LogManager, image: MetadataImage) -> ReplicaManager:
+    replicas = ReplicaManager(logs, NODE, FetchPurgatory())
+    assign(replicas, image)
+    return replicas
+
+
+def assign(replicas: ReplicaManager, image: MetadataImage) -> None:
+    """What the cluster node does with each image (this broker serving)."""
+    replicas.apply_assignments(
+        {(t.name, i): Assignment(p.leader, p.leader_epoch, p.partition_epoch, p.replicas,
+                                 p.isr)
+         for t in image.topics.values() for i, p in t.partitions.items()},
+        topic_ids={t.name: t.topic_id for t in image.topics.values()},
+        broker_epochs={NODE: 0}, serving=True, now_ms=0)
+
+
+def close(replicas: ReplicaManager) -> None:
+    import asyncio
+
+    asyncio.run(replicas.close())
+
+
+def offset_for_leader_epoch(replicas: ReplicaManager, topic: str,
                             asks: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
     """OffsetForLeaderEpoch v4 through its handler: [(leader_epoch, current_leader_epoch)]
     → [(error_code, leader_epoch, end_offset)]."""

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from broker.append_thread import AppendThread
+from replication.append_thread import AppendThread
 
 
 async def test_runs_in_order_off_the_loop_thread() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.fetch_purgatory import FetchPurgatory
+from replication.fetch_purgatory import FetchPurgatory
 from broker.producer_ids import (
     FILE_NAME,
     ProducerIdManager,
