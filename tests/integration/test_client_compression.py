@@ -2,7 +2,9 @@
 
 A topic is created through the client's AdminClient with ``compression.type`` set, a
 producer sends gzip batches, consumers read every value back, and the segment file on
-disk shows the codec the broker stored (the attributes' bits 0-2 of every batch).
+disk shows the codec the broker stored (the attributes' bits 0-2 of every batch). The
+broker-wide default (compression.type changed at runtime on the broker) applies to every
+topic without an override, on a broker of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+)
 from kafka import KafkaConsumer, KafkaProducer
 
 from protocol import compression
@@ -129,3 +138,36 @@ def test_kafka_python_producer_codec_kept_or_replaced(broker: BrokerProcess) -> 
         c.close()
         assert values == [b"v" * 50 + b"%d" % i for i in range(100)]
         assert {c for c, _ in wait_for_records(broker, topic, 100)} == {codec}
+
+
+def test_broker_default_compression_type_applies_to_topics_without_an_override(
+    fresh_broker: BrokerProcess,
+) -> None:
+    """compression.type set at runtime on the broker (IncrementalAlterConfigs) is the
+    default of every topic that does not override it, existing ones included."""
+    bootstrap = fresh_broker.bootstrap
+    before = unique_topic("default-before")
+    admin = create_topic(bootstrap, before)
+    change = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry("compression.type", "zstd", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("compression.zstd.level", "10",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([change], request_timeout=15)[change].result(TIMEOUT_S)
+    after = unique_topic("default-after")
+    create_topic(bootstrap, after)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, after)
+    described = admin.describe_configs([resource], request_timeout=15)[resource].result(
+        timeout=TIMEOUT_S)
+    assert described["compression.type"].value == "zstd"
+    assert described["compression.type"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert described["compression.zstd.level"].value == "10"
+
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": "gzip", "linger.ms": 5})
+    for topic in (before, after):
+        for i in range(50):
+            p.produce(topic, value=b"%d" % i * 40)
+    assert p.flush(TIMEOUT_S) == 0
+    for topic in (before, after):
+        assert [v for _, v, _ in confluent_read(bootstrap, topic, 50)] == [
+            b"%d" % i * 40 for i in range(50)]
+        assert {c for c, _ in wait_for_records(fresh_broker, topic, 50)} == {compression.ZSTD}
