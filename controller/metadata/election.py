@@ -12,7 +12,9 @@ Rules
 - A fenced broker leaves the ISR of every partition, except that the ISR is never
   emptied: the last member stays so it can lead again when it returns (its log is the
   one that holds every committed record).
-- An unfenced broker that is in the ISR of a leaderless partition becomes its leader.
+- An unfenced broker that is in the ISR of a leaderless partition becomes its leader;
+  with unclean election allowed, a leaderless partition whose ISR has no live member gets
+  the first live replica (so a returning out-of-sync replica can lead).
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ def on_broker_fenced(topic_id: uuid.UUID, index: int, part: PartitionRegistratio
 
 
 def on_broker_unfenced(topic_id: uuid.UUID, index: int, part: PartitionRegistration,
-                       live: Set[int]) -> PartitionChangeRecord | None:
-    """A broker came back: give leaderless partitions a leader if one is now eligible."""
+                       live: Set[int], *, unclean: bool = False
+                       ) -> PartitionChangeRecord | None:
+    """A broker came back: give leaderless partitions a leader if one is now eligible
+    (with ``unclean``, any live replica when no ISR member is live)."""
     if part.leader != NO_LEADER:
         return None
-    return elect(topic_id, index, part, live)
+    return elect(topic_id, index, part, live, unclean=unclean)
