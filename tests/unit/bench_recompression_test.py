@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench import recompression
 
 
-def test_tiny_run_reports_every_figure(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_tiny_run_reports_every_figure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = recompression.main(["--mib", "1", "--rounds", "1", "--batch-kib", "64",
                               "--dir", str(tmp_path)])
     for key in ("producer_mib_s", "gzip_to_lz4_mib_s", "gzip_to_zstd_mib_s",

@@ -6,6 +6,7 @@ import pytest
 
 from protocol import compression
 from protocol.records import (
+    BatchHeader,
     Record,
     build_batch,
     build_control_batch,
@@ -18,6 +19,7 @@ from storage.errors import (
     RecordTooLargeError,
 )
 from storage.log_config import LogConfig
+from storage.partition_log import PartitionLog
 
 
 def _records(n: int = 10) -> list[Record]:
@@ -29,7 +31,7 @@ def _records(n: int = 10) -> list[Record]:
     ]
 
 
-def _stored(log) -> list[tuple[bytes, object]]:  # noqa: ANN001 - PartitionLog fixture
+def _stored(log: PartitionLog) -> list[tuple[bytes, BatchHeader]]:
     data = bytes(log.read(0, 10**7).records)
     return [(data[p : p + h.size_in_bytes], h) for p, h in iter_batches(data)]
 
