@@ -18,14 +18,24 @@
    If that rate is not sustained (the producer falls behind its pace, records are missing,
    or latency grows: median of the last fifth > 2 × median of the first fifth + 50 ms), the
    rate is halved until it is; the rate used is ``e2e_rate_mib_s``;
-5. the machine's limits in the same run (:mod:`bench.limits`): raw sequential file write
+5. **cluster** (on by default, ``--no-cluster`` skips it; it adds about the time of one
+   more produce phase plus ~5 s of cluster start and stop): the same client, record size
+   and volume with ``acks=all`` to a one-partition RF 3 topic on a local 3-broker
+   combined-mode cluster (:mod:`bench.cluster`, the ``broker.local_cluster`` topology on
+   free ports), after waiting up to 15 s for its ISR to hold all 3 replicas; reported
+   against step 2's single-broker acks=1 figure as ``cluster_ratio`` (goal ≥ 0.33), with
+   the ISR size before and after and the record log bytes on each node's disk (a warning
+   line when there were not 3 full copies: acks=all then waited for fewer replicas);
+6. the machine's limits in the same run (:mod:`bench.limits`): raw sequential file write
    into the same filesystem and loopback TCP, each with the produce volume, measured before
    and after the broker phases; the higher of each pair is reported (and used for ratios).
 
 Output: a readable table, then one JSON line (last line) with ``produce_mib_s`` (acks=1),
 ``produce_all_mib_s`` (acks=all), ``consume_mib_s``, ``raw_write_mib_s``,
 ``loopback_mib_s``, ``produce_ratio`` (= produce / raw write), ``consume_ratio``
-(= consume / loopback), ``e2e_p50_ms``, ``e2e_p99_ms``, ``e2e_rate_mib_s``.
+(= consume / loopback), ``e2e_p50_ms``, ``e2e_p99_ms``, ``e2e_rate_mib_s``; with the
+cluster phase also ``cluster_produce_all_mib_s``, ``cluster_ratio`` (= cluster acks=all /
+single acks=1), ``cluster_isr_before``/``_after``, ``cluster_copies_mib``.
 
 ``--py-spy PATH`` records py-spy samples of the broker during the acks=1 produce and the
 consume phases: a flame graph for ``*.svg``, collapsed stacks otherwise (needs
@@ -58,6 +68,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RECORD_BYTES = 1024
 PRODUCE_CHUNK = 1000  # records handed to librdkafka per produce_batch call
 STARTUP_TIMEOUT_S = 30.0
+CLUSTER_ISR_TIMEOUT_S = 15.0
+CLUSTER_RATIO_GOAL = 0.33
 
 
 # --------------------------------------------------------------------------- broker process
@@ -149,11 +161,12 @@ def cpu_seconds(pid: int) -> float:
 # --------------------------------------------------------------------------- client phases
 
 
-def create_topic(bootstrap: str, name: str) -> None:
+def create_topic(bootstrap: str, name: str, replication_factor: int = 1) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)],
+    futures = admin.create_topics([NewTopic(name, num_partitions=1,
+                                            replication_factor=replication_factor)],
                                   operation_timeout=30, request_timeout=30)
     futures[name].result(timeout=30)
 
@@ -388,6 +401,50 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+# --------------------------------------------------------------------------- cluster
+
+
+@dataclass
+class ClusterRun:
+    """The acks=all produce phase on a local 3-broker cluster (RF 3 topic)."""
+
+    seconds: float
+    errors: int
+    isr_before: int
+    isr_after: int
+    cpu_s: float  # all brokers together, during the produce
+    copies_mib: list[float]  # record log bytes on each node's disk after the produce
+
+
+def cluster_produce(workdir: Path, count: int) -> ClusterRun:
+    """Produce ``count`` records with acks=all to a one-partition RF 3 topic of a local
+    3-broker cluster (:mod:`bench.cluster`), after waiting (bounded) for a full ISR."""
+    from bench.cluster import LocalCluster, accepted_overrides
+
+    topic = "bench-cluster-acksall"
+    overrides = accepted_overrides({"log.segment.bytes": str(1024 * MIB),
+                                    "default.replication.factor": "3"})
+    cluster = LocalCluster(workdir, overrides=overrides)
+    try:
+        with cluster:
+            create_topic(cluster.bootstrap, topic, replication_factor=3)
+            cluster.wait_full_isr(topic, CLUSTER_ISR_TIMEOUT_S)
+            isr_before = len(cluster.partitions(topic)[0].isr)
+            pids = [cluster.procs[i].pid for i in cluster.live_nodes()]
+            cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            seconds, errors = produce(cluster.bootstrap, topic, count, "all")
+            cpu1 = sum(cpu_seconds(pid) for pid in pids)
+            isr_after = len(cluster.partitions(topic)[0].isr)
+            copies = [sum(f.stat().st_size for f in (workdir / f"node-{i}" / f"{topic}-0")
+                          .glob("*.log")) / MIB for i in range(1, cluster.nodes + 1)]
+    except Exception:
+        print(cluster.log_tails(), file=sys.stderr)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # unlinked: its dirty pages are dropped
+    return ClusterRun(seconds, errors, isr_before, isr_after, cpu1 - cpu0, copies)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -415,6 +472,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--e2e-seconds", type=float, default=8.0)
     parser.add_argument("--py-spy", default=None, help="write a broker flame graph here")
     parser.add_argument("--dir", default=None, help="parent of the temporary data dir")
+    parser.add_argument("--cluster", action=argparse.BooleanOptionalAction, default=True,
+                        help="also produce with acks=all to an RF 3 topic on a local "
+                             "3-broker cluster (default: on)")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the broker is stopped and the
     # temporary data dir removed by the finally blocks
@@ -459,6 +519,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rows.append((f"e2e at {rate:g} MiB/s", f"not sustained: {problem}"))
                 rate /= 2
             broker_errors = broker.process.poll()
+        cluster = cluster_produce(workdir / "cluster", count) if args.cluster else None
         raw_after = raw_write_mib_s(workdir, count * RECORD_BYTES)
         loop_after = loopback_mib_s(count * RECORD_BYTES)
         # ratios use the best figure seen in this run: the conservative choice
@@ -488,6 +549,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "consume_kcat_mib_s": round(volume_mib / tk, 1) if tk else None,
         "revision": source_revision(),
     }
+    if cluster is not None:
+        cluster_rate = volume_mib / cluster.seconds
+        result.update({
+            "cluster_produce_all_mib_s": round(cluster_rate, 1),
+            "cluster_ratio": round(cluster_rate / produce1, 3),
+            "cluster_ratio_goal": CLUSTER_RATIO_GOAL,
+            "cluster_isr_before": cluster.isr_before,
+            "cluster_isr_after": cluster.isr_after,
+            "cluster_delivery_errors": cluster.errors,
+            "cluster_cpu_s_per_gib": round(cluster.cpu_s / (volume_mib / 1024), 2),
+            "cluster_copies_mib": [round(c, 1) for c in cluster.copies_mib],
+        })
     print(f"Strom produce/consume benchmark ({source_revision()}) — {count:,} records of "
           f"{RECORD_BYTES} B ({volume_mib:.0f} MiB) per phase, one partition, confluent-kafka "
           f"(librdkafka) linger.ms=5, uncompressed")
@@ -510,6 +583,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
          f"p99 {result['e2e_p99_ms']} ms, max {percentile(lat, 100):.1f} ms "
          f"(acks=1, linger.ms=5, {len(lat):,} records)"),
     ]
+    if cluster is not None:
+        table += [
+            ("3 brokers, RF 3, acks=all", f"{result['cluster_produce_all_mib_s']:9.1f} MiB/s  "
+             f"({cluster.seconds:.1f} s, {cluster.errors} errors, ISR {cluster.isr_before}"
+             f"→{cluster.isr_after} of 3, brokers' CPU {cluster.cpu_s:.1f} s)"),
+            ("cluster / single acks=1", f"{result['cluster_ratio']:9.3f}  (goal ≥ "
+                                        f"{CLUSTER_RATIO_GOAL})"),
+        ]
+        copies = "/".join(f"{c:.0f}" for c in cluster.copies_mib)
+        table.append(("cluster copies on disk", f"{copies} MiB (record logs of nodes 1/2/3)"))
+        if min(cluster.isr_before, cluster.isr_after) < 3 or \
+                min(cluster.copies_mib) < 0.99 * volume_mib:
+            table.append(("cluster warning", "not 3 full copies (ISR or disk): acks=all did "
+                                             "not wait for every copy, the figure means "
+                                             "little"))
     table.append(("machine load (1 min avg)", f"{os.getloadavg()[0]:.2f} on "
                                                f"{os.cpu_count()} CPUs"))
     if broker_errors not in (None, 0):
