@@ -13,7 +13,11 @@ tasks, runs shutdown hooks, drains the append thread and flushes and checkpoints
 (``LogManager.shutdown``).
 
 The cluster id is kept in ``<data_dir>/meta.properties`` (Kafka's file name):
-``version=1``, ``cluster.id=...``, ``node.id=...``; it is generated on first start.
+``version=1``, ``cluster.id=...``, ``node.id=...``, ``directory.id=...``; it is generated
+on first start. ``directory.id`` (KIP-858) is a random UUID in Kafka's text form (URL-safe
+base64 without padding) made once per data directory, added to an existing file that
+lacks it (other keys are kept): a wiped or replaced directory gets a new one, so the
+controller can tell a broker that lost its log from one that restarted with it.
 """
 
 from __future__ import annotations
@@ -50,14 +54,53 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _read_or_create_cluster_id(data_dir: Path, node_id: int, configured: str | None) -> str:
-    path = data_dir / META_FILE
+def _read_meta(path: Path) -> dict[str, str]:
     existing: dict[str, str] = {}
     with contextlib.suppress(FileNotFoundError):
         for line in path.read_text().splitlines():
             key, sep, value = line.partition("=")
             if sep and not key.startswith("#"):
                 existing[key.strip()] = value.strip()
+    return existing
+
+
+def _uuid_text(value: uuid.UUID) -> str:
+    """Kafka's ``Uuid.toString``: URL-safe base64 of the 16 bytes, no padding."""
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+def parse_directory_id(text: str) -> uuid.UUID:
+    """A ``directory.id`` in Kafka's base64 form (or the usual hex form) -> UUID; raises
+    ValueError."""
+    text = text.strip()
+    if len(text) == 22:
+        try:
+            raw = base64.urlsafe_b64decode(text + "==")
+        except ValueError:
+            raw = b""
+        if len(raw) == 16:
+            return uuid.UUID(bytes=raw)
+    return uuid.UUID(text)
+
+
+def read_directory_id(data_dir: Path) -> uuid.UUID:
+    """The ``directory.id`` of ``data_dir`` (``_read_or_create_cluster_id`` makes it);
+    raises ValueError naming the file when it is missing or not a UUID."""
+    path = data_dir / META_FILE
+    text = _read_meta(path).get("directory.id")
+    if not text:
+        raise ValueError(f"{path} has no directory.id")
+    try:
+        return parse_directory_id(text)
+    except ValueError:
+        raise ValueError(f"directory.id {text!r} in {path} is not a UUID") from None
+
+
+def _read_or_create_cluster_id(data_dir: Path, node_id: int, configured: str | None) -> str:
+    """The cluster id of ``data_dir`` (see the module doc); writes ``meta.properties``
+    when it is missing or lacks ``cluster.id`` or ``directory.id``."""
+    path = data_dir / META_FILE
+    existing = _read_meta(path)
     cluster_id = existing.get("cluster.id")
     if cluster_id and configured and configured != cluster_id:
         raise ValueError(
@@ -69,12 +112,21 @@ def _read_or_create_cluster_id(data_dir: Path, node_id: int, configured: str | N
             f"node.id {node_id} does not match node.id {stored_node} stored in {path}: "
             f"this data directory belongs to node {stored_node}"
         )
-    if not cluster_id:
-        cluster_id = configured or (
+    if existing.get("directory.id"):
+        try:
+            parse_directory_id(existing["directory.id"])
+        except ValueError:
+            raise ValueError(f"directory.id {existing['directory.id']!r} in {path} is not "
+                             f"a UUID") from None
+    if not cluster_id or not existing.get("directory.id"):
+        cluster_id = cluster_id or configured or (
             base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         )
+        values = {"version": "1", **existing, "cluster.id": cluster_id,
+                  "node.id": stored_node or str(node_id),
+                  "directory.id": existing.get("directory.id") or _uuid_text(uuid.uuid4())}
         tmp = path.with_name(META_FILE + ".tmp")
-        tmp.write_text(f"version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n")
+        tmp.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -14,7 +14,9 @@ in-process), a short election timeout so it leads at once and the cluster id of
   registry, and the broker lifecycle: BrokerRegistration with its client endpoint and
   rack, BrokerHeartbeat every ``broker.heartbeat.interval.ms`` (faster while fenced),
   re-registration after STALE_BROKER_EPOCH / BROKER_ID_NOT_REGISTERED, and a controlled
-  shutdown (heartbeat ``want_shut_down``) on SIGTERM so leadership moves at once;
+  shutdown (heartbeat ``want_shut_down``) on SIGTERM so leadership moves at once; the
+  registration carries the data directory's ``directory.id`` (KIP-858), so a broker whose
+  disk was wiped is not elected with an empty log (``controller.metadata.dir_control``);
 - a broker that is not a controller follows the metadata log as a quorum observer
   (Fetch from the quorum leader, same code path);
 - producer ids: the broker's ``ProducerIdManager`` gets its blocks from the active
@@ -55,7 +57,7 @@ from kio.schema.broker_registration.v4.request import Listener as RegListener
 from kio.schema.create_topics.v7 import request as ct_req
 from kio.schema.errors import ErrorCode
 
-from broker.broker import Broker, _read_or_create_cluster_id
+from broker.broker import Broker, _read_or_create_cluster_id, read_directory_id
 from broker.cluster import controller_api, legacy_topics
 from broker.cluster.handlers import (
     NOT_CONTROLLER,
@@ -249,7 +251,8 @@ class ClusterNode:
                 auto_leader_rebalance=config.auto_leader_rebalance_enable,
                 imbalance_check_interval_ms=config.leader_imbalance_check_interval_seconds
                 * 1000,
-                imbalance_percentage=config.leader_imbalance_per_broker_percentage)
+                imbalance_percentage=config.leader_imbalance_per_broker_percentage,
+                unclean_check_interval_ms=config.unclean_leader_election_interval_ms)
         self._static_defaults: BrokerDefaults | None = None
         self.broker: ClusterBroker | None = None
         self.pool = ClientPool(client_id=f"strom-broker-{self.node_id}")
@@ -268,6 +271,8 @@ class ClusterNode:
         self._dir_lock = -1
         self._replication_key: tuple[int, int, bool] | None = None
         self._producer_floor_adopted = False
+        #: ``directory.id`` of the data directory (broker role), sent in BrokerRegistration
+        self.directory_id: uuid.UUID | None = None
 
     # ---- startup -------------------------------------------------------------------------
     def open(self) -> list[str]:
@@ -280,6 +285,7 @@ class ClusterNode:
             self.broker = ClusterBroker(self.config)
             self.broker.cluster = self
             notes += self.broker.open_storage()
+            self.directory_id = read_directory_id(self.config.data_dir)
             assert isinstance(self.broker.topics, ClusterTopicRegistry)
             self.broker.topics.request_create = self.request_create
             self.quorum.on_image(self.broker.topics.apply_image)
@@ -662,7 +668,8 @@ class ClusterNode:
             incarnation_id=self.incarnation_id,
             listeners=tuple(RegListener(name=name, host=host, port=port, security_protocol=0)
                             for name, host, port in self.advertised),
-            features=(), rack=self.config.broker_rack)
+            features=(), rack=self.config.broker_rack,
+            log_dirs=(self.directory_id,) if self.directory_id is not None else ())
 
     def _heartbeat(self, *, shut_down: bool = False) -> BrokerHeartbeatRequest:
         return BrokerHeartbeatRequest(

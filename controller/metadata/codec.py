@@ -1,16 +1,21 @@
-"""Byte encoding of metadata records (version 0 of every type), big-endian.
+"""Byte encoding of metadata records, big-endian.
 
 One record (a *frame*)::
 
     type     u16   the record's TYPE (Kafka's metadata record api key)
-    version  u16   0
-    body           the fields in declaration order, encoded by kind:
+    version  u16   0, except RegisterBrokerRecord: 1 when it carries log_dirs
+    body           the fields of that version in declaration order, encoded by kind:
 
     i8/i16/i32/i64  signed integers         bool  1 byte, 0 or 1
     str   u16 length + UTF-8 bytes          str?  like str; length 0xFFFF means None
     uuid  16 bytes                          [i32] i32 count + count x i32
     [i32]?  like [i32]; count -1 means None
     endpoints  i32 count + count x (str name, str host, u16 port, i16 security_protocol)
+    [uuid]  i32 count + count x 16 bytes
+
+Versions: RegisterBrokerRecord v1 appends ``log_dirs`` ([uuid]); v0 (no directory ids,
+written before they existed and still whenever ``log_dirs`` is empty, so older readers
+keep reading it) decodes with ``log_dirs`` empty = unknown. Every other type is v0.
 
 A Raft entry carries a *batch* of records applied atomically (a topic and all its
 partitions, say)::
@@ -53,7 +58,7 @@ class MetadataDecodeError(ValueError):
 
 # field kinds per record type, in dataclass field order
 SCHEMAS: dict[type, tuple[str, ...]] = {
-    RegisterBrokerRecord: ("i32", "uuid", "i64", "endpoints", "str?", "bool"),
+    RegisterBrokerRecord: ("i32", "uuid", "i64", "endpoints", "str?", "bool", "[uuid]"),
     UnregisterBrokerRecord: ("i32", "i64"),
     TopicRecord: ("str", "uuid"),
     PartitionRecord: ("i32", "uuid", "[i32]", "[i32]", "i32", "i32", "i32"),
@@ -63,6 +68,13 @@ SCHEMAS: dict[type, tuple[str, ...]] = {
     UnfenceBrokerRecord: ("i32", "i64"),
     RemoveTopicRecord: ("uuid",),
     ProducerIdsRecord: ("i32", "i64", "i64"),
+}
+#: types whose newest version is not VERSION: type -> newest version (SCHEMAS holds it)
+NEWEST: dict[type, int] = {RegisterBrokerRecord: 1}
+#: older versions still decoded: (type, version) -> the leading fields they carry (the
+#: fields after them take their dataclass defaults)
+OLDER: dict[tuple[type, int], tuple[str, ...]] = {
+    (RegisterBrokerRecord, 0): SCHEMAS[RegisterBrokerRecord][:-1],
 }
 
 _INT = {"i8": struct.Struct(">b"), "i16": struct.Struct(">h"), "i32": struct.Struct(">i"),
@@ -102,6 +114,11 @@ def _put(out: bytearray, kind: str, value: object) -> None:
         items = list(value)  # type: ignore[call-overload]
         out += _INT["i32"].pack(len(items))
         out += struct.pack(f">{len(items)}i", *items)
+    elif kind == "[uuid]":
+        ids = list(value)  # type: ignore[call-overload]
+        out += _INT["i32"].pack(len(ids))
+        for item in ids:
+            out += item.bytes
     elif kind == "endpoints":
         items = list(value)  # type: ignore[call-overload]
         out += _INT["i32"].pack(len(items))
@@ -159,6 +176,11 @@ class _Reader:
             if n < 0:
                 raise MetadataDecodeError(f"negative array length {n}")
             return tuple(struct.unpack(f">{n}i", self.take(4 * n)))
+        if kind == "[uuid]":
+            n = self.unpack(_INT["i32"])
+            if n < 0:
+                raise MetadataDecodeError(f"negative array length {n}")
+            return tuple(uuid.UUID(bytes=bytes(self.take(16))) for _ in range(n))
         if kind == "endpoints":
             n = self.unpack(_INT["i32"])
             if n < 0:
@@ -174,10 +196,20 @@ class _Reader:
         raise AssertionError(kind)
 
 
+def _write_version(record: MetadataRecord) -> tuple[int, tuple[str, ...]]:
+    """The version ``record`` is written with and its field kinds: the oldest version
+    that holds every field value that is not the default."""
+    cls = type(record)
+    if isinstance(record, RegisterBrokerRecord) and not record.log_dirs:
+        return 0, OLDER[(cls, 0)]
+    return NEWEST.get(cls, VERSION), SCHEMAS[cls]
+
+
 def encode_record(record: MetadataRecord) -> bytes:
     cls = type(record)
-    out = bytearray(_HEAD.pack(cls.TYPE, VERSION))
-    for f, kind in zip(fields(cls), SCHEMAS[cls], strict=True):
+    version, kinds = _write_version(record)
+    out = bytearray(_HEAD.pack(cls.TYPE, version))
+    for f, kind in zip(fields(cls), kinds, strict=False):
         _put(out, kind, getattr(record, f.name))
     return bytes(out)
 
@@ -189,9 +221,13 @@ def decode_record(buf: bytes | memoryview) -> MetadataRecord:
     cls = RECORD_TYPES.get(rtype)
     if cls is None:
         raise MetadataDecodeError(f"unknown metadata record type {rtype}")
-    if version != VERSION:
+    if version == NEWEST.get(cls, VERSION):
+        kinds = SCHEMAS[cls]
+    elif (cls, version) in OLDER:
+        kinds = OLDER[(cls, version)]
+    else:
         raise MetadataDecodeError(f"unsupported version {version} of {cls.__name__}")
-    values = [r.get(kind) for kind in SCHEMAS[cls]]
+    values = [r.get(kind) for kind in kinds]
     if r.pos != len(r.buf):
         raise MetadataDecodeError(f"{len(r.buf) - r.pos} trailing bytes after {cls.__name__}")
     return cls(*values)

@@ -66,12 +66,16 @@ _EMPTY: Mapping = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True)
 class BrokerRegistration:
+    """A registered broker; ``log_dirs`` are the directory ids of its data directories
+    (empty = unknown: registered before directory ids existed)."""
+
     broker_id: int
     incarnation_id: uuid.UUID
     broker_epoch: int
     endpoints: tuple[Endpoint, ...]
     rack: str | None
     fenced: bool
+    log_dirs: tuple[uuid.UUID, ...] = ()
 
     def endpoint(self, listener: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == listener), None)
@@ -158,7 +162,7 @@ def _apply(image: MetadataImage, r: MetadataRecord) -> MetadataImage:
             raise MetadataError(f"{r}: broker epoch not above the registered "
                                 f"{old.broker_epoch}")
         reg = BrokerRegistration(r.broker_id, r.incarnation_id, r.broker_epoch,
-                                 tuple(r.endpoints), r.rack, r.fenced)
+                                 tuple(r.endpoints), r.rack, r.fenced, tuple(r.log_dirs))
         return replace(image, brokers=_put(image.brokers, r.broker_id, reg))
     if isinstance(r, UnregisterBrokerRecord):
         _broker(image, r.broker_id, r.broker_epoch, r)
@@ -251,7 +255,7 @@ def image_records(image: MetadataImage) -> list[MetadataRecord]:
     out: list[MetadataRecord] = []
     for bid, b in sorted(image.brokers.items()):
         out.append(RegisterBrokerRecord(bid, b.incarnation_id, b.broker_epoch, b.endpoints,
-                                        b.rack, b.fenced))
+                                        b.rack, b.fenced, b.log_dirs))
     for topic in sorted(image.topics.values(), key=lambda t: t.name):
         out.append(TopicRecord(topic.name, topic.topic_id))
         for index, p in sorted(topic.partitions.items()):

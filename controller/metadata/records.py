@@ -34,7 +34,9 @@ class Endpoint:
 @dataclass(frozen=True, slots=True)
 class RegisterBrokerRecord:
     """A broker registered (or re-registered after a restart, with a new incarnation and
-    a new broker epoch). New registrations start fenced until the broker catches up."""
+    a new broker epoch). New registrations start fenced until the broker catches up.
+    ``log_dirs``: the ``directory.id`` of each of the broker's data directories (KIP-858);
+    empty = unknown (a record written before directory ids existed)."""
 
     TYPE = 0
     broker_id: int
@@ -43,6 +45,7 @@ class RegisterBrokerRecord:
     endpoints: tuple[Endpoint, ...]
     rack: str | None = None
     fenced: bool = True
+    log_dirs: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

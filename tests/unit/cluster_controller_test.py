@@ -102,11 +102,13 @@ async def wait_for(cond: Any, what: str, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def register(c: Controller, broker_id: int) -> int:
+async def register(c: Controller, broker_id: int,
+                   log_dirs: tuple[uuid.UUID, ...] = ()) -> int:
     resp = await c.call(BrokerRegistrationRequest(
         broker_id=broker_id, cluster_id="unit", incarnation_id=uuid.uuid4(),
         listeners=(Listener(name="PLAINTEXT", host="127.0.0.1", port=9000 + broker_id,
-                            security_protocol=0),), features=(), rack=None))
+                            security_protocol=0),), features=(), rack=None,
+        log_dirs=log_dirs))
     assert int(resp.error_code) == 0
     return int(resp.broker_epoch)
 
@@ -153,6 +155,30 @@ async def test_allocate_producer_ids_hands_out_disjoint_committed_blocks(
     unknown = await c.call(AllocateProducerIdsRequest(broker_id=9, broker_epoch=1))
     assert unknown.error_code.name == "broker_id_not_registered"
     assert c.node.quorum.image.next_producer_id == 3000
+
+
+async def test_broker_back_with_a_wiped_directory_is_not_elected_with_an_empty_log(
+        controller: Controller) -> None:
+    c = controller
+    epoch = await register(c, 1, (uuid.UUID(int=0xA),))
+    for _ in range(2):
+        resp = await heartbeat(c, 1, epoch)
+    assert int(resp.error_code) == 0 and not resp.is_fenced
+    assert c.node.quorum.image.brokers[1].log_dirs == (uuid.UUID(int=0xA),)
+    resp = await c.call(create("kept", 1))
+    assert int(resp.topics[0].error_code) == 0, resp
+    await wait_for(lambda: c.node.quorum.image.brokers[1].fenced, "broker 1 to be fenced")
+    part = c.node.quorum.image.partition("kept", 0)
+    assert part is not None and (part.leader, part.isr) == (-1, (1,))  # may lead again
+    await register(c, 1, (uuid.UUID(int=0xB),))  # a new process on an empty disk
+    part = c.node.quorum.image.partition("kept", 0)
+    assert part is not None and (part.leader, part.isr) == (-1, ())
+    epoch = await register(c, 1, (uuid.UUID(int=0xB),))
+    for _ in range(2):
+        resp = await heartbeat(c, 1, epoch)
+    assert not resp.is_fenced
+    part = c.node.quorum.image.partition("kept", 0)
+    assert part is not None and part.leader == -1  # unfenced, still never elected
 
 
 async def test_brokers_register_heartbeat_get_topics_and_are_fenced(

@@ -50,7 +50,7 @@ replicas = st.lists(st.integers(0, 2**31 - 1), max_size=6).map(tuple)
 endpoint = st.builds(Endpoint, text, text, st.integers(0, 65535), st.integers(0, 3))
 records = st.one_of(
     st.builds(RegisterBrokerRecord, i32, ids, i64, st.lists(endpoint, max_size=3).map(tuple),
-              st.none() | text, st.booleans()),
+              st.none() | text, st.booleans(), st.lists(ids, max_size=3).map(tuple)),
     st.builds(UnregisterBrokerRecord, i32, i64),
     st.builds(TopicRecord, text, ids),
     st.builds(PartitionRecord, i32, ids, replicas, replicas, i32, i32, i32),
@@ -188,6 +188,32 @@ def test_snapshot_round_trip() -> None:
     restored = decode_image(encode_image(image))
     assert restored == image
     assert restored.partition("orders", 1).leader_epoch == 1
+
+
+def test_register_broker_record_without_directory_ids_keeps_version_0() -> None:
+    """Records from before directory ids (v0) decode with log_dirs unknown (empty); a
+    record without them is still written as v0, one with them as v1."""
+    old = RegisterBrokerRecord(1, T1, 10, EP[:1], "r1", fenced=False)
+    raw = encode_record(old)
+    assert raw[:4] == struct.pack(">HH", 0, 0)
+    assert raw == struct.pack(">HHi", 0, 0, 1) + T1.bytes + struct.pack(">qi", 10, 1) \
+        + struct.pack(">H", 9) + b"PLAINTEXT" + struct.pack(">H", 9) + b"127.0.0.1" \
+        + struct.pack(">Hh", 9092, 0) + struct.pack(">H", 2) + b"r1" + b"\x00"
+    assert decode_record(raw).log_dirs == ()
+    new = RegisterBrokerRecord(1, T1, 10, EP[:1], "r1", fenced=False, log_dirs=(T2,))
+    raw = encode_record(new)
+    assert raw[:4] == struct.pack(">HH", 0, 1)
+    assert raw.endswith(struct.pack(">i", 1) + T2.bytes)
+    assert decode_record(raw) == new
+    with pytest.raises(MetadataDecodeError, match="unsupported version 2 of RegisterBroker"):
+        decode_record(struct.pack(">HH", 0, 2) + raw[4:])
+
+
+def test_snapshot_keeps_directory_ids() -> None:
+    image = apply(cluster(), RegisterBrokerRecord(3, T2, 12, EP, None, log_dirs=(T1, T2)))
+    restored = decode_image(encode_image(image))
+    assert restored == image and restored.brokers[3].log_dirs == (T1, T2)
+    assert restored.brokers[1].log_dirs == ()
 
 
 def test_producer_ids_record_layout_and_apply() -> None:
