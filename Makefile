@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run cluster test lint bench bench-storage bench-recompression clean kcat
+.PHONY: run cluster test lint bench bench-storage bench-recompression bench-failover clean kcat
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-storage: $(STAMP)
 
 bench-recompression: $(STAMP)
 	$(BIN)/python -m bench.recompression
+
+# KILLS=10 for a shorter soak
+bench-failover: $(STAMP)
+	$(BIN)/python -m bench.failover --kills $(or $(KILLS),100)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
