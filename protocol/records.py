@@ -46,7 +46,9 @@ key ``version:int16, type:int16`` (type 0 = ABORT, 1 = COMMIT) and value
 
 The produce and fetch hot paths only use :func:`iter_batches` / :func:`parse_header`
 and the in-place setters: a batch stays opaque bytes. :func:`decode_batch_records` and
-:func:`build_batch` are for compaction, tests and tools. Every malformation raises
+:func:`build_batch` are for compaction, tests and tools; :func:`decode_records` and
+:func:`encode_record` also serve protocol/recompress.py (topics whose compression.type is
+not "producer"). Every malformation raises
 :class:`InvalidRecordBatch`; nothing else escapes for any input bytes.
 """
 
