@@ -163,6 +163,7 @@ class BrokerConfig(BaseSettings):
     # leader elections by the active controller (see controller.metadata.elect_leaders)
     #: the default for topics without their own unclean.leader.election.enable
     unclean_leader_election_enable: bool = False
+    unclean_leader_election_interval_ms: int = 300_000
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_seconds: int = 300
     leader_imbalance_per_broker_percentage: int = 10
@@ -284,6 +285,7 @@ class BrokerConfig(BaseSettings):
         "broker_session_timeout_ms",
         "broker_heartbeat_interval_ms",
         "leader_imbalance_check_interval_seconds",
+        "unclean_leader_election_interval_ms",
     )
     @classmethod
     def _positive(cls, v: int) -> int:

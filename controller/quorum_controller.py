@@ -14,7 +14,8 @@ ISR where one is live (otherwise no leader: LEADER_NOT_AVAILABLE). A new incarna
 the broker in the controller's own process (combined mode, after a restart) replaces the
 old registration at once: the old one cannot be alive. Where no ISR member is live, a
 topic whose ``unclean.leader.election.enable`` (else the broker default) is true gets the
-first live replica as leader.
+first live replica as leader; once per ``unclean.leader.election.interval.ms`` the same
+cycle does so for partitions already offline (their topic may allow it only now).
 
 Leader balance: with ``auto.leader.rebalance.enable``, the same driver cycle checks the
 leader imbalance once per ``leader.imbalance.check.interval.seconds`` and hands leadership
@@ -57,14 +58,18 @@ class QuorumController:
                  unclean_default: Callable[[], bool] = lambda: False,
                  auto_leader_rebalance: bool = True,
                  imbalance_check_interval_ms: int = 300_000,
-                 imbalance_percentage: int = 10) -> None:
+                 imbalance_percentage: int = 10,
+                 unclean_check_interval_ms: int = 300_000) -> None:
         """``unclean_default``: the broker default of ``unclean.leader.election.enable``
         (asked at each decision: it may change at runtime) for topics that do not set it.
         ``auto_leader_rebalance`` (``auto.leader.rebalance.enable``): every
         ``imbalance_check_interval_ms`` (``leader.imbalance.check.interval.seconds``) of
         being active, leadership goes back to preferred replicas of brokers whose
         imbalance exceeds ``imbalance_percentage``
-        (``leader.imbalance.per.broker.percentage``; ``elect_leaders.rebalance_leaders``)."""
+        (``leader.imbalance.per.broker.percentage``; ``elect_leaders.rebalance_leaders``).
+        Every ``unclean_check_interval_ms`` (``unclean.leader.election.interval.ms``)
+        partitions without a live leader get one where their topic now allows unclean
+        election (``elect_leaders.elect_unclean_leaderless``)."""
         self.node = node
         self.session_timeout_ms = session_timeout_ms
         self.commit_timeout_ms = commit_timeout_ms
@@ -72,8 +77,10 @@ class QuorumController:
         self.auto_leader_rebalance = auto_leader_rebalance
         self.imbalance_check_interval_ms = imbalance_check_interval_ms
         self.imbalance_percentage = imbalance_percentage
-        #: wall-clock ms of the next leader-imbalance check (set on activation)
+        self.unclean_check_interval_ms = unclean_check_interval_ms
+        #: wall-clock ms of the next leader-imbalance / unclean check (set on activation)
         self.next_balance_ms = 0
+        self.next_unclean_ms = 0
         self.rng = random.Random()
         self.active: ActiveController | None = None
         self.active_epoch = -1
@@ -95,6 +102,7 @@ class QuorumController:
                     self.active_epoch = core.epoch
                     self.heartbeats = broker_control.BrokerHeartbeats(self.session_timeout_ms)
                     self.next_balance_ms = wall_ms() + self.imbalance_check_interval_ms
+                    self.next_unclean_ms = wall_ms() + self.unclean_check_interval_ms
                     log.info("controller_activated", node_id=self.node.node_id,
                              epoch=core.epoch)
         if self.active is not None and rd.committed:
@@ -125,8 +133,21 @@ class QuorumController:
             fenced = [r.broker_id for r in records if isinstance(r, FenceBrokerRecord)]
             log.warning("brokers_fenced", brokers=fenced, reason="session expired")
             self._propose_now(records)
+        if now >= self.next_unclean_ms:
+            self._elect_unclean(active, now)
         if self.auto_leader_rebalance and now >= self.next_balance_ms:
             self._balance_leaders(active, now)
+
+    def _elect_unclean(self, active: ActiveController, now: int) -> None:
+        """One periodic unclean check; the next after the interval (at the next tick when
+        this batch hit its cap)."""
+        changes, more = elect_leaders.elect_unclean_leaderless(active.image,
+                                                               self.unclean_default())
+        self.next_unclean_ms = now if more else now + self.unclean_check_interval_ms
+        if changes:
+            log.warning("unclean_leaders_elected", partitions=[
+                (str(r.topic_id), r.partition_id, r.leader) for r in changes])
+            self._propose_now(changes)
 
     def _balance_leaders(self, active: ActiveController, now: int) -> None:
         """One leader-imbalance check; the next one after the interval, or at the next

@@ -251,7 +251,8 @@ class ClusterNode:
                 auto_leader_rebalance=config.auto_leader_rebalance_enable,
                 imbalance_check_interval_ms=config.leader_imbalance_check_interval_seconds
                 * 1000,
-                imbalance_percentage=config.leader_imbalance_per_broker_percentage)
+                imbalance_percentage=config.leader_imbalance_per_broker_percentage,
+                unclean_check_interval_ms=config.unclean_leader_election_interval_ms)
         self._static_defaults: BrokerDefaults | None = None
         self.broker: ClusterBroker | None = None
         self.pool = ClientPool(client_id=f"strom-broker-{self.node_id}")

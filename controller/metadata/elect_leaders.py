@@ -27,7 +27,9 @@ back to it. At most ``limit`` changes per batch (the caller checks again at once
 remain).
 
 ``unclean_enabled`` resolves ``unclean.leader.election.enable`` for a topic: the topic's
-own config in the image, else the broker default given by the caller.
+own config in the image, else the broker default given by the caller;
+``elect_unclean_leaderless`` is the periodic check that applies it to partitions already
+offline (the config may have been turned on after they lost their leader).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import uuid
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
-from controller.metadata.election import choose_leader
+from controller.metadata.election import choose_leader, elect
 from controller.metadata.image import MetadataImage, PartitionRegistration, apply
 from controller.metadata.records import PartitionChangeRecord
 from protocol.errors import ErrorCode
@@ -182,6 +184,29 @@ def imbalance_ratios(image: MetadataImage) -> dict[int, float]:
     return {b: elsewhere.get(b, 0) / n for b, n in sorted(total.items())}
 
 
+def elect_unclean_leaderless(image: MetadataImage, unclean_default: bool, *,
+                             limit: int = MAX_ELECTIONS_PER_BALANCE
+                             ) -> tuple[tuple[PartitionChangeRecord, ...], bool]:
+    """The periodic unclean check (Kafka's ``unclean.leader.election.interval.ms``,
+    KAFKA-12670): every partition without a live leader, of a topic that allows unclean
+    election (its config, else ``unclean_default``), gets a live ISR member or else the
+    first live replica with the ISR reset to it — so turning the config on at runtime
+    brings offline partitions back. (records, whether more remained beyond ``limit``)."""
+    live = live_brokers(image)
+    records: list[PartitionChangeRecord] = []
+    for t in sorted(image.topics.values(), key=lambda t: t.name):
+        if not unclean_enabled(image, t.name, unclean_default):
+            continue
+        for index, part in sorted(t.partitions.items()):
+            change = elect(t.topic_id, index, part, live, unclean=True)
+            if change is None or change.leader < 0:
+                continue
+            if len(records) >= limit:
+                return tuple(records), True
+            records.append(change)
+    return tuple(records), False
+
+
 def rebalance_leaders(image: MetadataImage, imbalance_percentage: int, *,
                       limit: int = MAX_ELECTIONS_PER_BALANCE
                       ) -> tuple[tuple[PartitionChangeRecord, ...], bool]:
@@ -211,6 +236,6 @@ __all__ = [
     "MAX_ELECTIONS_PER_BALANCE", "PREFERRED",
     "PREFERRED_LEADER_NOT_AVAILABLE", "UNCLEAN", "UNCLEAN_KEY",
     "UNKNOWN_TOPIC_OR_PARTITION", "ElectLeadersDecision", "PartitionResult",
-    "elect_leaders", "elect_partition", "imbalance_ratios", "live_brokers",
-    "preferred_change", "rebalance_leaders", "unclean_enabled",
+    "elect_leaders", "elect_unclean_leaderless", "elect_partition", "imbalance_ratios",
+    "live_brokers", "preferred_change", "rebalance_leaders", "unclean_enabled",
 ]

@@ -7,7 +7,9 @@ with the RPCs brokers send (``cluster_controller_test``'s helpers).
   UNKNOWN_TOPIC_OR_PARTITION, and v0 (no election type) means PREFERRED;
 - ``leader.imbalance.check.interval.seconds``: the active controller moves leadership back
   to the preferred replica on its own; with ``auto.leader.rebalance.enable=false`` it
-  does not.
+  does not;
+- ``unclean.leader.election.interval.ms``: an offline partition whose topic is switched to
+  ``unclean.leader.election.enable=true`` gets its live out-of-sync replica as leader.
 """
 
 from __future__ import annotations
@@ -157,3 +159,49 @@ async def test_no_rebalance_when_disabled(quiet_controller: Controller) -> None:
     await not_preferred_leader(c)
     await asyncio.sleep(0.5)
     assert c.node.quorum.image.partition(TOPIC, 0).leader == 2  # type: ignore[union-attr]
+
+
+async def test_offline_partition_gets_an_unclean_leader_once_its_topic_allows_it(
+        tmp_path: Path) -> None:
+    from kio.schema.incremental_alter_configs.v1 import request as iac
+
+    c = await start_controller(tmp_path / "c1", free_port(),
+                               **{"unclean.leader.election.interval.ms": "200",
+                                  "broker.session.timeout.ms": "600"})
+    beats: asyncio.Task[None] | None = None
+    try:
+        await wait_for(lambda: c.node.controller is not None and c.node.controller.is_active,
+                       "the one voter to become the active controller")
+        epochs = {b: await register(c, b) for b in (1, 2)}
+        await heartbeat(c, 1, epochs[1])
+        await heartbeat(c, 1, epochs[1])
+        resp = await c.call(create_assigned(TOPIC, {0: [1, 2]}))  # 2 still fenced
+        assert int(resp.topics[0].error_code) == 0, resp
+        image = c.node.quorum.image
+        part, topic = image.partition(TOPIC, 0), image.topic(TOPIC)
+        assert part is not None and topic is not None and part.leader == 1
+        if part.isr != (1,):  # 2 never caught up: the shrink the leader would ask for
+            shrink = PartitionChangeRecord(0, topic.topic_id, isr=(1,))
+            await c.node.controller.decide(lambda image, _next: ((shrink,), None))  # type: ignore[union-attr]
+        beats = asyncio.get_running_loop().create_task(keep_beating(c, {2: epochs[2]}))
+        await wait_for(lambda: c.node.quorum.image.brokers[1].fenced
+                       and not c.node.quorum.image.brokers[2].fenced,
+                       "broker 1 fenced, broker 2 serving")
+        part = c.node.quorum.image.partition(TOPIC, 0)
+        assert part is not None and (part.leader, part.isr) == (-1, (1,))
+        await asyncio.sleep(0.5)  # unclean election is off: it stays offline
+        assert c.node.quorum.image.partition(TOPIC, 0).leader == -1  # type: ignore[union-attr]
+
+        altered = await c.call(iac.IncrementalAlterConfigsRequest(resources=(
+            iac.AlterConfigsResource(resource_type=2, resource_name=TOPIC, configs=(
+                iac.AlterableConfig(name="unclean.leader.election.enable",
+                                    config_operation=0, value="true"),)),),
+            validate_only=False))
+        assert int(altered.responses[0].error_code) == 0, altered
+        await wait_for(lambda: c.node.quorum.image.partition(TOPIC, 0).leader == 2,  # type: ignore[union-attr]
+                       "the out-of-sync replica elected", timeout=10)
+        assert c.node.quorum.image.partition(TOPIC, 0).isr == (2,)  # type: ignore[union-attr]
+    finally:
+        if beats is not None:
+            beats.cancel()
+        await stop_controller(c)

@@ -1,7 +1,7 @@
 """Leader elections decided by the active controller, checked by applying the records they
 produce to a MetadataImage: ElectLeaders (preferred and unclean, KIP-460), per-topic
-``unclean.leader.election.enable`` on fencing and unfencing, and the automatic leader
-rebalance by imbalance ratio."""
+``unclean.leader.election.enable`` on fencing and unfencing and in the periodic check of
+offline partitions, and the automatic leader rebalance by imbalance ratio."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from controller.metadata.elect_leaders import (
     UNCLEAN,
     UNKNOWN_TOPIC_OR_PARTITION,
     elect_leaders,
+    elect_unclean_leaderless,
     imbalance_ratios,
     rebalance_leaders,
     unclean_enabled,
@@ -233,3 +234,21 @@ def test_rebalance_skips_preferred_replicas_that_are_fenced_or_out_of_sync() -> 
 def test_rebalance_caps_a_batch() -> None:
     records, more = rebalance_leaders(_ten_partitions(5), 10, limit=3)
     assert len(records) == 3 and more
+
+
+def test_periodic_unclean_check_brings_back_offline_partitions_that_may_be() -> None:
+    # the only ISR member (1) is fenced; 2 is a live out-of-sync replica
+    image = brokers(1, 2, fenced=(1,))
+    image = with_topic(image, "dirty", TOPIC_ID, [((1, 2), (1,), -1), ((1,), (1,), -1)],
+                       {"unclean.leader.election.enable": "true"})
+    image = with_topic(image, "clean", OTHER_ID, [((1, 2), (1,), -1)])
+    records, more = elect_unclean_leaderless(image, False)
+    assert not more
+    assert [(r.topic_id, r.partition_id, r.leader, r.isr) for r in records] == [
+        (TOPIC_ID, 0, 2, (2,))]  # partition 1 has no live replica: left alone
+    assert [r.topic_id for r in elect_unclean_leaderless(image, True)[0]] == [
+        OTHER_ID, TOPIC_ID]  # the broker default covers "clean"; topics by name
+    after = apply_all(image, list(records))
+    assert elect_unclean_leaderless(after, False) == ((), False)
+    assert elect_unclean_leaderless(image, True, limit=1) == (
+        elect_unclean_leaderless(image, True)[0][:1], True)
