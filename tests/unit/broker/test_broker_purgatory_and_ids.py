@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from replication.fetch_purgatory import FetchPurgatory
 from broker.producer_ids import (
     FILE_NAME,
     ProducerIdManager,
     ProducerIdsUnavailable,
     legacy_floor,
 )
+from replication.fetch_purgatory import FetchPurgatory
 
 
 async def test_append_wakes_only_watchers_of_that_partition() -> None:
