@@ -96,6 +96,7 @@ class PartitionState:
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
     error_code: int
+    leader_epoch: int = -1
 
 
 def accepted_overrides(overrides: dict[str, str]) -> dict[str, str]:
@@ -258,7 +259,8 @@ class LocalCluster:
             for p in t.partitions:
                 out[int(p.partition_index)] = PartitionState(
                     int(p.leader_id), tuple(int(r) for r in p.replica_nodes),
-                    tuple(int(r) for r in p.isr_nodes), int(p.error_code))
+                    tuple(int(r) for r in p.isr_nodes), int(p.error_code),
+                    int(p.leader_epoch))
         return out
 
     def wait_full_isr(self, topic: str, timeout: float) -> bool:

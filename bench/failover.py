@@ -19,7 +19,9 @@
 4. kill ``k`` (of ``--kills``) targets partition ``k mod partitions``: its leader (from
    Metadata) is SIGKILLed; **unavailability** is the time from the kill to the delivery
    report of the first record produced after the kill on that partition (a record queued
-   after the kill can only be acknowledged by a live leader). Then the killed broker is
+   after the kill can only be acknowledged by a live leader); meanwhile Metadata is polled
+   every 50 ms for the partition's next leader epoch (``elected``: the cluster's share of
+   the unavailability, fencing and election). Then the killed broker is
    restarted and the next kill waits until Metadata shows every ISR full again. When the
    ISR was the leader alone before the kill (no replica could take over, e.g. before data
    replication exists) the broker is restarted right after the kill, so that failover
@@ -58,6 +60,7 @@ from bench.produce_consume import percentile, source_revision
 TOPIC = "failover"
 SEQ_BYTES = 8
 PACE_TICK_S = 0.002
+METADATA_POLL_S = 0.05
 FLUSH_TIMEOUT_S = 60.0
 CONSUME_TIMEOUT_S = 120.0
 
@@ -288,6 +291,8 @@ class Failover:
     restart_bound: bool
     new_leader: int = -1
     isr_full_again: bool = True
+    elected_ms: float | None = None  # Metadata showed a new leader epoch (None: not seen
+    # before the first ack)
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
@@ -331,10 +336,25 @@ def one_failover(cluster: LocalCluster, load: LoadProducer, partition: int,
     cluster.kill(leader)
     if restart_bound:
         cluster.restart(leader)
-    acked = load.probe.wait(failover_timeout)
+    # until the first ack: poll Metadata for the new leader (a higher leader epoch), which
+    # tells the cluster's part (fencing, election) from the client's (rediscovery)
+    elected_ms: float | None = None
+    new_leader = -1
+    deadline = killed_at + failover_timeout
+    while not load.probe.wait(METADATA_POLL_S) and time.monotonic() < deadline:
+        if elected_ms is None:
+            try:
+                now = cluster.partitions(TOPIC).get(partition)
+            except OSError:
+                continue
+            if now and now.leader >= 0 and now.leader_epoch > state.leader_epoch:
+                elected_ms = (time.monotonic() - killed_at) * 1000
+                new_leader = now.leader
+    acked = load.probe.is_set()
     unavailable = (load.probe_time - killed_at) * 1000 if acked else None
-    after = wait_for(lambda: cluster.partitions(TOPIC).get(partition), 5)
-    new_leader = after.leader if after else -1
+    if new_leader < 0:
+        after = wait_for(lambda: cluster.partitions(TOPIC).get(partition), 5)
+        new_leader = after.leader if after else -1
     if not restart_bound:
         cluster.restart(leader)
     registered = wait_for(lambda: leader in cluster.brokers(), isr_timeout) is not None
@@ -342,13 +362,15 @@ def one_failover(cluster: LocalCluster, load: LoadProducer, partition: int,
     if not isr_full:  # at least every partition led again before the next kill
         wait_for(lambda: all(p.leader >= 0 for p in cluster.partitions(TOPIC).values()),
                  isr_timeout)
-    return Failover(partition, leader, unavailable, restart_bound, new_leader, isr_full)
+    return Failover(partition, leader, unavailable, restart_bound, new_leader, isr_full,
+                    elected_ms)
 
 
 def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
               args: argparse.Namespace, isr_full_at_start: bool, elapsed: float
               ) -> dict[str, Any]:
     times = [f.unavailable_ms for f in failovers if f.unavailable_ms is not None]
+    elected = [f.elected_ms for f in failovers if f.elected_ms is not None]
     return {
         "kills": len(failovers),
         "partitions": args.partitions,
@@ -366,6 +388,8 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
         "unavailable_p50_ms": round(percentile(times, 50), 1),
         "unavailable_p99_ms": round(percentile(times, 99), 1),
         "unavailable_max_ms": round(percentile(times, 100), 1),
+        "elected_p50_ms": round(percentile(elected, 50), 1),
+        "elected_max_ms": round(percentile(elected, 100), 1),
         "failovers_timed_out": sum(1 for f in failovers if f.unavailable_ms is None),
         "restart_bound": sum(1 for f in failovers if f.restart_bound),
         "isr_full_at_start": isr_full_at_start,
@@ -373,6 +397,12 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
         "producer_fatal_errors": len(load.fatal_errors),
         "client_errors": dict(load.errors),
         "lost_examples": found.lost_examples,
+        "failovers": [{"partition": f.partition, "killed": f.killed, "leader": f.new_leader,
+                       "unavailable_ms": None if f.unavailable_ms is None
+                       else round(f.unavailable_ms, 1),
+                       "elected_ms": None if f.elected_ms is None else round(f.elected_ms, 1),
+                       "restart_bound": f.restart_bound, "isr_full_again": f.isr_full_again}
+                      for f in failovers],
         "elapsed_s": round(elapsed, 1),
         "revision": source_revision(),
     }
@@ -395,6 +425,9 @@ def print_report(result: dict[str, Any]) -> None:
         ("unavailable per failover", f"p50 {result['unavailable_p50_ms']} ms, p99 "
                                      f"{result['unavailable_p99_ms']} ms, max "
                                      f"{result['unavailable_max_ms']} ms"),
+        ("new leader in Metadata", f"p50 {result['elected_p50_ms']} ms, max "
+                                   f"{result['elected_max_ms']} ms after the kill (fencing "
+                                   "and election; the rest is the client's rediscovery)"),
         ("failovers without an ack", f"{result['failovers_timed_out']}"),
         ("producer fatal errors", f"{result['producer_fatal_errors']}"),
     ]
@@ -458,8 +491,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  args.isr_timeout)
                 failovers.append(f)
                 shown = "no ack" if f.unavailable_ms is None else f"{f.unavailable_ms:.0f} ms"
+                elected = "-" if f.elected_ms is None else f"{f.elected_ms:.0f} ms"
                 print(f"kill {k + 1}/{args.kills}: partition {f.partition} leader {f.killed} "
-                      f"→ {f.new_leader}, unavailable {shown}"
+                      f"→ {f.new_leader} (elected {elected}), unavailable {shown}"
                       f"{' (restart-bound)' if f.restart_bound else ''}", file=sys.stderr)
             time.sleep(1.0)  # some load after the last failover
             load.stop(FLUSH_TIMEOUT_S + 10)
