@@ -8,7 +8,9 @@ ELECTION_NOT_NEEDED while the preferred replica leads; with the preferred replic
 down, PREFERRED_LEADER_NOT_AVAILABLE (and UNCLEAN either not needed, because another
 replica leads, or electing a live replica); once it is back, a PREFERRED election moves
 leadership back if it is in the ISR and answers PREFERRED_LEADER_NOT_AVAILABLE otherwise.
-The automatic rebalance is off here so only the admin requests move leaders.
+The automatic rebalance is off there so only the admin requests move leaders; a second
+test turns it on (1 s check) and watches leadership go back to a restarted preferred
+replica once it is in the ISR again, with no admin request.
 
 Every wait is bounded (``wait_until``).
 """
@@ -137,3 +139,39 @@ def test_admin_clients_elect_preferred_leaders_as_kafka_answers(cluster: Cluster
                           [p for p in (0, 1, 2) if p != victim_part])
     assert set(got.values()) == {NOT_NEEDED}
     assert kafka_python_elect(cluster.bootstrap(victim), 0, [7]) == {7: 3}
+
+
+def test_leadership_returns_to_the_preferred_replica_on_its_own(tmp_path: Path) -> None:
+    """``auto.leader.rebalance.enable`` with a 1 s check: after the preferred leader's
+    broker restarts and rejoins the ISR (replication), the controller hands leadership back
+    without any admin request."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    c = Cluster(tmp_path, overrides={"leader.imbalance.check.interval.seconds": "1"})
+    try:
+        c.start()
+        admin = AdminClient({"bootstrap.servers": c.bootstrap(1)})
+        for f in admin.create_topics([NewTopic(TOPIC, 3, 3)]).values():
+            f.result(20)
+        before = wait_until(lambda: (lambda ps: ps if len(ps) == 3 and all(
+            p.leader_id >= 0 for p in ps.values()) else None)(partitions(c, 1)), 15,
+            f"every partition of {TOPIC} with a leader")
+        controller = c.quorum(1).leader_id
+        victim_part, victim = next((i, p.replica_nodes[0]) for i, p in sorted(before.items())
+                                   if p.replica_nodes[0] != controller)
+        witness = next(b for b in (1, 2, 3) if b != victim)
+        c.nodes[victim].stop(timeout=20)
+        wait_until(lambda: partitions(c, witness)[victim_part].leader_id not in (victim, -1),
+                   15, "another replica leading")
+        c.nodes[victim].start()
+        c.wait_brokers({1, 2, 3}, via=witness)
+        try:
+            wait_until(lambda: victim in partitions(c, witness)[victim_part].isr_nodes, 20,
+                       f"broker {victim} back in the ISR")
+        except AssertionError:
+            pytest.skip("the restarted replica did not rejoin the ISR (no replication)")
+        wait_until(lambda: all(partitions(c, n)[victim_part].leader_id == victim
+                               for n in (1, 2, 3)), 20,
+                   f"broker {victim} leading {TOPIC}-{victim_part} again on every broker")
+    finally:
+        c.close()
