@@ -24,7 +24,8 @@ KIP-497, KIP-966):
   of the ISR whose log end offset reached both the high watermark and the start offset of
   the current leader epoch, on a broker that may join (``eligible``), is proposed for
   addition (``isr_to_expand``). One proposal is pending at a time; it ends when an
-  assignment with a newer partition epoch arrives, or fails (``alter_failed``).
+  assignment with a newer partition epoch arrives, or when the controller certainly did
+  not apply it (``alter_failed``; never on a timeout or a stale-epoch answer).
 - **Produce** (leader): acks=-1 is refused up front when the committed ISR is below
   ``min_insync_replicas`` (NOT_ENOUGH_REPLICAS); a delayed produce for ``required_offset``
   (its last offset + 1) completes with NONE when the high watermark reaches it, with
@@ -259,7 +260,15 @@ class Partition:
         return IsrProposal(self.leader_epoch, self.partition_epoch, isr)
 
     def alter_failed(self) -> None:
-        """The controller refused (or never answered) the pending proposal."""
+        """The controller certainly did not apply the pending proposal (INELIGIBLE_REPLICA,
+        INVALID_REQUEST, STALE_BROKER_EPOCH): forget it.
+
+        Not on a timeout, a lost answer, FENCED_LEADER_EPOCH or INVALID_UPDATE_VERSION: an
+        earlier copy may have been applied, and a leader that forgets an expansion the
+        controller made advances the high watermark without a replica the controller can
+        elect (committed records lost; ``tests/sim/replication_sim`` ``naive_alter``).
+        Re-send the proposal, or keep it pending until a newer assignment ends it (as
+        Kafka's ``Partition.handleAlterPartitionError`` does)."""
         self.pending_isr = None
 
     # ---- leader: produce -----------------------------------------------------------------

@@ -1,0 +1,279 @@
+"""Randomized deterministic simulation of one partition replicated by pure ``Partition``
+state machines (see ``replication_sim`` for the model and the invariants).
+
+Each seed: ``CHAOS_MS`` of virtual time (at most ``MAX_EVENTS`` events) with acks=all and
+acks=1 writes, crashes that lose unflushed data (within the failure bound), partitions,
+cut links, message loss and delay, slow metadata; every invariant checked after every
+event; then every fault heals and the replicas must converge (full ISR, equal logs, high
+watermark at the log end). Seeds run in chunks so a failure names its seed.
+
+Environment: ``SIM_SEEDS=N`` runs seeds 0..N-1 of each configuration (default: 500 for
+RF 3 / min ISR 2, fewer for the others); ``SIM_SEED=S`` runs only seed S. Replay one
+seed with every event printed: ``.venv/bin/python -m tests.sim.replication_sim --seed S
+[--rf 3 --min-isr 2] -v``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from replication_sim import (
+    CONTROLLER,
+    InvariantViolation,
+    Log,
+    SimParams,
+    Simulation,
+    Stats,
+    run_seed,
+)
+
+from replication.partition import (
+    NONE,
+    NOT_ENOUGH_REPLICAS,
+    NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    Partition,
+    Role,
+)
+
+CHAOS_MS = 2500
+MAX_EVENTS = 4000
+CHUNK = 50
+#: (replicas, min.insync.replicas) -> seeds per run
+CONFIGS = {(3, 2): 500, (3, 1): 100, (5, 3): 100}
+
+
+def _seeds(default: int) -> list[int]:
+    one = os.environ.get("SIM_SEED")
+    if one:
+        return [int(one)]
+    return list(range(int(os.environ.get("SIM_SEEDS", default))))
+
+
+def _chunks() -> list[tuple[int, int, tuple[int, ...]]]:
+    out = []
+    for (rf, min_isr), default in CONFIGS.items():
+        seeds = _seeds(default)
+        for i in range(0, len(seeds), CHUNK):
+            out.append((rf, min_isr, tuple(seeds[i:i + CHUNK])))
+    return out
+
+
+def _id(chunk: tuple[int, int, tuple[int, ...]]) -> str:
+    rf, min_isr, seeds = chunk
+    return f"rf{rf}-min{min_isr}-seeds{seeds[0]}-{seeds[-1]}"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("chunk", _chunks(), ids=_id)
+def test_random_faults_keep_invariants(chunk: tuple[int, int, tuple[int, ...]]) -> None:
+    rf, min_isr, seeds = chunk
+    total = Stats()
+    beyond = 0
+    for seed in seeds:
+        try:
+            sim = run_seed(seed, rf, min_isr, chaos_ms=CHAOS_MS, max_events=MAX_EVENTS)
+        except InvariantViolation as exc:
+            pytest.fail(
+                f"{exc}\nreplay: .venv/bin/python -m tests.sim.replication_sim --seed {seed} "
+                f"--rf {rf} --min-isr {min_isr} -v\n"
+                f"  (or SIM_SEED={seed} .venv/bin/python -m pytest "
+                f"tests/sim/test_sim_replication.py -k rf{rf}-min{min_isr})\n"
+                "last events:\n  " + "\n  ".join(getattr(exc, "history", [])[-30:]),
+                pytrace=False)
+        beyond += sim.beyond_bound
+        for name, value in vars(sim.stats).items():
+            setattr(total, name, getattr(total, name) + value)
+    if len(seeds) < CHUNK:
+        return  # a replayed seed: no workload statistics
+    # the workload really exercises the protocol
+    assert total.acked_all > 30 * len(seeds), total
+    assert total.elections > len(seeds), total
+    assert total.shrinks > 0 and total.expands > 0 and total.truncations > 0, total
+    if min_isr > 1:
+        assert total.lossy_crashes > len(seeds) // 5, total
+        assert total.not_enough_replicas > 0, total
+    # runs where every ISR member lost committed records (beyond what the design
+    # survives, see the module doc of replication_sim) stay rare
+    assert beyond <= len(seeds) // 10, f"{beyond} of {len(seeds)} runs beyond the bound"
+
+
+# ---- the log model ----------------------------------------------------------------------
+def test_end_offset_for_epoch_has_kafkas_semantics() -> None:
+    log = Log()
+    for epoch in (0, 0, 2, 2, 2, 5):
+        log.append(epoch, 1)
+    assert log.cache == [(0, 0), (2, 2), (5, 5)]
+    assert log.end_offset_for_epoch(5) == (5, 6)  # latest: the log end
+    assert log.end_offset_for_epoch(2) == (2, 5)
+    assert log.end_offset_for_epoch(3) == (2, 5)  # largest epoch <= 3, next start
+    assert log.end_offset_for_epoch(1) == (0, 2)
+    assert log.end_offset_for_epoch(7) == (-1, -1)  # above the latest epoch
+    assert log.end_offset_for_epoch(-1) == (-1, -1)
+    log.assign_epoch(8)  # a new leader's epoch starts at its log end
+    assert log.end_offset_for_epoch(5) == (5, 6)
+    assert log.end_offset_for_epoch(8) == (8, 6)
+    log.truncate_to(3)
+    assert log.cache == [(0, 0), (2, 2)] and log.end_offset == 3
+    log.append(9, 1)
+    assert log.end_offset_for_epoch(8) == (2, 3)
+
+
+def test_crash_keeps_the_flushed_prefix() -> None:
+    log = Log()
+    for epoch in (1, 1, 3):
+        log.append(epoch, 7)
+    log.flushed = 2
+    log.append(3, 8)
+    assert log.crash() == 2
+    assert log.pids == [7, 7] and log.cache == [(1, 0)]
+
+
+# ---- targeted scenarios -----------------------------------------------------------------
+def _quiet(seed: int = 1, **kw: object) -> Simulation:
+    sim = Simulation(seed, SimParams(drop_rate=0.0, **kw))  # type: ignore[arg-type]
+    sim.run_until(300)
+    g = sim.reg
+    assert g.leader == 1 and set(g.isr) == {1, 2, 3}, sim.describe()
+    return sim
+
+
+def _leader(sim: Simulation) -> Partition:
+    part = sim.brokers[sim.reg.leader].part
+    assert part is not None and part.role is Role.LEADER
+    return part
+
+
+def _logs_equal(sim: Simulation) -> bool:
+    logs = [(b.log.epochs, b.log.pids) for b in sim.brokers.values()]
+    return all(log == logs[0] for log in logs)
+
+
+def test_old_leader_returns_as_follower_and_truncates_what_nobody_got() -> None:
+    sim = _quiet()
+    for _ in range(3):
+        assert sim.produce(acks=-1, count=2, broker=1) == NONE
+    sim.run_until(sim.now + 100)
+    committed = len(sim.acked)
+    assert committed == 6
+    sim.partition({1}, {CONTROLLER, 2, 3})
+    assert sim.produce(acks=1, count=3, broker=1) == NONE
+    orphans = sim.last_pids
+    sim.run_until(sim.now + 400)  # session expires, b2 leads in epoch 1
+    assert sim.reg.leader == 2 and sim.reg.leader_epoch == 1, sim.describe()
+    assert sim.produce(acks=-1, count=2, broker=2) == NONE
+    old = sim.brokers[1]
+    assert old.part is not None and old.part.role is Role.LEADER  # still believes it
+    assert old.log.pids[-3:] == list(orphans)
+    sim.heal()
+    sim.run_until(sim.now + 600)
+    assert old.part.role is Role.FOLLOWER and old.part.leader_id == 2
+    assert sim.stats.truncations >= 1
+    assert not set(orphans) & set(old.log.pids)
+    assert _logs_equal(sim), sim.describe()
+    assert set(sim.reg.isr) == {1, 2, 3}, sim.describe()
+    assert all(old.log.pids[o] == pid for o, pid in sim.acked.items())
+
+
+def test_lagging_follower_leaves_the_isr_and_rejoins() -> None:
+    sim = _quiet()
+    sim.cut_links((1, 3), (2, 3))  # b3 still heartbeats to the controller
+    for i in range(40):
+        sim.at(sim.now + 10 * i, lambda: sim.produce(acks=-1, broker=1))
+    sim.run_until(sim.now + 400)
+    assert sim.reg.isr == (1, 2), sim.describe()
+    assert sim.stats.shrinks >= 1
+    assert len(sim.acked) > 0  # writes go on with two in sync
+    lagging = sim.brokers[3].log.end_offset
+    assert lagging < sim.brokers[1].log.end_offset
+    sim.heal()
+    sim.run_until(sim.now + 400)
+    assert set(sim.reg.isr) == {1, 2, 3}, sim.describe()
+    assert _logs_equal(sim)
+    assert _leader(sim).high_watermark == sim.brokers[1].log.end_offset
+
+
+def test_two_of_three_down_refuses_acks_all() -> None:
+    sim = _quiet()
+    sim.crash(2, force=True)
+    sim.crash(3, force=True)
+    assert sim.produce(acks=-1, count=1, broker=1) == NONE  # the ISR still has 3 members
+    in_flight = sim.last_pids[0]
+    sim.run_until(sim.now + 400)
+    assert sim.reg.isr == (1,), sim.describe()
+    assert sim.produce_results[in_flight] == NOT_ENOUGH_REPLICAS_AFTER_APPEND
+    assert sim.produce(acks=-1, broker=1) == NOT_ENOUGH_REPLICAS
+    assert sim.produce(acks=1, broker=1) == NONE  # acks=1 still works
+    hw = _leader(sim).high_watermark
+    sim.run_until(sim.now + 100)
+    assert _leader(sim).high_watermark == hw  # the last replica standing cannot commit
+    sim.restart(2)
+    sim.run_until(sim.now + 500)
+    assert sim.reg.isr == (1, 2), sim.describe()
+    assert sim.produce(acks=-1, count=1, broker=1) == NONE
+    pid = sim.last_pids[0]
+    sim.run_until(sim.now + 100)
+    assert sim.produce_results[pid] == NONE
+
+
+@pytest.mark.xfail(raises=InvariantViolation, strict=True, reason=(
+    "KIP-966's unclean-shutdown case: the ISR keeps its last member, and when that member "
+    "comes back without unflushed records it leads again and the others truncate to it"))
+def test_last_isr_member_losing_unflushed_records_keeps_acked_records() -> None:
+    sim = Simulation(1, SimParams(drop_rate=0.0, strict=True, unbounded_crashes=True),
+                     auto_flush=False)
+    sim.run_until(300)
+    assert sim.produce(acks=-1, count=2, broker=1) == NONE
+    sim.run_until(sim.now + 100)
+    assert len(sim.acked) == 2  # on all three replicas
+    sim.cut_links((1, 2), (1, 3))  # b2, b3 lag (and still reach the controller)
+    sim.run_until(sim.now + 400)
+    assert sim.reg.isr == (1,), sim.describe()
+    sim.crash(1)  # nothing was flushed
+    sim.run_until(sim.now + 400)
+    sim.restart(1)
+    sim.heal()
+    sim.run_until(sim.now + 600)  # b1 leads again; invariant (3) fails
+
+
+# ---- the checker has teeth ----------------------------------------------------------------
+def _first_violation(seeds: range, **kw: object) -> InvariantViolation | None:
+    for seed in seeds:
+        try:
+            run_seed(seed, chaos_ms=CHAOS_MS, max_events=MAX_EVENTS, **kw)  # type: ignore[arg-type]
+        except InvariantViolation as exc:
+            return exc
+    return None
+
+
+@pytest.mark.timeout(60)
+def test_forgetting_an_applied_expansion_is_caught() -> None:
+    """``alter_failed`` on a timeout (the expansion may have been applied) lets the leader
+    commit without a replica the controller put in the ISR."""
+    exc = _first_violation(range(200), params=SimParams(naive_alter=True))
+    assert exc is not None and "(1)" in str(exc), exc
+
+
+@pytest.mark.timeout(60)
+def test_a_high_watermark_ignoring_the_pending_expansion_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Partition, "maximal_isr", property(lambda self: self.isr))
+    exc = _first_violation(range(200))
+    assert exc is not None, "no invariant noticed a high watermark over the committed ISR"
+
+
+@pytest.mark.timeout(60)
+def test_committing_below_min_insync_replicas_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Partition.maybe_advance_high_watermark
+
+    def alone(self: Partition) -> bool:
+        saved, self.min_insync_replicas = self.min_insync_replicas, 1
+        try:
+            return original(self)
+        finally:
+            self.min_insync_replicas = saved
+
+    monkeypatch.setattr(Partition, "maybe_advance_high_watermark", alone)
+    exc = _first_violation(range(200))
+    assert exc is not None and "min.insync.replicas" in str(exc), exc
