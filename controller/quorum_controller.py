@@ -228,7 +228,7 @@ class QuorumController:
             res = broker_control.register_broker(
                 image, self.heartbeats, broker_id=broker_id, incarnation_id=incarnation_id,
                 endpoints=endpoints, rack=rack, next_offset=next_offset, now_ms=wall_ms(),
-                log_dirs=log_dirs)
+                log_dirs=log_dirs, unclean=self.unclean_default())
             return res.records, res
 
         result = await self.decide(decide)
