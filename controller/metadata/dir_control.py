@@ -17,6 +17,10 @@ without it. Rules (pure):
   unless unclean election is enabled for the topic (its ``unclean.leader.election.enable``,
   else the broker default ``unclean``), which elects the first live replica; the broker
   that lost its data is never elected here (it registers fenced, so it is not live).
+  Afterwards it catches up like any out-of-sync follower and the leader takes it back into
+  the ISR (AlterPartition); a partition left without ISR only gets a leader again through
+  unclean election (which may then pick any live replica, this one included: that is
+  what enabling it accepts).
 """
 
 from __future__ import annotations
