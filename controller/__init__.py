@@ -8,7 +8,8 @@ Pure parts (no I/O, clock or global randomness; ``tests/unit/test_layering.py`` 
 - ``controller.metadata``: metadata records and their encoding, the immutable
   ``MetadataImage`` with ``apply``, snapshots, ``MetadataLoader`` (the state machine fed by
   committed entries), rack-aware placement, ISR leader election, and the active
-  controller's decisions (``broker_control``, ``topic_control``).
+  controller's decisions (``broker_control``, ``topic_control``, ``elect_leaders``:
+  ElectLeaders, the periodic leader rebalance and unclean check).
 
 I/O: ``controller.raft_store.RaftStore`` keeps quorum state, log segments and snapshots.
 
@@ -20,7 +21,8 @@ Shells (asyncio; the loop below, implemented):
   ``metadata_lag``; fatal problems (store damage, a foreign voter set) stop the node.
 - ``controller.quorum_controller.QuorumController``: the active controller on top of it
   (``ActiveController`` lifecycle, ``decide`` = decide + propose + await commit,
-  registration, heartbeats, session-expiry fencing).
+  registration, heartbeats, session-expiry fencing, ElectLeaders, and the periodic leader
+  rebalance / unclean-election checks of its driver tick).
 - The listeners, broker lifecycle and request forwarding live in ``broker.cluster``
   (they need the broker's handler framework and config rules).
 
