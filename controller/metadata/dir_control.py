@@ -28,11 +28,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from controller.metadata.elect_leaders import unclean_enabled
 from controller.metadata.election import choose_leader
 from controller.metadata.image import MetadataImage, PartitionRegistration
 from controller.metadata.records import NO_LEADER, NO_LEADER_CHANGE, PartitionChangeRecord
-
-UNCLEAN_KEY = "unclean.leader.election.enable"
 
 
 def lost_directories(old: Sequence[uuid.UUID], new: Sequence[uuid.UUID]
@@ -42,11 +41,6 @@ def lost_directories(old: Sequence[uuid.UUID], new: Sequence[uuid.UUID]
         return ()
     kept = set(new)
     return tuple(d for d in old if d not in kept)
-
-
-def _unclean(image: MetadataImage, topic: str, default: bool) -> bool:
-    value = image.topic_config(topic).get(UNCLEAN_KEY)
-    return default if value is None else value.strip().lower() == "true"
 
 
 def _without(part: PartitionRegistration, broker_id: int, live: set[int], *,
@@ -72,7 +66,7 @@ def on_data_lost(image: MetadataImage, broker_id: int, *, unclean: bool = False
             if broker_id not in part.isr and part.leader != broker_id:
                 continue
             isr, leader = _without(part, broker_id, live,
-                                   unclean=_unclean(image, topic.name, unclean))
+                                   unclean=unclean_enabled(image, topic.name, unclean))
             if isr == part.isr and leader == part.leader:
                 continue
             records.append(PartitionChangeRecord(
