@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,32 @@ async def test_ids_below_the_legacy_floor_are_never_handed_out(tmp_path: Path) -
     (tmp_path / FILE_NAME).write_text("next_block_start=x\n")
     with pytest.raises(ValueError, match="not a number"):
         legacy_floor(tmp_path)
+
+
+async def test_init_producer_id_answers_coordinator_load_in_progress_without_a_block(
+        ) -> None:
+    """Kafka's answer when no block can be had: retriable, so the client asks again."""
+    from types import SimpleNamespace
+
+    from kio.schema.init_producer_id.v4.request import InitProducerIdRequest
+
+    from broker.handlers import RequestContext, init_producer_id
+    from protocol.headers import RequestHeader
+
+    controller = FakeController(size=10)
+    controller.fail = 1000
+    broker = SimpleNamespace(producer_ids=ProducerIdManager(controller.fetch, wait_s=0.1))
+    ctx = RequestContext(broker, RequestHeader(22, 4, 1, "t", 2, 0),  # type: ignore[arg-type]
+                         "test", 0)
+    request = InitProducerIdRequest(transactional_id=None,
+                                    transaction_timeout=datetime.timedelta(seconds=60))
+    response = await init_producer_id.handle(ctx, request)
+    assert response.error_code.name == "coordinator_load_in_progress"
+    assert (int(response.producer_id), int(response.producer_epoch)) == (-1, -1)
+    controller.fail = 0
+    response = await init_producer_id.handle(ctx, request)
+    assert (int(response.error_code), int(response.producer_id)) == (0, 0)
+    broker.producer_ids.close()
 
 
 async def test_retriable_error_when_no_block_comes_in_time() -> None:
