@@ -96,6 +96,10 @@ def test_admin_clients_elect_preferred_leaders_as_kafka_answers(cluster: Cluster
     assert kafka_python_elect(cluster.bootstrap(3), 0, [0, 1, 2]) == {
         0: NOT_NEEDED, 1: NOT_NEEDED, 2: NOT_NEEDED}
     assert confluent_elect(cluster.bootstrap(1), "UNCLEAN", [0]) == {0: NOT_NEEDED}
+    # every partition (topic_partitions null): Kafka leaves out the ones not needing one
+    from confluent_kafka import ElectionType
+
+    assert admin.elect_leaders(ElectionType.PREFERRED, None).result(40) == {}
 
     # stop the preferred leader of a partition (not the active controller's node)
     controller = cluster.quorum(1).leader_id
