@@ -5,7 +5,10 @@ different brokers never share an id.
 - raw InitProducerId requests to each of the three brokers get ids that are all distinct;
 - six idempotent confluent-kafka producers, bootstrapped two through each broker, each
   produce to one single-partition topic; DescribeProducers on the partition leader lists
-  six distinct producer ids (none of them handed out to the raw requests either).
+  six distinct producer ids (none of them handed out to the raw requests either);
+- the active controller's node is killed and restarted: its broker (whose block died with
+  the process) and the others keep handing out ids never handed out before, the blocks
+  now coming from the new controller, which continues the metadata log's count.
 """
 
 from __future__ import annotations
@@ -77,3 +80,21 @@ def test_producers_through_different_brokers_get_distinct_ids(cluster: Cluster) 
     ids = active_producer_ids(cluster.client_ports[leader], topic)
     assert len(ids) == 6 and len(set(ids)) == 6, ids
     assert not set(ids) & set(raw), (ids, raw)
+
+
+def test_ids_stay_unique_across_a_controller_failover_and_restart(cluster: Cluster) -> None:
+    seen = [init_producer_id(cluster.client_ports[b]) for b in (1, 2, 3) for _ in range(2)]
+    leader = wait_until(lambda: cluster.quorum(1).leader_id > 0 and cluster.quorum(1),
+                        10, "a quorum leader").leader_id
+    cluster.nodes[leader].kill()
+    survivors = [b for b in (1, 2, 3) if b != leader]
+    wait_until(lambda: cluster.quorum(survivors[0]).leader_id in survivors, 20,
+               "a new active controller")
+    seen += [init_producer_id(cluster.client_ports[b]) for b in survivors]
+    cluster.nodes[leader].start()
+    cluster.wait_brokers({1, 2, 3}, via=survivors[0], timeout=40)
+    fresh = wait_until(lambda: init_producer_id(cluster.client_ports[leader]), 20,
+                       "an id from the restarted broker")
+    seen.append(fresh)
+    assert fresh > max(seen[:-1]), seen  # a block after every block handed out before
+    assert len(set(seen)) == len(seen), seen
