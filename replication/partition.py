@@ -17,7 +17,7 @@ KIP-497, KIP-966):
   committed ISR plus replicas of a pending expansion, so a replica being added counts as
   soon as it is proposed), advancing only while the committed ISR holds at least
   ``min_insync_replicas`` members (KIP-966: the last replica standing cannot commit
-  alone). It never moves backwards on a leader. A replica whose log end offset is unknown
+  alone; a minimum above the replica count counts as the replica count). It never moves backwards on a leader. A replica whose log end offset is unknown
   holds the high watermark where it is.
 - **ISR changes** (leader): a follower in the ISR that has not been caught up for
   ``replica.lag.time.max.ms`` is proposed for removal (``isr_to_shrink``); a follower out
@@ -183,7 +183,10 @@ class Partition:
 
     def maybe_advance_high_watermark(self) -> bool:
         """Recompute the leader's high watermark; True if it moved."""
-        if self.role is not Role.LEADER or len(self.isr) < self.min_insync_replicas:
+        # a minimum above the replica count could never be met: acks=-1 is refused
+        # (``check_produce``), but acks=0/1 records still become visible
+        if self.role is not Role.LEADER \
+                or len(self.isr) < min(self.min_insync_replicas, len(self.replicas)):
             return False
         candidate = self.leader_log_end_offset
         for r in self.maximal_isr:

@@ -219,8 +219,7 @@ class ReplicaManager:
             part = self.partitions.get(key)
             if part is None:
                 part = self.partitions[key] = Partition(key[0], key[1], self.node_id)
-            part.min_insync_replicas = min(self.min_insync_replicas(key[0]),
-                                           max(len(a.replicas), 1))
+            part.min_insync_replicas = self.min_insync_replicas(key[0])
             if part.role is Role.LEADER:
                 for r in restarted & set(part.followers):
                     part.followers[r] = FollowerState()  # a new process: must fetch again
