@@ -221,6 +221,8 @@ class BrokerConfig(BaseSettings):
     replica_fetch_min_bytes: int = 1
     replica_fetch_backoff_ms: int = 1000
     replica_lag_time_max_ms: int = 30_000
+    #: the listener followers fetch from leaders on (default: the first client listener)
+    inter_broker_listener_name: str | None = None
     fetch_max_bytes: int = 57_671_680
 
     # groups and transactions (used by their coordinators)

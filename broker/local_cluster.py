@@ -64,6 +64,8 @@ def node_overrides(node_id: int, *, nodes: int, client_port: int, controller_por
         "advertised.listeners": f"PLAINTEXT://{host}:{client_port + node_id - 1}",
         "log.dirs": str(data_dir / f"node-{node_id}"),
         "num.partitions": "3",
+        "default.replication.factor": str(min(3, nodes)),
+        "min.insync.replicas": str(min(2, nodes)),
         **metrics,
     }
 

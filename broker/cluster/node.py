@@ -225,6 +225,11 @@ class ClusterNode:
                 raise ClusterConfigError(
                     f"controller listener {self.controller_listener} does not match this "
                     f"node's controller.quorum.voters entry {self.node_id}@{host}:{port}")
+        inter = (config.inter_broker_listener_name or "").strip().upper()
+        if inter and inter not in {li.name for li in self.client_listeners}:
+            raise ClusterConfigError(
+                f"inter.broker.listener.name {config.inter_broker_listener_name} is not a "
+                f"client listener of listeners ({config.listeners})")
         if self.is_broker and not self.client_listeners:
             raise ClusterConfigError(f"a broker needs a client listener besides "
                                      f"{config.controller_listener_names} in listeners")
@@ -451,9 +456,11 @@ class ClusterNode:
             serving=serving, now_ms=wall_ms())
 
     def _broker_address(self, broker_id: int) -> tuple[str, int] | None:
-        """Where to fetch from a leader: its endpoint on our first client listener."""
+        """Where to fetch from a leader: its endpoint on ``inter.broker.listener.name``
+        (default: our first client listener)."""
         reg = self.quorum.image.brokers.get(broker_id)
-        ep = reg.endpoint(self.client_listener) if reg is not None else None
+        name = (self.config.inter_broker_listener_name or self.client_listener).upper()
+        ep = reg.endpoint(name) if reg is not None else None
         if ep is None and reg is not None and reg.endpoints:
             ep = reg.endpoints[0]
         return (ep.host, ep.port) if ep is not None else None

@@ -126,6 +126,9 @@ def test_compose_services_match_the_local_cluster() -> None:
             f"{p}:{p}" for p in (expected["client_port"], expected["controller_port"],
                                  expected["metrics_port"]))
         assert config.strom_metrics_address == f"0.0.0.0:{expected['metrics_port']}"
+        # replicated as the local cluster is; followers fetch over the compose network
+        assert (config.default_replication_factor, config.min_insync_replicas) == (3, 2)
+        assert config.inter_broker_listener_name == "INTERNAL"
         voters = parse_voters(config.controller_quorum_voters)
         local_voters = parse_voters(str(expected["voters"]))
         # same ids and controller ports; hosts are the compose service names
