@@ -17,8 +17,9 @@ KIP-497, KIP-966):
   committed ISR plus replicas of a pending expansion, so a replica being added counts as
   soon as it is proposed), advancing only while the committed ISR holds at least
   ``min_insync_replicas`` members (KIP-966: the last replica standing cannot commit
-  alone; a minimum above the replica count counts as the replica count). It never moves backwards on a leader. A replica whose log end offset is unknown
-  holds the high watermark where it is.
+  alone; a minimum above the replica count counts as the replica count). It never moves
+  backwards on a leader. A replica whose log end offset is unknown holds the high
+  watermark where it is.
 - **ISR changes** (leader): a follower in the ISR that has not been caught up for
   ``replica.lag.time.max.ms`` is proposed for removal (``isr_to_shrink``); a follower out
   of the ISR whose log end offset reached both the high watermark and the start offset of

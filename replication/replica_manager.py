@@ -355,6 +355,21 @@ class ReplicaManager:
                 out[i] = _with_error(out[i], error)
         return out
 
+    async def wait_replicated(self, key: TopicPartition, offset: int, timeout_s: float) -> int:
+        """Wait until the high watermark of a partition led here reaches ``offset``: NONE,
+        or why not (``Partition.produce_status``; REQUEST_TIMED_OUT after ``timeout_s``)."""
+        part = self.partitions.get(key)
+        if part is None:
+            return self.missing_error(*key)
+        done, error = part.produce_status(offset)
+        if done:
+            return error
+        fut = self.delayed_produce.watch(key, offset)
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            return int(ErrorCode.request_timed_out)
+
     # ---- fetch -------------------------------------------------------------------------
     def fetch_records(self, wanted: Iterable[tuple[TopicPartition, FetchPartition]], *,
                       replica_id: int, read_committed: bool, max_bytes: int,

@@ -22,6 +22,9 @@ from broker.group.service import service_for
 from broker.handlers import ApiHandler, RequestContext
 from protocol.errors import ErrorCode
 
+#: how long an OffsetCommit answer waits for its write to reach the in-sync replicas
+COMMIT_REPLICATION_WAIT_S = 5.0
+
 OFFSET_COMMIT, OFFSET_FETCH, OFFSET_DELETE = 8, 9, 47
 
 
@@ -65,6 +68,7 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
                 offsets=commits,
             )
         )
+        await service.store.wait_replicated(COMMIT_REPLICATION_WAIT_S)
     return ctx.build_response(
         {
             "throttle_time": 0,

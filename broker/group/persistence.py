@@ -46,6 +46,8 @@ class OffsetsTopicStore:
         self.broker = broker
         self.config = config
         self.clock = clock
+        #: partition -> log end offset after this store's last write not yet awaited
+        self.unreplicated: dict[int, int] = {}
 
     # ------------------------------------------------------------------ topic
     def exists(self) -> bool:
@@ -88,6 +90,19 @@ class OffsetsTopicStore:
         return info.partitions if info is not None else 0
 
     # ------------------------------------------------------------------ OffsetsStore
+    async def wait_replicated(self, timeout_s: float) -> None:
+        """Wait (bounded) until every ``__consumer_offsets`` write made so far is below its
+        partition's high watermark, so an answered commit survives a coordinator failover
+        (Kafka writes offsets with acks=all). A write that cannot be replicated in time is
+        logged; the answer is not changed."""
+        pending, self.unreplicated = self.unreplicated, {}
+        for partition, offset in sorted(pending.items()):
+            code = await self.broker.replica_manager.wait_replicated(
+                (TOPIC, partition), offset, timeout_s)
+            if code:
+                log.warning("offsets_not_replicated", partition=partition, offset=offset,
+                            error=ErrorCode(code).name)
+
     def append(self, partition: int, records: Sequence[tuple[bytes, bytes | None]]) -> ErrorCode:
         error = self.ensure_topic()
         if error is not ErrorCode.none:
@@ -100,6 +115,7 @@ class OffsetsTopicStore:
         batch = build_batch([Record(timestamp=now, key=k, value=v) for k, v in records])
         try:
             self.broker.replica_manager.append(plog, batch, now)
+            self.unreplicated[partition] = plog.log_end_offset
         except RecordTooLargeError:
             return ErrorCode.message_too_large
         except StorageError as exc:
