@@ -41,6 +41,7 @@ Ctrl-C and SIGTERM too. A soak, not a test: nothing here asserts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -153,10 +154,13 @@ class LoadProducer(threading.Thread):
     # ---- called from the main thread
     def watch(self, partition: int) -> float:
         """Arm the probe for ``partition``; returns the arming time (monotonic)."""
-        with self._lock:
+        with self._lock:  # the producer thread produces nothing meanwhile
+            # the delivery callback reads these without the lock: disarm first, set the
+            # sequence, and name the partition last
+            self._probe_partition = -1
+            self._probe_seq = self._next_seq[partition]
             self.probe.clear()
             self._probe_partition = partition
-            self._probe_seq = self._next_seq[partition]
             return time.monotonic()
 
     def first_ack_seen(self) -> bool:
@@ -293,6 +297,8 @@ class Failover:
     isr_full_again: bool = True
     elected_ms: float | None = None  # Metadata showed a new leader epoch (None: not seen
     # before the first ack)
+    rejoin_ms: float | None = None  # restart → every ISR full again (None: timed out)
+    isr_missing: dict[int, list[int]] = field(default_factory=dict)  # when it timed out
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
@@ -357,13 +363,25 @@ def one_failover(cluster: LocalCluster, load: LoadProducer, partition: int,
         new_leader = after.leader if after else -1
     if not restart_bound:
         cluster.restart(leader)
+    restarted_at = time.monotonic()
     registered = wait_for(lambda: leader in cluster.brokers(), isr_timeout) is not None
     isr_full = registered and cluster.wait_full_isr(TOPIC, isr_timeout)
-    if not isr_full:  # at least every partition led again before the next kill
+    rejoin_ms = (time.monotonic() - restarted_at) * 1000 if isr_full else None
+    missing: dict[int, list[int]] = {}
+    if not isr_full:  # say who is missing; at least every partition led before the next kill
+        with contextlib.suppress(OSError):
+            missing = {i: sorted(set(p.replicas) - set(p.isr))
+                       for i, p in cluster.partitions(TOPIC).items()
+                       if set(p.isr) != set(p.replicas)}
         wait_for(lambda: all(p.leader >= 0 for p in cluster.partitions(TOPIC).values()),
                  isr_timeout)
     return Failover(partition, leader, unavailable, restart_bound, new_leader, isr_full,
-                    elected_ms)
+                    elected_ms, rejoin_ms, missing)
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile ``q`` of ``values`` rounded to 0.1 ms; None for none."""
+    return round(percentile(values, q), 1) if values else None
 
 
 def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
@@ -371,6 +389,7 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
               ) -> dict[str, Any]:
     times = [f.unavailable_ms for f in failovers if f.unavailable_ms is not None]
     elected = [f.elected_ms for f in failovers if f.elected_ms is not None]
+    rejoined = [f.rejoin_ms for f in failovers if f.rejoin_ms is not None]
     return {
         "kills": len(failovers),
         "partitions": args.partitions,
@@ -385,11 +404,13 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
         "unacked_written": found.unacked_written,
         "delivery_failed": sum(len(v) for v in load.failed.values()),
         "unflushed": load.unflushed,
-        "unavailable_p50_ms": round(percentile(times, 50), 1),
-        "unavailable_p99_ms": round(percentile(times, 99), 1),
-        "unavailable_max_ms": round(percentile(times, 100), 1),
-        "elected_p50_ms": round(percentile(elected, 50), 1),
-        "elected_max_ms": round(percentile(elected, 100), 1),
+        "unavailable_p50_ms": _ms(times, 50),
+        "unavailable_p99_ms": _ms(times, 99),
+        "unavailable_max_ms": _ms(times, 100),
+        "elected_p50_ms": _ms(elected, 50),
+        "elected_max_ms": _ms(elected, 100),
+        "rejoin_p50_ms": _ms(rejoined, 50),
+        "rejoin_max_ms": _ms(rejoined, 100),
         "failovers_timed_out": sum(1 for f in failovers if f.unavailable_ms is None),
         "restart_bound": sum(1 for f in failovers if f.restart_bound),
         "isr_full_at_start": isr_full_at_start,
@@ -401,7 +422,9 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
                        "unavailable_ms": None if f.unavailable_ms is None
                        else round(f.unavailable_ms, 1),
                        "elected_ms": None if f.elected_ms is None else round(f.elected_ms, 1),
-                       "restart_bound": f.restart_bound, "isr_full_again": f.isr_full_again}
+                       "rejoin_ms": None if f.rejoin_ms is None else round(f.rejoin_ms, 1),
+                       "restart_bound": f.restart_bound, "isr_full_again": f.isr_full_again,
+                       **({"isr_missing": f.isr_missing} if f.isr_missing else {})}
                       for f in failovers],
         "elapsed_s": round(elapsed, 1),
         "revision": source_revision(),
@@ -428,6 +451,8 @@ def print_report(result: dict[str, Any]) -> None:
         ("new leader in Metadata", f"p50 {result['elected_p50_ms']} ms, max "
                                    f"{result['elected_max_ms']} ms after the kill (fencing "
                                    "and election; the rest is the client's rediscovery)"),
+        ("ISR full again", f"p50 {result['rejoin_p50_ms']} ms, max "
+                           f"{result['rejoin_max_ms']} ms after the restart"),
         ("failovers without an ack", f"{result['failovers_timed_out']}"),
         ("producer fatal errors", f"{result['producer_fatal_errors']}"),
     ]
@@ -499,6 +524,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             load.stop(FLUSH_TIMEOUT_S + 10)
             if load.exception is not None:
                 raise RuntimeError("load producer failed") from load.exception
+            if load.is_alive():
+                raise RuntimeError("load producer did not finish its flush")
             read = read_all(cluster.bootstrap, TOPIC, args.partitions)
     except Exception:
         print(cluster.log_tails(), file=sys.stderr)
