@@ -10,11 +10,13 @@ Model
   (so messages reorder), may be dropped, and is blocked by cut links (partitions cut the
   links between groups; a message in flight over a link that is cut meanwhile is lost).
 - Broker log: records ``(offset, leader epoch, payload id)`` with offsets 0.. (no
-  retention), an epoch cache (epoch -> start offset, Kafka's ``LeaderEpochFileCache``:
-  the leader assigns its epoch at its log end when it takes over, an entry drops the
-  entries that start at or after it), ``end_offset_for_epoch`` (the largest epoch <= the
-  requested one and the start of the next epoch, or the log end; (-1, -1) above the
-  latest epoch) and ``truncate_to``. Each log has a flushed prefix, flushed at random
+  retention), an epoch cache (epoch -> start offset, Kafka's ``LeaderEpochFileCache``: an
+  entry drops the entries that start at or after it; with
+  ``SimParams.assign_epoch_on_takeover`` a new leader enters its epoch at its log end
+  before any record, as Kafka does), ``end_offset_for_epoch`` (the largest epoch <= the
+  requested one and the start of the next epoch, or the log end) and ``truncate_to``
+  (which also drops cache entries at the log end when nothing is truncated, as Kafka's
+  ``UnifiedLog.truncateTo``). Each log has a flushed prefix, flushed at random
   points; a crash keeps only the flushed prefix (and the high-watermark checkpoint taken
   with the last flush) and throws the broker's memory (its ``Partition``) away.
 - Controller (never crashes): the partition's registration (leader, leader epoch,
@@ -50,12 +52,18 @@ Model
   and calls ``on_leader_high_watermark``; it never truncates to its high watermark.
 
 Failure bound. ``f = RF - min.insync.replicas``. A crash happens only while fewer than
-``f`` brokers are down or *recovering* (a broker whose crash lost records below the
-committed length, until its log holds the committed prefix again). The one situation the
-real system cannot survive is every member of the controller's ISR being a recovering
-broker (the ISR keeps its last member, which comes back without the records it lost:
-KIP-966's unclean-shutdown case); a run that gets there is marked ``beyond_bound`` and
-the durability invariants stop being checked (``SimParams.strict`` keeps checking).
+``f`` other brokers are *impaired*: down, fenced by the controller, or *recovering* (its
+last crash lost records; it stays recovering until an AlterPartition puts its new
+incarnation back into the ISR, which needs it to have fetched up to the high watermark).
+A crash loses unflushed records only while fewer than ``min_isr - 1`` other brokers are
+recovering (a record acked under acks=all is on ``min_isr`` logs); otherwise it is a
+process crash whose page cache survives (so RF 3 / min ISR 1 runs never lose data in a
+crash). The one situation the real system cannot survive is every member of the
+controller's ISR being recovering: the ISR keeps its last member, which comes back
+without the records it lost and leads again (KIP-966's unclean-shutdown case; partitions
+and lag can shrink the ISR to that member without any second crash). A run that gets
+there is marked ``beyond_bound`` and the durability checks (1, the committed-prefix part
+of 2, 3) stop; ``SimParams.strict`` keeps them, and then such runs do lose acked records.
 
 Invariants, checked after every event (``InvariantViolation`` names seed and event):
 1. ISR agreement: every live, non-recovering member of the controller's ISR holds the
@@ -111,6 +119,10 @@ STALE_BROKER_EPOCH = int(ErrorCode.stale_broker_epoch)
 REQUEST_TIMED_OUT = int(ErrorCode.request_timed_out)
 
 
+def _name(code: int) -> str:
+    return ErrorCode(code).name if code else "NONE"
+
+
 class InvariantViolation(AssertionError):
     """An invariant broke; ``history`` holds the last events."""
 
@@ -136,6 +148,9 @@ class SimParams:
     flush_every_ms: tuple[int, int] = (5, 80)
     max_fetch_records: int = 8
     acks_one_rate: float = 0.2
+    #: Kafka's makeLeader: the new leader's epoch enters its epoch cache at its log end
+    #: before any record (storage.PartitionLog only records epochs of appended batches)
+    assign_epoch_on_takeover: bool = False
     #: the literal reading of ``alter_failed``'s docstring: drop the pending ISR on every
     #: refusal and on timeout (instead of re-sending / waiting for metadata)
     naive_alter: bool = False
@@ -193,23 +208,27 @@ class Log:
         self.chain.append(hash((prev, epoch, pid)))
 
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
-        """(largest epoch <= ``epoch``, the start of the next epoch or the log end);
-        (-1, -1) for an undefined or larger-than-latest epoch; (epoch, first start) when
-        ``epoch`` is older than every cached one (Kafka's ``endOffsetFor``)."""
+        """(largest epoch <= ``epoch``, the start of the next epoch or the log end), as
+        ``storage.PartitionLog`` answers; (epoch, first start) when ``epoch`` is older than
+        every cached one (Kafka's ``endOffsetFor``); (-1, -1) for an undefined epoch or an
+        empty cache."""
         cache = self.cache
         if epoch < 0 or not cache:
             return -1, -1
-        if epoch == cache[-1][0]:
-            return epoch, self.end_offset
         for i, (e, _start) in enumerate(cache):
             if e > epoch:
                 if i == 0:
                     return epoch, cache[0][1]
                 return cache[i - 1][0], cache[i][1]
-        return -1, -1
+        return cache[-1][0], self.end_offset
 
     def truncate_to(self, offset: int) -> None:
         if offset >= self.end_offset:
+            # Kafka's UnifiedLog.truncateTo: the cache is truncated even then, or an epoch
+            # this broker assigned as leader without appending stays its latest epoch
+            # and every fetch diverges again without truncating anything
+            while self.cache and self.cache[-1][1] >= self.end_offset:
+                self.cache.pop()
             return
         del self.epochs[offset:], self.pids[offset:], self.chain[offset:]
         while self.cache and self.cache[-1][1] >= offset:
@@ -508,7 +527,7 @@ class Simulation:
             b.alter = None
         self.note(f"b{bid} {t.value}: leader b{a.leader} epoch {a.leader_epoch} "
                   f"pe {a.partition_epoch} isr {list(a.isr)} (hw {part.high_watermark})")
-        if t is Transition.BECAME_LEADER:
+        if t is Transition.BECAME_LEADER and self.p.assign_epoch_on_takeover:
             b.log.assign_epoch(part.leader_epoch)
             b.follower_epochs = {}
         if t in (Transition.BECAME_FOLLOWER, Transition.STOPPED, Transition.BECAME_LEADER):
@@ -567,7 +586,7 @@ class Simulation:
             self._apply_change(PartitionChangeRecord(0, TOPIC_ID, isr=prop.isr),
                                f"AlterPartition from b{bid}")
         if err != NONE:
-            self.note(f"ctrl: AlterPartition {list(prop.isr)} from b{bid} refused ({err})")
+            self.note(f"ctrl: AlterPartition {list(prop.isr)} from b{bid} refused ({_name(err)})")
         r = self.breg[bid]
         self.send(CONTROLLER, bid, self._on_alter_response, bid, r.incarnation, req, err,
                   self.version, self.assignment(), self.unfenced(), r.broker_epoch)
@@ -634,7 +653,7 @@ class Simulation:
         self.stats.alter_refused += 1
         if self.p.naive_alter or err in (INELIGIBLE_REPLICA, INVALID_REQUEST,
                                          STALE_BROKER_EPOCH):
-            self.note(f"b{bid} AlterPartition refused ({err}): alter_failed")
+            self.note(f"b{bid} AlterPartition refused ({_name(err)}): alter_failed")
             b.part.alter_failed()
             b.alter = None
         # FENCED_LEADER_EPOCH / INVALID_UPDATE_VERSION: keep pending until metadata
@@ -662,7 +681,7 @@ class Simulation:
         if err != NONE:
             if err == NOT_ENOUGH_REPLICAS:
                 self.stats.not_enough_replicas += 1
-            self.note(f"b{b.bid} produce acks={acks} refused ({err})")
+            self.note(f"b{b.bid} produce acks={acks} refused ({_name(err)})")
             return err
         epoch = part.leader_epoch
         writer = self.epoch_writer.setdefault(epoch, (b.bid, b.incarnation))
@@ -709,7 +728,7 @@ class Simulation:
                 continue
             self.produce_results[pp.pids[0]] = err
             if err != NONE:
-                self.note(f"b{b.bid} produce {list(pp.pids)} fails ({err})")
+                self.note(f"b{b.bid} produce {list(pp.pids)} fails ({_name(err)})")
                 continue
             for i, pid in enumerate(pp.pids):
                 off = pp.first + i
@@ -764,10 +783,9 @@ class Simulation:
             diverging = None
             if last_epoch >= 0:
                 e, end = log.end_offset_for_epoch(last_epoch)
-                if e < 0:
-                    self.fail(f"(5) b{fid} fetched with last epoch {last_epoch} above "
-                              f"leader b{lid}'s latest epoch {log.latest_epoch()}")
-                if e != last_epoch or end < offset:
+                if e < 0:  # the leader's log is empty
+                    diverging = (-1, 0) if offset > 0 else None
+                elif e != last_epoch or end < offset:
                     diverging = (e, end)
             elif offset > log.end_offset:
                 diverging = (-1, 0)
@@ -819,7 +837,7 @@ class Simulation:
                 self.stats.truncations += 1
                 self.note(f"b{fid} truncates {b.log.end_offset} -> {target} (diverging "
                           f"epoch {d_epoch} end {d_end} from b{lid})")
-                b.log.truncate_to(target)
+            b.log.truncate_to(target)
         else:
             records, hw, prefix, _leader_epoch = reply[1:]
             if b.log.prefix_id(offset) != prefix:
@@ -1064,9 +1082,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rf", type=int, default=3)
     ap.add_argument("--min-isr", type=int, default=2)
     ap.add_argument("--naive-alter", action="store_true")
+    ap.add_argument("--kafka-epochs", action="store_true",
+                    help="a new leader enters its epoch in its cache on takeover")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every event")
     args = ap.parse_args(argv)
-    params = SimParams(replicas=args.rf, min_isr=args.min_isr, naive_alter=args.naive_alter)
+    params = SimParams(replicas=args.rf, min_isr=args.min_isr, naive_alter=args.naive_alter,
+                       assign_epoch_on_takeover=args.kafka_epochs)
     try:
         sim = run_seed(args.seed, verbose=args.verbose, params=params)
     except InvariantViolation as exc:

@@ -39,8 +39,8 @@ from replication.partition import (
 CHAOS_MS = 2500
 MAX_EVENTS = 4000
 CHUNK = 50
-#: (replicas, min.insync.replicas) -> seeds per run
-CONFIGS = {(3, 2): 500, (3, 1): 100, (5, 3): 100}
+#: (replicas, min.insync.replicas, Kafka's epoch assignment on takeover) -> seeds per run
+CONFIGS = {(3, 2, False): 400, (3, 2, True): 100, (3, 1, False): 100, (5, 3, False): 100}
 
 
 def _seeds(default: int) -> list[int]:
@@ -50,35 +50,40 @@ def _seeds(default: int) -> list[int]:
     return list(range(int(os.environ.get("SIM_SEEDS", default))))
 
 
-def _chunks() -> list[tuple[int, int, tuple[int, ...]]]:
+Chunk = tuple[int, int, bool, tuple[int, ...]]
+
+
+def _chunks() -> list[Chunk]:
     out = []
-    for (rf, min_isr), default in CONFIGS.items():
+    for (rf, min_isr, kafka), default in CONFIGS.items():
         seeds = _seeds(default)
         for i in range(0, len(seeds), CHUNK):
-            out.append((rf, min_isr, tuple(seeds[i:i + CHUNK])))
+            out.append((rf, min_isr, kafka, tuple(seeds[i:i + CHUNK])))
     return out
 
 
-def _id(chunk: tuple[int, int, tuple[int, ...]]) -> str:
-    rf, min_isr, seeds = chunk
-    return f"rf{rf}-min{min_isr}-seeds{seeds[0]}-{seeds[-1]}"
+def _id(chunk: Chunk) -> str:
+    rf, min_isr, kafka, seeds = chunk
+    return f"rf{rf}-min{min_isr}{'-kafka' if kafka else ''}-seeds{seeds[0]}-{seeds[-1]}"
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("chunk", _chunks(), ids=_id)
-def test_random_faults_keep_invariants(chunk: tuple[int, int, tuple[int, ...]]) -> None:
-    rf, min_isr, seeds = chunk
+def test_random_faults_keep_invariants(chunk: Chunk) -> None:
+    rf, min_isr, kafka, seeds = chunk
     total = Stats()
     beyond = 0
     for seed in seeds:
+        params = SimParams(replicas=rf, min_isr=min_isr, assign_epoch_on_takeover=kafka)
         try:
-            sim = run_seed(seed, rf, min_isr, chaos_ms=CHAOS_MS, max_events=MAX_EVENTS)
+            sim = run_seed(seed, params=params, chaos_ms=CHAOS_MS, max_events=MAX_EVENTS)
         except InvariantViolation as exc:
+            flag = " --kafka-epochs" if kafka else ""
             pytest.fail(
                 f"{exc}\nreplay: .venv/bin/python -m tests.sim.replication_sim --seed {seed} "
-                f"--rf {rf} --min-isr {min_isr} -v\n"
+                f"--rf {rf} --min-isr {min_isr}{flag} -v\n"
                 f"  (or SIM_SEED={seed} .venv/bin/python -m pytest "
-                f"tests/sim/test_sim_replication.py -k rf{rf}-min{min_isr})\n"
+                f"tests/sim/test_sim_replication.py -k {_id(chunk).rsplit('-seeds', 1)[0]})\n"
                 "last events:\n  " + "\n  ".join(getattr(exc, "history", [])[-30:]),
                 pytrace=False)
         beyond += sim.beyond_bound
@@ -108,15 +113,21 @@ def test_end_offset_for_epoch_has_kafkas_semantics() -> None:
     assert log.end_offset_for_epoch(2) == (2, 5)
     assert log.end_offset_for_epoch(3) == (2, 5)  # largest epoch <= 3, next start
     assert log.end_offset_for_epoch(1) == (0, 2)
-    assert log.end_offset_for_epoch(7) == (-1, -1)  # above the latest epoch
+    assert log.end_offset_for_epoch(7) == (5, 6)  # above the latest epoch
+    assert log.end_offset_for_epoch(0) == (0, 2)
     assert log.end_offset_for_epoch(-1) == (-1, -1)
     log.assign_epoch(8)  # a new leader's epoch starts at its log end
     assert log.end_offset_for_epoch(5) == (5, 6)
     assert log.end_offset_for_epoch(8) == (8, 6)
+    log.truncate_to(6)  # nothing to truncate, but the empty epoch 8 goes (Kafka)
+    assert log.cache == [(0, 0), (2, 2), (5, 5)]
     log.truncate_to(3)
     assert log.cache == [(0, 0), (2, 2)] and log.end_offset == 3
     log.append(9, 1)
     assert log.end_offset_for_epoch(8) == (2, 3)
+    fresh = Log()
+    fresh.append(4, 1)
+    assert fresh.end_offset_for_epoch(2) == (2, 0)  # older than every epoch: first start
 
 
 def test_crash_keeps_the_flushed_prefix() -> None:
@@ -277,3 +288,22 @@ def test_committing_below_min_insync_replicas_is_caught(
     monkeypatch.setattr(Partition, "maybe_advance_high_watermark", alone)
     exc = _first_violation(range(200))
     assert exc is not None and "min.insync.replicas" in str(exc), exc
+
+
+@pytest.mark.timeout(60)
+def test_expanding_below_the_leader_epoch_start_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follower that reached the high watermark but not the new leader's epoch start
+    may lack records a stale leader committed (KAFKA-7128)."""
+    original = Partition.isr_to_expand
+
+    def early(self: Partition, eligible: set[int] | frozenset[int]) -> object:
+        saved, self.epoch_start_offset = self.epoch_start_offset, 0
+        try:
+            return original(self, eligible)
+        finally:
+            self.epoch_start_offset = saved
+
+    monkeypatch.setattr(Partition, "isr_to_expand", early)
+    exc = _first_violation(range(400))
+    assert exc is not None, "no invariant noticed an expansion below the epoch start"
