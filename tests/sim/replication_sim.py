@@ -31,8 +31,14 @@ Model
   INVALID_UPDATE_VERSION); an added replica must be unfenced with the broker epoch the
   leader saw it fetch with (else INELIGIBLE_REPLICA).
 - Metadata propagation: every heartbeat response (and AlterPartition answer) carries the
-  controller's current registration with a version; a broker applies it
-  (``apply_assignment``) only if newer, so brokers learn changes late and in order.
+  controller's current registration and the unfenced brokers' epochs with a version; a
+  broker applies it (``apply_assignment``) only if newer, so brokers learn changes late
+  and in order. As ``ReplicaManager`` does, a broker that the metadata does not show
+  registered and unfenced sees no leader (leads and follows nothing), and a leader resets
+  the follower state of a replica whose broker epoch changed (a new process must fetch
+  again); AlterPartition names added replicas with the broker epochs of the leader's
+  metadata, as ``broker/cluster/node.py`` does (``kafka_shell`` switches to Kafka's
+  choices: epochs from the follower's fetch, fenced brokers still serve).
 - Leader: a client appends 1-3 records to a random broker that acts as leader (so stale
   leaders get writes too): ``check_produce``, append with its leader epoch,
   ``on_leader_append``; acks=all waits for ``produce_status`` (and fails when the leader
@@ -86,6 +92,7 @@ the ISR, their logs are equal, and the high watermark is the log end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import random
 import sys
@@ -103,6 +110,7 @@ from replication.partition import (
     NOT_ENOUGH_REPLICAS,
     NOT_LEADER_OR_FOLLOWER,
     Assignment,
+    FollowerState,
     IsrProposal,
     Partition,
     Role,
@@ -151,6 +159,13 @@ class SimParams:
     #: Kafka's makeLeader: the new leader's epoch enters its epoch cache at its log end
     #: before any record (storage.PartitionLog only records epochs of appended batches)
     assign_epoch_on_takeover: bool = False
+    #: ReplicaManager: a broker leads or follows only while its metadata shows it
+    #: registered (its broker epoch) and unfenced
+    serve_only_unfenced: bool = True
+    #: AlterPartition names an added replica's broker epoch as seen in its fetch (KIP-903);
+    #: False: from the leader's metadata, as broker/cluster/node.py does, with
+    #: ReplicaManager's reset of a follower whose broker epoch changed in the metadata
+    alter_epochs_from_fetch: bool = False
     #: the literal reading of ``alter_failed``'s docstring: drop the pending ISR on every
     #: refusal and on timeout (instead of re-sending / waiting for metadata)
     naive_alter: bool = False
@@ -258,6 +273,8 @@ class Broker:
     broker_epoch: int = -1
     known_version: int = -1
     unfenced: frozenset[int] = frozenset()
+    #: unfenced broker -> broker epoch, from the last metadata
+    epochs: dict[int, int] = field(default_factory=dict)
     fetch_id: int = 0  # outstanding fetch request id (0 = none)
     #: leader only: the broker epoch each follower fetched with last
     follower_epochs: dict[int, int] = field(default_factory=dict)
@@ -406,6 +423,7 @@ class Simulation:
         b.broker_epoch = -1
         b.known_version = -1
         b.unfenced = frozenset()
+        b.epochs = {}
         b.fetch_id = 0
         b.follower_epochs = {}
         b.alter = None
@@ -495,7 +513,7 @@ class Simulation:
     def _send_metadata(self, bid: int, inc: int) -> None:
         r = self.breg[bid]
         self.send(CONTROLLER, bid, self._on_metadata, bid, inc, r.broker_epoch,
-                  self.version, self.assignment(), self.unfenced())
+                  self.version, self.assignment(), self.unfenced_epochs())
 
     def assignment(self) -> Assignment:
         g = self.reg
@@ -504,8 +522,11 @@ class Simulation:
     def unfenced(self) -> frozenset[int]:
         return frozenset(b for b, r in self.breg.items() if not r.fenced)
 
+    def unfenced_epochs(self) -> dict[int, int]:
+        return {b: r.broker_epoch for b, r in self.breg.items() if not r.fenced}
+
     def _on_metadata(self, bid: int, inc: int, broker_epoch: int, version: int,
-                     a: Assignment, unfenced: frozenset[int]) -> None:
+                     a: Assignment, epochs: dict[int, int]) -> None:
         b = self.brokers[bid]
         if b.incarnation != inc or b.part is None:
             return
@@ -513,8 +534,15 @@ class Simulation:
         if version <= b.known_version:
             return
         b.known_version = version
-        b.unfenced = unfenced
+        old_epochs, b.epochs = b.epochs, epochs
+        b.unfenced = frozenset(epochs)
         part = b.part
+        if self.p.serve_only_unfenced and epochs.get(bid, -1) != broker_epoch:
+            a = Assignment(-1, a.leader_epoch, a.partition_epoch, a.replicas, a.isr)
+        if part.role is Role.LEADER and not self.p.alter_epochs_from_fetch:
+            for r, e in epochs.items():
+                if r in part.followers and old_epochs.get(r, e) != e:
+                    part.followers[r] = FollowerState()  # a new process: must fetch again
         before = (part.role, part.leader_epoch)
         t = part.apply_assignment(a, log_end_offset=b.log.end_offset,
                                   high_watermark=min(part.high_watermark if before[1] >= 0
@@ -589,7 +617,7 @@ class Simulation:
             self.note(f"ctrl: AlterPartition {list(prop.isr)} from b{bid} refused ({_name(err)})")
         r = self.breg[bid]
         self.send(CONTROLLER, bid, self._on_alter_response, bid, r.incarnation, req, err,
-                  self.version, self.assignment(), self.unfenced(), r.broker_epoch)
+                  self.version, self.assignment(), self.unfenced_epochs(), r.broker_epoch)
 
     def _check_alter(self, bid: int, broker_epoch: int, prop: IsrProposal,
                      new_isr: tuple[tuple[int, int], ...]) -> int:
@@ -641,11 +669,11 @@ class Simulation:
         self.send(b.bid, CONTROLLER, self._on_alter, b.bid, b.broker_epoch, prop, new_isr, req)
 
     def _on_alter_response(self, bid: int, inc: int, req: int, err: int, version: int,
-                           a: Assignment, unfenced: frozenset[int], broker_epoch: int) -> None:
+                           a: Assignment, epochs: dict[int, int], broker_epoch: int) -> None:
         b = self.brokers[bid]
         if b.incarnation != inc or b.part is None:
             return
-        self._on_metadata(bid, inc, broker_epoch, version, a, unfenced)
+        self._on_metadata(bid, inc, broker_epoch, version, a, epochs)
         if b.alter is None or b.alter[2] != req or b.part.pending_isr is None:
             return
         if err == NONE:
@@ -804,14 +832,18 @@ class Simulation:
     def _maybe_expand(self, leader: Broker) -> None:
         part = leader.part
         assert part is not None
-        eligible = {r for r in leader.unfenced if leader.follower_epochs.get(r, -1) >= 0}
+        if self.p.alter_epochs_from_fetch:
+            seen = leader.follower_epochs
+            eligible = {r for r in leader.unfenced if seen.get(r, -1) >= 0}
+        else:
+            seen = leader.epochs
+            eligible = set(leader.unfenced)
         prop = part.isr_to_expand(eligible)
         if prop is None:
             return
         self.stats.expands += 1
         self.note(f"b{leader.bid} proposes expand to {list(prop.isr)}")
-        new_isr = tuple((m, -1 if m in part.isr else leader.follower_epochs[m])
-                        for m in prop.isr)
+        new_isr = tuple((m, -1 if m in part.isr else seen[m]) for m in prop.isr)
         self._send_alter(leader, prop, new_isr)
 
     def _on_fetch_response(self, fid: int, finc: int, lid: int, epoch: int, offset: int,
@@ -1056,8 +1088,16 @@ class Simulation:
 
 
 # ---- randomized runs --------------------------------------------------------------------
-CHAOS_MS = 1500
-MAX_EVENTS = 2000
+def kafka_shell(p: SimParams) -> SimParams:
+    """``p`` with Kafka's shell choices instead of Strom's: the new leader's epoch enters
+    its cache on takeover, AlterPartition carries the broker epochs followers fetched with
+    (KIP-903), and a fenced broker still leads and follows."""
+    return dataclasses.replace(p, assign_epoch_on_takeover=True, alter_epochs_from_fetch=True,
+                               serve_only_unfenced=False)
+
+
+CHAOS_MS = 2500  # the tests' values: a replay reproduces a test's run exactly
+MAX_EVENTS = 4000
 CONVERGE_MS = 3000
 
 
@@ -1082,12 +1122,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rf", type=int, default=3)
     ap.add_argument("--min-isr", type=int, default=2)
     ap.add_argument("--naive-alter", action="store_true")
-    ap.add_argument("--kafka-epochs", action="store_true",
-                    help="a new leader enters its epoch in its cache on takeover")
+    ap.add_argument("--kafka", action="store_true",
+                    help="Kafka's shell: takeover epochs, fetch broker epochs, fenced serving")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every event")
     args = ap.parse_args(argv)
-    params = SimParams(replicas=args.rf, min_isr=args.min_isr, naive_alter=args.naive_alter,
-                       assign_epoch_on_takeover=args.kafka_epochs)
+    params = SimParams(replicas=args.rf, min_isr=args.min_isr, naive_alter=args.naive_alter)
+    if args.kafka:
+        params = kafka_shell(params)
     try:
         sim = run_seed(args.seed, verbose=args.verbose, params=params)
     except InvariantViolation as exc:

@@ -19,12 +19,15 @@ import os
 
 import pytest
 from replication_sim import (
+    CHAOS_MS,
     CONTROLLER,
+    MAX_EVENTS,
     InvariantViolation,
     Log,
     SimParams,
     Simulation,
     Stats,
+    kafka_shell,
     run_seed,
 )
 
@@ -36,10 +39,8 @@ from replication.partition import (
     Role,
 )
 
-CHAOS_MS = 2500
-MAX_EVENTS = 4000
 CHUNK = 50
-#: (replicas, min.insync.replicas, Kafka's epoch assignment on takeover) -> seeds per run
+#: (replicas, min.insync.replicas, Kafka's shell choices: ``kafka_shell``) -> seeds per run
 CONFIGS = {(3, 2, False): 400, (3, 2, True): 100, (3, 1, False): 100, (5, 3, False): 100}
 
 
@@ -74,11 +75,13 @@ def test_random_faults_keep_invariants(chunk: Chunk) -> None:
     total = Stats()
     beyond = 0
     for seed in seeds:
-        params = SimParams(replicas=rf, min_isr=min_isr, assign_epoch_on_takeover=kafka)
+        params = SimParams(replicas=rf, min_isr=min_isr)
+        if kafka:
+            params = kafka_shell(params)
         try:
             sim = run_seed(seed, params=params, chaos_ms=CHAOS_MS, max_events=MAX_EVENTS)
         except InvariantViolation as exc:
-            flag = " --kafka-epochs" if kafka else ""
+            flag = " --kafka" if kafka else ""
             pytest.fail(
                 f"{exc}\nreplay: .venv/bin/python -m tests.sim.replication_sim --seed {seed} "
                 f"--rf {rf} --min-isr {min_isr}{flag} -v\n"
