@@ -166,6 +166,12 @@ class SimParams:
     #: False: from the leader's metadata, as broker/cluster/node.py does, with
     #: ReplicaManager's reset of a follower whose broker epoch changed in the metadata
     alter_epochs_from_fetch: bool = False
+    #: the leader notices a follower's new broker epoch while that broker is still fenced
+    #: (the epochs of every registered broker). False is what broker/cluster/node.py
+    #: passes today (unfenced brokers' epochs only): a restart always passes through
+    #: fenced, so the leader keeps the old process's follower state, and puts the new
+    #: process back into the ISR on the strength of fetches it never made
+    restarts_seen_while_fenced: bool = True
     #: the literal reading of ``alter_failed``'s docstring: drop the pending ISR on every
     #: refusal and on timeout (instead of re-sending / waiting for metadata)
     naive_alter: bool = False
@@ -513,7 +519,7 @@ class Simulation:
     def _send_metadata(self, bid: int, inc: int) -> None:
         r = self.breg[bid]
         self.send(CONTROLLER, bid, self._on_metadata, bid, inc, r.broker_epoch,
-                  self.version, self.assignment(), self.unfenced_epochs())
+                  self.version, self.assignment(), self.brokers_view())
 
     def assignment(self) -> Assignment:
         g = self.reg
@@ -522,11 +528,13 @@ class Simulation:
     def unfenced(self) -> frozenset[int]:
         return frozenset(b for b, r in self.breg.items() if not r.fenced)
 
-    def unfenced_epochs(self) -> dict[int, int]:
-        return {b: r.broker_epoch for b, r in self.breg.items() if not r.fenced}
+    def brokers_view(self) -> tuple[dict[int, int], frozenset[int]]:
+        """(registered broker -> broker epoch, unfenced brokers), as the image has them."""
+        return ({b: r.broker_epoch for b, r in self.breg.items() if r.broker_epoch >= 0},
+                self.unfenced())
 
     def _on_metadata(self, bid: int, inc: int, broker_epoch: int, version: int,
-                     a: Assignment, epochs: dict[int, int]) -> None:
+                     a: Assignment, view: tuple[dict[int, int], frozenset[int]]) -> None:
         b = self.brokers[bid]
         if b.incarnation != inc or b.part is None:
             return
@@ -534,12 +542,17 @@ class Simulation:
         if version <= b.known_version:
             return
         b.known_version = version
-        old_epochs, b.epochs = b.epochs, epochs
-        b.unfenced = frozenset(epochs)
+        epochs, unfenced = view
+        old_epochs, old_unfenced = b.epochs, b.unfenced
+        b.epochs, b.unfenced = epochs, unfenced
         part = b.part
-        if self.p.serve_only_unfenced and epochs.get(bid, -1) != broker_epoch:
+        if self.p.serve_only_unfenced and (bid not in unfenced
+                                           or epochs.get(bid, -1) != broker_epoch):
             a = Assignment(-1, a.leader_epoch, a.partition_epoch, a.replicas, a.isr)
         if part.role is Role.LEADER and not self.p.alter_epochs_from_fetch:
+            if not self.p.restarts_seen_while_fenced:  # node.py: unfenced brokers only
+                old_epochs = {r: e for r, e in old_epochs.items() if r in old_unfenced}
+                epochs = {r: e for r, e in epochs.items() if r in unfenced}
             for r, e in epochs.items():
                 if r in part.followers and old_epochs.get(r, e) != e:
                     part.followers[r] = FollowerState()  # a new process: must fetch again
@@ -617,7 +630,7 @@ class Simulation:
             self.note(f"ctrl: AlterPartition {list(prop.isr)} from b{bid} refused ({_name(err)})")
         r = self.breg[bid]
         self.send(CONTROLLER, bid, self._on_alter_response, bid, r.incarnation, req, err,
-                  self.version, self.assignment(), self.unfenced_epochs(), r.broker_epoch)
+                  self.version, self.assignment(), self.brokers_view(), r.broker_epoch)
 
     def _check_alter(self, bid: int, broker_epoch: int, prop: IsrProposal,
                      new_isr: tuple[tuple[int, int], ...]) -> int:
@@ -669,11 +682,12 @@ class Simulation:
         self.send(b.bid, CONTROLLER, self._on_alter, b.bid, b.broker_epoch, prop, new_isr, req)
 
     def _on_alter_response(self, bid: int, inc: int, req: int, err: int, version: int,
-                           a: Assignment, epochs: dict[int, int], broker_epoch: int) -> None:
+                           a: Assignment, view: tuple[dict[int, int], frozenset[int]],
+                           broker_epoch: int) -> None:
         b = self.brokers[bid]
         if b.incarnation != inc or b.part is None:
             return
-        self._on_metadata(bid, inc, broker_epoch, version, a, epochs)
+        self._on_metadata(bid, inc, broker_epoch, version, a, view)
         if b.alter is None or b.alter[2] != req or b.part.pending_isr is None:
             return
         if err == NONE:

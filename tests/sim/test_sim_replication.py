@@ -310,3 +310,38 @@ def test_expanding_below_the_leader_epoch_start_is_caught(
     monkeypatch.setattr(Partition, "isr_to_expand", early)
     exc = _first_violation(range(400))
     assert exc is not None, "no invariant noticed an expansion below the epoch start"
+
+
+def _restart_behind_a_cut(restarts_seen_while_fenced: bool) -> Simulation:
+    """b2 loses committed records in a crash and comes back unable to reach the leader."""
+    sim = Simulation(1, SimParams(drop_rate=0.0, unbounded_crashes=True,
+                                  restarts_seen_while_fenced=restarts_seen_while_fenced),
+                     auto_flush=False)
+    sim.run_until(300)
+    assert sim.produce(acks=-1, count=2, broker=1) == NONE
+    sim.run_until(sim.now + 100)
+    sim.flush(2)
+    assert sim.produce(acks=-1, count=2, broker=1) == NONE
+    sim.run_until(sim.now + 100)
+    assert len(sim.acked) == 4 and sim.brokers[2].log.end_offset == 4
+    sim.crash(2)  # keeps offsets 0-1: committed 2-3 are gone
+    sim.cut_links((1, 2))  # b2 reaches the controller, not the leader
+    sim.restart(2)
+    sim.run_until(sim.now + 600)  # fenced by its session, registered, unfenced
+    return sim
+
+
+def test_a_restarted_follower_rejoins_the_isr_only_after_fetching_again() -> None:
+    sim = _restart_behind_a_cut(True)
+    assert not sim.breg[2].fenced and 2 not in sim.reg.isr, sim.describe()
+    sim.heal()
+    sim.run_until(sim.now + 400)
+    assert set(sim.reg.isr) == {1, 2, 3} and _logs_equal(sim), sim.describe()
+
+
+def test_restarts_noticed_only_among_unfenced_brokers_are_caught() -> None:
+    """broker/cluster/node.py gives ReplicaManager the epochs of unfenced brokers only, so
+    its restart check never fires (a new process registers fenced) and the leader expands
+    the ISR with the old process's follower state."""
+    with pytest.raises(InvariantViolation, match=r"\(1\) ISR member b2"):
+        _restart_behind_a_cut(False)
