@@ -29,16 +29,18 @@ Model
   the image does. AlterPartition follows ``isr_control``: the requester must lead with
   the image's leader epoch (else FENCED_LEADER_EPOCH) and partition epoch (else
   INVALID_UPDATE_VERSION); an added replica must be unfenced with the broker epoch the
-  leader saw it fetch with (else INELIGIBLE_REPLICA).
+  leader names for it (else INELIGIBLE_REPLICA).
 - Metadata propagation: every heartbeat response (and AlterPartition answer) carries the
-  controller's current registration and the unfenced brokers' epochs with a version; a
-  broker applies it (``apply_assignment``) only if newer, so brokers learn changes late
-  and in order. As ``ReplicaManager`` does, a broker that the metadata does not show
-  registered and unfenced sees no leader (leads and follows nothing), and a leader resets
-  the follower state of a replica whose broker epoch changed (a new process must fetch
-  again); AlterPartition names added replicas with the broker epochs of the leader's
-  metadata, as ``broker/cluster/node.py`` does (``kafka_shell`` switches to Kafka's
-  choices: epochs from the follower's fetch, fenced brokers still serve).
+  controller's current registration, every registered broker's epoch and the unfenced
+  set, with a version; a broker applies it (``apply_assignment``) only if newer, so
+  brokers learn changes late and in order. As ``ReplicaManager`` does, a broker that the
+  metadata does not show registered and unfenced sees no leader (leads and follows
+  nothing), and a leader resets the follower state of a replica whose broker epoch
+  changed (a new process must fetch again); AlterPartition names added replicas with the
+  broker epochs of the leader's metadata, as ``broker/cluster/node.py`` does. (node.py
+  passes only the unfenced brokers' epochs, which hides every restart:
+  ``SimParams.restarts_seen_while_fenced=False`` models that; ``kafka_shell`` switches to
+  Kafka's choices: epochs from the follower's fetch, fenced brokers still serve.)
 - Leader: a client appends 1-3 records to a random broker that acts as leader (so stale
   leaders get writes too): ``check_produce``, append with its leader epoch,
   ``on_leader_append``; acks=all waits for ``produce_status`` (and fails when the leader
@@ -79,9 +81,9 @@ Invariants, checked after every event (``InvariantViolation`` names seed and eve
    prefix) never changes later.
 3. Every record acknowledged under acks=all is in the committed prefix and, when it is
    acknowledged, on at least min.insync.replicas logs (a down or recovering broker counts
-   as a holder: it may have lost it within the bound); the
-   controller's leader, once it acts in the controller's epoch, holds the whole committed
-   prefix (so every acked record, at its offset with its payload).
+   as a holder: it may have lost it within the bound); the controller's leader, once it
+   acts in the controller's epoch, holds the whole committed prefix (so every acked
+   record, at its offset with its payload).
 4. At most one broker appends as leader in any leader epoch.
 5. When a follower accepts a (non-diverging) fetch response, its log up to the fetch
    offset equals the leader's: it keeps no record that leader does not have.
@@ -139,6 +141,8 @@ class InvariantViolation(AssertionError):
 
 @dataclass
 class SimParams:
+    """Cluster shape, timings (virtual ms), fault rates and modelling choices."""
+
     replicas: int = 3
     min_isr: int = 2
     min_delay_ms: int = 1
@@ -172,8 +176,9 @@ class SimParams:
     #: fenced, so the leader keeps the old process's follower state, and puts the new
     #: process back into the ISR on the strength of fetches it never made
     restarts_seen_while_fenced: bool = True
-    #: the literal reading of ``alter_failed``'s docstring: drop the pending ISR on every
-    #: refusal and on timeout (instead of re-sending / waiting for metadata)
+    #: drop the pending ISR (``alter_failed``) on every refusal and on timeout, instead of
+    #: re-sending / waiting for metadata: the old ``alter_failed`` docstring's reading and
+    #: ReplicaManager._alter_loop's policy today; breaks ISR agreement
     naive_alter: bool = False
     #: keep checking durability even when the failure bound is exceeded
     strict: bool = False
@@ -324,6 +329,9 @@ class Stats:
 
 
 class Simulation:
+    """One partition on ``SimParams.replicas`` brokers plus a controller; ``run_until``
+    advances virtual time, checking every invariant after every event."""
+
     def __init__(self, seed: int, params: SimParams | None = None, *,
                  verbose: bool = False, auto_flush: bool = True) -> None:
         self.seed = seed
@@ -446,6 +454,9 @@ class Simulation:
         return not b.alive or b.recovering or self.breg[bid].fenced
 
     def crash(self, bid: int, *, force: bool = False) -> bool:
+        """Crash ``bid`` (its log keeps the flushed prefix) unless the failure bound
+        forbids it (``force`` / ``unbounded_crashes`` ignore the bound); True if it
+        crashed."""
         b = self.brokers[bid]
         if not b.alive:
             return False
@@ -474,6 +485,7 @@ class Simulation:
         return True
 
     def restart(self, bid: int) -> None:
+        """Start a new incarnation of a crashed broker (it registers fenced)."""
         b = self.brokers[bid]
         if b.alive:
             return
@@ -485,6 +497,7 @@ class Simulation:
         self._timer(b, self.rng.randint(*self.p.flush_every_ms), lambda: self._flush_loop(b))
 
     def flush(self, bid: int) -> None:
+        """Make ``bid``'s whole log (and its high watermark checkpoint) durable."""
         b = self.brokers[bid]
         if b.alive and b.part is not None:
             b.log.flushed = b.log.end_offset
@@ -522,10 +535,12 @@ class Simulation:
                   self.version, self.assignment(), self.brokers_view())
 
     def assignment(self) -> Assignment:
+        """The controller's registration as brokers receive it."""
         g = self.reg
         return Assignment(g.leader, g.leader_epoch, g.partition_epoch, g.replicas, g.isr)
 
     def unfenced(self) -> frozenset[int]:
+        """Brokers the controller has unfenced."""
         return frozenset(b for b, r in self.breg.items() if not r.fenced)
 
     def brokers_view(self) -> tuple[dict[int, int], frozenset[int]]:
@@ -904,6 +919,8 @@ class Simulation:
         raise exc
 
     def check_invariants(self) -> None:
+        """Invariants 1, 2 and the leader part of 3 (4 and 5 are checked where writes
+        and fetch answers happen); also notices the run leaving the failure bound."""
         cchain = self.committed_chain
         live_leaders = []
         for b in self.brokers.values():
@@ -970,6 +987,7 @@ class Simulation:
 
     # ---- running -----------------------------------------------------------------------
     def run_until(self, until: int, max_events: int | None = None) -> None:
+        """Handle events up to virtual time ``until`` (at most ``max_events``)."""
         count = 0
         while self._events and self._events[0][0] <= until:
             at, _, fn = heapq.heappop(self._events)
@@ -997,23 +1015,29 @@ class Simulation:
             for g in groups))
 
     def cut_links(self, *pairs: tuple[int, int]) -> None:
+        """Cut single links (node 0 is the controller)."""
         for a, b in pairs:
             self.cut.add(frozenset((a, b)))
         self.note("cut " + " ".join(f"{a}-{b}" for a, b in pairs))
 
     def heal(self) -> None:
+        """Restore every link."""
         self.cut = set()
         self.note("heal")
 
     def set_drop(self, rate: float) -> None:
+        """Message loss rate from now on."""
         self.drop_rate = rate
         self.note(f"drop rate {rate}")
 
     def set_meta_delay(self, ms: int) -> None:
+        """Extra delay of every controller message (slow metadata propagation)."""
         self.extra_meta_delay = ms
         self.note(f"metadata delay +{ms} ms")
 
     def random_workload(self, duration: int) -> None:
+        """Schedule writes (every 8-30 ms) and faults (every 60-300 ms: crash and
+        restart, partition, cut links, lossy network, slow metadata) over ``duration``."""
         rng = self.rng
         end = self.now + duration
         t = self.now
@@ -1053,6 +1077,7 @@ class Simulation:
                 self.at(t + rng.randint(50, 400), lambda: self.set_meta_delay(0), workload=True)
 
     def heal_everything(self) -> None:
+        """Heal links, stop losses and delays, restart every crashed broker."""
         self.heal()
         self.set_drop(0.0)
         self.set_meta_delay(0)
@@ -1086,6 +1111,7 @@ class Simulation:
         raise AssertionError("unreachable")
 
     def describe(self) -> str:
+        """One line of controller and broker state, for failure reports."""
         g = self.reg
         parts = [f"ctrl: leader b{g.leader} epoch {g.leader_epoch} pe {g.partition_epoch} "
                  f"isr {list(g.isr)} fenced {sorted(set(self.ids) - self.unfenced())}"]
@@ -1131,6 +1157,7 @@ def run_seed(seed: int, replicas: int = 3, min_isr: int = 2, *, verbose: bool = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Replay one seed (``-v`` prints every event); exit status 1 on a violation."""
     ap = argparse.ArgumentParser(description="replay one replication simulation seed")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--rf", type=int, default=3)
