@@ -196,13 +196,16 @@ class ReplicaManager:
     # ---- metadata ----------------------------------------------------------------------
     def apply_assignments(self, assignments: Mapping[TopicPartition, Assignment], *,
                           topic_ids: Mapping[str, uuid.UUID], broker_epochs: Mapping[int, int],
-                          serving: bool, now_ms: int) -> None:
-        """Adopt a new metadata image (every partition of it, see the module doc)."""
+                          eligible: frozenset[int], serving: bool, now_ms: int) -> None:
+        """Adopt a new metadata image (every partition of it, see the module doc).
+        ``broker_epochs``: every registered broker's epoch (a changed epoch is a new
+        process: its follower state is forgotten); ``eligible``: the unfenced brokers
+        (the only ones the ISR may gain)."""
         old_epochs = self.broker_epochs
         self.assignments = assignments
         self.topic_ids = dict(topic_ids)
         self.broker_epochs = broker_epochs
-        self.eligible = frozenset(broker_epochs)
+        self.eligible = eligible
         self.serving = serving
         restarted = {b for b, e in broker_epochs.items() if old_epochs.get(b, e) != e}
         for key in [k for k in self.partitions if k not in assignments]:

@@ -452,7 +452,8 @@ class ClusterNode:
                        for t in image.topics.values() for i, p in t.partitions.items()}
         replicas.apply_assignments(
             assignments, topic_ids={t.name: t.topic_id for t in image.topics.values()},
-            broker_epochs={b.broker_id: b.broker_epoch for b in image.unfenced_brokers()},
+            broker_epochs={b.broker_id: b.broker_epoch for b in image.brokers.values()},
+            eligible=frozenset(b.broker_id for b in image.unfenced_brokers()),
             serving=serving, now_ms=wall_ms())
 
     def _broker_address(self, broker_id: int) -> tuple[str, int] | None:

@@ -175,7 +175,7 @@ def assign(replicas: ReplicaManager, image: MetadataImage) -> None:
                                  p.isr)
          for t in image.topics.values() for i, p in t.partitions.items()},
         topic_ids={t.name: t.topic_id for t in image.topics.values()},
-        broker_epochs={NODE: 0}, serving=True, now_ms=0)
+        broker_epochs={NODE: 0}, eligible=frozenset({NODE}), serving=True, now_ms=0)
 
 
 def close(replicas: ReplicaManager) -> None:
