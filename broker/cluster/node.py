@@ -274,7 +274,7 @@ class ClusterNode:
         self.log = _log.bind(node_id=self.node_id)
         self._local_endpoint: controller_api.ControllerEndpoint | None = None
         self._dir_lock = -1
-        self._replication_key: tuple[int, int, bool] | None = None
+        self._replication_key: tuple[int, int, int, bool] | None = None
         self._producer_floor_adopted = False
         #: ``directory.id`` of the data directory (broker role), sent in BrokerRegistration
         self.directory_id: uuid.UUID | None = None
@@ -443,7 +443,8 @@ class ClusterNode:
         if replicas is None:
             return
         serving = self._serving(image)
-        key = (id(image.topics), id(image.brokers), serving)
+        # topic configs carry min.insync.replicas
+        key = (id(image.topics), id(image.brokers), id(image.configs), serving)
         if key == self._replication_key:
             return
         self._replication_key = key
