@@ -244,6 +244,19 @@ class LocalCluster:
                 last = exc
         raise last
 
+    def active_controller(self) -> int:
+        """Node id of the quorum leader (the active controller) as the first live node
+        answering DescribeQuorum reports it; -1 when unknown."""
+        from broker.cluster.quorum_cli import describe
+
+        for node_id in self.live_nodes():
+            try:
+                return int(describe(f"{HOST}:{self.controller_port + node_id - 1}",
+                                    timeout=3).leader_id)
+            except (OSError, ValueError):
+                continue
+        return -1
+
     def brokers(self, *, via: int | None = None) -> set[int]:
         """Node ids of the brokers Metadata lists (registered and not fenced)."""
         return {int(b.node_id) for b in self.metadata([], via=via).brokers}

@@ -21,7 +21,9 @@
    report of the first record produced after the kill on that partition (a record queued
    after the kill can only be acknowledged by a live leader); meanwhile Metadata is polled
    every 50 ms for the partition's next leader epoch (``elected``: the cluster's share of
-   the unavailability, fencing and election). Then the killed broker is
+   the unavailability, fencing and election; kills of the broker that was also the
+   active controller, which add a quorum election, are reported apart). Then the killed
+   broker is
    restarted and the next kill waits until Metadata shows every ISR full again. When the
    ISR was the leader alone before the kill (no replica could take over, e.g. before data
    replication exists) the broker is restarted right after the kill, so that failover
@@ -299,6 +301,7 @@ class Failover:
     # before the first ack)
     rejoin_ms: float | None = None  # restart → every ISR full again (None: timed out)
     isr_missing: dict[int, list[int]] = field(default_factory=dict)  # when it timed out
+    controller_killed: bool = False  # the killed broker was also the active controller
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
@@ -338,6 +341,7 @@ def one_failover(cluster: LocalCluster, load: LoadProducer, partition: int,
         raise RuntimeError(f"partition {partition} has no leader before the kill")
     leader = state.leader
     restart_bound = len(state.isr) < 2
+    controller_killed = cluster.active_controller() == leader
     killed_at = load.watch(partition)
     cluster.kill(leader)
     if restart_bound:
@@ -376,7 +380,7 @@ def one_failover(cluster: LocalCluster, load: LoadProducer, partition: int,
         wait_for(lambda: all(p.leader >= 0 for p in cluster.partitions(TOPIC).values()),
                  isr_timeout)
     return Failover(partition, leader, unavailable, restart_bound, new_leader, isr_full,
-                    elected_ms, rejoin_ms, missing)
+                    elected_ms, rejoin_ms, missing, controller_killed)
 
 
 def _ms(values: list[float], q: float) -> float | None:
@@ -390,6 +394,10 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
     times = [f.unavailable_ms for f in failovers if f.unavailable_ms is not None]
     elected = [f.elected_ms for f in failovers if f.elected_ms is not None]
     rejoined = [f.rejoin_ms for f in failovers if f.rejoin_ms is not None]
+    with_controller = [f.unavailable_ms for f in failovers
+                       if f.unavailable_ms is not None and f.controller_killed]
+    without_controller = [f.unavailable_ms for f in failovers
+                          if f.unavailable_ms is not None and not f.controller_killed]
     return {
         "kills": len(failovers),
         "partitions": args.partitions,
@@ -407,6 +415,9 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
         "unavailable_p50_ms": _ms(times, 50),
         "unavailable_p99_ms": _ms(times, 99),
         "unavailable_max_ms": _ms(times, 100),
+        "controller_kills": sum(1 for f in failovers if f.controller_killed),
+        "unavailable_p50_ms_controller_killed": _ms(with_controller, 50),
+        "unavailable_p50_ms_controller_alive": _ms(without_controller, 50),
         "elected_p50_ms": _ms(elected, 50),
         "elected_max_ms": _ms(elected, 100),
         "rejoin_p50_ms": _ms(rejoined, 50),
@@ -424,6 +435,7 @@ def summarize(failovers: list[Failover], found: Audit, load: LoadProducer,
                        "elected_ms": None if f.elected_ms is None else round(f.elected_ms, 1),
                        "rejoin_ms": None if f.rejoin_ms is None else round(f.rejoin_ms, 1),
                        "restart_bound": f.restart_bound, "isr_full_again": f.isr_full_again,
+                       "controller_killed": f.controller_killed,
                        **({"isr_missing": f.isr_missing} if f.isr_missing else {})}
                       for f in failovers],
         "elapsed_s": round(elapsed, 1),
@@ -448,6 +460,10 @@ def print_report(result: dict[str, Any]) -> None:
         ("unavailable per failover", f"p50 {result['unavailable_p50_ms']} ms, p99 "
                                      f"{result['unavailable_p99_ms']} ms, max "
                                      f"{result['unavailable_max_ms']} ms"),
+        ("  also the controller", f"{result['controller_kills']} kills, p50 "
+                                  f"{result['unavailable_p50_ms_controller_killed']} ms "
+                                  f"(others p50 "
+                                  f"{result['unavailable_p50_ms_controller_alive']} ms)"),
         ("new leader in Metadata", f"p50 {result['elected_p50_ms']} ms, max "
                                    f"{result['elected_max_ms']} ms after the kill (fencing "
                                    "and election; the rest is the client's rediscovery)"),
@@ -517,8 +533,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 failovers.append(f)
                 shown = "no ack" if f.unavailable_ms is None else f"{f.unavailable_ms:.0f} ms"
                 elected = "-" if f.elected_ms is None else f"{f.elected_ms:.0f} ms"
-                print(f"kill {k + 1}/{args.kills}: partition {f.partition} leader {f.killed} "
-                      f"→ {f.new_leader} (elected {elected}), unavailable {shown}"
+                role = " (also the controller)" if f.controller_killed else ""
+                print(f"kill {k + 1}/{args.kills}: partition {f.partition} leader {f.killed}"
+                      f"{role} → {f.new_leader} (elected {elected}), unavailable {shown}"
                       f"{' (restart-bound)' if f.restart_bound else ''}", file=sys.stderr)
             time.sleep(1.0)  # some load after the last failover
             load.stop(FLUSH_TIMEOUT_S + 10)
