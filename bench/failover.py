@@ -23,8 +23,8 @@
    every 50 ms for the partition's next leader epoch (``elected``: the cluster's share of
    the unavailability, fencing and election; kills of the broker that was also the
    active controller, which add a quorum election, are reported apart). Then the killed
-   broker is
-   restarted and the next kill waits until Metadata shows every ISR full again. When the
+   broker is restarted; the next kill waits until Metadata shows every ISR full again
+   (``rejoin``: restart to full ISR; on a timeout the missing replicas are listed). When the
    ISR was the leader alone before the kill (no replica could take over, e.g. before data
    replication exists) the broker is restarted right after the kill, so that failover
    measures the restart instead (counted as ``restart_bound``);
