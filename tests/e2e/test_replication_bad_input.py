@@ -14,6 +14,12 @@ min.insync.replicas 2), sent with the raw wire client:
   FENCED_LEADER_EPOCH, an unknown topic id → UNKNOWN_TOPIC_ID; a standby controller →
   NOT_CONTROLLER; nothing is written (no ``isr_changed``) and Metadata shows the ISR
   unchanged;
+- AlterPartition v3 with every epoch right (the partition epoch found by probing: an
+  empty ISR is INVALID_REQUEST only once the partition epoch matched): an ISR without
+  the leader, with a duplicate or with a broker not assigned → INVALID_REQUEST, adding
+  a fenced broker → INELIGIBLE_REPLICA; a well-formed shrink is applied (as Kafka does:
+  only the epochs authenticate it), its replay is INVALID_UPDATE_VERSION, and the leader
+  adopts the new ISR and takes its caught-up follower back (acks=all works again);
 - a broker restarted on an emptied data directory (after a clean stop, or a kill -9
   while it leads) rejoins under load: the controller logs ``broker_lost_data`` (its old
   directory id is gone), it catches up from the leader, the leader takes it back into
@@ -143,6 +149,29 @@ def alter_partition(c: Cluster, controller: int, *, broker_id: int, broker_epoch
         return client.request(request)
 
 
+def partition_error(resp: Any) -> str:
+    """The one partition's error name of an AlterPartition answer without a top error."""
+    assert int(resp.error_code) == 0, resp
+    [t] = resp.topics
+    [p] = t.partitions
+    return p.error_code.name
+
+
+def probe_partition_epoch(c: Cluster, controller: int, *, broker_id: int,
+                          broker_epoch: int, topic_id: uuid.UUID, leader_epoch: int) -> int:
+    """The controller's partition epoch, found without changing anything: an empty ISR
+    is INVALID_REQUEST, checked only once the partition epoch matched
+    (INVALID_UPDATE_VERSION before)."""
+    for guess in range(100):
+        code = partition_error(alter_partition(
+            c, controller, broker_id=broker_id, broker_epoch=broker_epoch, topic_id=topic_id,
+            leader_epoch=leader_epoch, partition_epoch=guess, isr=[]))
+        if code == "invalid_request":
+            return guess
+        assert code == "invalid_update_version", (guess, code)
+    raise AssertionError("no partition epoch below 100 matched")
+
+
 def bump_partition_epoch(c: Cluster, topic: str) -> None:
     """A follower stopped and started: the ISR shrinks and grows back, so the partition
     epoch is at least 2 (0 is certainly stale) and the leader stays."""
@@ -260,12 +289,6 @@ def test_alter_partition_with_stale_epochs_is_refused_and_changes_nothing(cluste
     resp = send(broker_id=99, broker_epoch=1)
     assert resp.error_code.name == "stale_broker_epoch", resp
 
-    def partition_error(resp: Any) -> str:
-        assert int(resp.error_code) == 0, resp
-        [t] = resp.topics
-        [p] = t.partitions
-        return p.error_code.name
-
     # the real broker epoch: the partition's checks
     assert partition_error(send()) == "invalid_update_version"  # partition epoch 0
     assert partition_error(send(leader_epoch=epoch + 1)) == "fenced_leader_epoch"
@@ -375,3 +398,61 @@ def test_broker_restarted_on_an_emptied_data_dir_catches_up_and_serves_everythin
     wait_until(lambda: len(local_values(c, victim, topic)) >= expected, 20,
                f"{victim}'s log to hold every record")
     assert local_values(c, victim, topic) == got[0]
+
+
+def test_alter_partition_with_the_right_epochs_checks_the_isr_and_the_leader_heals(
+        cluster: Cluster) -> None:
+    topic = "alter-right"
+    create_topic(cluster, topic, 1)
+    leader, isr = state(cluster, topic)[0]
+    topic_id, part = partition_of(cluster, topic, leader)
+    epoch = part.leader_epoch
+    controller = active_controller(cluster)
+    # ``other`` is killed below: not the active controller, so this one stays active
+    other, follower = sorted((n for n in isr if n != leader), key=lambda n: n == controller)
+    start = log_size(cluster, controller)
+    ident = {"broker_id": leader, "broker_epoch": broker_epoch(cluster, leader),
+             "topic_id": topic_id, "leader_epoch": epoch}
+    pe = probe_partition_epoch(cluster, controller, **ident)
+
+    def send(isr: list[int], partition_epoch: int) -> Any:
+        return alter_partition(cluster, controller, partition_epoch=partition_epoch,
+                               isr=isr, **ident)
+
+    # malformed ISRs: without the leader, with a duplicate, with a broker not assigned
+    for bad in ([follower, other], [leader, leader, follower], [leader, follower, 99]):
+        assert partition_error(send(bad, pe)) == "invalid_request", bad
+    assert events(cluster, controller, "isr_changed", start) == []
+    assert state(cluster, topic)[0] == (leader, isr)
+
+    # a fenced broker cannot be added
+    cluster.nodes[other].kill()
+    wait_until(lambda: state(cluster, topic, via=leader)[0][1] == tuple(sorted(
+        (leader, follower))), 20, f"{other} fenced and out of the ISR")
+    pe = probe_partition_epoch(cluster, controller, **ident)
+    assert partition_error(send([leader, follower, other], pe)) == "ineligible_replica"
+
+    # a well-formed shrink with every epoch right is applied, as from the leader itself;
+    # the leader adopts it and takes the follower (still fetching) back
+    start = log_size(cluster, controller)
+    resp = send([leader], pe)
+    assert partition_error(resp) == "none", resp
+    [answer] = resp.topics[0].partitions
+    assert (answer.leader_id, tuple(answer.isr), answer.partition_epoch) == (
+        leader, (leader,), pe + 1), answer
+    assert partition_error(send([leader], pe)) == "invalid_update_version"  # replayed
+    # (the leader's Metadata may still show the ISR from before the forged shrink: wait
+    # for the controller to commit the expansion the leader asked for after it)
+    changes = wait_until(lambda: (lambda ch: ch if len(ch) >= 2 else None)(
+        events(cluster, controller, "isr_changed", start)), 30,
+        f"the leader asking to take {follower} back into the ISR")
+    assert changes[0]["isr"] == [leader], changes
+    assert changes[1]["requested_by"] == leader
+    assert sorted(changes[1]["isr"]) == sorted((leader, follower)), changes
+    wait_until(lambda: state(cluster, topic, via=leader)[0][1] == tuple(sorted(
+        (leader, follower))), 30, f"the leader's Metadata to show {follower} back")
+    assert produce_one(cluster.bootstrap(leader), topic, b"healed", "all") is None
+    cluster.nodes[other].start()
+    healthy(cluster, topic)
+    assert produce_one(cluster.bootstrap(leader), topic, b"full", "all") is None
+    assert consume_all(cluster, topic, 1, 2, via=leader)[0] == [b"healed", b"full"]
