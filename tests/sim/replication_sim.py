@@ -7,8 +7,9 @@ so a failing seed replays exactly: ``python -m tests.sim.replication_sim --seed 
 
 Model
 - Network: node 0 is the controller, 1..RF the brokers. Every message gets a random delay
-  (so messages reorder), may be dropped, and is blocked by cut links (partitions cut the
-  links between groups; a message in flight over a link that is cut meanwhile is lost).
+  (so messages reorder), may be dropped or duplicated (each copy with its own delay), and
+  is blocked by cut links (partitions cut the links between groups; a message in flight
+  over a link that is cut meanwhile is lost).
 - Broker log: records ``(offset, leader epoch, payload id)`` with offsets 0.. (no
   retention), an epoch cache (epoch -> start offset, Kafka's ``LeaderEpochFileCache``: an
   entry drops the entries that start at or after it; with
@@ -148,6 +149,7 @@ class SimParams:
     min_delay_ms: int = 1
     max_delay_ms: int = 10
     drop_rate: float = 0.03
+    dup_rate: float = 0.02
     heartbeat_ms: int = 20
     session_timeout_ms: int = 150
     unfence_delay_ms: tuple[int, int] = (20, 80)
@@ -347,6 +349,7 @@ class Simulation:
         self.brokers = {b: Broker(b) for b in self.ids}
         self.cut: set[frozenset[int]] = set()
         self.drop_rate = p.drop_rate
+        self.dup_rate = p.dup_rate
         self.extra_meta_delay = 0
         # controller
         self.reg = PartitionRegistration(self.ids, self.ids, self.ids[0], 0, 0)
@@ -409,9 +412,6 @@ class Simulation:
         link = frozenset((src, dst))
         if link in self.cut or self.rng.random() < self.drop_rate:
             return
-        delay = self.rng.randint(self.p.min_delay_ms, self.p.max_delay_ms)
-        if src == CONTROLLER:
-            delay += self.extra_meta_delay
 
         def deliver() -> None:
             if link in self.cut:
@@ -419,7 +419,12 @@ class Simulation:
             if dst != CONTROLLER and not self.brokers[dst].alive:
                 return
             handler(*args)
-        self.at(self.now + delay, deliver)
+        copies = 2 if self.rng.random() < self.dup_rate else 1
+        for _ in range(copies):  # a copy gets its own delay: copies reorder too
+            delay = self.rng.randint(self.p.min_delay_ms, self.p.max_delay_ms)
+            if src == CONTROLLER:
+                delay += self.extra_meta_delay
+            self.at(self.now + delay, deliver)
 
     def _timer(self, broker: Broker, delay: int, fn: Callable[[], None]) -> None:
         inc = broker.incarnation
@@ -1080,6 +1085,7 @@ class Simulation:
         """Heal links, stop losses and delays, restart every crashed broker."""
         self.heal()
         self.set_drop(0.0)
+        self.dup_rate = 0.0
         self.set_meta_delay(0)
         for bid in self.ids:
             self.restart(bid)
@@ -1136,8 +1142,8 @@ def kafka_shell(p: SimParams) -> SimParams:
                                serve_only_unfenced=False)
 
 
-CHAOS_MS = 2500  # the tests' values: a replay reproduces a test's run exactly
-MAX_EVENTS = 4000
+CHAOS_MS = 3000  # the tests' values: a replay reproduces a test's run exactly
+MAX_EVENTS = 5000
 CONVERGE_MS = 3000
 
 
