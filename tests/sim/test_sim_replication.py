@@ -8,9 +8,10 @@ event; then every fault heals and the replicas must converge (full ISR, equal lo
 watermark at the log end). Seeds run in chunks so a failure names its seed.
 
 Environment: ``SIM_SEEDS=N`` runs seeds 0..N-1 of each configuration (default: 500 for
-RF 3 / min ISR 2, fewer for the others); ``SIM_SEED=S`` runs only seed S. Replay one
+RF 3 / min ISR 2 - 400 with Strom's shell choices, 100 with ``kafka_shell`` - and 100 each
+for RF 3 / min ISR 1 and RF 5 / min ISR 3); ``SIM_SEED=S`` runs only seed S. Replay one
 seed with every event printed: ``.venv/bin/python -m tests.sim.replication_sim --seed S
-[--rf 3 --min-isr 2] -v``.
+[--rf 3 --min-isr 2] [--kafka] -v`` (a failure prints this command).
 """
 
 from __future__ import annotations
