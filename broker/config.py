@@ -223,6 +223,9 @@ class BrokerConfig(BaseSettings):
     replica_lag_time_max_ms: int = 30_000
     #: the listener followers fetch from leaders on (default: the first client listener)
     inter_broker_listener_name: str | None = None
+    #: KIP-392: unset, leaders serve every consumer; Kafka's RackAwareReplicaSelector
+    #: (or its short name) names a follower in the consumer's ``client.rack``
+    replica_selector_class: str | None = None
     fetch_max_bytes: int = 57_671_680
 
     # groups and transactions (used by their coordinators)
@@ -314,6 +317,13 @@ class BrokerConfig(BaseSettings):
         if not 0 <= v <= 100:
             raise ValueError("must be within 0..100")
         return v
+
+    @field_validator("replica_selector_class")
+    @classmethod
+    def _replica_selector(cls, v: str | None) -> str | None:
+        from replication.replica_selector import canonical_selector
+
+        return canonical_selector(v)
 
     @field_validator("node_id")
     @classmethod

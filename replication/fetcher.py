@@ -134,7 +134,8 @@ class ReplicaFetcher:
         for (topic, index), (epoch, offset, last_epoch) in sent.items():
             topics.setdefault(topic, []).append(fetch_req.FetchPartition(
                 partition=index, current_leader_epoch=epoch, fetch_offset=offset,
-                last_fetched_epoch=last_epoch, partition_max_bytes=cfg.replica_fetch_max_bytes))
+                last_fetched_epoch=last_epoch, partition_max_bytes=cfg.replica_fetch_max_bytes,
+                log_start_offset=self._log_start(topic, index)))
         return fetch_req.FetchRequest(
             replica_id=self.replicas.node_id,
             max_wait=datetime.timedelta(milliseconds=cfg.replica_fetch_wait_max_ms),
@@ -144,6 +145,12 @@ class ReplicaFetcher:
             topics=tuple(fetch_req.FetchTopic(topic=t, partitions=tuple(ps))
                          for t, ps in topics.items()),
             forgotten_topics_data=(), rack_id="")
+
+    def _log_start(self, topic: str, index: int) -> int:
+        """The local log start offset, sent so the leader knows which offsets this
+        replica can serve to consumers (KIP-392); -1 if the log is gone."""
+        plog = self.replicas.log_manager.get(topic, index)
+        return plog.log_start_offset if plog is not None else -1
 
     def _handle(self, response: Any, sent: dict[TopicPartition, tuple[int, int, int]],
                 retry_at: float) -> None:

@@ -84,6 +84,8 @@ class Assignment:
 @dataclass(slots=True)
 class FollowerState:
     log_end_offset: int = -1
+    #: the log start offset its last fetch reported (-1: unknown); KIP-392 candidates
+    log_start_offset: int = -1
     last_caught_up_ms: int = 0
     last_fetch_ms: int = 0
     last_fetch_leader_leo: int = -1
@@ -219,10 +221,14 @@ class Partition:
             return NOT_LEADER_OR_FOLLOWER
         return NONE
 
-    def on_follower_fetch(self, replica_id: int, fetch_offset: int, now_ms: int) -> bool:
-        """Record a follower's fetch at ``fetch_offset`` (its log end offset); True if the
-        high watermark moved. Call only after ``check_replica_fetch`` returned NONE."""
+    def on_follower_fetch(self, replica_id: int, fetch_offset: int, now_ms: int, *,
+                          log_start_offset: int = -1) -> bool:
+        """Record a follower's fetch at ``fetch_offset`` (its log end offset) and, when
+        given (>= 0), its log start offset; True if the high watermark moved. Call only
+        after ``check_replica_fetch`` returned NONE."""
         state = self.followers[replica_id]
+        if log_start_offset >= 0:
+            state.log_start_offset = log_start_offset
         leo = self.leader_log_end_offset
         if fetch_offset >= leo:
             state.last_caught_up_ms = now_ms

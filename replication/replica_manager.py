@@ -18,6 +18,19 @@ followers), leadership from the metadata image, ISR changes (DESIGN.md section 5
   (KIP-279: when its last fetched epoch ends before its fetch offset on this leader, or
   this leader does not have that epoch, it gets ``diverging_epoch`` and no records), and
   its fetch offset moves the high watermark.
+- Follower fetching (KIP-392), for consumer fetches that carry client metadata (Fetch
+  v11+, ``client_rack`` not None): a partition this broker *follows* is served from the
+  local log up to the high watermark the leader last sent (or the LSO under
+  read_committed), after the same leader-epoch checks, whether or not a selector is
+  configured (Kafka's ``FetchParams.fetchOnlyLeader``); an offset between that high
+  watermark and the local log end gets no records and no error, one past the local log
+  end OFFSET_OUT_OF_RANGE with the follower's high watermark (clients then go back to
+  the leader, as Kafka's and librdkafka's do). Below v11 only the leader serves. With
+  ``replica.selector.class`` set to the rack-aware selector, the leader answers a
+  consumer in another rack with ``preferred_read_replica`` (and no records) when an
+  in-sync follower on an unfenced broker of the client's rack has the fetch offset
+  (``replication.replica_selector``). ``log()`` (ListOffsets, OffsetForLeaderEpoch,
+  coordinators) stays leader-only.
 - The high watermark: ``Partition``'s rule; each move is written to the log, wakes long
   polls (``FetchPurgatory``) and completes delayed produces.
 - ISR: the leader proposes shrinks (every ``replica_lag_time_max_ms / 2``) and expansions
@@ -52,6 +65,7 @@ from replication.partition import (
     Role,
     Transition,
 )
+from replication.replica_selector import ReplicaView, canonical_selector, rack_aware_select
 from storage.errors import DuplicateSequenceError, OffsetOutOfRangeError, StorageError
 from storage.log_manager import LogManager
 from storage.partition_log import AppendResult, PartitionLog
@@ -77,6 +91,9 @@ class ReplicationConfig:
     replica_fetch_min_bytes: int = 1
     replica_fetch_backoff_ms: int = 1000
     default_min_insync_replicas: int = 1
+    #: ``replica.selector.class`` (``replica_selector.canonical_selector``): None, the
+    #: leader always serves; the rack-aware selector names preferred read replicas
+    replica_selector_class: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +119,8 @@ class FetchPartition:
     partition_max_bytes: int
     current_leader_epoch: int = -1
     last_fetched_epoch: int = -1
+    #: a follower's log start offset (Fetch v5+; -1 unknown)
+    log_start_offset: int = -1
 
 
 @dataclass(slots=True)
@@ -116,6 +135,8 @@ class PartitionRead:
     aborted_transactions: list[tuple[int, int]] | None = None
     #: (epoch, end offset) when the follower's log diverges (KIP-279)
     diverging_epoch: tuple[int, int] | None = None
+    #: KIP-392: the broker the consumer should fetch this partition from (no records)
+    preferred_read_replica: int = -1
 
 
 @dataclass(slots=True)
@@ -144,6 +165,9 @@ class ReplicaManager:
         self.topic_ids: dict[str, uuid.UUID] = {}
         self.broker_epochs: Mapping[int, int] = {}
         self.eligible: frozenset[int] = frozenset()
+        #: broker id -> ``broker.rack`` (None: no rack) of every registered broker
+        self.broker_racks: Mapping[int, str | None] = {}
+        self.replica_selector = canonical_selector(self.config.replica_selector_class)
         self.serving = False
         #: AlterPartition to the active controller (set by the broker)
         self.alter_partition: AlterPartitionFn | None = None
@@ -196,12 +220,16 @@ class ReplicaManager:
     # ---- metadata ----------------------------------------------------------------------
     def apply_assignments(self, assignments: Mapping[TopicPartition, Assignment], *,
                           topic_ids: Mapping[str, uuid.UUID], broker_epochs: Mapping[int, int],
-                          eligible: frozenset[int], serving: bool, now_ms: int) -> None:
+                          eligible: frozenset[int], serving: bool, now_ms: int,
+                          broker_racks: Mapping[int, str | None] | None = None) -> None:
         """Adopt a new metadata image (every partition of it, see the module doc).
         ``broker_epochs``: every registered broker's epoch (a changed epoch is a new
         process: its follower state is forgotten); ``eligible``: the unfenced brokers
-        (the only ones the ISR may gain)."""
+        (the only ones the ISR may gain, and the only followers named as preferred read
+        replicas); ``broker_racks``: each registered broker's ``broker.rack`` (None when
+        it has none; omitted: no racks known, so no follower is ever preferred)."""
         old_epochs = self.broker_epochs
+        self.broker_racks = dict(broker_racks or {})
         self.assignments = assignments
         self.topic_ids = dict(topic_ids)
         self.broker_epochs = broker_epochs
@@ -376,16 +404,24 @@ class ReplicaManager:
     # ---- fetch -------------------------------------------------------------------------
     def fetch_records(self, wanted: Iterable[tuple[TopicPartition, FetchPartition]], *,
                       replica_id: int, read_committed: bool, max_bytes: int,
-                      now_ms: int) -> FetchResult:
+                      now_ms: int, client_rack: str | None = None) -> FetchResult:
         """Read each partition once, in order (KIP-74 limits: the first partition with
-        data may exceed its share by one batch so the reader always progresses)."""
+        data may exceed its share by one batch so the reader always progresses).
+
+        ``client_rack``: a consumer's client metadata (Fetch v11+: its ``rack_id``, ""
+        when it has none); None for older consumers and for replicas. With it, partitions
+        this broker follows are served too, and a leader may answer with a preferred read
+        replica (see the module doc). ``FetchResult.errors`` is set when the answer must
+        go out at once: an error, a diverging epoch or a preferred read replica."""
         result = FetchResult()
         left = max_bytes
         min_one = True
         for key, p in wanted:
             read = self._read_one(key, p, replica_id, read_committed,
-                                  min(p.partition_max_bytes, left), min_one, now_ms)
-            if read.error_code or read.diverging_epoch is not None:
+                                  min(p.partition_max_bytes, left), min_one, now_ms,
+                                  client_rack)
+            if read.error_code or read.diverging_epoch is not None \
+                    or read.preferred_read_replica >= 0:
                 result.errors = True  # answer at once
             size = len(read.records)
             if size:
@@ -395,11 +431,23 @@ class ReplicaManager:
             result.reads.append((key, read))
         return result
 
-    def _read_one(self, key: TopicPartition, p: FetchPartition, replica_id: int,
-                  read_committed: bool, limit: int, min_one: bool, now_ms: int
-                  ) -> PartitionRead:
+    def _readable_log(self, key: TopicPartition, replica_id: int,
+                      client_rack: str | None) -> PartitionLog | None:
+        """The log a fetch may read: a partition led here; for a consumer fetch with
+        client metadata also one followed here."""
         part = self.partitions.get(key)
-        plog = self.log(*key)
+        if part is None:
+            return None
+        if part.role is Role.LEADER or (part.role is Role.FOLLOWER and replica_id < 0
+                                        and client_rack is not None):
+            return self.log_manager.get(*key)
+        return None
+
+    def _read_one(self, key: TopicPartition, p: FetchPartition, replica_id: int,
+                  read_committed: bool, limit: int, min_one: bool, now_ms: int,
+                  client_rack: str | None = None) -> PartitionRead:
+        part = self.partitions.get(key)
+        plog = self._readable_log(key, replica_id, client_rack)
         if part is None or plog is None:
             return PartitionRead(self.missing_error(*key))
         follower = replica_id >= 0
@@ -414,13 +462,22 @@ class ReplicaManager:
             if diverging is not None:
                 return PartitionRead(0, part.high_watermark, part.high_watermark,
                                      plog.log_start_offset, diverging_epoch=diverging)
-            if part.on_follower_fetch(replica_id, p.fetch_offset, now_ms):
+            if part.on_follower_fetch(replica_id, p.fetch_offset, now_ms,
+                                      log_start_offset=p.log_start_offset):
                 self._high_watermark_moved(key, part, plog)
             self._maybe_expand(key, part)
         elif p.current_leader_epoch > part.leader_epoch:
             return PartitionRead(int(ErrorCode.unknown_leader_epoch))
         elif 0 <= p.current_leader_epoch < part.leader_epoch:
             return PartitionRead(int(ErrorCode.fenced_leader_epoch))
+        elif part.role is Role.LEADER:
+            preferred = self.preferred_read_replica(key, client_rack, p.fetch_offset, now_ms)
+            if preferred is not None:
+                hw = plog.high_watermark
+                lso = plog.last_stable_offset if read_committed else hw
+                return PartitionRead(0, hw, lso, plog.log_start_offset,
+                                     preferred_read_replica=preferred)
+        # a follower serving a consumer reads to the high watermark the leader sent it
         hw = plog.high_watermark
         # read_uncommitted skips the LSO computation (it may scan producer state): it is
         # reported as the high watermark, which it equals while no transaction is open
@@ -446,6 +503,32 @@ class ReplicaManager:
         if read_committed:
             aborted = plog.aborted_transactions(p.fetch_offset, lso) if records else []
         return PartitionRead(0, hw, lso, plog.log_start_offset, records, aborted)
+
+    def preferred_read_replica(self, key: TopicPartition, client_rack: str | None,
+                               fetch_offset: int, now_ms: int) -> int | None:
+        """KIP-392 on a leader: the follower a consumer in ``client_rack`` should fetch
+        ``key`` from at ``fetch_offset``, or None (this leader serves it).
+
+        None unless a selector is configured, this broker leads ``key`` and the client
+        named a rack. Candidates: followers in the ISR, on unfenced brokers, whose last
+        fetch reached ``fetch_offset`` and whose log start (when known) is at or below
+        it; the choice is ``replica_selector.rack_aware_select``."""
+        if self.replica_selector is None or not client_rack:
+            return None
+        part = self.partitions.get(key)
+        plog = self.log_manager.get(*key)
+        if part is None or plog is None or part.role is not Role.LEADER:
+            return None
+        leader = ReplicaView(self.node_id, self.broker_racks.get(self.node_id),
+                             plog.log_end_offset, 0)
+        candidates = [
+            ReplicaView(r, self.broker_racks.get(r), s.log_end_offset,
+                        max(0, now_ms - s.last_caught_up_ms))
+            for r, s in part.followers.items()
+            if r in part.isr and r in self.eligible and s.log_end_offset >= fetch_offset
+            and s.log_start_offset <= fetch_offset]
+        chosen = rack_aware_select(client_rack, leader, candidates)
+        return None if chosen.broker_id == self.node_id else chosen.broker_id
 
     @staticmethod
     def _divergence(plog: PartitionLog, p: FetchPartition) -> tuple[int, int] | None:
@@ -531,7 +614,9 @@ class ReplicaManager:
         if part is None or plog is None or part.role is not Role.FOLLOWER:
             return
         part.on_leader_high_watermark(leader_hw, plog.log_end_offset)
-        plog.high_watermark = part.high_watermark
+        if plog.high_watermark != part.high_watermark:
+            plog.high_watermark = part.high_watermark
+            self.purgatory.notify(key)  # consumers long-polling this follower (KIP-392)
 
     async def close(self) -> None:
         self._closed = True

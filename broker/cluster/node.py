@@ -133,7 +133,8 @@ class ClusterBroker(Broker):
             replica_fetch_wait_max_ms=c.replica_fetch_wait_max_ms,
             replica_fetch_min_bytes=c.replica_fetch_min_bytes,
             replica_fetch_backoff_ms=c.replica_fetch_backoff_ms,
-            default_min_insync_replicas=c.min_insync_replicas)
+            default_min_insync_replicas=c.min_insync_replicas,
+            replica_selector_class=c.replica_selector_class)
         return ReplicaManager(self.log_manager, self.node_id, self.purgatory, config=config,
                               min_insync_replicas=self._topic_min_insync)
 
@@ -455,7 +456,8 @@ class ClusterNode:
             assignments, topic_ids={t.name: t.topic_id for t in image.topics.values()},
             broker_epochs={b.broker_id: b.broker_epoch for b in image.brokers.values()},
             eligible=frozenset(b.broker_id for b in image.unfenced_brokers()),
-            serving=serving, now_ms=wall_ms())
+            serving=serving, now_ms=wall_ms(),
+            broker_racks={b.broker_id: b.rack for b in image.brokers.values()})
 
     def _broker_address(self, broker_id: int) -> tuple[str, int] | None:
         """Where to fetch from a leader: its endpoint on ``inter.broker.listener.name``

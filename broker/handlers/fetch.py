@@ -13,6 +13,14 @@ Long poll: if fewer than ``min_bytes`` are available and ``max_wait_ms`` > 0, th
 waits in the purgatory until an append to one of its partitions (then re-reads) or the
 deadline (then answers with what there is). Errors answer at once.
 
+Follower fetching (KIP-392, v11+): a consumer's request carries ``rack_id`` (its
+``client.rack``); for v11+ consumer fetches the replica manager also serves partitions
+this broker follows (up to the follower's high watermark), and a leader configured with
+``replica.selector.class`` may answer a partition with ``preferred_read_replica`` and no
+records, which answers the whole request at once (as an error does). Below v11, and for
+replica fetches, only leaders serve. ``strom_bytes_out_total`` counts consumer fetches
+only (Kafka's BytesOutPerSec leaves replication out).
+
 Fetch sessions (``broker.fetch_session``, v7+): epoch 0 opens a session (full answer
 with its id); an incremental request (its next epoch) updates the session's partitions
 and is answered with only the partitions that have records, an error, or a changed high
@@ -46,9 +54,19 @@ def requested(request: Any) -> OrderedDict[Key, SessionPartition]:
         for t in request.topics for p in t.partitions)
 
 
-def _last_fetched_epochs(request: Any) -> dict[Key, int]:
-    return {(t.topic, p.partition): getattr(p, "last_fetched_epoch", -1)
+def _replica_fields(request: Any) -> dict[Key, tuple[int, int]]:
+    """(last fetched epoch, log start offset) per partition of a replica's request."""
+    return {(t.topic, p.partition): (getattr(p, "last_fetched_epoch", -1),
+                                     getattr(p, "log_start_offset", -1))
             for t in request.topics for p in t.partitions}
+
+
+def client_rack(ctx: RequestContext, request: Any, replica_id: int) -> str | None:
+    """A consumer's client metadata for the replica manager: its ``rack_id`` ("" when it
+    has none) from Fetch v11 on; None below v11 and for replicas (leaders only)."""
+    if replica_id >= 0 or ctx.api_version < 11:
+        return None
+    return getattr(request, "rack_id", None) or ""
 
 
 def _entry(index: int, r: PartitionRead) -> dict[str, Any]:
@@ -58,7 +76,8 @@ def _entry(index: int, r: PartitionRead) -> dict[str, Any]:
         "log_start_offset": r.log_start_offset, "records": r.records,
         "aborted_transactions": None if r.aborted_transactions is None else [
             {"producer_id": pid, "first_offset": first}
-            for pid, first in r.aborted_transactions]}
+            for pid, first in r.aborted_transactions],
+        "preferred_read_replica": r.preferred_read_replica}
     if r.diverging_epoch is not None:
         out["diverging_epoch"] = {"epoch": r.diverging_epoch[0],
                                   "end_offset": r.diverging_epoch[1]}
@@ -70,15 +89,16 @@ def read_partitions(ctx: RequestContext, request: Any,
                     ) -> tuple[list[tuple[str, dict[str, Any]]], int, bool]:
     """Read every wanted partition once, in order → ((topic, partition response) for each,
     bytes, any error)."""
-    last_epochs = _last_fetched_epochs(request) if replica_id >= 0 else {}
+    replica = _replica_fields(request) if replica_id >= 0 else {}
     # the broker's fetch.max.bytes caps what a client may ask for (Kafka does the same),
     # so one request cannot make the broker build a response of gigabytes
     limit = min(getattr(request, "max_bytes", 0x7FFFFFFF), ctx.broker.config.fetch_max_bytes)
     result = ctx.broker.replica_manager.fetch_records(
         ((key, FetchPartition(p.fetch_offset, p.partition_max_bytes, p.current_leader_epoch,
-                              last_epochs.get(key, -1))) for key, p in wanted.items()),
+                              *replica.get(key, (-1, -1)))) for key, p in wanted.items()),
         replica_id=replica_id, read_committed=getattr(request, "isolation_level", 0) == 1,
-        max_bytes=limit, now_ms=time.time_ns() // 1_000_000)
+        max_bytes=limit, now_ms=time.time_ns() // 1_000_000,
+        client_rack=client_rack(ctx, request, replica_id))
     out: list[tuple[str, dict[str, Any]]] = []
     errors = result.errors
     for (name, index), read in result.reads:
@@ -150,8 +170,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             purgatory.unwatch(keys, fut)
     if session is not None:
         # remember what the client was told; an incremental answer shows only news
-        news = [cached.changed(part) for cached, (_, part) in zip(wanted.values(), read,
-                                                                  strict=True)]
+        # a preferred read replica is always news (the client must move)
+        news = [cached.changed(part) or part["preferred_read_replica"] >= 0
+                for cached, (_, part) in zip(wanted.values(), read, strict=True)]
         if epoch != INITIAL_EPOCH:
             read = [entry for entry, new in zip(read, news, strict=True) if new]
             session.served([(name, part["partition_index"]) for name, part in read
@@ -160,7 +181,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     bytes_out = ctx.broker.metrics.bytes_out
     for name, part in read:
         by_topic.setdefault(name, []).append(part)
-        if part["records"]:
+        if part["records"] and replica_id < 0:
             bytes_out.inc(name, amount=len(part["records"]))
     return ctx.build_response({
         "throttle_time": 0, "error_code": 0,
