@@ -21,6 +21,10 @@ Leader balance: with ``auto.leader.rebalance.enable``, the same driver cycle che
 leader imbalance once per ``leader.imbalance.check.interval.seconds`` and hands leadership
 back to live in-sync preferred replicas (``elect_leaders.rebalance_leaders``); ElectLeaders
 requests are decided by ``elect_leaders.elect_leaders`` (``QuorumController.elect_leaders``).
+
+Reassignment: AlterPartitionReassignments is decided by
+``reassignment.alter_reassignments`` and committed before it is answered;
+ListPartitionReassignments reads the active image (``reassignment.ongoing``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from common.logging import get_logger
-from controller.metadata import broker_control, elect_leaders, isr_control
+from controller.metadata import broker_control, elect_leaders, isr_control, reassignment
 from controller.metadata.active import ActiveController
 from controller.metadata.codec import encode_batch
 from controller.metadata.image import MetadataImage
@@ -292,3 +296,36 @@ class QuorumController:
                      leader=r.leader, isr=None if r.isr is None else list(r.isr),
                      election_type=election_type)
         return result
+
+    async def alter_partition_reassignments(
+            self, requests: Sequence[tuple[str, Sequence[tuple[int, reassignment.Target]]]],
+            *, allow_replication_factor_change: bool = True
+            ) -> reassignment.ReassignmentDecision:
+        """AlterPartitionReassignments (``reassignment.alter_reassignments`` rules) against
+        the active image, answered once its changes are committed. A cancel may elect
+        uncleanly only in topics whose ``unclean.leader.election.enable`` (else the broker
+        default) is true. Raises NotControllerError."""
+        def decide(image: MetadataImage, next_offset: int) -> tuple[Any, Any]:
+            default = self.unclean_default()
+            unclean = frozenset(name for name, _ in requests
+                                if elect_leaders.unclean_enabled(image, name, default))
+            decision = reassignment.alter_reassignments(
+                image, requests, unclean=unclean,
+                allow_replication_factor_change=allow_replication_factor_change)
+            return decision.records, decision
+
+        result = await self.decide(decide)
+        for r in result.records:
+            log.info("reassignment_changed", topic_id=str(r.topic_id),
+                     partition=r.partition_id,
+                     replicas=None if r.replicas is None else list(r.replicas),
+                     adding=list(r.adding_replicas or ()),
+                     removing=list(r.removing_replicas or ()), leader=r.leader)
+        return result
+
+    async def list_partition_reassignments(
+            self, named: Sequence[tuple[str, Sequence[int]]] | None
+            ) -> list[tuple[str, list[tuple[int, Any]]]]:
+        """The reassignments in progress in the active image (``reassignment.ongoing``).
+        Raises NotControllerError."""
+        return await self.decide(lambda image, _next: ((), reassignment.ongoing(image, named)))

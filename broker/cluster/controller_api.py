@@ -18,7 +18,10 @@ ApiVersions advertises only what it answers:
   decided by the active controller against its image with the admin code's own request
   handling (``broker.cluster.staging.StagingRegistry``), proposed as one metadata entry
   and answered once committed. A node that is not the active controller answers
-  NOT_CONTROLLER for every topic/resource; the forwarding broker retries.
+  NOT_CONTROLLER for every topic/resource; the forwarding broker retries;
+- ElectLeaders v0-2 (``broker.cluster.elect_leaders``), AlterPartitionReassignments v0-1
+  and ListPartitionReassignments v0 (``broker.cluster.reassignments``), which brokers
+  forward from their client listeners.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from broker.admin.handlers_topics import (
     answer_create_topics,
     answer_delete_topics,
 )
-from broker.cluster import elect_leaders
+from broker.cluster import elect_leaders, reassignments
 from broker.cluster.staging import StagingRegistry, UnavailableRegistry
 from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions
 from controller.metadata import isr_control, producer_id_control
@@ -224,6 +227,7 @@ HANDLERS = [
     ApiHandler(BROKER_REGISTRATION, 0, 4, handle_broker_registration),
     ApiHandler(BROKER_HEARTBEAT, 0, 2, handle_broker_heartbeat),
     elect_leaders.CONTROLLER_HANDLER,
+    *reassignments.CONTROLLER_HANDLERS,
     ApiHandler(ALTER_PARTITION, 2, 3, handle_alter_partition),
     ApiHandler(ALLOCATE_PRODUCER_IDS, 0, 0, handle_allocate_producer_ids),
     ApiHandler(CREATE_TOPICS, 2, 7, _admin(answer_create_topics, False)),

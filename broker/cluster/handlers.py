@@ -16,6 +16,8 @@ replicas; a partition without a live leader is LEADER_NOT_AVAILABLE).
   forwarded, and the answers are merged in request order.
 - DescribeQuorum: forwarded to the quorum (a client may ask any broker).
 - ElectLeaders: forwarded to the active controller (``broker.cluster.elect_leaders``).
+- AlterPartitionReassignments, ListPartitionReassignments: forwarded to the active
+  controller (``broker.cluster.reassignments``).
 
 The group code's own handlers stay: they answer NOT_COORDINATOR for a group whose
 ``__consumer_offsets`` partition this broker does not lead (``ClusterReplicaManager.log``
@@ -32,7 +34,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.admin import handlers_configs
-from broker.cluster import elect_leaders
+from broker.cluster import elect_leaders, reassignments
 from broker.group.partitioner import partition_for
 from broker.handlers import ApiHandler, RequestContext
 from controller.metadata.image import MetadataImage
@@ -224,4 +226,5 @@ def cluster_handlers() -> list[ApiHandler]:
         ApiHandler(44, 0, 1, _forwarder(44, handlers_configs.handle_incremental_alter_configs)),
         ApiHandler(55, 2, 2, handle_describe_quorum),
         elect_leaders.BROKER_HANDLER,
+        *reassignments.BROKER_HANDLERS,
     ]

@@ -26,6 +26,9 @@ Rules
   ``unclean.leader.election.enable`` (else the broker default ``unclean``) allows it; then
   the first live replica leads (also when a broker returns and a leaderless partition
   still has no live ISR member).
+- Reassignment: a partition change of fencing or unfencing that completes a partition's
+  reassignment (``controller.metadata.reassignment.complete_all``) completes it in the
+  same record.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from controller.metadata.dir_control import lost_directories, on_data_lost
 from controller.metadata.elect_leaders import unclean_enabled
 from controller.metadata.election import on_broker_fenced, on_broker_unfenced
 from controller.metadata.image import MetadataImage, apply_all
+from controller.metadata.reassignment import complete_all
 from controller.metadata.records import (
     Endpoint,
     FenceBrokerRecord,
@@ -194,7 +198,7 @@ def fence_broker(image: MetadataImage, broker_id: int, *, unclean: bool = False
                                       unclean=unclean_enabled(image, topic.name, unclean))
             if change is not None:
                 records.append(change)
-    return tuple(records)
+    return complete_all(image, records, live)
 
 
 def unfence_broker(image: MetadataImage, broker_id: int, *, unclean: bool = False
@@ -211,7 +215,7 @@ def unfence_broker(image: MetadataImage, broker_id: int, *, unclean: bool = Fals
                                         unclean=unclean_enabled(image, topic.name, unclean))
             if change is not None:
                 records.append(change)
-    return tuple(records)
+    return complete_all(image, records, live)
 
 
 def fence_expired(image: MetadataImage, heartbeats: BrokerHeartbeats, now_ms: int, *,

@@ -3,7 +3,8 @@
 One record (a *frame*)::
 
     type     u16   the record's TYPE (Kafka's metadata record api key)
-    version  u16   0, except RegisterBrokerRecord: 1 when it carries log_dirs
+    version  u16   0, except RegisterBrokerRecord, PartitionRecord and
+                   PartitionChangeRecord: 1 when they carry their newer fields
     body           the fields of that version in declaration order, encoded by kind:
 
     i8/i16/i32/i64  signed integers         bool  1 byte, 0 or 1
@@ -15,7 +16,11 @@ One record (a *frame*)::
 
 Versions: RegisterBrokerRecord v1 appends ``log_dirs`` ([uuid]); v0 (no directory ids,
 written before they existed and still whenever ``log_dirs`` is empty, so older readers
-keep reading it) decodes with ``log_dirs`` empty = unknown. Every other type is v0.
+keep reading it) decodes with ``log_dirs`` empty = unknown. PartitionRecord v1 appends
+``removing_replicas`` and ``adding_replicas`` ([i32] each), PartitionChangeRecord v1 the
+same as [i32]? (None = unchanged); both are written as v0 while no reassignment is in
+them (empty / None), and v0 decodes with none. Every other type is v0. In general a
+record is written with the oldest version whose omitted fields all hold their defaults.
 
 A Raft entry carries a *batch* of records applied atomically (a topic and all its
 partitions, say)::
@@ -61,20 +66,23 @@ SCHEMAS: dict[type, tuple[str, ...]] = {
     RegisterBrokerRecord: ("i32", "uuid", "i64", "endpoints", "str?", "bool", "[uuid]"),
     UnregisterBrokerRecord: ("i32", "i64"),
     TopicRecord: ("str", "uuid"),
-    PartitionRecord: ("i32", "uuid", "[i32]", "[i32]", "i32", "i32", "i32"),
+    PartitionRecord: ("i32", "uuid", "[i32]", "[i32]", "i32", "i32", "i32", "[i32]", "[i32]"),
     ConfigRecord: ("i8", "str", "str", "str?"),
-    PartitionChangeRecord: ("i32", "uuid", "[i32]?", "i32", "[i32]?"),
+    PartitionChangeRecord: ("i32", "uuid", "[i32]?", "i32", "[i32]?", "[i32]?", "[i32]?"),
     FenceBrokerRecord: ("i32", "i64"),
     UnfenceBrokerRecord: ("i32", "i64"),
     RemoveTopicRecord: ("uuid",),
     ProducerIdsRecord: ("i32", "i64", "i64"),
 }
 #: types whose newest version is not VERSION: type -> newest version (SCHEMAS holds it)
-NEWEST: dict[type, int] = {RegisterBrokerRecord: 1}
+NEWEST: dict[type, int] = {RegisterBrokerRecord: 1, PartitionRecord: 1,
+                           PartitionChangeRecord: 1}
 #: older versions still decoded: (type, version) -> the leading fields they carry (the
 #: fields after them take their dataclass defaults)
 OLDER: dict[tuple[type, int], tuple[str, ...]] = {
     (RegisterBrokerRecord, 0): SCHEMAS[RegisterBrokerRecord][:-1],
+    (PartitionRecord, 0): SCHEMAS[PartitionRecord][:-2],
+    (PartitionChangeRecord, 0): SCHEMAS[PartitionChangeRecord][:-2],
 }
 
 _INT = {"i8": struct.Struct(">b"), "i16": struct.Struct(">h"), "i32": struct.Struct(">i"),
@@ -198,10 +206,14 @@ class _Reader:
 
 def _write_version(record: MetadataRecord) -> tuple[int, tuple[str, ...]]:
     """The version ``record`` is written with and its field kinds: the oldest version
-    that holds every field value that is not the default."""
+    that holds every field value that is not the default (so a reader that predates a
+    field keeps reading the records that do not use it)."""
     cls = type(record)
-    if isinstance(record, RegisterBrokerRecord) and not record.log_dirs:
-        return 0, OLDER[(cls, 0)]
+    all_fields = fields(cls)
+    for version in sorted(v for c, v in OLDER if c is cls):
+        kinds = OLDER[(cls, version)]
+        if all(getattr(record, f.name) == f.default for f in all_fields[len(kinds):]):
+            return version, kinds
     return NEWEST.get(cls, VERSION), SCHEMAS[cls]
 
 

@@ -13,8 +13,10 @@ controller only writes records that apply cleanly, so this signals a bug or a da
 - TopicRecord adds a topic (name and id must be new); RemoveTopicRecord removes it with
   its partitions and topic configs.
 - PartitionRecord adds a partition to a known topic; PartitionChangeRecord changes ISR,
-  leader or replicas, bumping ``partition_epoch`` (and ``leader_epoch`` when the leader
-  changes).
+  leader, replicas or the in-progress reassignment (``adding_replicas`` /
+  ``removing_replicas``, KIP-455), bumping ``partition_epoch`` (and ``leader_epoch`` when
+  the leader changes). Replicas are non-empty and distinct, the ISR within them; the
+  adding and removing replicas are disjoint and within the replicas.
 - ConfigRecord sets (value) or deletes (None) one config key of a resource.
 - ProducerIdsRecord moves ``next_producer_id`` (the cluster's first producer id not yet
   handed out in a block) forward; a value not above the current one is refused.
@@ -83,11 +85,23 @@ class BrokerRegistration:
 
 @dataclass(frozen=True, slots=True)
 class PartitionRegistration:
+    """One partition. During a reassignment (``controller.metadata.reassignment``)
+    ``replicas`` is the target followed by the replicas being removed;
+    ``adding_replicas`` are the target replicas that were not replicas before (they join
+    the ISR once caught up), ``removing_replicas`` those that leave when it completes."""
+
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
     leader: int
     leader_epoch: int
     partition_epoch: int
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
+
+    @property
+    def reassigning(self) -> bool:
+        """Whether a reassignment is in progress."""
+        return bool(self.adding_replicas or self.removing_replicas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +200,10 @@ def _apply(image: MetadataImage, r: MetadataRecord) -> MetadataImage:
         topic = _topic(image, r.topic_id, r)
         if r.partition_id in topic.partitions or r.partition_id < 0:
             raise MetadataError(f"{r}: partition already exists or is negative")
-        _check_replicas(r, r.replicas, r.isr)
+        _check_replicas(r, r.replicas, r.isr, r.adding_replicas, r.removing_replicas)
         part = PartitionRegistration(tuple(r.replicas), tuple(r.isr), r.leader,
-                                     r.leader_epoch, r.partition_epoch)
+                                     r.leader_epoch, r.partition_epoch,
+                                     tuple(r.adding_replicas), tuple(r.removing_replicas))
         return _with_partition(image, topic, r.partition_id, part)
     if isinstance(r, PartitionChangeRecord):
         topic = _topic(image, r.topic_id, r)
@@ -197,12 +212,16 @@ def _apply(image: MetadataImage, r: MetadataRecord) -> MetadataImage:
             raise MetadataError(f"{r}: unknown partition")
         replicas = part.replicas if r.replicas is None else tuple(r.replicas)
         isr = part.isr if r.isr is None else tuple(r.isr)
-        _check_replicas(r, replicas, isr)
+        adding = part.adding_replicas if r.adding_replicas is None \
+            else tuple(r.adding_replicas)
+        removing = part.removing_replicas if r.removing_replicas is None \
+            else tuple(r.removing_replicas)
+        _check_replicas(r, replicas, isr, adding, removing)
         leader, leader_epoch = part.leader, part.leader_epoch
         if r.leader != NO_LEADER_CHANGE:
             leader, leader_epoch = r.leader, part.leader_epoch + 1
         new = PartitionRegistration(replicas, isr, leader, leader_epoch,
-                                    part.partition_epoch + 1)
+                                    part.partition_epoch + 1, adding, removing)
         return _with_partition(image, topic, r.partition_id, new)
     if isinstance(r, ConfigRecord):
         key = (r.resource_type, r.resource_name)
@@ -232,11 +251,17 @@ def _topic(image: MetadataImage, topic_id: uuid.UUID, r: object) -> TopicImage:
     return topic
 
 
-def _check_replicas(r: object, replicas: tuple[int, ...], isr: tuple[int, ...]) -> None:
+def _check_replicas(r: object, replicas: tuple[int, ...], isr: tuple[int, ...],
+                    adding: tuple[int, ...] = (), removing: tuple[int, ...] = ()) -> None:
     if not replicas or len(set(replicas)) != len(replicas):
         raise MetadataError(f"{r}: replicas must be non-empty and distinct")
     if not set(isr) <= set(replicas):
         raise MetadataError(f"{r}: ISR {list(isr)} not within replicas {list(replicas)}")
+    if not set(adding) | set(removing) <= set(replicas) or set(adding) & set(removing) \
+            or len(set(adding)) != len(adding) or len(set(removing)) != len(removing):
+        raise MetadataError(f"{r}: adding {list(adding)} and removing {list(removing)} "
+                            f"replicas must be distinct, disjoint and within replicas "
+                            f"{list(replicas)}")
 
 
 def _with_partition(image: MetadataImage, topic: TopicImage, index: int,
@@ -260,7 +285,8 @@ def image_records(image: MetadataImage) -> list[MetadataRecord]:
         out.append(TopicRecord(topic.name, topic.topic_id))
         for index, p in sorted(topic.partitions.items()):
             out.append(PartitionRecord(index, topic.topic_id, p.replicas, p.isr, p.leader,
-                                       p.leader_epoch, p.partition_epoch))
+                                       p.leader_epoch, p.partition_epoch,
+                                       p.removing_replicas, p.adding_replicas))
     for (rtype, rname), values in sorted(image.configs.items()):
         for name, value in sorted(values.items()):
             out.append(ConfigRecord(rtype, rname, name, value))

@@ -21,6 +21,16 @@ Per partition, in order:
 
 The answer for each accepted partition is the state after the change (leader, leader
 epoch, ISR, partition epoch).
+
+Reassignment (``controller.metadata.reassignment``): an ISR change that brings the last
+replica a reassignment is adding into the ISR also completes it, in the same record
+(replicas = target, the removed replicas out of the ISR, a new leader when the requester
+is being removed, the leader epoch bumped when replicas leave). The requester still gets
+NONE with that state, not Kafka's NEW_LEADER_ELECTED: the leader's replica manager drops
+a pending ISR proposal on any error (``Partition.alter_failed``), and a leader that
+forgot the expansion could advance its high watermark without the replica the
+controller just put in the ISR (and may have made leader). With NONE it keeps the
+proposal pending until the image with the new partition epoch arrives.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controller.metadata.image import MetadataImage, PartitionRegistration
+from controller.metadata.reassignment import fold_completion, merged
 from controller.metadata.records import PartitionChangeRecord
 from protocol.errors import ErrorCode
 
@@ -68,6 +79,7 @@ def alter_partition(image: MetadataImage, broker_id: int, broker_epoch: int,
         return AlterPartitionDecision(int(ErrorCode.stale_broker_epoch), (), ())
     records: list[PartitionChangeRecord] = []
     results: list[IsrResult] = []
+    live = {b.broker_id for b in image.unfenced_brokers()}
     for req in requests:
         code, part = _check(image, broker_id, req)
         if code != NONE or part is None:
@@ -75,9 +87,10 @@ def alter_partition(image: MetadataImage, broker_id: int, broker_epoch: int,
             continue
         isr = tuple(b for b, _ in req.new_isr)
         if isr != part.isr:
-            records.append(PartitionChangeRecord(req.partition, req.topic_id, isr=isr))
-            part = PartitionRegistration(part.replicas, isr, part.leader, part.leader_epoch,
-                                         part.partition_epoch + 1)
+            change = fold_completion(
+                part, PartitionChangeRecord(req.partition, req.topic_id, isr=isr), live)
+            records.append(change)
+            part = merged(part, change)
         results.append(IsrResult(req.topic_id, req.partition, NONE, part))
     return AlterPartitionDecision(NONE, tuple(records), tuple(results))
 

@@ -65,7 +65,10 @@ class TopicRecord:
 @dataclass(frozen=True, slots=True)
 class PartitionRecord:
     """A new partition with its full state. ``replicas`` is the assignment in preference
-    order (the first is the preferred leader); ``isr`` the in-sync replicas."""
+    order (the first is the preferred leader); ``isr`` the in-sync replicas.
+    ``removing_replicas`` / ``adding_replicas``: the replicas an in-progress reassignment
+    (KIP-455) removes / adds, both within ``replicas`` (empty: none in progress; a
+    snapshot carries them)."""
 
     TYPE = 3
     partition_id: int
@@ -75,6 +78,8 @@ class PartitionRecord:
     leader: int
     leader_epoch: int = 0
     partition_epoch: int = 0
+    removing_replicas: tuple[int, ...] = ()
+    adding_replicas: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,9 @@ class ConfigRecord:
 @dataclass(frozen=True, slots=True)
 class PartitionChangeRecord:
     """A change to a partition. Applying it bumps ``partition_epoch``; a leader change
-    (``leader`` != -2) also bumps ``leader_epoch``."""
+    (``leader`` != -2) also bumps ``leader_epoch``. ``removing_replicas`` /
+    ``adding_replicas`` set the in-progress reassignment (``()`` clears it, None leaves
+    it unchanged)."""
 
     TYPE = 5
     partition_id: int
@@ -99,6 +106,8 @@ class PartitionChangeRecord:
     isr: tuple[int, ...] | None = None
     leader: int = NO_LEADER_CHANGE
     replicas: tuple[int, ...] | None = None
+    removing_replicas: tuple[int, ...] | None = None
+    adding_replicas: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
