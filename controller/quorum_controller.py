@@ -278,7 +278,10 @@ class QuorumController:
         result = await self.decide(decide)
         for r in result.records:
             log.info("isr_changed", topic_id=str(r.topic_id), partition=r.partition_id,
-                     isr=list(r.isr or ()), requested_by=broker_id)
+                     isr=list(r.isr or ()), requested_by=broker_id,
+                     **({} if r.adding_replicas is None else {  # completed a reassignment
+                         "reassignment_completed": True, "leader": r.leader,
+                         "replicas": None if r.replicas is None else list(r.replicas)}))
         return result
 
     async def elect_leaders(self, election_type: int,

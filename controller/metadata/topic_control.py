@@ -188,7 +188,10 @@ def create_partitions(image: MetadataImage, name: str, count: int, *,
         return _fail(ErrorCode.invalid_partitions,
                      f"topic {name!r} has {current} partitions; the new count {count} must "
                      "be larger")
-    rf = len(next(iter(topic.partitions.values())).replicas) if topic.partitions else 1
+    # the replication factor: the first partition's replicas not being added by a
+    # reassignment (during one, its replicas are the target plus those being removed)
+    first = topic.partitions.get(0) or next(iter(topic.partitions.values()), None)
+    rf = len(first.replicas) - len(first.adding_replicas) if first else 1
     live = [(b.broker_id, b.rack) for b in image.unfenced_brokers()]
     if assignments is not None:
         if len(assignments) != count - current:

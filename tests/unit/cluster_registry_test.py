@@ -207,3 +207,41 @@ def offset_for_leader_epoch(replicas: ReplicaManager, topic: str,
     response = asyncio.run(handle(ctx, body))
     return [(int(p.error_code), int(p.leader_epoch), int(p.end_offset))
             for p in response.topics[0].partitions]
+
+
+def test_reassignment_creates_and_deletes_local_logs_only_once_caught_up(
+        tmp_path: Path) -> None:
+    """A reassignment adding this broker creates its log (the replication factor stays
+    that of the replicas not being added); one removing it deletes the log, but only
+    after ``remove_strays`` (caught up) and never while the image assigns it here."""
+    from controller.metadata.records import PartitionChangeRecord
+
+    registry, logs = open_registry(tmp_path)
+    tid = uuid.uuid4()
+    image = apply_all(MetadataImage(), [
+        TopicRecord("moving", tid), PartitionRecord(0, tid, (2, 3), (2, 3), 2),
+        PartitionRecord(1, tid, (1, 2), (1, 2), 1)])
+    registry.apply_image(image)
+    assert sorted(logs.partitions()) == [("moving", 1)]
+    # partition 0 gains this broker: its log is created, the factor stays 2
+    image = apply_all(image, [PartitionChangeRecord(
+        0, tid, replicas=(1, 3, 2), removing_replicas=(2,), adding_replicas=(1,))])
+    registry.apply_image(image)
+    assert sorted(logs.partitions()) == [("moving", 0), ("moving", 1)]
+    assert registry.get("moving").replication_factor == 2  # type: ignore[union-attr]
+    # partition 1 moves away before this broker caught up: the log stays
+    image = apply_all(image, [PartitionChangeRecord(1, tid, replicas=(2, 3), isr=(2, 3),
+                                                    leader=2)])
+    registry.apply_image(image)
+    assert registry.remove_unassigned(image) == []
+    assert ("moving", 1) in logs.partitions()
+    # caught up: the log of partition 1 goes, partition 0's (still assigned) stays
+    registry.remove_strays()
+    assert sorted(logs.partitions()) == [("moving", 0)]
+    # later moves delete at once (no event loop running here)
+    image = apply_all(image, [PartitionChangeRecord(
+        0, tid, replicas=(3, 2), isr=(3, 2), leader=3, removing_replicas=(),
+        adding_replicas=())])
+    registry.apply_image(image)
+    assert sorted(logs.partitions()) == []
+    assert (tmp_path / "moving-0").exists() is False
