@@ -79,7 +79,8 @@ Invariants, checked after every event (``InvariantViolation`` names seed and eve
    same records as each acting leader up to that leader's high watermark.
 2. A leader's high watermark never moves back within one leadership (incarnation and
    leader epoch); and what any leader exposes below its high watermark (the "committed"
-   prefix) never changes later.
+   prefix) never changes later; what a follower exposes below its high watermark (it
+   serves consumers too, KIP-392) is committed.
 3. Every record acknowledged under acks=all is in the committed prefix and, when it is
    acknowledged, on at least min.insync.replicas logs (a down or recovering broker counts
    as a holder: it may have lost it within the bound); the controller's leader, once it
@@ -933,6 +934,13 @@ class Simulation:
             if not b.alive or part is None:
                 continue
             if part.role is not Role.LEADER:
+                # KIP-392: followers serve consumers up to their high watermark too
+                n = min(part.high_watermark, b.log.end_offset)
+                if n and (not self.beyond_bound or self.p.strict) and (
+                        n > len(cchain) or b.log.chain[n - 1] != cchain[n - 1]):
+                    self.fail(f"(2) follower b{b.bid} exposes records below its high "
+                              f"watermark {part.high_watermark} that were not committed "
+                              f"(committed {len(cchain)})")
                 continue
             live_leaders.append(b)
             hw = part.high_watermark
