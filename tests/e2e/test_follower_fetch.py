@@ -116,16 +116,21 @@ class LogCapture(logging.Handler):
             return "\n".join(self.lines)
 
 
-def fetch(c: Cluster, node: int, version: int, epoch: int, rack: str = "") -> Any:
-    values: dict[str, Any] = dict(
+def fetch_request(version: int, epoch: int, rack: str = "", session_id: int = 0,
+                  session_epoch: int = -1, partitions: bool = True) -> Any:
+    topics = [{"topic": TOPIC, "partitions": [{
+        "partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20,
+        "current_leader_epoch": epoch, "last_fetched_epoch": -1,
+        "log_start_offset": -1}]}] if partitions else []
+    return build(request_type(1, version), dict(
         replica_id=-1, max_wait=0, min_bytes=0, max_bytes=1 << 20, isolation_level=0,
-        session_id=0, session_epoch=-1, forgotten_topics_data=[], topics=[{
-            "topic": TOPIC, "partitions": [{
-                "partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20,
-                "current_leader_epoch": epoch, "last_fetched_epoch": -1,
-                "log_start_offset": -1}]}], rack_id=rack)
+        session_id=session_id, session_epoch=session_epoch, forgotten_topics_data=[],
+        topics=topics, rack_id=rack))
+
+
+def fetch(c: Cluster, node: int, version: int, epoch: int, rack: str = "") -> Any:
     with WireClient("127.0.0.1", c.client_ports[node], timeout=10) as client:
-        resp = client.request(build(request_type(1, version), values))
+        resp = client.request(fetch_request(version, epoch, rack))
     return resp.responses[0].partitions[0]
 
 
@@ -205,6 +210,16 @@ def test_a_consumer_reads_from_the_follower_in_its_rack(cluster: FollowerCluster
     total = len(first) + len(second)
     assert pointed.high_watermark == total
     assert fetch(cluster, leader, 12, epoch, rack=RACKS[leader]).records  # its own rack
+    # in a fetch session (KIP-227) the pointer is news in every incremental answer
+    with WireClient("127.0.0.1", cluster.client_ports[leader], timeout=10) as client:
+        full = client.request(fetch_request(12, epoch, RACKS[near], session_epoch=0))
+        assert full.session_id and \
+            full.responses[0].partitions[0].preferred_read_replica == near, full
+        incremental = client.request(fetch_request(12, epoch, RACKS[near], full.session_id,
+                                                   1, partitions=False))
+        assert int(incremental.error_code) == 0, incremental
+        [again] = incremental.responses[0].partitions
+        assert again.preferred_read_replica == near and not again.records, again
     old = fetch(cluster, leader, 10, epoch, rack=RACKS[near])  # v10: no client metadata
     assert int(old.error_code) == 0 and old.records
     served_here = fetch(cluster, near, 12, epoch)
