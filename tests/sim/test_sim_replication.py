@@ -17,6 +17,7 @@ seed with every event printed: ``.venv/bin/python -m tests.sim.replication_sim -
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from replication_sim import (
@@ -348,3 +349,45 @@ def test_restarts_noticed_only_among_unfenced_brokers_are_caught() -> None:
     the ISR with the old process's follower state."""
     with pytest.raises(InvariantViolation, match=r"\(1\) ISR member b2"):
         _restart_behind_a_cut(False)
+
+
+def _expansion_answer_lost(naive_alter: bool) -> Simulation:
+    """b3 lagged out of the ISR; the leader b1's expansion back to [1, 2, 3] is applied
+    but its answer is lost, and b1 loses the controller and b3 right then."""
+    sim = Simulation(1, SimParams(drop_rate=0.0, dup_rate=0.0, naive_alter=naive_alter))
+    sim.run_until(300)
+    sim.cut_links((1, 3))
+    for i in range(20):
+        sim.at(sim.now + 20 * i, lambda: sim.produce(acks=-1, broker=1))
+    sim.run_until(sim.now + 400)
+    assert sim.reg.isr == (1, 2), sim.describe()
+    handle = sim._on_alter
+
+    def on_alter(*args: Any) -> None:
+        handle(*args)
+        if sim.reg.isr == (1, 2, 3):
+            sim.cut_links((CONTROLLER, 1), (1, 3))
+            sim._on_alter = handle  # type: ignore[method-assign]
+
+    sim._on_alter = on_alter  # type: ignore[method-assign]
+    sim.heal()
+    sim.run_until(sim.now + 100)
+    assert sim.reg.isr == (1, 2, 3) and sim.brokers[1].part is not None
+    assert sim.brokers[1].part.isr == (1, 2)  # the answer never came
+    for i in range(10):
+        sim.at(sim.now + 10 * i, lambda: sim.produce(acks=-1, broker=1))
+    sim.run_until(sim.now + 300)
+    return sim
+
+
+def test_an_expansion_whose_answer_is_lost_stays_pending() -> None:
+    sim = _expansion_answer_lost(False)
+    assert sim.reg.leader == 2 and set(sim.reg.isr) == {2, 3}, sim.describe()
+    assert all(sim.brokers[2].log.pids[o] == pid for o, pid in sim.acked.items())
+
+
+def test_forgetting_an_expansion_whose_answer_is_lost_is_caught() -> None:
+    """ReplicaManager._alter_loop's policy today: ``alter_failed`` on a timeout, so the
+    leader commits over [1, 2] while the controller's ISR (which it elects from) has b3."""
+    with pytest.raises(InvariantViolation, match=r"\(1\) ISR member b3"):
+        _expansion_answer_lost(True)
