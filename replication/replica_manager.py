@@ -46,7 +46,7 @@ import contextlib
 import functools
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -404,22 +404,25 @@ class ReplicaManager:
     # ---- fetch -------------------------------------------------------------------------
     def fetch_records(self, wanted: Iterable[tuple[TopicPartition, FetchPartition]], *,
                       replica_id: int, read_committed: bool, max_bytes: int,
-                      now_ms: int, client_rack: str | None = None) -> FetchResult:
+                      now_ms: int, client_rack: str | None = None,
+                      reachable: Collection[int] | None = None) -> FetchResult:
         """Read each partition once, in order (KIP-74 limits: the first partition with
         data may exceed its share by one batch so the reader always progresses).
 
         ``client_rack``: a consumer's client metadata (Fetch v11+: its ``rack_id``, ""
         when it has none); None for older consumers and for replicas. With it, partitions
         this broker follows are served too, and a leader may answer with a preferred read
-        replica (see the module doc). ``FetchResult.errors`` is set when the answer must
-        go out at once: an error, a diverging epoch or a preferred read replica."""
+        replica (see the module doc); ``reachable``: the brokers with an endpoint on the
+        client's listener (None: all), the only ones it may be pointed to.
+        ``FetchResult.errors`` is set when the answer must go out at once: an error, a
+        diverging epoch or a preferred read replica."""
         result = FetchResult()
         left = max_bytes
         min_one = True
         for key, p in wanted:
             read = self._read_one(key, p, replica_id, read_committed,
                                   min(p.partition_max_bytes, left), min_one, now_ms,
-                                  client_rack)
+                                  client_rack, reachable)
             if read.error_code or read.diverging_epoch is not None \
                     or read.preferred_read_replica >= 0:
                 result.errors = True  # answer at once
@@ -445,7 +448,8 @@ class ReplicaManager:
 
     def _read_one(self, key: TopicPartition, p: FetchPartition, replica_id: int,
                   read_committed: bool, limit: int, min_one: bool, now_ms: int,
-                  client_rack: str | None = None) -> PartitionRead:
+                  client_rack: str | None = None,
+                  reachable: Collection[int] | None = None) -> PartitionRead:
         part = self.partitions.get(key)
         plog = self._readable_log(key, replica_id, client_rack)
         if part is None or plog is None:
@@ -471,7 +475,8 @@ class ReplicaManager:
         elif 0 <= p.current_leader_epoch < part.leader_epoch:
             return PartitionRead(int(ErrorCode.fenced_leader_epoch))
         elif part.role is Role.LEADER:
-            preferred = self.preferred_read_replica(key, client_rack, p.fetch_offset, now_ms)
+            preferred = self.preferred_read_replica(key, client_rack, p.fetch_offset, now_ms,
+                                                    reachable)
             if preferred is not None:
                 hw = plog.high_watermark
                 lso = plog.last_stable_offset if read_committed else hw
@@ -505,14 +510,16 @@ class ReplicaManager:
         return PartitionRead(0, hw, lso, plog.log_start_offset, records, aborted)
 
     def preferred_read_replica(self, key: TopicPartition, client_rack: str | None,
-                               fetch_offset: int, now_ms: int) -> int | None:
+                               fetch_offset: int, now_ms: int,
+                               reachable: Collection[int] | None = None) -> int | None:
         """KIP-392 on a leader: the follower a consumer in ``client_rack`` should fetch
         ``key`` from at ``fetch_offset``, or None (this leader serves it).
 
         None unless a selector is configured, this broker leads ``key`` and the client
-        named a rack. Candidates: followers in the ISR, on unfenced brokers, whose last
-        fetch reached ``fetch_offset`` and whose log start (when known) is at or below
-        it; the choice is ``replica_selector.rack_aware_select``."""
+        named a rack. Candidates: followers in the ISR, on unfenced brokers the client
+        can reach (``reachable``, None: all), whose last fetch reached ``fetch_offset``
+        and whose log start (when known) is at or below it; the choice is
+        ``replica_selector.rack_aware_select``."""
         if self.replica_selector is None or not client_rack:
             return None
         part = self.partitions.get(key)
@@ -526,7 +533,8 @@ class ReplicaManager:
                         max(0, now_ms - s.last_caught_up_ms))
             for r, s in part.followers.items()
             if r in part.isr and r in self.eligible and s.log_end_offset >= fetch_offset
-            and s.log_start_offset <= fetch_offset]
+            and s.log_start_offset <= fetch_offset
+            and (reachable is None or r in reachable)]
         chosen = rack_aware_select(client_rack, leader, candidates)
         return None if chosen.broker_id == self.node_id else chosen.broker_id
 

@@ -69,6 +69,14 @@ def client_rack(ctx: RequestContext, request: Any, replica_id: int) -> str | Non
     return getattr(request, "rack_id", None) or ""
 
 
+def _reachable(ctx: RequestContext) -> frozenset[int] | None:
+    """The brokers a consumer on this listener can be pointed to (those Metadata lists
+    for it, as Kafka's ``getPartitionReplicaEndpoints``); None without a selector."""
+    if ctx.broker.replica_manager.replica_selector is None:
+        return None
+    return frozenset(b["node_id"] for b in ctx.broker.metadata_brokers(ctx.listener))
+
+
 def _entry(index: int, r: PartitionRead) -> dict[str, Any]:
     out: dict[str, Any] = {
         "partition_index": index, "error_code": r.error_code,
@@ -90,6 +98,7 @@ def read_partitions(ctx: RequestContext, request: Any,
     """Read every wanted partition once, in order → ((topic, partition response) for each,
     bytes, any error)."""
     replica = _replica_fields(request) if replica_id >= 0 else {}
+    rack = client_rack(ctx, request, replica_id)
     # the broker's fetch.max.bytes caps what a client may ask for (Kafka does the same),
     # so one request cannot make the broker build a response of gigabytes
     limit = min(getattr(request, "max_bytes", 0x7FFFFFFF), ctx.broker.config.fetch_max_bytes)
@@ -98,7 +107,7 @@ def read_partitions(ctx: RequestContext, request: Any,
                               *replica.get(key, (-1, -1)))) for key, p in wanted.items()),
         replica_id=replica_id, read_committed=getattr(request, "isolation_level", 0) == 1,
         max_bytes=limit, now_ms=time.time_ns() // 1_000_000,
-        client_rack=client_rack(ctx, request, replica_id))
+        client_rack=rack, reachable=_reachable(ctx) if rack else None)
     out: list[tuple[str, dict[str, Any]]] = []
     errors = result.errors
     for (name, index), read in result.reads:

@@ -170,6 +170,12 @@ async def test_only_in_sync_unfenced_followers_that_have_the_offset(tmp_path: Pa
     assert fetch(rm, 3, rack=None, replica=2, log_start=2).error_code == 0
     assert fetch(rm, 1, rack="b").preferred_read_replica == -1
     assert fetch(rm, 2, rack="b").preferred_read_replica == 2
+    # without an endpoint on the client's listener
+    points = rm.fetch_records([(TP, FetchPartition(3, 1 << 20))], replica_id=-1,
+                              read_committed=False, max_bytes=1 << 20, now_ms=1_000,
+                              client_rack="b", reachable=frozenset({1, 3}))
+    assert points.reads[0][1].preferred_read_replica == -1
+    assert rm.preferred_read_replica(TP, "b", 3, 1_000, frozenset({1, 2})) == 2
     # no racks known (an image without them)
     assign(rm, Assignment(1, 0, 3, (1, 2, 3), (1, 2, 3)), racks={})
     assert fetch(rm, 3, rack="b").preferred_read_replica == -1
