@@ -35,8 +35,12 @@ followers), leadership from the metadata image, ISR changes (DESIGN.md section 5
   polls (``FetchPurgatory``) and completes delayed produces.
 - ISR: the leader proposes shrinks (every ``replica_lag_time_max_ms / 2``) and expansions
   (after follower fetches) to the controller through ``alter_partition`` (set by the
-  broker: AlterPartition to the active controller, returning each partition's error);
-  a refused or failed proposal is dropped and tried again at the next check.
+  broker: AlterPartition to the active controller, returning each partition's error).
+  As Kafka's ``handleAlterPartitionError``: a proposal without an answer (timeout,
+  NOT_CONTROLLER) is sent again; after FENCED_LEADER_EPOCH or INVALID_UPDATE_VERSION it
+  stays pending until a newer assignment arrives (an earlier copy may have been applied:
+  forgetting an applied expansion would commit without a replica the controller may
+  elect); only a certain refusal (INELIGIBLE_REPLICA, INVALID_REQUEST, ...) drops it.
 """
 
 from __future__ import annotations
@@ -80,6 +84,14 @@ TopicPartition = tuple[str, int]
 #: for the large requests of a throughput-bound producer.
 OFFLOAD_APPEND_BYTES = 512 * 1024
 CONSUMER = -1
+#: AlterPartition answers after which the proposal is sent again (it may or may not have
+#: been applied); and those after which it stays pending until a newer assignment ends
+#: it (an earlier copy may have been applied). Any other error: certainly not applied.
+ALTER_RETRY = frozenset({int(ErrorCode.request_timed_out), int(ErrorCode.not_controller),
+                         int(ErrorCode.unknown_server_error)})
+ALTER_WAIT_FOR_METADATA = frozenset({int(ErrorCode.fenced_leader_epoch),
+                                     int(ErrorCode.invalid_update_version)})
+ALTER_RETRY_BACKOFF_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,15 +597,30 @@ class ReplicaManager:
             try:
                 codes = await self.alter_partition([(tid, key[1], prop)
                                                     for tid, key, prop in items])
-            except Exception as exc:  # controller unreachable: retried at the next check
+            except Exception as exc:  # no answer: it may have been applied; send again
                 log.warning("alter_partition_failed", error=repr(exc))
                 codes = [int(ErrorCode.request_timed_out)] * len(items)
-                await asyncio.sleep(0.2)
+            retry = False
             for (_tid, key, prop), code in zip(items, codes, strict=True):
-                if code:
+                if code in ALTER_RETRY:
+                    retry = self._alter_again(key, prop) or retry
+                elif code:
                     log.info("isr_change_refused", topic=key[0], partition=key[1],
                              error=ErrorCode(code).name)
-                    self._alter_failed(key, prop)
+                    if code not in ALTER_WAIT_FOR_METADATA:
+                        self._alter_failed(key, prop)
+            if retry:
+                await asyncio.sleep(ALTER_RETRY_BACKOFF_S)
+                self._alter_wake.set()
+
+    def _alter_again(self, key: TopicPartition, proposal: IsrProposal) -> bool:
+        """Queue the same proposal again while it is still the pending one."""
+        part = self.partitions.get(key)
+        if part is None or part.pending_isr != proposal.isr \
+                or part.partition_epoch != proposal.partition_epoch:
+            return False
+        self._alter_queue.setdefault(key, proposal)
+        return True
 
     def _alter_failed(self, key: TopicPartition, proposal: IsrProposal) -> None:
         part = self.partitions.get(key)

@@ -128,3 +128,43 @@ async def test_a_restarted_follower_must_fetch_again_before_it_rejoins(tmp_path:
     assert part.isr_to_expand(rm.eligible) is None
     await rm.close()
     logs.shutdown()
+
+
+async def test_an_unanswered_isr_change_is_sent_again_never_forgotten(tmp_path: Path) -> None:
+    rm, logs = manager(tmp_path, min_isr=1)
+    assign(rm, Assignment(1, 0, 0, (1, 2, 3), (1, 3)))
+    sent: list[tuple[int, ...]] = []
+    answers = [RuntimeError("controller unreachable"), [int(ErrorCode.invalid_update_version)],
+               [int(ErrorCode.ineligible_replica)]]
+
+    async def alter(items: object) -> list[int]:
+        sent.extend(prop.isr for _, _, prop in items)  # type: ignore[attr-defined]
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    rm.alter_partition = alter
+    rm.start()
+    await rm.append_records([(TP, batch(b"a"))], acks=1, timeout_ms=50)
+    fetch(rm, 3, 1)
+    fetch(rm, 2, 1)  # caught up: expansion proposed
+    part = rm.partition(*TP)
+    assert part is not None
+    for _ in range(100):
+        if len(sent) == 2:
+            break
+        await asyncio.sleep(0.01)
+    # no answer → sent again; INVALID_UPDATE_VERSION → kept pending for the metadata
+    assert sent == [(1, 3, 2), (1, 3, 2)] and part.pending_isr == (1, 3, 2)
+    # the newer assignment ends it; a certain refusal drops the next proposal
+    assign(rm, Assignment(1, 0, 1, (1, 2, 3), (1, 3)))
+    assert part.pending_isr is None
+    fetch(rm, 2, 1)
+    for _ in range(100):
+        if part.pending_isr is None and len(sent) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert sent[-1] == (1, 3, 2) and part.pending_isr is None
+    await rm.close()
+    logs.shutdown()
