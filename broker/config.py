@@ -213,6 +213,11 @@ class BrokerConfig(BaseSettings):
     log_flush_interval_ms: int | None = None
     log_flush_scheduler_interval_ms: int = 1000
     log_message_timestamp_type: str = "CreateTime"
+    # the topics' compression.type defaults (KIP-390; checked by the topic config rules)
+    compression_type: str = "producer"
+    compression_gzip_level: int = -1
+    compression_lz4_level: int = 9
+    compression_zstd_level: int = 3
     log_segment_delete_delay_ms: int = 60_000
     # replication (Kafka's names and defaults)
     replica_fetch_max_bytes: int = 1_048_576

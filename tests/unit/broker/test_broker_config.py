@@ -162,3 +162,16 @@ def test_plain_tokens_and_jaas_users() -> None:
     for bad in (b'bob\0alice\0a\\b"c', b"\0alice\0wrong", b"\0carol\0x", b"\0alice",
                 b"\0\0", b"\0\xff\0x", b'\0alice\0a\\b"c\0extra'):
         assert authenticate_plain(bad, users) is None, bad
+
+
+def test_compression_defaults_reach_the_topic_defaults() -> None:
+    from broker.topics import BrokerDefaults
+
+    config, unknown = load_config(overrides=["compression.type=zstd",
+                                             "compression.zstd.level=9"], environ={})
+    assert unknown == {}
+    props = BrokerDefaults.from_broker_config(config).explicit
+    assert props["compression.type"] == "zstd" and str(props["compression.zstd.level"]) == "9"
+    for bad in ("compression.type=brotli", "compression.zstd.level=99"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0]):
+            load_config(overrides=[bad], environ={})
