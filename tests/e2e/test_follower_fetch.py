@@ -7,6 +7,7 @@
   watermark the leader sent it). Which broker served is read from each broker's
   ``strom_bytes_out_total{topic}`` (consumer fetches only): all of it on the follower,
   none on the leader or the third broker; librdkafka's own debug log shows the move;
+- the same for a kafkajs group consumer (Fetch v11, ``rackId``; skipped without node);
 - on the wire: the leader answers Fetch v12 with ``rack_id`` of the follower's rack with
   that replica and no records, Fetch v10 (no client metadata) with records; the
   follower serves Fetch v12 but refuses Fetch v10 and ListOffsets
@@ -231,3 +232,60 @@ def test_a_consumer_reads_from_the_follower_in_its_rack(cluster: FollowerCluster
     assert fetch(cluster, near, 12, epoch + 1).error_code.name == "unknown_leader_epoch"
     assert list_offsets(cluster, near).error_code.name == "not_leader_or_follower"
     assert int(list_offsets(cluster, leader).error_code) == 0
+
+
+#: a kafkajs consumer (Fetch v11, ``rackId``) reading ``count`` records from the start
+KAFKAJS_CONSUMER = r"""
+const { Kafka, logLevel } = require('kafkajs')
+let input = ''
+process.stdin.on('data', d => { input += d })
+process.stdin.on('end', async () => {
+  const spec = JSON.parse(input)
+  const logs = []
+  const kafka = new Kafka({
+    clientId: 'near-js', brokers: spec.brokers, logLevel: logLevel.INFO,
+    logCreator: () => ({ log }) => { logs.push(log.message) },
+  })
+  const consumer = kafka.consumer({ groupId: spec.group, rackId: spec.rack,
+                                    maxWaitTimeInMs: 100 })
+  const values = []
+  await consumer.connect()
+  await consumer.subscribe({ topic: spec.topic, fromBeginning: true })
+  const done = new Promise(resolve => {
+    consumer.run({ eachMessage: async ({ message }) => {
+      values.push(message.value.toString())
+      if (values.length >= spec.count) resolve()
+    } })
+  })
+  let timer
+  await Promise.race([done, new Promise(r => { timer = setTimeout(r, spec.timeoutMs) })])
+  clearTimeout(timer)
+  await consumer.disconnect()
+  const out = JSON.stringify({
+    values, preferred: logs.filter(m => m.startsWith('Preferred read replica')) })
+  process.stdout.write(out + '\n', () => process.exit(0))
+})
+"""
+
+
+def test_kafkajs_reads_from_the_follower_in_its_rack(cluster: FollowerCluster) -> None:
+    from tests.support.kafkajs import KafkajsUnavailable, kafkajs_env, run_node
+
+    try:
+        env = kafkajs_env()
+    except KafkajsUnavailable as exc:
+        pytest.skip(str(exc))
+    create_topic(cluster, TOPIC)
+    leader, _, _ = partition_state(cluster, TOPIC)
+    near = next(n for n in sorted(cluster.nodes) if n != leader)
+    records = [f"js-{i}".encode() for i in range(200)]
+    produce(cluster, TOPIC, records)
+    out = run_node(KAFKAJS_CONSUMER, {
+        "brokers": [cluster.bootstrap(leader)], "group": f"js-{time.monotonic_ns()}",
+        "rack": RACKS[near], "topic": TOPIC, "count": len(records), "timeoutMs": 40_000,
+    }, env, timeout=90)
+    assert [v.encode() for v in out["values"]] == records, len(out["values"])
+    assert out["preferred"] == [f"Preferred read replica is now {near}"], out["preferred"]
+    served = wait_until(lambda: cluster.bytes_out(near, TOPIC), 10, "the follower's bytes out")
+    assert served >= sum(map(len, records))
+    assert cluster.bytes_out(leader, TOPIC) == 0
