@@ -74,8 +74,13 @@ def node_gauges(registry: Registry, node: Any, connections: Callable[[], int]) -
     registry.gauge("strom_partitions_leader", "Partitions this broker leads.",
                    lambda: len(led()))
     registry.gauge("strom_under_replicated_partitions",
-                   "Partitions this broker leads whose ISR is smaller than their replicas.",
-                   lambda: sum(1 for p in led() if len(p.isr) < len(p.replicas)))
+                   "Partitions this broker leads whose ISR is smaller than their replicas "
+                   "(during a reassignment: than the replicas not being added).",
+                   lambda: sum(1 for p in led()
+                               if len(p.isr) < len(p.replicas) - len(p.adding_replicas)))
+    registry.gauge("strom_reassigning_partitions",
+                   "Partitions this broker leads with a reassignment in progress.",
+                   lambda: sum(1 for p in led() if p.reassigning))
     registry.gauge("strom_offline_partitions",
                    "Partitions of the cluster without a live leader (metadata image).",
                    offline)
