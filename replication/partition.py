@@ -36,7 +36,8 @@ KIP-497, KIP-966):
   older current leader epoch, UNKNOWN_LEADER_EPOCH for a newer one and
   NOT_LEADER_OR_FOLLOWER for a replica id that is not an assigned replica.
 - **Follower**: the high watermark it learns from each fetch response is capped by its own
-  log end offset.
+  log end offset; it bounds what the follower serves to consumers (KIP-392), so they
+  never read past what the leader said is committed.
 """
 
 from __future__ import annotations
