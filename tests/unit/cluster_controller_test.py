@@ -8,6 +8,9 @@ outbound client ``net.client.ClientPool`` with the RPCs brokers send.
   leader; a stale epoch is refused;
 - forwarded CreateTopics / CreatePartitions / IncrementalAlterConfigs / DeleteTopics are
   decided against the image, committed, and visible in it; bad configs are refused;
+- AlterPartitionReassignments v0-1 start, refuse (replication factor, replicas, topic,
+  nothing to cancel) and cancel reassignments, committed before the answer;
+  ListPartitionReassignments v0 lists what is in progress;
 - an observer that joins after the leader compacted its log into a snapshot catches up
   through FetchSnapshot;
 - the client pool: a refused connection backs off, a silent peer times out, a restarted
@@ -295,3 +298,60 @@ async def test_client_pool_backs_off_times_out_and_reconnects(tmp_path: Path) ->
     finally:
         pool.close()
         await stop_controller(c)
+
+
+async def test_partition_reassignments_are_decided_committed_and_listed(
+        controller: Controller) -> None:
+    """AlterPartitionReassignments v0-1 and ListPartitionReassignments v0 on the
+    controller listener (rules: controller/metadata/reassignment.py)."""
+    from kio.schema.alter_partition_reassignments.v0 import request as apr0
+    from kio.schema.alter_partition_reassignments.v1 import request as apr1
+    from kio.schema.list_partition_reassignments.v0 import request as lpr
+
+    c = controller
+    for b in (1, 2, 3):
+        await register(c, b)
+    resp = await c.call(ct.CreateTopicsRequest(topics=(ct.CreatableTopic(
+        name="moving", num_partitions=-1, replication_factor=-1, configs=(),
+        assignments=(ct.CreatableReplicaAssignment(partition_index=0, broker_ids=(1, 2)),)),),
+        timeout=datetime.timedelta(seconds=5), validate_only=False))
+    assert int(resp.topics[0].error_code) == 0, resp
+
+    def alter0(name: str, replicas: tuple[int, ...] | None) -> Any:
+        return apr0.AlterPartitionReassignmentsRequest(topics=(apr0.ReassignableTopic(
+            name=name, partitions=(apr0.ReassignablePartition(partition_index=0,
+                                                              replicas=replicas),)),))
+
+    def codes(response: Any) -> list[str]:
+        return [p.error_code.name for t in response.responses for p in t.partitions]
+
+    same_size = await c.call(apr1.AlterPartitionReassignmentsRequest(
+        allow_replication_factor_change=False, topics=(apr1.ReassignableTopic(
+            name="moving", partitions=(apr1.ReassignablePartition(
+                partition_index=0, replicas=(3, 2, 1)),)),)))
+    assert codes(same_size) == ["invalid_replication_factor"]
+    assert same_size.allow_replication_factor_change is False
+    assert codes(await c.call(alter0("moving", (3, 9)))) == ["invalid_replica_assignment"]
+    assert codes(await c.call(alter0("nope", (3, 2)))) == ["unknown_topic_or_partition"]
+    assert codes(await c.call(alter0("moving", None))) == ["no_reassignment_in_progress"]
+
+    resp = await c.call(alter0("moving", (3, 2)))
+    assert int(resp.error_code) == 0 and codes(resp) == ["none"]
+    part = c.node.quorum.image.partition("moving", 0)  # committed before the answer
+    assert part is not None and (part.replicas, part.adding_replicas,
+                                 part.removing_replicas) == ((3, 2, 1), (3,), (1,))
+    listed = await c.call(lpr.ListPartitionReassignmentsRequest(topics=None))
+    assert int(listed.error_code) == 0
+    assert [(t.name, [(p.partition_index, p.replicas, p.adding_replicas, p.removing_replicas)
+                      for p in t.partitions]) for t in listed.topics] == \
+        [("moving", [(0, (3, 2, 1), (3,), (1,))])]
+    named = await c.call(lpr.ListPartitionReassignmentsRequest(topics=(
+        lpr.ListPartitionReassignmentsTopics(name="moving", partition_indexes=(0, 5)),
+        lpr.ListPartitionReassignmentsTopics(name="nope", partition_indexes=(0,)))))
+    assert [t.name for t in named.topics] == ["moving"]
+
+    assert codes(await c.call(alter0("moving", None))) == ["none"]
+    part = c.node.quorum.image.partition("moving", 0)
+    assert part is not None and part.replicas == (2, 1) and not part.reassigning
+    listed = await c.call(lpr.ListPartitionReassignmentsRequest(topics=None))
+    assert listed.topics == ()
