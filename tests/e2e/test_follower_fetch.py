@@ -201,8 +201,10 @@ def test_a_consumer_reads_from_the_follower_in_its_rack(cluster: FollowerCluster
     assert cluster.bytes_out(leader, TOPIC) == 0
     assert cluster.bytes_out(third, TOPIC) == 0
     log = capture.text()
-    assert "preferred replica updated" in log, log[-3000:]
-    assert f"/{near}: Fetch topic {TOPIC} [0]" in log or f"/{near}]" in log, log[-3000:]
+    moved = (f"Topic {TOPIC} [0]: migrating from broker {leader} to {near} "
+             f"(leader is {leader}): preferred replica updated")
+    assert moved in log, log[-3000:]
+    assert f"/{near}: Fetch topic {TOPIC} [0] at offset {len(first)}" in log, log[-3000:]
 
     # the same on the wire
     pointed = fetch(cluster, leader, 12, epoch, rack=RACKS[near])
