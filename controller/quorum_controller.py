@@ -170,13 +170,16 @@ class QuorumController:
 
     def _propose_now(self, records: Sequence[MetadataRecord]) -> asyncio.Future[None]:
         """On the driver task: propose ``records`` as one entry; the future completes on
-        commit (or fails with NotControllerError)."""
+        commit (or fails with NotControllerError). A partition change that completes a
+        reassignment completes it in the same record (``reassignment.complete_all``; the
+        decisions that change ISRs do so already, this catches the others)."""
         core = self.node.core
         active = self.active
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if active is None or core is None or not core.is_leader:
             fut.set_exception(NotControllerError("not the active controller"))
             return fut
+        records = reassignment.complete_all(active.image, records)
         offset = core.propose([encode_batch(list(records))])
         active.propose(records, offset, fut)
         return fut

@@ -22,8 +22,9 @@ A reassignment moves a partition from its current replicas to a *target* list:
   no leader) gives way to the first target replica in the ISR on a live broker (none:
   no leader). It waits while no ISR member would remain. The active controller folds it
   into every ISR change it writes (AlterPartition, ``isr_control``; fencing and
-  unfencing, ``broker_control``), and into the start itself (a reassignment that only
-  removes replicas, or adds ones already in sync, completes at once).
+  unfencing, ``broker_control``; and, through ``complete_all`` on every batch it
+  proposes, elections and lost-data changes), and into the start itself (a reassignment
+  that only removes replicas, or adds ones already in sync, completes at once).
 - Cancel (a null target): replicas = current - adding (in their current order), ISR
   without the adding replicas, adding/removing cleared, a new leader if the leader was
   one being added. If no ISR member would remain, the first remaining replica becomes
@@ -53,8 +54,12 @@ from controller.metadata.image import MetadataImage, PartitionRegistration, appl
 from controller.metadata.records import (
     NO_LEADER,
     NO_LEADER_CHANGE,
+    FenceBrokerRecord,
     MetadataRecord,
     PartitionChangeRecord,
+    RegisterBrokerRecord,
+    UnfenceBrokerRecord,
+    UnregisterBrokerRecord,
 )
 from protocol.errors import ErrorCode
 
@@ -141,10 +146,13 @@ def complete_all(image: MetadataImage, records: Sequence[MetadataRecord],
     if not any(isinstance(r, PartitionChangeRecord) for r in records):
         return tuple(records)
     if live is None:
-        after = image
+        live = {b.broker_id for b in image.unfenced_brokers()}
         for r in records:
-            after = apply(after, r)
-        live = {b.broker_id for b in after.unfenced_brokers()}
+            if isinstance(r, UnfenceBrokerRecord):
+                live.add(r.broker_id)
+            elif isinstance(r, FenceBrokerRecord | UnregisterBrokerRecord) \
+                    or (isinstance(r, RegisterBrokerRecord) and r.fenced):
+                live.discard(r.broker_id)
     out: list[MetadataRecord] = []
     parts: dict[tuple[uuid.UUID, int], PartitionRegistration] = {}
     for r in records:

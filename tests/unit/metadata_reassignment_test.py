@@ -343,3 +343,19 @@ def test_partition_change_records_keep_version_0_without_a_reassignment() -> Non
     img = after(image(), alter(image(), (0, [4, 2, 3])))
     p = apply(img, decode_record(encode_record(isr_only))).partition("t", 0)  # type: ignore[arg-type]
     assert p is not None and p.adding_replicas == (4,) and p.isr == (1, 2)
+
+
+def test_complete_all_folds_any_change_of_a_batch_and_infers_live_brokers() -> None:
+    """What the active controller runs on every batch it proposes: an unclean election
+    that gives a stuck removal a target replica in the ISR completes it."""
+    from controller.metadata.records import FenceBrokerRecord
+
+    img = apply(image(), PartitionChangeRecord(0, TID, isr=(1,)))
+    img = after(img, alter(img, (0, [2, 3])))
+    batch = [FenceBrokerRecord(1, 101), PartitionChangeRecord(0, TID, isr=(2,), leader=2)]
+    out = ra.complete_all(img, batch)
+    assert out[0] == batch[0]
+    assert out[1] == PartitionChangeRecord(0, TID, isr=(2,), leader=2, replicas=(2, 3),
+                                           removing_replicas=(), adding_replicas=())
+    # already complete (or nothing in progress): unchanged
+    assert ra.complete_all(apply_all(img, list(out)), [batch[1]]) == (batch[1],)
