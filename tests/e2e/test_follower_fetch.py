@@ -7,7 +7,8 @@
   watermark the leader sent it). Which broker served is read from each broker's
   ``strom_bytes_out_total{topic}`` (consumer fetches only): all of it on the follower,
   none on the leader or the third broker; librdkafka's own debug log shows the move;
-- the same for a kafkajs group consumer (Fetch v11, ``rackId``; skipped without node);
+- the same for a kafkajs group consumer (Fetch v11, ``rackId``; skipped without node)
+  and for kafka-python (Fetch v12, incremental fetch sessions, ``client_rack``);
 - on the wire: the leader answers Fetch v12 with ``rack_id`` of the follower's rack with
   that replica and no records, Fetch v10 (no client metadata) with records; the
   follower serves Fetch v12 but refuses Fetch v10 and ListOffsets
@@ -288,6 +289,33 @@ def test_kafkajs_reads_from_the_follower_in_its_rack(cluster: FollowerCluster) -
     }, env, timeout=90)
     assert [v.encode() for v in out["values"]] == records, len(out["values"])
     assert out["preferred"] == [f"Preferred read replica is now {near}"], out["preferred"]
+    served = wait_until(lambda: cluster.bytes_out(near, TOPIC), 10, "the follower's bytes out")
+    assert served >= sum(map(len, records))
+    assert cluster.bytes_out(leader, TOPIC) == 0
+
+
+def test_kafka_python_reads_from_the_follower_in_its_rack(cluster: FollowerCluster) -> None:
+    """kafka-python (Fetch v12 with incremental fetch sessions, ``client_rack``)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    create_topic(cluster, TOPIC)
+    leader, _, _ = partition_state(cluster, TOPIC)
+    near = next(n for n in sorted(cluster.nodes) if n != leader)
+    records = [f"kp-{i}".encode() for i in range(200)]
+    produce(cluster, TOPIC, records)
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap(leader),
+                             client_rack=RACKS[near], enable_auto_commit=False,
+                             auto_offset_reset="earliest", fetch_max_wait_ms=100)
+    got: list[bytes] = []
+    try:
+        consumer.assign([TopicPartition(TOPIC, 0)])
+        deadline = time.monotonic() + 40
+        while len(got) < len(records) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                got.extend(r.value for r in batch)
+    finally:
+        consumer.close()
+    assert got == records, f"{len(got)} of {len(records)} records"
     served = wait_until(lambda: cluster.bytes_out(near, TOPIC), 10, "the follower's bytes out")
     assert served >= sum(map(len, records))
     assert cluster.bytes_out(leader, TOPIC) == 0
