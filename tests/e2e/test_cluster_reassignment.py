@@ -15,6 +15,10 @@ A topic on brokers {1,2,3} with acknowledged (acks=all) records is moved to [4,2
   leader (ElectLeaders PREFERRED; already leading is fine) and a consumer through broker
   4 reads every acknowledged record, none twice, in order.
 
+And under an idempotent acks=all producer's continuous load, moving the leader's own
+replica away hands leadership to the new replica without losing, duplicating or
+reordering an acknowledged record.
+
 Every wait is bounded.
 """
 
@@ -173,3 +177,40 @@ def test_reassignment_moves_a_partition_to_a_new_broker(cluster: Cluster) -> Non
     check_log({0: acked}, got)
     assert len(got[0]) == len(acked)
     assert time.monotonic() - started < 200
+
+
+def test_reassignment_under_acks_all_load_loses_nothing(cluster: Cluster) -> None:
+    """The leader's own replica is moved away while an idempotent acks=all producer
+    keeps writing: the completing ISR change hands leadership to the new replica, the
+    producer follows it, and every acknowledged record is read once, in order."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from kafka import TopicPartition
+
+    from tests.e2e.test_replication import Load
+
+    c = cluster
+    confluent = AdminClient({"bootstrap.servers": c.bootstrap(2)})
+    for fut in confluent.create_topics([NewTopic(TOPIC, 1, replica_assignment=[[1, 2, 3]])]
+                                       ).values():
+        fut.result(20)
+    wait_until(lambda: partition(c, 2) == (1, (1, 2, 3), (1, 2, 3)), 30,
+               "the topic on brokers 1, 2, 3, all in sync, 1 leading")
+    tp = TopicPartition(TOPIC, 0)
+    with Load(c.bootstrap(2), TOPIC, 1) as load:
+        wait_until(lambda: load.count() >= 2000, 30, "2000 records acknowledged")
+        client = admin(c, 3)
+        try:
+            assert client.alter_partition_reassignments({tp: [4, 2, 3]}) == {tp: None}
+            wait_until(lambda: partition(c, 2) == (4, (4, 2, 3), (2, 3, 4)), 60,
+                       "broker 4 leading replicas [4, 2, 3] with ISR {2, 3, 4}")
+            assert client.list_partition_reassignments() == {}
+        finally:
+            client.close()
+        moved_at = load.count()
+        wait_until(lambda: load.count() >= moved_at + 2000, 60,
+                   "2000 more records acknowledged by the new leader")
+    assert not load.failed, load.failed[:3]
+    wait_until(lambda: not (c.nodes[1].data_dir / f"{TOPIC}-0").exists(), 20,
+               "broker 1 deleting its log of the partition it no longer hosts")
+    got = consume_all(c, TOPIC, 1, load.count(), via=4)
+    check_log(load.acked, got)
