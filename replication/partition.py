@@ -90,6 +90,9 @@ class FollowerState:
     last_caught_up_ms: int = 0
     last_fetch_ms: int = 0
     last_fetch_leader_leo: int = -1
+    #: the high watermark the leader last answered it with (-1: none yet); the shell
+    #: answers its long poll when this is behind (KIP-392: followers serving consumers)
+    last_sent_high_watermark: int = -1
 
 
 @dataclass(frozen=True, slots=True)

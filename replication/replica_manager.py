@@ -149,6 +149,8 @@ class PartitionRead:
     diverging_epoch: tuple[int, int] | None = None
     #: KIP-392: the broker the consumer should fetch this partition from (no records)
     preferred_read_replica: int = -1
+    #: a replica fetch carrying a high watermark that replica was not told yet
+    new_high_watermark: bool = False
 
 
 @dataclass(slots=True)
@@ -427,7 +429,12 @@ class ReplicaManager:
         replica (see the module doc); ``reachable``: the brokers with an endpoint on the
         client's listener (None: all), the only ones it may be pointed to.
         ``FetchResult.errors`` is set when the answer must go out at once: an error, a
-        diverging epoch or a preferred read replica."""
+        diverging epoch, a preferred read replica, or (with a selector configured) a
+        replica fetch whose high watermark that follower has not been sent yet: it bounds
+        what the follower serves consumers, so it should not wait for new records or
+        ``replica.fetch.wait.max.ms`` (the idea of KIP-1166, which Kafka does in the
+        protocol; here the leader remembers what it sent). Callers must send the answer
+        when it is set (the high watermark counts as sent)."""
         result = FetchResult()
         left = max_bytes
         min_one = True
@@ -436,7 +443,7 @@ class ReplicaManager:
                                   min(p.partition_max_bytes, left), min_one, now_ms,
                                   client_rack, reachable)
             if read.error_code or read.diverging_epoch is not None \
-                    or read.preferred_read_replica >= 0:
+                    or read.preferred_read_replica >= 0 or read.new_high_watermark:
                 result.errors = True  # answer at once
             size = len(read.records)
             if size:
@@ -496,6 +503,8 @@ class ReplicaManager:
                                      preferred_read_replica=preferred)
         # a follower serving a consumer reads to the high watermark the leader sent it
         hw = plog.high_watermark
+        news = follower and self.replica_selector is not None \
+            and self._high_watermark_sent(part, replica_id, hw)
         # read_uncommitted skips the LSO computation (it may scan producer state): it is
         # reported as the high watermark, which it equals while no transaction is open
         lso = plog.last_stable_offset if read_committed else hw
@@ -519,7 +528,17 @@ class ReplicaManager:
         aborted = None
         if read_committed:
             aborted = plog.aborted_transactions(p.fetch_offset, lso) if records else []
-        return PartitionRead(0, hw, lso, plog.log_start_offset, records, aborted)
+        return PartitionRead(0, hw, lso, plog.log_start_offset, records, aborted,
+                             new_high_watermark=news)
+
+    @staticmethod
+    def _high_watermark_sent(part: Partition, replica_id: int, hw: int) -> bool:
+        """Whether ``hw`` is news to follower ``replica_id`` (then it counts as sent)."""
+        state = part.followers.get(replica_id)
+        if state is None or state.last_sent_high_watermark == hw:
+            return False
+        state.last_sent_high_watermark = hw
+        return True
 
     def preferred_read_replica(self, key: TopicPartition, client_rack: str | None,
                                fetch_offset: int, now_ms: int,

@@ -51,8 +51,8 @@ TOPIC = "near"
 class FollowerCluster(Cluster):
     """``Cluster`` with a rack and a metrics endpoint per node."""
 
-    def __init__(self, workdir: Path) -> None:
-        super().__init__(workdir, overrides=SETTINGS)
+    def __init__(self, workdir: Path, **settings: str) -> None:
+        super().__init__(workdir, overrides={**SETTINGS, **settings})
         self.metrics_ports = dict(zip(self.nodes, free_ports(len(self.nodes)), strict=True))
         for i, node in self.nodes.items():
             node.overrides["broker.rack"] = RACKS[i]
@@ -319,3 +319,26 @@ def test_kafka_python_reads_from_the_follower_in_its_rack(cluster: FollowerClust
     served = wait_until(lambda: cluster.bytes_out(near, TOPIC), 10, "the follower's bytes out")
     assert served >= sum(map(len, records))
     assert cluster.bytes_out(leader, TOPIC) == 0
+
+
+def test_followers_learn_the_high_watermark_without_waiting(tmp_path: Path) -> None:
+    """A leader answers a follower's long poll as soon as the high watermark moves past
+    what it last sent that follower, so a consumer reading a follower sees a record
+    about as soon as the producer's acks=all answer, not ``replica.fetch.wait.max.ms``
+    (here 5 s) later."""
+    c = FollowerCluster(tmp_path, **{"replica.fetch.wait.max.ms": "5000"})
+    try:
+        c.start()
+        create_topic(c, TOPIC)
+        leader, epoch, _ = partition_state(c, TOPIC)
+        followers = [n for n in sorted(c.nodes) if n != leader]
+        for i in range(1, 4):
+            produce(c, TOPIC, [f"one-{i}".encode()])
+            acked = time.monotonic()
+            for f in followers:
+                wait_until(lambda f=f, i=i: fetch(c, f, 12, epoch).high_watermark == i, 10,
+                           f"follower {f} serving offset {i - 1}")
+            elapsed = time.monotonic() - acked
+            assert elapsed < 2.0, f"followers took {elapsed:.2f}s to learn offset {i}"
+    finally:
+        c.close()

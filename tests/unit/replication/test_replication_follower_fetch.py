@@ -276,3 +276,28 @@ async def test_follower_high_watermark_wakes_long_polls(tmp_path: Path) -> None:
     rm.purgatory.unwatch([TP], fut)
     await rm.close()
     logs.shutdown()
+
+
+@pytest.mark.parametrize("selector", [RACK_AWARE, None])
+async def test_a_high_watermark_a_follower_was_not_sent_answers_its_fetch_at_once(
+        tmp_path: Path, selector: str | None) -> None:
+    rm, logs = manager(tmp_path, selector)
+    assign(rm, Assignment(1, 0, 0, (1, 2, 3), (1, 2, 3)))
+    [r] = await rm.append_records([(TP, batch(0, b"x"))], acks=1, timeout_ms=100)
+    assert r.error_code == 0
+
+    def replica_fetch(replica: int, offset: int) -> tuple[bool, int]:
+        result = rm.fetch_records([(TP, FetchPartition(offset, 1 << 20, 0))],
+                                  replica_id=replica, read_committed=False,
+                                  max_bytes=1 << 20, now_ms=1_000)
+        return result.errors, result.reads[0][1].high_watermark
+
+    assert replica_fetch(2, 1) == (selector is not None, 0)  # its first answer
+    assert replica_fetch(2, 1) == (False, 0)  # nothing new: it may long-poll
+    # follower 3 reaching the log end moves the high watermark: its own answer carries it
+    assert replica_fetch(3, 1) == (selector is not None, 1)
+    # and follower 2's next read (its long poll is woken by the move) answers at once
+    assert replica_fetch(2, 1) == (selector is not None, 1)
+    assert replica_fetch(2, 1) == (False, 1)
+    await rm.close()
+    logs.shutdown()
