@@ -1,5 +1,6 @@
 """Cluster metadata: records, their encoding, the immutable image and pure decisions
-(replica placement, leader election) the active controller makes."""
+(replica placement, leader election, ISR changes, partition reassignment) the active
+controller makes."""
 
 from controller.metadata.codec import (
     MetadataDecodeError,
