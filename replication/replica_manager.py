@@ -226,11 +226,6 @@ class ReplicaManager:
         value = self._min_insync(topic)
         return int(value) if value is not None else self.config.default_min_insync_replicas
 
-    def under_replicated(self) -> int:
-        """Partitions led here whose ISR is smaller than their replica set."""
-        return sum(1 for p in self.partitions.values()
-                   if p.role is Role.LEADER and len(p.isr) < len(p.replicas))
-
     # ---- metadata ----------------------------------------------------------------------
     def apply_assignments(self, assignments: Mapping[TopicPartition, Assignment], *,
                           topic_ids: Mapping[str, uuid.UUID], broker_epochs: Mapping[int, int],
