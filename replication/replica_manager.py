@@ -349,8 +349,11 @@ class ReplicaManager:
                 result = await self._append_thread.submit(functools.partial(
                     plog.append_as_leader, records, leader_epoch=epoch, now_ms=now_ms))
         except DuplicateSequenceError as dup:
+            # a retry of a batch already stored: answered with its offsets, and under
+            # acks=-1 only once that batch is replicated (it may not be yet)
             return ProduceResult(0, dup.first_offset, dup.log_append_time,
-                                 plog.log_start_offset), -1
+                                 plog.log_start_offset), \
+                (dup.last_offset + 1 if acks == -1 else -1)
         except StorageError as exc:
             code = exc.error_code if exc.error_code > 0 else int(ErrorCode.unknown_server_error)
             return ProduceResult(code, error_message=str(exc) or None,

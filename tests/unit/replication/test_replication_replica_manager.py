@@ -168,3 +168,24 @@ async def test_an_unanswered_isr_change_is_sent_again_never_forgotten(tmp_path: 
     assert sent[-1] == (1, 3, 2) and part.pending_isr is None
     await rm.close()
     logs.shutdown()
+
+
+async def test_a_duplicate_under_acks_all_waits_for_the_original_to_replicate(
+        tmp_path: Path) -> None:
+    rm, logs = manager(tmp_path)
+    assign(rm, Assignment(1, 0, 0, (1, 2, 3), (1, 2, 3)))
+    idempotent = bytes(build_batch([Record(0, 0, b"k", b"v", [])], producer_id=7,
+                                   producer_epoch=0, base_sequence=0))
+    [first] = await rm.append_records([(TP, idempotent)], acks=-1, timeout_ms=30)
+    assert first.error_code == ErrorCode.request_timed_out
+    retry = asyncio.ensure_future(rm.append_records([(TP, idempotent)], acks=-1,
+                                                    timeout_ms=5000))
+    await asyncio.sleep(0.01)
+    assert not retry.done()  # stored once, not replicated yet
+    fetch(rm, 2, 1)
+    fetch(rm, 3, 1)
+    [dup] = await asyncio.wait_for(retry, 1)
+    assert dup.error_code == 0 and dup.base_offset == 0
+    assert logs.get(*TP).log_end_offset == 1  # type: ignore[union-attr]
+    await rm.close()
+    logs.shutdown()
