@@ -7,6 +7,10 @@ RF 3, min.insync.replicas 2), across a SIGKILL of the partition's leader:
   own; retries allowed), the killed broker is restarted and back in the ISR, and the
   same client family reads the partition from the start: exactly the 2N records, in
   the order they were produced, at offsets 0..2N-1 (none missing, none twice);
+- an idempotent kafka-python and an idempotent aiokafka producer under continuous load
+  while the leader of each partition in turn is SIGKILLed mid-flight (and restarted):
+  no delivery fails, and the log holds every acknowledged record once, in order (a
+  retried batch the old leader had replicated is recognised by the new one);
 - a rolling restart under load: an idempotent acks=all confluent-kafka producer sends
   continuously while each broker in turn is stopped cleanly (SIGTERM: controlled
   shutdown) and started again, full ISR between steps: no delivery fails, and nothing
@@ -20,13 +24,15 @@ assertion.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import selectors
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -38,7 +44,6 @@ from tests.e2e.test_replication import (
     check_log,
     consume_all,
     create_topic,
-    full_isr,
     state,
 )
 from tests.support.kafkajs import KafkajsUnavailable, kafkajs_env
@@ -66,6 +71,13 @@ def healthy(c: Cluster) -> None:
     c.wait_brokers(set(c.nodes), timeout=40)
 
 
+def in_sync(c: Cluster, topic: str) -> bool:
+    """``full_isr``, failing with the partitions' (leader, ISR) so a timeout shows them."""
+    now = state(c, topic)
+    assert all(leader > 0 and len(isr) == 3 for leader, isr in now.values()), now
+    return True
+
+
 def everyone(c: Cluster) -> str:
     return ",".join(c.bootstrap(i) for i in sorted(c.nodes))
 
@@ -85,7 +97,7 @@ class LeaderKill:
         self.victim = -1
 
     def kill(self) -> None:
-        wait_until(lambda: full_isr(self.c, self.topic), 30, "3 in-sync replicas")
+        wait_until(lambda: in_sync(self.c, self.topic), 30, "3 in-sync replicas")
         self.victim = state(self.c, self.topic)[0][0]
         self.c.nodes[self.victim].kill()
 
@@ -96,7 +108,7 @@ class LeaderKill:
 
     def restore(self) -> None:
         self.c.nodes[self.victim].start()
-        wait_until(lambda: full_isr(self.c, self.topic), 40,
+        wait_until(lambda: in_sync(self.c, self.topic), 40,
                    f"broker {self.victim} back in the ISR of {self.topic}")
 
 
@@ -380,6 +392,141 @@ def test_kcat_across_a_leader_kill(cluster: Cluster) -> None:
     check_read("kcat", [(m["offset"], m["payload"].encode()) for m in msgs])
 
 
+# ----------------------------------------------------------------------------- kills mid-flight
+def kill_leaders_under_load(c: Cluster, topic: str, partitions: int,
+                            count: Callable[[], int]) -> None:
+    """SIGKILL the leader of each partition in turn while ``count`` (acknowledged records)
+    keeps growing; each killed broker is back in the ISR before the next kill."""
+    wait_until(lambda: count() > 200, 30, "the load to start")
+    for index in range(partitions):
+        leader, _ = state(c, topic)[index]
+        before = count()
+        c.nodes[leader].kill()
+        wait_until(lambda old=leader, i=index: state(c, topic)[i][0] not in (old, -1), 30,
+                   f"a new leader of partition {index}")
+        wait_until(lambda b=before: count() > b + 100, 40,
+                   f"acks=all produces after killing {leader}")
+        c.nodes[leader].start()
+        wait_until(lambda: in_sync(c, topic), 40, f"{leader} back in the ISR")
+
+
+def test_kafka_python_idempotent_producer_loses_and_repeats_nothing_across_kills(
+        cluster: Cluster) -> None:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    healthy(cluster)
+    topic, partitions = "kp-load", 2
+    create_topic(cluster, topic, partitions)
+    producer = KafkaProducer(bootstrap_servers=everyone(cluster).split(","), acks="all",
+                             enable_idempotence=True, linger_ms=5, retry_backoff_ms=100,
+                             request_timeout_ms=10_000, delivery_timeout_ms=120_000,
+                             reconnect_backoff_ms=50, reconnect_backoff_max_ms=500)
+    acked: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+    failed: list[str] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        seq = 0
+        while not stop.is_set():
+            for p in range(partitions):
+                value = f"{p}-{seq}".encode()
+                future = producer.send(topic, value, partition=p)
+                future.add_callback(lambda md, v=value: acked[md.partition].append(v))
+                future.add_errback(lambda exc: failed.append(repr(exc)))
+            seq += 1
+            time.sleep(0.002)
+
+    sender = threading.Thread(target=run, daemon=True)
+    sender.start()
+    try:
+        kill_leaders_under_load(cluster, topic, partitions,
+                                lambda: sum(map(len, acked.values())))
+    finally:
+        stop.set()
+        sender.join(10)
+        producer.flush(timeout=90)
+        producer.close(timeout=10)
+    assert not failed, failed[:5]
+    total = sum(map(len, acked.values()))
+    consumer = KafkaConsumer(bootstrap_servers=everyone(cluster).split(","), group_id=None,
+                             enable_auto_commit=False, fetch_max_wait_ms=100)
+    got: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + 60
+        while sum(map(len, got.values())) < total and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                got[tp.partition] += [r.value for r in records]
+    finally:
+        consumer.close()
+    check_log(acked, got)
+    assert sum(map(len, got.values())) == total
+
+
+async def test_aiokafka_idempotent_producer_loses_and_repeats_nothing_across_kills(
+        cluster: Cluster) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    await asyncio.to_thread(healthy, cluster)
+    topic, partitions = "aio-load", 2
+    await asyncio.to_thread(create_topic, cluster, topic, partitions)
+    servers = everyone(cluster).split(",")
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all",
+                                enable_idempotence=True, linger_ms=5, retry_backoff_ms=100,
+                                request_timeout_ms=10_000, metadata_max_age_ms=1000)
+    await asyncio.wait_for(producer.start(), 30)
+    acked: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+    failed: list[str] = []
+    stop = asyncio.Event()
+
+    def done(value: bytes, fut: asyncio.Future[Any]) -> None:
+        if fut.exception() is not None:
+            failed.append(repr(fut.exception()))
+        else:
+            acked[fut.result().partition].append(value)
+
+    async def run() -> None:
+        seq = 0
+        while not stop.is_set():
+            for p in range(partitions):
+                value = f"{p}-{seq}".encode()
+                fut = await producer.send(topic, value, partition=p)
+                fut.add_done_callback(functools.partial(done, value))
+            seq += 1
+            await asyncio.sleep(0.002)
+
+    sender = asyncio.create_task(run())
+    try:
+        await asyncio.to_thread(kill_leaders_under_load, cluster, topic, partitions,
+                                lambda: sum(map(len, acked.values())))
+    finally:
+        stop.set()
+        await asyncio.wait_for(sender, 70)
+        await asyncio.wait_for(producer.flush(), 90)
+        await asyncio.wait_for(producer.stop(), 15)
+    assert not failed, failed[:5]
+    total = sum(map(len, acked.values()))
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None,
+                                enable_auto_commit=False, fetch_max_wait_ms=100)
+    await asyncio.wait_for(consumer.start(), 30)
+    got: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await asyncio.wait_for(consumer.seek_to_beginning(*tps), 30)
+        deadline = time.monotonic() + 60
+        while sum(map(len, got.values())) < total and time.monotonic() < deadline:
+            batches = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 30)
+            for tp, records in batches.items():
+                got[tp.partition] += [r.value for r in records]
+    finally:
+        await asyncio.wait_for(consumer.stop(), 15)
+    check_log(acked, got)
+    assert sum(map(len, got.values())) == total
+
+
 # ----------------------------------------------------------------------------- rolling restart
 def test_rolling_restart_under_idempotent_acks_all_load_loses_nothing(cluster: Cluster
                                                                       ) -> None:
@@ -397,7 +544,7 @@ def test_rolling_restart_under_idempotent_acks_all_load_loses_nothing(cluster: C
             wait_until(lambda b=before: load.count() > b + 100, 30,
                        f"acks=all produces while {node_id} is down")
             cluster.nodes[node_id].start()
-            wait_until(lambda: full_isr(cluster, topic), 40,
+            wait_until(lambda: in_sync(cluster, topic), 40,
                        f"3 in-sync replicas again after restarting {node_id}")
             before = load.count()
             wait_until(lambda b=before: load.count() > b + 100, 30,
