@@ -7,7 +7,7 @@ RF 3, min.insync.replicas 2), across a SIGKILL of the partition's leader:
   own; retries allowed), the killed broker is restarted and back in the ISR, and the
   same client family reads the partition from the start: exactly the 2N records, in
   the order they were produced, at offsets 0..2N-1 (none missing, none twice);
-- an idempotent kafka-python and an idempotent aiokafka producer under continuous load
+- idempotent kafka-python, aiokafka and kafkajs producers under continuous load
   while the leader of each partition in turn is SIGKILLed mid-flight (and restarted):
   no delivery fails, and the log holds every acknowledged record once, in order (a
   retried batch the old leader had replicated is recognised by the new one);
@@ -286,7 +286,8 @@ const main = async () => {
     }
   }
 }
-main().then(() => process.exit(0)).catch(e => { console.error(e); process.exit(1) })
+main().then(() => process.stdout.write('', () => process.exit(0)))  // after the answers
+  .catch(e => { console.error(e); process.exit(1) })
 """
 
 
@@ -523,6 +524,92 @@ async def test_aiokafka_idempotent_producer_loses_and_repeats_nothing_across_kil
                 got[tp.partition] += [r.value for r in records]
     finally:
         await asyncio.wait_for(consumer.stop(), 15)
+    check_log(acked, got)
+    assert sum(map(len, got.values())) == total
+
+
+#: an idempotent kafkajs producer sending batches of 10 to every partition in turn until
+#: a line arrives on stdin; one progress line per acknowledged batch, then the summary
+KAFKAJS_LOAD = r"""
+const { Kafka, logLevel } = require('kafkajs')
+const spec = JSON.parse(process.argv[1])
+const kafka = new Kafka({ clientId: 'strom-rf3-load', brokers: spec.brokers,
+  logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10000,
+  retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 } })
+let stop = false
+process.stdin.on('data', () => { stop = true })
+const main = async () => {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  const acked = Array.from({ length: spec.partitions }, () => [])
+  const errors = []
+  let seq = 0
+  while (!stop) {
+    for (let p = 0; p < spec.partitions; p++) {
+      const values = Array.from({ length: 10 }, (_, i) => `${p}-${seq}-${i}`)
+      try {
+        await producer.send({ topic: spec.topic, acks: -1,
+          messages: values.map(value => ({ value, partition: p })) })
+        acked[p].push(...values)
+      } catch (e) { errors.push(String(e)) }
+      console.log(JSON.stringify({ count: acked.reduce((n, a) => n + a.length, 0) }))
+    }
+    seq++
+  }
+  await producer.disconnect()
+  // written before exiting: process.exit() may cut a large pending write to a pipe
+  process.stdout.write(JSON.stringify({ acked, errors }) + '\n', () => process.exit(0))
+}
+main().catch(e => { console.error(e); process.exit(1) })
+"""
+
+
+def test_kafkajs_idempotent_producer_loses_and_repeats_nothing_across_kills(
+        cluster: Cluster) -> None:
+    try:
+        env = kafkajs_env()
+    except KafkajsUnavailable as e:
+        pytest.skip(str(e))
+    healthy(cluster)
+    topic, partitions = "js-load", 2
+    create_topic(cluster, topic, partitions)
+    spec = {"brokers": everyone(cluster).split(","), "topic": topic,
+            "partitions": partitions}
+    proc = subprocess.Popen(["node", "-e", KAFKAJS_LOAD, json.dumps(spec)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, **env})
+    lines: list[Any] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(json.loads(line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        kill_leaders_under_load(cluster, topic, partitions,
+                                lambda: lines[-1].get("count", 0) if lines else 0)
+        assert proc.stdin is not None
+        proc.stdin.write(b"stop\n")
+        proc.stdin.flush()
+        code = proc.wait(60)
+        reader.join(10)
+        assert proc.stderr is not None
+        assert code == 0, proc.stderr.read().decode(errors="replace")[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        reader.join(10)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    summary = lines[-1]
+    assert not summary["errors"], summary["errors"][:5]
+    acked = {p: [v.encode() for v in vs] for p, vs in enumerate(summary["acked"])}
+    total = sum(map(len, acked.values()))
+    got = consume_all(cluster, topic, partitions, total)
     check_log(acked, got)
     assert sum(map(len, got.values())) == total
 
