@@ -483,6 +483,13 @@ class ReplicaManager:
             if diverging is not None:
                 return PartitionRead(0, part.high_watermark, part.high_watermark,
                                      plog.log_start_offset, diverging_epoch=diverging)
+            if p.fetch_offset > plog.log_end_offset:
+                # past anything this leader wrote (a diverged follower is answered above):
+                # refused before it counts as the follower's log end, which would move
+                # the high watermark past records it lacks (Kafka reads first, too)
+                return PartitionRead(int(ErrorCode.offset_out_of_range),
+                                     high_watermark=plog.high_watermark,
+                                     log_start_offset=plog.log_start_offset)
             if part.on_follower_fetch(replica_id, p.fetch_offset, now_ms,
                                       log_start_offset=p.log_start_offset):
                 self._high_watermark_moved(key, part, plog)

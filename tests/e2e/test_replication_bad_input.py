@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -456,3 +458,53 @@ def test_alter_partition_with_the_right_epochs_checks_the_isr_and_the_leader_hea
     healthy(cluster, topic)
     assert produce_one(cluster.bootstrap(leader), topic, b"full", "all") is None
     assert consume_all(cluster, topic, 1, 2, via=leader)[0] == [b"healed", b"full"]
+
+
+# ----------------------------------------------------------------------------- Fetch beyond
+@pytest.fixture
+def patient_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """Sessions and lag allowances long enough that a follower frozen for a few seconds
+    stays registered and in the ISR."""
+    c = Cluster(tmp_path, overrides={**REPLICATED, "broker.session.timeout.ms": "15000",
+                                     "replica.lag.time.max.ms": "15000"})
+    try:
+        yield c.start()
+    finally:
+        c.close()
+
+
+def test_replica_fetch_beyond_the_log_end_is_out_of_range_and_moves_nothing(
+        patient_cluster: Cluster) -> None:
+    c = patient_cluster
+    topic = "beyond"
+    create_topic(c, topic, 1)
+    leader, isr = state(c, topic)[0]
+    frozen, other = [n for n in isr if n != leader]
+    for i in range(3):
+        assert produce_one(c.bootstrap(leader), topic, f"all-{i}".encode(), "all") is None
+    _, part = partition_of(c, topic, leader)
+    epoch = part.leader_epoch
+    os.kill(c.nodes[frozen].pid or 0, signal.SIGSTOP)  # its replica stays at offset 3
+    try:
+        for i in range(2):
+            assert produce_one(c.bootstrap(leader), topic, f"one-{i}".encode(), "1") is None
+        wait_until(lambda: len(local_values(c, other, topic)) == 5, 10,
+                   f"{other} to fetch the acks=1 records")
+        p = fetch(c, leader, topic, replica_id=-1, current_leader_epoch=epoch)
+        assert p.high_watermark == 3, p  # held by the frozen follower
+        # a fetch in its name, from beyond the leader's log end (5)
+        p = fetch(c, leader, topic, replica_id=frozen, current_leader_epoch=epoch,
+                  fetch_offset=105)
+        assert p.error_code.name == "offset_out_of_range", p
+        assert no_records(p), p
+        p = fetch(c, leader, topic, replica_id=-1, current_leader_epoch=epoch)
+        held = p.high_watermark
+        still = state(c, topic, via=leader)[0][1]
+    finally:
+        os.kill(c.nodes[frozen].pid or 0, signal.SIGCONT)
+    assert frozen in still, still  # not explained by an ISR shrink
+    assert held == 3, ("the high watermark moved past what the frozen follower has: "
+                       f"{held}")
+    wait_until(lambda: fetch(c, leader, topic, replica_id=-1,
+                             current_leader_epoch=epoch).high_watermark == 5, 20,
+               "the high watermark once the follower fetches again")
