@@ -4,6 +4,10 @@ min.insync.replicas 2), sent with the raw wire client:
 - a replica Fetch v12 from a broker id that is not an assigned replica (99, or the leader
   itself) → NOT_LEADER_OR_FOLLOWER and no records; the leader keeps serving, its ISR and
   high watermark untouched;
+- a replica Fetch v12 in an in-sync (frozen) follower's name from beyond the leader's
+  log end → OFFSET_OUT_OF_RANGE, and the high watermark stays where that follower's
+  log ends (it used to jump to the leader's log end: records the follower lacked became
+  visible, fixed in replication/replica_manager.py);
 - a replica Fetch v12 as a real follower with a current leader epoch one below the
   leader's → FENCED_LEADER_EPOCH, one above → UNKNOWN_LEADER_EPOCH (consumers alike), no
   records, and the follower stays in the ISR;
