@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -138,15 +138,6 @@ class Cluster:
 
     def quorum(self, node_id: int) -> Any:
         return describe(self.controller(node_id), timeout=3)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    try:
-        yield c.start()
-    finally:
-        c.close()
 
 
 def create_topic(bootstrap: str, name: str, partitions: int) -> None:

@@ -14,8 +14,6 @@ different brokers never share an id.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kio.schema.describe_producers.v0.request import DescribeProducersRequest, TopicRequest
@@ -25,15 +23,6 @@ from net.wire import WireClient
 from tests.e2e.test_cluster import Cluster, create_topic, wait_until
 
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    try:
-        yield c.start()
-    finally:
-        c.close()
 
 
 def init_producer_id(port: int) -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,15 +21,6 @@ import pytest
 from tests.e2e.test_cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    try:
-        yield c.start()
-    finally:
-        c.close()
 
 
 def create_assigned(bootstrap: str, name: str, replicas: list[int]) -> None:
