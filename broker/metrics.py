@@ -1,11 +1,13 @@
-"""What a Strom node reports to Prometheus (``common.metrics``; scraped through
+"""What a Strom node reports to Prometheus (``prometheus_client`` instruments from
+``common.metrics`` in one ``CollectorRegistry`` per broker; scraped through
 ``broker.metrics_http``). Kafka's JMX names in parentheses.
 
 Counted by the request path:
 
 - ``strom_requests_total{api}`` (RequestsPerSec) and ``strom_request_seconds{api}``
-  (TotalTimeMs): requests answered, and the time from the request's arrival to its
-  response being ready (a Fetch includes its long-poll wait);
+  (TotalTimeMs, a histogram over ``common.metrics.LATENCY_BUCKETS``): requests answered,
+  and the time from the request's arrival to its response being ready (a Fetch includes
+  its long-poll wait);
 - ``strom_bytes_in_total{topic}``, ``strom_messages_in_total{topic}`` (BytesInPerSec,
   MessagesInPerSec): record batch bytes and records appended by producers;
 - ``strom_bytes_out_total{topic}`` (BytesOutPerSec): record batch bytes sent to consumers.
@@ -15,7 +17,10 @@ Read when scraped (``node_gauges``): client connections; partitions this broker 
 (UnderReplicatedPartitions); partitions without a live leader in the whole cluster
 (OfflinePartitionsCount); the metadata image's offset and its lag behind the quorum high
 watermark; the quorum epoch; 1 on the active controller (ActiveControllerCount); 1 while
-this broker is fenced.
+this broker is fenced. Per partition and per consumer group: ``broker.partition_metrics``.
+
+The registry also holds prometheus_client's standard ``process_*``, ``python_info`` and
+``python_gc_*`` collectors.
 """
 
 from __future__ import annotations
@@ -23,25 +28,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from common.metrics import Registry
+from prometheus_client import CollectorRegistry
+
+from common.metrics import CallbackGauges, LabelledCounter, LabelledHistogram, new_registry
 
 
 class BrokerMetrics:
     def __init__(self) -> None:
-        self.registry = r = Registry()
-        self.requests = r.counter("strom_requests_total", "Requests answered, by API.",
-                                  ("api",))
-        self.request_seconds = r.histogram(
-            "strom_request_seconds",
+        self.registry = r = new_registry()
+        self.requests = LabelledCounter(r, "strom_requests_total", "Requests answered, by API.",
+                                        ("api",))
+        self.request_seconds = LabelledHistogram(
+            r, "strom_request_seconds",
             "Seconds from a request's arrival to its response being ready, by API.", ("api",))
-        self.bytes_in = r.counter("strom_bytes_in_total",
-                                  "Record batch bytes appended by producers, by topic.",
-                                  ("topic",))
-        self.messages_in = r.counter("strom_messages_in_total",
-                                     "Records appended by producers, by topic.", ("topic",))
-        self.bytes_out = r.counter("strom_bytes_out_total",
-                                   "Record batch bytes sent to consumers, by topic.",
-                                   ("topic",))
+        self.bytes_in = LabelledCounter(r, "strom_bytes_in_total",
+                                        "Record batch bytes appended by producers, by topic.",
+                                        ("topic",))
+        self.messages_in = LabelledCounter(r, "strom_messages_in_total",
+                                           "Records appended by producers, by topic.",
+                                           ("topic",))
+        self.bytes_out = LabelledCounter(r, "strom_bytes_out_total",
+                                         "Record batch bytes sent to consumers, by topic.",
+                                         ("topic",))
         self._api_labels: dict[str, str] = {}
 
     def request_done(self, api_name: str, seconds: float) -> None:
@@ -55,9 +63,11 @@ class BrokerMetrics:
         self.request_seconds.observe(seconds, label)
 
 
-def node_gauges(registry: Registry, node: Any, connections: Callable[[], int]) -> None:
+def node_gauges(registry: CollectorRegistry, node: Any, connections: Callable[[], int]
+                ) -> None:
     """Register the gauges read from a ``ClusterNode`` (see the module doc)."""
     quorum = node.quorum
+    gauges = CallbackGauges()
 
     def led() -> list[Any]:
         image = quorum.image
@@ -68,30 +78,31 @@ def node_gauges(registry: Registry, node: Any, connections: Callable[[], int]) -
         image = quorum.image
         live = {b.broker_id for b in image.unfenced_brokers()}
         return sum(1 for t in image.topics.values() for p in t.partitions.values()
-                   if p.leader not in live)
+                 if p.leader not in live)
 
-    registry.gauge("strom_connections", "Open client connections.", connections)
-    registry.gauge("strom_partitions_leader", "Partitions this broker leads.",
-                   lambda: len(led()))
-    registry.gauge("strom_under_replicated_partitions",
-                   "Partitions this broker leads whose ISR is smaller than their replicas "
-                   "(during a reassignment: than the replicas not being added).",
-                   lambda: sum(1 for p in led()
-                               if len(p.isr) < len(p.replicas) - len(p.adding_replicas)))
-    registry.gauge("strom_reassigning_partitions",
-                   "Partitions this broker leads with a reassignment in progress.",
-                   lambda: sum(1 for p in led() if p.reassigning))
-    registry.gauge("strom_offline_partitions",
-                   "Partitions of the cluster without a live leader (metadata image).",
-                   offline)
-    registry.gauge("strom_metadata_offset", "Offset of the last metadata record applied.",
-                   lambda: quorum.image.offset)
-    registry.gauge("strom_metadata_lag_records",
-                   "Committed metadata records not yet applied to this node's image.",
-                   lambda: quorum.metadata_lag)
-    registry.gauge("strom_quorum_epoch", "Current epoch of the metadata quorum.",
-                   lambda: quorum.epoch)
-    registry.gauge("strom_active_controller", "1 on the active controller, else 0.",
-                   lambda: int(node.controller is not None and node.controller.is_active))
-    registry.gauge("strom_broker_fenced", "1 while this broker is fenced, else 0.",
-                   lambda: int(node.is_broker and node.fenced))
+    gauges.gauge("strom_connections", "Open client connections.", connections)
+    gauges.gauge("strom_partitions_leader", "Partitions this broker leads.",
+                 lambda: len(led()))
+    gauges.gauge("strom_under_replicated_partitions",
+                 "Partitions this broker leads whose ISR is smaller than their replicas "
+                 "(during a reassignment: than the replicas not being added).",
+                 lambda: sum(1 for p in led()
+                             if len(p.isr) < len(p.replicas) - len(p.adding_replicas)))
+    gauges.gauge("strom_reassigning_partitions",
+                 "Partitions this broker leads with a reassignment in progress.",
+                 lambda: sum(1 for p in led() if p.reassigning))
+    gauges.gauge("strom_offline_partitions",
+                 "Partitions of the cluster without a live leader (metadata image).",
+                 offline)
+    gauges.gauge("strom_metadata_offset", "Offset of the last metadata record applied.",
+                 lambda: quorum.image.offset)
+    gauges.gauge("strom_metadata_lag_records",
+                 "Committed metadata records not yet applied to this node's image.",
+                 lambda: quorum.metadata_lag)
+    gauges.gauge("strom_quorum_epoch", "Current epoch of the metadata quorum.",
+                 lambda: quorum.epoch)
+    gauges.gauge("strom_active_controller", "1 on the active controller, else 0.",
+                 lambda: int(node.controller is not None and node.controller.is_active))
+    gauges.gauge("strom_broker_fenced", "1 while this broker is fenced, else 0.",
+                 lambda: int(node.is_broker and node.fenced))
+    gauges.register(registry)

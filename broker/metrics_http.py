@@ -1,74 +1,76 @@
-"""The Prometheus scrape endpoint: ``GET /metrics`` over HTTP/1.x on
-``strom.metrics.address`` (host:port; empty: no endpoint).
+"""The Prometheus scrape endpoint: ``GET /metrics`` over HTTP/1.1 on
+``strom.metrics.address`` (host:port; empty: no endpoint), served by aiohttp on the
+broker's event loop.
 
-One request per connection: the request head (at most 8 KiB, read within 5 s) is parsed,
-``GET /metrics`` (any query string) answers 200 with ``Registry.render()`` as
-``text/plain; version=0.0.4``, another path 404, another method 405, an unreadable head
-400; then the connection closes.
+``GET /metrics`` (also HEAD) answers 200 with the registry rendered by
+``prometheus_client``: the text format 0.0.4 (``text/plain; version=0.0.4``) unless the
+``Accept`` header asks for OpenMetrics or text 1.0.0 (what Prometheus itself negotiates);
+gzip when ``Accept-Encoding`` allows it; ``?name[]=a&name[]=b`` restricts the answer to
+those series. Another path is 404, another method 405. Rendering runs on the loop (the
+collectors read broker state that only the loop may touch); it is a scrape every few
+seconds, not a hot path.
+
+``MetricsServer.app`` is the aiohttp application: other HTTP pages of the broker add
+their routes to it before ``start``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import gzip
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from common.logging import get_logger
-from common.metrics import Registry
 
 log = get_logger("strom.metrics")
-MAX_HEAD = 8192
-READ_TIMEOUT_S = 5.0
 
 
-def _response(status: str, body: bytes, content_type: str = "text/plain; charset=utf-8"
-              ) -> bytes:
-    head = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-    return head.encode() + body
-
-
-def answer(head: bytes, registry: Registry) -> bytes:
-    """The whole HTTP response to a request ``head`` (the bytes up to the blank line)."""
-    try:
-        method, target, version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ")
-    except (UnicodeDecodeError, ValueError):
-        return _response("400 Bad Request", b"bad request\n")
-    if not version.startswith("HTTP/1."):
-        return _response("400 Bad Request", b"bad request\n")
-    if target.split("?", 1)[0] != "/metrics":
-        return _response("404 Not Found", b"only /metrics is served here\n")
-    if method != "GET":
-        return _response("405 Method Not Allowed", b"GET /metrics\n")
-    return _response("200 OK", registry.render().encode(),
-                     "text/plain; version=0.0.4; charset=utf-8")
+def render(registry: CollectorRegistry, accept: str, accept_encoding: str,
+           names: list[str]) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a scrape answer (see the module doc)."""
+    encoder, content_type = choose_encoder(accept)
+    source = registry.restricted_registry(names) if names else registry
+    body = encoder(source)  # type: ignore[arg-type]
+    headers = {"Content-Type": content_type}
+    if gzip_accepted(accept_encoding):
+        body = gzip.compress(body, compresslevel=1)
+        headers["Content-Encoding"] = "gzip"
+    return body, headers
 
 
 class MetricsServer:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._server: asyncio.Server | None = None
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self._metrics)
+        self._runner: web.AppRunner | None = None
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body, headers = render(self.registry, request.headers.get("Accept", ""),
+                               request.headers.get("Accept-Encoding", ""),
+                               request.query.getall("name[]", []))
+        return web.Response(body=body, headers=headers)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._serve, host or None, port,
-                                                  reuse_address=True, limit=MAX_HEAD)
-        sockname = self._server.sockets[0].getsockname()
-        return sockname[0], sockname[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Listen on ``host:port`` (port 0: any free port); returns the bound address.
+        Raises OSError when it cannot listen."""
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host or None, port, reuse_address=True)
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
-            writer.write(answer(head, self.registry))
-        except asyncio.LimitOverrunError:
-            writer.write(_response("431 Request Header Fields Too Large", b"too large\n"))
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-            pass
-        finally:
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.drain()
-            writer.close()
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound = runner.addresses[0]
+        return bound[0], bound[1]
 
     async def shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+                await runner.cleanup()

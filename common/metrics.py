@@ -1,141 +1,118 @@
-"""Prometheus metrics: counters, histograms and callback gauges in one ``Registry``,
-rendered in the text exposition format 0.0.4. Pure: no I/O, no clock.
+"""Prometheus instruments on ``prometheus_client``, one ``CollectorRegistry`` per owner
+(no process-global registry: tests run several brokers in one process).
 
-Rendered families, in registration order::
+- ``new_registry()``: a registry holding the standard collectors (``process_*``: CPU,
+  memory, open fds, start time; ``python_info``; ``python_gc_*``).
+- ``LabelledCounter`` / ``LabelledHistogram``: a prometheus_client ``Counter`` /
+  ``Histogram`` with one label set per call, whose children are cached in a plain dict,
+  so the hot path costs one dict lookup and the child's increment (``labels()`` itself
+  validates and locks on every call).
+- ``CallbackGauges``: gauges read at scrape time (a callback returning a number, or
+  ``(label values, number)`` pairs); a callback that raises is left out of that scrape,
+  the others still render.
+- ``LATENCY_BUCKETS``: request latency buckets in seconds (0.5 ms .. 10 s), finer at the
+  low end than prometheus_client's defaults (a broker answers most requests in ms).
 
-    # HELP strom_requests_total Requests answered, by API.
-    # TYPE strom_requests_total counter
-    strom_requests_total{api="Produce"} 42
-    # TYPE strom_request_seconds histogram
-    strom_request_seconds_bucket{api="Produce",le="0.001"} 40   (cumulative)
-    strom_request_seconds_bucket{api="Produce",le="+Inf"} 42
-    strom_request_seconds_sum{api="Produce"} 0.031
-    strom_request_seconds_count{api="Produce"} 42
-
-Label values are escaped (backslash, double quote, newline). A gauge is a callback read at
-render time, returning a number or ``(label values, number)`` pairs; a callback that
-raises is left out of that rendering (the others still render).
+Rendering (``prometheus_client.exposition``) is the HTTP shell's job.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 LabelValues = tuple[str, ...]
 GaugeFn = Callable[[], "float | Iterable[tuple[LabelValues, float]]"]
 
-#: request latency buckets in seconds (0.5 ms .. 10 s)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def new_registry() -> CollectorRegistry:
+    """A fresh registry with the process, platform and garbage-collector collectors."""
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(str(v))}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+class LabelledCounter:
+    """``inc(*label_values, amount=1.0)`` on a prometheus_client Counter."""
 
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-class Counter:
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        self.name, self.help, self.labels = name, help_text, tuple(labels)
-        self.values: dict[LabelValues, float] = {}
+    def __init__(self, registry: CollectorRegistry, name: str, help_text: str,
+                 labels: Sequence[str] = ()) -> None:
+        self.metric = Counter(name, help_text, tuple(labels), registry=registry)
+        self._children: dict[LabelValues, Any] = {}
 
     def inc(self, *label_values: str, amount: float = 1.0) -> None:
-        self.values[label_values] = self.values.get(label_values, 0.0) + amount
+        child = self._children.get(label_values)
+        if child is None:
+            child = self._children[label_values] = self.metric.labels(*label_values)
+        child.inc(amount)
 
-    def lines(self) -> list[str]:
-        return [f"{self.name}{_labels(self.labels, k)} {_number(v)}"
-                for k, v in sorted(self.values.items())]
 
+class LabelledHistogram:
+    """``observe(value, *label_values)`` on a prometheus_client Histogram."""
 
-class Histogram:
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = (),
-                 buckets: Sequence[float] = LATENCY_BUCKETS) -> None:
-        self.name, self.help, self.labels = name, help_text, tuple(labels)
-        self.buckets = tuple(sorted(buckets))
-        #: label values -> [count per bucket (last: above every bound), sum]
-        self.values: dict[LabelValues, tuple[list[int], list[float]]] = {}
+    def __init__(self, registry: CollectorRegistry, name: str, help_text: str,
+                 labels: Sequence[str] = (), buckets: Sequence[float] = LATENCY_BUCKETS
+                 ) -> None:
+        self.metric = Histogram(name, help_text, tuple(labels), registry=registry,
+                                buckets=tuple(buckets))
+        self._children: dict[LabelValues, Any] = {}
 
     def observe(self, value: float, *label_values: str) -> None:
-        entry = self.values.get(label_values)
-        if entry is None:
-            entry = self.values[label_values] = ([0] * (len(self.buckets) + 1), [0.0])
-        entry[0][bisect.bisect_left(self.buckets, value)] += 1
-        entry[1][0] += value
-
-    def lines(self) -> list[str]:
-        out = []
-        for key, (counts, total) in sorted(self.values.items()):
-            running = 0
-            for bound, count in zip((*self.buckets, math.inf), counts, strict=True):
-                running += count
-                le = f'le="{_number(bound)}"'
-                out.append(f"{self.name}_bucket{_labels(self.labels, key, le)} {running}")
-            out.append(f"{self.name}_sum{_labels(self.labels, key)} {_number(total[0])}")
-            out.append(f"{self.name}_count{_labels(self.labels, key)} {running}")
-        return out
+        child = self._children.get(label_values)
+        if child is None:
+            child = self._children[label_values] = self.metric.labels(*label_values)
+        child.observe(value)
 
 
-class Gauge:
-    def __init__(self, name: str, help_text: str, fn: GaugeFn,
-                 labels: Sequence[str] = ()) -> None:
-        self.name, self.help, self.labels, self.fn = name, help_text, tuple(labels), fn
+class CallbackGauges(Collector):
+    """Gauges whose values are read from callbacks when the registry is collected.
 
-    def lines(self) -> list[str]:
-        value = self.fn()
-        if isinstance(value, (int, float)):
-            return [f"{self.name} {_number(float(value))}"]
-        return [f"{self.name}{_labels(self.labels, k)} {_number(v)}" for k, v in sorted(value)]
-
-
-class Registry:
-    """The metric families of one process; see the module doc."""
+    Add every gauge with ``gauge()`` before ``register(registry)``: the registry checks
+    the names against the others once, at registration.
+    """
 
     def __init__(self) -> None:
-        self._families: dict[str, Counter | Histogram | Gauge] = {}
+        self._gauges: list[tuple[str, str, tuple[str, ...], GaugeFn]] = []
 
-    def _add(self, family: Counter | Histogram | Gauge) -> None:
-        if family.name in self._families:
-            raise ValueError(f"metric {family.name} registered twice")
-        self._families[family.name] = family
+    def gauge(self, name: str, help_text: str, fn: GaugeFn, labels: Sequence[str] = ()
+              ) -> None:
+        if any(g[0] == name for g in self._gauges):
+            raise ValueError(f"metric {name} registered twice")
+        self._gauges.append((name, help_text, tuple(labels), fn))
 
-    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
-        c = Counter(name, help_text, labels)
-        self._add(c)
-        return c
+    def register(self, registry: CollectorRegistry) -> None:
+        registry.register(self)
 
-    def histogram(self, name: str, help_text: str, labels: Sequence[str] = (),
-                  buckets: Sequence[float] = LATENCY_BUCKETS) -> Histogram:
-        h = Histogram(name, help_text, labels, buckets)
-        self._add(h)
-        return h
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        for name, help_text, labels, _fn in self._gauges:
+            yield GaugeMetricFamily(name, help_text, labels=labels or None)
 
-    def gauge(self, name: str, help_text: str, fn: GaugeFn, labels: Sequence[str] = ()) -> None:
-        self._add(Gauge(name, help_text, fn, labels))
-
-    def render(self) -> str:
-        out: list[str] = []
-        for family in self._families.values():
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, help_text, labels, fn in self._gauges:
             try:
-                lines = family.lines()
+                value = fn()
+                if isinstance(value, (int, float)):
+                    family = GaugeMetricFamily(name, help_text, value=float(value))
+                else:
+                    family = GaugeMetricFamily(name, help_text, labels=labels)
+                    for label_values, number in sorted(value):
+                        family.add_metric(list(label_values), float(number))
             except Exception:  # a gauge whose source is gone (shutting down)
                 continue
-            kind = {Counter: "counter", Histogram: "histogram", Gauge: "gauge"}[type(family)]
-            out += [f"# HELP {family.name} {family.help}", f"# TYPE {family.name} {kind}",
-                    *lines]
-        return "\n".join(out) + "\n"
+            yield family

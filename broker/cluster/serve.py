@@ -31,6 +31,7 @@ from broker.cluster.node import ClusterNode
 from broker.config import BrokerConfig, parse_address
 from broker.metrics import BrokerMetrics, node_gauges
 from broker.metrics_http import MetricsServer
+from broker.partition_metrics import partition_gauges
 from common.logging import get_logger
 from controller.raft_store import RaftStoreError
 
@@ -136,6 +137,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     if config.strom_metrics_address:
         registry = (broker.metrics if broker is not None else BrokerMetrics()).registry
         node_gauges(registry, node, lambda: sum(len(s.connections) for s in client_servers))
+        partition_gauges(registry, node)
         metrics_server = MetricsServer(registry)
         try:
             await metrics_server.start(*parse_address(config.strom_metrics_address))
