@@ -14,10 +14,17 @@ from typing import Any
 import structlog
 
 
+def uses_console(fmt: str = "auto", stream: Any = None) -> bool:
+    """Whether ``configure_logging(fmt=fmt, stream=stream)`` renders for a person
+    (console) rather than JSON lines; ``stream`` defaults to stderr."""
+    stream = sys.stderr if stream is None else stream
+    return fmt == "console" or (fmt == "auto" and stream.isatty())
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
     """Configure structlog (and stdlib logging) once for the process."""
     stream = sys.stderr if stream is None else stream
-    use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    use_console = uses_console(fmt, stream)
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO

@@ -27,12 +27,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from broker.banner import ClientListener, StartupInfo, render_banner, startup_fields
 from broker.cluster.node import ClusterNode
 from broker.config import BrokerConfig, parse_address
 from broker.metrics import BrokerMetrics, node_gauges
 from broker.metrics_http import MetricsServer
 from broker.partition_metrics import partition_gauges
-from common.logging import get_logger
+from common.logging import get_logger, uses_console
 from controller.raft_store import RaftStoreError
 
 log = get_logger("strom")
@@ -53,6 +54,11 @@ def _advertised(config: BrokerConfig, client_name: str, host: str, port: int
     if adv_host in ("", "0.0.0.0", "::"):
         adv_host = "127.0.0.1"
     return adv_host, adv_port
+
+
+def _shown_host(host: str) -> str:
+    """A bound host as a person on this machine reaches it (a wildcard: 127.0.0.1)."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 async def _refuse(node: ClusterNode, problem: str, servers: list[Any]) -> int:
@@ -112,6 +118,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     client_servers: list[KafkaServer] = []
     advertised: list[tuple[str, str, int]] = []
     bound: list[str] = []
+    shown: list[ClientListener] = []  # for the banner
+    controller_address = ready_address
     broker = node.broker
     if broker is not None:
         await broker.run_startup_hooks()
@@ -129,18 +137,24 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
             client_servers.append(server)
             advertised.append((listener.name, *_advertised(config, listener.name, host, port)))
             bound.append(f"{listener.name}://{host}:{port}")
+            _, adv_host, adv_port = advertised[-1]
+            shown.append(ClientListener(listener.name, f"{adv_host}:{adv_port}",
+                                        f"{host}:{port}", config.security_protocol(listener.name)))
             if len(client_servers) == 1:
                 ready_address = (host, port)
         broker.start_background()
         node.start_broker(advertised)
     metrics_server = None
+    metrics_url = None
     if config.strom_metrics_address:
         registry = (broker.metrics if broker is not None else BrokerMetrics()).registry
         node_gauges(registry, node, lambda: sum(len(s.connections) for s in client_servers))
         partition_gauges(registry, node)
         metrics_server = MetricsServer(registry)
         try:
-            await metrics_server.start(*parse_address(config.strom_metrics_address))
+            metrics_host, metrics_port = await metrics_server.start(
+                *parse_address(config.strom_metrics_address))
+            metrics_url = f"http://{_shown_host(metrics_host)}:{metrics_port}/metrics"
         except OSError as exc:
             return await _refuse(node, f"cannot serve metrics on "
                                        f"{config.strom_metrics_address}: {exc}",
@@ -154,7 +168,13 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     # process: move it out of the collector's sight so full collections stay short.
     gc.collect()
     gc.freeze()
-    log.info("strom_started", version=strom_version(), node_id=config.node_id,
+    info = StartupInfo(
+        version=strom_version(), node_id=config.node_id, roles=config.process_roles,
+        cluster_id=node.cluster_id, data_dir=str(config.data_dir.resolve()),
+        listeners=tuple(shown), metrics_url=metrics_url,
+        controller=f"{_shown_host(controller_address[0])}:{controller_address[1]}"
+        if controller_address else None)
+    log.info("strom_started", version=info.version, node_id=config.node_id,
              roles=config.process_roles, cluster_id=node.cluster_id,
              voters=sorted(node.voters),
              listeners=bound,
@@ -162,7 +182,10 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
              advertised_apis=len(broker.registry) if broker is not None else 0,
              data_dir=str(config.data_dir.resolve()),
              controller_listener=str(node.controller_listener)
-             if node.controller_listener else None)
+             if node.controller_listener else None,
+             **startup_fields(info))
+    if uses_console(config.log_format):  # JSON logs stay JSON: the event above says it all
+        print(render_banner(info), file=sys.stderr, end="", flush=True)
     if ready_file and ready_address is not None:
         write_ready(ready_file, *ready_address)
     await stop.wait()

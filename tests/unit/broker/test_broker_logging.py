@@ -7,7 +7,7 @@ import json
 
 import structlog
 
-from common.logging import configure_logging, get_logger
+from common.logging import configure_logging, get_logger, uses_console
 
 
 class _Tty(io.StringIO):
@@ -42,3 +42,9 @@ def test_console_on_a_terminal() -> None:
 
 def test_forced_json_on_a_terminal() -> None:
     assert json.loads(_emit(_Tty(), "json").strip())["event"] == "connection_closed"
+
+
+def test_uses_console_decides_like_configure_logging() -> None:
+    assert uses_console("auto", _Tty()) and uses_console("console", io.StringIO())
+    assert not uses_console("auto", io.StringIO()) and not uses_console("json", _Tty())
+    assert _emit(_Tty(), "json").startswith("{")
