@@ -21,7 +21,8 @@ kcat:
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
 
 run: $(STAMP)
-	$(BIN)/strom serve --override log.dirs=./data --override listeners=PLAINTEXT://127.0.0.1:9092
+	$(BIN)/strom serve --override log.dirs=./data --override listeners=PLAINTEXT://127.0.0.1:9092 \
+	  --override strom.metrics.address=127.0.0.1:9644
 
 cluster: $(STAMP)
 	$(BIN)/python -m broker.local_cluster --data-dir ./data/cluster

@@ -176,3 +176,22 @@ def test_partition_offsets_sizes_and_group_lag(node: BrokerProcess) -> None:
     m = scrape(port)
     assert value(m, "strom_consumer_group_lag", group=group, topic=topic, partition="1") == 1
     assert value(m, "strom_high_watermark", topic=topic, partition="1") == 16
+
+
+def test_every_metric_the_grafana_dashboard_queries_is_served(node: BrokerProcess) -> None:
+    from tests.unit.cluster_compose_test import broker_metric_names, dashboard_queries
+
+    topic = produce_to_two_partitions(node.bootstrap, records=4)
+    commit(node.bootstrap, f"g-{uuid.uuid4().hex[:8]}", {TopicPartition(topic, 0): 1})
+    host, _, client_port = node.bootstrap.rpartition(":")
+    with WireClient(host, int(client_port), timeout=TIMEOUT) as c:
+        fetch_all(c, topic, 0)
+    deadline = time.monotonic() + TIMEOUT
+    wanted = set().union(*(broker_metric_names(e) for e in dashboard_queries()))
+    while True:  # the fetch is counted once its response is ready
+        served = {name for name, _ in scrape(node.metrics_port)}  # type: ignore[attr-defined]
+        if wanted <= served or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(wanted) > 20
+    assert not wanted - served, f"queried by the dashboard, not served: {wanted - served}"
