@@ -185,6 +185,15 @@ class BrokerConfig(BaseSettings):
     strom_max_inflight_requests_per_connection: int = 64
     #: host:port of the Prometheus scrape endpoint (GET /metrics); empty: none
     strom_metrics_address: str = ""
+    #: the Kinesis API (``kinesis``; ``broker.kinesis_front``): ``http://host:port`` of its
+    #: listener (empty: off), largest record (data + partition key), SigV4 access keys
+    #: (``KEY:SECRET,...``; empty: any or no signature accepted), shard-iterator HMAC key
+    #: (empty: derived from the cluster id), the region its ARNs name
+    strom_kinesis_listener: str = ""
+    strom_kinesis_max_record_bytes: int = 10 * 1024 * 1024
+    strom_kinesis_access_keys: str = ""
+    strom_kinesis_iterator_secret: str = ""
+    strom_kinesis_region: str = "us-east-1"
 
     # logs
     log_dirs: str = "./data"

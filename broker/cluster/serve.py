@@ -164,6 +164,15 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
             log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
         for server in client_servers:
             await server.start_serving()
+    kinesis_server = None
+    if config.strom_kinesis_listener and broker is not None:
+        from broker.kinesis_front import start_kinesis
+        try:
+            kinesis_server = await start_kinesis(node, config)
+        except (ValueError, OSError) as exc:
+            return await _refuse(node, f"cannot serve the Kinesis API on "
+                                       f"{config.strom_kinesis_listener}: {exc}",
+                                 [*client_servers, controller_server, metrics_server])
     # Everything built at startup (modules, kio schemas, topic table) lives for the whole
     # process: move it out of the collector's sight so full collections stay short.
     gc.collect()
@@ -199,6 +208,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         await server.shutdown()
     if metrics_server is not None:
         await metrics_server.shutdown()
+    if kinesis_server is not None:
+        await kinesis_server.shutdown()
     await node.stop()
     if controller_server is not None:
         await controller_server.shutdown()

@@ -19,6 +19,15 @@ from common.topics.config_types import (
     throttled_replicas,
 )
 
+
+def _json_object(name: str, value: object) -> None:
+    """empty, or a JSON object"""
+    text = str(value).strip()
+    if text and not (text.startswith("{") and text.endswith("}")):
+        raise InvalidConfig(f"Invalid value {value} for configuration {name}: "
+                            f"a JSON object expected")
+
+
 _MS_PER_MIN = 60_000
 _MS_PER_HOUR = 3_600_000
 _D = ConfigDef
@@ -67,6 +76,11 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {
         _D("index.interval.bytes", _T.INT, 4096,
            "How many log bytes between entries of the sparse offset index.",
            (("log.index.interval.bytes", 1),), at_least(0)),
+        _D("kinesis.stream", _T.STRING, "",
+           "Strom's Kinesis facade: the stream document of the topic (JSON: shard hash-key "
+           "ranges, lineage, stream mode, tags), written by the Kinesis API; empty for a "
+           "topic made by a Kafka client (a stream whose partitions split the hash-key "
+           "space uniformly). Not meant to be edited by hand.", (), _json_object),
         _D("leader.replication.throttled.replicas", _T.LIST, (),
            "Replicas whose replication is throttled on the leader side (accepted, not used "
            "on one node).", (), throttled_replicas),

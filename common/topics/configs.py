@@ -176,6 +176,7 @@ APPLIED_ELSEWHERE = frozenset({
     "min.insync.replicas", "remote.storage.enable",
     "leader.replication.throttled.replicas", "follower.replication.throttled.replicas",
     "unclean.leader.election.enable", "local.retention.bytes", "local.retention.ms",
+    "kinesis.stream",
 })
 NOT_APPLIED_NOTE = " (Strom accepts and keeps this setting but does not apply it yet.)"
 

@@ -22,14 +22,19 @@ ALLOWED: dict[str, set[str]] = {
     "replication": {"common", "protocol", "storage", "net"},
     "controller": {"common", "protocol", "storage", "net"},
     "net": {"common", "protocol"},
-    "broker": {"common", "protocol", "storage", "replication", "controller", "net"},
-    "bench": {"common", "protocol", "storage", "replication", "controller", "net", "broker"},
+    "kinesis": {"common", "protocol", "storage", "replication", "net"},
+    "broker": {"common", "protocol", "storage", "replication", "controller", "net", "kinesis"},
+    "bench": {"common", "protocol", "storage", "replication", "controller", "net", "broker",
+              "kinesis"},
 }
 PROJECT = set(ALLOWED)
 
 # modules that must stay pure: no event loop, sockets, clock or process I/O
 PURE_DIRS = ["protocol", "controller/raft", "controller/metadata", "replication/partition.py",
-             "replication/replica_selector.py"]
+             "replication/replica_selector.py",
+             *(f"kinesis/{m}.py" for m in ("errors", "hashing", "sequence", "iterators",
+                                           "metadata", "validation", "records", "codec",
+                                           "sigv4", "cluster"))]
 IMPURE_MODULES = {"asyncio", "socket", "uvloop", "selectors", "threading", "subprocess", "time"}
 
 

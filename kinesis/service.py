@@ -1,0 +1,536 @@
+"""The Kinesis operations over ``replication.ReplicaManager`` (appends and reads) and a
+``StreamCluster`` (topics and their configs in the metadata image).
+
+Each operation takes a request checked by ``validation.check`` and returns the response
+as plain values (``codec`` encodes them) or raises ``KinesisError``.
+
+- Streams: one topic per stream; its ``kinesis.stream`` config holds the stream document
+  (``metadata``); a topic without one is a PROVISIONED stream over its partitions.
+  Internal topics (names starting ``__``) are not streams.
+- Puts: records are grouped by shard (MD5 hash-key ranges of the open shards) into one
+  Kafka batch per shard (split at ``BATCH_BYTES``) and appended with acks=all; a record's
+  sequence number is ``sequence.encode(partition, offset)``.
+- Iterators carry an offset; GetRecords fetches from it (consumer fetch, up to the high
+  watermark) and hands out the next one. An offset below the log start (deleted by
+  retention) continues at the log start, as Kinesis' trim horizon moves.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from common.logging import get_logger
+from kinesis import hashing, iterators, sequence
+from kinesis import records as krecords
+from kinesis.cluster import StreamCluster, TopicView
+from kinesis.codec import Timestamp
+from kinesis.errors import KinesisError, in_use, invalid, limit, not_found, stream_not_found
+from kinesis.metadata import (
+    CONFIG_KEY,
+    ON_DEMAND,
+    ON_DEMAND_SHARDS,
+    PROVISIONED,
+    StreamMeta,
+    parse_shard_id,
+    shard_id,
+)
+from kinesis.validation import stream_name
+from protocol.errors import ErrorCode, error_name
+from replication.replica_manager import FetchPartition, ReplicaManager
+
+log = get_logger("strom.kinesis")
+
+#: a shard's records are appended in batches of at most this many bytes of data
+BATCH_BYTES = 1 << 20
+#: what one GetRecords returns at most (Kinesis: 10 MiB)
+GET_RECORDS_BYTES = 10 << 20
+#: Kinesis' default retention for a stream it creates (24 h)
+DEFAULT_RETENTION_MS = 86_400_000
+HOUR_MS = 3_600_000
+MAX_RETENTION_HOURS = 8760
+MIN_RETENTION_HOURS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class KinesisSettings:
+    iterator_key: bytes
+    max_record_bytes: int = 10 << 20
+    region: str = "us-east-1"
+    account: str = "000000000000"
+    #: most shards a stream may have (CreateStream beyond it: LimitExceededException)
+    shard_limit: int = 1000
+    put_timeout_ms: int = 30_000
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class KinesisService:
+    def __init__(self, replicas: ReplicaManager, cluster: StreamCluster,
+                 settings: KinesisSettings) -> None:
+        self.replicas = replicas
+        self.cluster = cluster
+        self.settings = settings
+        self.operations: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+            "CreateStream": self.create_stream,
+            "DeleteStream": self.delete_stream,
+            "ListStreams": self.list_streams,
+            "DescribeStream": self.describe_stream,
+            "DescribeStreamSummary": self.describe_stream_summary,
+            "ListShards": self.list_shards,
+            "PutRecord": self.put_record,
+            "PutRecords": self.put_records,
+            "GetShardIterator": self.get_shard_iterator,
+            "GetRecords": self.get_records,
+        }
+
+    # ---- lookups ---------------------------------------------------------------------------
+    def arn(self, name: str) -> str:
+        s = self.settings
+        return f"arn:aws:kinesis:{s.region}:{s.account}:stream/{name}"
+
+    def _stream(self, name: str) -> tuple[TopicView, StreamMeta]:
+        topic = None if name.startswith("__") else self.cluster.topic(name)
+        if topic is None:
+            raise stream_not_found(name, self.settings.account)
+        return topic, self.meta(topic)
+
+    @staticmethod
+    def meta(topic: TopicView) -> StreamMeta:
+        doc = topic.configs.get(CONFIG_KEY)
+        if doc:
+            try:
+                return StreamMeta.from_json(doc)
+            except ValueError:
+                log.warning("kinesis_metadata_unreadable", topic=topic.name)
+        return StreamMeta.default(len(topic.leaders))
+
+    def _shard(self, topic: TopicView, meta: StreamMeta, text: str) -> int:
+        partition = parse_shard_id(text)
+        if partition is None or meta.shard(partition) is None \
+                or partition not in topic.leaders:
+            raise not_found(f"Shard {text} in stream {topic.name} under account "
+                            f"{self.settings.account} does not exist")
+        return partition
+
+    @staticmethod
+    def _status(topic: TopicView) -> str:
+        return "ACTIVE" if all(leader >= 0 for leader in topic.leaders.values()) \
+            else "CREATING"
+
+    def _retention_hours(self, topic: TopicView) -> int:
+        ms = topic.retention_ms
+        return MAX_RETENTION_HOURS if ms < 0 else max(ms // HOUR_MS, 0)
+
+    def _shard_entry(self, topic: TopicView, meta: StreamMeta, partition: int
+                     ) -> dict[str, Any]:
+        s = meta.shard(partition)
+        assert s is not None
+        entry: dict[str, Any] = {"ShardId": shard_id(partition)}
+        if s.parent is not None:
+            entry["ParentShardId"] = shard_id(s.parent)
+        if s.adjacent_parent is not None:
+            entry["AdjacentParentShardId"] = shard_id(s.adjacent_parent)
+        entry["HashKeyRange"] = {"StartingHashKey": str(s.start_hash),
+                                 "EndingHashKey": str(s.end_hash)}
+        rng: dict[str, str] = {"StartingSequenceNumber": sequence.encode(partition,
+                                                                         s.start_offset)}
+        if s.end_offset is not None:
+            rng["EndingSequenceNumber"] = sequence.encode(
+                partition, max(s.end_offset - 1, s.start_offset))
+        entry["SequenceNumberRange"] = rng
+        return entry
+
+    def _shards(self, topic: TopicView, meta: StreamMeta) -> list[int]:
+        return sorted(s.partition for s in meta.shards if s.partition in topic.leaders)
+
+    # ---- streams ---------------------------------------------------------------------------
+    async def create_stream(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = req["StreamName"]
+        mode = req.get("StreamModeDetails", {}).get("StreamMode", PROVISIONED)
+        count = req.get("ShardCount")
+        if count is None:
+            if mode != ON_DEMAND:
+                raise invalid("ShardCount is required for a PROVISIONED stream.")
+            count = ON_DEMAND_SHARDS
+        if count > self.settings.shard_limit:
+            raise limit(f"This request would exceed the shard limit for the account "
+                        f"{self.settings.account} in {self.settings.region}. Current shard "
+                        f"limit for account {self.settings.account} in "
+                        f"{self.settings.region} is {self.settings.shard_limit}.")
+        if name.startswith("__") or self.cluster.topic(name) is not None:
+            raise in_use(f"Stream {name} under account {self.settings.account} "
+                         f"already exists.")
+        meta = StreamMeta.new(count, mode, _now_ms(), req.get("Tags"))
+        configs = {CONFIG_KEY: meta.to_json(), "retention.ms": str(DEFAULT_RETENTION_MS),
+                   "max.message.bytes": str(max(self.settings.max_record_bytes, BATCH_BYTES)
+                                            + 65_536)}
+        code, message = await self.cluster.create_topic(name, count, configs)
+        if code == int(ErrorCode.topic_already_exists):
+            raise in_use(f"Stream {name} under account {self.settings.account} "
+                         f"already exists.")
+        if code:
+            raise invalid(f"Cannot create stream {name}: {message or error_name(code)}")
+        return {}
+
+    async def delete_stream(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = stream_name(req)
+        self._stream(name)
+        code, message = await self.cluster.delete_topic(name)
+        if code == int(ErrorCode.unknown_topic_or_partition):
+            raise stream_not_found(name, self.settings.account)
+        if code:
+            raise KinesisError("InternalFailureException",
+                               f"Cannot delete stream {name}: "
+                               f"{message or error_name(code)}")
+        return {}
+
+    async def list_streams(self, req: dict[str, Any]) -> dict[str, Any]:
+        names = sorted(n for n in self.cluster.topic_names() if not n.startswith("__"))
+        after = req.get("ExclusiveStartStreamName")
+        token = req.get("NextToken")
+        if token is not None:
+            if after is not None:
+                raise invalid("NextToken and ExclusiveStartStreamName cannot be "
+                              "provided together.")
+            after = _read_token(token).get("after")
+        if after is not None:
+            names = [n for n in names if n > after]
+        count = req.get("Limit", 100)
+        page, more = names[:count], len(names) > count
+        summaries = []
+        for n in page:
+            topic = self.cluster.topic(n)
+            if topic is None:
+                continue
+            meta = self.meta(topic)
+            summaries.append({"StreamName": n, "StreamARN": self.arn(n),
+                              "StreamStatus": self._status(topic),
+                              "StreamModeDetails": {"StreamMode": meta.mode},
+                              "StreamCreationTimestamp": Timestamp(meta.created_ms)})
+        out: dict[str, Any] = {"StreamNames": page, "HasMoreStreams": more,
+                               "StreamSummaries": summaries}
+        if more:
+            out["NextToken"] = _token({"after": page[-1]})
+        return out
+
+    def _description(self, topic: TopicView, meta: StreamMeta) -> dict[str, Any]:
+        return {"StreamName": topic.name, "StreamARN": self.arn(topic.name),
+                "StreamStatus": self._status(topic),
+                "StreamModeDetails": {"StreamMode": meta.mode},
+                "RetentionPeriodHours": self._retention_hours(topic),
+                "StreamCreationTimestamp": Timestamp(meta.created_ms),
+                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+                "EncryptionType": "NONE"}
+
+    async def describe_stream(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        shards = self._shards(topic, meta)
+        start = req.get("ExclusiveStartShardId")
+        if start is not None:
+            after = parse_shard_id(start)
+            shards = [p for p in shards if after is None or p > after]
+        count = req.get("Limit", 100)
+        page = shards[:count]
+        desc = self._description(topic, meta)
+        desc["Shards"] = [self._shard_entry(topic, meta, p) for p in page]
+        desc["HasMoreShards"] = len(shards) > count
+        return {"StreamDescription": desc}
+
+    async def describe_stream_summary(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        desc = self._description(topic, meta)
+        desc["OpenShardCount"] = len([s for s in meta.open_shards()
+                                      if s.partition in topic.leaders])
+        desc["ConsumerCount"] = 0
+        return {"StreamDescriptionSummary": desc}
+
+    async def list_shards(self, req: dict[str, Any]) -> dict[str, Any]:
+        token = req.get("NextToken")
+        shard_filter = req.get("ShardFilter")
+        after: int | None = None
+        if token is not None:
+            if "StreamName" in req or "StreamARN" in req:
+                raise invalid("NextToken and StreamName cannot be provided together.")
+            doc = _read_token(token)
+            if _now_ms() - int(doc.get("t", 0)) > iterators.TTL_MS:
+                raise KinesisError("ExpiredNextTokenException",
+                                   "The timestamp in the NextToken has expired.")
+            name, after, shard_filter = doc.get("s", ""), doc.get("after"), doc.get("f")
+        else:
+            name = stream_name(req)
+        topic, meta = self._stream(name)
+        shards = self._shards(topic, meta)
+        start = req.get("ExclusiveStartShardId")
+        if start is not None:
+            start_after = parse_shard_id(start)
+            after = start_after if start_after is not None else after
+        if shard_filter is not None:
+            shards = self._filter_shards(meta, shards, shard_filter)
+        if after is not None:
+            shards = [p for p in shards if p > after]
+        count = req.get("MaxResults", 1000)
+        page = shards[:count]
+        out: dict[str, Any] = {"Shards": [self._shard_entry(topic, meta, p) for p in page]}
+        if len(shards) > count:
+            out["NextToken"] = _token({"s": name, "after": page[-1], "f": shard_filter,
+                                       "t": _now_ms()})
+        return out
+
+    @staticmethod
+    def _filter_shards(meta: StreamMeta, shards: list[int], f: Mapping[str, Any]
+                       ) -> list[int]:
+        kind = f.get("Type")
+        if kind == "AFTER_SHARD_ID":
+            if "ShardId" not in f:
+                raise invalid("ShardId must be provided for the AFTER_SHARD_ID filter.")
+            after = parse_shard_id(f["ShardId"])
+            return [p for p in shards if after is None or p > after]
+        if kind in ("AT_TIMESTAMP", "FROM_TIMESTAMP") and "Timestamp" not in f:
+            raise invalid(f"Timestamp must be provided for the {kind} filter.")
+        if kind in ("AT_LATEST", "AT_TIMESTAMP", "AT_TRIM_HORIZON"):
+            # shards open at that point: without resharding every shard is open
+            open_ = {s.partition for s in meta.open_shards()}
+            return [p for p in shards if p in open_ or kind == "AT_TRIM_HORIZON"]
+        return shards  # FROM_TRIM_HORIZON, FROM_TIMESTAMP: every shard still kept
+
+    # ---- puts ------------------------------------------------------------------------------
+    def _route(self, meta: StreamMeta, entry: dict[str, Any]) -> int:
+        explicit = entry.get("ExplicitHashKey")
+        if explicit is not None:
+            key = hashing.parse_hash_key(explicit)
+            if key is None:
+                raise invalid(f"Invalid ExplicitHashKey. ExplicitHashKey must be in the "
+                              f"range: [0, {hashing.MAX_HASH_KEY}]. Specified value was "
+                              f"{explicit}")
+        else:
+            key = hashing.partition_key_hash(entry["PartitionKey"])
+        shard = hashing.shard_for(key, meta.open_ranges())
+        if shard is None:
+            raise KinesisError("InternalFailureException",
+                               f"No open shard covers hash key {key}.")
+        return shard
+
+    def _check_size(self, entry: dict[str, Any]) -> None:
+        size = len(entry["Data"]) + len(entry["PartitionKey"].encode("utf-8"))
+        if size > self.settings.max_record_bytes:
+            raise KinesisError(
+                "ValidationException",
+                f"1 validation error detected: Value at 'data' failed to satisfy "
+                f"constraint: Member must have length less than or equal to "
+                f"{self.settings.max_record_bytes} (data and partition key together)")
+
+    async def _append(self, topic: TopicView, by_shard: dict[int, list[krecords.PutEntry]]
+                      ) -> dict[int, tuple[int, int, str | None]]:
+        """Append each shard's entries; per shard (error code, base offset, message)."""
+        now = _now_ms()
+        entries: list[tuple[tuple[str, int], bytes]] = []
+        owners: list[tuple[int, int]] = []  # (shard, records in this batch)
+        for shard, puts in by_shard.items():
+            chunk: list[krecords.PutEntry] = []
+            size = 0
+            for put in puts:
+                if chunk and size + len(put.data) > BATCH_BYTES:
+                    entries.append(((topic.name, shard), krecords.build(chunk, now)))
+                    owners.append((shard, len(chunk)))
+                    chunk, size = [], 0
+                chunk.append(put)
+                size += len(put.data)
+            entries.append(((topic.name, shard), krecords.build(chunk, now)))
+            owners.append((shard, len(chunk)))
+        results = await self.replicas.append_records(
+            entries, acks=-1, timeout_ms=self.settings.put_timeout_ms, now_ms=now)
+        out: dict[int, tuple[int, int, str | None]] = {}
+        for (shard, _n), result in zip(owners, results, strict=True):
+            if shard in out and out[shard][0]:
+                continue  # an earlier batch of this shard failed
+            if shard not in out or result.error_code:
+                out[shard] = (result.error_code, result.base_offset, result.error_message)
+        return out
+
+    @staticmethod
+    def _put_error(code: int, message: str | None) -> tuple[str, str]:
+        if code == int(ErrorCode.message_too_large) or code == int(ErrorCode.record_list_too_large):
+            return "InvalidArgumentException", message or "Record too large for the topic."
+        return "InternalFailure", f"Append failed: {message or error_name(code)}"
+
+    async def put_record(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        self._check_size(req)
+        shard = self._route(meta, req)
+        put = krecords.PutEntry(req["PartitionKey"], req["Data"], req.get("ExplicitHashKey"))
+        code, base, message = (await self._append(topic, {shard: [put]}))[shard]
+        if code:
+            error, text = self._put_error(code, message)
+            if error == "InternalFailure":
+                raise KinesisError("InternalFailureException", text)
+            raise invalid(text)
+        return {"ShardId": shard_id(shard), "SequenceNumber": sequence.encode(shard, base),
+                "EncryptionType": "NONE"}
+
+    async def put_records(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        for entry in req["Records"]:
+            self._check_size(entry)
+        routed = [self._route(meta, e) for e in req["Records"]]
+        by_shard: dict[int, list[krecords.PutEntry]] = {}
+        index_in_shard: list[int] = []
+        for entry, shard in zip(req["Records"], routed, strict=True):
+            puts = by_shard.setdefault(shard, [])
+            index_in_shard.append(len(puts))
+            puts.append(krecords.PutEntry(entry["PartitionKey"], entry["Data"],
+                                          entry.get("ExplicitHashKey")))
+        results = await self._append(topic, by_shard)
+        out, failed = [], 0
+        for shard, i in zip(routed, index_in_shard, strict=True):
+            code, base, message = results[shard]
+            if code:
+                failed += 1
+                error, text = self._put_error(code, message)
+                out.append({"ErrorCode": "InternalFailure" if error == "InternalFailure"
+                            else error, "ErrorMessage": text})
+            else:
+                out.append({"SequenceNumber": sequence.encode(shard, base + i),
+                            "ShardId": shard_id(shard)})
+        return {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"}
+
+    # ---- reads -----------------------------------------------------------------------------
+    def _led_log(self, topic: TopicView, partition: int) -> Any:
+        plog = self.replicas.log(topic.name, partition)
+        if plog is None:
+            why = error_name(self.replicas.missing_error(topic.name, partition))
+            raise KinesisError("InternalFailureException",
+                               f"Shard {shard_id(partition)} of stream {topic.name} has no "
+                               f"leader on this broker ({why}); retry.")
+        return plog
+
+    def _iterator(self, topic: TopicView, partition: int, offset: int) -> str:
+        return iterators.encode(self.settings.iterator_key,
+                                iterators.Position(topic.name, topic.topic_id, partition,
+                                                   offset), _now_ms())
+
+    async def get_shard_iterator(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        partition = self._shard(topic, meta, req["ShardId"])
+        shard = meta.shard(partition)
+        assert shard is not None
+        kind = req["ShardIteratorType"]
+        plog = self._led_log(topic, partition)
+        hw, start = plog.high_watermark, max(plog.log_start_offset, shard.start_offset)
+        end = hw if shard.end_offset is None else min(hw, shard.end_offset)
+        if kind == "TRIM_HORIZON":
+            offset = start
+        elif kind == "LATEST":
+            offset = end
+        elif kind == "AT_TIMESTAMP":
+            if "Timestamp" not in req:
+                raise invalid("Must specify timestampInMillis parameter for iterator of type "
+                              "AT_TIMESTAMP. Current request has no timestamp parameter.")
+            found = plog.offset_for_timestamp(req["Timestamp"])
+            offset = end if found is None else min(max(found[0], start), end)
+        else:
+            text = req.get("StartingSequenceNumber")
+            if text is None:
+                raise invalid(f"StartingSequenceNumber must be provided for "
+                              f"ShardIteratorType {kind}.")
+            try:
+                seq_shard, seq_offset = sequence.decode(text)
+            except sequence.BadSequenceNumber:
+                raise invalid(f"StartingSequenceNumber {text} used in GetShardIterator on "
+                              f"shard {shard_id(partition)} in stream {topic.name} under "
+                              f"account {self.settings.account} is invalid.") from None
+            if seq_shard != partition:
+                raise invalid(f"Invalid StartingSequenceNumber. It encodes "
+                              f"{shard_id(seq_shard)}, while it was used in a call to a "
+                              f"shard with {shard_id(partition)}")
+            if seq_offset >= hw or seq_offset < shard.start_offset:
+                raise invalid(f"StartingSequenceNumber {text} used in GetShardIterator on "
+                              f"shard {shard_id(partition)} in stream {topic.name} under "
+                              f"account {self.settings.account} is invalid because it did "
+                              f"not come from this stream.")
+            offset = max(seq_offset + (kind == "AFTER_SEQUENCE_NUMBER"), start)
+        return {"ShardIterator": self._iterator(topic, partition, offset)}
+
+    async def get_records(self, req: dict[str, Any]) -> dict[str, Any]:
+        position = iterators.decode(self.settings.iterator_key, req["ShardIterator"],
+                                    _now_ms())
+        topic, meta = self._stream(position.stream)
+        if topic.topic_id != position.topic_id:
+            raise stream_not_found(position.stream, self.settings.account)
+        partition = position.shard
+        shard = meta.shard(partition)
+        if shard is None or partition not in topic.leaders:
+            raise not_found(f"Shard {shard_id(partition)} in stream {topic.name} under "
+                            f"account {self.settings.account} does not exist")
+        wanted = req.get("Limit", 10_000)
+        offset = position.offset
+        out: list[dict[str, Any]] = []
+        budget = GET_RECORDS_BYTES
+        hw = -1
+        last_ts = -1
+        key = (topic.name, partition)
+        end = shard.end_offset
+        while len(out) < wanted and budget > 0 and (end is None or offset < end):
+            result = self.replicas.fetch_records(
+                [(key, FetchPartition(offset, budget))], replica_id=-1, read_committed=False,
+                max_bytes=budget, now_ms=_now_ms())
+            [(_k, read)] = result.reads
+            if read.error_code == int(ErrorCode.offset_out_of_range) \
+                    and offset < read.log_start_offset:
+                offset = read.log_start_offset  # trimmed by retention: the trim horizon
+                continue
+            if read.error_code:
+                raise KinesisError(
+                    "InternalFailureException",
+                    f"Cannot read shard {shard_id(partition)} of stream {topic.name}: "
+                    f"{error_name(read.error_code)}; retry.")
+            hw = read.high_watermark
+            if not read.records:
+                break
+            budget -= len(read.records)
+            got, next_offset = krecords.decode(read.records, offset, wanted - len(out))
+            for r in got:
+                if end is not None and r.offset >= end:
+                    next_offset = end
+                    break
+                out.append({"SequenceNumber": sequence.encode(partition, r.offset),
+                            "ApproximateArrivalTimestamp": Timestamp(r.timestamp_ms),
+                            "Data": r.data, "PartitionKey": r.partition_key or ""})
+                last_ts = r.timestamp_ms
+            if next_offset <= offset:
+                break
+            offset = next_offset
+        behind = 0 if hw < 0 or offset >= hw or last_ts < 0 else max(_now_ms() - last_ts, 0)
+        answer: dict[str, Any] = {"Records": out, "MillisBehindLatest": behind}
+        if end is not None and offset >= end:
+            answer["ChildShards"] = [
+                {"ShardId": shard_id(c.partition),
+                 "ParentShards": [shard_id(p) for p in (c.parent, c.adjacent_parent)
+                                  if p is not None],
+                 "HashKeyRange": {"StartingHashKey": str(c.start_hash),
+                                  "EndingHashKey": str(c.end_hash)}}
+                for c in meta.children(partition)]
+        else:
+            answer["NextShardIterator"] = self._iterator(topic, partition, offset)
+        return answer
+
+
+def _token(doc: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(doc)).decode("ascii")
+
+
+def _read_token(token: str) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (ValueError, UnicodeEncodeError, orjson.JSONDecodeError):
+        raise invalid("Invalid NextToken.") from None
+    if not isinstance(doc, dict):
+        raise invalid("Invalid NextToken.")
+    return doc
