@@ -1,0 +1,275 @@
+"""The KIP-848 coordinator driven without sockets: joins, epochs, reconciliation across
+members, leave, session and rebalance timeouts, static membership, offsets with member
+epochs, persistence and replay, regex re-evaluation, classic <-> consumer conversion."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+from kio.schema.errors import ErrorCode as E
+
+from broker.group.config import GroupConfig
+from broker.group.consumer_config import ConsumerGroupConfig
+from broker.group.consumer_coordinator import ConsumerGroupCoordinator, HeartbeatResult
+from broker.group.consumer_group import MemberState
+from broker.group.consumer_records import TopicMetadata
+from broker.group.coordinator import OffsetCommit
+from tests.unit.group_harness import MemoryStore
+
+SESSION = 10_000
+TID = uuid.UUID(int=11)
+TOPICS = {"t": TopicMetadata(TID, "t", 6)}
+
+
+class CG:
+    """A coordinator, a clock and helpers that act like well-behaved members."""
+
+    def __init__(self, store: MemoryStore | None = None, **cfg: object) -> None:
+        self.store = store or MemoryStore()
+        ids = itertools.count(1)
+        self.cfg = ConsumerGroupConfig(session_timeout_ms=SESSION, min_session_timeout_ms=1,
+                                       heartbeat_interval_ms=100, min_heartbeat_interval_ms=1,
+                                       **cfg)  # type: ignore[arg-type]
+        self.coord = ConsumerGroupCoordinator(
+            GroupConfig(initial_rebalance_delay_ms=0), self.store,
+            new_member_id=lambda p: f"{p}-{next(ids)}", consumer_config=self.cfg)
+        self.coord.update_topic_metadata(0, TOPICS)
+        self.store.replay_into(self.coord, 0)
+        self.now = 0
+        self.owned: dict[str, dict[uuid.UUID, frozenset[int]]] = {}
+        self.epochs: dict[str, int] = {}
+
+    def hb(self, member: str, epoch: int | None = None, *, group: str = "g",
+           topics: tuple[str, ...] | None = None, regex: str | None = None,
+           instance: str | None = None, owned: dict | None | str = "auto",
+           rebalance_ms: int = 60_000) -> HeartbeatResult:
+        epoch = self.epochs.get(member, 0) if epoch is None else epoch
+        joining = epoch == 0
+        if owned == "auto":
+            owned = {} if joining else self.owned.get(member, {})
+        r = self.coord.consumer_group_heartbeat(
+            self.now, group_id=group, member_id=member, member_epoch=epoch,
+            instance_id=instance, rebalance_timeout_ms=rebalance_ms if joining else -1,
+            subscribed_topic_names=(topics or ("t",)) if joining and regex is None else topics,
+            subscribed_topic_regex=regex, owned=owned)  # type: ignore[arg-type]
+        if r.error == E.none and epoch >= 0:
+            self.epochs[member] = r.member_epoch
+            if r.assignment is not None:
+                self.owned[member] = r.assignment  # a client adopts what it is given
+        return r
+
+    def settle(self, members: list[str], rounds: int = 6) -> None:
+        for _ in range(rounds):
+            for m in members:
+                assert self.hb(m).error == E.none
+
+    def assigned(self, member: str, group: str = "g") -> set[int]:
+        m = self.coord.consumer_groups[group].members[member]
+        return set(m.assigned.get(TID, frozenset()))
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+        self.coord.tick(self.now)
+
+
+def test_three_members_split_six_partitions_with_revocation_before_assignment():
+    cg = CG()
+    r = cg.hb("a")
+    assert r.error == E.none and r.member_epoch == 1 and r.assignment == {TID: frozenset(range(6))}
+    assert r.heartbeat_interval_ms == 100
+    rb = cg.hb("b")
+    assert rb.member_epoch == 2 and rb.assignment == {}  # its partitions are still a's
+    group = cg.coord.consumer_groups["g"]
+    assert group.group_epoch == 2 and group.state.value == "Reconciling"
+    ra = cg.hb("a")  # a must revoke 3 partitions and keeps epoch 1
+    assert ra.member_epoch == 1 and len(ra.assignment[TID]) == 3
+    assert group.members["a"].state is MemberState.UNREVOKED_PARTITIONS
+    assert cg.hb("b").assignment is None  # unchanged: a still owns them (by its report)
+    assert cg.assigned("b") == set()
+    cg.settle(["a", "b"])
+    assert cg.assigned("a") | cg.assigned("b") == set(range(6))
+    assert not cg.assigned("a") & cg.assigned("b")
+    cg.hb("c")
+    cg.settle(["a", "b", "c"])
+    sizes = sorted(len(cg.assigned(m)) for m in "abc")
+    assert sizes == [2, 2, 2] and group.state.value == "Stable"
+    assert {group.members[m].member_epoch for m in "abc"} == {group.assignment_epoch} == {3}
+
+
+def test_never_two_owners_while_reconciling():
+    cg = CG()
+    cg.hb("a")
+    cg.hb("b")
+    cg.hb("c")
+    for _ in range(6):
+        for m in "cba":
+            cg.hb(m)
+            owners: dict[int, str] = {}
+            for mid, owned in cg.owned.items():
+                for p in owned.get(TID, ()):
+                    assert p not in owners, f"partition {p} owned by {owners.get(p)} and {mid}"
+                    owners[p] = mid
+
+
+def test_leave_and_session_timeout_hand_partitions_to_the_others():
+    cg = CG()
+    for m in "abc":
+        cg.hb(m)
+    cg.settle(list("abc"))
+    r = cg.hb("c", -1)
+    assert r.error == E.none and r.member_epoch == -1
+    cg.settle(["a", "b"])
+    assert cg.assigned("a") | cg.assigned("b") == set(range(6))
+    # b stops heartbeating: after the session timeout a gets everything
+    cg.advance(SESSION // 2)
+    cg.hb("a")
+    cg.advance(SESSION // 2 + 1)
+    assert "b" not in cg.coord.consumer_groups["g"].members
+    cg.settle(["a"])
+    assert cg.assigned("a") == set(range(6))
+    assert cg.hb("b").error == E.unknown_member_id
+
+
+def test_a_member_that_does_not_revoke_within_its_rebalance_timeout_is_removed():
+    cg = CG()
+    cg.hb("a", rebalance_ms=5_000)
+    cg.hb("b")
+    cg.hb("a", owned=cg.owned["a"] | {})  # told to revoke, keeps reporting everything
+    stuck = {TID: frozenset(range(6))}
+    cg.advance(2_000)
+    cg.hb("a", owned=stuck)
+    cg.hb("b")
+    cg.advance(3_001)
+    assert "a" not in cg.coord.consumer_groups["g"].members
+    cg.settle(["b"])
+    assert cg.assigned("b") == set(range(6))
+
+
+def test_epochs_fencing_and_request_validation():
+    cg = CG()
+    cg.hb("a")
+    assert cg.hb("a", 7).error == E.fenced_member_epoch
+    assert cg.hb("zz", 3).error == E.unknown_member_id
+    bad = cg.coord.consumer_group_heartbeat(0, group_id="g", member_id="", member_epoch=0,
+                                            rebalance_timeout_ms=1, owned={},
+                                            subscribed_topic_names=["t"])
+    assert bad.error == E.invalid_request and "MemberId" in (bad.error_message or "")
+    no_sub = cg.coord.consumer_group_heartbeat(0, group_id="g", member_id="x", member_epoch=0,
+                                               rebalance_timeout_ms=1, owned={})
+    assert no_sub.error == E.invalid_request
+    regex = cg.coord.consumer_group_heartbeat(0, group_id="g", member_id="x", member_epoch=0,
+                                              rebalance_timeout_ms=1, owned={},
+                                              subscribed_topic_regex="(")
+    assert regex.error == E.invalid_regular_expression
+    assignor = cg.coord.consumer_group_heartbeat(0, group_id="g", member_id="x",
+                                                 member_epoch=0, rebalance_timeout_ms=1,
+                                                 owned={}, subscribed_topic_names=["t"],
+                                                 server_assignor="sticky")
+    assert assignor.error == E.unsupported_assignor
+
+
+def test_static_member_keeps_its_assignment_across_a_restart():
+    cg = CG()
+    cg.hb("a1", instance="i-a")
+    cg.hb("b", instance=None)
+    cg.settle(["a1", "b"])
+    kept = cg.assigned("a1")
+    epoch_before = cg.coord.consumer_groups["g"].group_epoch
+    r = cg.hb("a1", -2, instance="i-a")
+    assert r.error == E.none and r.member_epoch == -2
+    # another process with the same instance id while a1 is away: takes over a1's partitions
+    assert cg.hb("a2", instance="i-a").error == E.none
+    group = cg.coord.consumer_groups["g"]
+    assert "a1" not in group.members and group.static_members["i-a"] == "a2"
+    assert cg.assigned("a2") == kept and group.group_epoch == epoch_before
+    # a third instance with the same id while a2 is active: refused
+    assert cg.hb("a3", instance="i-a").error == E.unreleased_instance_id
+
+
+def test_offsets_check_the_member_epoch():
+    cg = CG()
+    cg.hb("a")
+    commit = [OffsetCommit("t", 0, 42)]
+    def c(member: str, epoch: int):
+        return cg.coord.commit_offsets(cg.now, group_id="g", generation_id=epoch,
+                                       member_id=member, group_instance_id=None,
+                                       offsets=commit)
+    assert c("a", 1) == {("t", 0): E.none}
+    assert c("a", 0) == {("t", 0): E.stale_member_epoch}
+    assert c("nobody", 1) == {("t", 0): E.unknown_member_id}
+    assert cg.coord.fetch_offsets("g", [("t", 0)], "a", 5)[0] == E.stale_member_epoch
+    assert cg.coord.fetch_offsets("g", [("t", 0)], "x", 1)[0] == E.unknown_member_id
+    error, offsets = cg.coord.fetch_offsets("g", [("t", 0)], "a", 1)
+    assert error == E.none and offsets[("t", 0)].offset == 42
+    assert cg.coord.fetch_offsets("g", None)[1][("t", 0)].offset == 42  # admin: no member
+    _, listed = cg.coord.list_groups()
+    assert [(g.group_id, g.protocol_type, cg.coord.group_type(g.group_id)) for g in listed] == [
+        ("g", "consumer", "consumer")]
+
+
+def test_replay_restores_epochs_assignments_and_offsets():
+    cg = CG()
+    for m in "abc":
+        cg.hb(m)
+    cg.settle(list("abc"))
+    cg.coord.commit_offsets(0, group_id="g", generation_id=cg.epochs["a"], member_id="a",
+                            group_instance_id=None, offsets=[OffsetCommit("t", 1, 9)])
+    before = cg.coord.consumer_groups["g"]
+    fresh = CG(store=cg.store)  # a new coordinator (restart / failover) replays the log
+    after = fresh.coord.consumer_groups["g"]
+    assert (after.group_epoch, after.assignment_epoch) == (before.group_epoch,
+                                                          before.assignment_epoch)
+    for m in "abc":
+        b, a = before.members[m], after.members[m]
+        assert (a.member_epoch, a.state, a.assigned) == (b.member_epoch, b.state, b.assigned)
+        assert after.target[m] == before.target[m]
+    assert after.owners == before.owners
+    assert fresh.coord.fetch_offsets("g", [("t", 1)])[1][("t", 1)].offset == 9
+    # members go on heartbeating at their epoch without a rebalance
+    fresh.epochs, fresh.owned = dict(cg.epochs), dict(cg.owned)
+    assert fresh.hb("a").error == E.none and after.group_epoch == before.group_epoch
+    # a member gone with the old coordinator expires on the new one's session timer
+    fresh.advance(SESSION + 1)
+    assert not after.members
+
+
+def test_regex_subscription_picks_up_a_new_topic():
+    cg = CG()
+    cg.hb("a", regex="^pre.*")
+    assert cg.coord.consumer_groups["g"].subscription_metadata == {}
+    new = uuid.UUID(int=99)
+    cg.coord.update_topic_metadata(0, {**TOPICS, "prefix-1": TopicMetadata(new, "prefix-1", 2)})
+    r = cg.hb("a")
+    assert r.assignment == {new: frozenset({0, 1})}
+    assert cg.coord.consumer_groups["g"].group_epoch == 2
+
+
+def test_classic_and_consumer_conversions():
+    cg = CG()
+    # an empty classic group (offsets only) converts on the first heartbeat
+    cg.coord.commit_offsets(0, group_id="old", generation_id=-1, member_id="",
+                            group_instance_id=None, offsets=[OffsetCommit("t", 0, 5)])
+    assert cg.hb("a", group="old").error == E.none
+    assert cg.coord.group_type("old") == "consumer"
+    assert cg.coord.fetch_offsets("old", [("t", 0)])[1][("t", 0)].offset == 5
+    # a JoinGroup to a consumer group with members is refused ...
+    cg.coord.join_group(1, 0, group_id="old", member_id="", group_instance_id=None,
+                        client_id="c", client_host="h", session_timeout_ms=10_000,
+                        rebalance_timeout_ms=10_000, protocol_type="consumer",
+                        protocols=[("range", b"")], require_known_member_id=False)
+    assert cg.coord.drain_completions()[0].error == E.group_id_not_found
+    # ... once empty, it converts to classic (offsets kept)
+    cg.hb("a", -1, group="old")
+    cg.coord.join_group(2, 0, group_id="old", member_id="", group_instance_id=None,
+                        client_id="c", client_host="h", session_timeout_ms=10_000,
+                        rebalance_timeout_ms=10_000, protocol_type="consumer",
+                        protocols=[("range", b"")], require_known_member_id=False)
+    joined = cg.coord.drain_completions()[0]
+    assert joined.error == E.none and cg.coord.group_type("old") == "classic"
+    assert cg.coord.fetch_offsets("old", [("t", 0)])[1][("t", 0)].offset == 5
+    # a heartbeat to a classic group with members is refused
+    r = cg.hb("b", group="old")
+    assert r.error == E.group_id_not_found and "not a consumer group" in (r.error_message or "")
+    # and the conversion survives a replay
+    assert CG(store=cg.store).coord.group_type("old") == "classic"
