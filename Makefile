@@ -1,4 +1,5 @@
-# Strom: `make run` starts one broker on 127.0.0.1:9092 with data in ./data;
+# Strom: `make run` starts one broker on 127.0.0.1:9092 (Kinesis API on
+# http://127.0.0.1:4567) with data in ./data;
 # `make test` runs the whole suite. Both set up .venv on first use.
 PY      ?= python3
 VENV    := .venv
@@ -22,7 +23,8 @@ kcat:
 
 run: $(STAMP)
 	$(BIN)/strom serve --override log.dirs=./data --override listeners=PLAINTEXT://127.0.0.1:9092 \
-	  --override strom.metrics.address=127.0.0.1:9644
+	  --override strom.metrics.address=127.0.0.1:9644 \
+	  --override strom.kinesis.listener=http://127.0.0.1:4567
 
 cluster: $(STAMP)
 	$(BIN)/python -m broker.local_cluster --data-dir ./data/cluster

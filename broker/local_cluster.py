@@ -2,13 +2,14 @@
 
     python -m broker.local_cluster [--nodes 3] [--data-dir ./data/cluster]
         [--client-port 9092] [--controller-port 19092] [--metrics-port 9644]
-        [--override KEY=VALUE ...]
+        [--kinesis-port 4567] [--override KEY=VALUE ...]
 
 Node ``i`` (1-based) is ``node.id=i`` with ``process.roles=broker,controller``, listens
 for clients on ``127.0.0.1:<client-port + i - 1>`` and for the quorum on
 ``127.0.0.1:<controller-port + i - 1>``, serves Prometheus metrics on
-``127.0.0.1:<metrics-port + i - 1>/metrics`` (``--metrics-port 0``: none), and keeps its
-data in ``<data-dir>/node-<i>``.
+``127.0.0.1:<metrics-port + i - 1>/metrics`` (``--metrics-port 0``: none), serves the
+Kinesis API on ``http://127.0.0.1:<kinesis-port + i - 1>`` (``--kinesis-port 0``: none),
+and keeps its data in ``<data-dir>/node-<i>``.
 All share ``controller.quorum.voters=1@127.0.0.1:19092,2@127.0.0.1:19093,...`` and
 ``cluster.id`` (``CLUSTER_ID``). Clients bootstrap with any node, e.g.
 ``bootstrap.servers=127.0.0.1:9092``.
@@ -50,9 +51,12 @@ def topology(nodes: int = 3, client_port: int = 9092, controller_port: int = 190
 
 
 def node_overrides(node_id: int, *, nodes: int, client_port: int, controller_port: int,
-                   data_dir: Path, host: str = HOST, metrics_port: int = 0) -> dict[str, str]:
+                   data_dir: Path, host: str = HOST, metrics_port: int = 0,
+                   kinesis_port: int = 0) -> dict[str, str]:
     metrics = {"strom.metrics.address": f"{host}:{metrics_port + node_id - 1}"} \
         if metrics_port else {}
+    if kinesis_port:
+        metrics["strom.kinesis.listener"] = f"http://{host}:{kinesis_port + node_id - 1}"
     return {
         "node.id": str(node_id),
         "process.roles": "broker,controller",
@@ -71,11 +75,11 @@ def node_overrides(node_id: int, *, nodes: int, client_port: int, controller_por
 
 
 def node_args(node_id: int, *, nodes: int, client_port: int, controller_port: int,
-              data_dir: Path, metrics_port: int = 0, extra: list[str] | None = None
-              ) -> list[str]:
+              data_dir: Path, metrics_port: int = 0, extra: list[str] | None = None,
+              kinesis_port: int = 0) -> list[str]:
     overrides = node_overrides(node_id, nodes=nodes, client_port=client_port,
                                controller_port=controller_port, data_dir=data_dir,
-                               metrics_port=metrics_port)
+                               metrics_port=metrics_port, kinesis_port=kinesis_port)
     args = [sys.executable, "-m", "broker", "serve"]
     for key, value in overrides.items():
         args += ["--override", f"{key}={value}"]
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--controller-port", type=int, default=19092)
     parser.add_argument("--metrics-port", type=int, default=9644,
                         help="first Prometheus metrics port (0: no metrics)")
+    parser.add_argument("--kinesis-port", type=int, default=4567,
+                        help="first Kinesis API port (0: no Kinesis API)")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="extra property for every node (repeatable)")
     parser.add_argument("--stop-timeout", type=float, default=20.0)
@@ -113,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     for node_id in range(1, args.nodes + 1):
         cmd = node_args(node_id, nodes=args.nodes, client_port=args.client_port,
                         controller_port=args.controller_port, data_dir=data_dir,
-                        metrics_port=args.metrics_port, extra=args.override)
+                        metrics_port=args.metrics_port, extra=args.override,
+                        kinesis_port=args.kinesis_port)
         # own process group: the terminal's Ctrl-C reaches only this supervisor, which
         # then stops the nodes in order
         procs[node_id] = subprocess.Popen(cmd, start_new_session=True)
