@@ -254,6 +254,16 @@ class BrokerConfig(BaseSettings):
     offset_metadata_max_bytes: int = 4096
     offsets_topic_segment_bytes: int = 104_857_600
     group_max_size: int = 2_147_483_647
+    # KIP-848 consumer groups (checked by broker.group.consumer_config)
+    group_coordinator_rebalance_protocols: str = "classic,consumer"
+    group_consumer_assignors: str = "uniform,range"
+    group_consumer_session_timeout_ms: int = 45_000
+    group_consumer_min_session_timeout_ms: int = 45_000
+    group_consumer_max_session_timeout_ms: int = 60_000
+    group_consumer_heartbeat_interval_ms: int = 5_000
+    group_consumer_min_heartbeat_interval_ms: int = 5_000
+    group_consumer_max_heartbeat_interval_ms: int = 15_000
+    group_consumer_max_size: int = 2_147_483_647
     transaction_state_log_num_partitions: int = 50
     transactional_id_expiration_ms: int = 604_800_000
 
@@ -417,6 +427,9 @@ class BrokerConfig(BaseSettings):
                         parse_protocol_map(self.listener_security_protocol_map),
                         self.controller_listener_set)
         self.plain_users()  # every SASL listener has its users
+        from broker.group.consumer_config import consumer_config_from
+
+        consumer_config_from(self)  # KIP-848 protocols, assignors and bounds, as Kafka
         return self
 
     def security_protocol(self, listener: str) -> str:

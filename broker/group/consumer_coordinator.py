@@ -249,8 +249,8 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             if not member_id:  # v0: the coordinator names the member
                 member_id = self.new_member_id(client_id or "consumer")
             if member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
-                return self._leave(now_ms, group_id, member_id, member_epoch, instance_id)
-            return self._heartbeat(
+                return self._cg_leave(now_ms, group_id, member_id, member_epoch, instance_id)
+            return self._cg_heartbeat(
                 now_ms, group_id, member_id, member_epoch, instance_id, rack_id,
                 rebalance_timeout_ms,
                 None if subscribed_topic_names is None else tuple(subscribed_topic_names),
@@ -304,7 +304,7 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             holder.is_(GroupState.EMPTY) and not holder.members and not holder.pending_members
         )
 
-    def _heartbeat(
+    def _cg_heartbeat(
         self, now_ms: int, group_id: str, member_id: str, member_epoch: int,
         instance_id: str | None, rack_id: str | None, rebalance_timeout_ms: int,
         names: tuple[str, ...] | None, regex: str | None, assignor: str | None,
@@ -446,7 +446,7 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             dict(updated.assigned) if send else None,
         )
 
-    def _leave(self, now_ms: int, group_id: str, member_id: str, member_epoch: int,
+    def _cg_leave(self, now_ms: int, group_id: str, member_id: str, member_epoch: int,
                instance_id: str | None) -> HeartbeatResult:
         group = self.consumer_groups.get(group_id)
         if group is None:

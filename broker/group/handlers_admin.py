@@ -4,8 +4,10 @@ is ``broker.cluster.handlers``: the coordinator is the leader of the group's
 
 - DescribeGroups: an unknown group is described as Dead with no error (v0-5) or
   GROUP_ID_NOT_FOUND (v6, KIP-1043); member metadata and assignments only in Stable.
-- ListGroups: v4+ ``states_filter`` (case-insensitive), v5+ ``types_filter`` (every
-  group here is "classic").
+- DescribeGroups of a consumer (KIP-848) group: Dead, v6 GROUP_ID_NOT_FOUND "Group g is
+  not a classic group." (as Kafka 4).
+- ListGroups: v4+ ``states_filter`` (case-insensitive, classic and consumer state names),
+  v5+ ``types_filter`` and ``group_type`` ("classic" or "consumer").
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
         }
         if error == ErrorCode.none and summary is None:
             entry["group_state"] = GroupState.DEAD.value
-            if version >= 6:
+            if version >= 6:  # KIP-1043: say why
                 entry["error_code"] = ErrorCode.group_id_not_found
-                entry["error_message"] = f"Group {group_id} not found."
+                kind = getattr(service.coordinator, "group_type", lambda _gid: None)(group_id)
+                entry["error_message"] = (
+                    f"Group {group_id} is not a classic group." if kind == "consumer"
+                    else f"Group {group_id} not found.")
         elif summary is not None:
             entry.update(
                 group_state=summary.state.value,
@@ -69,16 +74,15 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
     service = service_for(ctx.broker)
-    states_filter = tuple(getattr(request, "states_filter", ()) or ())
-    types_filter = tuple(getattr(request, "types_filter", ()) or ())
-    states: list[GroupState] | None = None
-    if states_filter:
-        states = [s for s in (GroupState.parse(x) for x in states_filter) if s is not None]
-    error, listed = service.call("list_groups", states)
-    if states_filter and not states:
-        listed = []  # only unknown state names: nothing matches
-    if types_filter and "classic" not in {t.lower() for t in types_filter}:
-        listed = []
+    states_filter = {s.lower() for s in getattr(request, "states_filter", ()) or ()}
+    types_filter = {t.lower() for t in getattr(request, "types_filter", ()) or ()}
+    error, listed = service.call("list_groups", None)
+    group_type = getattr(service.coordinator, "group_type", lambda _gid: "classic")
+    types = {g.group_id: group_type(g.group_id) or "classic" for g in listed}
+    if states_filter:  # case-insensitive; unknown names match nothing
+        listed = [g for g in listed if g.state.value.lower() in states_filter]
+    if types_filter:
+        listed = [g for g in listed if types[g.group_id] in types_filter]
     return ctx.build_response(
         {
             "throttle_time": 0,
@@ -88,7 +92,7 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
                     "group_id": g.group_id,
                     "protocol_type": g.protocol_type,
                     "group_state": g.state.value,
-                    "group_type": "classic",
+                    "group_type": types[g.group_id],
                 }
                 for g in listed
             ],

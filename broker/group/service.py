@@ -25,7 +25,9 @@ import uuid
 from typing import Any
 
 from broker.group.config import GroupConfig
-from broker.group.coordinator import GroupCoordinator, JoinResult, SyncResult
+from broker.group.consumer_config import consumer_config_from
+from broker.group.consumer_coordinator import ConsumerGroupCoordinator
+from broker.group.coordinator import JoinResult, SyncResult
 from broker.group.persistence import OffsetsTopicStore
 from common.logging import get_logger
 
@@ -69,7 +71,9 @@ class GroupService:
         self.broker = broker
         self.config = config or group_config_from(broker.config)
         self.store = OffsetsTopicStore(broker, self.config, wall_ms)
-        self.coordinator = GroupCoordinator(self.config, self.store, new_member_id=_new_member_id)
+        self.coordinator = ConsumerGroupCoordinator(
+            self.config, self.store, new_member_id=_new_member_id,
+            consumer_config=consumer_config_from(broker.config))
         self._futures: dict[int, asyncio.Future[Any]] = {}
         self._tokens = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None

@@ -273,3 +273,13 @@ def test_classic_and_consumer_conversions():
     assert r.error == E.group_id_not_found and "not a consumer group" in (r.error_message or "")
     # and the conversion survives a replay
     assert CG(store=cg.store).coord.group_type("old") == "classic"
+
+
+def test_consumer_coordinator_shadows_only_the_classic_entry_points_it_means_to():
+    """The subclass overrides public entry points on purpose; a private helper with a
+    classic helper's name would silently replace it (JoinGroup/Heartbeat broke once)."""
+    from broker.group.coordinator import GroupCoordinator
+
+    mine = {n for n, v in vars(ConsumerGroupCoordinator).items() if callable(v)}
+    shadowed = {n for n in mine & set(dir(GroupCoordinator)) if n.startswith("_")}
+    assert shadowed == {"__init__"}
