@@ -31,6 +31,9 @@ from kinesis.sigv4 import Authenticator, parse_access_keys
 log = get_logger("strom.kinesis")
 
 ADMIN_TIMEOUT_S = 15.0
+#: the name the Kinesis listener is registered under (BrokerRegistration), so every
+#: broker finds every other's Kinesis API in the metadata image (forwarding)
+LISTENER_NAME = "KINESIS"
 _URL = re.compile(r"(?:http://)?(?P<host>\[[^\]]*\]|[^:/]*):(?P<port>\d+)/?")
 _RESOURCE_TOPIC = 2
 _OP_SET, _OP_DELETE = 0, 1
@@ -74,6 +77,11 @@ class ClusterStreams:
 
     def topic_names(self) -> list[str]:
         return sorted(t.name for t in self.node.quorum.image.topics.values())
+
+    def kinesis_address(self, broker_id: int) -> tuple[str, int] | None:
+        reg = self.node.quorum.image.brokers.get(broker_id)
+        ep = reg.endpoint(LISTENER_NAME) if reg is not None else None
+        return (ep.host, ep.port) if ep is not None else None
 
     async def _wait(self, visible: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -167,10 +175,14 @@ def make_server(node: ClusterNode, config: BrokerConfig) -> KinesisServer:
     return KinesisServer(service, Authenticator(keys))
 
 
-async def start_kinesis(node: ClusterNode, config: BrokerConfig) -> KinesisServer:
-    """Start the listener of ``strom.kinesis.listener``; ValueError/OSError when it
+async def start_kinesis(node: ClusterNode, config: BrokerConfig,
+                        advertised: list[tuple[str, str, int]]) -> KinesisServer:
+    """Start the listener of ``strom.kinesis.listener`` and add it to the endpoints the
+    broker registers (``advertised``: (name, host, port)); ValueError/OSError when it
     cannot."""
     server = make_server(node, config)
     host, port = parse_listener(config.strom_kinesis_listener)
-    await server.start(host, port)
+    bound_host, bound_port = await server.start(host, port)
+    shown = "127.0.0.1" if bound_host in ("", "0.0.0.0", "::") else bound_host
+    advertised.append((LISTENER_NAME, shown, bound_port))
     return server

@@ -30,6 +30,11 @@ class StreamCluster(Protocol):
 
     def topic_names(self) -> list[str]: ...
 
+    def kinesis_address(self, broker_id: int) -> tuple[str, int] | None:
+        """Where broker ``broker_id`` serves the Kinesis API (its registered listener
+        ``KINESIS``), None when it does not."""
+        ...
+
     async def create_topic(self, name: str, partitions: int,
                            configs: Mapping[str, str]) -> tuple[int, str | None]: ...
 

@@ -6,24 +6,41 @@ body. Every answer carries ``x-amzn-RequestId``; errors are AWS's shape
 encoding. An operation Strom does not implement is ``UnknownOperationException`` naming
 it. Anything unexpected is logged and answered ``InternalFailureException`` (500); the
 listener keeps serving.
+
+Forwarding: a request for a shard led by another broker (``service.Forward``) is relayed
+as it came (body, target, content type, signature headers) to that broker's Kinesis
+listener, whose answer goes back unchanged; PutRecords sub-requests go as JSON. A relayed
+request carries ``X-Strom-Forwarded``: HMAC-SHA256 over target and body with the
+cluster's iterator key, so the leader trusts the signature check the first broker did
+and never forwards it again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
+from typing import Any
 
+import aiohttp
+import orjson
 from aiohttp import web
 
 from common.logging import get_logger
 from kinesis import codec, validation
 from kinesis.errors import KinesisError
-from kinesis.service import KinesisService
+from kinesis.service import FORWARDED, Forward, KinesisService
 from kinesis.sigv4 import Authenticator
 
 log = get_logger("strom.kinesis")
 
 TARGET_PREFIX = "Kinesis_20131202."
+FORWARDED_HEADER = "X-Strom-Forwarded"
+FORWARD_TIMEOUT_S = 35.0
+#: request headers relayed to the leader
+_RELAYED = ("Content-Type", "X-Amz-Target", "X-Amz-Date", "X-Amz-Security-Token",
+            "X-Amz-Content-Sha256", "Authorization", "Host")
 
 
 class KinesisServer:
@@ -35,7 +52,9 @@ class KinesisServer:
         # base64 inflates by 4/3; PutRecords carries up to 500 records
         self.max_body = max(max_record * 2, 16 << 20) + (1 << 20)
         self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
         self.address: tuple[str, int] | None = None
+        service.forward_json = self.forward_json
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body)
@@ -58,6 +77,55 @@ class KinesisServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ---- forwarding ------------------------------------------------------------------------
+    def _proof(self, target: str, body: bytes) -> str:
+        return hmac.new(self.service.settings.iterator_key, target.encode() + b"\n" + body,
+                        hashlib.sha256).hexdigest()
+
+    def _is_forwarded(self, target: str, headers: Any, body: bytes) -> bool:
+        proof = headers.get(FORWARDED_HEADER)
+        return proof is not None and hmac.compare_digest(proof, self._proof(target, body))
+
+    async def _post(self, leader: int, headers: dict[str, str], body: bytes
+                    ) -> tuple[int, str, bytes]:
+        address = self.service.cluster.kinesis_address(leader)
+        if address is None:
+            raise KinesisError("InternalFailureException",
+                               f"Broker {leader} leads the shard but serves no Kinesis "
+                               f"listener; retry.")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S),
+                skip_auto_headers=("User-Agent",))
+        headers[FORWARDED_HEADER] = self._proof(headers.get("X-Amz-Target", ""), body)
+        try:
+            async with self._session.post(f"http://{address[0]}:{address[1]}/", data=body,
+                                          headers=headers) as response:
+                return response.status, response.headers.get("Content-Type", codec.JSON), \
+                    await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise KinesisError("InternalFailureException",
+                               f"Cannot reach broker {leader}, the shard's leader: "
+                               f"{type(exc).__name__}; retry.") from None
+
+    async def forward_json(self, leader: int, operation: str, body: dict[str, Any]
+                           ) -> dict[str, Any]:
+        status, _ctype, data = await self._post(
+            leader, {"Content-Type": codec.JSON, "X-Amz-Target": TARGET_PREFIX + operation},
+            codec.encode(False, body))
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise KinesisError("InternalFailureException",
+                               f"Broker {leader} answered status {status}") from None
+        if status != 200:
+            raise KinesisError(str(answer.get("__type", "InternalFailureException")),
+                               str(answer.get("message", "")))
+        return answer
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         content_type = request.headers.get("Content-Type", codec.JSON)
@@ -75,8 +143,10 @@ class KinesisServer:
                 raise KinesisError("ValidationException",
                                    f"Request body is larger than {self.max_body} bytes.") \
                     from None
-            self.authenticator.check(request.method, request.path_qs,
-                                     request.headers, body)
+            forwarded = self._is_forwarded(target, request.headers, body)
+            if not forwarded:
+                self.authenticator.check(request.method, request.path_qs,
+                                         request.headers, body)
             handler = self.service.operations.get(operation) \
                 if target.startswith(TARGET_PREFIX) else None
             if handler is None:
@@ -87,7 +157,15 @@ class KinesisServer:
                     f"{', '.join(sorted(self.service.operations))}.")
             checked = validation.check(operation, codec.decode(content_type, body),
                                        self.service.settings.max_record_bytes)
-            answer = await handler(checked)
+            if forwarded:
+                checked[FORWARDED] = True
+            try:
+                answer = await handler(checked)
+            except Forward as fwd:
+                headers = {h: request.headers[h] for h in _RELAYED if h in request.headers}
+                status, ctype, data = await self._post(fwd.leader, headers, body)
+                return web.Response(body=data, status=status, content_type=ctype.split(";")[0],
+                                    headers={"x-amzn-RequestId": request_id})
             status = 200
         except KinesisError as exc:
             answer, status = exc.body(), exc.status

@@ -10,6 +10,12 @@ as plain values (``codec`` encodes them) or raises ``KinesisError``.
 - Puts: records are grouped by shard (MD5 hash-key ranges of the open shards) into one
   Kafka batch per shard (split at ``BATCH_BYTES``) and appended with acks=all; a record's
   sequence number is ``sequence.encode(partition, offset)``.
+- A shard led by another broker: PutRecord, GetShardIterator and GetRecords raise
+  ``Forward(leader)`` (the HTTP shell relays the request to that broker's Kinesis
+  listener); PutRecords appends the local shards' records and sends the others, grouped
+  by leader, as PutRecords to their leaders (``forward_json``), merging the answers in
+  request order. A request that was itself forwarded is never forwarded again: a shard
+  not led here then is ``InternalFailureException`` (SDKs retry it).
 - Iterators carry an offset; GetRecords fetches from it (consumer fetch, up to the high
   watermark) and hands out the next one. An offset below the log start (deleted by
   retention) continues at the log start, as Kinesis' trim horizon moves.
@@ -17,6 +23,7 @@ as plain values (``codec`` encodes them) or raises ``KinesisError``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -68,6 +75,21 @@ class KinesisSettings:
     put_timeout_ms: int = 30_000
 
 
+class Forward(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The request belongs to broker ``leader`` (it leads the shard)."""
+
+    def __init__(self, leader: int) -> None:
+        super().__init__(f"forward to broker {leader}")
+        self.leader = leader
+
+
+#: (leader broker id, operation, JSON request body) -> its JSON answer; KinesisError when
+#: the leader answered an error or could not be reached
+ForwardFn = Callable[[int, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: key a shell sets in a checked request that another broker forwarded
+FORWARDED = "_forwarded"
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -78,6 +100,7 @@ class KinesisService:
         self.replicas = replicas
         self.cluster = cluster
         self.settings = settings
+        self.forward_json: ForwardFn | None = None
         self.operations: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             "CreateStream": self.create_stream,
             "DeleteStream": self.delete_stream,
@@ -365,6 +388,9 @@ class KinesisService:
         topic, meta = self._stream(stream_name(req))
         self._check_size(req)
         shard = self._route(meta, req)
+        leader = self._leader_elsewhere(topic, shard, req)
+        if leader is not None:
+            raise Forward(leader)
         put = krecords.PutEntry(req["PartitionKey"], req["Data"], req.get("ExplicitHashKey"))
         code, base, message = (await self._append(topic, {shard: [put]}))[shard]
         if code:
@@ -387,9 +413,27 @@ class KinesisService:
             index_in_shard.append(len(puts))
             puts.append(krecords.PutEntry(entry["PartitionKey"], entry["Data"],
                                           entry.get("ExplicitHashKey")))
-        results = await self._append(topic, by_shard)
+        remote: dict[int, list[int]] = {}  # leader -> shards it leads
+        for shard in list(by_shard):
+            try:
+                leader = self._leader_elsewhere(topic, shard, req)
+            except KinesisError:
+                continue  # appended below, where it fails per record
+            if leader is not None:
+                remote.setdefault(leader, []).append(shard)
+        local = {s: p for s, p in by_shard.items()
+                 if not any(s in shards for shards in remote.values())}
+        results = await self._append(topic, local) if local else {}
+        answers = {}
+        if remote:
+            answers = await self._forward_puts(topic.name, by_shard, remote)
         out, failed = [], 0
         for shard, i in zip(routed, index_in_shard, strict=True):
+            if shard in answers:
+                entry = answers[shard][i]
+                failed += "ErrorCode" in entry
+                out.append(entry)
+                continue
             code, base, message = results[shard]
             if code:
                 failed += 1
@@ -401,7 +445,53 @@ class KinesisService:
                             "ShardId": shard_id(shard)})
         return {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"}
 
+    async def _forward_puts(self, stream: str, by_shard: dict[int, list[krecords.PutEntry]],
+                            remote: dict[int, list[int]]) -> dict[int, list[dict[str, Any]]]:
+        """Send each leader its shards' records as one PutRecords (it routes them by the
+        same stream document); per shard the answer entries, in order."""
+        assert self.forward_json is not None
+
+        async def one(leader: int, shards: list[int]) -> dict[int, list[dict[str, Any]]]:
+            meta_shards = [(s, p) for s in shards for p in by_shard[s]]
+            body = {"StreamName": stream, "Records": [
+                {"Data": p.data, "PartitionKey": p.partition_key}
+                | ({"ExplicitHashKey": p.explicit_hash_key} if p.explicit_hash_key else {})
+                for _s, p in meta_shards]}
+            try:
+                answer = (await self.forward_json(leader, "PutRecords", body))["Records"]
+                if len(answer) != len(meta_shards):
+                    raise KinesisError("InternalFailureException", "short answer")
+            except (KinesisError, KeyError, TypeError) as exc:
+                text = exc.message if isinstance(exc, KinesisError) else repr(exc)
+                answer = [{"ErrorCode": "InternalFailure",
+                           "ErrorMessage": f"Forwarding to broker {leader} failed: {text}"}
+                          for _ in meta_shards]
+            out: dict[int, list[dict[str, Any]]] = {}
+            for (s, _p), entry in zip(meta_shards, answer, strict=True):
+                out.setdefault(s, []).append(entry)
+            return out
+
+        merged: dict[int, list[dict[str, Any]]] = {}
+        for part in await asyncio.gather(*(one(leader, s) for leader, s in remote.items())):
+            merged.update(part)
+        return merged
+
     # ---- reads -----------------------------------------------------------------------------
+    def _leader_elsewhere(self, topic: TopicView, partition: int,
+                          req: Mapping[str, Any]) -> int | None:
+        """None when this broker leads the shard; the leader to forward to when another
+        broker does; InternalFailureException when nobody can serve it from here."""
+        if self.replicas.log(topic.name, partition) is not None:
+            return None
+        leader = topic.leaders.get(partition, -1)
+        if leader >= 0 and leader != self.replicas.node_id and not req.get(FORWARDED) \
+                and self.forward_json is not None:
+            return leader
+        why = error_name(self.replicas.missing_error(topic.name, partition))
+        raise KinesisError("InternalFailureException",
+                           f"Shard {shard_id(partition)} of stream {topic.name} has no "
+                           f"leader that can serve it from here ({why}); retry.")
+
     def _led_log(self, topic: TopicView, partition: int) -> Any:
         plog = self.replicas.log(topic.name, partition)
         if plog is None:
@@ -422,6 +512,9 @@ class KinesisService:
         shard = meta.shard(partition)
         assert shard is not None
         kind = req["ShardIteratorType"]
+        leader = self._leader_elsewhere(topic, partition, req)
+        if leader is not None:
+            raise Forward(leader)
         plog = self._led_log(topic, partition)
         hw, start = plog.high_watermark, max(plog.log_start_offset, shard.start_offset)
         end = hw if shard.end_offset is None else min(hw, shard.end_offset)
@@ -469,6 +562,9 @@ class KinesisService:
         if shard is None or partition not in topic.leaders:
             raise not_found(f"Shard {shard_id(partition)} in stream {topic.name} under "
                             f"account {self.settings.account} does not exist")
+        leader = self._leader_elsewhere(topic, partition, req)
+        if leader is not None:
+            raise Forward(leader)
         wanted = req.get("Limit", 10_000)
         offset = position.offset
         out: list[dict[str, Any]] = []

@@ -121,6 +121,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     shown: list[ClientListener] = []  # for the banner
     controller_address = ready_address
     broker = node.broker
+    kinesis_server = None
     if broker is not None:
         await broker.run_startup_hooks()
         # A lone node is the only broker its clients can learn of: it refuses connections
@@ -142,6 +143,14 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
                                         f"{host}:{port}", config.security_protocol(listener.name)))
             if len(client_servers) == 1:
                 ready_address = (host, port)
+        if config.strom_kinesis_listener:  # registered as listener KINESIS (forwarding)
+            from broker.kinesis_front import start_kinesis
+            try:
+                kinesis_server = await start_kinesis(node, config, advertised)
+            except (ValueError, OSError) as exc:
+                return await _refuse(node, f"cannot serve the Kinesis API on "
+                                           f"{config.strom_kinesis_listener}: {exc}",
+                                     [*client_servers, controller_server])
         broker.start_background()
         node.start_broker(advertised)
     metrics_server = None
@@ -164,15 +173,6 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
             log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
         for server in client_servers:
             await server.start_serving()
-    kinesis_server = None
-    if config.strom_kinesis_listener and broker is not None:
-        from broker.kinesis_front import start_kinesis
-        try:
-            kinesis_server = await start_kinesis(node, config)
-        except (ValueError, OSError) as exc:
-            return await _refuse(node, f"cannot serve the Kinesis API on "
-                                       f"{config.strom_kinesis_listener}: {exc}",
-                                 [*client_servers, controller_server, metrics_server])
     # Everything built at startup (modules, kio schemas, topic table) lives for the whole
     # process: move it out of the collector's sight so full collections stay short.
     gc.collect()
