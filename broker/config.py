@@ -26,7 +26,14 @@ from pydantic import ValidationError, ValidationInfo, field_validator, model_val
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.sasl import MECHANISM, JaasError, parse_jaas_users
+from common.security.acl import parse_super_users
+from common.security.scram import parse_add_scram
 from storage.log_config import LogConfig
+
+#: the SASL mechanisms Strom serves (``broker.security.authenticator``)
+SASL_MECHANISMS = (MECHANISM, "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: ``authorizer.class.name`` of KRaft Kafka's ACL authorizer (``broker.security.authz``)
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 ENV_PREFIX = "STROM_"
 _LISTENER = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)://(?P<host>\[[^\]]*\]|[^:]*):(?P<port>\d+)$")
@@ -175,8 +182,21 @@ class BrokerConfig(BaseSettings):
     listener_security_protocol_map: str = (
         "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
         "SASL_SSL:SASL_SSL")
-    #: SASL mechanisms of SASL_PLAINTEXT listeners (Kafka's default GSSAPI; Strom: PLAIN)
+    #: SASL mechanisms of SASL listeners (Kafka's default GSSAPI; Strom: PLAIN,
+    #: SCRAM-SHA-256, SCRAM-SHA-512)
     sasl_enabled_mechanisms: str = "GSSAPI"
+    #: KIP-368: SASL sessions last this long (0: forever); clients re-authenticate
+    connections_max_reauth_ms: int = 0
+    #: bootstrap SCRAM users, ``kafka-storage.sh format --add-scram`` syntax, ';'-separated
+    #: (``common.security.scram.parse_add_scram``); written by the active controller for
+    #: each (user, mechanism) the metadata log has no credential for
+    strom_add_scram: str = ""
+    # authorization (``broker.security.authz``)
+    #: org.apache.kafka.metadata.authorizer.StandardAuthorizer turns ACLs on; empty: off
+    authorizer_class_name: str = ""
+    #: principals allowed everything, ';'-separated (User:admin;User:ANONYMOUS)
+    super_users: str = ""
+    allow_everyone_if_no_acl_found: bool = False
     #: listener name -> its ``listener.name.<name>.plain.sasl.jaas.config`` (``broker.sasl``)
     listener_plain_jaas: dict[str, str] = {}
     socket_request_max_bytes: int = 100 * 1024 * 1024
@@ -356,6 +376,27 @@ class BrokerConfig(BaseSettings):
             raise ValueError("must be >= 0")
         return v
 
+    @field_validator("authorizer_class_name")
+    @classmethod
+    def _authorizer(cls, v: str) -> str:
+        v = v.strip()
+        if v and v != STANDARD_AUTHORIZER:
+            raise ValueError(f"Strom's authorizer is {STANDARD_AUTHORIZER} (or empty: none)")
+        return v
+
+    @field_validator("strom_add_scram")
+    @classmethod
+    def _add_scram(cls, v: str) -> str:
+        parse_add_scram(v)
+        return v
+
+    @field_validator("connections_max_reauth_ms")
+    @classmethod
+    def _reauth(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
     @field_validator("listeners")
     @classmethod
     def _listeners(cls, v: str) -> str:
@@ -435,19 +476,32 @@ class BrokerConfig(BaseSettings):
     def security_protocol(self, listener: str) -> str:
         return parse_protocol_map(self.listener_security_protocol_map)[listener]
 
+    @property
+    def sasl_mechanism_list(self) -> list[str]:
+        """``sasl.enabled.mechanisms``, upper case, in order."""
+        return [m.strip().upper() for m in self.sasl_enabled_mechanisms.split(",")
+                if m.strip()]
+
+    @property
+    def super_user_set(self) -> frozenset[str]:
+        return parse_super_users(self.super_users)
+
     def plain_users(self) -> dict[str, dict[str, str]]:
-        """listener name -> {user: password} for each SASL_PLAINTEXT listener; ValueError
-        naming the property when one cannot authenticate anybody."""
+        """listener name -> {user: password} for each SASL listener with PLAIN enabled;
+        ValueError naming the property when a SASL listener cannot authenticate anybody
+        (a mechanism Strom lacks, or PLAIN without its JAAS entry)."""
         out: dict[str, dict[str, str]] = {}
         for li in self.listener_list:
             if self.security_protocol(li.name) != "SASL_PLAINTEXT":
                 continue
-            mechanisms = {m.strip().upper() for m in self.sasl_enabled_mechanisms.split(",")
-                          if m.strip()}
-            if mechanisms != {MECHANISM}:
-                raise ValueError(f"sasl.enabled.mechanisms: Strom authenticates with PLAIN "
-                                 f"only; set sasl.enabled.mechanisms=PLAIN (got "
-                                 f"{self.sasl_enabled_mechanisms})")
+            mechanisms = self.sasl_mechanism_list
+            unknown = [m for m in mechanisms if m not in SASL_MECHANISMS]
+            if unknown or not mechanisms:
+                raise ValueError(f"sasl.enabled.mechanisms: Strom authenticates with "
+                                 f"{', '.join(SASL_MECHANISMS)}; got "
+                                 f"{self.sasl_enabled_mechanisms}")
+            if MECHANISM not in mechanisms:
+                continue
             if li.name in self.controller_listener_set:
                 raise ValueError(f"listeners: the controller listener {li.name} must be "
                                  f"PLAINTEXT")

@@ -40,8 +40,9 @@ from broker.handlers.api_versions import fallback_response
 from broker.handlers.sasl import AUTHENTICATE as SASL_AUTHENTICATE
 from broker.handlers.sasl import HANDSHAKE as SASL_HANDSHAKE
 from broker.metrics import BrokerMetrics
-from broker.sasl import MECHANISM, authenticate_plain
+from broker.security.authenticator import SaslAuthenticator, SaslSession
 from common.logging import get_logger
+from common.security.acl import ANONYMOUS
 from protocol.build import build
 from protocol.codec import (
     DecodeError,
@@ -88,12 +89,19 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._close_after_write: str | None = None
         self.worker: asyncio.Task[None] | None = None
-        #: SASL listeners: the username once authenticated ("" on PLAINTEXT listeners)
-        self.principal: str | None = None if server.sasl_users is not None else ""
-        if self.principal is None:  # Kafka's sasl.server.max.receive.size until then
+        #: the authenticated principal (``User:<name>``; User:ANONYMOUS on a PLAINTEXT
+        #: listener); None on a SASL listener until the client has authenticated
+        self.sasl: SaslSession | None = None
+        self.principal: str | None = ANONYMOUS
+        if server.sasl is not None:  # Kafka's sasl.server.max.receive.size until then
+            self.sasl = server.sasl.session()
+            self.principal = None
             self.decoder.max_frame_bytes = SASL_MAX_RECEIVE_BYTES
-        self._sasl_mechanism: str | None = None
         self._sasl_raw = False
+        #: KIP-368: when the session ends (monotonic seconds; None: never), and whether
+        #: the client is re-authenticating (SaslHandshake on an authenticated connection)
+        self._session_end: float | None = None
+        self._reauthenticating = False
 
     # ------------------------------------------------------------------ protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -226,23 +234,36 @@ class KafkaConnection(asyncio.BufferedProtocol):
                           error=repr(exc))
             self._close(None)
 
-    def _plain(self, token: bytes) -> str | None:
-        """Check a PLAIN token; on success the connection is authenticated as the user."""
-        user = authenticate_plain(token, self.server.sasl_users or {})
-        if user is not None:
-            self.principal = user
-            self.decoder.max_frame_bytes = self.broker.config.socket_request_max_bytes
-            log.info("sasl_authenticated", peer=self.peer, connection=self.id,
-                     principal=user, mechanism=MECHANISM)
-        return user
+    def _authenticated(self, principal: str, lifetime: bool) -> int:
+        """The SASL exchange succeeded as ``principal``; returns the session lifetime in
+        ms to tell the client (KIP-368: ``connections.max.reauth.ms``, 0 = none). A
+        re-authentication must keep the principal (else the connection is closed)."""
+        if self._reauthenticating and principal != self.principal:
+            raise _Close("re-authentication changed the principal",
+                         {"principal": self.principal, "new_principal": principal})
+        self._reauthenticating = False
+        self.principal = principal
+        self.decoder.max_frame_bytes = self.broker.config.socket_request_max_bytes
+        reauth_ms = self.server.reauth_ms
+        self._session_end = time.monotonic() + reauth_ms / 1000 if reauth_ms > 0 else None
+        log.info("sasl_authenticated", peer=self.peer, connection=self.id,
+                 principal=principal, mechanism=self.sasl.mechanism if self.sasl else None)
+        return reauth_ms if lifetime else 0
+
+    def _sasl_failed(self, error: str | None) -> None:
+        log.warning("sasl_authentication_failed", peer=self.peer, connection=self.id,
+                    mechanism=self.sasl.mechanism if self.sasl else None, error=error)
 
     def _authenticate(self, header: Any, spec: Any, frame: Any, fields: dict[str, Any]
                       ) -> bytes:
-        """A request on a SASL connection not yet authenticated (see ``broker.sasl``):
-        SaslHandshake naming PLAIN, then SaslAuthenticate (after v1) or the bare token
+        """A request on a SASL connection not (or no longer, while re-authenticating)
+        authenticated (``broker.security.authenticator``): SaslHandshake naming an
+        enabled mechanism, then SaslAuthenticate steps (after v1) or bare token frames
         (after v0); anything else closes it."""
         key, version = header.api_key, header.api_version
-        expected = SASL_AUTHENTICATE if self._sasl_mechanism else SASL_HANDSHAKE
+        session = self.sasl
+        assert session is not None
+        expected = SASL_AUTHENTICATE if session.mechanism else SASL_HANDSHAKE
         if key != expected or not spec.supports(version):
             raise _Close("request before SASL authentication", fields)
         try:
@@ -251,31 +272,40 @@ class KafkaConnection(asyncio.BufferedProtocol):
             raise _Close(f"malformed request body: {exc}", fields) from None
         values: dict[str, Any]
         if key == SASL_HANDSHAKE:
-            values = {"error_code": ErrorCode.none, "mechanisms": [MECHANISM]}
-            if request.mechanism == MECHANISM:
-                self._sasl_mechanism = MECHANISM
+            code = session.handshake(request.mechanism)
+            values = {"error_code": code, "mechanisms": list(session.auth.mechanisms)}
+            if code == 0:
                 self._sasl_raw = version == 0
-            else:
-                values["error_code"] = ErrorCode.unsupported_sasl_mechanism
         else:
-            user = self._plain(bytes(request.auth_bytes))
+            step = session.step(bytes(request.auth_bytes))
             values = {"error_code": ErrorCode.none, "error_message": None,
-                      "auth_bytes": b"", "session_lifetime": 0}
-            if user is None:
+                      "auth_bytes": step.response, "session_lifetime": 0}
+            if step.done and step.principal is None:
+                self._sasl_failed(step.error)
                 values.update(error_code=ErrorCode.sasl_authentication_failed,
-                              error_message="Authentication failed: Invalid username or "
-                                            "password")
+                              error_message=step.error, auth_bytes=b"")
                 self._close_after_write = "SASL authentication failed"
+            elif step.done and step.principal is not None:
+                values["session_lifetime"] = self._authenticated(step.principal, version >= 1)
         response = build(response_type(key, version), values)
         return encode_response(key, version, header.correlation_id, response)
 
+    def _raw_sasl(self, frame: Any) -> bytes:
+        """After SaslHandshake v0 the tokens come as bare frames, answered likewise."""
+        assert self.sasl is not None
+        step = self.sasl.step(bytes(frame))
+        if step.done:
+            self._sasl_raw = False
+            if step.principal is None:
+                self._sasl_failed(step.error)
+                raise _Close("SASL authentication failed", {})
+            self._authenticated(step.principal, False)
+        return len(step.response).to_bytes(4, "big") + step.response
+
     async def _handle(self, frame: Any) -> bytes | list[Any] | None:
         started = time.perf_counter()
-        if self._sasl_raw:  # after SaslHandshake v0 the PLAIN token comes unwrapped
-            self._sasl_raw = False
-            if self._plain(bytes(frame)) is None:
-                raise _Close("SASL authentication failed", {})
-            return b"\x00\x00\x00\x00"  # an empty SASL response frame
+        if self._sasl_raw:
+            return self._raw_sasl(frame)
         try:
             header = parse_request_header(frame)
         except HeaderError as exc:
@@ -286,8 +316,15 @@ class KafkaConnection(asyncio.BufferedProtocol):
                   "correlation_id": header.correlation_id, "client_id": header.client_id}
         if spec is None:
             raise _Close("unsupported api key", fields)
-        if self.principal is None and header.api_key != API_VERSIONS_KEY:
-            return self._authenticate(header, spec, frame, fields)
+        if self.sasl is not None and header.api_key != API_VERSIONS_KEY:
+            if self.principal is not None and not self._reauthenticating:
+                if header.api_key == SASL_HANDSHAKE and self.server.reauth_ms > 0:
+                    self._reauthenticating = True  # KIP-368: a fresh exchange
+                    self.sasl = self.server.sasl.session()  # type: ignore[union-attr]
+                elif self._session_end is not None and time.monotonic() > self._session_end:
+                    raise _Close("SASL session expired (connections.max.reauth.ms)", fields)
+            if self.principal is None or self._reauthenticating:
+                return self._authenticate(header, spec, frame, fields)
         if not spec.supports(header.api_version):
             if header.api_key == API_VERSIONS_KEY:
                 # KIP-511: answer in v0 with UNSUPPORTED_VERSION and our list
@@ -301,7 +338,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
             )
         except DecodeError as exc:
             raise _Close(f"malformed request body: {exc}", fields) from None
-        ctx = RequestContext(self.broker, header, self.peer, self.id, self.server.listener)
+        ctx = RequestContext(self.broker, header, self.peer, self.id, self.server.listener,
+                             principal=self.principal or ANONYMOUS)
         try:
             response = await spec.handler(ctx, request)
         except asyncio.CancelledError:
@@ -325,6 +363,16 @@ class KafkaConnection(asyncio.BufferedProtocol):
             raise _Close("response could not be encoded", fields) from None
 
 
+def sasl_authenticator(broker: Any, listener: str) -> SaslAuthenticator | None:
+    """The listener's authenticator when its security protocol is SASL_*: PLAIN users from
+    its JAAS entry, SCRAM credentials from the broker's metadata image."""
+    config = broker.config
+    if not listener or not config.security_protocol(listener).startswith("SASL_"):
+        return None
+    return SaslAuthenticator(config.sasl_mechanism_list, config.plain_users().get(listener),
+                             getattr(broker, "scram_credential", None))
+
+
 class KafkaServer:
     """Listens on the broker's listener and serves Kafka connections."""
 
@@ -332,9 +380,10 @@ class KafkaServer:
         self.broker = broker
         #: the listener name this server serves (RequestContext.listener)
         self.listener = listener
-        #: users of a SASL_PLAINTEXT listener (None: a PLAINTEXT one)
-        self.sasl_users: dict[str, str] | None = \
-            broker.config.plain_users().get(listener) if listener else None
+        #: the SASL authenticator of a SASL listener (None: no SASL on this listener)
+        self.sasl: SaslAuthenticator | None = sasl_authenticator(broker, listener)
+        #: KIP-368 ``connections.max.reauth.ms`` (0: sessions never expire)
+        self.reauth_ms: int = int(getattr(broker.config, "connections_max_reauth_ms", 0))
         #: the broker's instruments (None on a controller listener)
         self.metrics: BrokerMetrics | None = getattr(broker, "metrics", None)
         self.connections: set[KafkaConnection] = set()

@@ -48,7 +48,8 @@ def decode(content_type: str, body: bytes) -> Any:
         return {}
     if is_cbor(content_type):
         try:
-            return _from_cbor(cbor2.loads(body))
+            return cbor2.loads(body, semantic_decoders={1: _epoch_millis}, max_depth=32,
+                               strict_hashable_types=True)
         except Exception:  # cbor2 raises several types (CBORDecodeError, ValueError...)
             raise serialization("Malformed CBOR body.") from None
     try:
@@ -57,11 +58,12 @@ def decode(content_type: str, body: bytes) -> Any:
         raise serialization("Start of structure or map found where not expected.") from None
 
 
-def _from_cbor(value: Any) -> Any:
-    if isinstance(value, cbor2.CBORTag) and value.tag == 1:
-        # epoch milliseconds (Java SDK) as a timestamp in seconds for validation
-        return value.value / 1000 if isinstance(value.value, int | float) else value.value
-    return value
+def _epoch_millis(value: Any, *_immutable: Any) -> Any:
+    """Tag 1 as the Java SDK writes it (epoch milliseconds) -> epoch seconds, the unit
+    validation reads timestamps in (cbor2 6 passes the tagged value, already decoded)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("tag 1 must hold a number")
+    return value / 1000
 
 
 def _json_default(value: Any) -> Any:

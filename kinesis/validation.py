@@ -133,7 +133,7 @@ def _timestamp_ms(value: Any, path: str) -> int:
         return int(value.timestamp() * 1000)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise serialization(f"Expected a timestamp (epoch seconds) for '{path}'")
-    return int(value * 1000)
+    return round(value * 1000)
 
 
 def _field(spec: F, value: Any, path: str, max_record_bytes: int) -> Any:

@@ -21,7 +21,12 @@ ApiVersions advertises only what it answers:
   NOT_CONTROLLER for every topic/resource; the forwarding broker retries;
 - ElectLeaders v0-2 (``broker.cluster.elect_leaders``), AlterPartitionReassignments v0-1
   and ListPartitionReassignments v0 (``broker.cluster.reassignments``), which brokers
-  forward from their client listeners.
+  forward from their client listeners;
+- CreateAcls / DeleteAcls v1-3 and AlterUserScramCredentials v0, forwarded by brokers
+  (``broker.admin.handlers_acls``, ``broker.admin.handlers_scram``).
+
+With an authorizer every request but ApiVersions needs CLUSTER_ACTION on the cluster
+(``cluster_action``), as Kafka's controller requires of brokers and fellow controllers.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.admin import handlers_acls, handlers_scram
 from broker.admin.handlers_configs import answer_alter_configs, answer_incremental_alter_configs
 from broker.admin.handlers_topics import (
     answer_create_partitions,
@@ -40,6 +46,7 @@ from broker.admin.handlers_topics import (
 from broker.cluster import elect_leaders, reassignments
 from broker.cluster.staging import StagingRegistry, UnavailableRegistry
 from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions
+from broker.security.authz import AclOperation, authorized_cluster
 from controller.metadata import isr_control, producer_id_control
 from controller.metadata.records import Endpoint
 from controller.quorum import QuorumNode
@@ -71,7 +78,26 @@ class ControllerEndpoint:
         self.cluster_id = cluster_id
         self.purgatory = FetchPurgatory()
         self.extensions: dict[str, Any] = {}
-        self.registry: ApiRegistry[Any] = ApiRegistry(h.spec() for h in HANDLERS)
+        #: ``broker.security.authz``: every RPC here but ApiVersions needs CLUSTER_ACTION
+        self.authorizer: Any = None
+        self.registry: ApiRegistry[Any] = ApiRegistry(
+            (h if h.api_key == api_versions.API_KEY else cluster_action(h)).spec()
+            for h in HANDLERS)
+
+
+def cluster_action(h: ApiHandler) -> ApiHandler:
+    """``h`` behind Kafka's check for inter-broker and controller RPCs: the principal needs
+    CLUSTER_ACTION on the cluster (brokers' principals: ``super.users``), else the answer
+    is CLUSTER_AUTHORIZATION_FAILED (top-level error code; an API without one closes the
+    connection)."""
+    async def handle(ctx: RequestContext, request: Any) -> Any:
+        if authorized_cluster(ctx, AclOperation.CLUSTER_ACTION):
+            return await h.handle(ctx, request)
+        if "error_code" not in getattr(ctx.response_class(), "__dataclass_fields__", {}):
+            raise CloseConnection("not authorized for CLUSTER_ACTION")
+        return ctx.build_response({"error_code": ErrorCode.cluster_authorization_failed})
+
+    return ApiHandler(h.api_key, h.min_version, h.max_version, handle, h.advertised_min)
 
 
 async def handle_quorum_rpc(ctx: RequestContext, request: Any) -> Any:
@@ -235,4 +261,6 @@ HANDLERS = [
     ApiHandler(CREATE_PARTITIONS, 0, 3, _admin(answer_create_partitions, False)),
     ApiHandler(ALTER_CONFIGS, 0, 2, _admin(answer_alter_configs, True)),
     ApiHandler(INCREMENTAL_ALTER_CONFIGS, 0, 1, _admin(answer_incremental_alter_configs, True)),
+    *handlers_acls.CONTROLLER_HANDLERS,
+    *handlers_scram.CONTROLLER_HANDLERS,
 ]

@@ -72,9 +72,12 @@ from broker.cluster.registry import ClusterTopicRegistry
 from broker.config import BrokerConfig, Listener
 from broker.handlers import ApiHandler, RequestContext
 from broker.producer_ids import ProducerIdsUnavailable
+from broker.security.authz import StandardAuthorizer, make_authorizer
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
+from common.security.scram import ScramCredential, parse_add_scram
 from controller.metadata.producer_id_control import adopt_producer_id_floor
+from controller.metadata.scram_control import bootstrap_records as scram_bootstrap_records
 from controller.quorum import QuorumNode, VoterConfigError, parse_voters, wall_ms
 from controller.quorum_controller import NotControllerError, QuorumController
 from net.client import ClientPool, RequestError
@@ -119,6 +122,12 @@ class ClusterBroker(Broker):
     """A Broker whose topic registry and replica manager read the metadata image."""
 
     cluster: ClusterNode
+    #: ACL decisions (``broker.security.authz``); None: no authorizer configured
+    authorizer: StandardAuthorizer | None = None
+
+    def scram_credential(self, user: str, mechanism: int) -> ScramCredential | None:
+        """The user's SCRAM credential in the current metadata image (SASL logins)."""
+        return self.cluster.quorum.image.scram.get((user, mechanism))
 
     def make_topic_registry(self, defaults: BrokerDefaults) -> Any:
         return ClusterTopicRegistry(self.data_dir, defaults, log_manager=self.log_manager,
@@ -290,6 +299,7 @@ class ClusterNode:
         if self.is_broker:
             self.broker = ClusterBroker(self.config)
             self.broker.cluster = self
+            self.broker.authorizer = make_authorizer(self.config, lambda: self.quorum.image)
             notes += self.broker.open_storage()
             self.directory_id = read_directory_id(self.config.data_dir)
             assert isinstance(self.broker.topics, ClusterTopicRegistry)
@@ -370,11 +380,35 @@ class ClusterNode:
             topics = self.broker.topics if self.broker is not None else None
             return topics.broker if topics is not None else static
 
-        return controller_api.ControllerEndpoint(
+        endpoint = controller_api.ControllerEndpoint(
             self.config, self.quorum, self.controller, defaults, self.cluster_id)
+        endpoint.authorizer = make_authorizer(self.config, lambda: self.quorum.image)
+        return endpoint
 
     async def start_quorum(self) -> None:
         await self.quorum.start()
+        if self.controller is not None and self.config.strom_add_scram:
+            self._tasks.append(asyncio.get_running_loop().create_task(
+                self._bootstrap_scram()))
+
+    async def _bootstrap_scram(self) -> None:
+        """``strom.add.scram`` (``kafka-storage.sh format --add-scram``): once this node is
+        the active controller, write a credential for each configured (user, mechanism)
+        the metadata log has none for. Salts are random unless given."""
+        users = parse_add_scram(self.config.strom_add_scram)
+        assert self.controller is not None
+        while not self._stopping:
+            if self.controller.is_active:
+                try:
+                    added = await self.controller.decide(
+                        lambda image, _next: scram_bootstrap_records(image, users))
+                    if added:
+                        self.log.info("scram_users_bootstrapped", users=added)
+                    return
+                except NotControllerError:
+                    pass
+            await asyncio.sleep(0.1)
+
 
     async def wait_caught_up(self, timeout: float) -> bool:
         """Wait (bounded) until a quorum leader is known and the local image has applied
@@ -517,7 +551,8 @@ class ClusterNode:
         if spec is None:
             raise RequestError(f"the controller does not answer api {api_key} v{version}")
         header = RequestHeader(api_key, version, 0, None, 2, 0)
-        ctx = RequestContext(endpoint, header, "in-process", 0)  # type: ignore[arg-type]
+        ctx = RequestContext(endpoint, header, "in-process", 0,  # type: ignore[arg-type]
+                             internal=True)
         try:
             return await asyncio.wait_for(spec.handler(ctx, body), timeout)
         except TimeoutError:

@@ -96,6 +96,18 @@ class RequestContext:
     connection_id: int
     #: name of the listener the request arrived on ("" in-process: the first client one)
     listener: str = ""
+    #: who sent it (``User:<name>``; User:ANONYMOUS unauthenticated), what the
+    #: authorizer decides for (``broker.security.authz``)
+    principal: str = "User:ANONYMOUS"
+    #: True for a request this process sends itself (in-process controller calls): the
+    #: broker's own, never authorized against ACLs
+    internal: bool = False
+
+    @property
+    def client_host(self) -> str:
+        """The client's IP address (the ``host`` of ACLs)."""
+        host, _, _ = self.peer.rpartition(":")
+        return host or self.peer
 
     @property
     def api_key(self) -> int:

@@ -13,6 +13,7 @@ One record (a *frame*)::
     [i32]?  like [i32]; count -1 means None
     endpoints  i32 count + count x (str name, str host, u16 port, i16 security_protocol)
     [uuid]  i32 count + count x 16 bytes
+    bytes  i32 length + the bytes
 
 Versions: RegisterBrokerRecord v1 appends ``log_dirs`` ([uuid]); v0 (no directory ids,
 written before they existed and still whenever ``log_dirs`` is empty, so older readers
@@ -40,6 +41,7 @@ from dataclasses import fields
 
 from controller.metadata.records import (
     RECORD_TYPES,
+    AccessControlEntryRecord,
     ConfigRecord,
     Endpoint,
     FenceBrokerRecord,
@@ -48,10 +50,13 @@ from controller.metadata.records import (
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    RemoveAccessControlEntryRecord,
     RemoveTopicRecord,
+    RemoveUserScramCredentialRecord,
     TopicRecord,
     UnfenceBrokerRecord,
     UnregisterBrokerRecord,
+    UserScramCredentialRecord,
 )
 
 VERSION = 0
@@ -73,6 +78,10 @@ SCHEMAS: dict[type, tuple[str, ...]] = {
     UnfenceBrokerRecord: ("i32", "i64"),
     RemoveTopicRecord: ("uuid",),
     ProducerIdsRecord: ("i32", "i64", "i64"),
+    AccessControlEntryRecord: ("uuid", "i8", "str", "i8", "str", "str", "i8", "i8"),
+    RemoveAccessControlEntryRecord: ("uuid",),
+    UserScramCredentialRecord: ("str", "i8", "bytes", "bytes", "bytes", "i32"),
+    RemoveUserScramCredentialRecord: ("str", "i8"),
 }
 #: types whose newest version is not VERSION: type -> newest version (SCHEMAS holds it)
 NEWEST: dict[type, int] = {RegisterBrokerRecord: 1, PartitionRecord: 1,
@@ -122,6 +131,9 @@ def _put(out: bytearray, kind: str, value: object) -> None:
         items = list(value)  # type: ignore[call-overload]
         out += _INT["i32"].pack(len(items))
         out += struct.pack(f">{len(items)}i", *items)
+    elif kind == "bytes":
+        raw = bytes(value)  # type: ignore[arg-type]
+        out += _INT["i32"].pack(len(raw)) + raw
     elif kind == "[uuid]":
         ids = list(value)  # type: ignore[call-overload]
         out += _INT["i32"].pack(len(ids))
@@ -184,6 +196,11 @@ class _Reader:
             if n < 0:
                 raise MetadataDecodeError(f"negative array length {n}")
             return tuple(struct.unpack(f">{n}i", self.take(4 * n)))
+        if kind == "bytes":
+            n = self.unpack(_INT["i32"])
+            if n < 0:
+                raise MetadataDecodeError(f"negative bytes length {n}")
+            return bytes(self.take(n))
         if kind == "[uuid]":
             n = self.unpack(_INT["i32"])
             if n < 0:

@@ -20,10 +20,16 @@ controller only writes records that apply cleanly, so this signals a bug or a da
 - ConfigRecord sets (value) or deletes (None) one config key of a resource.
 - ProducerIdsRecord moves ``next_producer_id`` (the cluster's first producer id not yet
   handed out in a block) forward; a value not above the current one is refused.
+- AccessControlEntryRecord adds an ACL under a new id; RemoveAccessControlEntryRecord
+  removes an existing one (``acls``: id -> ``common.security.acl.AclBinding``).
+- UserScramCredentialRecord sets or replaces a user's credential for one mechanism;
+  RemoveUserScramCredentialRecord removes an existing one (``scram``: (user, mechanism
+  id) -> ``common.security.scram.ScramCredential``).
 
 Snapshots (``encode_image`` / ``decode_image``) are the records that rebuild the image
-(brokers, topics with partitions, configs, and a ProducerIdsRecord with broker id and
-epoch -1 when ``next_producer_id`` > 0), encoded as one batch after a small header::
+(brokers, topics with partitions, configs, a ProducerIdsRecord with broker id and epoch -1
+when ``next_producer_id`` > 0, ACLs and SCRAM credentials), encoded as one batch after a
+small header::
 
     magic b"SMDI" | version u16 (0) | last applied offset i64 | batch (see codec)
 """
@@ -36,10 +42,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from common.security.acl import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    PatternType,
+    ResourceType,
+)
+from common.security.scram import ScramCredential
 from controller.metadata.codec import MetadataDecodeError, decode_batch, encode_batch
 from controller.metadata.records import (
     NO_LEADER_CHANGE,
     RESOURCE_TOPIC,
+    AccessControlEntryRecord,
     ConfigRecord,
     Endpoint,
     FenceBrokerRecord,
@@ -48,10 +63,13 @@ from controller.metadata.records import (
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    RemoveAccessControlEntryRecord,
     RemoveTopicRecord,
+    RemoveUserScramCredentialRecord,
     TopicRecord,
     UnfenceBrokerRecord,
     UnregisterBrokerRecord,
+    UserScramCredentialRecord,
 )
 
 
@@ -123,6 +141,10 @@ class MetadataImage:
     configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
     offset: int = -1
     next_producer_id: int = 0
+    #: ACL id -> ACL (every broker authorizes against these)
+    acls: Mapping[uuid.UUID, AclBinding] = field(default_factory=lambda: _EMPTY)
+    #: (user name, SCRAM mechanism id) -> credential
+    scram: Mapping[tuple[str, int], ScramCredential] = field(default_factory=lambda: _EMPTY)
 
     def topic(self, name: str) -> TopicImage | None:
         tid = self.topic_ids.get(name)
@@ -234,6 +256,28 @@ def _apply(image: MetadataImage, r: MetadataRecord) -> MetadataImage:
             raise MetadataError(f"{r}: next producer id not above the current "
                                 f"{image.next_producer_id}")
         return replace(image, next_producer_id=r.next_producer_id)
+    if isinstance(r, AccessControlEntryRecord):
+        if r.id in image.acls:
+            raise MetadataError(f"{r}: an ACL with this id exists")
+        try:
+            binding = AclBinding(ResourceType(r.resource_type), r.resource_name,
+                                 PatternType(r.pattern_type), r.principal, r.host,
+                                 AclOperation(r.operation),
+                                 AclPermissionType(r.permission_type))
+        except ValueError as exc:
+            raise MetadataError(f"{r}: {exc}") from None
+        return replace(image, acls=_put(image.acls, r.id, binding))
+    if isinstance(r, RemoveAccessControlEntryRecord):
+        if r.id not in image.acls:
+            raise MetadataError(f"{r}: no ACL with this id")
+        return replace(image, acls=_drop(image.acls, r.id))
+    if isinstance(r, UserScramCredentialRecord):
+        cred = ScramCredential(r.mechanism, r.salt, r.stored_key, r.server_key, r.iterations)
+        return replace(image, scram=_put(image.scram, (r.name, r.mechanism), cred))
+    if isinstance(r, RemoveUserScramCredentialRecord):
+        if (r.name, r.mechanism) not in image.scram:
+            raise MetadataError(f"{r}: no such credential")
+        return replace(image, scram=_drop(image.scram, (r.name, r.mechanism)))
     raise MetadataError(f"not a metadata record: {r!r}")
 
 
@@ -292,6 +336,13 @@ def image_records(image: MetadataImage) -> list[MetadataRecord]:
             out.append(ConfigRecord(rtype, rname, name, value))
     if image.next_producer_id > 0:
         out.append(ProducerIdsRecord(-1, -1, image.next_producer_id))
+    for acl_id, b in sorted(image.acls.items()):
+        out.append(AccessControlEntryRecord(acl_id, int(b.resource_type), b.resource_name,
+                                            int(b.pattern_type), b.principal, b.host,
+                                            int(b.operation), int(b.permission)))
+    for (name, mech), c in sorted(image.scram.items()):
+        out.append(UserScramCredentialRecord(name, mech, c.salt, c.stored_key, c.server_key,
+                                             c.iterations))
     return out
 
 

@@ -145,6 +145,54 @@ class ProducerIdsRecord:
     next_producer_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class AccessControlEntryRecord:
+    """An ACL added (Kafka's type 6); ids are unique. Enum fields carry the wire codes of
+    ``common.security.acl`` (resource type, pattern type, operation, permission)."""
+
+    TYPE = 6
+    id: uuid.UUID
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAccessControlEntryRecord:
+    """The ACL with this id removed (Kafka's RemoveAccessControlEntryRecord)."""
+
+    TYPE = 16
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class UserScramCredentialRecord:
+    """A user's SCRAM credential for one mechanism, set or replaced (Kafka's type 11;
+    ``mechanism`` is Kafka's ScramMechanism id: 1 SHA-256, 2 SHA-512). Salt, stored key,
+    server key and iterations: never the password (``common.security.scram``)."""
+
+    TYPE = 11
+    name: str
+    mechanism: int
+    salt: bytes
+    stored_key: bytes
+    server_key: bytes
+    iterations: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveUserScramCredentialRecord:
+    """A user's SCRAM credential for one mechanism removed."""
+
+    TYPE = 22
+    name: str
+    mechanism: int
+
+
 MetadataRecord = (
     RegisterBrokerRecord
     | UnregisterBrokerRecord
@@ -156,11 +204,17 @@ MetadataRecord = (
     | UnfenceBrokerRecord
     | RemoveTopicRecord
     | ProducerIdsRecord
+    | AccessControlEntryRecord
+    | RemoveAccessControlEntryRecord
+    | UserScramCredentialRecord
+    | RemoveUserScramCredentialRecord
 )
 
 RECORD_TYPES: dict[int, type] = {
     cls.TYPE: cls
     for cls in (RegisterBrokerRecord, UnregisterBrokerRecord, TopicRecord, PartitionRecord,
                 ConfigRecord, PartitionChangeRecord, FenceBrokerRecord, UnfenceBrokerRecord,
-                RemoveTopicRecord, ProducerIdsRecord)
+                RemoveTopicRecord, ProducerIdsRecord, AccessControlEntryRecord,
+                RemoveAccessControlEntryRecord, UserScramCredentialRecord,
+                RemoveUserScramCredentialRecord)
 }

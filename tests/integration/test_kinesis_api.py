@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kinesis import iterators, sequence
 from tests.support.fixtures import unique_topic
-from tests.support.kinesis import OVERRIDES, client, kinesis_url, raw
+from tests.support.kinesis import OVERRIDES, client, kinesis_url, post, raw
 
 SECRET = "kinesis-test-secret"
 BROKER_OVERRIDES = {**OVERRIDES, "strom.kinesis.iterator.secret": SECRET,
@@ -371,3 +372,56 @@ def test_aws_cli_put_and_get(url: str, kin: Any, tmp_path: Path) -> None:
     assert record["SequenceNumber"] == put["SequenceNumber"]
     assert record["PartitionKey"] == "cli-key"
     assert base64.b64decode(record["Data"]) == b"hello from the cli"
+
+
+def _cbor(url: str, op: str, body: dict[str, Any]) -> tuple[int, Any]:
+    status, ctype, data = post(url, f"Kinesis_20131202.{op}", cbor2.dumps(body),
+                               "application/x-amz-cbor-1.1")
+    assert ctype.startswith("application/x-amz-cbor-1.1"), ctype
+    return status, cbor2.loads(data, semantic_decoders={1: lambda v, _i: ("ms", v)})
+
+
+def _json(url: str, op: str, body: dict[str, Any]) -> tuple[int, Any]:
+    return raw(url, f"Kinesis_20131202.{op}", json.dumps(body))
+
+
+def _from_json_record(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "Data": base64.b64decode(r["Data"]),
+            "ApproximateArrivalTimestamp": ("ms", round(r["ApproximateArrivalTimestamp"] * 1000))}
+
+
+def test_cbor_requests_get_cbor_answers_like_json(url: str, kin: Any) -> None:
+    """Bodies as the AWS SDK for Java sends them: CBOR maps, byte strings for blobs, tag 1
+    with epoch milliseconds for timestamps."""
+    name = unique_topic("cbor")
+    assert _cbor(url, "CreateStream", {"StreamName": name, "ShardCount": 2}) == (200, {})
+    start_ms = int(time.time() * 1000) - 1
+    status, put = _cbor(url, "PutRecord", {"StreamName": name, "PartitionKey": "k",
+                                           "Data": b"\x00cbor\xff", "ExplicitHashKey": "0"})
+    assert status == 200 and put["ShardId"] == "shardId-000000000000"
+    for op, body in (("DescribeStreamSummary", {"StreamName": name}),
+                     ("ListShards", {"StreamName": name})):
+        status, c = _cbor(url, op, body)
+        j = _json(url, op, body)[1]
+        if op == "DescribeStreamSummary":
+            cs, js = c["StreamDescriptionSummary"], j["StreamDescriptionSummary"]
+            assert cs.pop("StreamCreationTimestamp")[1] == \
+                round(js.pop("StreamCreationTimestamp") * 1000)
+            c, j = cs, js
+        assert (status, c) == (200, j), op
+    body = {"StreamName": name, "ShardId": "shardId-000000000000",
+            "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": cbor2.CBORTag(1, start_ms)}
+    status, it = _cbor(url, "GetShardIterator", body)
+    assert status == 200
+    status, c = _cbor(url, "GetRecords", {"ShardIterator": it["ShardIterator"]})
+    j = _json(url, "GetRecords", {"ShardIterator": it["ShardIterator"]})[1]
+    assert status == 200 and c.pop("NextShardIterator") and j.pop("NextShardIterator")
+    assert c["Records"] == [_from_json_record(r) for r in j["Records"]]
+    assert c["Records"][0]["Data"] == b"\x00cbor\xff"
+    assert c["Records"][0]["SequenceNumber"] == put["SequenceNumber"]
+    assert c["MillisBehindLatest"] == j["MillisBehindLatest"] == 0
+    status, err = _cbor(url, "DescribeStream", {"StreamName": "no-such-cbor-stream"})
+    assert status == 400 and err["__type"] == "ResourceNotFoundException"
+    status, err = post(url, "Kinesis_20131202.ListStreams", b"\xff\x00",
+                       "application/x-amz-cbor-1.1")[:2]
+    assert status == 400

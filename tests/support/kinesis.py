@@ -43,6 +43,13 @@ def client(url: str, *, validate: bool = True, key: str = "test", secret: str = 
 def raw(url: str, target: str | None, body: bytes | str,
         content_type: str = "application/x-amz-json-1.1") -> tuple[int, dict[str, Any]]:
     """POST ``body`` to ``url`` with ``X-Amz-Target: <target>``; (status, JSON answer)."""
+    status, _ctype, data = post(url, target, body, content_type)
+    return status, json.loads(data) if data else {}
+
+
+def post(url: str, target: str | None, body: bytes | str,
+         content_type: str = "application/x-amz-json-1.1") -> tuple[int, str, bytes]:
+    """POST ``body``; (status, answer content type, answer bytes)."""
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     headers = {"Content-Type": content_type}
@@ -55,4 +62,4 @@ def raw(url: str, target: str | None, body: bytes | str,
         data = response.read()
     finally:
         conn.close()
-    return response.status, json.loads(data) if data else {}
+    return response.status, response.getheader("Content-Type", ""), data

@@ -30,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
 PROJECT = set(ALLOWED)
 
 # modules that must stay pure: no event loop, sockets, clock or process I/O
-PURE_DIRS = ["protocol", "controller/raft", "controller/metadata", "replication/partition.py",
+PURE_DIRS = ["protocol", "controller/raft", "controller/metadata", "common/security",
+             "replication/partition.py",
              "replication/replica_selector.py",
              *(f"kinesis/{m}.py" for m in ("errors", "hashing", "sequence", "iterators",
                                            "metadata", "validation", "records", "codec",

@@ -110,7 +110,8 @@ MAP = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CON
     [
         (["listeners=SSL://127.0.0.1:9093"], "listener SSL uses SSL, but Strom serves "
                                              "PLAINTEXT and SASL_PLAINTEXT listeners only"),
-        (["listeners=SASL_PLAINTEXT://:9093"], "set sasl.enabled.mechanisms=PLAIN"),
+        (["listeners=SASL_PLAINTEXT://:9093"], "Strom authenticates with PLAIN, SCRAM-SHA-256, "
+                                               "SCRAM-SHA-512; got GSSAPI"),
         (["listeners=SASL_PLAINTEXT://:9093", "sasl.enabled.mechanisms=PLAIN"],
          "listener.name.sasl_plaintext.plain.sasl.jaas.config is required"),
         (["listeners=SASL_PLAINTEXT://:9093", "sasl.enabled.mechanisms=PLAIN",
