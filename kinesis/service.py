@@ -27,7 +27,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -62,6 +62,7 @@ DEFAULT_RETENTION_MS = 86_400_000
 HOUR_MS = 3_600_000
 MAX_RETENTION_HOURS = 8760
 MIN_RETENTION_HOURS = 24
+MAX_TAGS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,10 @@ class KinesisSettings:
     max_record_bytes: int = 10 << 20
     region: str = "us-east-1"
     account: str = "000000000000"
-    #: most shards a stream may have (CreateStream beyond it: LimitExceededException)
+    #: most open shards of all streams together (CreateStream beyond it:
+    #: LimitExceededException), and most on-demand streams; DescribeLimits reports both
     shard_limit: int = 1000
+    on_demand_stream_limit: int = 50
     put_timeout_ms: int = 30_000
 
 
@@ -112,6 +115,13 @@ class KinesisService:
             "PutRecords": self.put_records,
             "GetShardIterator": self.get_shard_iterator,
             "GetRecords": self.get_records,
+            "AddTagsToStream": self.add_tags,
+            "RemoveTagsFromStream": self.remove_tags,
+            "ListTagsForStream": self.list_tags,
+            "IncreaseStreamRetentionPeriod": self.increase_retention,
+            "DecreaseStreamRetentionPeriod": self.decrease_retention,
+            "DescribeLimits": self.describe_limits,
+            "UpdateStreamMode": self.update_stream_mode,
         }
 
     # ---- lookups ---------------------------------------------------------------------------
@@ -183,7 +193,12 @@ class KinesisService:
             if mode != ON_DEMAND:
                 raise invalid("ShardCount is required for a PROVISIONED stream.")
             count = ON_DEMAND_SHARDS
-        if count > self.settings.shard_limit:
+        counts = self._open_counts()
+        if mode == ON_DEMAND and counts[1] >= self.settings.on_demand_stream_limit:
+            raise limit(f"This request would exceed the on-demand stream limit of "
+                        f"{self.settings.on_demand_stream_limit} for the account "
+                        f"{self.settings.account}.")
+        if counts[0] + count > self.settings.shard_limit:
             raise limit(f"This request would exceed the shard limit for the account "
                         f"{self.settings.account} in {self.settings.region}. Current shard "
                         f"limit for account {self.settings.account} in "
@@ -323,6 +338,102 @@ class KinesisService:
             open_ = {s.partition for s in meta.open_shards()}
             return [p for p in shards if p in open_ or kind == "AT_TRIM_HORIZON"]
         return shards  # FROM_TRIM_HORIZON, FROM_TIMESTAMP: every shard still kept
+
+    def _open_counts(self) -> tuple[int, int]:
+        """(open shards of every stream, on-demand streams)."""
+        shards = on_demand = 0
+        for n in self.cluster.topic_names():
+            topic = None if n.startswith("__") else self.cluster.topic(n)
+            if topic is None:
+                continue
+            meta = self.meta(topic)
+            shards += len(meta.open_shards())
+            on_demand += meta.mode == ON_DEMAND
+        return shards, on_demand
+
+    async def describe_limits(self, req: dict[str, Any]) -> dict[str, Any]:
+        shards, on_demand = self._open_counts()
+        return {"ShardLimit": self.settings.shard_limit, "OpenShardCount": shards,
+                "OnDemandStreamCount": on_demand,
+                "OnDemandStreamCountLimit": self.settings.on_demand_stream_limit}
+
+    async def _write_meta(self, topic: TopicView, meta: StreamMeta) -> None:
+        await self._alter(topic.name, {CONFIG_KEY: meta.to_json()})
+
+    async def _alter(self, name: str, changes: dict[str, str | None]) -> None:
+        code, message = await self.cluster.alter_topic_configs(name, changes)
+        if code == int(ErrorCode.unknown_topic_or_partition):
+            raise stream_not_found(name, self.settings.account)
+        if code:
+            raise KinesisError("InternalFailureException",
+                               f"Cannot update stream {name}: {message or error_name(code)}")
+
+    async def update_stream_mode(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        mode = req["StreamModeDetails"]["StreamMode"]
+        if mode != meta.mode:
+            if mode == ON_DEMAND and \
+                    self._open_counts()[1] >= self.settings.on_demand_stream_limit:
+                raise limit(f"This request would exceed the on-demand stream limit of "
+                            f"{self.settings.on_demand_stream_limit}.")
+            await self._write_meta(topic, replace(meta, mode=mode))
+        return {}
+
+    # ---- tags ------------------------------------------------------------------------------
+    async def add_tags(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        tags = {**meta.tags, **req["Tags"]}
+        if len(tags) > MAX_TAGS:
+            raise limit(f"Failed to add tags to stream {topic.name} under account "
+                        f"{self.settings.account} because a given stream cannot have more "
+                        f"than {MAX_TAGS} tags.")
+        await self._write_meta(topic, meta.with_tags(tags))
+        return {}
+
+    async def remove_tags(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        tags = {k: v for k, v in meta.tags.items() if k not in set(req["TagKeys"])}
+        if tags != meta.tags:
+            await self._write_meta(topic, meta.with_tags(tags))
+        return {}
+
+    async def list_tags(self, req: dict[str, Any]) -> dict[str, Any]:
+        _topic, meta = self._stream(stream_name(req))
+        keys = sorted(meta.tags)
+        start = req.get("ExclusiveStartTagKey")
+        if start is not None:
+            keys = [k for k in keys if k > start]
+        count = req.get("Limit", MAX_TAGS)
+        return {"Tags": [{"Key": k, "Value": meta.tags[k]} for k in keys[:count]],
+                "HasMoreTags": len(keys) > count}
+
+    # ---- retention -------------------------------------------------------------------------
+    async def _retention(self, req: dict[str, Any], increase: bool) -> dict[str, Any]:
+        topic, _meta = self._stream(stream_name(req))
+        hours = req["RetentionPeriodHours"]
+        if hours < MIN_RETENTION_HOURS:
+            raise invalid(f"Minimum allowed retention period is {MIN_RETENTION_HOURS} hours. "
+                          f"Requested retention period ({hours} hours) is too short.")
+        if hours > MAX_RETENTION_HOURS:
+            raise invalid(f"Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. "
+                          f"Requested retention period ({hours} hours) is too long.")
+        current = self._retention_hours(topic)
+        if increase and hours < current:
+            raise invalid(f"Requested retention period ({hours} hours) for stream "
+                          f"{topic.name} can not be shorter than existing retention period "
+                          f"({current} hours). Use DecreaseRetentionPeriod API.")
+        if not increase and hours > current:
+            raise invalid(f"Requested retention period ({hours} hours) for stream "
+                          f"{topic.name} can not be longer than existing retention period "
+                          f"({current} hours). Use IncreaseRetentionPeriod API.")
+        await self._alter(topic.name, {"retention.ms": str(hours * HOUR_MS)})
+        return {}
+
+    async def increase_retention(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self._retention(req, True)
+
+    async def decrease_retention(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self._retention(req, False)
 
     # ---- puts ------------------------------------------------------------------------------
     def _route(self, meta: StreamMeta, entry: dict[str, Any]) -> int:

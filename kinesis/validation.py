@@ -101,6 +101,9 @@ OPERATIONS: dict[str, dict[str, F]] = {
     "IncreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DecreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DescribeLimits": {},
+    "UpdateStreamMode": {"StreamARN": F("str", True, 1, 2048),
+                         "StreamModeDetails": F("struct", True, members={
+                             "StreamMode": F("str", True, enum=STREAM_MODES)})},
 }
 
 

@@ -425,3 +425,60 @@ def test_cbor_requests_get_cbor_answers_like_json(url: str, kin: Any) -> None:
     status, err = post(url, "Kinesis_20131202.ListStreams", b"\xff\x00",
                        "application/x-amz-cbor-1.1")[:2]
     assert status == 400
+
+
+def test_tags_retention_mode_and_limits(kin: Any, bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    name = unique_topic("tags")
+    kin.create_stream(StreamName=name, ShardCount=2, Tags={"team": "a"})
+    kin.add_tags_to_stream(StreamName=name, Tags={"env": "test", "team": "b"})
+    tags = kin.list_tags_for_stream(StreamName=name)
+    assert tags["Tags"] == [{"Key": "env", "Value": "test"}, {"Key": "team", "Value": "b"}]
+    assert tags["HasMoreTags"] is False
+    page = kin.list_tags_for_stream(StreamName=name, Limit=1)
+    assert page["Tags"] == [{"Key": "env", "Value": "test"}] and page["HasMoreTags"]
+    after = kin.list_tags_for_stream(StreamName=name, ExclusiveStartTagKey="env")
+    assert after["Tags"] == [{"Key": "team", "Value": "b"}]
+    kin.remove_tags_from_stream(StreamName=name, TagKeys=["team", "absent"])
+    assert kin.list_tags_for_stream(StreamName=name)["Tags"] == [
+        {"Key": "env", "Value": "test"}]
+    with pytest.raises(kin.exceptions.LimitExceededException):
+        kin.add_tags_to_stream(StreamName=name, Tags={f"k{i}": "v" for i in range(50)})
+
+    # retention is the topic's retention.ms, as Kafka clients see it
+    def retention_ms() -> str:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        [future] = admin.describe_configs([ConfigResource("topic", name)]).values()
+        return future.result(timeout=10)["retention.ms"].value
+
+    assert retention_ms() == str(24 * 3_600_000)
+    kin.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=48)
+    summary = kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["RetentionPeriodHours"] == 48 and retention_ms() == str(48 * 3_600_000)
+    with pytest.raises(kin.exceptions.InvalidArgumentException):
+        kin.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=30)
+    with pytest.raises(kin.exceptions.InvalidArgumentException):
+        kin.decrease_stream_retention_period(StreamName=name, RetentionPeriodHours=72)
+    with pytest.raises(kin.exceptions.InvalidArgumentException):
+        kin.decrease_stream_retention_period(StreamName=name, RetentionPeriodHours=1)
+    kin.decrease_stream_retention_period(StreamName=name, RetentionPeriodHours=25)
+    assert retention_ms() == str(25 * 3_600_000)
+
+    arn = summary["StreamARN"]
+    kin.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    summary = kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["StreamModeDetails"]["StreamMode"] == "ON_DEMAND"
+    # the tags survived the other changes of the stream document
+    assert kin.list_tags_for_stream(StreamName=name)["Tags"] == [
+        {"Key": "env", "Value": "test"}]
+
+    limits = kin.describe_limits()
+    assert limits["ShardLimit"] == 1000 and limits["OnDemandStreamCountLimit"] == 50
+    assert limits["OnDemandStreamCount"] >= 1
+    open_shards = sum(kin.describe_stream_summary(StreamName=n)["StreamDescriptionSummary"]
+                      ["OpenShardCount"] for n in kin.list_streams(Limit=10_000)["StreamNames"])
+    assert limits["OpenShardCount"] == open_shards
+    with pytest.raises(kin.exceptions.LimitExceededException):
+        kin.create_stream(StreamName=unique_topic("over"),
+                          ShardCount=1000 - open_shards + 1)
