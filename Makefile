@@ -6,7 +6,8 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run cluster test lint bench bench-storage bench-recompression bench-failover clean kcat
+.PHONY: run cluster test lint bench bench-storage bench-recompression bench-failover clean kcat \
+	chromium console-screenshot
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,15 +22,27 @@ kcat:
 	  echo "installing kcat with apt-get"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
 
+# the console's browser tests drive Debian's Chromium through chromedriver
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  echo "installing chromium and chromium-driver with apt-get"; \
+	  (apt-get update -qq || true) && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# a picture of the console of a running `make run`: URL=... OUT=... to choose
+console-screenshot: $(STAMP) chromium
+	$(BIN)/python -m tests.support.browser $(or $(URL),http://127.0.0.1:9644/) \
+	  $(or $(OUT),console.png)
+
 run: $(STAMP)
 	$(BIN)/strom serve --override log.dirs=./data --override listeners=PLAINTEXT://127.0.0.1:9092 \
-	  --override strom.metrics.address=127.0.0.1:9644 \
+	  --override strom.metrics.address=127.0.0.1:9644 --override strom.console.address=127.0.0.1:9644 \
 	  --override strom.kinesis.listener=http://127.0.0.1:4567
 
 cluster: $(STAMP)
 	$(BIN)/python -m broker.local_cluster --data-dir ./data/cluster
 
-test: $(STAMP) kcat
+test: $(STAMP) kcat chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

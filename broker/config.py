@@ -141,6 +141,7 @@ def field_name(prop: str) -> str:
 _PARSERS: dict[str, Callable[[str], object]] = {
     "advertised_listeners": parse_listeners,
     "strom_metrics_address": parse_address,
+    "strom_console_address": parse_address,
     "listener_security_protocol_map": parse_protocol_map,
 }
 
@@ -205,6 +206,9 @@ class BrokerConfig(BaseSettings):
     strom_max_inflight_requests_per_connection: int = 64
     #: host:port of the Prometheus scrape endpoint (GET /metrics); empty: none
     strom_metrics_address: str = ""
+    #: host:port of the read-only web console (``broker.console``); empty: none. The same
+    #: address as ``strom.metrics.address`` serves both from one HTTP server
+    strom_console_address: str = ""
     #: the Kinesis API (``kinesis``; ``broker.kinesis_front``): ``http://host:port`` of its
     #: listener (empty: off), largest record (data + partition key), SigV4 access keys
     #: (``KEY:SECRET,...``; empty: any or no signature accepted), shard-iterator HMAC key
@@ -403,7 +407,7 @@ class BrokerConfig(BaseSettings):
         parse_listeners(v)
         return v
 
-    @field_validator("advertised_listeners", "strom_metrics_address",
+    @field_validator("advertised_listeners", "strom_metrics_address", "strom_console_address",
                      "listener_security_protocol_map")
     @classmethod
     def _parses(cls, v: str | None, info: ValidationInfo) -> str | None:

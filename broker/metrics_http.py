@@ -10,8 +10,9 @@ those series. Another path is 404, another method 405. Rendering runs on the loo
 collectors read broker state that only the loop may touch); it is a scrape every few
 seconds, not a hot path.
 
-``MetricsServer.app`` is the aiohttp application: other HTTP pages of the broker add
-their routes to it before ``start``.
+``HttpServer`` is the aiohttp server without pages of its own; ``HttpServer.app`` is its
+application, to which the broker's pages (``MetricsServer``'s ``/metrics``, the console
+of ``broker.console``) add their routes before ``start``.
 """
 
 from __future__ import annotations
@@ -41,18 +42,10 @@ def render(registry: CollectorRegistry, accept: str, accept_encoding: str,
     return body, headers
 
 
-class MetricsServer:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+class HttpServer:
+    def __init__(self) -> None:
         self.app = web.Application()
-        self.app.router.add_get("/metrics", self._metrics)
         self._runner: web.AppRunner | None = None
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        body, headers = render(self.registry, request.headers.get("Accept", ""),
-                               request.headers.get("Accept-Encoding", ""),
-                               request.query.getall("name[]", []))
-        return web.Response(body=body, headers=headers)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (port 0: any free port); returns the bound address.
@@ -74,3 +67,18 @@ class MetricsServer:
             runner, self._runner = self._runner, None
             with contextlib.suppress(Exception):
                 await runner.cleanup()
+
+
+class MetricsServer(HttpServer):
+    """An ``HttpServer`` answering ``GET /metrics`` from ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+        self.app.router.add_get("/metrics", self._metrics)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body, headers = render(self.registry, request.headers.get("Accept", ""),
+                               request.headers.get("Accept-Encoding", ""),
+                               request.query.getall("name[]", []))
+        return web.Response(body=body, headers=headers)

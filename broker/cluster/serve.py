@@ -31,7 +31,7 @@ from broker.banner import ClientListener, StartupInfo, render_banner, startup_fi
 from broker.cluster.node import ClusterNode
 from broker.config import BrokerConfig, parse_address
 from broker.metrics import BrokerMetrics, node_gauges
-from broker.metrics_http import MetricsServer
+from broker.metrics_http import HttpServer, MetricsServer
 from broker.partition_metrics import partition_gauges
 from common.logging import get_logger, uses_console
 from controller.raft_store import RaftStoreError
@@ -155,19 +155,42 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         node.start_broker(advertised)
     metrics_server = None
     metrics_url = None
+    console_server = None
+    console_url = None
+    console_shared = bool(config.strom_console_address) and \
+        config.strom_console_address == config.strom_metrics_address
     if config.strom_metrics_address:
         registry = (broker.metrics if broker is not None else BrokerMetrics()).registry
         node_gauges(registry, node, lambda: sum(len(s.connections) for s in client_servers))
         partition_gauges(registry, node)
         metrics_server = MetricsServer(registry)
+        if console_shared:
+            from broker.console.routes import add_console
+
+            add_console(metrics_server.app, node)
         try:
             metrics_host, metrics_port = await metrics_server.start(
                 *parse_address(config.strom_metrics_address))
             metrics_url = f"http://{_shown_host(metrics_host)}:{metrics_port}/metrics"
+            if console_shared:
+                console_url = f"http://{_shown_host(metrics_host)}:{metrics_port}/"
         except OSError as exc:
             return await _refuse(node, f"cannot serve metrics on "
                                        f"{config.strom_metrics_address}: {exc}",
                                  [*client_servers, controller_server])
+    if config.strom_console_address and not console_shared:
+        from broker.console.routes import add_console
+
+        console_server = HttpServer()
+        add_console(console_server.app, node)
+        try:
+            console_host, console_port = await console_server.start(
+                *parse_address(config.strom_console_address))
+            console_url = f"http://{_shown_host(console_host)}:{console_port}/"
+        except OSError as exc:
+            return await _refuse(node, f"cannot serve the console on "
+                                       f"{config.strom_console_address}: {exc}",
+                                 [*client_servers, controller_server, metrics_server])
     if broker is not None and node.single_voter:
         if not await node.wait_serving(CATCH_UP_WAIT_S):
             log.warning("broker_not_unfenced", waited_s=CATCH_UP_WAIT_S)
@@ -180,7 +203,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     info = StartupInfo(
         version=strom_version(), node_id=config.node_id, roles=config.process_roles,
         cluster_id=node.cluster_id, data_dir=str(config.data_dir.resolve()),
-        listeners=tuple(shown), metrics_url=metrics_url,
+        listeners=tuple(shown), metrics_url=metrics_url, console_url=console_url,
         controller=f"{_shown_host(controller_address[0])}:{controller_address[1]}"
         if controller_address else None)
     log.info("strom_started", version=info.version, node_id=config.node_id,
@@ -208,6 +231,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         await server.shutdown()
     if metrics_server is not None:
         await metrics_server.shutdown()
+    if console_server is not None:
+        await console_server.shutdown()
     if kinesis_server is not None:
         await kinesis_server.shutdown()
     await node.stop()

@@ -2,10 +2,10 @@
 it: the broker runs with its stderr on a pseudo-terminal (``pty``), and the test reads
 what that terminal shows. The banner names the version, the node id, the listener with
 the bootstrap string (the ready file's address), a metrics URL that answers, the data
-directory, and a kcat line that, pasted into a shell, produces a record and reads it
-back. ``log.format=console`` prints it on a pipe too. ``log.format=json`` keeps a
-terminal's output JSON: every line one object, the banner's facts in the one
-``strom_started`` event."""
+directory, the console's URL (its own port here), and a kcat line that, pasted into a
+shell, produces a record and reads it back. ``log.format=console`` prints it on a pipe
+too. ``log.format=json`` keeps a terminal's output JSON: every line one object, the
+banner's facts in the one ``strom_started`` event."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,9 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from broker.cli import strom_version
+from tests.e2e.test_metrics import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0
@@ -40,6 +38,7 @@ def run_until_ready(tmp_path: Path, log_format: str, *, tty: bool) -> tuple[str,
             "--override", f"log.dirs={tmp_path / 'data'}",
             "--override", "listeners=PLAINTEXT://127.0.0.1:0",
             "--override", "strom.metrics.address=127.0.0.1:0",
+            "--override", f"strom.console.address=127.0.0.1:{free_port()}",
             "--override", f"log.format={log_format}",
             "--ready-file", str(ready)]
     if tty:
@@ -103,11 +102,12 @@ def test_banner_on_a_terminal_says_how_to_connect(tmp_path: Path) -> None:
     assert rows["bootstrap"] == address
     assert rows["data"] == str((tmp_path / "b" / "data").resolve())
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/metrics", rows["metrics"])
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", rows["console"])
+    assert rows["console"] != rows["metrics"].removesuffix("metrics")
     assert rows["try"] == (f"echo hello | kcat -b {address} -t demo -P && "
                            f"kcat -b {address} -t demo -C -e")
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
 def test_the_banner_commands_work_while_the_broker_runs(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     master, slave = pty.openpty()
@@ -115,6 +115,7 @@ def test_the_banner_commands_work_while_the_broker_runs(tmp_path: Path) -> None:
         [sys.executable, "-m", "broker", "serve", "--override",
          f"log.dirs={tmp_path / 'data'}", "--override", "listeners=PLAINTEXT://127.0.0.1:0",
          "--override", "strom.metrics.address=127.0.0.1:0", "--override", "num.partitions=1",
+         "--override", f"strom.console.address=127.0.0.1:{free_port()}",
          "--ready-file", str(ready)],
         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
     os.close(slave)
@@ -130,6 +131,8 @@ def test_the_banner_commands_work_while_the_broker_runs(tmp_path: Path) -> None:
         rows = banner_rows(_ANSI.sub("", out.decode(errors="replace")).replace("\r\n", "\n"))
         with urllib.request.urlopen(rows["metrics"], timeout=TIMEOUT) as resp:
             assert resp.status == 200 and b"strom_requests_total" in resp.read()
+        with urllib.request.urlopen(rows["console"], timeout=TIMEOUT) as resp:
+            assert resp.status == 200 and b"<title>Cluster \xc2\xb7 Strom</title>" in resp.read()
         # the line as pasted into a shell
         done = subprocess.run(["bash", "-c", rows["try"]], capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -154,5 +157,6 @@ def test_json_logs_stay_json_on_a_terminal(tmp_path: Path) -> None:
     assert event["bootstrap"] == address
     assert event["node_id"] == 1 and event["version"] == strom_version()
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/metrics", event["metrics_url"])
+    assert event["console_url"].startswith("http://127.0.0.1:")
     assert event["try"].startswith(f"echo hello | kcat -b {address} ")
     assert event["data_dir"] == str((tmp_path / "j" / "data").resolve())

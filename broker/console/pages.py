@@ -1,0 +1,137 @@
+"""HTML of the console's pages (pure: ``snapshot`` values in, a document out). Every
+value is escaped; tables carry ids (``brokers``, ``topics``, ``partitions``,
+``group-<id>``) and each number cell a ``data-col`` naming its column, so a page reads
+the same to a person and to a test. A value this node does not know (an offset of a
+partition without a replica here) shows as an em dash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+from urllib.parse import quote
+
+from broker.console.snapshot import Cluster, Group, TopicRow
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:.6em 1.2em;display:flex;gap:1.5em;
+align-items:baseline}
+header a{color:#cfd8ea;text-decoration:none}header b{font-size:1.15em}
+main{padding:1em 1.2em}h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}
+table{border-collapse:collapse;background:#fff;margin:.4em 0}
+th,td{border:1px solid #d8dce3;padding:.3em .7em;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.bad{color:#b00020;font-weight:600}.muted{color:#6b7280}
+"""
+
+
+def _n(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1024:
+        return f"{value} B"
+    scaled = value / 1024
+    for unit in ("KiB", "MiB"):
+        if scaled < 1024:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} GiB"
+
+
+def _ids(values: Iterable[int]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _table(table_id: str, head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Cells are HTML already (escaped by the caller)."""
+    ths = "".join(f"<th>{escape(h)}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
+    return (f'<table id="{escape(table_id)}"><thead><tr>{ths}</tr></thead>'
+            f"<tbody>{trs}</tbody></table>")
+
+
+def _td(text: str, col: str = "", number: bool = False, css: str = "") -> str:
+    classes = " ".join(c for c in ("n" if number else "", css) if c)
+    attrs = (f' data-col="{col}"' if col else "") + (f' class="{classes}"' if classes else "")
+    return f"<td{attrs}>{escape(text)}</td>"
+
+
+def layout(title: str, body: str, cluster_id: str = "") -> str:
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(title)} · Strom</title><style>{_CSS}</style></head><body>"
+        "<header><b>Strom</b><a href=\"/\">Overview</a><a href=\"/groups\">Consumer groups</a>"
+        f"<span class=\"muted\">{escape(cluster_id)}</span></header>"
+        f"<main><h1>{escape(title)}</h1>{body}</main></body></html>")
+
+
+def overview(c: Cluster) -> str:
+    quorum = (f"<p id=\"quorum\">Controller quorum: leader <b>{_n(c.quorum_leader)}</b>, "
+              f"epoch {c.quorum_epoch}, voters {escape(_ids(c.voters))}. "
+              f"This page is served by node {c.node_id}.</p>")
+    brokers = _table("brokers", ["Broker", "Endpoints", "Rack", "State"], (
+        [_td(str(b.broker_id), "id", True), _td(" ".join(b.endpoints)), _td(b.rack or "—"),
+         _td("fenced" if b.fenced else "serving", "state", css="bad" if b.fenced else "")]
+        for b in c.brokers))
+    topics = _table("topics", ["Topic", "Partitions", "Replication factor",
+                               "Under-replicated", "Size on this node"], (
+        [f'<td data-col="name"><a href="/topics/{quote(t.name, safe="")}">{escape(t.name)}'
+         "</a></td>",
+         _td(str(len(t.partitions)), "partitions", True),
+         _td(str(t.replication_factor), "replication_factor", True),
+         _td(str(t.under_replicated), "under_replicated", True,
+             "bad" if t.under_replicated else ""),
+         _td(_size(t.size_bytes), "size", True)]
+        for t in c.topics))
+    body = (f"{quorum}<h2>Brokers ({len(c.brokers)})</h2>{brokers}"
+            f"<h2>Topics ({len(c.topics)})</h2>{topics}")
+    return layout("Cluster", body, c.cluster_id)
+
+
+def topic(c: Cluster, t: TopicRow) -> str:
+    rows = (
+        [_td(str(p.partition), "partition", True), _td(_n(p.leader), "leader", True),
+         _td(_ids(p.replicas), "replicas"),
+         _td(_ids(p.isr), "isr", css="bad" if p.under_replicated else ""),
+         _td(_n(p.log_start_offset), "log_start_offset", True),
+         _td(_n(p.high_watermark), "high_watermark", True),
+         _td(_n(p.log_end_offset), "log_end_offset", True),
+         _td(_size(p.size_bytes), "size", True)]
+        for p in t.partitions)
+    table = _table("partitions", ["Partition", "Leader", "Replicas", "ISR", "Log start",
+                                  "High watermark", "Log end", "Size"], rows)
+    note = ("<p class=\"muted\">Offsets and sizes are those of this node's replica "
+            "(— where it has none).</p>")
+    return layout(f"Topic {t.name}", table + note, c.cluster_id)
+
+
+def groups(cluster_id: str, node_id: int, gs: Sequence[Group]) -> str:
+    parts = [f"<p class=\"muted\">The groups node {node_id} coordinates; lag is the high "
+             "watermark minus the committed offset.</p>"]
+    if not gs:
+        parts.append("<p id=\"no-groups\">No consumer groups.</p>")
+    for g in gs:
+        members = ", ".join(g.members) or "none"
+        parts.append(
+            f"<h2>{escape(g.group_id)}</h2><p>State <b data-col=\"state\">{escape(g.state)}"
+            f"</b>, protocol {escape(g.protocol or '—')}, members: {escape(members)}</p>")
+        if not g.offsets:
+            parts.append("<p class=\"muted\">No committed offsets.</p>")
+            continue
+        parts.append(_table(f"group-{g.group_id}", ["Topic", "Partition", "Committed",
+                                                    "High watermark", "Lag"], (
+            [_td(o.topic, "topic"), _td(str(o.partition), "partition", True),
+             _td(str(o.committed), "committed", True),
+             _td(_n(o.high_watermark), "high_watermark", True),
+             _td(_n(o.lag), "lag", True)]
+            for o in g.offsets)))
+    return layout("Consumer groups", "".join(parts), cluster_id)
+
+
+def not_found(what: str) -> str:
+    return layout("Not found", f"<p>{escape(what)}</p>")
