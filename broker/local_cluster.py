@@ -7,7 +7,8 @@
 Node ``i`` (1-based) is ``node.id=i`` with ``process.roles=broker,controller``, listens
 for clients on ``127.0.0.1:<client-port + i - 1>`` and for the quorum on
 ``127.0.0.1:<controller-port + i - 1>``, serves Prometheus metrics on
-``127.0.0.1:<metrics-port + i - 1>/metrics`` (``--metrics-port 0``: none), serves the
+``127.0.0.1:<metrics-port + i - 1>/metrics`` and the web console on the same port
+(``--metrics-port 0``: neither), serves the
 Kinesis API on ``http://127.0.0.1:<kinesis-port + i - 1>`` (``--kinesis-port 0``: none),
 and keeps its data in ``<data-dir>/node-<i>``.
 All share ``controller.quorum.voters=1@127.0.0.1:19092,2@127.0.0.1:19093,...`` and
@@ -53,7 +54,8 @@ def topology(nodes: int = 3, client_port: int = 9092, controller_port: int = 190
 def node_overrides(node_id: int, *, nodes: int, client_port: int, controller_port: int,
                    data_dir: Path, host: str = HOST, metrics_port: int = 0,
                    kinesis_port: int = 0) -> dict[str, str]:
-    metrics = {"strom.metrics.address": f"{host}:{metrics_port + node_id - 1}"} \
+    http = f"{host}:{metrics_port + node_id - 1}"
+    metrics = {"strom.metrics.address": http, "strom.console.address": http} \
         if metrics_port else {}
     if kinesis_port:
         metrics["strom.kinesis.listener"] = f"http://{host}:{kinesis_port + node_id - 1}"

@@ -143,6 +143,7 @@ def test_compose_services_match_the_local_cluster() -> None:
             f"{p}:{p}" for p in (expected["client_port"], expected["controller_port"],
                                  expected["metrics_port"]))
         assert config.strom_metrics_address == f"0.0.0.0:{expected['metrics_port']}"
+        assert config.strom_console_address == config.strom_metrics_address  # one server
         # replicated as the local cluster is; followers fetch over the compose network
         assert (config.default_replication_factor, config.min_insync_replicas) == (3, 2)
         assert config.inter_broker_listener_name == "INTERNAL"
@@ -166,6 +167,7 @@ def test_local_cluster_overrides_are_valid_configs(tmp_path: Path) -> None:
         assert not unknown
         assert config.node_id == node_id
         assert config.strom_metrics_address == f"127.0.0.1:{9643 + node_id}"
+        assert config.strom_console_address == config.strom_metrics_address
         assert parse_voters(config.controller_quorum_voters) == {
             i: ("127.0.0.1", 19091 + i) for i in (1, 2, 3)}
 
