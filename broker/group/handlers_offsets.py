@@ -92,13 +92,14 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
 
 
 def _fetch_group(
-    ctx: RequestContext, group_id: str, topics: Any, per_partition_errors: bool
+    ctx: RequestContext, group_id: str, topics: Any, per_partition_errors: bool,
+    member: tuple[str | None, int] = (None, -1),
 ) -> dict[str, Any]:
     service = service_for(ctx.broker)
     wanted = None
     if topics is not None:
         wanted = [(t.name, p) for t in topics for p in t.partition_indexes]
-    error, offsets = service.call("fetch_offsets", group_id, wanted)
+    error, offsets = service.call("fetch_offsets", group_id, wanted, *member)
     by_topic: dict[str, list[dict[str, Any]]] = {}
     if wanted is not None:
         for t in topics:
@@ -128,7 +129,13 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
         return ctx.build_response(
             {
                 "throttle_time": 0,
-                "groups": [_fetch_group(ctx, g.group_id, g.topics, False) for g in request.groups],
+                "groups": [
+                    # v9: a consumer group member's id and epoch (checked by the coordinator)
+                    _fetch_group(ctx, g.group_id, g.topics, False,
+                                 member=(getattr(g, "member_id", None),
+                                         getattr(g, "member_epoch", -1)))
+                    for g in request.groups
+                ],
             }
         )
     topics = request.topics
