@@ -289,7 +289,15 @@ class BrokerConfig(BaseSettings):
     group_consumer_max_heartbeat_interval_ms: int = 15_000
     group_consumer_max_size: int = 2_147_483_647
     transaction_state_log_num_partitions: int = 50
+    #: capped by the brokers registered when the topic is created (1 on ``make run``)
+    transaction_state_log_replication_factor: int = 3
+    #: capped by the replication factor the topic gets
+    transaction_state_log_min_isr: int = 2
+    transaction_state_log_segment_bytes: int = 104_857_600
     transactional_id_expiration_ms: int = 604_800_000
+    transaction_max_timeout_ms: int = 900_000
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10_000
+    transaction_remove_expired_transaction_cleanup_interval_ms: int = 3_600_000
 
     # logging of the broker process itself (not a Kafka property)
     log_level: str = "INFO"
@@ -302,6 +310,13 @@ class BrokerConfig(BaseSettings):
         "offsets_topic_num_partitions",
         "offsets_topic_replication_factor",
         "transaction_state_log_num_partitions",
+        "transaction_state_log_replication_factor",
+        "transaction_state_log_min_isr",
+        "transaction_state_log_segment_bytes",
+        "transaction_max_timeout_ms",
+        "transaction_abort_timed_out_transaction_cleanup_interval_ms",
+        "transaction_remove_expired_transaction_cleanup_interval_ms",
+        "transactional_id_expiration_ms",
         "replica_fetch_max_bytes",
         "replica_fetch_response_max_bytes",
         "replica_fetch_min_bytes",

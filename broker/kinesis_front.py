@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from kio.schema.create_partitions.v3 import request as cp_req
 from kio.schema.create_topics.v7 import request as ct_req
 from kio.schema.delete_topics.v6 import request as dt_req
 from kio.schema.incremental_alter_configs.v1 import request as iac_req
@@ -120,6 +121,26 @@ class ClusterStreams:
         replicas = broker.replica_manager
         return all(replicas.log(name, i) is not None for i, p in t.partitions.items()
                    if p.leader == self.node.node_id)
+
+    async def add_partitions(self, name: str, total: int) -> tuple[int, str | None]:
+        t = self.node.quorum.image.topic(name)
+        if t is not None and len(t.partitions) >= total:
+            return 0, None
+        body = cp_req.CreatePartitionsRequest(
+            topics=(cp_req.CreatePartitionsTopic(name=name, count=total, assignments=None),),
+            timeout=datetime.timedelta(seconds=ADMIN_TIMEOUT_S), validate_only=False)
+        response = await self.node.forward(body, ADMIN_TIMEOUT_S)
+        if response is None:
+            return 7, "the controller did not answer"
+        code, message = _first_error(response.results)
+        if not code:
+            def ready() -> bool:
+                t = self.node.quorum.image.topic(name)
+                return t is not None and len(t.partitions) >= total and all(
+                    p.leader >= 0 for p in t.partitions.values())
+            await self._wait(ready)
+            await self._wait(lambda: self._leads_or_elsewhere(name))
+        return code, message
 
     async def delete_topic(self, name: str) -> tuple[int, str | None]:
         body = dt_req.DeleteTopicsRequest(

@@ -40,5 +40,9 @@ class StreamCluster(Protocol):
 
     async def delete_topic(self, name: str) -> tuple[int, str | None]: ...
 
+    async def add_partitions(self, name: str, total: int) -> tuple[int, str | None]:
+        """Grow the topic to ``total`` partitions, each with a leader when it returns."""
+        ...
+
     async def alter_topic_configs(self, name: str, changes: Mapping[str, str | None]
                                   ) -> tuple[int, str | None]: ...

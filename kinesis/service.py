@@ -39,6 +39,7 @@ from kinesis.cluster import StreamCluster, TopicView
 from kinesis.codec import Timestamp
 from kinesis.errors import KinesisError, in_use, invalid, limit, not_found, stream_not_found
 from kinesis.metadata import (
+    CLOSING,
     CONFIG_KEY,
     ON_DEMAND,
     ON_DEMAND_SHARDS,
@@ -122,7 +123,11 @@ class KinesisService:
             "DecreaseStreamRetentionPeriod": self.decrease_retention,
             "DescribeLimits": self.describe_limits,
             "UpdateStreamMode": self.update_stream_mode,
+            "SplitShard": self.split_shard,
+            "MergeShards": self.merge_shards,
+            "UpdateShardCount": self.update_shard_count,
         }
+        self._resharding: set[str] = set()
 
     # ---- lookups ---------------------------------------------------------------------------
     def arn(self, name: str) -> str:
@@ -154,7 +159,9 @@ class KinesisService:
         return partition
 
     @staticmethod
-    def _status(topic: TopicView) -> str:
+    def _status(topic: TopicView, meta: StreamMeta) -> str:
+        if meta.resharding:
+            return "UPDATING"
         return "ACTIVE" if all(leader >= 0 for leader in topic.leaders.values()) \
             else "CREATING"
 
@@ -175,9 +182,9 @@ class KinesisService:
                                  "EndingHashKey": str(s.end_hash)}
         rng: dict[str, str] = {"StartingSequenceNumber": sequence.encode(partition,
                                                                          s.start_offset)}
-        if s.end_offset is not None:
+        if s.read_end is not None:
             rng["EndingSequenceNumber"] = sequence.encode(
-                partition, max(s.end_offset - 1, s.start_offset))
+                partition, max(s.read_end - 1, s.start_offset))
         entry["SequenceNumberRange"] = rng
         return entry
 
@@ -250,7 +257,7 @@ class KinesisService:
                 continue
             meta = self.meta(topic)
             summaries.append({"StreamName": n, "StreamARN": self.arn(n),
-                              "StreamStatus": self._status(topic),
+                              "StreamStatus": self._status(topic, meta),
                               "StreamModeDetails": {"StreamMode": meta.mode},
                               "StreamCreationTimestamp": Timestamp(meta.created_ms)})
         out: dict[str, Any] = {"StreamNames": page, "HasMoreStreams": more,
@@ -261,7 +268,7 @@ class KinesisService:
 
     def _description(self, topic: TopicView, meta: StreamMeta) -> dict[str, Any]:
         return {"StreamName": topic.name, "StreamARN": self.arn(topic.name),
-                "StreamStatus": self._status(topic),
+                "StreamStatus": self._status(topic, meta),
                 "StreamModeDetails": {"StreamMode": meta.mode},
                 "RetentionPeriodHours": self._retention_hours(topic),
                 "StreamCreationTimestamp": Timestamp(meta.created_ms),
@@ -311,7 +318,7 @@ class KinesisService:
             start_after = parse_shard_id(start)
             after = start_after if start_after is not None else after
         if shard_filter is not None:
-            shards = self._filter_shards(meta, shards, shard_filter)
+            shards = self._filter_shards(topic, meta, shards, shard_filter)
         if after is not None:
             shards = [p for p in shards if p > after]
         count = req.get("MaxResults", 1000)
@@ -323,8 +330,11 @@ class KinesisService:
         return out
 
     @staticmethod
-    def _filter_shards(meta: StreamMeta, shards: list[int], f: Mapping[str, Any]
-                       ) -> list[int]:
+    def _filter_shards(topic: TopicView, meta: StreamMeta, shards: list[int],
+                       f: Mapping[str, Any]) -> list[int]:
+        """Kinesis' shard filters: AFTER_SHARD_ID; AT_LATEST (open shards); AT_TIMESTAMP /
+        AT_TRIM_HORIZON (open at that time / at now - retention); FROM_TIMESTAMP /
+        FROM_TRIM_HORIZON (open then or created since)."""
         kind = f.get("Type")
         if kind == "AFTER_SHARD_ID":
             if "ShardId" not in f:
@@ -333,11 +343,17 @@ class KinesisService:
             return [p for p in shards if after is None or p > after]
         if kind in ("AT_TIMESTAMP", "FROM_TIMESTAMP") and "Timestamp" not in f:
             raise invalid(f"Timestamp must be provided for the {kind} filter.")
-        if kind in ("AT_LATEST", "AT_TIMESTAMP", "AT_TRIM_HORIZON"):
-            # shards open at that point: without resharding every shard is open
-            open_ = {s.partition for s in meta.open_shards()}
-            return [p for p in shards if p in open_ or kind == "AT_TRIM_HORIZON"]
-        return shards  # FROM_TRIM_HORIZON, FROM_TIMESTAMP: every shard still kept
+        if kind == "AT_LATEST":
+            return [p for p in shards if (s := meta.shard(p)) is not None and s.is_open]
+        if kind in ("AT_TRIM_HORIZON", "FROM_TRIM_HORIZON"):
+            ts = _now_ms() - topic.retention_ms if topic.retention_ms >= 0 else 0
+        else:
+            ts = int(f["Timestamp"])
+        ts = max(ts, meta.created_ms)
+        if kind.startswith("AT_"):
+            return [p for p in shards if (s := meta.shard(p)) is not None and s.open_at(ts)]
+        return [p for p in shards if (s := meta.shard(p)) is not None
+                and (s.closed_ms is None or s.closed_ms > ts)]
 
     def _open_counts(self) -> tuple[int, int]:
         """(open shards of every stream, on-demand streams)."""
@@ -378,6 +394,107 @@ class KinesisService:
                             f"{self.settings.on_demand_stream_limit}.")
             await self._write_meta(topic, replace(meta, mode=mode))
         return {}
+
+    # ---- resharding ------------------------------------------------------------------------
+    async def _reshard(self, topic: TopicView, meta: StreamMeta,
+                       change: Callable[[StreamMeta], StreamMeta]) -> StreamMeta:
+        """Reshard in Kinesis' lineage: (1) the stream document is written if the topic
+        had none (so its ranges do not move with the partition count), (2) the children
+        are added as partitions, (3) the document names them and marks the parents
+        closing (puts route to the children from then on), (4) each parent's end offset
+        (its log end on its leader once (3) is visible there) is recorded."""
+        name = topic.name
+        if meta.resharding or name in self._resharding:
+            raise in_use(f"Stream {name} under account {self.settings.account} is "
+                         f"being resharded; try again when it is ACTIVE.")
+        try:
+            new = change(meta)
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
+        opened = len(new.open_shards()) - len(meta.open_shards())
+        if self._open_counts()[0] + opened > self.settings.shard_limit:
+            raise limit(f"This request would exceed the shard limit of "
+                        f"{self.settings.shard_limit} open shards.")
+        self._resharding.add(name)
+        try:
+            if not topic.configs.get(CONFIG_KEY):
+                await self._write_meta(topic, meta)
+            total = max(s.partition for s in new.shards) + 1
+            code, message = await self.cluster.add_partitions(name, total)
+            if code:
+                raise KinesisError("InternalFailureException",
+                                   f"Cannot add shards to {name}: "
+                                   f"{message or error_name(code)}")
+            await self._write_meta(topic, new)
+            parents = [s.partition for s in new.shards if s.end_offset == CLOSING]
+            ends = {p: await self._end_offset(name, p, new) for p in parents}
+            closed = new.close(ends)
+            await self._write_meta(topic, closed)
+            return closed
+        finally:
+            self._resharding.discard(name)
+
+    async def _end_offset(self, name: str, partition: int, new: StreamMeta) -> int:
+        """The log end of a closing shard on its leader (asked over the leader's Kinesis
+        API, once it lists the children, when it is another broker)."""
+        plog = self.replicas.log(name, partition)
+        if plog is not None:
+            return plog.log_end_offset
+        topic = self.cluster.topic(name)
+        leader = topic.leaders.get(partition, -1) if topic is not None else -1
+        if leader < 0 or self.forward_json is None:
+            raise KinesisError("InternalFailureException",
+                               f"Shard {shard_id(partition)} has no leader to close it at; "
+                               f"the stream stays UPDATING until a reshard is retried.")
+        newest = shard_id(max(s.partition for s in new.shards))
+        for _ in range(100):  # until the leader's image has the closing document
+            listed = await self.forward_json(leader, "ListShards", {"StreamName": name})
+            if any(s.get("ShardId") == newest for s in listed.get("Shards", [])):
+                break
+            await asyncio.sleep(0.05)
+        answer = await self.forward_json(leader, "GetShardIterator", {
+            "StreamName": name, "ShardId": shard_id(partition),
+            "ShardIteratorType": "LATEST"})
+        position = iterators.decode(self.settings.iterator_key, answer["ShardIterator"],
+                                    _now_ms())
+        return position.offset
+
+    def _open_shard(self, topic: TopicView, meta: StreamMeta, text: str) -> int:
+        partition = self._shard(topic, meta, text)
+        shard = meta.shard(partition)
+        if shard is None or not shard.is_open:
+            raise in_use(f"Shard {text} in stream {topic.name} under account "
+                         f"{self.settings.account} is not open (it was resharded).")
+        return partition
+
+    async def split_shard(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        partition = self._open_shard(topic, meta, req["ShardToSplit"])
+        start = hashing.parse_hash_key(req["NewStartingHashKey"])
+        if start is None:
+            raise invalid(f"NewStartingHashKey {req['NewStartingHashKey']} is not a hash key.")
+        await self._reshard(topic, meta, lambda m: m.split(partition, start, _now_ms()))
+        return {}
+
+    async def merge_shards(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        a = self._open_shard(topic, meta, req["ShardToMerge"])
+        b = self._open_shard(topic, meta, req["AdjacentShardToMerge"])
+        await self._reshard(topic, meta, lambda m: m.merge(a, b, _now_ms()))
+        return {}
+
+    async def update_shard_count(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        current = len(meta.open_shards())
+        target = req["TargetShardCount"]
+        if not (current + 1) // 2 <= target <= current * 2:
+            raise invalid(f"TargetShardCount {target} must be between half ("
+                          f"{(current + 1) // 2}) and double ({current * 2}) of the current "
+                          f"open shard count {current}.")
+        if target != current:
+            await self._reshard(topic, meta, lambda m: m.rescale(target, _now_ms()))
+        return {"StreamName": topic.name, "StreamARN": self.arn(topic.name),
+                "CurrentShardCount": current, "TargetShardCount": target}
 
     # ---- tags ------------------------------------------------------------------------------
     async def add_tags(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -628,7 +745,7 @@ class KinesisService:
             raise Forward(leader)
         plog = self._led_log(topic, partition)
         hw, start = plog.high_watermark, max(plog.log_start_offset, shard.start_offset)
-        end = hw if shard.end_offset is None else min(hw, shard.end_offset)
+        end = hw if shard.read_end is None else min(hw, shard.read_end)
         if kind == "TRIM_HORIZON":
             offset = start
         elif kind == "LATEST":
@@ -683,7 +800,7 @@ class KinesisService:
         hw = -1
         last_ts = -1
         key = (topic.name, partition)
-        end = shard.end_offset
+        end = shard.read_end
         while len(out) < wanted and budget > 0 and (end is None or offset < end):
             result = self.replicas.fetch_records(
                 [(key, FetchPartition(offset, budget))], replica_id=-1, read_committed=False,

@@ -101,6 +101,12 @@ OPERATIONS: dict[str, dict[str, F]] = {
     "IncreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DecreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DescribeLimits": {},
+    "SplitShard": {**_STREAM, "ShardToSplit": F("str", True, 1, 128, SHARD_ID),
+                   "NewStartingHashKey": F("str", True, pattern=HASH_KEY)},
+    "MergeShards": {**_STREAM, "ShardToMerge": F("str", True, 1, 128, SHARD_ID),
+                    "AdjacentShardToMerge": F("str", True, 1, 128, SHARD_ID)},
+    "UpdateShardCount": {**_STREAM, "TargetShardCount": F("int", True, lo=1, hi=100_000),
+                         "ScalingType": F("str", True, enum=("UNIFORM_SCALING",))},
     "UpdateStreamMode": {"StreamARN": F("str", True, 1, 2048),
                          "StreamModeDetails": F("struct", True, members={
                              "StreamMode": F("str", True, enum=STREAM_MODES)})},

@@ -313,12 +313,13 @@ class ReplicaManager:
 
     # ---- produce -----------------------------------------------------------------------
     def append(self, plog: PartitionLog, records: bytes | bytearray | memoryview,
-               now_ms: int) -> AppendResult:
-        """Append as leader (acks=1 semantics; the coordinators' writes). Raises the
-        storage errors of ``PartitionLog.append_as_leader``."""
+               now_ms: int, *, origin: str = "client") -> AppendResult:
+        """Append as leader (acks=1 semantics; the coordinators' writes; ``origin``
+        "coordinator" for transaction markers). Raises the storage errors of
+        ``PartitionLog.append_as_leader``."""
         key = (plog.topic, plog.partition)
         result = plog.append_as_leader(records, leader_epoch=self.leader_epoch(*key),
-                                       now_ms=now_ms)
+                                       now_ms=now_ms, origin=origin)
         self._appended(key, plog)
         return result
 

@@ -6,7 +6,8 @@ client-listener endpoint; each partition's leader, leader epoch, replicas, ISR a
 replicas; a partition without a live leader is LEADER_NOT_AVAILABLE).
 
 - FindCoordinator: a group's coordinator is the leader of its ``__consumer_offsets``
-  partition (``partition_for``); missing topic or leader → COORDINATOR_NOT_AVAILABLE.
+  partition (``partition_for``), a transactional id's (key type 1) the leader of its
+  ``__transaction_state`` partition; missing topic or leader → COORDINATOR_NOT_AVAILABLE.
 - CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs:
   forwarded unchanged (same version) to the active controller, whose answer is returned;
   NOT_CONTROLLER answers and connection failures are retried until
@@ -37,6 +38,8 @@ from broker.admin import handlers_configs
 from broker.cluster import elect_leaders, reassignments
 from broker.group.partitioner import partition_for
 from broker.handlers import ApiHandler, RequestContext
+from broker.txn.persistence import TOPIC as TXN_STATE_TOPIC
+from broker.txn.persistence import topic_request as txn_topic_request
 from controller.metadata.image import MetadataImage
 
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -99,22 +102,31 @@ def controller_id(cluster: Any, image: MetadataImage) -> int:
 # ---- FindCoordinator -------------------------------------------------------------------
 async def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     cluster = _cluster(ctx)
-    if key_type == 0 and cluster.quorum.image.topic(OFFSETS_TOPIC) is None:
-        await cluster.create_now([cluster.offsets_topic_request()])
-    image: MetadataImage = cluster.quorum.image
     entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1,
                              "error_code": ErrorCode.none, "error_message": None}
-    if key_type == 1:
-        entry.update(error_code=ErrorCode.coordinator_not_available,
-                     error_message="Transactions are not supported by this broker yet.")
-        return entry
-    if key_type != 0:
+    if key_type not in (0, 1):
         entry.update(error_code=ErrorCode.invalid_request,
                      error_message=f"Unknown coordinator key type {key_type}.")
         return entry
-    topic = image.topic(OFFSETS_TOPIC)
+    if key_type == 1 and not key:
+        entry.update(error_code=ErrorCode.invalid_request,
+                     error_message="A transactional id must not be empty.")
+        return entry
+    # a group's coordinator leads its __consumer_offsets partition, a transactional id's
+    # the __transaction_state partition it hashes to (both created on first lookup)
+    if key_type == 0:
+        internal, create = OFFSETS_TOPIC, cluster.offsets_topic_request
+    else:
+        internal = TXN_STATE_TOPIC
+        def create() -> Any:
+            return txn_topic_request(cluster.config,
+                                     len(cluster.quorum.image.unfenced_brokers()))
+    if cluster.quorum.image.topic(internal) is None:
+        await cluster.create_now([create()])
+    image: MetadataImage = cluster.quorum.image
+    topic = image.topic(internal)
     if topic is None:
-        cluster.request_create([cluster.offsets_topic_request()])
+        cluster.request_create([create()])
         entry.update(error_code=ErrorCode.coordinator_not_available,
                      error_message="The coordinator is not available.")
         return entry

@@ -43,6 +43,7 @@ from broker.group.loading import LoadingMixin
 from broker.group.membership import MembershipMixin
 from broker.group.offsets import OffsetsMixin
 from broker.group.state import GroupState
+from broker.group.txn_offsets import TxnOffsetsMixin
 
 __all__ = [
     "Completion",
@@ -55,9 +56,11 @@ __all__ = [
 ]
 
 
-class GroupCoordinator(MembershipMixin, OffsetsMixin, GroupAdminMixin, LoadingMixin):
+class GroupCoordinator(MembershipMixin, OffsetsMixin, GroupAdminMixin, LoadingMixin,
+                       TxnOffsetsMixin):
     """The whole coordinator: membership (membership.py), offsets (offsets.py), group
-    admin (group_admin.py) and loading (loading.py) over shared state (base.py)."""
+    admin (group_admin.py), loading (loading.py) and transactional offsets
+    (txn_offsets.py) over shared state (base.py)."""
 
     def tick(self, now_ms: int) -> None:
         """Fire every timer due at ``now_ms``."""

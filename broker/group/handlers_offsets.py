@@ -7,7 +7,8 @@
 - OffsetFetch: v2+ ``topics = null`` = every committed offset of the group; v8+ several
   groups per request; a partition with no commit answers offset -1, epoch -1, metadata "".
   Group-level errors go in the top-level error (v2-7), the group's error (v8+), or, for v1
-  which has neither, in every partition.
+  which has neither, in every partition. v7+ ``require_stable`` (KIP-447): a partition
+  with a pending transactional offset answers UNSTABLE_OFFSET_COMMIT (retriable).
 - OffsetDelete: top-level GROUP_ID_NOT_FOUND / NON_EMPTY_GROUP, per-partition
   GROUP_SUBSCRIBED_TO_TOPIC (KIP-496).
 """
@@ -93,7 +94,7 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
 
 def _fetch_group(
     ctx: RequestContext, group_id: str, topics: Any, per_partition_errors: bool,
-    member: tuple[str | None, int] = (None, -1),
+    require_stable: bool = False, member: tuple[str | None, int] = (None, -1),
 ) -> dict[str, Any]:
     service = service_for(ctx.broker)
     wanted = None
@@ -107,6 +108,14 @@ def _fetch_group(
     if error != ErrorCode.none and wanted is not None and per_partition_errors:
         offsets = {tp: None for tp in wanted}
     for (topic, partition), committed in sorted(offsets.items()):
+        if require_stable and error == ErrorCode.none and \
+                service.coordinator.has_pending_txn_offset(group_id, (topic, partition)):
+            # KIP-447: an open transaction holds an offset for it; the client retries
+            by_topic.setdefault(topic, []).append(
+                {"partition_index": partition, "committed_offset": -1,
+                 "committed_leader_epoch": -1, "metadata": "",
+                 "error_code": ErrorCode.unstable_offset_commit})
+            continue
         by_topic.setdefault(topic, []).append(
             {
                 "partition_index": partition,
@@ -129,19 +138,19 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
         return ctx.build_response(
             {
                 "throttle_time": 0,
-                "groups": [
-                    # v9: a consumer group member's id and epoch (checked by the coordinator)
-                    _fetch_group(ctx, g.group_id, g.topics, False,
-                                 member=(getattr(g, "member_id", None),
-                                         getattr(g, "member_epoch", -1)))
-                    for g in request.groups
-                ],
+                "groups": [_fetch_group(ctx, g.group_id, g.topics, False,
+                                        bool(getattr(request, "require_stable", False)),
+                                        # v9: a consumer group member's id and epoch
+                                        member=(getattr(g, "member_id", None),
+                                                getattr(g, "member_epoch", -1)))
+                           for g in request.groups],
             }
         )
     topics = request.topics
     if version < 2 and topics is None:
         topics = ()
-    group = _fetch_group(ctx, request.group_id, topics, version < 2)
+    group = _fetch_group(ctx, request.group_id, topics, version < 2,
+                         bool(getattr(request, "require_stable", False)))
     return ctx.build_response(
         {"throttle_time": 0, "topics": group["topics"], "error_code": group["error_code"]}
     )

@@ -25,9 +25,11 @@ from broker.group.coordinator import GroupCoordinator
 from broker.group.log_format import LogFormatError
 from common.logging import get_logger
 from protocol.records import (
+    CONTROL_COMMIT,
     InvalidRecordBatch,
     Record,
     build_batch,
+    control_batch_type,
     decode_batch_records,
     iter_batches,
 )
@@ -126,6 +128,36 @@ class OffsetsTopicStore:
             return ErrorCode.kafka_storage_error
         return ErrorCode.none
 
+    def append_txn(self, partition: int, records: Sequence[tuple[bytes, bytes | None]],
+                   producer_id: int, producer_epoch: int) -> ErrorCode:
+        """``append`` inside a transactional batch of the producer (TxnOffsetCommit): the
+        offsets count once the transaction's COMMIT marker follows them."""
+        error = self.ensure_topic()
+        if error is not ErrorCode.none:
+            return error
+        replicas = self.broker.replica_manager
+        plog = replicas.log(TOPIC, partition)
+        if plog is None:
+            return ErrorCode(replicas.missing_error(TOPIC, partition))
+        now = self.clock()
+        batch = build_batch([Record(timestamp=now, key=k, value=v) for k, v in records],
+                            producer_id=producer_id, producer_epoch=producer_epoch,
+                            is_transactional=True)
+        try:
+            replicas.append(plog, batch, now)
+            self.unreplicated[partition] = plog.log_end_offset
+        except RecordTooLargeError:
+            return ErrorCode.message_too_large
+        except StorageError as exc:
+            if exc.error_code > 0:
+                return ErrorCode(exc.error_code)
+            log.error("offsets_append_failed", partition=partition, error=repr(exc))
+            return ErrorCode.unknown_server_error
+        except OSError as exc:
+            log.error("offsets_append_failed", partition=partition, error=repr(exc))
+            return ErrorCode.kafka_storage_error
+        return ErrorCode.none
+
     # ------------------------------------------------------------------ replay
     def replay(self, coordinator: GroupCoordinator, now_ms: int) -> int:
         """Feed every stored record of the partitions led here to
@@ -153,12 +185,23 @@ class OffsetsTopicStore:
             try:
                 for pos, header in iter_batches(data):
                     next_offset = header.last_offset + 1
-                    if header.is_control or header.last_offset < offset:
+                    if header.last_offset < offset:
+                        continue
+                    if header.is_control:  # a transaction marker settles pending offsets
+                        if header.producer_id >= 0:
+                            coordinator.load_txn_marker(
+                                header.producer_id,
+                                control_batch_type(data, pos) == CONTROL_COMMIT, partition)
                         continue
                     for rec in decode_batch_records(data, pos):
                         if rec.offset < offset:
                             continue
                         try:
+                            if header.is_transactional:
+                                coordinator.load_txn_offset_record(
+                                    header.producer_id, rec.key, rec.value, now_ms)
+                                count += 1
+                                continue
                             coordinator.load_record(rec.key, rec.value, now_ms)
                             count += 1
                         except LogFormatError as exc:

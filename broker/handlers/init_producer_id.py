@@ -7,9 +7,9 @@ unique in the cluster and never reused, even after a restart. When no block can 
 time the answer is COORDINATOR_LOAD_IN_PROGRESS, retriable, as Kafka answers (older
 clients treat REQUEST_TIMED_OUT as fatal here).
 
-Transactions do not exist yet: a request carrying a transactional id gets
-INVALID_REQUEST (non-retriable, so the client fails fast with Kafka's explanation that the
-broker is incompatible) rather than a retriable error that would make it hang.
+A request carrying a transactional id goes to the transaction coordinator
+(``broker.txn.handlers.init_transactional``: a new producer id or an epoch bump for that
+id, fencing older incarnations).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ log = get_logger("strom.broker")
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     if request.transactional_id is not None:
-        return ctx.build_response({"throttle_time": 0, "error_code": ErrorCode.invalid_request,
-                                   "producer_id": -1, "producer_epoch": -1})
+        from broker.txn.handlers import init_transactional
+
+        return await init_transactional(ctx, request)
     try:
         producer_id = await ctx.broker.producer_ids.allocate()
     except ProducerIdsUnavailable as exc:

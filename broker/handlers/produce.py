@@ -13,7 +13,9 @@ illegal name → INVALID_TOPIC_EXCEPTION, an empty partition → INVALID_RECORD,
 in Produce below v7 → UNSUPPORTED_COMPRESSION_TYPE (KIP-110). From v8 a refused batch
 carries ``record_errors`` (KIP-467: the index of each offending record in its batch) and
 ``error_message``. A duplicate of one of the producer's last five batches answers NONE
-with the original offset and appends nothing.
+with the original offset and appends nothing. A transactional batch for a partition not
+in its producer's ongoing transaction is refused with INVALID_TXN_STATE when this node
+coordinates the transactional id (``broker.txn.handlers.verify_produce``).
 
 acks=0: no response; if any partition failed the connection is closed (as Kafka does), so
 the producer notices and refreshes metadata.
@@ -68,6 +70,23 @@ def _precheck(ctx: RequestContext, name: str, acks: int) -> int | None:
     return None
 
 
+def _refuse(answers: list[tuple[str, list[dict[str, Any] | None]]],
+            entries: list[tuple[tuple[str, int], bytes]], refused: dict[tuple[str, int], int]
+            ) -> list[tuple[tuple[str, int], bytes]]:
+    """Answer the ``refused`` partitions with their error; the entries left to append."""
+    todo = iter(entries)
+    kept = []
+    for _name, parts in answers:
+        for i, part in enumerate(parts):
+            if part is None:
+                key, records = next(todo)
+                if key in refused:
+                    parts[i] = _partition_error(key[1], refused[key])
+                else:
+                    kept.append((key, records))
+    return kept
+
+
 async def handle(ctx: RequestContext, request: Any) -> Any:
     broker = ctx.broker
     metrics = broker.metrics
@@ -93,6 +112,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 parts.append(None)
                 entries.append(((name, index), records))
         answers.append((name, parts))
+    transactional_id = getattr(request, "transactional_id", None)
+    if transactional_id is not None and entries:
+        from broker.txn.handlers import verify_produce
+
+        refused = verify_produce(broker, transactional_id, entries)
+        if refused:
+            entries = _refuse(answers, entries, refused)
     results = iter(await broker.replica_manager.append_records(
         entries, acks=acks, timeout_ms=int(request.timeout.total_seconds() * 1000)))
     sizes = iter(entries)

@@ -268,7 +268,8 @@ def test_bad_input_gets_aws_errors_and_writes_nothing(url: str, kin: Any,
     foreign = sequence.encode(1, 0)
     cases: list[tuple[str, Any, str, str]] = [
         ("NoSuchThing", {}, "UnknownOperationException", "NoSuchThing"),
-        ("SplitShard", {"StreamName": name}, "UnknownOperationException", "SplitShard"),
+        ("StartStreamEncryption", {"StreamName": name}, "UnknownOperationException",
+         "StartStreamEncryption"),
         ("PutRecord", "{not json", "SerializationException", ""),
         ("PutRecord", {"StreamName": name, "Data": data}, "ValidationException",
          "partitionKey"),
@@ -482,3 +483,99 @@ def test_tags_retention_mode_and_limits(kin: Any, bootstrap: str) -> None:
     with pytest.raises(kin.exceptions.LimitExceededException):
         kin.create_stream(StreamName=unique_topic("over"),
                           ShardCount=1000 - open_shards + 1)
+
+
+def _follow_lineage(kin: Any, name: str) -> list[dict[str, Any]]:
+    """Read a stream as KCL does: shards without parents from TRIM_HORIZON, a child only
+    once its parents were read to their end (then from its TRIM_HORIZON)."""
+    shards = {s["ShardId"]: s for s in kin.list_shards(StreamName=name)["Shards"]}
+    done: set[str] = set()
+    out: list[dict[str, Any]] = []
+    ready = [sid for sid, s in shards.items() if "ParentShardId" not in s]
+    while ready:
+        sid = ready.pop(0)
+        it = kin.get_shard_iterator(StreamName=name, ShardId=sid,
+                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            got = kin.get_records(ShardIterator=it)
+            out += [{**r, "ShardId": sid} for r in got["Records"]]
+            it = got.get("NextShardIterator")
+            if "ChildShards" in got:
+                assert it is None
+                for child in got["ChildShards"]:
+                    assert sid in child["ParentShards"]
+            if not got["Records"] and it is not None:
+                break  # an open shard read to its tip
+        done.add(sid)
+        for cid, s in shards.items():
+            parents = {s.get("ParentShardId"), s.get("AdjacentParentShardId")} - {None}
+            if cid not in done and cid not in ready and parents and parents <= done:
+                ready.append(cid)
+    return out
+
+
+def test_split_merge_and_rescale_keep_every_record_once(kin: Any, bootstrap: str) -> None:
+    name = _stream(kin, 2, "reshard")
+    sent: list[bytes] = []
+
+    def put(n: int) -> None:
+        batch = [f"rec-{len(sent) + i}".encode() for i in range(n)]
+        resp = kin.put_records(StreamName=name, Records=[
+            {"Data": d, "PartitionKey": d.decode()} for d in batch])
+        assert resp["FailedRecordCount"] == 0
+        sent.extend(batch)
+
+    put(40)
+    shards = kin.list_shards(StreamName=name)["Shards"]
+    lo = int(shards[0]["HashKeyRange"]["StartingHashKey"])
+    hi = int(shards[0]["HashKeyRange"]["EndingHashKey"])
+    kin.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
+                    NewStartingHashKey=str((lo + hi) // 2))
+    desc = kin.describe_stream(StreamName=name)["StreamDescription"]
+    assert desc["StreamStatus"] == "ACTIVE"
+    by_id = {s["ShardId"]: s for s in desc["Shards"]}
+    assert set(by_id) == {f"shardId-{i:012d}" for i in range(4)}
+    assert "EndingSequenceNumber" in by_id["shardId-000000000000"]["SequenceNumberRange"]
+    assert by_id["shardId-000000000002"]["ParentShardId"] == "shardId-000000000000"
+    assert by_id["shardId-000000000003"]["HashKeyRange"]["EndingHashKey"] == str(hi)
+    put(40)  # none of these go to the closed shard
+    assert kin.describe_stream_summary(StreamName=name)[
+        "StreamDescriptionSummary"]["OpenShardCount"] == 3
+    open_now = kin.list_shards(StreamName=name, ShardFilter={"Type": "AT_LATEST"})["Shards"]
+    assert [s["ShardId"] for s in open_now] == [f"shardId-{i:012d}" for i in (1, 2, 3)]
+
+    # a Kafka producer writing to the closed shard's partition: Kafka readers see it,
+    # Kinesis readers stop at the shard's end
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(name, key=b"kafka", value=b"after-close", partition=0)
+    assert producer.flush(30) == 0
+
+    kin.merge_shards(StreamName=name, ShardToMerge="shardId-000000000002",
+                     AdjacentShardToMerge="shardId-000000000003")
+    put(20)
+    result = kin.update_shard_count(StreamName=name, TargetShardCount=4,
+                                    ScalingType="UNIFORM_SCALING")
+    assert (result["CurrentShardCount"], result["TargetShardCount"]) == (2, 4)
+    put(30)
+    shards = kin.list_shards(StreamName=name)["Shards"]
+    assert len([s for s in shards
+                if "EndingSequenceNumber" not in s["SequenceNumberRange"]]) == 4
+    read = _follow_lineage(kin, name)
+    assert sorted(r["Data"] for r in read) == sorted(sent)  # none lost, none twice
+    assert b"after-close" not in [r["Data"] for r in read]
+    # within a shard, in sequence order
+    for sid in {r["ShardId"] for r in read}:
+        mine = [int(r["SequenceNumber"]) for r in read if r["ShardId"] == sid]
+        assert mine == sorted(mine)
+
+    with pytest.raises(kin.exceptions.ResourceInUseException):
+        kin.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
+                        NewStartingHashKey="1")
+    with pytest.raises(kin.exceptions.InvalidArgumentException):
+        kin.update_shard_count(StreamName=name, TargetShardCount=9,
+                               ScalingType="UNIFORM_SCALING")
+    open_ids = [s["ShardId"] for s in shards
+                if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+    with pytest.raises(kin.exceptions.InvalidArgumentException):
+        kin.merge_shards(StreamName=name, ShardToMerge=open_ids[0],
+                         AdjacentShardToMerge=open_ids[2])

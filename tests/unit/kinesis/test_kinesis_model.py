@@ -185,3 +185,34 @@ def test_sigv4_checks() -> None:
     assert sigv4.parse_access_keys("A:b, C:d") == {"A": "b", "C": "d"}
     with pytest.raises(ValueError):
         sigv4.parse_access_keys("nosecret")
+
+
+def test_resharding_lineage() -> None:
+    meta = StreamMeta.new(2, "PROVISIONED", 0)
+    lo, hi = meta.shards[0].start_hash, meta.shards[0].end_hash
+    mid = (lo + hi) // 2
+    split = meta.split(0, mid, now_ms=10)
+    assert split.resharding and [s.partition for s in split.open_shards()] == [1, 2, 3]
+    assert [(s.start_hash, s.end_hash, s.parent) for s in split.shards[2:]] == [
+        (lo, mid - 1, 0), (mid, hi, 0)]
+    assert split.shard(0).read_end is None and not split.shard(0).is_open
+    closed = split.close({0: 7})
+    assert not closed.resharding and closed.shard(0).read_end == 7
+    assert [c.partition for c in closed.children(0)] == [2, 3]
+    merged = closed.merge(2, 3, now_ms=20).close({2: 0, 3: 0})
+    child = merged.shard(4)
+    assert (child.start_hash, child.end_hash, child.parent, child.adjacent_parent) == (
+        lo, hi, 2, 3)
+    for bad in (lambda: meta.split(0, lo, 1), lambda: meta.split(0, hi + 1, 1),
+                lambda: closed.split(0, mid, 1), lambda: meta.merge(0, 0, 1)):
+        with pytest.raises(ValueError):
+            bad()
+    three = StreamMeta.new(3, "PROVISIONED", 0)
+    with pytest.raises(ValueError):
+        three.merge(0, 2, 1)  # not adjacent
+    two = three.rescale(2, now_ms=5).close({0: 1, 1: 1, 2: 1})
+    kids = [s for s in two.shards if s.is_open]
+    assert [(s.parent, s.adjacent_parent) for s in kids] == [(0, 1), (1, 2)]
+    assert kids[0].start_hash == 0 and kids[-1].end_hash == hashing.MAX_HASH_KEY
+    assert StreamMeta.from_json(two.to_json()) == two
+    assert two.shard(0).open_at(4) and not two.shard(0).open_at(5) and kids[0].open_at(5)

@@ -21,7 +21,6 @@ from broker.txn.log_format import (
 from broker.txn.state import TransactionState
 
 
-
 def test_key_is_version_0_and_a_short_string() -> None:
     raw = encode_key("tx-1")
     assert raw == b"\x00\x00" + b"\x00\x04" + b"tx-1"

@@ -1,0 +1,178 @@
+"""Transaction APIs over the wire (issue 10): Kafka's error codes for bad input, the
+coordinator lookup, the broker-side checks a normal client never trips, and the admin
+views (DescribeTransactions, ListTransactions, DescribeProducers) of an open
+transaction. One broker for the module; every request bounded by the wire timeout."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import pytest
+from kio.schema.add_offsets_to_txn.v3.request import AddOffsetsToTxnRequest
+from kio.schema.add_partitions_to_txn.v3 import request as apt
+from kio.schema.describe_producers.v0 import request as dp
+from kio.schema.describe_transactions.v0.request import DescribeTransactionsRequest
+from kio.schema.end_txn.v1.request import EndTxnRequest as EndTxnV1
+from kio.schema.end_txn.v3.request import EndTxnRequest
+from kio.schema.errors import ErrorCode as E
+from kio.schema.find_coordinator.v4.request import FindCoordinatorRequest
+from kio.schema.init_producer_id.v4.request import InitProducerIdRequest
+from kio.schema.list_transactions.v1.request import ListTransactionsRequest
+from kio.schema.produce.v9 import request as pr
+from kio.schema.txn_offset_commit.v3 import request as toc
+
+from net.wire import WireClient
+from protocol.records import Record, build_batch
+from tests.integration.test_txn_clients import produce_plain
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def wire(bootstrap: str):
+    host, _, port = bootstrap.rpartition(":")
+    with WireClient(host, int(port), timeout=20.0) as client:
+        yield client
+
+
+def init(wire: WireClient, tid: str, timeout_ms: int = 60_000) -> tuple[int, int, int]:
+    """FindCoordinator (creates ``__transaction_state`` on first use), InitProducerId."""
+    [found] = wire.request(FindCoordinatorRequest(key_type=1,
+                                                  coordinator_keys=(tid,))).coordinators
+    assert found.error_code == E.none, found
+    r = wire.request(InitProducerIdRequest(
+        transactional_id=tid, transaction_timeout=datetime.timedelta(milliseconds=timeout_ms),
+        producer_id=-1, producer_epoch=-1))
+    return r.error_code, r.producer_id, r.producer_epoch
+
+
+def add_partitions(wire: WireClient, tid: str, pid: int, epoch: int,
+                   topics: dict[str, list[int]]) -> dict[tuple[str, int], E]:
+    r = wire.request(apt.AddPartitionsToTxnRequest(
+        v3_and_below_transactional_id=tid, v3_and_below_producer_id=pid,
+        v3_and_below_producer_epoch=epoch,
+        v3_and_below_topics=tuple(apt.AddPartitionsToTxnTopic(name=t, partitions=tuple(ps))
+                                  for t, ps in topics.items())))
+    return {(t.name, p.partition_index): p.partition_error_code
+            for t in r.results_by_topic_v3_and_below for p in t.results_by_partition}
+
+
+def end(wire: WireClient, tid: str, pid: int, epoch: int, commit: bool) -> E:
+    return wire.request(EndTxnRequest(transactional_id=tid, producer_id=pid,
+                                      producer_epoch=epoch, committed=commit)).error_code
+
+
+def produce_txn(wire: WireClient, tid: str, topic: str, pid: int, epoch: int, seq: int,
+                value: bytes) -> E:
+    batch = build_batch([Record(timestamp=1, key=None, value=value)], producer_id=pid,
+                        producer_epoch=epoch, base_sequence=seq, is_transactional=True)
+    r = wire.request(pr.ProduceRequest(
+        transactional_id=tid, acks=-1, timeout=datetime.timedelta(seconds=10),
+        topic_data=(pr.TopicProduceData(name=topic, partition_data=(
+            pr.PartitionProduceData(index=0, records=batch),)),)))
+    return r.responses[0].partition_responses[0].error_code
+
+
+def ready_topic(bootstrap: str) -> str:
+    topic = f"txp-{uuid.uuid4().hex[:10]}"
+    produce_plain(bootstrap, topic, [b"seed"])
+    return topic
+
+
+def test_find_coordinator_for_a_transactional_id(wire: WireClient, bootstrap: str) -> None:
+    r = wire.request(FindCoordinatorRequest(key_type=1, coordinator_keys=("some-txn", "")))
+    ok, empty = r.coordinators
+    assert ok.error_code == E.none and f"{ok.host}:{ok.port}" == bootstrap
+    assert empty.error_code == E.invalid_request
+
+
+def test_bad_input_gets_kafkas_error_codes(wire: WireClient, bootstrap: str) -> None:
+    topic = ready_topic(bootstrap)
+    tid = f"bad-{uuid.uuid4().hex[:8]}"
+    assert init(wire, tid, timeout_ms=15 * 60_000 + 1)[0] == E.invalid_transaction_timeout
+    assert end(wire, "never-seen", 1, 0, True) == E.invalid_producer_id_mapping
+    code, pid, epoch = init(wire, tid)
+    assert code == E.none and epoch == 0
+    assert end(wire, tid, pid + 1, epoch, True) == E.invalid_producer_id_mapping
+    assert end(wire, tid, pid, epoch + 1, True) == E.producer_fenced
+    old = wire.request(EndTxnV1(transactional_id=tid, producer_id=pid,
+                                producer_epoch=epoch + 1, committed=True))
+    assert old.error_code == E.invalid_producer_epoch  # before KIP-588's PRODUCER_FENCED
+    assert end(wire, tid, pid, epoch, True) == E.invalid_txn_state  # nothing ongoing
+    got = add_partitions(wire, tid, pid, epoch, {topic: [0], "no-such-topic-x": [0]})
+    assert got == {(topic, 0): E.operation_not_attempted,
+                   ("no-such-topic-x", 0): E.unknown_topic_or_partition}
+    assert add_partitions(wire, tid, pid, epoch, {topic: [7]}) == {
+        (topic, 7): E.unknown_topic_or_partition}
+    # produce to a partition outside the transaction is refused; inside, accepted
+    assert produce_txn(wire, tid, topic, pid, epoch, 0, b"x") == E.invalid_txn_state
+    assert add_partitions(wire, tid, pid, epoch, {topic: [0]}) == {(topic, 0): E.none}
+    assert produce_txn(wire, tid, topic, pid, epoch, 0, b"x") == E.none
+    # offsets of a group whose AddOffsetsToTxn never came
+    r = wire.request(toc.TxnOffsetCommitRequest(
+        transactional_id=tid, group_id="g-outside", producer_id=pid, producer_epoch=epoch,
+        generation_id=-1, member_id="", group_instance_id=None,
+        topics=(toc.TxnOffsetCommitRequestTopic(name=topic, partitions=(
+            toc.TxnOffsetCommitRequestPartition(partition_index=0, committed_offset=1,
+                                                committed_leader_epoch=-1,
+                                                committed_metadata=""),)),)))
+    assert r.topics[0].partitions[0].error_code == E.invalid_txn_state
+    # a second incarnation fences this one: the old epoch is refused everywhere
+    assert init(wire, tid)[0] == E.concurrent_transactions  # aborting the open txn
+    assert end(wire, tid, pid, epoch, True) == E.producer_fenced
+    assert produce_txn(wire, tid, topic, pid, epoch, 1, b"zombie") in (
+        E.invalid_producer_epoch, E.producer_fenced)
+    # the coordinator stays consistent: the next incarnation works end to end
+    for _ in range(100):
+        code, pid2, epoch2 = init(wire, tid)
+        if code != E.concurrent_transactions:
+            break
+    assert code == E.none and (pid2, epoch2) == (pid, epoch + 2)
+    assert add_partitions(wire, tid, pid2, epoch2, {topic: [0]}) == {(topic, 0): E.none}
+    assert end(wire, tid, pid2, epoch2, False) == E.none
+
+
+def test_admin_views_of_an_open_transaction(wire: WireClient, bootstrap: str) -> None:
+    topic = ready_topic(bootstrap)
+    tid = f"adm-{uuid.uuid4().hex[:8]}"
+    _, pid, epoch = init(wire, tid)
+    assert add_partitions(wire, tid, pid, epoch, {topic: [0]}) == {(topic, 0): E.none}
+    assert wire.request(AddOffsetsToTxnRequest(transactional_id=tid, producer_id=pid,
+                                               producer_epoch=epoch,
+                                               group_id="adm-group")).error_code == E.none
+    assert produce_txn(wire, tid, topic, pid, epoch, 0, b"open") == E.none
+
+    [state] = wire.request(
+        DescribeTransactionsRequest(transactional_ids=(tid,))).transaction_states
+    assert (state.error_code, state.transaction_state, state.producer_id) == \
+        (E.none, "Ongoing", pid)
+    assert state.transaction_timeout == datetime.timedelta(seconds=60)
+    assert {(t.topic, tuple(t.partitions)) for t in state.topics} >= {(topic, (0,))}
+    assert any(t.topic == "__consumer_offsets" for t in state.topics)
+    # an unknown id: Kafka's -1 start time (kio cannot decode it, so read the bytes:
+    # correlation id, header tags, throttle time, array length, then the error code)
+    wire.send(DescribeTransactionsRequest(transactional_ids=("nobody",)))
+    wire._pending.pop(0)
+    frame = wire.recv_frame()
+    assert int.from_bytes(frame[10:12], "big") == E.transactional_id_not_found
+
+    listed = wire.request(ListTransactionsRequest(state_filters=("Ongoing", "Bogus"),
+                                                  producer_id_filters=(), duration_filter=-1))
+    assert listed.unknown_state_filters == ("Bogus",)
+    assert (tid, pid, "Ongoing") in {(s.transactional_id, s.producer_id, s.transaction_state)
+                                     for s in listed.transaction_states}
+
+    producers = wire.request(dp.DescribeProducersRequest(topics=(
+        dp.TopicRequest(name=topic, partition_indexes=(0,)),)))
+    [active] = [a for a in producers.topics[0].partitions[0].active_producers
+                if a.producer_id == pid]
+    assert active.current_txn_start_offset == 1  # after the seed record
+
+    assert end(wire, tid, pid, epoch, True) == E.none
+    for _ in range(200):
+        [state] = wire.request(
+            DescribeTransactionsRequest(transactional_ids=(tid,))).transaction_states
+        if state.transaction_state == "CompleteCommit":
+            break
+    assert state.transaction_state == "CompleteCommit" and state.topics == ()
