@@ -283,3 +283,33 @@ def test_consumer_coordinator_shadows_only_the_classic_entry_points_it_means_to(
     mine = {n for n, v in vars(ConsumerGroupCoordinator).items() if callable(v)}
     shadowed = {n for n in mine & set(dir(GroupCoordinator)) if n.startswith("_")}
     assert shadowed == {"__init__"}
+
+
+def test_delete_groups_and_offsets_of_a_consumer_group():
+    cg = CG()
+    cg.hb("a")
+    cg.coord.commit_offsets(0, group_id="g", generation_id=1, member_id="a",
+                            group_instance_id=None,
+                            offsets=[OffsetCommit("t", 0, 3), OffsetCommit("other", 0, 3)])
+    assert cg.coord.delete_groups(0, ["g"]) == {"g": E.non_empty_group}
+    top, per = cg.coord.delete_offsets(0, group_id="g", partitions=[("t", 0), ("other", 0)])
+    assert top == E.none
+    assert per == {("t", 0): E.group_subscribed_to_topic, ("other", 0): E.none}
+    cg.hb("a", -1)
+    assert cg.coord.consumer_groups["g"].state.value == "Empty"
+    assert cg.coord.delete_groups(0, ["g"]) == {"g": E.none}
+    assert cg.coord.group_type("g") is None
+    assert CG(store=cg.store).coord.group_type("g") is None  # tombstones replayed
+
+
+def test_list_groups_reports_consumer_states_and_other_nodes_groups_are_not_listed():
+    cg = CG()
+    cg.hb("a", group="mine")
+    _, listed = cg.coord.list_groups()
+    assert [(g.group_id, g.state.value) for g in listed] == [("mine", "Stable")]
+    cg.hb("b", group="mine")
+    _, listed = cg.coord.list_groups()
+    assert listed[0].state.value == "Reconciling"
+    cg.store.foreign.add(cg.coord.partition_for("mine"))
+    assert cg.coord.list_groups()[1] == []
+    assert cg.hb("a", group="mine").error == E.not_coordinator
