@@ -15,8 +15,9 @@ JSON form (hash keys as decimal strings, since they exceed 64 bits)::
 
 ``start``/``end`` are partition offsets: the shard's first offset, and for a closed shard
 the offset after its last record (None while open; -1 while it is being closed by a
-reshard: no longer written, read as if open until its end is known). ``c``/``x`` are the
-times (ms) the shard was created and closed (None: with the stream / still open).
+reshard: no longer written, read as if open until its end is known). ``consumers`` are
+the registered consumers (``n`` name, ``c`` creation ms). ``c``/``x`` of a shard are the
+times (ms) it was created and closed (None: with the stream / still open).
 
 Resharding (``split``, ``merge``, ``rescale``) returns the document with the parents
 closing (``end`` -1) and the children appended as new partitions; ``close`` then records
@@ -86,6 +87,8 @@ class StreamMeta:
     created_ms: int = 0
     shards: tuple[ShardMeta, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    #: registered (enhanced fan-out) consumers: (name, creation time ms)
+    consumers: tuple[tuple[str, int], ...] = ()
 
     @staticmethod
     def new(shard_count: int, mode: str, created_ms: int,
@@ -181,6 +184,7 @@ class StreamMeta:
     def to_json(self) -> str:
         return orjson.dumps({
             "v": 1, "mode": self.mode, "created_ms": self.created_ms, "tags": self.tags,
+            "consumers": [{"n": n, "c": c} for n, c in self.consumers],
             "shards": [{"p": s.partition, "lo": str(s.start_hash), "hi": str(s.end_hash),
                         "parent": s.parent, "adjacent": s.adjacent_parent,
                         "start": s.start_offset, "end": s.end_offset,
@@ -198,7 +202,9 @@ class StreamMeta:
                                      s.get("x"))
                            for s in doc["shards"])
             meta = StreamMeta(str(doc.get("mode", PROVISIONED)), int(doc.get("created_ms", 0)),
-                              shards, {str(k): str(v) for k, v in doc.get("tags", {}).items()})
+                              shards, {str(k): str(v) for k, v in doc.get("tags", {}).items()},
+                              tuple((str(c["n"]), int(c["c"]))
+                                    for c in doc.get("consumers", [])))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a kinesis.stream document: {exc}") from None
         if not shards or any(not 0 <= s.start_hash <= s.end_hash <= MAX_HASH_KEY

@@ -48,7 +48,7 @@ from kinesis.metadata import (
     parse_shard_id,
     shard_id,
 )
-from kinesis.validation import stream_name
+from kinesis.validation import CONSUMER_ARN, stream_name
 from protocol.errors import ErrorCode, error_name
 from replication.replica_manager import FetchPartition, ReplicaManager
 
@@ -64,6 +64,7 @@ HOUR_MS = 3_600_000
 MAX_RETENTION_HOURS = 8760
 MIN_RETENTION_HOURS = 24
 MAX_TAGS = 50
+MAX_CONSUMERS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,10 @@ class KinesisService:
             "SplitShard": self.split_shard,
             "MergeShards": self.merge_shards,
             "UpdateShardCount": self.update_shard_count,
+            "RegisterStreamConsumer": self.register_consumer,
+            "DescribeStreamConsumer": self.describe_consumer,
+            "ListStreamConsumers": self.list_consumers,
+            "DeregisterStreamConsumer": self.deregister_consumer,
         }
         self._resharding: set[str] = set()
 
@@ -227,7 +232,11 @@ class KinesisService:
 
     async def delete_stream(self, req: dict[str, Any]) -> dict[str, Any]:
         name = stream_name(req)
-        self._stream(name)
+        _topic, meta = self._stream(name)
+        if meta.consumers and not req.get("EnforceConsumerDeletion"):
+            raise in_use(f"Stream {name} under account {self.settings.account} has "
+                         f"registered consumers; deregister them or set "
+                         f"EnforceConsumerDeletion.")
         code, message = await self.cluster.delete_topic(name)
         if code == int(ErrorCode.unknown_topic_or_partition):
             raise stream_not_found(name, self.settings.account)
@@ -294,7 +303,7 @@ class KinesisService:
         desc = self._description(topic, meta)
         desc["OpenShardCount"] = len([s for s in meta.open_shards()
                                       if s.partition in topic.leaders])
-        desc["ConsumerCount"] = 0
+        desc["ConsumerCount"] = len(meta.consumers)
         return {"StreamDescriptionSummary": desc}
 
     async def list_shards(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -495,6 +504,76 @@ class KinesisService:
             await self._reshard(topic, meta, lambda m: m.rescale(target, _now_ms()))
         return {"StreamName": topic.name, "StreamARN": self.arn(topic.name),
                 "CurrentShardCount": current, "TargetShardCount": target}
+
+    # ---- consumers -------------------------------------------------------------------------
+    def consumer_arn(self, stream: str, name: str, created_ms: int) -> str:
+        return f"{self.arn(stream)}/consumer/{name}:{created_ms // 1000}"
+
+    def _consumer(self, stream: str, name: str, created_ms: int,
+                  with_stream: bool = False) -> dict[str, Any]:
+        out = {"ConsumerName": name, "ConsumerARN": self.consumer_arn(stream, name, created_ms),
+               "ConsumerStatus": "ACTIVE", "ConsumerCreationTimestamp": Timestamp(created_ms)}
+        if with_stream:
+            out["StreamARN"] = self.arn(stream)
+        return out
+
+    def _find_consumer(self, req: dict[str, Any]) -> tuple[TopicView, StreamMeta, str, int]:
+        arn = req.get("ConsumerARN")
+        if arn is not None:
+            m = CONSUMER_ARN.fullmatch(arn)
+            if m is None:
+                raise invalid(f"Invalid ConsumerARN {arn}.")
+            stream_arn, name = m.group(1), m.group(2)
+        else:
+            if "StreamARN" not in req or "ConsumerName" not in req:
+                raise invalid("Either ConsumerARN or both StreamARN and ConsumerName "
+                              "should be provided.")
+            stream_arn, name = req["StreamARN"], req["ConsumerName"]
+        topic, meta = self._stream(stream_name({"StreamARN": stream_arn}))
+        for n, created in meta.consumers:
+            if n == name and (arn is None or arn == self.consumer_arn(topic.name, n, created)):
+                return topic, meta, n, created
+        raise not_found(f"Consumer {name} under stream {topic.name} under account "
+                        f"{self.settings.account} not found.")
+
+    async def register_consumer(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name({"StreamARN": req["StreamARN"]}))
+        name = req["ConsumerName"]
+        if any(n == name for n, _ in meta.consumers):
+            raise in_use(f"Consumer {name} under stream {topic.name} under account "
+                         f"{self.settings.account} already exists.")
+        if len(meta.consumers) >= MAX_CONSUMERS:
+            raise limit(f"Stream {topic.name} already has {MAX_CONSUMERS} registered "
+                        f"consumers.")
+        created = _now_ms()
+        await self._write_meta(topic, replace(meta, consumers=(*meta.consumers,
+                                                              (name, created))))
+        return {"Consumer": self._consumer(topic.name, name, created)}
+
+    async def describe_consumer(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, _meta, name, created = self._find_consumer(req)
+        return {"ConsumerDescription": self._consumer(topic.name, name, created, True)}
+
+    async def deregister_consumer(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta, name, _created = self._find_consumer(req)
+        await self._write_meta(topic, replace(
+            meta, consumers=tuple(c for c in meta.consumers if c[0] != name)))
+        return {}
+
+    async def list_consumers(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name({"StreamARN": req["StreamARN"]}))
+        consumers = sorted(meta.consumers)
+        token = req.get("NextToken")
+        if token is not None:
+            after = _read_token(token).get("after", "")
+            consumers = [c for c in consumers if c[0] > after]
+        count = req.get("MaxResults", 100)
+        page = consumers[:count]
+        out: dict[str, Any] = {"Consumers": [self._consumer(topic.name, n, c)
+                                             for n, c in page]}
+        if len(consumers) > count:
+            out["NextToken"] = _token({"after": page[-1][0]})
+        return out
 
     # ---- tags ------------------------------------------------------------------------------
     async def add_tags(self, req: dict[str, Any]) -> dict[str, Any]:

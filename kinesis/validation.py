@@ -28,6 +28,8 @@ from kinesis.errors import KinesisError, serialization
 
 STREAM_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 STREAM_ARN = re.compile(r"arn:aws[a-z-]*:kinesis:[a-z0-9-]*:\d{12}:stream/([a-zA-Z0-9_.-]+)")
+CONSUMER_ARN = re.compile(r"(arn:aws[a-z-]*:kinesis:[a-z0-9-]*:\d{12}:stream/[a-zA-Z0-9_.-]+)"
+                          r"/consumer/([a-zA-Z0-9_.-]+):(\d+)")
 HASH_KEY = re.compile(r"0|[1-9]\d{0,38}")
 SEQUENCE = re.compile(r"0|[1-9]\d{0,128}")
 SHARD_ID = re.compile(r"[a-zA-Z0-9_.-]+")
@@ -101,6 +103,18 @@ OPERATIONS: dict[str, dict[str, F]] = {
     "IncreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DecreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DescribeLimits": {},
+    "RegisterStreamConsumer": {"StreamARN": F("str", True, 1, 2048),
+                               "ConsumerName": F("str", True, 1, 128, STREAM_NAME)},
+    "DescribeStreamConsumer": {"StreamARN": F("str", False, 1, 2048),
+                               "ConsumerName": F("str", False, 1, 128, STREAM_NAME),
+                               "ConsumerARN": F("str", False, 1, 2048)},
+    "DeregisterStreamConsumer": {"StreamARN": F("str", False, 1, 2048),
+                                 "ConsumerName": F("str", False, 1, 128, STREAM_NAME),
+                                 "ConsumerARN": F("str", False, 1, 2048)},
+    "ListStreamConsumers": {"StreamARN": F("str", True, 1, 2048),
+                            "NextToken": F("str", False, 1, 1048576),
+                            "MaxResults": F("int", lo=1, hi=10_000),
+                            "StreamCreationTimestamp": F("timestamp")},
     "SplitShard": {**_STREAM, "ShardToSplit": F("str", True, 1, 128, SHARD_ID),
                    "NewStartingHashKey": F("str", True, pattern=HASH_KEY)},
     "MergeShards": {**_STREAM, "ShardToMerge": F("str", True, 1, 128, SHARD_ID),

@@ -579,3 +579,35 @@ def test_split_merge_and_rescale_keep_every_record_once(kin: Any, bootstrap: str
     with pytest.raises(kin.exceptions.InvalidArgumentException):
         kin.merge_shards(StreamName=name, ShardToMerge=open_ids[0],
                          AdjacentShardToMerge=open_ids[2])
+
+
+def test_stream_consumers(kin: Any) -> None:
+    name = _stream(kin, 1, "consumers")
+    arn = kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    made = [kin.register_stream_consumer(StreamARN=arn, ConsumerName=f"app-{i}")["Consumer"]
+            for i in range(3)]
+    assert all(c["ConsumerStatus"] == "ACTIVE" and c["ConsumerARN"].startswith(
+        f"{arn}/consumer/app-") for c in made)
+    with pytest.raises(kin.exceptions.ResourceInUseException):
+        kin.register_stream_consumer(StreamARN=arn, ConsumerName="app-0")
+    by_arn = kin.describe_stream_consumer(ConsumerARN=made[1]["ConsumerARN"])
+    by_name = kin.describe_stream_consumer(StreamARN=arn, ConsumerName="app-1")
+    assert by_arn["ConsumerDescription"] == by_name["ConsumerDescription"]
+    assert by_arn["ConsumerDescription"]["StreamARN"] == arn
+    first = kin.list_stream_consumers(StreamARN=arn, MaxResults=2)
+    rest = kin.list_stream_consumers(StreamARN=arn, NextToken=first["NextToken"])
+    assert [c["ConsumerName"] for c in first["Consumers"] + rest["Consumers"]] == [
+        "app-0", "app-1", "app-2"]
+    assert kin.describe_stream_summary(StreamName=name)[
+        "StreamDescriptionSummary"]["ConsumerCount"] == 3
+    kin.deregister_stream_consumer(ConsumerARN=made[0]["ConsumerARN"])
+    kin.deregister_stream_consumer(StreamARN=arn, ConsumerName="app-2")
+    with pytest.raises(kin.exceptions.ResourceNotFoundException):
+        kin.describe_stream_consumer(StreamARN=arn, ConsumerName="app-0")
+    assert [c["ConsumerName"] for c in kin.list_stream_consumers(StreamARN=arn)["Consumers"]] \
+        == ["app-1"]
+    with pytest.raises(kin.exceptions.ResourceInUseException):
+        kin.delete_stream(StreamName=name)
+    kin.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+    with pytest.raises(kin.exceptions.ResourceNotFoundException):
+        kin.list_stream_consumers(StreamARN=arn)
