@@ -8,10 +8,14 @@ partition without a replica here) shows as an em dash.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from broker.console.browse import DECODERS, decode
 from broker.console.snapshot import Cluster, Group, TopicRow
+from protocol.records import Record
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -23,6 +27,8 @@ table{border-collapse:collapse;background:#fff;margin:.4em 0}
 th,td{border:1px solid #d8dce3;padding:.3em .7em;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b00020;font-weight:600}.muted{color:#6b7280}
+pre{margin:0;white-space:pre-wrap;word-break:break-all;max-width:60em}
+form{display:flex;gap:1em;align-items:end;flex-wrap:wrap}label{display:grid;gap:.2em}
 """
 
 
@@ -94,6 +100,10 @@ def overview(c: Cluster) -> str:
 
 
 def topic(c: Cluster, t: TopicRow) -> str:
+    def browse(partition: int) -> str:
+        href = f"/topics/{quote(t.name, safe='')}/messages?partition={partition}"
+        return f'<td><a href="{escape(href)}">browse</a></td>'
+
     rows = (
         [_td(str(p.partition), "partition", True), _td(_n(p.leader), "leader", True),
          _td(_ids(p.replicas), "replicas"),
@@ -101,10 +111,10 @@ def topic(c: Cluster, t: TopicRow) -> str:
          _td(_n(p.log_start_offset), "log_start_offset", True),
          _td(_n(p.high_watermark), "high_watermark", True),
          _td(_n(p.log_end_offset), "log_end_offset", True),
-         _td(_size(p.size_bytes), "size", True)]
+         _td(_size(p.size_bytes), "size", True), browse(p.partition)]
         for p in t.partitions)
     table = _table("partitions", ["Partition", "Leader", "Replicas", "ISR", "Log start",
-                                  "High watermark", "Log end", "Size"], rows)
+                                  "High watermark", "Log end", "Size", "Messages"], rows)
     note = ("<p class=\"muted\">Offsets and sizes are those of this node's replica "
             "(— where it has none).</p>")
     return layout(f"Topic {t.name}", table + note, c.cluster_id)
@@ -135,3 +145,66 @@ def groups(cluster_id: str, node_id: int, gs: Sequence[Group]) -> str:
 
 def not_found(what: str) -> str:
     return layout("Not found", f"<p>{escape(what)}</p>")
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseQuery:
+    """What the message browser was asked: a partition, where to start (an offset, a
+    time in ms since the epoch, or neither: the latest records), how many, how shown."""
+
+    partition: int = 0
+    offset: int | None = None
+    timestamp_ms: int | None = None
+    limit: int = 20
+    decoder: str = "utf8"
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _shown(data: bytes | None, how: str, col: str) -> str:
+    text, fell_back = decode(data, how)
+    note = ' title="not valid in the chosen form: shown as it decodes"' if fell_back else ""
+    css = ' class="muted"' if data is None else ""
+    return f'<td data-col="{col}"{note}{css}><pre>{escape(text)}</pre></td>'
+
+
+def messages(cluster_id: str, topic_name: str, partitions: Sequence[int], q: BrowseQuery,
+             records: Sequence[Record], error: str = "") -> str:
+    """The message browser: a form, then the records (or ``error``)."""
+    part_opts = "".join(
+        f'<option value="{p}"{" selected" if p == q.partition else ""}>{p}</option>'
+        for p in partitions)
+    dec_opts = "".join(
+        f'<option value="{d}"{" selected" if d == q.decoder else ""}>{d}</option>'
+        for d in DECODERS)
+    form = (
+        '<form id="browse" method="get">'
+        f'<label>Partition<select name="partition">{part_opts}</select></label>'
+        '<label>From offset<input name="offset" size="10" '
+        f'value="{"" if q.offset is None else q.offset}"></label>'
+        '<label>or from time (ms or ISO 8601)<input name="timestamp" size="24" '
+        f'value="{"" if q.timestamp_ms is None else _when(q.timestamp_ms)}"></label>'
+        f'<label>Records<input name="limit" size="4" value="{q.limit}"></label>'
+        f'<label>Show as<select name="decode">{dec_opts}</select></label>'
+        '<button type="submit">Read</button></form>')
+    if error:
+        body = f'<p id="browse-error" class="bad">{escape(error)}</p>'
+    elif not records:
+        body = '<p id="no-records">No records there.</p>'
+    else:
+        body = _table("records", ["Offset", "Timestamp", "Key", "Value", "Headers"], (
+            [_td(str(r.offset), "offset", True), _td(_when(r.timestamp), "timestamp"),
+             _shown(r.key, q.decoder, "key"), _shown(r.value, q.decoder, "value"),
+             '<td data-col="headers"><pre>' + escape("\n".join(
+                 f"{k}: {decode(v, q.decoder)[0]}" for k, v in r.headers)) + "</pre></td>"]
+            for r in records))
+        last = records[-1].offset + 1
+        more = urlencode({"partition": q.partition, "offset": last, "limit": q.limit,
+                          "decode": q.decoder})
+        body += f'<p><a id="next" href="?{escape(more)}">Next records from {last}</a></p>'
+    note = ("<p class=\"muted\">Records up to the high watermark of this node's replica, "
+            "as a read_uncommitted consumer sees them; transaction markers left out.</p>")
+    title = f"Messages of {topic_name}"
+    return layout(title, form + body + note, cluster_id)

@@ -100,6 +100,14 @@ def _logs(node: Any) -> dict[tuple[str, int], Any]:
     return {(plog.topic, plog.partition): plog for plog in broker.log_manager.logs()}
 
 
+def local_log(node: Any, topic: str, partition: int) -> Any:
+    """This node's replica of ``topic-partition`` (a ``PartitionLog``), or None."""
+    broker = node.broker
+    if broker is None or broker.log_manager is None:
+        return None
+    return broker.log_manager.get(topic, partition)
+
+
 def cluster(node: Any) -> Cluster:
     image = node.quorum.image
     logs = _logs(node)

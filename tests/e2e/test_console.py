@@ -1,8 +1,11 @@
 """The web console (``broker.console``) in headless Chromium against a live broker with
 data: the overview lists the broker, the quorum and a topic with its partition count;
 the topic's page shows each partition's leader, ISR and offsets; the groups page shows a
-committed group's offsets and lag; an unknown topic is a 404 page. The console shares the
-metrics port (as ``make run`` has it), and ``/metrics`` still answers there."""
+committed group's offsets and lag; the message browser shows records from the latest,
+an offset or a time, with keys, headers and values decoded as UTF-8, JSON or hex; an
+unknown topic is a 404 page and a malformed browser query a 400 naming the field. The
+console shares the metrics port (as ``make run`` has it), and ``/metrics`` still answers
+there."""
 
 from __future__ import annotations
 
@@ -25,11 +28,14 @@ from tests.support.browser import headless_chromium
 from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES
 
 TIMEOUT = 20.0
+T0 = 1_700_000_000_000  # the browsed topic's first record time (ms)
 
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
-    """(console base URL, topic, group) of a broker with data."""
+    """(console base URL, topic, group) of a broker with data; topic ``<topic>-b`` (one
+    partition) holds a JSON record with key and header, a binary one and a text one, a
+    second apart from ``T0``."""
     port = free_port()
     base = tmp_path_factory.mktemp("console")
     node = BrokerProcess(base / "node", {**BROKER_DEFAULT_OVERRIDES,
@@ -39,11 +45,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     try:
         topic, group = f"con-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
         admin = KafkaAdminClient(bootstrap_servers=node.bootstrap)
-        admin.create_topics([NewTopic(topic, 3, 1)])
+        admin.create_topics([NewTopic(topic, 3, 1), NewTopic(f"{topic}-b", 1, 1)])
         admin.close()
         producer = KafkaProducer(bootstrap_servers=node.bootstrap, acks="all")
         for i in range(15):  # 10 records in partition 0, 5 in partition 1, none in 2
             producer.send(topic, f"v{i}".encode(), partition=0 if i < 10 else 1)
+        for i, (key, value) in enumerate([(b"k1", b'{"n": 1, "s": "\xc3\xa9"}'),
+                                          (None, b"\xff\x00"), (b"k3", b"plain")]):
+            producer.send(f"{topic}-b", value, key=key, partition=0, timestamp_ms=T0 + i * 1000,
+                          headers=[("h", f"x{i}".encode())])
         producer.flush(TIMEOUT)
         producer.close()
         consumer = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=group,
@@ -124,3 +134,61 @@ def test_unknown_topic_is_a_404_page_and_metrics_still_answer(
     assert err.value.code == 404
     with urllib.request.urlopen(f"{base}/metrics", timeout=TIMEOUT) as resp:
         assert b"strom_consumer_group_lag" in resp.read()
+
+
+def test_browser_reads_the_latest_records_from_the_topic_page(
+        console: tuple[str, str, str], browser: WebDriver) -> None:
+    base, topic, _ = console
+    browser.get(f"{base}/topics/{topic}")
+    browser.find_elements(By.LINK_TEXT, "browse")[0].click()  # partition 0
+    assert browser.title == f"Messages of {topic} · Strom"
+    shown = rows(browser, "records")
+    assert [(r["offset"], r["value"]) for r in shown] == [(str(i), f"v{i}") for i in range(10)]
+    assert all(r["key"] == "null" for r in shown)
+
+
+def test_browser_decodes_keys_headers_and_values(
+        console: tuple[str, str, str], browser: WebDriver) -> None:
+    base, topic, _ = console
+    browser.get(f"{base}/topics/{topic}-b/messages?partition=0&offset=0&decode=json")
+    first, binary, text = rows(browser, "records")
+    assert (first["key"], first["headers"]) == ("k1", "h: x0")  # not JSON: as text
+    assert first["value"] == '{\n  "n": 1,\n  "s": "é"\n}'
+    assert first["timestamp"] == "2023-11-14T22:13:20.000+00:00"
+    assert binary["value"] == "ff 00" and binary["key"] == "null"  # not UTF-8: hex
+    assert text["value"] == "plain"  # not JSON: as text
+    browser.get(f"{base}/topics/{topic}-b/messages?offset=2&decode=hex")
+    (only,) = rows(browser, "records")
+    assert (only["offset"], only["key"], only["value"]) == ("2", "6b 33", "70 6c 61 69 6e")
+
+
+def test_browser_starts_at_a_time_or_an_offset_and_pages_on(
+        console: tuple[str, str, str], browser: WebDriver) -> None:
+    base, topic, _ = console
+    browser.get(f"{base}/topics/{topic}-b/messages")
+    form = browser.find_element(By.ID, "browse")
+    form.find_element(By.NAME, "timestamp").send_keys("2023-11-14T22:13:21")  # T0 + 1 s
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert [r["offset"] for r in rows(browser, "records")] == ["1", "2"]
+    browser.get(f"{base}/topics/{topic}/messages?partition=0&offset=3&limit=2")
+    assert [r["value"] for r in rows(browser, "records")] == ["v3", "v4"]
+    browser.find_element(By.ID, "next").click()
+    assert [r["value"] for r in rows(browser, "records")] == ["v5", "v6"]
+    browser.get(f"{base}/topics/{topic}/messages?partition=2")
+    assert browser.find_element(By.ID, "no-records").text == "No records there."
+
+
+def test_a_malformed_browser_query_is_a_400_naming_the_field(
+        console: tuple[str, str, str], browser: WebDriver) -> None:
+    base, topic, _ = console
+    for query, message in [("offset=abc", "offset must be a whole number, not 'abc'"),
+                           ("limit=0", "limit must be between 1 and 500, not 0"),
+                           ("decode=rot13", "decode must be one of utf8, json, hex"),
+                           ("timestamp=yesterday", "timestamp must be ms since the epoch")]:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{base}/topics/{topic}/messages?{query}", timeout=TIMEOUT)
+        assert err.value.code == 400
+        browser.get(f"{base}/topics/{topic}/messages?{query}")
+        assert message in browser.find_element(By.ID, "browse-error").text
+    browser.get(f"{base}/topics/{topic}/messages?partition=7")
+    assert browser.find_element(By.ID, "browse-error").text == f"{topic} has no partition 7"

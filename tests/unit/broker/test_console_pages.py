@@ -28,3 +28,14 @@ def test_topic_page_marks_a_short_isr_and_formats_sizes() -> None:
     assert '<td data-col="size" class="n">3.0 MiB</td>' in html
     assert '<td data-col="high_watermark" class="n">—</td>' in html
     assert t.under_replicated == 1 and t.replication_factor == 2 and t.size_bytes == 3 << 20
+
+
+def test_decoders_fall_back_json_to_text_to_hex() -> None:
+    from broker.console.browse import decode
+
+    assert decode(b'{"a":[1]}', "json") == ('{\n  "a": [\n    1\n  ]\n}', False)
+    assert decode(b"not json", "json") == ("not json", True)
+    assert decode(b"\xff", "json") == ("ff", True)
+    assert decode(b"\xc3\xa9", "utf8") == ("é", False)
+    assert decode(b"ab", "hex") == ("61 62", False)
+    assert decode(None, "hex") == ("null", False)
