@@ -8,7 +8,9 @@ and clients fall back to the classic protocol.
 - ConsumerGroupHeartbeat: v1 members generate their own member id (a v1 request with an
   empty id is INVALID_REQUEST); v0 members may leave it empty on their first heartbeat
   and the coordinator names them. v1 adds SubscribedTopicRegex. Assignments travel as
-  topic ids; ``topic_partitions`` = what the member owns (null = unchanged).
+  topic ids; ``topic_partitions`` = what the member owns (null = unchanged). The answer
+  waits (at most 5 s) until the records it caused are replicated, as Kafka's appends to
+  ``__consumer_offsets`` do, so a coordinator failover keeps the epochs it announced.
 - ConsumerGroupDescribe: per group GROUP_ID_NOT_FOUND ("Group g not found." / "Group g
   is not a consumer group."); members with their current and target assignments by topic
   id and name; v1 adds member_type (1 = consumer protocol member).
@@ -35,6 +37,8 @@ log = get_logger("strom.group")
 CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 68, 69
 #: ConsumerGroupDescribe v1 member_type of a member speaking the consumer protocol
 CONSUMER_MEMBER_TYPE = 1
+#: how long a heartbeat answer waits for its records to reach the in-sync replicas
+REPLICATION_WAIT_S = 5.0
 
 
 def _owned(request: Any) -> dict[uuid.UUID, frozenset[int]] | None:
@@ -69,6 +73,9 @@ async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> 
         client_host=client_host(ctx),
         version=ctx.api_version,
     )
+    # as Kafka (acks=all on __consumer_offsets): the epochs this answer announces must
+    # survive a failover of the coordinator, so wait (bounded) for the replicas
+    await service.store.wait_replicated(REPLICATION_WAIT_S)
     ok = result.error == ErrorCode.none
     assignment = None
     if ok and result.assignment is not None:
