@@ -1,0 +1,104 @@
+"""A transaction spanning partitions led by three different brokers (issue 10): the
+coordinator writes its markers in-process for the partitions it leads and sends
+WriteTxnMarkers to the other leaders. read_committed consumers see a committed
+transaction on every partition and an aborted one on none; read_uncommitted see both;
+the group offsets sent with a transaction are committed with it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from tests.e2e.test_cluster import Cluster, create_topic, wait_until
+
+pytestmark = pytest.mark.timeout(240)
+DEADLINE_S = 60.0
+
+
+def read_partitions(bootstrap: str, topic: str, isolation: str, expect: int
+                    ) -> dict[int, list[bytes]]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
+                  "isolation.level": isolation, "enable.auto.commit": False,
+                  "fetch.wait.max.ms": 50})
+    got: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in range(3)])
+        deadline = time.monotonic() + DEADLINE_S
+        quiet = None
+        while time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is None or m.error() is not None:
+                if sum(map(len, got.values())) >= expect:
+                    quiet = quiet or time.monotonic() + 1.5
+                    if time.monotonic() > quiet:
+                        break
+                continue
+            got[m.partition()].append(m.value())
+        return got
+    finally:
+        c.close()
+
+
+def test_transaction_across_three_leaders(cluster: Cluster) -> None:
+    bootstrap = cluster.bootstrap(1)
+    topic = f"txn-spread-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic, 3)
+    wait_until(lambda: all(err == 0 for _, err in cluster.leaders(1, topic).values()), 30,
+               "leaders for every partition")
+    leaders = {p: leader for p, (leader, _) in cluster.leaders(1, topic).items()}
+    assert len(set(leaders.values())) == 3, leaders  # one partition per broker
+
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"spread-{topic}",
+                  "linger.ms": 5})
+    p.init_transactions(DEADLINE_S)
+    p.begin_transaction()
+    for part in range(3):
+        p.produce(topic, value=b"commit-%d" % part, partition=part)
+    p.commit_transaction(DEADLINE_S)
+    p.begin_transaction()
+    for part in range(3):
+        p.produce(topic, value=b"abort-%d" % part, partition=part)
+    assert p.flush(DEADLINE_S) == 0
+    p.abort_transaction(DEADLINE_S)
+    p.begin_transaction()
+    for part in range(3):
+        p.produce(topic, value=b"last-%d" % part, partition=part)
+    p.commit_transaction(DEADLINE_S)
+
+    committed = read_partitions(bootstrap, topic, "read_committed", 6)
+    assert committed == {i: [b"commit-%d" % i, b"last-%d" % i] for i in range(3)}
+    everything = read_partitions(cluster.bootstrap(2), topic, "read_uncommitted", 9)
+    assert everything == {i: [b"commit-%d" % i, b"abort-%d" % i, b"last-%d" % i]
+                          for i in range(3)}
+
+    # consume-transform-produce across brokers: the offsets commit with the transaction
+    group, sink = f"g-{topic}", f"sink-{topic}"
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "isolation.level": "read_committed", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(topic, i, 0) for i in range(3)])
+    seen = []
+    deadline = time.monotonic() + DEADLINE_S
+    while len(seen) < 6 and time.monotonic() < deadline:
+        seen += [m for m in c.consume(10, 0.5) if m.error() is None]
+    assert len(seen) == 6
+    p.begin_transaction()
+    for m in seen:
+        p.produce(sink, value=m.value().upper())
+    p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(),
+                                  DEADLINE_S)
+    p.commit_transaction(DEADLINE_S)
+    c.close()
+    check = Consumer({"bootstrap.servers": cluster.bootstrap(3), "group.id": group,
+                      "isolation.level": "read_committed"})
+    try:
+        offsets = check.committed([TopicPartition(topic, i) for i in range(3)],
+                                  timeout=DEADLINE_S)
+        # each partition: commit-i, marker, abort-i, marker, last-i, marker; the
+        # consumer's position has moved past the last marker (as against Kafka)
+        assert [tp.offset for tp in offsets] == [6, 6, 6]
+    finally:
+        check.close()
