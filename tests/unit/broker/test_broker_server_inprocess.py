@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from kio.schema.api_versions.v0.request import ApiVersionsRequest
-from kio.schema.describe_transactions.v0.request import DescribeTransactionsRequest
+from kio.schema.describe_delegation_token.v1.request import DescribeDelegationTokenRequest
 
 from broker.cluster.node import ClusterNode
 from broker.config import load_config
@@ -19,7 +19,7 @@ from broker.server import KafkaServer
 from broker.topics import NewTopicRequest
 from net.wire import WireClient
 
-UNUSED_API = 65  # DescribeTransactions: not served by any real handler yet
+UNUSED_API = 41  # DescribeDelegationToken: not served by any real handler
 
 
 async def _failing(ctx: RequestContext, request: Any) -> Any:
@@ -34,7 +34,7 @@ async def running(tmp_path: Path) -> Any:
     node.open()
     broker = node.broker
     assert broker is not None
-    broker.registry.register(ApiHandler(UNUSED_API, 0, 0, _failing).spec())
+    broker.registry.register(ApiHandler(UNUSED_API, 1, 1, _failing).spec())
     await node.start_quorum()
     server = KafkaServer(broker)
     try:
@@ -63,7 +63,7 @@ async def test_handler_failure_closes_only_that_connection(running: Any) -> None
 
     def failing_then_check() -> bool:
         with WireClient(host, port, timeout=5) as c:
-            c.send(DescribeTransactionsRequest(transactional_ids=()))
+            c.send(DescribeDelegationTokenRequest(owners=None))
             return c.is_closed_by_peer()
 
     assert await asyncio.to_thread(failing_then_check)
