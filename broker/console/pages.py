@@ -29,6 +29,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b00020;font-weight:600}.muted{color:#6b7280}
 pre{margin:0;white-space:pre-wrap;word-break:break-all;max-width:60em}
 form{display:flex;gap:1em;align-items:end;flex-wrap:wrap}label{display:grid;gap:.2em}
+.charts{display:flex;gap:1.2em;flex-wrap:wrap}.charts figure{margin:0}
+svg.chart{background:#fff;border:1px solid #d8dce3}
+svg.chart polyline{fill:none;stroke:#2563eb;stroke-width:1.5}
 """
 
 
@@ -95,8 +98,26 @@ def overview(c: Cluster) -> str:
          _td(_size(t.size_bytes), "size", True)]
         for t in c.topics))
     body = (f"{quorum}<h2>Brokers ({len(c.brokers)})</h2>{brokers}"
-            f"<h2>Topics ({len(c.topics)})</h2>{topics}")
+            f"<h2>Topics ({len(c.topics)})</h2>{topics}{live(c.node_id)}")
     return layout("Cluster", body, c.cluster_id)
+
+
+def live(node_id: int, interval_ms: int = 2000) -> str:
+    """The live charts (drawn by ``static/live.js`` from ``/api/stats``)."""
+    def chart(series: str, title: str) -> str:
+        return (f'<figure><figcaption>{escape(title)}: <b id="rate-{series}">…</b>'
+                f'</figcaption><svg class="chart" data-series="{series}" width="300" '
+                'height="60" viewBox="0 0 300 60"><polyline points=""/></svg></figure>')
+
+    charts = "".join(chart(s, t) for s, t in (
+        ("bytes_in", "Produced"), ("messages_in", "Records in"), ("bytes_out", "Consumed"),
+        ("under_replicated", "Under-replicated partitions (cluster)")))
+    rates = _table("topic-rates", ["Topic", "Bytes in", "Records in", "Bytes out"], [])
+    return (f'<h2>Live</h2><div id="live" data-interval="{interval_ms}">'
+            f'<p class="muted">Traffic through node {node_id}, every '
+            f'{interval_ms / 1000:g} s. <span id="live-error" class="bad"></span></p>'
+            f'<div class="charts">{charts}</div>{rates}</div>'
+            '<script src="/static/live.js"></script>')
 
 
 def topic(c: Cluster, t: TopicRow) -> str:

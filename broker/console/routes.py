@@ -1,6 +1,7 @@
 """The console's aiohttp routes over a ``ClusterNode`` (``add_console``). GET only;
 an unknown topic is a 404 page; a message browser query that does not parse is a 400
-page naming the field.
+page naming the field. ``/api/stats`` is the JSON the live charts poll
+(``snapshot.stats``); ``/static/`` serves ``static/live.js``.
 
 ``/topics/{name}/messages`` query: ``partition`` (default 0), ``offset`` (>= 0) or
 ``timestamp`` (ms since the epoch or ISO 8601; without a zone: UTC) — neither: the last
@@ -9,7 +10,9 @@ records —, ``limit`` (1-500, default 20), ``decode`` (utf8, json, hex).
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +21,7 @@ from broker.console import browse, pages, snapshot
 from broker.console.pages import BrowseQuery
 
 MAX_LIMIT = 500
+STATIC = Path(__file__).parent / "static"
 
 
 def parse_query(query: Any) -> BrowseQuery:
@@ -112,7 +116,13 @@ def add_console(app: web.Application, node: Any) -> None:
         return web.Response(text=pages.messages(node.cluster_id, name, partitions, q,
                                                 records, error), content_type=_HTML)
 
+    async def stats(_request: web.Request) -> web.Response:
+        return web.json_response(snapshot.stats(node, int(time.time() * 1000)),
+                                 headers={"Cache-Control": "no-store"})
+
     app.router.add_get("/", overview)
+    app.router.add_get("/api/stats", stats)
+    app.router.add_static("/static/", STATIC)
     app.router.add_get("/topics/{name}/messages", messages)
     app.router.add_get("/topics/{name}", topic)
     app.router.add_get("/groups", groups)

@@ -149,3 +149,32 @@ def groups(node: Any) -> list[Group]:
                          getattr(group, "protocol_name", None) or "",
                          tuple(sorted(getattr(group, "members", {}))), tuple(offsets)))
     return out
+
+
+def _totals(counter: Any) -> dict[str, float]:
+    """label value -> count of a one-label ``common.metrics.LabelledCounter``."""
+    out: dict[str, float] = {}
+    for family in counter.metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                out[next(iter(sample.labels.values()))] = sample.value
+    return out
+
+
+def stats(node: Any, now_ms: int) -> dict[str, Any]:
+    """What the live charts poll (``/api/stats``): this broker's running totals of bytes
+    in, records in and bytes out per topic (rates are the client's differences), and the
+    cluster's under-replicated and offline partitions (metadata image), at ``now_ms``."""
+    image = node.quorum.image
+    live = {b.broker_id for b in image.unfenced_brokers()}
+    parts = [p for t in image.topics.values() for p in t.partitions.values()]
+    metrics = getattr(node.broker, "metrics", None)
+    return {
+        "time_ms": now_ms,
+        "bytes_in": _totals(metrics.bytes_in) if metrics else {},
+        "messages_in": _totals(metrics.messages_in) if metrics else {},
+        "bytes_out": _totals(metrics.bytes_out) if metrics else {},
+        "under_replicated": sum(
+            1 for p in parts if len(p.isr) < len(p.replicas) - len(p.adding_replicas)),
+        "offline": sum(1 for p in parts if p.leader not in live),
+    }

@@ -9,11 +9,14 @@ there."""
 
 from __future__ import annotations
 
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -21,6 +24,7 @@ from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.test_metrics import free_port
 from tests.support.broker import BrokerProcess
@@ -31,9 +35,16 @@ TIMEOUT = 20.0
 T0 = 1_700_000_000_000  # the browsed topic's first record time (ms)
 
 
+class Console(NamedTuple):
+    base: str  # the console's URL, without the final /
+    topic: str
+    group: str
+    bootstrap: str
+
+
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
-    """(console base URL, topic, group) of a broker with data; topic ``<topic>-b`` (one
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """The console of a broker with data: ``topic`` and ``group`` as below; topic ``<topic>-b`` (one
     partition) holds a JSON record with key and header, a binary one and a text one, a
     second apart from ``T0``."""
     port = free_port()
@@ -62,7 +73,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         consumer.assign(list(tps))
         consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in tps.items()})
         consumer.close()
-        yield f"http://127.0.0.1:{port}", topic, group
+        yield Console(f"http://127.0.0.1:{port}", topic, group, node.bootstrap)
         node.stop()
     finally:
         node.close()
@@ -87,8 +98,8 @@ def rows(browser: WebDriver, table_id: str) -> list[dict[str, str]]:
 
 
 def test_overview_lists_the_broker_quorum_and_topics(
-        console: tuple[str, str, str], browser: WebDriver, tmp_path: Path) -> None:
-    base, topic, _ = console
+        console: Console, browser: WebDriver, tmp_path: Path) -> None:
+    base, topic = console.base, console.topic
     browser.get(base + "/")
     assert browser.title == "Cluster · Strom"
     assert rows(browser, "brokers") == [{"id": "1", "state": "serving"}]
@@ -103,8 +114,8 @@ def test_overview_lists_the_broker_quorum_and_topics(
 
 
 def test_topic_page_shows_partitions_with_offsets(
-        console: tuple[str, str, str], browser: WebDriver) -> None:
-    base, topic, _ = console
+        console: Console, browser: WebDriver) -> None:
+    base, topic = console.base, console.topic
     browser.get(f"{base}/topics/{topic}")
     shown = rows(browser, "partitions")
     assert [(r["partition"], r["leader"], r["isr"], r["log_start_offset"],
@@ -115,8 +126,8 @@ def test_topic_page_shows_partitions_with_offsets(
 
 
 def test_groups_page_shows_committed_offsets_and_lag(
-        console: tuple[str, str, str], browser: WebDriver) -> None:
-    base, topic, group = console
+        console: Console, browser: WebDriver) -> None:
+    base, topic, group = console.base, console.topic, console.group
     browser.get(f"{base}/groups")
     assert [(r["topic"], r["partition"], r["committed"], r["high_watermark"], r["lag"])
             for r in rows(browser, f"group-{group}")] == [
@@ -125,8 +136,8 @@ def test_groups_page_shows_committed_offsets_and_lag(
 
 
 def test_unknown_topic_is_a_404_page_and_metrics_still_answer(
-        console: tuple[str, str, str], browser: WebDriver) -> None:
-    base, _, _ = console
+        console: Console, browser: WebDriver) -> None:
+    base = console.base
     browser.get(f"{base}/topics/nope")
     assert "No topic 'nope'." in browser.find_element(By.TAG_NAME, "main").text
     with pytest.raises(urllib.error.HTTPError) as err:
@@ -137,8 +148,8 @@ def test_unknown_topic_is_a_404_page_and_metrics_still_answer(
 
 
 def test_browser_reads_the_latest_records_from_the_topic_page(
-        console: tuple[str, str, str], browser: WebDriver) -> None:
-    base, topic, _ = console
+        console: Console, browser: WebDriver) -> None:
+    base, topic = console.base, console.topic
     browser.get(f"{base}/topics/{topic}")
     browser.find_elements(By.LINK_TEXT, "browse")[0].click()  # partition 0
     assert browser.title == f"Messages of {topic} · Strom"
@@ -148,8 +159,8 @@ def test_browser_reads_the_latest_records_from_the_topic_page(
 
 
 def test_browser_decodes_keys_headers_and_values(
-        console: tuple[str, str, str], browser: WebDriver) -> None:
-    base, topic, _ = console
+        console: Console, browser: WebDriver) -> None:
+    base, topic = console.base, console.topic
     browser.get(f"{base}/topics/{topic}-b/messages?partition=0&offset=0&decode=json")
     first, binary, text = rows(browser, "records")
     assert (first["key"], first["headers"]) == ("k1", "h: x0")  # not JSON: as text
@@ -163,8 +174,8 @@ def test_browser_decodes_keys_headers_and_values(
 
 
 def test_browser_starts_at_a_time_or_an_offset_and_pages_on(
-        console: tuple[str, str, str], browser: WebDriver) -> None:
-    base, topic, _ = console
+        console: Console, browser: WebDriver) -> None:
+    base, topic = console.base, console.topic
     browser.get(f"{base}/topics/{topic}-b/messages")
     form = browser.find_element(By.ID, "browse")
     form.find_element(By.NAME, "timestamp").send_keys("2023-11-14T22:13:21")  # T0 + 1 s
@@ -179,8 +190,8 @@ def test_browser_starts_at_a_time_or_an_offset_and_pages_on(
 
 
 def test_a_malformed_browser_query_is_a_400_naming_the_field(
-        console: tuple[str, str, str], browser: WebDriver) -> None:
-    base, topic, _ = console
+        console: Console, browser: WebDriver) -> None:
+    base, topic = console.base, console.topic
     for query, message in [("offset=abc", "offset must be a whole number, not 'abc'"),
                            ("limit=0", "limit must be between 1 and 500, not 0"),
                            ("decode=rot13", "decode must be one of utf8, json, hex"),
@@ -192,3 +203,39 @@ def test_a_malformed_browser_query_is_a_400_naming_the_field(
         assert message in browser.find_element(By.ID, "browse-error").text
     browser.get(f"{base}/topics/{topic}/messages?partition=7")
     assert browser.find_element(By.ID, "browse-error").text == f"{topic} has no partition 7"
+
+
+def test_live_charts_show_traffic_as_it_happens(console: Console, browser: WebDriver) -> None:
+    live_topic = f"{console.topic}-live"
+    admin = KafkaAdminClient(bootstrap_servers=console.bootstrap)
+    admin.create_topics([NewTopic(live_topic, 1, 1)])
+    admin.close()
+    browser.get(console.base + "/")
+    stop = threading.Event()
+
+    def produce() -> None:
+        producer = KafkaProducer(bootstrap_servers=console.bootstrap, acks=1)
+        while not stop.is_set():
+            producer.send(live_topic, b"x" * 100)
+            producer.flush(TIMEOUT)
+            time.sleep(0.02)
+        producer.close()
+
+    producing = threading.Thread(target=produce, daemon=True)
+    producing.start()
+    try:
+        def live_row(driver: WebDriver) -> dict[str, str] | None:
+            row = next((r for r in rows(driver, "topic-rates") if r["topic"] == live_topic),
+                       None)
+            return row if row and row["messages_in"] != "0.0 /s" else None
+
+        row = WebDriverWait(browser, 30, poll_frequency=0.2).until(live_row)
+        assert row["bytes_in"].endswith("B/s") and row["bytes_in"] != "0 B/s"
+        chart = browser.find_element(By.CSS_SELECTOR, "svg[data-series='messages_in']")
+        assert float(chart.get_attribute("data-last")) > 0
+        assert chart.find_element(By.TAG_NAME, "polyline").get_attribute("points")
+        assert browser.find_element(By.ID, "rate-under_replicated").text == "0"
+        assert browser.find_element(By.ID, "live-error").text == ""
+    finally:
+        stop.set()
+        producing.join(TIMEOUT)
