@@ -308,9 +308,9 @@ class TransactionCoordinator:
                 or meta.producer_epoch != job.producer_epoch:
             self.in_flight.discard(job.transactional_id)
             return E.none
-        if self._route(job.transactional_id) is not None:
-            self.in_flight.discard(job.transactional_id)
-            return E.not_coordinator
+        routed = self._route(job.transactional_id)
+        if routed is not None:
+            return routed  # still in flight: the shell retries or abandons the job
         target = self._copy(meta, state=S.COMPLETE_COMMIT if job.commit else S.COMPLETE_ABORT,
                             partitions=set(), last_update_ms=now_ms)
         error = self._persist(meta, target)

@@ -168,9 +168,9 @@ class TransactionService:
                         log.debug("txn_completed", transactional_id=job.transactional_id,
                                   commit=job.commit)
                         return
-                    if code == ErrorCode.not_coordinator:
-                        return
-                if self._closed or not self.store.owns(partition):
+                if self._closed or partition not in self._led:
+                    # the image moved the partition's leadership away: the new leader's
+                    # coordinator finds the Prepare state in the log and finishes it
                     coordinator.abandon_job(job)
                     return
                 await asyncio.sleep(MARKER_RETRY_S)
