@@ -763,11 +763,17 @@ class ConsumerGroupCoordinator(GroupCoordinator):
         member_id: str,
         group_instance_id: str | None,
         offsets: Sequence[OffsetCommit],
+        api_version: int = 9,
     ) -> dict[TopicPartition, ErrorCode]:
         """OffsetCommit to a consumer group: the member's current epoch (Kafka's
-        ConsumerGroup.validateOffsetCommit); epoch -1 commits only while it is empty."""
+        ConsumerGroup.validateOffsetCommit; its members must use v9+); epoch -1 commits
+        only while it is empty. v9+ to a group that does not exist: GROUP_ID_NOT_FOUND
+        (older versions keep the classic ILLEGAL_GENERATION)."""
         group = self.consumer_groups.get(group_id)
         if group is None:
+            if (api_version >= 9 and generation_id >= 0 and group_id not in self.groups
+                    and self._validate(group_id, allow_empty=True) is None):
+                return {(o.topic, o.partition): E.group_id_not_found for o in offsets}
             return super().commit_offsets(
                 now_ms, group_id=group_id, generation_id=generation_id, member_id=member_id,
                 group_instance_id=group_instance_id, offsets=offsets)
@@ -782,6 +788,8 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             member = group.members.get(member_id)
             if member is None:
                 return all_(E.unknown_member_id)
+            if api_version < 9:
+                return all_(E.unsupported_version)
             if generation_id != member.member_epoch:
                 return all_(E.stale_member_epoch)
         result = self._store_offsets(self._adopt_holder(group_id, now_ms), offsets, now_ms)

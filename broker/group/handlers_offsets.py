@@ -67,6 +67,7 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
                 member_id=request.member_id,
                 group_instance_id=getattr(request, "group_instance_id", None),
                 offsets=commits,
+                api_version=version,
             )
         )
         await service.store.wait_replicated(COMMIT_REPLICATION_WAIT_S)

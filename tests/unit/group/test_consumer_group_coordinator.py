@@ -313,3 +313,19 @@ def test_list_groups_reports_consumer_states_and_other_nodes_groups_are_not_list
     cg.store.foreign.add(cg.coord.partition_for("mine"))
     assert cg.coord.list_groups()[1] == []
     assert cg.hb("a", group="mine").error == E.not_coordinator
+
+
+def test_offset_commit_versions_as_kafka():
+    cg = CG()
+    cg.hb("a")
+    commit = [OffsetCommit("t", 0, 1)]
+
+    def c(group: str, epoch: int, version: int, member: str = "a"):
+        return cg.coord.commit_offsets(0, group_id=group, generation_id=epoch,
+                                       member_id=member, group_instance_id=None,
+                                       offsets=commit, api_version=version)[("t", 0)]
+    assert c("g", 1, 8) == E.unsupported_version  # consumer-protocol members use v9+
+    assert c("g", 1, 9) == E.none
+    assert c("nope", 3, 9) == E.group_id_not_found
+    assert c("nope", 3, 8) == E.illegal_generation  # older versions: as before
+    assert c("nope", -1, 9, "") == E.none  # a simple (admin) commit creates the group
