@@ -136,6 +136,7 @@ def groups(node: Any) -> list[Group]:
     broker = node.broker
     service = broker.extensions.get(GROUPS_EXTENSION) if broker is not None else None
     coordinated = getattr(getattr(service, "coordinator", None), "groups", None) or {}
+    consumer_groups = getattr(getattr(service, "coordinator", None), "consumer_groups", {})
     logs = _logs(node)
     out = []
     for group_id, group in sorted(coordinated.items()):
@@ -144,10 +145,13 @@ def groups(node: Any) -> list[Group]:
             plog = logs.get((topic, index))
             offsets.append(GroupOffset(topic, index, committed.offset,
                                        plog.high_watermark if plog else None))
-        state = getattr(group, "state", None)
-        out.append(Group(group_id, getattr(state, "value", str(state)),
-                         getattr(group, "protocol_name", None) or "",
-                         tuple(sorted(getattr(group, "members", {}))), tuple(offsets)))
+        # a KIP-848 group: its offsets are kept by an Empty classic group of the same id
+        shown = consumer_groups.get(group_id, group)
+        state = getattr(shown, "state", None)
+        protocol = "consumer" if shown is not group else (
+            getattr(group, "protocol_name", None) or "")
+        out.append(Group(group_id, getattr(state, "value", str(state)), protocol,
+                         tuple(sorted(getattr(shown, "members", {}))), tuple(offsets)))
     return out
 
 
