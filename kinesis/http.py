@@ -28,7 +28,7 @@ import orjson
 from aiohttp import web
 
 from common.logging import get_logger
-from kinesis import codec, validation
+from kinesis import codec, eventstream, validation
 from kinesis.errors import KinesisError
 from kinesis.service import FORWARDED, Forward, KinesisService
 from kinesis.sigv4 import Authenticator
@@ -37,6 +37,7 @@ log = get_logger("strom.kinesis")
 
 TARGET_PREFIX = "Kinesis_20131202."
 FORWARDED_HEADER = "X-Strom-Forwarded"
+SUBSCRIBE = "SubscribeToShard"
 FORWARD_TIMEOUT_S = 35.0
 #: request headers relayed to the leader
 _RELAYED = ("Content-Type", "X-Amz-Target", "X-Amz-Date", "X-Amz-Security-Token",
@@ -64,7 +65,8 @@ class KinesisServer:
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        # open subscriptions (SubscribeToShard) are cut after 2 s at shutdown
+        site = web.TCPSite(self._runner, host, port, shutdown_timeout=2.0)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
@@ -112,6 +114,66 @@ class KinesisServer:
                                f"Cannot reach broker {leader}, the shard's leader: "
                                f"{type(exc).__name__}; retry.") from None
 
+    async def _subscribe(self, request: web.Request, checked: dict[str, Any], body: bytes,
+                         request_id: str) -> web.StreamResponse:
+        """SubscribeToShard: an event stream (see ``kinesis.eventstream``); errors before
+        the first event are ordinary AWS errors (raised to ``handle``)."""
+        try:
+            sub = await self.service.subscribe(checked)
+        except Forward as fwd:
+            return await self._relay_stream(request, fwd.leader, body, request_id)
+        response = web.StreamResponse(status=200, headers={
+            "Content-Type": eventstream.CONTENT_TYPE, "x-amzn-RequestId": request_id})
+        await response.prepare(request)
+        try:
+            await response.write(eventstream.event("initial-response", b"{}"))
+            try:
+                async for event in self.service.events(sub):
+                    await response.write(eventstream.event(
+                        "SubscribeToShardEvent", codec.encode(False, event)))
+            except KinesisError as exc:
+                await response.write(eventstream.exception(
+                    exc.type, orjson.dumps({"message": exc.message})))
+            await response.write_eof()
+        except (ConnectionResetError, ConnectionError, RuntimeError):
+            pass  # the subscriber went away
+        return response
+
+    async def _relay_stream(self, request: web.Request, leader: int, body: bytes,
+                            request_id: str) -> web.StreamResponse:
+        address = self.service.cluster.kinesis_address(leader)
+        if address is None:
+            raise KinesisError("InternalFailureException",
+                               f"Broker {leader} leads the shard but serves no Kinesis "
+                               f"listener; retry.")
+        headers = {h: request.headers[h] for h in _RELAYED if h in request.headers}
+        headers[FORWARDED_HEADER] = self._proof(headers.get("X-Amz-Target", ""), body)
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            total=None, sock_read=FORWARD_TIMEOUT_S))
+        response: web.StreamResponse | None = None
+        try:
+            async with session.post(f"http://{address[0]}:{address[1]}/", data=body,
+                                    headers=headers) as upstream:
+                response = web.StreamResponse(status=upstream.status, headers={
+                    "Content-Type": upstream.headers.get("Content-Type", codec.JSON),
+                    "x-amzn-RequestId": request_id})
+                await response.prepare(request)
+                try:
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                    await response.write_eof()
+                except (ConnectionResetError, ConnectionError, RuntimeError):
+                    pass
+                return response
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if response is not None and response.prepared:
+                return response  # the upstream stream broke mid-way: end ours too
+            raise KinesisError("InternalFailureException",
+                               f"Cannot reach broker {leader}, the shard's leader: "
+                               f"{type(exc).__name__}; retry.") from None
+        finally:
+            await session.close()
+
     async def forward_json(self, leader: int, operation: str, body: dict[str, Any]
                            ) -> dict[str, Any]:
         status, _ctype, data = await self._post(
@@ -149,12 +211,18 @@ class KinesisServer:
                                          request.headers, body)
             handler = self.service.operations.get(operation) \
                 if target.startswith(TARGET_PREFIX) else None
+            if operation == SUBSCRIBE and target.startswith(TARGET_PREFIX):
+                checked = validation.check(operation, codec.decode(content_type, body),
+                                           self.service.settings.max_record_bytes)
+                if forwarded:
+                    checked[FORWARDED] = True
+                return await self._subscribe(request, checked, body, request_id)
             if handler is None:
                 raise KinesisError(
                     "UnknownOperationException",
                     f"Operation {operation or '(no X-Amz-Target)'} is not supported by "
                     f"Strom's Kinesis API; supported: "
-                    f"{', '.join(sorted(self.service.operations))}.")
+                    f"{', '.join(sorted([*self.service.operations, SUBSCRIBE]))}.")
             checked = validation.check(operation, codec.decode(content_type, body),
                                        self.service.settings.max_record_bytes)
             if forwarded:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -78,6 +79,19 @@ class KinesisSettings:
     shard_limit: int = 1000
     on_demand_stream_limit: int = 50
     put_timeout_ms: int = 30_000
+
+
+#: how long one SubscribeToShard streams (Kinesis: 5 minutes)
+SUBSCRIPTION_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    stream: str
+    topic_id: uuid.UUID
+    partition: int
+    offset: int
+    consumer: str
 
 
 class Forward(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -813,67 +827,62 @@ class KinesisService:
                                 iterators.Position(topic.name, topic.topic_id, partition,
                                                    offset), _now_ms())
 
-    async def get_shard_iterator(self, req: dict[str, Any]) -> dict[str, Any]:
-        topic, meta = self._stream(stream_name(req))
-        partition = self._shard(topic, meta, req["ShardId"])
+    def _start_offset(self, topic: TopicView, meta: StreamMeta, partition: int, kind: str,
+                      text: str | None, ts: int | None, op: str) -> int:
+        """The offset a reader starting at ``kind`` begins at (this broker leads it)."""
         shard = meta.shard(partition)
         assert shard is not None
-        kind = req["ShardIteratorType"]
-        leader = self._leader_elsewhere(topic, partition, req)
-        if leader is not None:
-            raise Forward(leader)
         plog = self._led_log(topic, partition)
         hw, start = plog.high_watermark, max(plog.log_start_offset, shard.start_offset)
         end = hw if shard.read_end is None else min(hw, shard.read_end)
         if kind == "TRIM_HORIZON":
-            offset = start
-        elif kind == "LATEST":
-            offset = end
-        elif kind == "AT_TIMESTAMP":
-            if "Timestamp" not in req:
+            return start
+        if kind == "LATEST":
+            return end
+        if kind == "AT_TIMESTAMP":
+            if ts is None:
                 raise invalid("Must specify timestampInMillis parameter for iterator of type "
                               "AT_TIMESTAMP. Current request has no timestamp parameter.")
-            found = plog.offset_for_timestamp(req["Timestamp"])
-            offset = end if found is None else min(max(found[0], start), end)
-        else:
-            text = req.get("StartingSequenceNumber")
-            if text is None:
-                raise invalid(f"StartingSequenceNumber must be provided for "
-                              f"ShardIteratorType {kind}.")
-            try:
-                seq_shard, seq_offset = sequence.decode(text)
-            except sequence.BadSequenceNumber:
-                raise invalid(f"StartingSequenceNumber {text} used in GetShardIterator on "
-                              f"shard {shard_id(partition)} in stream {topic.name} under "
-                              f"account {self.settings.account} is invalid.") from None
-            if seq_shard != partition:
-                raise invalid(f"Invalid StartingSequenceNumber. It encodes "
-                              f"{shard_id(seq_shard)}, while it was used in a call to a "
-                              f"shard with {shard_id(partition)}")
-            if seq_offset >= hw or seq_offset < shard.start_offset:
-                raise invalid(f"StartingSequenceNumber {text} used in GetShardIterator on "
-                              f"shard {shard_id(partition)} in stream {topic.name} under "
-                              f"account {self.settings.account} is invalid because it did "
-                              f"not come from this stream.")
-            offset = max(seq_offset + (kind == "AFTER_SEQUENCE_NUMBER"), start)
-        return {"ShardIterator": self._iterator(topic, partition, offset)}
+            found = plog.offset_for_timestamp(ts)
+            return end if found is None else min(max(found[0], start), end)
+        if text is None:
+            raise invalid(f"StartingSequenceNumber must be provided for "
+                          f"ShardIteratorType {kind}.")
+        try:
+            seq_shard, seq_offset = sequence.decode(text)
+        except sequence.BadSequenceNumber:
+            raise invalid(f"StartingSequenceNumber {text} used in {op} on "
+                          f"shard {shard_id(partition)} in stream {topic.name} under "
+                          f"account {self.settings.account} is invalid.") from None
+        if seq_shard != partition:
+            raise invalid(f"Invalid StartingSequenceNumber. It encodes "
+                          f"{shard_id(seq_shard)}, while it was used in a call to a "
+                          f"shard with {shard_id(partition)}")
+        if seq_offset >= hw or seq_offset < shard.start_offset:
+            raise invalid(f"StartingSequenceNumber {text} used in {op} on "
+                          f"shard {shard_id(partition)} in stream {topic.name} under "
+                          f"account {self.settings.account} is invalid because it did "
+                          f"not come from this stream.")
+        return max(seq_offset + (kind == "AFTER_SEQUENCE_NUMBER"), start)
 
-    async def get_records(self, req: dict[str, Any]) -> dict[str, Any]:
-        position = iterators.decode(self.settings.iterator_key, req["ShardIterator"],
-                                    _now_ms())
-        topic, meta = self._stream(position.stream)
-        if topic.topic_id != position.topic_id:
-            raise stream_not_found(position.stream, self.settings.account)
-        partition = position.shard
-        shard = meta.shard(partition)
-        if shard is None or partition not in topic.leaders:
-            raise not_found(f"Shard {shard_id(partition)} in stream {topic.name} under "
-                            f"account {self.settings.account} does not exist")
+    async def get_shard_iterator(self, req: dict[str, Any]) -> dict[str, Any]:
+        topic, meta = self._stream(stream_name(req))
+        partition = self._shard(topic, meta, req["ShardId"])
         leader = self._leader_elsewhere(topic, partition, req)
         if leader is not None:
             raise Forward(leader)
-        wanted = req.get("Limit", 10_000)
-        offset = position.offset
+        offset = self._start_offset(topic, meta, partition, req["ShardIteratorType"],
+                                    req.get("StartingSequenceNumber"), req.get("Timestamp"),
+                                    "GetShardIterator")
+        return {"ShardIterator": self._iterator(topic, partition, offset)}
+
+    def _read(self, topic: TopicView, meta: StreamMeta, partition: int, offset: int,
+              wanted: int) -> tuple[dict[str, Any], int, bool]:
+        """Up to ``wanted`` records from ``offset`` (at most ``GET_RECORDS_BYTES``):
+        (answer with Records, MillisBehindLatest and, at a closed shard's end, ChildShards;
+        the next offset; whether the shard's end was reached)."""
+        shard = meta.shard(partition)
+        assert shard is not None
         out: list[dict[str, Any]] = []
         budget = GET_RECORDS_BYTES
         hw = -1
@@ -912,7 +921,8 @@ class KinesisService:
             offset = next_offset
         behind = 0 if hw < 0 or offset >= hw or last_ts < 0 else max(_now_ms() - last_ts, 0)
         answer: dict[str, Any] = {"Records": out, "MillisBehindLatest": behind}
-        if end is not None and offset >= end:
+        ended = end is not None and offset >= end
+        if ended:
             answer["ChildShards"] = [
                 {"ShardId": shard_id(c.partition),
                  "ParentShards": [shard_id(p) for p in (c.parent, c.adjacent_parent)
@@ -920,9 +930,73 @@ class KinesisService:
                  "HashKeyRange": {"StartingHashKey": str(c.start_hash),
                                   "EndingHashKey": str(c.end_hash)}}
                 for c in meta.children(partition)]
-        else:
+        return answer, offset, ended
+
+    async def get_records(self, req: dict[str, Any]) -> dict[str, Any]:
+        position = iterators.decode(self.settings.iterator_key, req["ShardIterator"],
+                                    _now_ms())
+        topic, meta = self._stream(position.stream)
+        if topic.topic_id != position.topic_id:
+            raise stream_not_found(position.stream, self.settings.account)
+        partition = position.shard
+        shard = meta.shard(partition)
+        if shard is None or partition not in topic.leaders:
+            raise not_found(f"Shard {shard_id(partition)} in stream {topic.name} under "
+                            f"account {self.settings.account} does not exist")
+        leader = self._leader_elsewhere(topic, partition, req)
+        if leader is not None:
+            raise Forward(leader)
+        answer, offset, ended = self._read(topic, meta, partition, position.offset,
+                                           req.get("Limit", 10_000))
+        if not ended:
             answer["NextShardIterator"] = self._iterator(topic, partition, offset)
         return answer
+
+    # ---- enhanced fan-out ------------------------------------------------------------------
+    async def subscribe(self, req: dict[str, Any]) -> Subscription:
+        """Check a SubscribeToShard request and resolve its starting position; the shell
+        streams ``events(subscription)``."""
+        topic, meta, name, _created = self._find_consumer({"ConsumerARN": req["ConsumerARN"]})
+        partition = self._shard(topic, meta, req["ShardId"])
+        leader = self._leader_elsewhere(topic, partition, req)
+        if leader is not None:
+            raise Forward(leader)
+        pos = req["StartingPosition"]
+        offset = self._start_offset(topic, meta, partition, pos["Type"],
+                                    pos.get("SequenceNumber"), pos.get("Timestamp"),
+                                    "SubscribeToShard")
+        return Subscription(topic.name, topic.topic_id, partition, offset, name)
+
+    async def events(self, sub: Subscription, *, lifetime_s: float = SUBSCRIPTION_S,
+                     poll_s: float = 0.01, heartbeat_s: float = 1.0
+                     ) -> AsyncIterator[dict[str, Any]]:
+        """SubscribeToShardEvent bodies: one whenever records arrived (polled every
+        ``poll_s``), an empty one every ``heartbeat_s`` otherwise; ends after
+        ``lifetime_s`` (Kinesis: 5 minutes), when the shard's end was sent, or when the
+        stream, shard or consumer is gone (KinesisError)."""
+        loop_end = time.monotonic() + lifetime_s
+        offset = sub.offset
+        last_sent = 0.0
+        while time.monotonic() < loop_end:
+            topic, meta = self._stream(sub.stream)
+            if topic.topic_id != sub.topic_id or not any(
+                    n == sub.consumer for n, _ in meta.consumers):
+                raise not_found(f"Consumer {sub.consumer} or stream {sub.stream} is gone.")
+            if self.replicas.log(topic.name, sub.partition) is None:
+                raise KinesisError("InternalFailureException",
+                                   f"Shard {shard_id(sub.partition)} is no longer led by "
+                                   f"this broker; subscribe again.")
+            answer, offset, ended = self._read(topic, meta, sub.partition, offset, 10_000)
+            now = time.monotonic()
+            if answer["Records"] or ended or now - last_sent >= heartbeat_s:
+                answer["ContinuationSequenceNumber"] = sequence.encode(
+                    sub.partition, max(offset - 1, 0))
+                last_sent = now
+                yield answer
+                if ended:
+                    return
+            if not answer["Records"]:
+                await asyncio.sleep(poll_s)
 
 
 def _token(doc: dict[str, Any]) -> str:

@@ -103,6 +103,12 @@ OPERATIONS: dict[str, dict[str, F]] = {
     "IncreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DecreaseStreamRetentionPeriod": {**_STREAM, "RetentionPeriodHours": F("int", True)},
     "DescribeLimits": {},
+    "SubscribeToShard": {"ConsumerARN": F("str", True, 1, 2048),
+                         "ShardId": F("str", True, 1, 128, SHARD_ID),
+                         "StartingPosition": F("struct", True, members={
+                             "Type": F("str", True, enum=ITERATOR_TYPES),
+                             "SequenceNumber": F("str", pattern=SEQUENCE),
+                             "Timestamp": F("timestamp")})},
     "RegisterStreamConsumer": {"StreamARN": F("str", True, 1, 2048),
                                "ConsumerName": F("str", True, 1, 128, STREAM_NAME)},
     "DescribeStreamConsumer": {"StreamARN": F("str", False, 1, 2048),

@@ -611,3 +611,40 @@ def test_stream_consumers(kin: Any) -> None:
     kin.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
     with pytest.raises(kin.exceptions.ResourceNotFoundException):
         kin.list_stream_consumers(StreamARN=arn)
+
+
+def test_subscribe_to_shard_pushes_records(kin: Any) -> None:
+    name = _stream(kin, 1, "efo")
+    arn = kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    consumer = kin.register_stream_consumer(StreamARN=arn, ConsumerName="pusher")["Consumer"]
+    first = [b"old-%d" % i for i in range(5)]
+    kin.put_records(StreamName=name, Records=[{"Data": d, "PartitionKey": "p"}
+                                              for d in first])
+    sub = kin.subscribe_to_shard(ConsumerARN=consumer["ConsumerARN"],
+                                 ShardId="shardId-000000000000",
+                                 StartingPosition={"Type": "TRIM_HORIZON"})
+    stream = sub["EventStream"]
+    got: list[bytes] = []
+    continuation = None
+    deadline = time.monotonic() + 30
+    try:
+        for event in stream:
+            payload = event["SubscribeToShardEvent"]
+            got += [r["Data"] for r in payload["Records"]]
+            continuation = payload["ContinuationSequenceNumber"]
+            assert payload["MillisBehindLatest"] >= 0
+            if got == first:
+                kin.put_record(StreamName=name, PartitionKey="p", Data=b"live")
+            if len(got) > len(first) or time.monotonic() > deadline:
+                break
+    finally:
+        stream.close()
+    assert got == [*first, b"live"]
+    last = kin.get_shard_iterator(StreamName=name, ShardId="shardId-000000000000",
+                                  ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                  StartingSequenceNumber=continuation)["ShardIterator"]
+    assert [r["Data"] for r in kin.get_records(ShardIterator=last)["Records"]] == [b"live"]
+    unknown = consumer["ConsumerARN"].replace("pusher", "nobody")
+    with pytest.raises(kin.exceptions.ResourceNotFoundException):
+        kin.subscribe_to_shard(ConsumerARN=unknown, ShardId="shardId-000000000000",
+                               StartingPosition={"Type": "LATEST"})

@@ -35,7 +35,7 @@ PURE_DIRS = ["protocol", "controller/raft", "controller/metadata", "common/secur
              "replication/replica_selector.py",
              *(f"kinesis/{m}.py" for m in ("errors", "hashing", "sequence", "iterators",
                                            "metadata", "validation", "records", "codec",
-                                           "sigv4", "cluster"))]
+                                           "sigv4", "cluster", "eventstream"))]
 IMPURE_MODULES = {"asyncio", "socket", "uvloop", "selectors", "threading", "subprocess", "time"}
 
 

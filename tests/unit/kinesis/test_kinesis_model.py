@@ -216,3 +216,20 @@ def test_resharding_lineage() -> None:
     assert kids[0].start_hash == 0 and kids[-1].end_hash == hashing.MAX_HASH_KEY
     assert StreamMeta.from_json(two.to_json()) == two
     assert two.shard(0).open_at(4) and not two.shard(0).open_at(5) and kids[0].open_at(5)
+
+
+def test_event_stream_messages_parse_with_botocore() -> None:
+    from botocore.eventstream import EventStreamBuffer
+
+    from kinesis import eventstream
+
+    buf = EventStreamBuffer()
+    buf.add_data(eventstream.event("initial-response", b"{}")
+                 + eventstream.event("SubscribeToShardEvent", b'{"Records": []}')
+                 + eventstream.exception("ResourceNotFoundException", b'{"message": "x"}'))
+    got = [(m.headers, m.payload) for m in buf]
+    assert got[0] == ({":message-type": "event", ":event-type": "initial-response",
+                       ":content-type": "application/json"}, b"{}")
+    assert got[1][0][":event-type"] == "SubscribeToShardEvent"
+    assert got[1][1] == b'{"Records": []}'
+    assert got[2][0][":exception-type"] == "ResourceNotFoundException"
