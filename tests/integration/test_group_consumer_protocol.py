@@ -367,3 +367,42 @@ def test_consumer_protocol_is_not_advertised_when_disabled(broker_factory) -> No
             client_software_name="t", client_software_version="1")).api_keys}
     assert 11 in keys and not keys & {68, 69}
     print(json.dumps(sorted(keys)))
+
+
+def test_static_member_restart_keeps_its_partitions_and_the_remote_assignor_is_used(
+    broker_factory, members: list[Member]  # type: ignore[no-untyped-def]
+) -> None:
+    from kio.schema.consumer_group_describe.v1.request import ConsumerGroupDescribeRequest
+
+    # a session long enough that the restart below never races it
+    b = broker_factory({**BROKER_OVERRIDES, "group.consumer.session.timeout.ms": "20000"})
+    topic, group = unique_topic("cgstatic"), unique_topic("g")
+    create_topic(b.bootstrap, topic, 4)
+    conf = {"group.remote.assignor": "range"}
+    a = Member(b.bootstrap, group, [topic], {**conf, "group.instance.id": "i-a"})
+    other = Member(b.bootstrap, group, [topic], {**conf, "group.instance.id": "i-b"})
+    members.extend([a, other])
+    wait_until(lambda: split(members, topic, 4), 30, what="2 static members x 2 partitions")
+    kept = a.partitions(topic)
+
+    def describe() -> Any:
+        with wire(b.bootstrap) as c:
+            return c.request(ConsumerGroupDescribeRequest(
+                group_ids=(group,), include_authorized_operations=False)).groups[0]
+
+    before = describe()
+    assert before.assignor_name == "range"
+    assert sorted(m.instance_id for m in before.members) == ["i-a", "i-b"]
+    members.remove(a)
+    restart = time.monotonic()
+    a.stop()  # a static member's close keeps its partitions for it (member epoch -2)
+    assert wait_until(lambda: [m.member_epoch for m in describe().members
+                               if m.instance_id == "i-a"] == [-2], 15, what="epoch -2")
+    again = Member(b.bootstrap, group, [topic], {**conf, "group.instance.id": "i-a"})
+    members.append(again)
+    wait_until(lambda: again.partitions(topic) == kept, 30, what="the same partitions back")
+    after = describe()
+    assert after.group_epoch == before.group_epoch  # no rebalance for the restart
+    assert other.partitions(topic) == set(range(4)) - kept
+    assert not [t for t, kind, parts in other.events
+                if kind == "revoke" and parts and t >= restart]
