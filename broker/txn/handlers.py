@@ -10,7 +10,8 @@ part 2, transaction version 2), so clients use the version 1 protocol.
 Error codes are Kafka's; PRODUCER_FENCED (KIP-588) is answered as INVALID_PRODUCER_EPOCH
 to request versions before it: InitProducerId < 4, AddPartitionsToTxn/AddOffsetsToTxn/
 EndTxn < 2, TxnOffsetCommit < 3. Answers that changed the transaction wait (bounded)
-until ``__transaction_state`` has the change on the in-sync replicas.
+until ``__transaction_state`` has the change on the in-sync replicas; EndTxn also waits
+(at most ``END_TXN_MARKER_WAIT_S``) for the markers.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from protocol.errors import ErrorCode
 
 log = get_logger("strom.txn")
 E = ErrorCode
+#: how long EndTxn waits for the markers before it answers (Kafka answers at once after
+#: PrepareCommit/PrepareAbort; waiting a little spares the client's next transaction a
+#: CONCURRENT_TRANSACTIONS retry; the answer is the same either way)
+END_TXN_MARKER_WAIT_S = 1.0
 
 
 def _fenced(code: int, version: int, first_version: int) -> int:
@@ -125,6 +130,8 @@ async def handle_end_txn(ctx: RequestContext, request: Any) -> Any:
                         request.producer_epoch, bool(request.committed))
     if code == E.none:
         code = await service.replicated() and E.coordinator_not_available
+    if code == E.none:
+        await service.wait_markers(request.transactional_id, END_TXN_MARKER_WAIT_S)
     body: dict[str, Any] = {"throttle_time": 0, "error_code": _fenced(code, ctx.api_version, 2)}
     return ctx.build_response(body)
 

@@ -61,6 +61,8 @@ class TransactionService:
         self.coordinator = TransactionCoordinator(txn_config_from(broker.config), self.store)
         self._led: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: transactional id -> its marker job under way
+        self._jobs: dict[str, asyncio.Task[None]] = {}
         self._timers: list[asyncio.Task[None]] = []
         self._closed = False
 
@@ -141,7 +143,20 @@ class TransactionService:
                 continue
             task = asyncio.get_running_loop().create_task(self._run_job(job))
             self._tasks.add(task)
+            self._jobs[job.transactional_id] = task
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(
+                lambda t, tid=job.transactional_id: self._jobs.get(tid) is t
+                and self._jobs.pop(tid))
+
+    async def wait_markers(self, transactional_id: str, timeout_s: float) -> None:
+        """Wait (bounded) until the marker job of ``transactional_id`` is done. EndTxn
+        answers after it when it is quick, so the producer's next transaction does not
+        start with a CONCURRENT_TRANSACTIONS retry (a client backoff of 20-100 ms)."""
+        task = self._jobs.get(transactional_id)
+        if task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), timeout_s)
 
     async def _run_job(self, job: MarkerJob) -> None:
         """Write every marker of ``job`` (retrying failed partitions while this node
