@@ -73,6 +73,7 @@ from broker.config import BrokerConfig, Listener
 from broker.handlers import ApiHandler, RequestContext
 from broker.producer_ids import ProducerIdsUnavailable
 from broker.security.authz import StandardAuthorizer, make_authorizer
+from broker.security.gates import GuardedRegistry
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
 from common.security.scram import ScramCredential, parse_add_scram
@@ -348,7 +349,9 @@ class ClusterNode:
                 specs.append(ApiHandler(spec.api_key, spec.min_version, spec.max_version,
                                         h.handle, spec.advertised_min).spec())
         specs += [h.spec() for h in replaced.values()]
-        broker.registry = ApiRegistry(specs)
+        # with an authorizer every API sits behind its check (broker.security.gates)
+        guarded = getattr(broker, "authorizer", None) is not None
+        broker.registry = (GuardedRegistry if guarded else ApiRegistry)(specs)
 
     def _with_offsets_topic(self, handler: Any) -> Any:
         """On a lone node the group coordinator's first write finds ``__consumer_offsets``

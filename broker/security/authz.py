@@ -35,6 +35,7 @@ from common.security.acl import (
     Action,
     ResourceType,
     authorize,
+    authorize_by_type,
 )
 from controller.metadata.image import MetadataImage
 from protocol.errors import ErrorCode
@@ -42,7 +43,8 @@ from protocol.errors import ErrorCode
 log = get_logger("strom.authorizer")
 
 __all__ = ["STANDARD_AUTHORIZER", "AclOperation", "ResourceType", "StandardAuthorizer",
-           "authorized", "authorized_cluster", "authorized_transactional_id",
+           "authorized", "authorized_any_topic", "authorized_cluster",
+           "authorized_transactional_id",
            "filter_authorized", "make_authorizer", "TOPIC_DENIED", "GROUP_DENIED",
            "CLUSTER_DENIED", "TXN_DENIED"]
 
@@ -74,6 +76,15 @@ class StandardAuthorizer:
     def authorize(self, action: Action) -> bool:
         return authorize(self._acls(action.resource_type), action,
                          super_users=self.super_users, allow_if_no_acl=self.allow_if_no_acl)
+
+    def authorize_any(self, principal: str, host: str, op: AclOperation,
+                      resource_type: ResourceType) -> bool:
+        """Kafka's ``authorizeByResourceType``: whether ``op`` is allowed on *some*
+        resource of the type (an idempotent producer with WRITE on any topic)."""
+        if principal in self.super_users:
+            return True
+        return authorize_by_type(self._acls(resource_type), principal, host, op,
+                                 allow_if_no_acl=self.allow_if_no_acl)
 
 
 def make_authorizer(config: Any, image: Callable[[], MetadataImage]
@@ -116,6 +127,14 @@ def authorized_transactional_id(ctx: Any, transactional_id: str,
     AddPartitionsToTxn, EndTxn, TxnOffsetCommit...; DESCRIBE for FindCoordinator and
     DescribeTransactions). False → TRANSACTIONAL_ID_AUTHORIZATION_FAILED."""
     return _check(ctx, op, ResourceType.TRANSACTIONAL_ID, transactional_id)
+
+
+def authorized_any_topic(ctx: Any, op: AclOperation) -> bool:
+    """Whether ``ctx``'s principal may do ``op`` on at least some topic."""
+    authorizer: StandardAuthorizer | None = getattr(ctx.broker, "authorizer", None)
+    if authorizer is None or ctx.internal:
+        return True
+    return authorizer.authorize_any(ctx.principal, ctx.client_host, op, ResourceType.TOPIC)
 
 
 def filter_authorized(ctx: Any, op: AclOperation, resource_type: ResourceType,

@@ -235,6 +235,25 @@ def authorize(acls: Iterable[AclBinding], action: Action, *,
     return not applicable and allow_if_no_acl
 
 
+def authorize_by_type(acls: Iterable[AclBinding], principal: str, host: str,
+                      op: AclOperation, *, allow_if_no_acl: bool = False) -> bool:
+    """Kafka's ``authorizeByResourceType`` (super users aside): ``op`` is allowed on some
+    resource of the ACLs' type when an ALLOW for the principal and host grants it and no
+    DENY on every resource (LITERAL ``*``) takes it away; with no ACL of the type at all,
+    ``allow_if_no_acl`` decides."""
+    acls = list(acls)
+    granting = {op, AclOperation.ALL} | IMPLIED_BY.get(op, frozenset())
+    who = [b for b in acls if b.principal in (principal, WILDCARD_PRINCIPAL)
+           and b.host in (host, WILDCARD)]
+    if any(b.permission == AclPermissionType.DENY and b.operation in (op, AclOperation.ALL)
+           and b.pattern_type == PatternType.LITERAL and b.resource_name == WILDCARD
+           for b in who):
+        return False
+    if any(b.permission == AclPermissionType.ALLOW and b.operation in granting for b in who):
+        return True
+    return not acls and allow_if_no_acl
+
+
 def parse_super_users(value: str) -> frozenset[str]:
     """``super.users``: principals separated by semicolons (``User:admin;User:broker``)."""
     return frozenset(p.strip() for p in value.split(";") if p.strip())

@@ -1,0 +1,65 @@
+"""Every API a broker can serve sits behind an authorization gate
+(``broker.security.gates``): the handler modules' APIs, the cluster node's replacements
+and the APIs registered later at startup. A handler added without a gate fails here (and,
+at run time, is refused fail-closed)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from broker.cluster.handlers import cluster_handlers
+from broker.config import BrokerConfig
+from broker.handlers import RequestContext, collect_handlers
+from broker.security.gates import CHECKED_IN_HANDLER, EXEMPT, GATES, GuardedRegistry
+from protocol.errors import ErrorCode
+from protocol.headers import RequestHeader
+
+
+def every_api_key() -> set[int]:
+    keys = {h.api_key for h in collect_handlers()} | {h.api_key for h in cluster_handlers()}
+    try:
+        from broker.group import handlers_consumer
+    except ImportError:
+        return keys
+    return keys | {h.api_key for h in getattr(handlers_consumer, "CONSUMER_HANDLERS", [])}
+
+
+def test_every_api_has_a_gate_or_is_exempt() -> None:
+    missing = sorted(every_api_key() - set(GATES) - EXEMPT - CHECKED_IN_HANDLER)
+    assert not missing, f"APIs without an authorization gate: {missing}"
+
+
+def test_exempt_apis_are_only_api_versions_and_sasl() -> None:
+    assert {17, 18, 36} == EXEMPT
+
+
+class _Broker:
+    def __init__(self, tmp: Path) -> None:
+        self.config = BrokerConfig(log_dirs=str(tmp))
+        self.authorizer = object()  # never asked: the fail-closed path answers first
+
+
+def test_an_api_registered_later_without_a_gate_is_refused(tmp_path: Path) -> None:
+    from broker.handlers import ApiHandler
+
+    called: list[Any] = []
+
+    async def sneaky(ctx: RequestContext, request: Any) -> Any:
+        called.append(request)
+        return ctx.build_response({"error_code": 0})
+
+    registry = GuardedRegistry([])
+    GATES_BACKUP = GATES.pop(60)  # DescribeCluster, as if nobody had written its gate
+    try:
+        registry.register(ApiHandler(60, 0, 0, sneaky).spec())
+    finally:
+        GATES[60] = GATES_BACKUP
+    spec = registry.get(60)
+    assert spec is not None
+    ctx = RequestContext(_Broker(tmp_path), RequestHeader(60, 0, 1, "t", 2, 0),  # type: ignore[arg-type]
+                         "127.0.0.1:1", 1)
+    response = asyncio.run(spec.handler(ctx, object()))
+    assert response.error_code == ErrorCode.cluster_authorization_failed
+    assert called == []
