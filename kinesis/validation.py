@@ -222,6 +222,8 @@ def _field(spec: F, value: Any, path: str, max_record_bytes: int) -> Any:
                              f"Member must have length less than or equal to "
                              f"{spec.max_len}")
         assert spec.item is not None
+        if spec.item.members is _ENTRY:
+            return _entries(spec.item, value, path, max_record_bytes)
         return [_field(spec.item, v, f"{path}.{i + 1}.member", max_record_bytes)
                 for i, v in enumerate(value)]
     if kind == "map":
@@ -244,6 +246,36 @@ def _field(spec: F, value: Any, path: str, max_record_bytes: int) -> Any:
                                           f"equal to {TAG_VALUE_MAX}")
         return dict(value)
     raise AssertionError(kind)
+
+
+def _entries(spec: F, items: list[Any], path: str, max_record_bytes: int
+             ) -> list[dict[str, Any]]:
+    """PutRecords entries: the common well-formed entry checked inline (PutRecords' hot
+    path); any other goes through ``_field``, which names what is wrong."""
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        if type(item) is dict:
+            data, key = item.get("Data"), item.get("PartitionKey")
+            explicit = item.get("ExplicitHashKey")
+            if type(key) is str and 0 < len(key) <= 256 and (
+                    explicit is None or (type(explicit) is str
+                                         and HASH_KEY.fullmatch(explicit))):
+                raw: bytes | None = None
+                if type(data) is str:
+                    try:
+                        raw = binascii.a2b_base64(data, strict_mode=True)
+                    except binascii.Error:
+                        raw = None
+                elif type(data) is bytes:
+                    raw = data
+                if raw is not None and len(raw) <= max_record_bytes:
+                    entry = {"Data": raw, "PartitionKey": key}
+                    if explicit is not None:
+                        entry["ExplicitHashKey"] = explicit
+                    out.append(entry)
+                    continue
+        out.append(_field(spec, item, f"{path}.{i + 1}.member", max_record_bytes))
+    return out
 
 
 def _struct(members: Mapping[str, F], body: Mapping[str, Any], prefix: str,

@@ -233,3 +233,22 @@ def test_event_stream_messages_parse_with_botocore() -> None:
     assert got[1][0][":event-type"] == "SubscribeToShardEvent"
     assert got[1][1] == b'{"Records": []}'
     assert got[2][0][":exception-type"] == "ResourceNotFoundException"
+
+
+@given(st.lists(st.tuples(st.none() | st.binary(max_size=300), st.none() | st.binary(max_size=3000),
+                          st.lists(st.tuples(st.text(max_size=5), st.binary(max_size=9)),
+                                   max_size=2),
+                          st.integers(0, 2**40)), min_size=1, max_size=20),
+       st.sampled_from([0, 1, 4]), st.integers(0, 5))
+def test_fast_record_decoder_matches_protocol(items: list, codec_id: int, start: int) -> None:
+    from protocol.records import Record, build_batch, decode_batch_records
+
+    recs = [Record(-1, ts, k, v, list(h)) for k, v, h, ts in items]
+    batch = build_batch(recs, base_offset=3, compression=codec_id)
+    ref = [r for r in decode_batch_records(batch, 0) if r.offset >= start]
+    got, nxt = krecords.decode(batch, start, 100)
+    assert [(g.offset, g.timestamp_ms, g.data) for g in got] == [
+        (r.offset, r.timestamp, r.value or b"") for r in ref]
+    assert [g.partition_key for g in got] == [
+        None if r.key is None else r.key.decode("utf-8", "replace") for r in ref]
+    assert nxt == 3 + len(items)
