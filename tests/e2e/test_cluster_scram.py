@@ -1,0 +1,118 @@
+"""SCRAM users on a 3-node cluster: credentials live in the metadata log, so a user created
+at run time with AlterUserScramCredentials (through any broker) logs in on every broker
+at once, and a deleted one is refused everywhere. Each node has a SASL_PLAINTEXT listener
+beside its PLAINTEXT one (the inter-broker listener) and its controller listener."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import scramp
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+from kio.schema.errors import ErrorCode
+
+from net.wire import ConnectionClosed, WireClient
+from protocol.build import build
+from protocol.codec import request_type
+from tests.e2e.test_cluster import Cluster, free_ports
+
+pytestmark = pytest.mark.timeout(150)
+TIMEOUT = 20.0
+
+
+@pytest.fixture
+def sasl_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, dict[int, int]]]:
+    c = Cluster(tmp_path, overrides={"sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+                                     "num.partitions": "1"})
+    sasl_ports = dict(zip(c.nodes, free_ports(len(c.nodes)), strict=True))
+    for i, node in c.nodes.items():
+        node.overrides["listeners"] = (
+            f"PLAINTEXT://127.0.0.1:{c.client_ports[i]},"
+            f"SASL_PLAINTEXT://127.0.0.1:{sasl_ports[i]},"
+            f"CONTROLLER://127.0.0.1:{c.controller_ports[i]}")
+    try:
+        yield c.start(), sasl_ports
+    finally:
+        c.close()
+
+
+def login(port: int, mech: str, user: str, password: str) -> bool:
+    def req(key: int, version: int, **values: object) -> object:
+        return build(request_type(key, version), values)
+
+    with WireClient("127.0.0.1", port, timeout=5) as c:
+        try:
+            c.request(req(17, 1, mechanism=mech))
+            client = scramp.ScramClient([mech], user, password)
+            r = c.request(req(36, 2, auth_bytes=client.get_client_first().encode()))
+            if r.error_code != ErrorCode.none:  # type: ignore[attr-defined]
+                return False
+            client.set_server_first(r.auth_bytes.decode())  # type: ignore[attr-defined]
+            r = c.request(req(36, 2, auth_bytes=client.get_client_final().encode()))
+            return r.error_code == ErrorCode.none  # type: ignore[attr-defined]
+        except ConnectionClosed:
+            return False
+
+
+def logs_in_everywhere(ports: dict[int, int], mech: str, user: str, password: str,
+                       expect: bool = True, within: float = 3.0) -> float:
+    """Seconds until every broker gave ``expect`` (fails after ``within``)."""
+    start = time.monotonic()
+    pending = set(ports)
+    while pending and time.monotonic() - start < within:
+        pending = {i for i in pending if login(ports[i], mech, user, password) != expect}
+        if pending:
+            time.sleep(0.05)
+    assert not pending, f"brokers {sorted(pending)} never answered login={expect} for {user}"
+    return time.monotonic() - start
+
+
+def test_a_user_created_at_run_time_logs_in_on_every_broker(
+        sasl_cluster: tuple[Cluster, dict[int, int]]) -> None:
+    cluster, ports = sasl_cluster
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap(2)})
+    futures = admin.alter_user_scram_credentials([
+        UserScramCredentialUpsertion("carol", ScramCredentialInfo(
+            ScramMechanism.SCRAM_SHA_256, 4096), b"carol-secret"),
+        UserScramCredentialUpsertion("carol", ScramCredentialInfo(
+            ScramMechanism.SCRAM_SHA_512, 4096), b"carol-512")])
+    for f in futures.values():
+        f.result(TIMEOUT)
+    assert login(ports[2], "SCRAM-SHA-256", "carol", "carol-secret")  # the broker asked
+    took = logs_in_everywhere(ports, "SCRAM-SHA-256", "carol", "carol-secret")
+    assert took < 3.0
+    logs_in_everywhere(ports, "SCRAM-SHA-512", "carol", "carol-512")
+    assert not login(ports[3], "SCRAM-SHA-256", "carol", "wrong")
+    topic = f"scram-{uuid.uuid4().hex[:8]}"
+    sasl = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-512",
+            "sasl.username": "carol", "sasl.password": "carol-512"}
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{ports[3]}", **sasl})
+    producer.produce(topic, b"through-sasl")
+    assert producer.flush(TIMEOUT) == 0
+    consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{ports[1]}", **sasl,
+                         "group.id": f"g-{topic}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    got = None
+    end = time.monotonic() + TIMEOUT
+    while got is None and time.monotonic() < end:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            got = msg.value()
+    consumer.close()
+    assert got == b"through-sasl"
+    gone = admin.alter_user_scram_credentials([
+        UserScramCredentialDeletion("carol", ScramMechanism.SCRAM_SHA_256)])
+    gone["carol"].result(TIMEOUT)
+    logs_in_everywhere(ports, "SCRAM-SHA-256", "carol", "carol-secret", expect=False)
+    logs_in_everywhere(ports, "SCRAM-SHA-512", "carol", "carol-512")
