@@ -15,8 +15,6 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from broker.config import ConfigError, load_config
-
 
 def strom_version() -> str:
     try:
@@ -26,7 +24,9 @@ def strom_version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="strom", description="Kafka-compatible log broker")
+    from broker.tools.context import StromArgumentParser
+
+    parser = StromArgumentParser(prog="strom", description="Kafka-compatible log broker")
     parser.add_argument("--version", action="version", version=f"strom {strom_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a broker in the foreground")
@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     from broker.cluster import quorum_cli
 
     quorum_cli.add_parser(sub)
+    from broker import tools
+
+    tools.add_parsers(sub)
     return parser
 
 
@@ -75,8 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         from broker.cluster import quorum_cli
 
         return quorum_cli.run(args)
+    if getattr(args, "run", None) is not None:  # the operator tools (broker/tools)
+        from broker.tools.context import run_guarded
+
+        return run_guarded(args.run, args)
     if args.command != "serve":  # pragma: no cover - argparse enforces it
         return 2
+    from broker.config import ConfigError, load_config  # pydantic: only `serve` pays for it
+
     try:
         config, unknown = load_config(args.config, args.override)
     except ConfigError as exc:
