@@ -191,9 +191,12 @@ class ConsumerGroupCoordinator(GroupCoordinator):
         super().tick(now_ms)
 
     def _arm_session(self, group_id: str, member_id: str, now_ms: int) -> None:
-        self._cg_timers.schedule(
-            (SESSION_TIMER, group_id, member_id), now_ms + self.consumer_config.session_timeout_ms
-        )
+        timeout = self.consumer_config.session_timeout_ms
+        group = self.consumer_groups.get(group_id)
+        member = group.members.get(member_id) if group is not None else None
+        if member is not None and member.classic_session_timeout_ms:
+            timeout = member.classic_session_timeout_ms  # a JoinGroup member's own
+        self._cg_timers.schedule((SESSION_TIMER, group_id, member_id), now_ms + timeout)
 
     def _cancel_timers(self, group_id: str, member_id: str) -> None:
         self._cg_timers.cancel((SESSION_TIMER, group_id, member_id))
@@ -377,6 +380,33 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             member.server_assignor = assignor
         member.client_id, member.client_host = client_id, client_host
 
+        reported = {} if member_epoch == JOIN_EPOCH else owned
+        error, updated = self._cg_commit_member(now_ms, group, new_group, old, member,
+                                                replaced, reported)
+        if error is not E.none:
+            return _fail(STORE_GROUP_ERRORS.get(error, error))
+        assert updated is not None
+        send = (
+            member_epoch == JOIN_EPOCH
+            or old is None
+            or updated.assigned != old.assigned
+            or updated.member_epoch != old.member_epoch
+            or (owned is not None and owned != updated.assigned)
+        )
+        return HeartbeatResult(
+            E.none, None, member_id, updated.member_epoch, cfg.heartbeat_interval_ms,
+            dict(updated.assigned) if send else None,
+        )
+
+    def _cg_commit_member(
+        self, now_ms: int, group: ConsumerGroup, new_group: bool, old: ConsumerMember | None,
+        member: ConsumerMember, replaced: ConsumerMember | None, reported: Partitions | None,
+    ) -> tuple[ErrorCode, ConsumerMember | None]:
+        """Persist and apply a member's new metadata: a new group epoch and target when
+        its subscription changed (or it is new), its reconciliation towards the target
+        given the partitions it ``reported`` owning; ``replaced`` = a static member it
+        takes over. Returns (append error, the member as now stored)."""
+        group_id, member_id = group.group_id, member.member_id
         records: list[KeyValue] = []
         if replaced is not None:
             records += self._member_tombstones(group_id, replaced.member_id)
@@ -410,7 +440,6 @@ class ConsumerGroupCoordinator(GroupCoordinator):
                 return -1
             return base_epoch(t, p)
 
-        reported = {} if member_epoch == JOIN_EPOCH else owned
         updated = reconcile(member, plan.target_epoch, target, reported, owner_epoch)
         if old is None or replaced is not None or not updated.assignment_equals(old):
             records.append(self._current_assignment_record(group_id, updated))
@@ -420,7 +449,7 @@ class ConsumerGroupCoordinator(GroupCoordinator):
         if records:
             error = self._append(group_id, records)
             if error is not E.none:
-                return _fail(STORE_GROUP_ERRORS.get(error, error))
+                return error, None
         # ---- persisted: apply
         if new_group:
             self.consumer_groups[group_id] = group
@@ -434,17 +463,7 @@ class ConsumerGroupCoordinator(GroupCoordinator):
         group.put_member(updated)
         self._arm_session(group_id, member_id, now_ms)
         self._arm_revocation(group_id, old, updated, now_ms)
-        send = (
-            member_epoch == JOIN_EPOCH
-            or old is None
-            or updated.assigned != old.assigned
-            or updated.member_epoch != old.member_epoch
-            or (owned is not None and owned != updated.assigned)
-        )
-        return HeartbeatResult(
-            E.none, None, member_id, updated.member_epoch, cfg.heartbeat_interval_ms,
-            dict(updated.assigned) if send else None,
-        )
+        return E.none, updated
 
     def _cg_leave(self, now_ms: int, group_id: str, member_id: str, member_epoch: int,
                instance_id: str | None) -> HeartbeatResult:
@@ -610,6 +629,8 @@ class ConsumerGroupCoordinator(GroupCoordinator):
                 m.instance_id, m.rack_id, m.client_id, m.client_host,
                 m.subscribed_topic_names, m.subscribed_topic_regex, m.rebalance_timeout_ms,
                 m.server_assignor,
+                None if m.classic_protocols is None
+                else (m.classic_session_timeout_ms or 0, m.classic_protocols),
             )),
         )
 
@@ -891,6 +912,8 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             m.subscribed_topic_regex = v.subscribed_topic_regex
             m.rebalance_timeout_ms = v.rebalance_timeout_ms
             m.server_assignor = v.server_assignor
+            if v.classic is not None:
+                m.classic_session_timeout_ms, m.classic_protocols = v.classic
         elif kind == CURRENT_MEMBER_ASSIGNMENT:
             if value is None:
                 group.members.pop(mid, None)

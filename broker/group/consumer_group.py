@@ -20,6 +20,7 @@ Reconciling (some member is not at the assignment epoch or not stable), Stable.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 import uuid
@@ -73,24 +74,30 @@ class ConsumerMember:
     state: MemberState = MemberState.STABLE
     assigned: Partitions = field(default_factory=dict)
     pending_revocation: Partitions = field(default_factory=dict)
+    #: a member that joined with JoinGroup (classic protocol): its session timeout and
+    #: (protocol name, metadata) list; None for ConsumerGroupHeartbeat members
+    classic_session_timeout_ms: int | None = None
+    classic_protocols: tuple[tuple[str, bytes], ...] | None = None
+
+    @property
+    def uses_classic_protocol(self) -> bool:
+        return self.classic_protocols is not None
 
     def copy(self) -> ConsumerMember:
-        return ConsumerMember(
-            self.member_id, self.instance_id, self.rack_id, self.client_id, self.client_host,
-            self.subscribed_topic_names, self.subscribed_topic_regex, self.rebalance_timeout_ms,
-            self.server_assignor, self.member_epoch, self.previous_member_epoch, self.state,
-            dict(self.assigned), dict(self.pending_revocation),
-        )
+        return dataclasses.replace(self, assigned=dict(self.assigned),
+                                   pending_revocation=dict(self.pending_revocation))
 
     def metadata_equals(self, other: ConsumerMember) -> bool:
         return (
             self.instance_id, self.rack_id, self.client_id, self.client_host,
             self.subscribed_topic_names, self.subscribed_topic_regex,
             self.rebalance_timeout_ms, self.server_assignor,
+            self.classic_session_timeout_ms, self.classic_protocols,
         ) == (
             other.instance_id, other.rack_id, other.client_id, other.client_host,
             other.subscribed_topic_names, other.subscribed_topic_regex,
             other.rebalance_timeout_ms, other.server_assignor,
+            other.classic_session_timeout_ms, other.classic_protocols,
         )
 
     def assignment_equals(self, other: ConsumerMember) -> bool:

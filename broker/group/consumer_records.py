@@ -15,7 +15,9 @@ type key fields               value (v0) fields
                               rack_id:string? client_id:string client_host:string
                               subscribed_topic_names:[string] subscribed_topic_regex:string?
                               rebalance_timeout_ms:int32 server_assignor:string?
-                              (tag 0: classic member metadata; never written here)
+                              tag 0 (members that joined with JoinGroup): classic member
+                              metadata: session_timeout_ms:int32 supported_protocols:
+                              [name:string metadata:bytes]
 6    group                    ConsumerGroupTargetAssignmentMetadataValue: assignment_epoch:int32
 7    group member             ConsumerGroupTargetAssignmentMemberValue:
                               topic_partitions:[topic_id:uuid partitions:[int32]]
@@ -83,6 +85,9 @@ class MemberMetadataValue:
     subscribed_topic_regex: str | None
     rebalance_timeout_ms: int
     server_assignor: str | None
+    #: tag 0 ClassicMemberMetadata of a member that joined with JoinGroup:
+    #: (session timeout ms, ((protocol name, metadata), ...)); None for KIP-848 members
+    classic: tuple[int, tuple[tuple[str, bytes], ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +167,26 @@ def encode_partition_metadata(topics: Mapping[str, TopicMetadata]) -> bytes:
     return _value(b"".join(parts))
 
 
+def _cbytes(b: bytes) -> bytes:
+    return _uvarint(len(b) + 1) + b
+
+
 def encode_member_metadata(v: MemberMetadataValue) -> bytes:
     parts = [_cstr(v.instance_id), _cstr(v.rack_id), _cstr(v.client_id), _cstr(v.client_host),
              _carray_len(len(v.subscribed_topic_names))]
     parts += [_cstr(n) for n in v.subscribed_topic_names]
     parts += [_cstr(v.subscribed_topic_regex), _I.pack(v.rebalance_timeout_ms),
               _cstr(v.server_assignor)]
-    return _value(b"".join(parts))
+    if v.classic is None:
+        return _value(b"".join(parts))
+    session, protocols = v.classic
+    classic = [_I.pack(session), _carray_len(len(protocols))]
+    for name, metadata in protocols:
+        classic += [_cstr(name), _cbytes(metadata), _NO_TAGS]
+    classic.append(_NO_TAGS)
+    field = b"".join(classic)
+    # tagged fields: count, then tag 0, size, the ClassicMemberMetadata struct
+    return _H.pack(0) + b"".join(parts) + _uvarint(1) + _uvarint(0) + _uvarint(len(field)) + field
 
 
 def _encode_partitions(assignment: Assignment) -> bytes:
@@ -260,9 +278,23 @@ def decode_member_metadata(buf: bytes) -> MemberMetadataValue:
     regex = r.string(nullable=True, compact=True)
     rebalance = r.i32()
     assignor = r.string(nullable=True, compact=True)
-    r.skip_tags()
+    classic = None
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        if tag != 0:
+            r._take(size)
+            continue
+        t = _Reader(bytes(r._take(size)), "ClassicMemberMetadata")
+        session = t.i32()
+        protocols = []
+        for _ in range(t.array_len(compact=True)):
+            name = t.req_string(compact=True)
+            protocols.append((name, t.bytes_(compact=True)))
+            t.skip_tags()
+        t.skip_tags()
+        classic = (session, tuple(protocols))
     return MemberMetadataValue(instance_id, rack_id, client_id, client_host, names, regex,
-                               rebalance, assignor)
+                               rebalance, assignor, classic)
 
 
 def _decode_partitions(r: _Reader) -> dict[uuid.UUID, frozenset[int]]:
