@@ -648,3 +648,25 @@ def test_subscribe_to_shard_pushes_records(kin: Any) -> None:
     with pytest.raises(kin.exceptions.ResourceNotFoundException):
         kin.subscribe_to_shard(ConsumerARN=unknown, ShardId="shardId-000000000000",
                                StartingPosition={"Type": "LATEST"})
+
+
+def test_stream_metadata_survives_a_restart(fresh_broker: Any) -> None:
+    kin = client(kinesis_url(fresh_broker))
+    name = _stream(kin, 1, "restart")
+    kin.add_tags_to_stream(StreamName=name, Tags={"kept": "yes"})
+    kin.put_records(StreamName=name, Records=[{"Data": b"a", "PartitionKey": "a"}])
+    kin.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
+                    NewStartingHashKey=str(1 << 127))
+    kin.put_records(StreamName=name, Records=[{"Data": b"b", "PartitionKey": "b"},
+                                              {"Data": b"c", "PartitionKey": "c"}])
+    arn = kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    kin.register_stream_consumer(StreamARN=arn, ConsumerName="survivor")
+    before = kin.describe_stream(StreamName=name)["StreamDescription"]["Shards"]
+    fresh_broker.restart(clean=False)  # kill -9
+    kin = client(kinesis_url(fresh_broker))
+    after = kin.describe_stream(StreamName=name)["StreamDescription"]["Shards"]
+    assert after == before
+    assert kin.list_tags_for_stream(StreamName=name)["Tags"] == [{"Key": "kept", "Value": "yes"}]
+    assert [c["ConsumerName"] for c in kin.list_stream_consumers(StreamARN=arn)["Consumers"]] \
+        == ["survivor"]
+    assert sorted(r["Data"] for r in _follow_lineage(kin, name)) == [b"a", b"b", b"c"]
