@@ -102,3 +102,51 @@ def test_transaction_across_three_leaders(cluster: Cluster) -> None:
         assert [tp.offset for tp in offsets] == [6, 6, 6]
     finally:
         check.close()
+
+
+def coordinator_of(bootstrap: str, transactional_id: str) -> int:
+    from kio.schema.find_coordinator.v4.request import FindCoordinatorRequest
+
+    from net.wire import WireClient
+
+    host, _, port = bootstrap.rpartition(":")
+    with WireClient(host, int(port), timeout=20.0) as wire:
+        [found] = wire.request(FindCoordinatorRequest(
+            key_type=1, coordinator_keys=(transactional_id,))).coordinators
+    assert int(found.error_code) == 0, found
+    return int(found.node_id)
+
+
+def test_coordinator_failover_mid_transaction(cluster: Cluster) -> None:
+    """The coordinator's broker is SIGKILLed with a transaction open: the new leader of
+    its __transaction_state partition (replicated, RF 3) loads it, and the producer's
+    commit completes there, markers included, on partitions whose leaders moved too."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    topic = f"txn-failover-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap(1), request_timeout_ms=20_000)
+    try:
+        admin.create_topics([NewTopic(topic, 3, 3)])
+    finally:
+        admin.close()
+    wait_until(lambda: all(err == 0 for _, err in cluster.leaders(1, topic).values()), 30,
+               "leaders for every partition")
+    tid = f"failover-{topic}"
+    p = Producer({"bootstrap.servers": ",".join(cluster.bootstrap(i) for i in (1, 2, 3)),
+                  "transactional.id": tid, "acks": "all", "linger.ms": 5})
+    p.init_transactions(DEADLINE_S)
+    p.begin_transaction()
+    for part in range(3):
+        p.produce(topic, value=b"before-%d" % part, partition=part)
+    p.commit_transaction(DEADLINE_S)
+    victim = coordinator_of(cluster.bootstrap(1), tid)
+    p.begin_transaction()
+    for part in range(3):
+        p.produce(topic, value=b"open-%d" % part, partition=part)
+    assert p.flush(DEADLINE_S) == 0
+    cluster.nodes[victim].kill()
+    p.commit_transaction(DEADLINE_S)
+    survivor = next(i for i in (1, 2, 3) if i != victim)
+    assert coordinator_of(cluster.bootstrap(survivor), tid) != victim
+    got = read_partitions(cluster.bootstrap(survivor), topic, "read_committed", 6)
+    assert got == {i: [b"before-%d" % i, b"open-%d" % i] for i in range(3)}
