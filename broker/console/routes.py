@@ -3,6 +3,9 @@ an unknown topic is a 404 page; a message browser query that does not parse is a
 page naming the field. ``/api/stats`` is the JSON the live charts poll
 (``snapshot.stats``); ``/static/`` serves ``static/live.js``.
 
+The console has no login: on a broker with ``authorizer.class.name`` set, whose ACLs it
+could not apply, every page answers 403 saying so (nothing behind ACLs leaks over HTTP).
+
 ``/topics/{name}/messages`` query: ``partition`` (default 0), ``offset`` (>= 0) or
 ``timestamp`` (ms since the epoch or ISO 8601; without a zone: UTC) — neither: the last
 records —, ``limit`` (1-500, default 20), ``decode`` (utf8, json, hex).
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +70,22 @@ def parse_query(query: Any) -> BrowseQuery:
 _HTML = "text/html"
 
 
+LOCKED = ("The console has no login, so it is off on a broker with authorizer.class.name "
+          "set: its ACLs could not be applied here. Use a Kafka client with credentials.")
+
+
 def add_console(app: web.Application, node: Any) -> None:
     """Add the console's pages (see ``broker.console``) to ``app``."""
+    if getattr(node.config, "authorizer_class_name", ""):
+        async def locked(_request: web.Request) -> web.Response:
+            return web.Response(text=pages.layout("Console off", f"<p id=\"locked\">"
+                                                  f"{escape(LOCKED)}</p>"),
+                                status=403, content_type=_HTML)
+
+        for path in ("/", "/topics/{name}", "/topics/{name}/messages", "/groups",
+                     "/api/stats"):
+            app.router.add_get(path, locked)
+        return
 
     async def overview(_request: web.Request) -> web.Response:
         return web.Response(text=pages.overview(snapshot.cluster(node)), content_type=_HTML)

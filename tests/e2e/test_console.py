@@ -5,7 +5,7 @@ committed group's offsets and lag; the message browser shows records from the la
 an offset or a time, with keys, headers and values decoded as UTF-8, JSON or hex; an
 unknown topic is a 404 page and a malformed browser query a 400 naming the field. The
 console shares the metrics port (as ``make run`` has it), and ``/metrics`` still answers
-there."""
+there. On a broker with an authorizer the console (which has no login) is off: 403."""
 
 from __future__ import annotations
 
@@ -239,3 +239,21 @@ def test_live_charts_show_traffic_as_it_happens(console: Console, browser: WebDr
     finally:
         stop.set()
         producing.join(TIMEOUT)
+
+
+def test_console_is_off_on_a_broker_with_an_authorizer(tmp_path: Path) -> None:
+    port = free_port()
+    node = BrokerProcess(tmp_path / "acl", {
+        **BROKER_DEFAULT_OVERRIDES, "strom.console.address": f"127.0.0.1:{port}",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS"})
+    node.start()
+    try:
+        for path in ("/", "/groups", "/topics/t/messages?offset=0", "/api/stats"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=TIMEOUT)
+            assert err.value.code == 403
+            assert b"The console has no login" in err.value.read()
+        node.stop()
+    finally:
+        node.close()
