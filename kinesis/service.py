@@ -81,6 +81,10 @@ class KinesisSettings:
     put_timeout_ms: int = 30_000
 
 
+#: operations that rewrite the stream document (``KinesisService._serialized``)
+DOCUMENT_WRITERS = ("AddTagsToStream", "RemoveTagsFromStream", "UpdateStreamMode",
+                    "SplitShard", "MergeShards", "UpdateShardCount", "RegisterStreamConsumer",
+                    "DeregisterStreamConsumer")
 #: how long one SubscribeToShard streams (Kinesis: 5 minutes)
 SUBSCRIPTION_S = 300.0
 
@@ -147,6 +151,39 @@ class KinesisService:
             "DeregisterStreamConsumer": self.deregister_consumer,
         }
         self._resharding: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        for op in DOCUMENT_WRITERS:
+            self.operations[op] = self._serialized(self.operations[op])
+
+    # ---- stream document writers -------------------------------------------------------------
+    def _document_stream(self, req: Mapping[str, Any]) -> str:
+        arn = req.get("ConsumerARN")
+        if arn is not None:
+            m = CONSUMER_ARN.fullmatch(arn)
+            if m is None:
+                raise invalid(f"Invalid ConsumerARN {arn}.")
+            return stream_name({"StreamARN": m.group(1)})
+        return stream_name(req)
+
+    def _serialized(self, handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+                    ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
+        """Operations that rewrite a stream's document run on one broker, the leader of
+        the stream's first partition (forwarded there), one at a time per stream, each
+        reading the document after the previous one wrote it: concurrent changes from
+        different clients do not undo each other (short of that leader changing)."""
+        async def run(req: dict[str, Any]) -> dict[str, Any]:
+            name = self._document_stream(req)
+            topic = None if name.startswith("__") else self.cluster.topic(name)
+            if topic is not None and topic.leaders:
+                first = min(topic.leaders)
+                if self.replicas.log(name, first) is None:
+                    leader = self._leader_elsewhere(topic, first, req)
+                    if leader is not None:
+                        raise Forward(leader)
+            lock = self._locks.setdefault(name, asyncio.Lock())
+            async with lock:
+                return await handler(req)
+        return run
 
     # ---- lookups ---------------------------------------------------------------------------
     def arn(self, name: str) -> str:

@@ -5,6 +5,7 @@ leader with no acknowledged record lost or read twice."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,20 @@ from tests.support.fixtures import unique_topic
 from tests.support.kinesis import OVERRIDES, client, kinesis_url
 
 pytestmark = pytest.mark.timeout(150)
+MAX_HASH = (1 << 128) - 1
 
 
 def _read_shard(kin: Any, name: str, shard: str) -> list[dict[str, Any]]:
     it = kin.get_shard_iterator(StreamName=name, ShardId=shard,
                                 ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     out: list[dict[str, Any]] = []
-    while True:
+    while it:
         got = kin.get_records(ShardIterator=it)
         out += got["Records"]
         if not got["Records"]:
-            return out
-        it = got["NextShardIterator"]
+            break
+        it = got.get("NextShardIterator")  # none at a closed shard's end
+    return out
 
 
 def _read_all(kin: Any, name: str, shards: int) -> list[bytes]:
@@ -68,6 +71,24 @@ def test_one_brokers_api_serves_every_shard_across_a_leader_kill(tmp_path: Path)
             desc = client(url).describe_stream(StreamName=name)["StreamDescription"]
             assert len(desc["Shards"]) == 3
 
+        # document changes through every broker at once: serialized on one, none lost
+        clients = {i: client(url) for i, url in urls.items()}
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda i: clients[i].add_tags_to_stream(
+                StreamName=name, Tags={f"from-{i}": "x"}), clients))
+        tags = clients[3].list_tags_for_stream(StreamName=name)["Tags"]
+        assert [t["Key"] for t in tags] == ["from-1", "from-2", "from-3"]
+        # a split asked of node 3: the parent's end comes from its leader
+        clients[3].split_shard(StreamName=name, ShardToSplit="shardId-000000000001",
+                               NewStartingHashKey=str(MAX_HASH // 2))
+        shards = {s["ShardId"]: s for s in clients[2].list_shards(StreamName=name)["Shards"]}
+        assert len(shards) == 5
+        assert "EndingSequenceNumber" in shards["shardId-000000000001"]["SequenceNumberRange"]
+        kin.put_records(StreamName=name, Records=[
+            {"Data": b"post-split-%d" % i, "PartitionKey": f"ps-{i}"} for i in range(20)])
+        sent += [b"post-split-%d" % i for i in range(20)]
+        assert sorted(_read_all(other, name, 5)) == sorted(sent)
+
         # kill -9 the leader of a shard that node 1 does not lead; keep putting via node 1
         victim = next(lead for lead in leaders.values() if lead != 1)
         cluster.nodes[victim].kill()
@@ -99,5 +120,5 @@ def _retrying_client(url: str) -> Any:
 
 
 def _complete(kin: Any, name: str, wanted: list[bytes]) -> list[bytes] | None:
-    got = _read_all(kin, name, 3)
+    got = _read_all(kin, name, 5)
     return got if set(wanted) <= set(got) else None
