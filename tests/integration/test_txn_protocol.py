@@ -80,6 +80,19 @@ def ready_topic(bootstrap: str) -> str:
     return topic
 
 
+def test_api_versions_advertise_transaction_version_1(wire: WireClient) -> None:
+    from kio.schema.api_versions.v3.request import ApiVersionsRequest
+
+    r = wire.request(ApiVersionsRequest(client_software_name="strom-test",
+                                        client_software_version="1"))
+    ranges = {int(k.api_key): (int(k.min_version), int(k.max_version)) for k in r.api_keys}
+    assert {key: ranges.get(key) for key in (22, 24, 25, 26, 27, 28, 65, 66)} == {
+        22: (0, 5), 24: (0, 3), 25: (0, 3), 26: (0, 3), 27: (1, 1), 28: (0, 3),
+        65: (0, 0), 66: (0, 1)}
+    # no transaction.version feature (KIP-890 part 2 is not served)
+    assert all(f.name != "transaction.version" for f in r.supported_features)
+
+
 def test_find_coordinator_for_a_transactional_id(wire: WireClient, bootstrap: str) -> None:
     r = wire.request(FindCoordinatorRequest(key_type=1, coordinator_keys=("some-txn", "")))
     ok, empty = r.coordinators
