@@ -29,6 +29,7 @@ from tests.e2e.test_cluster import Cluster, free_ports
 
 pytestmark = pytest.mark.timeout(150)
 TIMEOUT = 20.0
+STARTUP_TIMEOUT = 60.0
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ def sasl_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, dict[int, int]]]:
             f"PLAINTEXT://127.0.0.1:{c.client_ports[i]},"
             f"SASL_PLAINTEXT://127.0.0.1:{sasl_ports[i]},"
             f"CONTROLLER://127.0.0.1:{c.controller_ports[i]}")
+        node.startup_timeout = STARTUP_TIMEOUT  # three nodes electing on a loaded machine
     try:
         yield c.start(), sasl_ports
     finally:
@@ -116,3 +118,73 @@ def test_a_user_created_at_run_time_logs_in_on_every_broker(
     gone["carol"].result(TIMEOUT)
     logs_in_everywhere(ports, "SCRAM-SHA-256", "carol", "carol-secret", expect=False)
     logs_in_everywhere(ports, "SCRAM-SHA-512", "carol", "carol-512")
+
+
+ADMIN = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-256",
+         "sasl.username": "admin", "sasl.password": "admin-secret"}
+ALICE = {**ADMIN, "sasl.username": "alice", "sasl.password": "alice-secret"}
+
+
+@pytest.fixture
+def authz_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, dict[int, int]]]:
+    """Authorizer on: brokers and controllers talk PLAINTEXT as User:ANONYMOUS, which is a
+    super user (CLUSTER_ACTION for follower fetches and controller RPCs); clients log in."""
+    c = Cluster(tmp_path, overrides={
+        "sasl.enabled.mechanisms": "SCRAM-SHA-256", "num.partitions": "1",
+        "default.replication.factor": "3", "offsets.topic.num.partitions": "1",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS;User:admin",
+        "strom.add.scram": "SCRAM-SHA-256=[name=admin,password=admin-secret];"
+                           "SCRAM-SHA-256=[name=alice,password=alice-secret]"})
+    sasl_ports = dict(zip(c.nodes, free_ports(len(c.nodes)), strict=True))
+    for i, node in c.nodes.items():
+        node.overrides["listeners"] = (
+            f"PLAINTEXT://127.0.0.1:{c.client_ports[i]},"
+            f"SASL_PLAINTEXT://127.0.0.1:{sasl_ports[i]},"
+            f"CONTROLLER://127.0.0.1:{c.controller_ports[i]}")
+        node.startup_timeout = STARTUP_TIMEOUT  # three nodes electing on a loaded machine
+    try:
+        yield c.start(), sasl_ports
+    finally:
+        c.close()
+
+
+def test_acls_created_through_one_broker_are_enforced_by_every_broker(
+        authz_cluster: tuple[Cluster, dict[int, int]]) -> None:
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        NewTopic,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    cluster, ports = authz_cluster
+    logs_in_everywhere(ports, "SCRAM-SHA-256", "alice", "alice-secret", within=10)
+    topic = f"guarded-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{ports[1]}", **ADMIN})
+    admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(TIMEOUT)
+
+    def produce(node: int, conf: dict[str, str]) -> object:
+        results: list[object] = []
+        p = Producer({"bootstrap.servers": f"127.0.0.1:{ports[node]}", **conf, "acks": "all",
+                      "message.timeout.ms": 8000})
+        p.produce(topic, b"x", on_delivery=lambda err, msg: results.append(err))
+        p.flush(TIMEOUT)
+        return results[0] if results else "no delivery report"
+
+    assert produce(1, ADMIN) is None  # acks=all: the followers fetched (CLUSTER_ACTION)
+    for node in ports:
+        err = produce(node, ALICE)
+        assert getattr(err, "code", lambda: None)() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    grant = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice",
+                       "*", AclOperation.WRITE, AclPermissionType.ALLOW)
+    for f in admin.create_acls([grant]).values():
+        f.result(TIMEOUT)
+    end = time.monotonic() + 5
+    pending = set(ports)
+    while pending and time.monotonic() < end:
+        pending = {n for n in pending if produce(n, ALICE) is not None}
+    assert not pending, f"brokers {sorted(pending)} did not apply the ACL"
