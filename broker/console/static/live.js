@@ -24,10 +24,11 @@
     if (!svg || points.length === 0) return;
     const max = Math.max(1, ...points);
     const w = 300, h = 60;
-    const step = w / (keep - 1);
-    const offset = keep - points.length;
-    const coords = points.map((v, i) =>
-      `${((offset + i) * step).toFixed(1)},${(h - (v / max) * (h - 4) - 2).toFixed(1)}`);
+    // the line spans the chart from the first point on (until `keep` points scroll)
+    const drawn = points.length === 1 ? [points[0], points[0]] : points;
+    const step = w / (drawn.length - 1);
+    const coords = drawn.map((v, i) =>
+      `${(i * step).toFixed(1)},${(h - (v / max) * (h - 4) - 2).toFixed(1)}`);
     svg.querySelector("polyline").setAttribute("points", coords.join(" "));
     svg.dataset.last = String(points[points.length - 1]);
   }
