@@ -189,3 +189,38 @@ def test_admin_views_of_an_open_transaction(wire: WireClient, bootstrap: str) ->
         if state.transaction_state == "CompleteCommit":
             break
     assert state.transaction_state == "CompleteCommit" and state.topics == ()
+
+
+def test_hanging_transaction_is_visible_and_can_be_aborted(wire: WireClient,
+                                                            bootstrap: str) -> None:
+    """A partition holding a transaction no coordinator will finish (here: a transactional
+    batch of an idempotent producer id) keeps its LSO; DescribeProducers shows it and a
+    WriteTxnMarkers ABORT for that producer (what ``kafka-transactions.sh abort`` sends)
+    ends it, so read_committed readers move on."""
+    from kio.schema.init_producer_id.v4.request import InitProducerIdRequest as Init
+    from kio.schema.write_txn_markers.v1 import request as wtm
+
+    from tests.integration.test_txn_clients import read_all
+
+    topic = ready_topic(bootstrap)
+    r = wire.request(Init(transactional_id=None, transaction_timeout=datetime.timedelta(
+        milliseconds=60_000), producer_id=-1, producer_epoch=-1))
+    pid, epoch = r.producer_id, r.producer_epoch
+    assert produce_txn(wire, None, topic, pid, epoch, 0, b"hanging") == E.none  # type: ignore[arg-type]
+    [active] = [a for a in wire.request(dp.DescribeProducersRequest(topics=(
+        dp.TopicRequest(name=topic, partition_indexes=(0,)),))).topics[0].partitions[0]
+        .active_producers if a.producer_id == pid]
+    assert active.current_txn_start_offset == 1
+    assert read_all(bootstrap, topic, "read_committed", 1) == [b"seed"]
+    answer = wire.request(wtm.WriteTxnMarkersRequest(markers=(wtm.WritableTxnMarker(
+        producer_id=pid, producer_epoch=epoch, transaction_result=False,
+        coordinator_epoch=0, topics=(wtm.WritableTxnMarkerTopic(
+            name=topic, partition_indexes=(0, 9)),)),)))
+    errors = {p.partition_index: p.error_code for p in answer.markers[0].topics[0].partitions}
+    assert errors == {0: E.none, 9: E.unknown_topic_or_partition}
+    [after] = [a for a in wire.request(dp.DescribeProducersRequest(topics=(
+        dp.TopicRequest(name=topic, partition_indexes=(0,)),))).topics[0].partitions[0]
+        .active_producers if a.producer_id == pid]
+    assert after.current_txn_start_offset == -1
+    produce_plain(bootstrap, topic, [b"after"])
+    assert read_all(bootstrap, topic, "read_committed", 2) == [b"seed", b"after"]
