@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run cluster test lint bench bench-storage bench-recompression bench-failover clean kcat \
+.PHONY: run cluster test lint bench bench-storage bench-recompression bench-kinesis bench-failover clean kcat \
 	chromium console-screenshot
 
 $(BIN)/python:
@@ -57,6 +57,9 @@ bench-storage: $(STAMP)
 
 bench-recompression: $(STAMP)
 	$(BIN)/python -m bench.recompression
+
+bench-kinesis: $(STAMP)
+	$(BIN)/python -m bench.kinesis
 
 # KILLS=10 for a shorter soak
 bench-failover: $(STAMP)

@@ -208,7 +208,7 @@ class KinesisServer:
             forwarded = self._is_forwarded(target, request.headers, body)
             if not forwarded:
                 self.authenticator.check(request.method, request.path_qs,
-                                         request.headers, body)
+                                         request.headers, body, time.time_ns() // 1_000_000)
             handler = self.service.operations.get(operation) \
                 if target.startswith(TARGET_PREFIX) else None
             if operation == SUBSCRIBE and target.startswith(TARGET_PREFIX):

@@ -10,11 +10,13 @@ matches the one computed with that key's secret over the canonical request
 - no Authorization header: ``MissingAuthenticationTokenException``;
 - a malformed one: ``IncompleteSignatureException``;
 - an unknown access key: ``UnrecognizedClientException``;
-- a signature that does not match: ``InvalidSignatureException``.
+- a signature that does not match, or an ``X-Amz-Date`` more than 15 minutes from the
+  broker's clock (``now_ms``, passed in): ``InvalidSignatureException``.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import re
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 from kinesis.errors import KinesisError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW_MS = 15 * 60 * 1000
 _AUTH = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),"
                    r"\s*Signature=([0-9a-f]{64})\s*")
 
@@ -73,7 +76,7 @@ class Authenticator:
         return bool(self.keys)
 
     def check(self, method: str, path_qs: str, headers: Mapping[str, str],
-              body: bytes) -> None:
+              body: bytes, now_ms: int | None = None) -> None:
         if not self.keys:
             return
         auth = headers.get("Authorization")
@@ -111,3 +114,14 @@ class Authenticator:
                 "The request signature we calculated does not match the signature you "
                 "provided. Check your AWS Secret Access Key and signing method. Consult "
                 "the service documentation for details.")
+        if now_ms is not None:
+            try:
+                signed_ms = int(datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+                                .replace(tzinfo=datetime.UTC).timestamp() * 1000)
+            except ValueError:
+                raise KinesisError("IncompleteSignatureException",
+                                   f"X-Amz-Date {amz_date!r} is not YYYYMMDDTHHMMSSZ.") from None
+            if abs(now_ms - signed_ms) > MAX_SKEW_MS:
+                raise KinesisError("InvalidSignatureException",
+                                   f"Signature expired: {amz_date} is more than 15 minutes "
+                                   f"from the server's time.")

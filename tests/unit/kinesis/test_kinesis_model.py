@@ -181,6 +181,11 @@ def test_sigv4_checks() -> None:
     with pytest.raises(KinesisError) as exc:
         auth.check("POST", "/", other, body)
     assert exc.value.type == "UnrecognizedClientException"
+    signed_ms = 1796212800000  # 2026-12-02T12:00:00Z, the X-Amz-Date of _signed
+    auth.check("POST", "/", _signed("secret", body), body, now_ms=signed_ms + 60_000)
+    with pytest.raises(KinesisError) as exc:
+        auth.check("POST", "/", _signed("secret", body), body, now_ms=signed_ms + 16 * 60_000)
+    assert exc.value.type == "InvalidSignatureException" and "expired" in exc.value.message
     sigv4.Authenticator({}).check("POST", "/", {}, body)  # no keys: anything goes
     assert sigv4.parse_access_keys("A:b, C:d") == {"A": "b", "C": "d"}
     with pytest.raises(ValueError):
@@ -251,4 +256,4 @@ def test_fast_record_decoder_matches_protocol(items: list, codec_id: int, start:
         (r.offset, r.timestamp, r.value or b"") for r in ref]
     assert [g.partition_key for g in got] == [
         None if r.key is None else r.key.decode("utf-8", "replace") for r in ref]
-    assert nxt == 3 + len(items)
+    assert nxt == max(start, 3 + len(items))  # never behind where reading started
