@@ -362,13 +362,15 @@ class KinesisService:
         shard_filter = req.get("ShardFilter")
         after: int | None = None
         if token is not None:
-            if "StreamName" in req or "StreamARN" in req:
-                raise invalid("NextToken and StreamName cannot be provided together.")
             doc = _read_token(token)
             if _now_ms() - int(doc.get("t", 0)) > iterators.TTL_MS:
                 raise KinesisError("ExpiredNextTokenException",
                                    "The timestamp in the NextToken has expired.")
             name, after, shard_filter = doc.get("s", ""), doc.get("after"), doc.get("f")
+            # Kinesis refuses NextToken with a StreamName; boto3's paginator sends both,
+            # so the same stream is accepted
+            if ("StreamName" in req or "StreamARN" in req) and stream_name(req) != name:
+                raise invalid("NextToken and StreamName cannot be provided together.")
         else:
             name = stream_name(req)
         topic, meta = self._stream(name)

@@ -99,6 +99,11 @@ def test_stream_lifecycle_and_listings(kin: Any) -> None:
         ids += [s["ShardId"] for s in page["Shards"]]
         token = page.get("NextToken")
     assert ids == [s["ShardId"] for s in shards]
+    paged_shards = [s["ShardId"] for page in kin.get_paginator("list_shards").paginate(
+        StreamName=a, PaginationConfig={"PageSize": 1}) for s in page["Shards"]]
+    assert paged_shards == ids
+    with pytest.raises(kin.exceptions.InvalidArgumentException):
+        kin.list_shards(NextToken=first["NextToken"], StreamName=b)
     after = kin.list_shards(StreamName=a, ShardFilter={"Type": "AFTER_SHARD_ID",
                                                        "ShardId": "shardId-000000000000"})
     assert [s["ShardId"] for s in after["Shards"]] == ids[1:]
