@@ -6,6 +6,7 @@ at run time, is refused fail-closed)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,33 @@ def test_an_api_registered_later_without_a_gate_is_refused(tmp_path: Path) -> No
     response = asyncio.run(spec.handler(ctx, object()))
     assert response.error_code == ErrorCode.cluster_authorization_failed
     assert called == []
+
+
+def test_controller_listener_rpcs_need_cluster_action(tmp_path: Path) -> None:
+    """Every controller-listener RPC but ApiVersions asks CLUSTER_ACTION on the cluster:
+    a super user (the brokers' principal) passes, anybody else gets
+    CLUSTER_AUTHORIZATION_FAILED and the RPC is not run."""
+    from broker.cluster.controller_api import HANDLERS, cluster_action
+    from broker.security.authz import StandardAuthorizer
+    from controller.metadata import MetadataImage
+
+    ran: list[str] = []
+
+    class Endpoint:
+        authorizer = StandardAuthorizer(lambda: MetadataImage(), frozenset({"User:broker"}),
+                                        False)
+
+    heartbeat = next(h for h in HANDLERS if h.api_key == 63)
+
+    async def fake(ctx: RequestContext, request: Any) -> Any:
+        ran.append(ctx.principal)
+        return ctx.build_response({"error_code": 0})
+
+    guarded = cluster_action(dataclasses.replace(heartbeat, handle=fake))
+    for principal in ("User:broker", "User:alice"):
+        ctx = RequestContext(Endpoint(), RequestHeader(63, 1, 1, "t", 2, 0),  # type: ignore[arg-type]
+                             "127.0.0.1:1", 1, principal=principal)
+        response = asyncio.run(guarded.handle(ctx, object()))
+        expected = 0 if principal == "User:broker" else ErrorCode.cluster_authorization_failed
+        assert response.error_code == expected
+    assert ran == ["User:broker"]
