@@ -685,7 +685,23 @@ class KinesisService:
         return await self._retention(req, False)
 
     # ---- puts ------------------------------------------------------------------------------
-    def _route(self, meta: StreamMeta, entry: dict[str, Any]) -> int:
+    def _router(self, meta: StreamMeta) -> Callable[[dict[str, Any]], int]:
+        """``_route`` with the open ranges computed once (a request's records share
+        them); a stream with one open shard sends every valid record there unhashed."""
+        ranges = meta.open_ranges()
+        if len(ranges) == 1 and ranges[0][1] == (0, hashing.MAX_HASH_KEY):
+            only = ranges[0][0]
+
+            def route_one(entry: dict[str, Any]) -> int:
+                explicit = entry.get("ExplicitHashKey")
+                if explicit is not None and hashing.parse_hash_key(explicit) is None:
+                    self._route(meta, entry, ranges)  # raises the exact error
+                return only
+            return route_one
+        return lambda entry: self._route(meta, entry, ranges)
+
+    def _route(self, meta: StreamMeta, entry: dict[str, Any],
+               ranges: list[tuple[int, tuple[int, int]]] | None = None) -> int:
         explicit = entry.get("ExplicitHashKey")
         if explicit is not None:
             key = hashing.parse_hash_key(explicit)
@@ -695,7 +711,7 @@ class KinesisService:
                               f"{explicit}")
         else:
             key = hashing.partition_key_hash(entry["PartitionKey"])
-        shard = hashing.shard_for(key, meta.open_ranges())
+        shard = hashing.shard_for(key, meta.open_ranges() if ranges is None else ranges)
         if shard is None:
             raise KinesisError("InternalFailureException",
                                f"No open shard covers hash key {key}.")
@@ -765,7 +781,8 @@ class KinesisService:
         topic, meta = self._stream(stream_name(req))
         for entry in req["Records"]:
             self._check_size(entry)
-        routed = [self._route(meta, e) for e in req["Records"]]
+        route = self._router(meta)
+        routed = [route(e) for e in req["Records"]]
         by_shard: dict[int, list[krecords.PutEntry]] = {}
         index_in_shard: list[int] = []
         for entry, shard in zip(req["Records"], routed, strict=True):
@@ -788,6 +805,7 @@ class KinesisService:
         if remote:
             answers = await self._forward_puts(topic.name, by_shard, remote)
         out, failed = [], 0
+        ids: dict[int, str] = {}
         for shard, i in zip(routed, index_in_shard, strict=True):
             if shard in answers:
                 entry = answers[shard][i]
@@ -802,7 +820,8 @@ class KinesisService:
                             else error, "ErrorMessage": text})
             else:
                 out.append({"SequenceNumber": sequence.encode(shard, base + i),
-                            "ShardId": shard_id(shard)})
+                            "ShardId": ids.get(shard) or ids.setdefault(shard,
+                                                                         shard_id(shard))})
         return {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"}
 
     async def _forward_puts(self, stream: str, by_shard: dict[int, list[krecords.PutEntry]],
