@@ -27,9 +27,10 @@ port before the in-memory state changes) with:
   (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID).
 - classic <-> consumer: an empty classic group becomes a consumer group on its first
   ConsumerGroupHeartbeat, an empty consumer group becomes classic on a JoinGroup; a
-  JoinGroup to a non-empty consumer group answers GROUP_ID_NOT_FOUND and a heartbeat to a
-  non-empty classic group GROUP_ID_NOT_FOUND (Kafka with ``group.consumer.migration.policy``
-  not allowing online migration).
+  JoinGroup to a consumer group with members makes a classic member of it
+  (``consumer_classic``: JoinGroup/SyncGroup/Heartbeat/LeaveGroup served from the consumer
+  group's assignment); a ConsumerGroupHeartbeat to a classic group with members answers
+  GROUP_ID_NOT_FOUND (the online upgrade of a live classic group is not done).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ from kio.schema.errors import ErrorCode
 
 from broker.group.config import GroupConfig
 from broker.group.consumer_assignors import ASSIGNORS
+from broker.group.consumer_classic import (
+    classic_heartbeat,
+    classic_join,
+    classic_leave,
+    classic_sync,
+)
 from broker.group.consumer_config import ConsumerGroupConfig
 from broker.group.consumer_group import (
     JOIN_EPOCH,
@@ -738,9 +745,9 @@ class ConsumerGroupCoordinator(GroupCoordinator):
     def join_group(self, token: Token, now_ms: int, **kwargs: Any) -> None:
         group = self.consumer_groups.get(kwargs.get("group_id", ""))
         if group is not None and self._validate(group.group_id, allow_empty=False) is None:
-            if group.members:
-                self._complete(join_error(token, kwargs.get("member_id", ""),
-                                          E.group_id_not_found))
+            if group.members:  # a classic member joins the consumer group
+                self._complete(classic_join(self, token, now_ms, group, **kwargs))
+                self.tick(now_ms)
                 return
             error = self._drop_consumer_group(group)  # downgrade: an empty group converts
             if error is not E.none:
@@ -748,6 +755,37 @@ class ConsumerGroupCoordinator(GroupCoordinator):
                                           STORE_GROUP_ERRORS.get(error, error)))
                 return
         super().join_group(token, now_ms, **kwargs)
+
+    def sync_group(self, token: Token, now_ms: int, **kwargs: Any) -> None:
+        group = self.consumer_groups.get(kwargs.get("group_id", ""))
+        if group is None or self._validate(group.group_id, allow_empty=False) is not None:
+            super().sync_group(token, now_ms, **kwargs)
+            return
+        kwargs.pop("group_id")
+        kwargs.pop("assignments", None)  # the broker assigns
+        self._complete(classic_sync(self, token, now_ms, group, **kwargs))
+        self.tick(now_ms)
+
+    def heartbeat(self, now_ms: int, *, group_id: str, generation_id: int, member_id: str,
+                  group_instance_id: str | None) -> ErrorCode:
+        group = self.consumer_groups.get(group_id)
+        if group is None or self._validate(group_id, allow_empty=False) is not None:
+            return super().heartbeat(now_ms, group_id=group_id, generation_id=generation_id,
+                                     member_id=member_id, group_instance_id=group_instance_id)
+        error = classic_heartbeat(self, now_ms, group, generation_id=generation_id,
+                                  member_id=member_id, group_instance_id=group_instance_id)
+        self.tick(now_ms)
+        return error
+
+    def leave_group(
+        self, now_ms: int, *, group_id: str, members: Sequence[tuple[str, str | None]]
+    ) -> tuple[ErrorCode, list[tuple[str, str | None, ErrorCode]]]:
+        group = self.consumer_groups.get(group_id)
+        if group is None or self._validate(group_id, allow_empty=False) is not None:
+            return super().leave_group(now_ms, group_id=group_id, members=members)
+        result = classic_leave(self, now_ms, group, members)
+        self.tick(now_ms)
+        return result
 
     def delete_groups(self, now_ms: int, group_ids: Iterable[str]) -> dict[str, ErrorCode]:
         ids = list(group_ids)
@@ -809,9 +847,12 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             member = group.members.get(member_id)
             if member is None:
                 return all_(E.unknown_member_id)
-            if api_version < 9:
+            if member.uses_classic_protocol:  # a JoinGroup member: classic rules
+                if generation_id != member.member_epoch:
+                    return all_(E.illegal_generation)
+            elif api_version < 9:
                 return all_(E.unsupported_version)
-            if generation_id != member.member_epoch:
+            elif generation_id != member.member_epoch:
                 return all_(E.stale_member_epoch)
         result = self._store_offsets(self._adopt_holder(group_id, now_ms), offsets, now_ms)
         self.tick(now_ms)

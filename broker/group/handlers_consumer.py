@@ -35,8 +35,8 @@ from protocol.errors import ErrorCode
 log = get_logger("strom.group")
 
 CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 68, 69
-#: ConsumerGroupDescribe v1 member_type of a member speaking the consumer protocol
-CONSUMER_MEMBER_TYPE = 1
+#: ConsumerGroupDescribe v1 member_type: 1 = ConsumerGroupHeartbeat member, 0 = JoinGroup
+CONSUMER_MEMBER_TYPE, CLASSIC_MEMBER_TYPE = 1, 0
 #: how long a heartbeat answer waits for its records to reach the in-sync replicas
 REPLICATION_WAIT_S = 5.0
 
@@ -136,7 +136,8 @@ async def handle_consumer_group_describe(ctx: RequestContext, request: Any) -> A
                     "subscribed_topic_regex": m.member.subscribed_topic_regex,
                     "assignment": _assignment(coordinator, m.member.assigned),
                     "target_assignment": _assignment(coordinator, m.target),
-                    "member_type": CONSUMER_MEMBER_TYPE,
+                    "member_type": (CLASSIC_MEMBER_TYPE if m.member.uses_classic_protocol
+                                    else CONSUMER_MEMBER_TYPE),
                 }
                 for m in d.members
             ],

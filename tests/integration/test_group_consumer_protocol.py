@@ -30,6 +30,7 @@ BROKER_OVERRIDES = {
     "group.consumer.min.session.timeout.ms": "1000",
     "group.consumer.heartbeat.interval.ms": "300",
     "group.consumer.min.heartbeat.interval.ms": "100",
+    "group.min.session.timeout.ms": "1000",  # for the classic members below
 }
 pytestmark = pytest.mark.timeout(120)
 
@@ -406,3 +407,41 @@ def test_static_member_restart_keeps_its_partitions_and_the_remote_assignor_is_u
     assert other.partitions(topic) == set(range(4)) - kept
     assert not [t for t, kind, parts in other.events
                 if kind == "revoke" and parts and t >= restart]
+
+
+def test_a_classic_kafka_python_member_joins_a_consumer_group(
+    bootstrap: str, members: list[Member]
+) -> None:
+    from kio.schema.consumer_group_describe.v1.request import ConsumerGroupDescribeRequest
+    from test_group_support import CHILD_KAFKA_PYTHON
+
+    topic, group = unique_topic("cgmix"), unique_topic("g")
+    create_topic(bootstrap, topic, 6)
+    for _ in range(2):
+        members.append(Member(bootstrap, group, [topic]))
+    wait_until(lambda: split(members, topic, 6), 30, what="2 consumer-protocol members")
+    classic = ChildConsumer(CHILD_KAFKA_PYTHON, [bootstrap, group, topic, "2000"])
+    try:
+        def balanced_with_child() -> bool:
+            sets = [m.partitions(topic) for m in members] + [set(classic.current())]
+            owned = [p for s in sets for p in s]
+            sizes = [len(s) for s in sets]
+            return (len(owned) == len(set(owned)) == 6 and min(sizes) >= 1
+                    and max(sizes) - min(sizes) <= 1)
+
+        # kafka-python: classic protocol, eager range assignor
+        wait_until(balanced_with_child, 45, what="the classic member gets its share")
+        # librdkafka on the classic protocol joins as well (range: a protocol the other
+        # classic member supports, else INCONSISTENT_GROUP_PROTOCOL, as Kafka)
+        members.append(Member(bootstrap, group, [topic], {
+            "group.protocol": "classic", "partition.assignment.strategy": "range",
+            "session.timeout.ms": 2000, "heartbeat.interval.ms": 300}))
+        wait_until(balanced_with_child, 45, what="4 members of 2 protocols")
+        with wire(bootstrap) as c:
+            described = c.request(ConsumerGroupDescribeRequest(
+                group_ids=(group,), include_authorized_operations=False)).groups[0]
+        assert sorted(m.member_type for m in described.members) == [0, 0, 1, 1]
+        classic.kill()  # no LeaveGroup: its own session timeout (2 s) removes it
+        wait_until(lambda: split(members, topic, 6), 45, what="the 3 others share it all")
+    finally:
+        classic.close()

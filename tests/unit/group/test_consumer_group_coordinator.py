@@ -253,13 +253,13 @@ def test_classic_and_consumer_conversions():
     assert cg.hb("a", group="old").error == E.none
     assert cg.coord.group_type("old") == "consumer"
     assert cg.coord.fetch_offsets("old", [("t", 0)])[1][("t", 0)].offset == 5
-    # a JoinGroup to a consumer group with members is refused ...
+    # a JoinGroup of another protocol type to a consumer group with members is refused
     cg.coord.join_group(1, 0, group_id="old", member_id="", group_instance_id=None,
                         client_id="c", client_host="h", session_timeout_ms=10_000,
-                        rebalance_timeout_ms=10_000, protocol_type="consumer",
+                        rebalance_timeout_ms=10_000, protocol_type="connect",
                         protocols=[("range", b"")], require_known_member_id=False)
-    assert cg.coord.drain_completions()[0].error == E.group_id_not_found
-    # ... once empty, it converts to classic (offsets kept)
+    assert cg.coord.drain_completions()[0].error == E.inconsistent_group_protocol
+    # once empty, it converts to classic (offsets kept)
     cg.hb("a", -1, group="old")
     cg.coord.join_group(2, 0, group_id="old", member_id="", group_instance_id=None,
                         client_id="c", client_host="h", session_timeout_ms=10_000,
@@ -329,3 +329,126 @@ def test_offset_commit_versions_as_kafka():
     assert c("nope", 3, 9) == E.group_id_not_found
     assert c("nope", 3, 8) == E.illegal_generation  # older versions: as before
     assert c("nope", -1, 9, "") == E.none  # a simple (admin) commit creates the group
+
+
+def _subscription(*topics: str, owned: dict[str, list[int]] | None = None) -> bytes:
+    """ConsumerProtocolSubscription v0 (topics only) or v1 (with owned partitions)."""
+    import struct
+
+    def string(x: str) -> bytes:
+        return struct.pack(">h", len(x)) + x.encode()
+
+    out = struct.pack(">h", 1 if owned is not None else 0) + struct.pack(">i", len(topics))
+    out += b"".join(string(t) for t in topics) + struct.pack(">i", -1)
+    if owned is not None:
+        out += struct.pack(">i", len(owned))
+        for t, ps in owned.items():
+            out += string(t) + struct.pack(">i", len(ps)) + b"".join(
+                struct.pack(">i", p) for p in ps)
+    return out
+
+
+def test_a_classic_member_joins_a_consumer_group():
+    from broker.group.consumer_classic import parse_subscription
+
+    cg = CG()
+    cg.hb("a")
+    assert cg.assigned("a") == set(range(6))
+
+    def join(member: str, token: int, protocols=None, ptype: str = "consumer"):
+        cg.coord.join_group(token, cg.now, group_id="g", member_id=member,
+                            group_instance_id=None, client_id="kp", client_host="/h",
+                            session_timeout_ms=10_000, rebalance_timeout_ms=20_000,
+                            protocol_type=ptype, require_known_member_id=True,
+                            protocols=protocols or [("range", _subscription("t"))])
+        [done] = cg.coord.drain_completions()
+        return done
+
+    first = join("", 1)
+    assert first.error == E.member_id_required and first.member_id  # KIP-394 as classic
+    mid = first.member_id
+    j = join(mid, 2)
+    assert (j.error, j.generation_id, j.protocol_name, j.leader_id) == (E.none, 2, "range", "")
+    group = cg.coord.consumer_groups["g"]
+    assert group.members[mid].uses_classic_protocol and cg.assigned(mid) == set()
+
+    def heartbeat(gen: int) -> E:
+        return cg.coord.heartbeat(cg.now, group_id="g", generation_id=gen, member_id=mid,
+                                  group_instance_id=None)
+
+    assert heartbeat(2) == E.rebalance_in_progress  # not reconciled yet: rejoin
+    assert heartbeat(1) == E.illegal_generation
+    cg.settle(["a"])  # a revokes half
+    j = join(mid, 3)
+    assert j.error == E.none and len(cg.assigned(mid)) == 3
+    cg.coord.sync_group(4, cg.now, group_id="g", generation_id=j.generation_id, member_id=mid,
+                        group_instance_id=None, protocol_type="consumer",
+                        protocol_name="range", assignments={})
+    [sync] = cg.coord.drain_completions()
+    assert sync.error == E.none
+    got = parse_subscription(sync.assignment)  # same layout prefix: version, [topic, [p]]
+    assert got is not None and got.topics == ("t",)
+    assert heartbeat(j.generation_id) == E.none
+    assert not cg.assigned("a") & cg.assigned(mid)
+    commit = [OffsetCommit("t", 0, 1)]
+    assert cg.coord.commit_offsets(0, group_id="g", generation_id=j.generation_id,
+                                   member_id=mid, group_instance_id=None, offsets=commit,
+                                   api_version=7) == {("t", 0): E.none}
+    assert cg.coord.commit_offsets(0, group_id="g", generation_id=99, member_id=mid,
+                                   group_instance_id=None, offsets=commit,
+                                   api_version=7) == {("t", 0): E.illegal_generation}
+    # a JoinGroup member survives a replay with its protocols and session timeout
+    replayed = CG(store=cg.store).coord.consumer_groups["g"].members[mid]
+    assert replayed.classic_protocols == group.members[mid].classic_protocols
+    assert replayed.classic_session_timeout_ms == 10_000
+    # an incompatible protocol list is refused; leaving hands everything back to a
+    assert join("", 5, [("roundrobin", _subscription("t"))]).error == E.inconsistent_group_protocol
+    top, per = cg.coord.leave_group(cg.now, group_id="g", members=[(mid, None)])
+    assert (top, per) == (E.none, [(mid, None, E.none)])
+    cg.settle(["a"])
+    assert cg.assigned("a") == set(range(6))
+
+
+def test_a_cooperative_classic_member_revokes_before_the_move():
+    cg = CG()
+    cg.coord.join_group(1, 0, group_id="g", member_id="", group_instance_id=None,
+                        client_id="kp", client_host="/h", session_timeout_ms=10_000,
+                        rebalance_timeout_ms=20_000, protocol_type="consumer",
+                        require_known_member_id=False,
+                        protocols=[("cooperative-sticky", _subscription("t", owned={}))])
+    [j] = cg.coord.drain_completions()
+    # a consumer group needs a member first: the JoinGroup made an (empty) classic group
+    assert cg.coord.group_type("g") == "classic" and j.error == E.none
+    cg2 = CG()
+    cg2.hb("a")
+    cg2.settle(["a"])
+    cg2.coord.join_group(1, 0, group_id="g", member_id="k", group_instance_id=None,
+                         client_id="kp", client_host="/h", session_timeout_ms=10_000,
+                         rebalance_timeout_ms=20_000, protocol_type="consumer",
+                         require_known_member_id=False,
+                         protocols=[("cooperative-sticky", _subscription("t", owned={}))])
+    [j] = cg2.coord.drain_completions()
+    assert j.error == E.none
+    cg2.settle(["a"])
+    # k rejoins reporting nothing owned yet; then owns its 3 and is stable
+    for owned in ({}, None):
+        ow = {"t": sorted(cg2.assigned("k"))} if owned is None else owned
+        cg2.coord.join_group(2, 0, group_id="g", member_id="k", group_instance_id=None,
+                             client_id="kp", client_host="/h", session_timeout_ms=10_000,
+                             rebalance_timeout_ms=20_000, protocol_type="consumer",
+                             require_known_member_id=False,
+                             protocols=[("cooperative-sticky", _subscription("t", owned=ow))])
+        [j] = cg2.coord.drain_completions()
+        assert j.error == E.none
+    assert len(cg2.assigned("k")) == 3 and not cg2.assigned("k") & cg2.assigned("a")
+    # a new consumer member: k (cooperative, reporting its partitions) must revoke first
+    cg2.hb("b")
+    cg2.coord.join_group(3, 0, group_id="g", member_id="k", group_instance_id=None,
+                         client_id="kp", client_host="/h", session_timeout_ms=10_000,
+                         rebalance_timeout_ms=20_000, protocol_type="consumer",
+                         require_known_member_id=False,
+                         protocols=[("cooperative-sticky",
+                                     _subscription("t", owned={"t": sorted(cg2.assigned("k"))}))])
+    [j] = cg2.coord.drain_completions()
+    k = cg2.coord.consumer_groups["g"].members["k"]
+    assert k.state is MemberState.UNREVOKED_PARTITIONS and k.pending_revocation
