@@ -359,7 +359,7 @@ class ConsumerGroupCoordinator(GroupCoordinator):
                 base.assigned = merged
                 base.pending_revocation = {}
         else:
-            if old is None:
+            if old is None or old.uses_classic_protocol:
                 return _fail(E.unknown_member_id,
                              f"Member {member_id} is not a member of group {group_id}.")
             if instance_id is not None and old.instance_id != instance_id:
@@ -373,6 +373,8 @@ class ConsumerGroupCoordinator(GroupCoordinator):
                              f"that does not match the expected {old.member_epoch}.")
             base = old.copy()
         member = base
+        # a JoinGroup member that rejoins with ConsumerGroupHeartbeat changes protocol
+        member.classic_protocols = member.classic_session_timeout_ms = None
         if instance_id is not None:
             member.instance_id = instance_id
         if rack_id is not None:

@@ -452,3 +452,17 @@ def test_a_cooperative_classic_member_revokes_before_the_move():
     [j] = cg2.coord.drain_completions()
     k = cg2.coord.consumer_groups["g"].members["k"]
     assert k.state is MemberState.UNREVOKED_PARTITIONS and k.pending_revocation
+
+
+def test_a_joingroup_member_cannot_heartbeat_with_the_consumer_protocol_at_its_epoch():
+    cg = CG()
+    cg.hb("a")
+    cg.coord.join_group(1, 0, group_id="g", member_id="k", group_instance_id=None,
+                        client_id="kp", client_host="/h", session_timeout_ms=10_000,
+                        rebalance_timeout_ms=20_000, protocol_type="consumer",
+                        require_known_member_id=False, protocols=[("range", _subscription("t"))])
+    [j] = cg.coord.drain_completions()
+    assert cg.hb("k", j.generation_id).error == E.unknown_member_id
+    # rejoining with epoch 0 switches it to the consumer protocol
+    assert cg.hb("k", 0).error == E.none
+    assert not cg.coord.consumer_groups["g"].members["k"].uses_classic_protocol
