@@ -84,8 +84,8 @@ def parse_protocol_map(value: str) -> dict[str, str]:
 
 def check_listeners(listeners: list[Listener], advertised: list[Listener],
                     protocols: Mapping[str, str], controller_names: set[str]) -> None:
-    """Kafka's rules for ``listeners``/``advertised.listeners``, plus Strom's own limit
-    (PLAINTEXT only); raises ValueError naming the property."""
+    """Kafka's rules for ``listeners``/``advertised.listeners``; raises ValueError naming
+    the property (an SSL listener's key material is checked by ``broker.tls`` at startup)."""
     names = [li.name for li in listeners]
     for name in sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"listeners: listener name {name} is used more than once")
@@ -97,9 +97,6 @@ def check_listeners(listeners: list[Listener], advertised: list[Listener],
         if protocol is None:
             raise ValueError(f"listeners: listener {li.name} has no entry in "
                              f"listener.security.protocol.map")
-        if protocol not in ("PLAINTEXT", "SASL_PLAINTEXT"):
-            raise ValueError(f"listeners: listener {li.name} uses {protocol}, but Strom "
-                             f"serves PLAINTEXT and SASL_PLAINTEXT listeners only")
     for li in advertised:
         if li.name not in names:
             raise ValueError(f"advertised.listeners: {li.name} is not a listener in "
@@ -107,6 +104,20 @@ def check_listeners(listeners: list[Listener], advertised: list[Listener],
         if li.name in controller_names:
             raise ValueError(f"advertised.listeners must not contain the controller "
                              f"listener {li.name}")
+
+
+def parse_ip_overrides(value: str) -> dict[str, int]:
+    """``max.connections.per.ip.overrides`` (``host:count,...``; IPv6 as ``[::1]:5``) →
+    {host: count}."""
+    out: dict[str, int] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        host, sep, count = part.rpartition(":")
+        if not sep or not host or not count.strip().isdigit():
+            raise ValueError(f"{part!r} is not host:count")
+        out[host.strip().strip("[]")] = int(count)
+    return out
 
 
 def parse_listeners(value: str) -> list[Listener]:
@@ -202,6 +213,35 @@ class BrokerConfig(BaseSettings):
     listener_plain_jaas: dict[str, str] = {}
     socket_request_max_bytes: int = 100 * 1024 * 1024
     connections_max_idle_ms: int = 600_000
+    # guardrails (Kafka's names and defaults; see broker.server)
+    #: bytes of request bodies read and not yet answered, all connections (-1: unbounded)
+    queued_max_request_bytes: int = -1
+    max_connections: int = 2_147_483_647
+    max_connections_per_ip: int = 2_147_483_647
+    #: ``host:count,...`` exceptions to max.connections.per.ip
+    max_connections_per_ip_overrides: str = ""
+    #: new connections per second per listener (beyond it they wait, as in Kafka)
+    max_connection_creation_rate: int = 2_147_483_647
+    # TLS of SSL and SASL_SSL listeners and of connections to them (broker.tls; each may
+    # also be set per listener as listener.name.<listener>.ssl.*)
+    ssl_keystore_type: str = "JKS"
+    ssl_keystore_location: str | None = None
+    ssl_keystore_password: str | None = None
+    ssl_keystore_certificate_chain: str | None = None
+    ssl_keystore_key: str | None = None
+    ssl_key_password: str | None = None
+    ssl_truststore_type: str = "JKS"
+    ssl_truststore_location: str | None = None
+    ssl_truststore_password: str | None = None
+    ssl_truststore_certificates: str | None = None
+    ssl_enabled_protocols: str = "TLSv1.2,TLSv1.3"
+    ssl_protocol: str = "TLSv1.3"
+    ssl_cipher_suites: str = ""
+    ssl_client_auth: str = "none"
+    ssl_principal_mapping_rules: str = "DEFAULT"
+    ssl_endpoint_identification_algorithm: str = "https"
+    #: listener name -> {ssl.* property: value} from ``listener.name.<l>.ssl.*``
+    listener_ssl: dict[str, dict[str, str]] = {}
     queued_max_requests: int = 500
     strom_max_inflight_requests_per_connection: int = 64
     #: host:port of the Prometheus scrape endpoint (GET /metrics); empty: none
@@ -367,11 +407,27 @@ class BrokerConfig(BaseSettings):
         "log_cleaner_min_compaction_lag_ms",
         "log_index_interval_bytes",
         "log_segment_delete_delay_ms",
+        "max_connections",
+        "max_connections_per_ip",
+        "max_connection_creation_rate",
     )
     @classmethod
     def _non_negative(cls, v: int) -> int:
         if v < 0:
             raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("queued_max_request_bytes")
+    @classmethod
+    def _pool_bytes(cls, v: int) -> int:
+        if v == 0 or v < -1:
+            raise ValueError("must be -1 (unbounded) or > 0")
+        return v
+
+    @field_validator("max_connections_per_ip_overrides")
+    @classmethod
+    def _per_ip_overrides(cls, v: str) -> str:
+        parse_ip_overrides(v)
         return v
 
     @field_validator("leader_imbalance_per_broker_percentage")
@@ -511,7 +567,7 @@ class BrokerConfig(BaseSettings):
         (a mechanism Strom lacks, or PLAIN without its JAAS entry)."""
         out: dict[str, dict[str, str]] = {}
         for li in self.listener_list:
-            if self.security_protocol(li.name) != "SASL_PLAINTEXT":
+            if self.security_protocol(li.name) not in ("SASL_PLAINTEXT", "SASL_SSL"):
                 continue
             mechanisms = self.sasl_mechanism_list
             unknown = [m for m in mechanisms if m not in SASL_MECHANISMS]
@@ -667,10 +723,13 @@ def load_config(
         if k.upper().startswith(ENV_PREFIX) and field_name(k[len(ENV_PREFIX):]) in known
     }
     jaas = _listener_jaas(unknown, environ)
+    listener_ssl = _listener_ssl(unknown)
     # precedence: file < env < overrides (init kwargs also beat pydantic's own env source)
     init: dict[str, Any] = {**file_values, **env_values, **override_values}
     if jaas:
         init["listener_plain_jaas"] = jaas
+    if listener_ssl:
+        init["listener_ssl"] = listener_ssl
     # empty strings mean "unset" for optional fields
     for k, v in list(init.items()):
         if v == "" and BrokerConfig.model_fields[k].default is None:
@@ -704,6 +763,20 @@ def _listener_jaas(unknown: dict[str, str], environ: Mapping[str, str]) -> dict[
     return out
 
 
+_SSL_KEY = re.compile(r"^listener\.name\.([a-z0-9_]+)\.(ssl\.[a-z.]+)$")
+
+
+def _listener_ssl(unknown: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Take the ``listener.name.<l>.ssl.*`` properties out of ``unknown`` →
+    {listener name: {ssl property: value}}."""
+    out: dict[str, dict[str, str]] = {}
+    for key in list(unknown):
+        m = _SSL_KEY.match(key.strip().lower())
+        if m and field_name(m[2]) in BrokerConfig.model_fields:
+            out.setdefault(m[1].upper(), {})[m[2]] = unknown.pop(key)
+    return out
+
+
 def _check_topic_defaults(config: BrokerConfig) -> None:
     """Broker properties that are topic defaults (``log.segment.bytes`` → ``segment.bytes``
     ...) must also pass the topic config rules; report them like any invalid value."""
@@ -733,6 +806,8 @@ def _describe(exc: ValidationError) -> str:
             parts.append(f"invalid configuration: {msg}")
         elif loc[0] == "listener_plain_jaas":  # never echo passwords
             parts.append(f"invalid listener.name.<listener>.plain.sasl.jaas.config: {msg}")
+        elif str(loc[0]).startswith(("ssl_key", "ssl_truststore", "listener_ssl")):
+            parts.append(f"invalid configuration {property_name(str(loc[0]))}: {msg}")
         else:
             parts.append(f"invalid value {err.get('input')!r} for configuration "
                          f"{property_name(str(loc[0]))}: {msg}")

@@ -16,8 +16,30 @@ Per connection (``KafkaConnection``, an asyncio ``Protocol`` on uvloop):
   version, undecodable body) closes **only that connection**, with one structured log
   line (``connection_closed`` + ``reason``), as Kafka does. ApiVersions with a version we
   do not support gets the KIP-511 fallback instead (v0 body, UNSUPPORTED_VERSION, list);
-- connections idle (no request in progress, nothing received) for
-  ``connections.max.idle.ms`` are closed by a sweeper.
+- connections idle (no request in progress, nothing received, and nothing sent: a peer
+  that stops reading is idle too, as in Kafka) for ``connections.max.idle.ms`` are closed
+  by a sweeper. A connection closed for idleness or an error is *aborted*: its socket and
+  its queued response bytes are gone at once (a graceful close would wait for a peer that
+  does not read);
+- a peer that closes its side (EOF) or resets is gone: requests it had already sent are
+  still handled (an acks=0 produce is not lost) but answered to nobody, a long-poll
+  Fetch it was waiting on is cancelled, queued Fetches are skipped, and the socket is
+  closed at once (no CLOSE-WAIT for ``max_wait_ms``);
+- TLS (SSL and SASL_SSL listeners): the handshake runs on the accepted socket
+  (``loop.start_tls`` with the listener's context from ``broker.tls``); a failed handshake
+  (plaintext bytes on a TLS port, an expired or untrusted client certificate) closes only
+  that connection with a ``tls_handshake_failed`` line. On an SSL listener the principal
+  is the client certificate's subject mapped by ``ssl.principal.mapping.rules``
+  (``broker.ssl_principal``; no certificate: User:ANONYMOUS). TLS sent to a plaintext
+  port is recognised and logged as such;
+- guardrails shared by the broker's client listeners: ``max.connections``,
+  ``max.connections.per.ip`` (+ overrides) refuse a new connection at once,
+  ``max.connection.creation.rate`` makes it wait (``broker.connection_quotas``);
+  ``queued.max.request.bytes`` is a memory pool (``common.memory_pool``): a request's
+  body is read only once its declared size is reserved, and the reservation is returned
+  when it has been handled; connections refused by the pool stop reading until released
+  bytes let them go on. Receive scratch space is one buffer per server, not one per
+  connection.
 
 ``KafkaServer.shutdown()`` stops accepting, lets every connection finish the request it
 is handling (waiting fetches are woken), closes connections and returns.
@@ -30,10 +52,12 @@ import collections
 import contextlib
 import itertools
 import socket
+import ssl
 import time
 from typing import Any
 
 from broker.broker import Broker
+from broker.connection_quotas import ConnectionQuotas
 from broker.handlers import CloseConnection, RequestContext
 from broker.handlers.api_versions import API_KEY as API_VERSIONS_KEY
 from broker.handlers.api_versions import fallback_response
@@ -41,7 +65,9 @@ from broker.handlers.sasl import AUTHENTICATE as SASL_AUTHENTICATE
 from broker.handlers.sasl import HANDSHAKE as SASL_HANDSHAKE
 from broker.metrics import BrokerMetrics
 from broker.security.authenticator import SaslAuthenticator, SaslSession
+from broker.ssl_principal import NoMatchingRule, Rule, principal_of
 from common.logging import get_logger
+from common.memory_pool import MemoryPool
 from common.security.acl import ANONYMOUS
 from protocol.build import build
 from protocol.codec import (
@@ -62,6 +88,8 @@ SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
 #: the largest frame a SASL connection may send before it authenticates (Kafka's
 #: sasl.server.max.receive.size default)
 SASL_MAX_RECEIVE_BYTES = 512 * 1024
+#: requests that only wait: cancelled when their client goes away (Kafka closes on EOF)
+FETCH_KEY = 1
 _ids = itertools.count(1)
 
 
@@ -74,7 +102,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.server = server
         self.broker = server.broker
         self.id = next(_ids)
-        self.decoder = FrameDecoder(server.broker.config.socket_request_max_bytes)
+        self.decoder = FrameDecoder(server.broker.config.socket_request_max_bytes,
+                                    scratch=server.scratch, pool=server.pool)
         self.queue: collections.deque[Any] = collections.deque()
         self.queued_bytes = 0
         self.max_inflight = server.broker.config.strom_max_inflight_requests_per_connection
@@ -89,6 +118,19 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._close_after_write: str | None = None
         self.worker: asyncio.Task[None] | None = None
+        self.ip = ""
+        #: the peer closed or reset: queued requests are handled, answered to nobody
+        self.peer_gone = False
+        self._admitted = False  # counted by the server's ConnectionQuotas
+        self._forgotten = False
+        self._first_receive: memoryview | None = None  # sniffed for TLS on plaintext
+        self._received_any = False
+        self._current_api = -1
+        self._handler_task: asyncio.Future[Any] | None = None
+        self._write_size_seen = 0
+        self._tls_pending = False
+        self._delay = 0.0  # max.connection.creation.rate wait before serving
+        self._handshake_task: asyncio.Task[None] | None = None
         #: the authenticated principal (``User:<name>``; User:ANONYMOUS on a PLAINTEXT
         #: listener); None on a SASL listener until the client has authenticated
         self.sasl: SaslSession | None = None
@@ -105,9 +147,25 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     # ------------------------------------------------------------------ protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._tls_pending:  # called again by the TLS layer once the handshake is done
+            self._tls_ready(transport)
+            return
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.ip = str(peer[0]) if peer else ""
+        quotas = self.server.quotas
+        if quotas is not None:
+            admission = quotas.admit(self.ip, time.monotonic())
+            if admission.refused is not None:
+                self.closed = True
+                log.warning("connection_refused", peer=self.peer, listener=self.server.listener,
+                            reason=admission.refused, connections=quotas.total,
+                            from_ip=quotas.by_ip.get(self.ip, 0))
+                transport.abort()  # type: ignore[attr-defined]
+                return
+            self._admitted = True
+            self._delay = admission.delay
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -117,51 +175,187 @@ class KafkaConnection(asyncio.BufferedProtocol):
             # autotuning, which may grow further than a fixed SO_RCVBUF would.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER_BYTES)
-        transport.set_write_buffer_limits(high=4 * 1024 * 1024, low=1024 * 1024)
+        transport.set_write_buffer_limits(high=4 * 1024 * 1024, low=1024 * 1024)  # type: ignore[attr-defined]
         self.server.connections.add(self)
-        self.worker = asyncio.get_running_loop().create_task(self._run())
+        if self.server.ssl_context is not None:
+            self._start_tls(transport)
+        else:
+            self._begin()
+
+    def _begin(self) -> None:
+        """Start the worker, after the creation-rate delay (bytes that arrive meanwhile
+        queue up under the usual limits)."""
+        loop = asyncio.get_running_loop()
+        delay, self._delay = self._delay, 0.0
+        if delay > 0:  # max.connection.creation.rate: served later
+            loop.call_later(delay, self._begin)
+        elif not self.closed:
+            self.worker = loop.create_task(self._run())
+
+    def _start_tls(self, raw: asyncio.BaseTransport) -> None:
+        """Put the TLS layer between the socket and this protocol *now*: uvloop reads the
+        socket right after ``connection_made`` (``loop.start_tls`` from a task would let
+        the ClientHello reach the plaintext decoder). The layer calls ``connection_made``
+        again with the TLS transport after the handshake; a failed handshake completes
+        the waiter with the error (``_handshake``)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timeout = min(60.0, max(1.0, self.broker.config.connections_max_idle_ms / 1000))
+        layer = _ssl_protocol_type(loop)(loop, self, self.server.ssl_context, waiter, True,
+                                         None, True, timeout, None)
+        self._tls_pending = True
+        raw.set_protocol(layer)
+        layer.connection_made(raw)
+        self._handshake_task = loop.create_task(self._handshake(raw, waiter))
+
+    async def _handshake(self, raw: asyncio.BaseTransport, waiter: asyncio.Future[None]
+                         ) -> None:
+        try:
+            await waiter
+        except (ssl.SSLError, OSError, ConnectionError, TimeoutError, RuntimeError) as exc:
+            if not self.closed:
+                log.warning("tls_handshake_failed", peer=self.peer, connection=self.id,
+                            listener=self.server.listener, reason=_tls_reason(exc))
+            self.closed = True
+            with contextlib.suppress(Exception):
+                raw.abort()  # type: ignore[attr-defined]
+            self._forget()
+
+    def _tls_ready(self, tls: asyncio.BaseTransport) -> None:
+        """The handshake succeeded: serve over ``tls``; on an SSL listener the client
+        certificate names the principal."""
+        self._tls_pending = False
+        self.transport = tls  # type: ignore[assignment]
+        tls.set_write_buffer_limits(high=4 * 1024 * 1024,  # type: ignore[attr-defined]
+                                    low=1024 * 1024)
+        obj = tls.get_extra_info("ssl_object")
+        fields: dict[str, Any] = {
+            "tls_version": obj.version() if obj is not None else None,
+            "cipher": (obj.cipher() or ("?",))[0] if obj is not None else None}
+        if self.sasl is None:  # SSL: the certificate names the principal
+            try:
+                name = principal_of(tls.get_extra_info("peercert"), self.server.principal_rules)
+            except NoMatchingRule as exc:
+                self._close(f"TLS authentication failed: {exc}")
+                return
+            self.principal = f"User:{name}"
+            fields["principal"] = self.principal
+        log.info("tls_connected", peer=self.peer, connection=self.id,
+                 listener=self.server.listener, **fields)
+        self._begin()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         try:
-            return self.decoder.get_buffer()
+            view = self.decoder.get_buffer()
         except FrameError:  # already closing: give the transport somewhere to write
             return memoryview(bytearray(65536))
+        if not self._received_any:
+            self._first_receive = view
+        return view
 
     def buffer_updated(self, nbytes: int) -> None:
         if self.closed or self.draining:
             return
         self.last_active = time.monotonic()
+        first, self._first_receive = self._first_receive, None
+        self._received_any = True
         try:
             frames = self.decoder.buffer_updated(nbytes)
         except FrameError as exc:
-            self._close(f"invalid frame: {exc}")
+            if first is not None and nbytes >= 3 and first[0] == 0x16 and first[1] == 0x03 \
+                    and self.server.ssl_context is None:
+                self._close("TLS handshake on a plaintext listener",
+                            listener=self.server.listener)
+            else:
+                self._close(f"invalid frame: {exc}")
             return
-        if not frames:
+        if frames:
+            for f in frames:
+                self.queue.append(f)
+                self.queued_bytes += len(f)
+            self._wake()
+        if self.decoder.blocked:
+            self.server.wait_for_pool(self)
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Pause reading while too much waits (requests queued, the pool refused a
+        frame), resume when it does not."""
+        if self.closed or self.transport is None:
             return
+        full = len(self.queue) >= self.max_inflight or self.queued_bytes >= MAX_QUEUED_BYTES
+        if not self._reading_paused and (full or self.decoder.blocked):
+            self._reading_paused = True
+            self.transport.pause_reading()
+        elif self._reading_paused and not self.decoder.blocked and not self.draining \
+                and len(self.queue) < self.max_inflight // 2 \
+                and self.queued_bytes < MAX_QUEUED_BYTES // 2:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def pool_resumed(self) -> bool:
+        """The pool has room again: retry the blocked frame; False while still blocked."""
+        if self.closed:
+            return True
+        frames = self.decoder.resume()
         for f in frames:
             self.queue.append(f)
             self.queued_bytes += len(f)
-        if (len(self.queue) >= self.max_inflight or self.queued_bytes >= MAX_QUEUED_BYTES) \
-                and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
-        self._wake()
-
-    def eof_received(self) -> bool | None:
-        # Half-close: finish queued requests? Kafka closes; we close after the queue drains.
-        self.draining = True
-        self._wake()
+        if frames:
+            self._wake()
+        if self.decoder.blocked:
+            return False
+        self._update_reading()
         return True
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.server.connections.discard(self)
+    def _release(self, nbytes: int) -> None:
+        if self.server.pool is not None and nbytes:
+            self.server.release_pool(nbytes)
+
+    def eof_received(self) -> bool | None:
+        # Kafka closes on EOF: requests already received are handled, answered to nobody
+        self._peer_left()
+        return False
+
+    def _peer_left(self) -> None:
+        if not self.closed:
+            self.peer_gone = True
+            self.closed = True
+            if self.transport is not None:
+                with contextlib.suppress(Exception):
+                    self.transport.abort()
+        task = self._handler_task
+        if task is not None and not task.done() and self._current_api == FETCH_KEY:
+            task.cancel()  # a long poll nobody waits for
         self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._peer_left()
+        self._forget()
         if self._write_ready is not None and not self._write_ready.done():
             self._write_ready.set_result(None)
-        # A request in progress is left to finish (its response is dropped): handlers of
-        # other parts (e.g. JoinGroup) keep their state consistent that way, as in Kafka,
-        # which does not abort a request when its client disconnects.
+        # Another request in progress is left to finish (its response is dropped):
+        # handlers of other parts (e.g. JoinGroup) keep their state consistent that way, as
+        # in Kafka, which does not abort a request when its client disconnects.
+
+    def _forget(self) -> None:
+        """Leave the server's books (once): connection set, quotas, pool reservations."""
+        if self._forgotten:
+            return
+        self._forgotten = True
+        self.server.connections.discard(self)
+        if self._admitted and self.server.quotas is not None:
+            self.server.quotas.release(self.ip)
+        # Frames received and not handled are dropped now (the one being handled and,
+        # when the peer left, those still queued are released by the worker).
+        held = self.decoder.release_partial()
+        if not self.peer_gone:
+            held += self.queued_bytes
+            self.queue.clear()
+            self.queued_bytes = 0
+        if self.server.pool is not None:
+            self.server.forget_pool_waiter(self)
+            self.server.release_pool(held)
 
     def pause_writing(self) -> None:
         if self._write_ready is None or self._write_ready.done():
@@ -177,7 +371,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if w is not None and not w.done():
             w.set_result(None)
 
-    def _close(self, reason: str | None, **fields: Any) -> None:
+    def _close(self, reason: str | None, *, graceful: bool = False, **fields: Any) -> None:
+        """Close the connection. An error or idleness *aborts* it (queued output is
+        dropped, the socket goes at once); ``graceful`` lets queued output leave first
+        (after the last response of a draining or refused connection)."""
         if self.closed:
             return
         self.closed = True
@@ -185,34 +382,40 @@ class KafkaConnection(asyncio.BufferedProtocol):
             log.warning("connection_closed", peer=self.peer, connection=self.id,
                         reason=reason, **fields)
         if self.transport is not None:
-            self.transport.close()
+            if graceful:
+                self.transport.close()
+            else:
+                self.transport.abort()
         self._wake()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while not self.closed:
+            while not self.closed or (self.peer_gone and self.queue):
                 if not self.queue:
                     if self.draining:
-                        self._close(None)
+                        self._close(None, graceful=True)
                         break
                     self._wakeup = loop.create_future()
                     await self._wakeup
                     self._wakeup = None
                     continue
                 frame = self.queue.popleft()
-                self.queued_bytes -= len(frame)
-                if self._reading_paused and len(self.queue) < self.max_inflight // 2 \
-                        and self.queued_bytes < MAX_QUEUED_BYTES // 2 and not self.draining:
-                    self._reading_paused = False
-                    self.transport.resume_reading()  # type: ignore[union-attr]
+                size = len(frame)
+                self.queued_bytes -= size
+                self._update_reading()
+                if self.peer_gone and size >= 2 and frame[0] == 0 and frame[1] == FETCH_KEY:
+                    self._release(size)  # nobody waits for this long poll
+                    continue
                 self.busy = True
                 try:
                     response = await self._handle(frame)
                 finally:
                     self.busy = False
+                    self._current_api = -1
                     self.last_active = time.monotonic()
-                del frame
+                    del frame
+                    self._release(size)
                 if response is not None and not self.closed:
                     if isinstance(response, list):
                         if len(response) == 1:
@@ -224,7 +427,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
                     if self._write_ready is not None and not self._write_ready.done():
                         await self._write_ready
                 if self._close_after_write is not None:
-                    raise _Close(self._close_after_write, {})
+                    self._close(self._close_after_write, graceful=True)
+                    break
         except _Close as exc:
             self._close(str(exc.args[0]), **(exc.args[1] if len(exc.args) > 1 else {}))
         except asyncio.CancelledError:
@@ -341,8 +545,19 @@ class KafkaConnection(asyncio.BufferedProtocol):
         ctx = RequestContext(self.broker, header, self.peer, self.id, self.server.listener,
                              principal=self.principal or ANONYMOUS)
         try:
-            response = await spec.handler(ctx, request)
+            if header.api_key == FETCH_KEY:  # cancellable by the peer leaving
+                self._current_api = FETCH_KEY
+                task = self._handler_task = asyncio.ensure_future(spec.handler(ctx, request))
+                try:
+                    response = await task
+                finally:
+                    self._handler_task = None
+            else:
+                response = await spec.handler(ctx, request)
         except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self.peer_gone and current is not None and not current.cancelling():
+                return None  # the long poll of a peer that left
             raise
         except CloseConnection as exc:
             raise _Close(str(exc.args[0]) if exc.args else "closed by handler", fields) from None
@@ -376,8 +591,24 @@ def sasl_authenticator(broker: Any, listener: str) -> SaslAuthenticator | None:
 class KafkaServer:
     """Listens on the broker's listener and serves Kafka connections."""
 
-    def __init__(self, broker: Broker, listener: str = "") -> None:
+    def __init__(self, broker: Broker, listener: str = "", *,
+                 ssl_context: ssl.SSLContext | None = None,
+                 principal_rules: tuple[Rule, ...] = (Rule(),),
+                 quotas: ConnectionQuotas | None = None,
+                 pool: MemoryPool | None = None) -> None:
         self.broker = broker
+        #: TLS listeners: the context of the handshake (``broker.tls``) and the rules
+        #: mapping a client certificate's subject to its principal
+        self.ssl_context = ssl_context
+        self.principal_rules = principal_rules
+        #: connection limits shared by the broker's client listeners (None: unlimited)
+        self.quotas = quotas
+        #: queued.max.request.bytes shared by the client listeners (None: unbounded)
+        self.pool = pool
+        self._pool_waiters: collections.OrderedDict[KafkaConnection, None] = \
+            collections.OrderedDict()
+        #: the receive scratch of every connection of this server (see FrameDecoder)
+        self.scratch = bytearray(FrameDecoder.SCRATCH_BYTES)
         #: the listener name this server serves (RequestContext.listener)
         self.listener = listener
         #: the SASL authenticator of a SASL listener (None: no SASL on this listener)
@@ -411,6 +642,26 @@ class KafkaServer:
         assert self._server is not None
         await self._server.start_serving()
 
+    # ---- the memory pool (queued.max.request.bytes) ---------------------------------
+    def wait_for_pool(self, conn: KafkaConnection) -> None:
+        self._pool_waiters[conn] = None
+
+    def forget_pool_waiter(self, conn: KafkaConnection) -> None:
+        self._pool_waiters.pop(conn, None)
+
+    def release_pool(self, nbytes: int) -> None:
+        """Return ``nbytes`` to the pool; connections waiting for room go on, oldest
+        first, while there is room."""
+        pool = self.pool
+        if pool is None:
+            return
+        pool.release(nbytes)
+        while self._pool_waiters and pool.available > 0:
+            conn = next(iter(self._pool_waiters))
+            if not conn.pool_resumed():
+                break  # still refused: it stays first in line
+            self._pool_waiters.pop(conn, None)
+
     async def _sweep_idle(self) -> None:
         idle_s = self.broker.config.connections_max_idle_ms / 1000
         interval = min(max(idle_s / 4, 0.05), 5.0)
@@ -418,8 +669,17 @@ class KafkaServer:
             await asyncio.sleep(interval)
             now = time.monotonic()
             for conn in list(self.connections):
-                if not conn.busy and not conn.queue and now - conn.last_active > idle_s:
-                    conn._close("idle", idle_ms=int((now - conn.last_active) * 1000))
+                if conn.transport is not None and not conn.closed:
+                    # bytes leaving count as activity; a peer that stops reading is idle
+                    pending = conn.transport.get_write_buffer_size()
+                    if pending < conn._write_size_seen:
+                        conn.last_active = now
+                    conn._write_size_seen = pending
+                stalled = conn._write_ready is not None and not conn._write_ready.done()
+                if not conn.busy and (not conn.queue or stalled) \
+                        and now - conn.last_active > idle_s:
+                    conn._close("idle", idle_ms=int((now - conn.last_active) * 1000),
+                                unsent_bytes=conn._write_size_seen)
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting; finish in-flight requests; close every connection."""
@@ -444,7 +704,31 @@ class KafkaServer:
             for task in pending:
                 task.cancel()
         for conn in list(self.connections):
-            conn._close(None)
+            conn._close(None, graceful=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=2)
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """A short reason for a failed handshake (OpenSSL's, e.g. ``WRONG_VERSION_NUMBER`` for
+    plaintext on a TLS port, ``CERTIFICATE_VERIFY_FAILED`` / ``SSLV3_ALERT_CERTIFICATE_
+    EXPIRED`` for a refused client certificate)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"client certificate refused: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc)
+    if isinstance(exc, TimeoutError):
+        return "handshake timed out"
+    return repr(exc)
+
+
+def _ssl_protocol_type(loop: asyncio.AbstractEventLoop) -> Any:
+    """The TLS protocol layer of ``loop``'s own ``start_tls`` (uvloop's, else asyncio's)."""
+    if type(loop).__module__.startswith("uvloop"):
+        from uvloop.loop import SSLProtocol
+
+        return SSLProtocol
+    from asyncio.sslproto import SSLProtocol as AsyncioSSLProtocol
+
+    return AsyncioSSLProtocol

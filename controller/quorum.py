@@ -34,6 +34,7 @@ import dataclasses
 import itertools
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +109,7 @@ class QuorumNode:
         request_timeout_ms: int = 2000,
         fetch_max_wait_ms: int = 500,
         snapshot_every: int = 1000,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.node_id = node_id
         self.voters = dict(voters)
@@ -121,7 +123,8 @@ class QuorumNode:
         self.store: RaftStore | None = None
         self.core: RaftCore | None = None
         self.loader = MetadataLoader()
-        self.pool = ClientPool(client_id=f"strom-quorum-{node_id}")
+        #: TLS to the other voters when the controller listener is SSL
+        self.pool = ClientPool(client_id=f"strom-quorum-{node_id}", ssl_context=ssl_context)
         self.fatal: str | None = None
         self._inbox: collections.deque[Callable[[], None]] = collections.deque()
         self._wake = asyncio.Event()

@@ -12,6 +12,10 @@ with exponential backoff (``reconnect_backoff_ms`` doubling up to
 not one per request. Channels let a caller keep long-polling requests (Raft Fetch) off the
 connection its short requests (Vote, heartbeats) use.
 
+TLS: a pool made with ``ssl_context`` (an ``ssl.SSLContext`` built by the caller, e.g.
+``broker.tls.client_context``) speaks TLS on every connection, the peer's host as the
+server name (checked when the context checks host names).
+
 Errors: ``RequestError`` (a subclass of ``ConnectionError``) for every failure — connect
 refused, timeout, peer closed, undecodable response; callers retry with their own logic.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl
 import time
 from typing import Any
 
@@ -52,12 +57,14 @@ class KafkaConnection:
         self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @classmethod
-    async def open(cls, host: str, port: int, *, timeout: float, client_id: str
-                   ) -> KafkaConnection:
+    async def open(cls, host: str, port: int, *, timeout: float, client_id: str,
+                   ssl_context: ssl.SSLContext | None = None) -> KafkaConnection:
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=1 << 20), timeout)
-        except (TimeoutError, OSError) as exc:
+                asyncio.open_connection(host, port, limit=1 << 20, ssl=ssl_context,
+                                        server_hostname=host if ssl_context else None),
+                timeout)
+        except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
             raise RequestError(f"cannot connect to {host}:{port}: {exc!r}") from None
         return cls(reader, writer, client_id=client_id, peer=f"{host}:{port}")
 
@@ -133,8 +140,10 @@ class ClientPool:
     """Connections to peers by (host, port, channel) with reconnect backoff."""
 
     def __init__(self, *, client_id: str, connect_timeout: float = 2.0,
-                 reconnect_backoff_ms: int = 50, reconnect_backoff_max_ms: int = 1000) -> None:
+                 reconnect_backoff_ms: int = 50, reconnect_backoff_max_ms: int = 1000,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.client_id = client_id
+        self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
         self.backoff_ms = reconnect_backoff_ms
         self.backoff_max_ms = reconnect_backoff_max_ms
@@ -158,7 +167,8 @@ class ClientPool:
         self._connecting[key] = fut
         try:
             conn = await KafkaConnection.open(host, port, timeout=self.connect_timeout,
-                                              client_id=self.client_id)
+                                              client_id=self.client_id,
+                                              ssl_context=self.ssl_context)
         except RequestError as exc:
             delay = min(max(delay * 2, self.backoff_ms), self.backoff_max_ms)
             self._backoff[key] = (time.monotonic() + delay / 1000, delay)

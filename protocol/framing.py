@@ -25,11 +25,24 @@ Two ways to drive it:
 - ``get_buffer()`` / ``buffer_updated(n)``: the decoder owns the receive buffer (asyncio
   ``BufferedProtocol``). While a large frame is incomplete, ``get_buffer`` hands out the
   unfilled tail of that frame itself, so the kernel copies payload bytes straight into
-  place; otherwise it hands out a reusable scratch buffer, from which complete small
-  frames are copied out (the scratch is overwritten by the next receive).
+  place; otherwise it hands out a scratch buffer, from which complete small frames and
+  partial ones are copied out before ``buffer_updated`` returns. The scratch may be shared
+  by every decoder of one event loop (``scratch=``): a receive fills it and
+  ``buffer_updated`` empties it before the loop reads another socket, so an idle
+  connection holds no receive buffer at all.
+
+Memory pool (Kafka's ``queued.max.request.bytes``): with ``pool=`` every frame's declared
+size is reserved (``pool.try_reserve(size)``) as soon as its size prefix is read, before
+its body is stored. A refused reservation *blocks* the decoder: ``blocked`` is True, the
+bytes already received after that prefix are kept (at most one receive), and nothing more
+should be read until ``resume()`` (called when the pool has room again) returns the frames
+it completes. The holder of a frame releases ``len(frame)`` when done with it;
+``release_partial()`` returns the reservation of a frame still incomplete (on close).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 DEFAULT_MAX_FRAME_BYTES = 100 * 1024 * 1024
 
@@ -40,6 +53,12 @@ class FrameError(ValueError):
     """The byte stream cannot be a sequence of valid frames (bad size)."""
 
 
+class Pool(Protocol):
+    """What the decoder needs of a memory pool (``common.memory_pool.MemoryPool``)."""
+
+    def try_reserve(self, nbytes: int) -> bool: ...
+
+
 class FrameDecoder:
     """Incremental splitter of size-prefixed frames.
 
@@ -47,12 +66,13 @@ class FrameDecoder:
     """
 
     __slots__ = ("max_frame_bytes", "_size_buf", "_frame", "_size", "_filled", "_broken",
-                 "_scratch", "_direct")
+                 "_scratch", "_direct", "_pool", "_blocked", "_pending", "_reserved")
 
     SCRATCH_BYTES = 256 * 1024
-    INITIAL_FRAME_BYTES = 2 * 1024 * 1024
+    INITIAL_FRAME_BYTES = 256 * 1024
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, *,
+                 scratch: bytearray | None = None, pool: Pool | None = None) -> None:
         if max_frame_bytes < 0:
             raise ValueError("max_frame_bytes must be >= 0")
         self.max_frame_bytes = max_frame_bytes
@@ -61,8 +81,38 @@ class FrameDecoder:
         self._size = 0  # declared size of that payload (len(_frame) grows up to it)
         self._filled = 0
         self._broken = False
-        self._scratch: bytearray | None = None
+        self._scratch: bytearray | None = scratch
         self._direct = False
+        self._pool = pool
+        self._blocked = -1  # the declared size waiting for the pool (-1: not blocked)
+        self._pending = b""  # bytes received after that size prefix
+        self._reserved = 0  # reservation of the frame in _frame
+
+    @property
+    def blocked(self) -> bool:
+        """A frame's size waits for room in the pool: read nothing until ``resume()``."""
+        return self._blocked >= 0
+
+    def resume(self) -> list[Frame]:
+        """Retry the blocked reservation; return the frames the kept bytes complete."""
+        if self._blocked < 0 or self._pool is None or not self._pool.try_reserve(self._blocked):
+            return []
+        size, self._blocked = self._blocked, -1
+        pending, self._pending = self._pending, b""
+        out: list[Frame] = []
+        if size == 0 or len(pending) >= size:
+            out.append(pending[:size])
+            pending = pending[size:]
+        else:
+            self._start_frame(size)
+            self._reserved = size
+        return out + self._feed(memoryview(pending), copy_whole=False) if pending else out
+
+    def release_partial(self) -> int:
+        """The reservation held for an incomplete (or blocked-on) frame; forgets it."""
+        held = self._reserved if self._frame is not None else 0
+        self._reserved = 0
+        return held
 
     @property
     def buffered_bytes(self) -> int:
@@ -117,8 +167,12 @@ class FrameDecoder:
                 return []
             self._frame = None
             self._filled = 0
+            self._reserved = 0
             return [memoryview(frame).toreadonly()]
         assert self._scratch is not None
+        if self._blocked >= 0:  # a receive raced the pause: keep the bytes
+            self._pending += bytes(memoryview(self._scratch)[:nbytes])
+            return []
         return self._feed(memoryview(self._scratch)[:nbytes], copy_whole=True)
 
     def _grow(self, needed: int) -> None:
@@ -157,6 +211,7 @@ class FrameDecoder:
                     out.append(memoryview(frame).toreadonly())
                     self._frame = None
                     self._filled = 0
+                    self._reserved = 0
                 continue
             if self._size_buf:
                 take = min(4 - len(self._size_buf), end - pos)
@@ -172,12 +227,17 @@ class FrameDecoder:
             else:
                 self._size_buf += view[pos:end]
                 break
+            if self._pool is not None and not self._pool.try_reserve(size):
+                self._blocked = size
+                self._pending = bytes(view[pos:end])
+                break
             if end - pos >= size:
                 whole = view[pos : pos + size]
                 out.append(bytes(whole) if copy_whole else whole)
                 pos += size
             else:
                 self._start_frame(size)  # size > 0 here: size 0 took the branch above
+                self._reserved = size if self._pool is not None else 0
         return out
 
 

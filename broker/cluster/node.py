@@ -74,6 +74,7 @@ from broker.handlers import ApiHandler, RequestContext
 from broker.producer_ids import ProducerIdsUnavailable
 from broker.security.authz import StandardAuthorizer, make_authorizer
 from broker.security.gates import GuardedRegistry
+from broker.tls import peer_context
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
 from common.security.scram import ScramCredential, parse_add_scram
@@ -252,13 +253,17 @@ class ClusterNode:
             self.cluster_id = config.cluster_id or derived_cluster_id(
                 config.controller_quorum_voters)
         self.config = config.model_copy(update={"cluster_id": self.cluster_id})
+        # TLS towards the controllers' and the other brokers' listeners when those are
+        # SSL/SASL_SSL (broker.tls; TlsConfigError, a ValueError, stops startup)
+        controller_tls = peer_context(config, next(iter(sorted(names)), None))
         self.quorum = QuorumNode(
             node_id=self.node_id, voters=self.voters, directory=metadata_dir(config),
             cluster_id=self.cluster_id,
             election_timeout_ms=SINGLE_VOTER_ELECTION_TIMEOUT_MS if self.single_voter
             else config.controller_quorum_election_timeout_ms,
             fetch_timeout_ms=config.controller_quorum_fetch_timeout_ms,
-            request_timeout_ms=config.controller_quorum_request_timeout_ms)
+            request_timeout_ms=config.controller_quorum_request_timeout_ms,
+            ssl_context=controller_tls)
         self.controller: QuorumController | None = None
         if self.is_controller:
             self.controller = QuorumController(
@@ -271,7 +276,11 @@ class ClusterNode:
                 unclean_check_interval_ms=config.unclean_leader_election_interval_ms)
         self._static_defaults: BrokerDefaults | None = None
         self.broker: ClusterBroker | None = None
-        self.pool = ClientPool(client_id=f"strom-broker-{self.node_id}")
+        self.pool = ClientPool(client_id=f"strom-broker-{self.node_id}",
+                               ssl_context=controller_tls)
+        self.replica_pool = ClientPool(
+            client_id=f"strom-broker-{self.node_id}",
+            ssl_context=peer_context(config, inter or self.client_listener))
         self.incarnation_id = uuid.uuid4()
         self.broker_epoch = -1
         self.fenced = True
@@ -311,7 +320,7 @@ class ClusterNode:
             assert replicas is not None
             replicas.alter_partition = self._alter_partition
             replicas.fetcher_factory = lambda leader: ReplicaFetcher(
-                leader, replicas, self.pool, self._broker_address)
+                leader, replicas, self.replica_pool, self._broker_address)
             self.quorum.on_image(self._group_leadership)
             self._install_handlers(self.broker)
         return notes
@@ -411,7 +420,6 @@ class ClusterNode:
                 except NotControllerError:
                     pass
             await asyncio.sleep(0.1)
-
 
     async def wait_caught_up(self, timeout: float) -> bool:
         """Wait (bounded) until a quorum leader is known and the local image has applied
@@ -797,6 +805,7 @@ class ClusterNode:
         self._tasks = []
         await self.quorum.stop()
         self.pool.close()
+        self.replica_pool.close()
 
     def release_data_dir(self) -> None:
         """Release the data directory lock (last, once storage is closed)."""

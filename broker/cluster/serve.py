@@ -29,11 +29,14 @@ from typing import Any
 
 from broker.banner import ClientListener, StartupInfo, render_banner, startup_fields
 from broker.cluster.node import ClusterNode
-from broker.config import BrokerConfig, parse_address
+from broker.config import BrokerConfig, parse_address, parse_ip_overrides
+from broker.connection_quotas import ConnectionQuotas
 from broker.metrics import BrokerMetrics, node_gauges
 from broker.metrics_http import HttpServer, MetricsServer
 from broker.partition_metrics import partition_gauges
+from broker.tls import TlsConfigError, listener_tls
 from common.logging import get_logger, uses_console
+from common.memory_pool import MemoryPool
 from controller.raft_store import RaftStoreError
 
 log = get_logger("strom")
@@ -83,6 +86,24 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
 
     for key in sorted(unknown):
         log.warning("unknown_configuration_ignored", key=key)
+    try:  # key material first: a bad keystore stops startup before anything opens
+        tls = listener_tls(config)
+    except TlsConfigError as exc:
+        print(f"strom: {exc}", file=sys.stderr)
+        log.error("startup_refused", problem=str(exc))
+        return 2
+    quotas = ConnectionQuotas(
+        max_connections=config.max_connections, per_ip=config.max_connections_per_ip,
+        per_ip_overrides=parse_ip_overrides(config.max_connections_per_ip_overrides),
+        creation_rate=config.max_connection_creation_rate)
+    pool = MemoryPool(config.queued_max_request_bytes) \
+        if config.queued_max_request_bytes > 0 else None
+
+    def tls_of(name: str | None) -> dict[str, Any]:
+        entry = tls.get(name or "")
+        return {} if entry is None else {"ssl_context": entry.context,
+                                         "principal_rules": entry.principal_rules}
+
     try:
         node = ClusterNode(config)
         notes = node.open()
@@ -101,7 +122,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     controller_server = None
     ready_address: tuple[str, int] | None = None
     if node.is_controller and node.controller_listener is not None:
-        controller_server = KafkaServer(node.controller_endpoint())  # type: ignore[arg-type]
+        controller_server = KafkaServer(node.controller_endpoint(),  # type: ignore[arg-type]
+                                        **tls_of(node.controller_listener.name))
         try:
             ready_address = await controller_server.start(node.controller_listener.host,
                                                           node.controller_listener.port)
@@ -128,7 +150,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         # until it is registered and unfenced, so no client reads a Metadata answer listing
         # no broker and no leader (librdkafka then stops asking until it reconnects).
         for listener in node.client_listeners:
-            server = KafkaServer(broker, listener.name)
+            server = KafkaServer(broker, listener.name, quotas=quotas, pool=pool,
+                                 **tls_of(listener.name))
             try:
                 host, port = await server.start(listener.host, listener.port,
                                                 serving=not node.single_voter)

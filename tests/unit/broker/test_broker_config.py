@@ -108,8 +108,8 @@ MAP = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CON
 @pytest.mark.parametrize(
     ("overrides", "problem"),
     [
-        (["listeners=SSL://127.0.0.1:9093"], "listener SSL uses SSL, but Strom serves "
-                                             "PLAINTEXT and SASL_PLAINTEXT listeners only"),
+        (["max.connections.per.ip.overrides=10.0.0.1"], "'10.0.0.1' is not host:count"),
+        (["queued.max.request.bytes=0"], "must be -1 \\(unbounded\\) or > 0"),
         (["listeners=SASL_PLAINTEXT://:9093"], "Strom authenticates with PLAIN, SCRAM-SHA-256, "
                                                "SCRAM-SHA-512; got GSSAPI"),
         (["listeners=SASL_PLAINTEXT://:9093", "sasl.enabled.mechanisms=PLAIN"],
