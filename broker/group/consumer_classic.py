@@ -16,6 +16,12 @@ type ``consumer``) that joins a consumer group with members becomes one of its m
   epoch in a stable state, so the client rejoins to be reconciled; ILLEGAL_GENERATION
   for another generation. Its session timeout is its own (JoinGroup's).
 - LeaveGroup: the member is removed (a new group epoch and target for the others).
+- Online upgrade (``convert_classic_group``): a *Stable* classic group of protocol type
+  ``consumer`` that a ConsumerGroupHeartbeat joins becomes a consumer group: each member
+  keeps its assignment (parsed from its ConsumerProtocolAssignment) at member epoch =
+  the generation, the group and assignment epochs start at the generation. Its members
+  then go on as classic members of the consumer group; the new member's join bumps the
+  epoch, so they rejoin (REBALANCE_IN_PROGRESS) and are reconciled.
 
 Errors are Kafka's (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID,
 INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, GROUP_MAX_SIZE_REACHED).
@@ -30,13 +36,21 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.group.consumer_group import ConsumerGroup, ConsumerMember, MemberState, Partitions
+from broker.group.consumer_group import (
+    ConsumerGroup,
+    ConsumerMember,
+    MemberState,
+    Partitions,
+    subscription_metadata,
+)
 from broker.group.events import STORE_GROUP_ERRORS, JoinResult, SyncResult
+from broker.group.group import ClassicGroup
 from broker.group.log_format import LogFormatError, _Reader
 from broker.group.member import Token
 
 if TYPE_CHECKING:
     from broker.group.consumer_coordinator import ConsumerGroupCoordinator
+    from broker.group.consumer_records import TopicMetadata
 
 E = ErrorCode
 PROTOCOL_TYPE = "consumer"
@@ -75,6 +89,57 @@ def parse_subscription(metadata: bytes) -> Subscription | None:
         return Subscription(version, topics, owned)
     except LogFormatError:
         return None
+
+
+def parse_assignment(raw: bytes) -> dict[str, frozenset[int]] | None:
+    """ConsumerProtocolAssignment (v0-3 share the layout): version:int16
+    [topic:string [partition:int32]] user_data:bytes?; empty bytes = nothing assigned."""
+    if not raw:
+        return {}
+    try:
+        r = _Reader(raw, "ConsumerProtocolAssignment")
+        if r.i16() < 0:
+            return None
+        out: dict[str, frozenset[int]] = {}
+        for _ in range(r.array_len()):
+            topic = r.req_string()
+            out[topic] = frozenset(r.i32() for _ in range(r.array_len()))
+        return out
+    except LogFormatError:
+        return None
+
+
+def convert_classic_group(
+    classic: ClassicGroup, topics: dict[str, TopicMetadata], max_size: int
+) -> ConsumerGroup | None:
+    """The consumer group a Stable classic consumer group becomes (Kafka's online
+    upgrade), or None when it cannot be converted (not Stable, not protocol type
+    ``consumer``, too large, a subscription or assignment that does not parse)."""
+    from broker.group.state import GroupState
+
+    if (not classic.is_(GroupState.STABLE) or classic.protocol_type != PROTOCOL_TYPE
+            or not classic.members or len(classic.members) > max_size
+            or classic.pending_members):
+        return None
+    generation = classic.generation_id
+    group = ConsumerGroup(classic.group_id, group_epoch=generation,
+                          assignment_epoch=generation)
+    for m in classic.members.values():
+        subscription = parse_subscription(m.metadata_for(classic.protocol_name))
+        assignment = parse_assignment(m.assignment)
+        if subscription is None or assignment is None:
+            return None
+        assigned = {topics[t].topic_id: ps for t, ps in assignment.items()
+                    if t in topics and ps}
+        member = ConsumerMember(
+            m.member_id, m.group_instance_id, None, m.client_id, m.client_host,
+            tuple(sorted(set(subscription.topics))), None, m.rebalance_timeout_ms, None,
+            generation, generation, MemberState.STABLE, assigned, {},
+            m.session_timeout_ms, tuple((n, bytes(md)) for n, md in m.protocols))
+        group.put_member(member)
+        group.target[m.member_id] = dict(assigned)
+    group.subscription_metadata = subscription_metadata(group.members, topics)
+    return group
 
 
 def encode_assignment(partitions: dict[str, Sequence[int]]) -> bytes:

@@ -29,8 +29,10 @@ port before the in-memory state changes) with:
   ConsumerGroupHeartbeat, an empty consumer group becomes classic on a JoinGroup; a
   JoinGroup to a consumer group with members makes a classic member of it
   (``consumer_classic``: JoinGroup/SyncGroup/Heartbeat/LeaveGroup served from the consumer
-  group's assignment); a ConsumerGroupHeartbeat to a classic group with members answers
-  GROUP_ID_NOT_FOUND (the online upgrade of a live classic group is not done).
+  group's assignment); a ConsumerGroupHeartbeat to a Stable classic consumer group with
+  members converts it (Kafka's online upgrade: every member keeps its assignment and goes
+  on as a classic member), to any other non-empty classic group answers
+  GROUP_ID_NOT_FOUND.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ from kio.schema.errors import ErrorCode
 from broker.group.config import GroupConfig
 from broker.group.consumer_assignors import ASSIGNORS
 from broker.group.consumer_classic import (
+    PROTOCOL_TYPE,
     classic_heartbeat,
     classic_join,
     classic_leave,
     classic_sync,
+    convert_classic_group,
 )
 from broker.group.consumer_config import ConsumerGroupConfig
 from broker.group.consumer_group import (
@@ -94,7 +98,11 @@ from broker.group.consumer_records import (
 )
 from broker.group.coordinator import GroupCoordinator
 from broker.group.events import (
+    HEARTBEAT_TIMER,
+    JOIN_TIMER,
+    PENDING_TIMER,
     STORE_GROUP_ERRORS,
+    SYNC_TIMER,
     KeyValue,
     ListedGroup,
     OffsetCommit,
@@ -103,6 +111,7 @@ from broker.group.events import (
     join_error,
 )
 from broker.group.group import ClassicGroup, CommittedOffset, GroupSummary
+from broker.group.log_format import GroupKey, GroupValue, encode_group_key, encode_group_value
 from broker.group.member import Token
 from broker.group.state import GroupState
 from broker.group.timers import TimerQueue
@@ -322,14 +331,21 @@ class ConsumerGroupCoordinator(GroupCoordinator):
     ) -> HeartbeatResult:
         cfg = self.consumer_config
         group = self.consumer_groups.get(group_id)
-        new_group = group is None
+        new_group = False
         if group is None:
-            if not self._holder_is_empty(group_id):
-                return _fail(E.group_id_not_found, f"Group {group_id} is not a consumer group.")
             if member_epoch != JOIN_EPOCH:
                 return _fail(E.unknown_member_id,
                              f"Member {member_id} is not a member of group {group_id}.")
-            group = ConsumerGroup(group_id)
+            if self._holder_is_empty(group_id):
+                group, new_group = ConsumerGroup(group_id), True
+            else:  # a classic group with members: Kafka's online upgrade, when it can
+                upgraded = self._cg_upgrade(group_id, now_ms)
+                if upgraded is None:
+                    return _fail(E.group_id_not_found,
+                                 f"Group {group_id} is not a consumer group.")
+                if isinstance(upgraded, ErrorCode):
+                    return _fail(STORE_GROUP_ERRORS.get(upgraded, upgraded))
+                group = upgraded
         old: ConsumerMember | None = group.members.get(member_id)
         replaced: ConsumerMember | None = None  # a static member this one takes over
         if member_epoch == JOIN_EPOCH:
@@ -473,6 +489,50 @@ class ConsumerGroupCoordinator(GroupCoordinator):
         self._arm_session(group_id, member_id, now_ms)
         self._arm_revocation(group_id, old, updated, now_ms)
         return E.none, updated
+
+    def _cg_upgrade(self, group_id: str, now_ms: int) -> ConsumerGroup | ErrorCode | None:
+        """Convert a Stable classic consumer group with members into a consumer group
+        (``consumer_classic.convert_classic_group``) and persist it: None when it cannot
+        be converted, the append error when it could not be written."""
+        holder = self.groups[group_id]
+        group = convert_classic_group(holder, self.topic_metadata,
+                                      self.consumer_config.max_size)
+        if group is None:
+            return None
+        # the classic record is overwritten by an Empty one, not deleted: a tombstone
+        # would drop the group's committed offsets on replay
+        records: list[KeyValue] = [(
+            encode_group_key(GroupKey(group_id)),
+            encode_group_value(GroupValue(PROTOCOL_TYPE, holder.generation_id, None, None,
+                                          now_ms, ())),
+        )]
+        for m in group.members.values():
+            records.append(self._member_metadata_record(group_id, m))
+            records.append((encode_key(ConsumerKey(TARGET_ASSIGNMENT_MEMBER, group_id,
+                                                   m.member_id)),
+                            encode_target_member(group.target[m.member_id])))
+            records.append(self._current_assignment_record(group_id, m))
+        records += [
+            (encode_key(ConsumerKey(PARTITION_METADATA, group_id)),
+             encode_partition_metadata(group.subscription_metadata)),
+            (encode_key(ConsumerKey(GROUP_METADATA, group_id)),
+             encode_epoch_value(group.group_epoch)),
+            (encode_key(ConsumerKey(TARGET_ASSIGNMENT_METADATA, group_id)),
+             encode_epoch_value(group.assignment_epoch)),
+        ]
+        error = self._append(group_id, records)
+        if error is not E.none:
+            return error
+        for mid in list(holder.members) + list(holder.pending_members):
+            self._timers.cancel((HEARTBEAT_TIMER, group_id, mid))
+            self._timers.cancel((PENDING_TIMER, group_id, mid))
+        self._timers.cancel((JOIN_TIMER, group_id))
+        self._timers.cancel((SYNC_TIMER, group_id))
+        self.consumer_groups[group_id] = group
+        self._adopt_holder(group_id, now_ms)
+        for mid in group.members:
+            self._arm_session(group_id, mid, now_ms)
+        return group
 
     def _cg_leave(self, now_ms: int, group_id: str, member_id: str, member_epoch: int,
                instance_id: str | None) -> HeartbeatResult:

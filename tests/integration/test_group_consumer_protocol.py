@@ -445,3 +445,34 @@ def test_a_classic_kafka_python_member_joins_a_consumer_group(
         wait_until(lambda: split(members, topic, 6), 45, what="the 3 others share it all")
     finally:
         classic.close()
+
+
+def test_a_live_classic_group_is_upgraded_when_a_consumer_protocol_member_joins(
+    bootstrap: str, members: list[Member]
+) -> None:
+    from test_group_support import CHILD_KAFKA_PYTHON
+
+    topic, group = unique_topic("cgup"), unique_topic("g")
+    create_topic(bootstrap, topic, 6)
+    classic = ChildConsumer(CHILD_KAFKA_PYTHON, [bootstrap, group, topic, "2000"])
+    try:
+        wait_until(lambda: classic.current() == list(range(6)), 45,
+                   what="a Stable classic group")
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+
+        def group_type() -> Any:
+            listed = admin.list_consumer_groups().result(15)
+            return {g.group_id: g.type for g in listed.valid}.get(group)
+
+        assert group_type() == ConsumerGroupType.CLASSIC
+        members.append(Member(bootstrap, group, [topic]))
+        m = members[0]
+
+        def shared() -> bool:
+            mine, theirs = m.partitions(topic), set(classic.current())
+            return len(mine) == len(theirs) == 3 and not mine & theirs
+
+        wait_until(shared, 45, what="the classic member and the new one share the topic")
+        assert group_type() == ConsumerGroupType.CONSUMER
+    finally:
+        classic.close()

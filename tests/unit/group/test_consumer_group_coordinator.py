@@ -466,3 +466,51 @@ def test_a_joingroup_member_cannot_heartbeat_with_the_consumer_protocol_at_its_e
     # rejoining with epoch 0 switches it to the consumer protocol
     assert cg.hb("k", 0).error == E.none
     assert not cg.coord.consumer_groups["g"].members["k"].uses_classic_protocol
+
+
+def test_online_upgrade_of_a_stable_classic_group():
+    from broker.group.consumer_classic import encode_assignment, parse_assignment
+
+    cg = CG()
+    c = cg.coord
+
+    def join(token: int, member: str = "") -> object:
+        c.join_group(token, cg.now, group_id="g", member_id=member, group_instance_id=None,
+                     client_id="kp", client_host="/h", session_timeout_ms=10_000,
+                     rebalance_timeout_ms=20_000, protocol_type="consumer",
+                     require_known_member_id=False, protocols=[("range", _subscription("t"))])
+        cg.advance(1)
+        [done] = c.drain_completions()
+        return done
+
+    j = join(1)
+    assert j.error == E.none and j.leader_id == j.member_id
+    c.sync_group(2, cg.now, group_id="g", generation_id=j.generation_id,
+                 member_id=j.member_id, group_instance_id=None, protocol_type="consumer",
+                 protocol_name="range",
+                 assignments={j.member_id: encode_assignment({"t": list(range(6))})})
+    [sync] = c.drain_completions()
+    assert sync.error == E.none and c.groups["g"].state.value == "Stable"
+    gen, k = j.generation_id, j.member_id
+    # a consumer-protocol member joins: the group converts, k keeps its 6 partitions
+    r = cg.hb("c")
+    assert r.error == E.none and c.group_type("g") == "consumer"
+    group = c.consumer_groups["g"]
+    assert group.members[k].uses_classic_protocol and cg.assigned(k) == set(range(6))
+    assert group.members[k].member_epoch == gen and group.group_epoch == gen + 1
+    assert cg.assigned("c") == set()  # k still holds them all
+    assert c.heartbeat(cg.now, group_id="g", generation_id=gen, member_id=k,
+                       group_instance_id=None) == E.rebalance_in_progress
+    j2 = join(3, k)  # the eager client rejoins owning nothing: it keeps 3, frees 3
+    assert j2.error == E.none and len(cg.assigned(k)) == 3
+    cg.settle(["c"])
+    assert cg.assigned("c") == set(range(6)) - cg.assigned(k)
+    c.sync_group(4, cg.now, group_id="g", generation_id=j2.generation_id, member_id=k,
+                 group_instance_id=None, protocol_type="consumer", protocol_name="range",
+                 assignments={})
+    [s2] = c.drain_completions()
+    assert parse_assignment(s2.assignment) == {"t": frozenset(cg.assigned(k))}
+    # the conversion is durable, and the classic record no longer lists k
+    fresh = CG(store=cg.store).coord
+    assert fresh.group_type("g") == "consumer" and not fresh.groups["g"].members
+    assert set(fresh.consumer_groups["g"].members) == {k, "c"}
