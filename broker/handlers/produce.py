@@ -14,8 +14,8 @@ in Produce below v7 → UNSUPPORTED_COMPRESSION_TYPE (KIP-110). From v8 a refuse
 carries ``record_errors`` (KIP-467: the index of each offending record in its batch) and
 ``error_message``. A duplicate of one of the producer's last five batches answers NONE
 with the original offset and appends nothing. A transactional batch for a partition not
-in its producer's ongoing transaction is refused with INVALID_TXN_STATE when this node
-coordinates the transactional id (``broker.txn.handlers.verify_produce``).
+in its producer's ongoing transaction is refused with INVALID_TXN_STATE (KIP-890 part 1,
+``broker.txn.verification``).
 
 acks=0: no response; if any partition failed the connection is closed (as Kafka does), so
 the producer notices and refreshes metadata.
@@ -114,9 +114,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         answers.append((name, parts))
     transactional_id = getattr(request, "transactional_id", None)
     if transactional_id is not None and entries:
-        from broker.txn.handlers import verify_produce
+        from broker.txn.verification import verify_produce
 
-        refused = verify_produce(broker, transactional_id, entries)
+        refused = await verify_produce(broker, transactional_id, entries)
         if refused:
             entries = _refuse(answers, entries, refused)
     results = iter(await broker.replica_manager.append_records(

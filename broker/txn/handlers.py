@@ -1,11 +1,13 @@
-"""Transaction APIs (transaction version 1): AddPartitionsToTxn (24) v0-3, AddOffsetsToTxn
+"""Transaction APIs (transaction version 1): AddPartitionsToTxn (24) v0-5, AddOffsetsToTxn
 (25) v0-3, EndTxn (26) v0-3, WriteTxnMarkers (27) v1, TxnOffsetCommit (28) v0-3,
 DescribeTransactions (65) v0, ListTransactions (66) v0-1. InitProducerId with a
 transactional id is ``init_transactional`` (the core InitProducerId handler calls it).
 
-Not served: AddPartitionsToTxn v4+ (the broker-to-coordinator verify-only batch of
-KIP-890 part 1), EndTxn v4+/InitProducerId v6 and Produce-implied partitions (KIP-890
-part 2, transaction version 2), so clients use the version 1 protocol.
+AddPartitionsToTxn v4-5 is KIP-890 part 1's batched form that partition leaders send to
+check (``verify_only``) that a transactional batch's partition is in the transaction
+(``broker.txn.verification``). Not served: EndTxn v4+/InitProducerId v6 and
+Produce-implied partitions (KIP-890 part 2, transaction version 2), so clients use the
+version 1 protocol.
 
 Error codes are Kafka's; PRODUCER_FENCED (KIP-588) is answered as INVALID_PRODUCER_EPOCH
 to request versions before it: InitProducerId < 4, AddPartitionsToTxn/AddOffsetsToTxn/
@@ -85,6 +87,8 @@ async def init_transactional(ctx: RequestContext, request: Any) -> Any:
 # ---- AddPartitionsToTxn ----------------------------------------------------------------------
 async def handle_add_partitions(ctx: RequestContext, request: Any) -> Any:
     version = ctx.api_version
+    if version >= 4:
+        return await _add_partitions_batched(ctx, request)
     tid = request.v3_and_below_transactional_id
     pid = request.v3_and_below_producer_id
     epoch = request.v3_and_below_producer_epoch
@@ -105,6 +109,40 @@ async def handle_add_partitions(ctx: RequestContext, request: Any) -> Any:
             {"partition_index": p, "partition_error_code": errors[(t.name, int(p))]}
             for p in t.partitions]}
         for t in topics]})
+
+
+async def _add_partitions_batched(ctx: RequestContext, request: Any) -> Any:
+    """v4+ (KIP-890 part 1, sent by brokers): several transactions per request; each
+    ``verify_only`` one answers whether its partitions are in the ongoing transaction
+    (NONE or INVALID_TXN_STATE, or the producer's error), the others are added as v3
+    adds them."""
+    service = service_for(ctx.broker)
+    results = []
+    changed = False
+    for txn in request.transactions:
+        wanted = [(t.name, int(p)) for t in txn.topics for p in t.partitions]
+        if txn.verify_only:
+            errors = {tp: int(c) for tp, c in service.coordinator.verify(
+                txn.transactional_id, txn.producer_id, txn.producer_epoch, wanted).items()}
+        else:
+            unknown = {tp for tp in wanted if not topic_partition_known(ctx, *tp)}
+            if unknown:
+                errors = {tp: int(E.unknown_topic_or_partition if tp in unknown
+                                  else E.operation_not_attempted) for tp in wanted}
+            else:
+                code = service.call("add_partitions", wall_ms(), txn.transactional_id,
+                                    txn.producer_id, txn.producer_epoch, wanted)
+                changed = changed or code == E.none
+                errors = dict.fromkeys(wanted, int(code))
+        results.append({"transactional_id": txn.transactional_id, "topic_results": [
+            {"name": t.name, "results_by_partition": [
+                {"partition_index": p, "partition_error_code": errors[(t.name, int(p))]}
+                for p in t.partitions]}
+            for t in txn.topics]})
+    if changed:
+        await service.replicated()
+    return ctx.build_response({"throttle_time": 0, "error_code": 0,
+                               "results_by_transaction": results})
 
 
 # ---- AddOffsetsToTxn -------------------------------------------------------------------------
@@ -254,7 +292,7 @@ def on_broker_start(broker: Any) -> None:
 
 
 HANDLERS = [
-    ApiHandler(24, 0, 3, handle_add_partitions),
+    ApiHandler(24, 0, 5, handle_add_partitions),
     ApiHandler(25, 0, 3, handle_add_offsets),
     ApiHandler(26, 0, 3, handle_end_txn),
     ApiHandler(27, 1, 1, handle_write_txn_markers),
@@ -263,32 +301,3 @@ HANDLERS = [
     ApiHandler(66, 0, 1, handle_list_transactions),
 ]
 
-
-def verify_produce(broker: Any, transactional_id: str,
-                   entries: list[tuple[tuple[str, int], bytes]]) -> dict[tuple[str, int], int]:
-    """Produce from a transactional producer (KIP-890 part 1's check, in-process): each
-    partition whose transactional batch is not part of the id's ongoing transaction is
-    refused (INVALID_TXN_STATE, or the producer's PRODUCER_FENCED /
-    INVALID_PRODUCER_ID_MAPPING). Only when this node coordinates the id; elsewhere the
-    partition leader trusts the client, as Kafka with verification disabled."""
-    from protocol.records import InvalidRecordBatch, parse_header
-
-    service = broker.extensions.get("transactions")
-    if service is None or not service.store.owns(
-            service.coordinator.partition_for(transactional_id)):
-        return {}
-    refused: dict[tuple[str, int], int] = {}
-    for tp, records in entries:
-        try:
-            header = parse_header(records)
-        except InvalidRecordBatch:
-            continue  # the partition log answers CORRUPT_MESSAGE
-        if not header.is_transactional or header.is_control:
-            continue
-        code = service.coordinator.verify(transactional_id, header.producer_id,
-                                          header.producer_epoch, [tp])[tp]
-        if code == E.producer_fenced:
-            code = E.invalid_producer_epoch  # what a partition leader answers a zombie
-        if code != E.none:
-            refused[tp] = int(code)
-    return refused

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from kio.schema.errors import ErrorCode
 
 from tests.e2e.test_cluster import Cluster, create_topic, wait_until
 
@@ -74,6 +75,27 @@ def test_transaction_across_three_leaders(cluster: Cluster) -> None:
     assert everything == {i: [b"commit-%d" % i, b"abort-%d" % i, b"last-%d" % i]
                           for i in range(3)}
 
+    # KIP-890 part 1 across brokers: a leader that does not coordinate the id asks the
+    # coordinator (AddPartitionsToTxn v4 verify_only) before it takes a transactional
+    # batch; one for a partition outside the transaction is refused
+    from net.wire import WireClient
+    from tests.integration.test_txn_protocol import add_partitions, end, init, produce_txn
+
+    tid = f"verify-{topic}"
+    coordinator = coordinator_of(bootstrap, tid)
+    part, leader = next((p_, n) for p_, n in leaders.items() if n != coordinator)
+    with WireClient(*_addr(cluster.bootstrap(coordinator)), timeout=20.0) as coord, \
+            WireClient(*_addr(cluster.bootstrap(leader)), timeout=20.0) as lead:
+        code, pid, epoch = init(coord, tid)
+        assert code == 0
+        assert produce_txn(lead, tid, topic, pid, epoch, 0, b"stray", part) == \
+            ErrorCode.invalid_txn_state
+        assert add_partitions(coord, tid, pid, epoch, {topic: [part]}) == {
+            (topic, part): ErrorCode.none}
+        assert produce_txn(lead, tid, topic, pid, epoch, 0, b"verified", part) == \
+            ErrorCode.none
+        assert end(coord, tid, pid, epoch, False) == ErrorCode.none
+
     # consume-transform-produce across brokers: the offsets commit with the transaction
     group, sink = f"g-{topic}", f"sink-{topic}"
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
@@ -97,11 +119,17 @@ def test_transaction_across_three_leaders(cluster: Cluster) -> None:
     try:
         offsets = check.committed([TopicPartition(topic, i) for i in range(3)],
                                   timeout=DEADLINE_S)
-        # each partition: commit-i, marker, abort-i, marker, last-i, marker; the
-        # consumer's position has moved past the last marker (as against Kafka)
-        assert [tp.offset for tp in offsets] == [6, 6, 6]
+        # each partition: commit-i, marker, abort-i, marker, last-i, marker (and the
+        # aborted "verified" record and its marker on ``part``); the consumer's position
+        # has moved past the last marker (as against Kafka)
+        assert [tp.offset for tp in offsets] == [8 if i == part else 6 for i in range(3)]
     finally:
         check.close()
+
+
+def _addr(bootstrap: str) -> tuple[str, int]:
+    host, _, port = bootstrap.rpartition(":")
+    return host, int(port)
 
 
 def coordinator_of(bootstrap: str, transactional_id: str) -> int:

@@ -64,13 +64,13 @@ def end(wire: WireClient, tid: str, pid: int, epoch: int, commit: bool) -> E:
 
 
 def produce_txn(wire: WireClient, tid: str, topic: str, pid: int, epoch: int, seq: int,
-                value: bytes) -> E:
+                value: bytes, partition: int = 0) -> E:
     batch = build_batch([Record(timestamp=1, key=None, value=value)], producer_id=pid,
                         producer_epoch=epoch, base_sequence=seq, is_transactional=True)
     r = wire.request(pr.ProduceRequest(
         transactional_id=tid, acks=-1, timeout=datetime.timedelta(seconds=10),
         topic_data=(pr.TopicProduceData(name=topic, partition_data=(
-            pr.PartitionProduceData(index=0, records=batch),)),)))
+            pr.PartitionProduceData(index=partition, records=batch),)),)))
     return r.responses[0].partition_responses[0].error_code
 
 
@@ -87,7 +87,7 @@ def test_api_versions_advertise_transaction_version_1(wire: WireClient) -> None:
                                         client_software_version="1"))
     ranges = {int(k.api_key): (int(k.min_version), int(k.max_version)) for k in r.api_keys}
     assert {key: ranges.get(key) for key in (22, 24, 25, 26, 27, 28, 65, 66)} == {
-        22: (0, 5), 24: (0, 3), 25: (0, 3), 26: (0, 3), 27: (1, 1), 28: (0, 3),
+        22: (0, 5), 24: (0, 5), 25: (0, 3), 26: (0, 3), 27: (1, 1), 28: (0, 3),
         65: (0, 0), 66: (0, 1)}
     # no transaction.version feature (KIP-890 part 2 is not served)
     assert all(f.name != "transaction.version" for f in r.supported_features)
@@ -144,6 +144,33 @@ def test_bad_input_gets_kafkas_error_codes(wire: WireClient, bootstrap: str) -> 
     assert code == E.none and (pid2, epoch2) == (pid, epoch + 2)
     assert add_partitions(wire, tid, pid2, epoch2, {topic: [0]}) == {(topic, 0): E.none}
     assert end(wire, tid, pid2, epoch2, False) == E.none
+
+
+def test_verify_only_batch_of_kip890_part1(wire: WireClient, bootstrap: str) -> None:
+    """AddPartitionsToTxn v4 as partition leaders send it: verify_only transactions say
+    whether partitions are in the ongoing transaction; others are added (as v3)."""
+    from kio.schema.add_partitions_to_txn.v4 import request as apt4
+
+    topic = ready_topic(bootstrap)
+    tid = f"ver-{uuid.uuid4().hex[:8]}"
+    _, pid, epoch = init(wire, tid)
+
+    def batch(verify: bool, epoch_: int, partitions: tuple[int, ...]) -> dict:
+        r = wire.request(apt4.AddPartitionsToTxnRequest(transactions=(
+            apt4.AddPartitionsToTxnTransaction(
+                transactional_id=tid, producer_id=pid, producer_epoch=epoch_,
+                verify_only=verify, topics=(apt4.AddPartitionsToTxnTopic(
+                    name=topic, partitions=partitions),)),)))
+        assert r.error_code == E.none
+        [result] = r.results_by_transaction
+        return {p.partition_index: p.partition_error_code
+                for t in result.topic_results for p in t.results_by_partition}
+
+    assert batch(True, epoch, (0,)) == {0: E.invalid_txn_state}  # nothing ongoing
+    assert batch(False, epoch, (0,)) == {0: E.none}  # added on the producer's behalf
+    assert batch(True, epoch, (0,)) == {0: E.none}
+    assert batch(True, epoch + 1, (0,)) == {0: E.producer_fenced}
+    assert end(wire, tid, pid, epoch, False) == E.none
 
 
 def test_admin_views_of_an_open_transaction(wire: WireClient, bootstrap: str) -> None:
