@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run cluster test lint bench bench-storage bench-recompression bench-kinesis bench-failover clean kcat \
+.PHONY: run cluster test lint bench bench-storage bench-recompression bench-kinesis bench-txn bench-failover clean kcat \
 	chromium console-screenshot
 
 $(BIN)/python:
@@ -60,6 +60,9 @@ bench-recompression: $(STAMP)
 
 bench-kinesis: $(STAMP)
 	$(BIN)/python -m bench.kinesis
+
+bench-txn: $(STAMP)
+	$(BIN)/python -m bench.txn
 
 # KILLS=10 for a shorter soak
 bench-failover: $(STAMP)
