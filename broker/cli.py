@@ -73,7 +73,9 @@ async def serve(config, unknown: dict[str, str], ready_file: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from broker.tools import join_negative_values
+
+    args = _parser().parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     if args.command == "quorum":
         from broker.cluster import quorum_cli
 

@@ -25,3 +25,25 @@ def add_parsers(sub: Any) -> None:
     produce_cmd.add_parser(sub, common)
     consume_cmd.add_parser(sub, common_options(with_format=False))
     cluster_cmd.add_parser(sub, common)
+
+
+# options whose value may be a duration ago, "-1h": argparse would take it for an option
+NEGATIVE_VALUE_OPTIONS = frozenset({"--offset", "-o", "--to", "--shift-by"})
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``["--offset", "-1h"]`` → ``["--offset=-1h"]`` so a duration ago can be typed as
+    it reads; other arguments are left alone."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg in NEGATIVE_VALUE_OPTIONS and len(nxt) > 1 and nxt[0] == "-" and \
+                (nxt[1].isdigit() or nxt[1] in "Pp"):
+            out.append(f"{arg}={nxt}")
+            i += 2
+        else:
+            out.append(arg)
+            i += 1
+    return out

@@ -31,7 +31,7 @@ def add_parser(sub: Any, connection: Any) -> None:
              "strom consume orders --offset earliest -n 10 --format json", [connection])
     p.add_argument("topic")
     p.add_argument("--offset", "-o", default=None, metavar="POSITION",
-                   help=f"where to start: {FORMS}; write --offset=-1h (default: latest; "
+                   help=f"where to start: {FORMS} (default: latest; "
                         "with --group its committed offsets, else earliest)")
     p.add_argument("--partition", "-p", type=int, action="append",
                    help="only this partition (repeatable)")

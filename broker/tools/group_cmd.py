@@ -48,7 +48,7 @@ def add_parser(sub: Any, common: Any) -> None:
     p.set_defaults(run=delete)
 
     p = leaf(gsub, "seek", "reset a group's committed offsets (the group must be empty)",
-             "strom group seek billing --topic orders --to=-1h --dry-run", [common])
+             "strom group seek billing --topic orders --to -1h --dry-run", [common])
     p.add_argument("group")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--topic", action="append", metavar="TOPIC[:P,P...]",
@@ -63,7 +63,7 @@ def add_parser(sub: Any, common: Any) -> None:
     to.add_argument("--by-duration", metavar="DURATION", help="e.g. 1h, 15m, PT1H: that long ago")
     to.add_argument("--shift-by", type=int, metavar="N", help="committed offset + N (may be < 0)")
     to.add_argument("--to", metavar="POSITION",
-                    help="earliest, latest, N, @TIME or -DURATION (write --to=-1h)")
+                    help="earliest, latest, N, @TIME or -DURATION (e.g. --to -1h)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.set_defaults(run=seek)
 
