@@ -176,7 +176,15 @@ class ClusterStreams:
 
 
 def iterator_key(config: BrokerConfig, cluster_id: str) -> bytes:
-    secret = config.strom_kinesis_iterator_secret or f"strom-kinesis-iterators:{cluster_id}"
+    """The cluster's HMAC key for shard iterators and relayed requests: from
+    ``strom.kinesis.iterator.secret``; unset, from the cluster id and, when access keys
+    are configured, their secrets (the cluster id alone is public: Kafka clients read it,
+    and a relayed request skips SigV4)."""
+    secret = config.strom_kinesis_iterator_secret
+    if not secret:
+        keys = parse_access_keys(config.strom_kinesis_access_keys)
+        secret = "\n".join([f"strom-kinesis-iterators:{cluster_id}",
+                             *(f"{k}:{v}" for k, v in sorted(keys.items()))])
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 

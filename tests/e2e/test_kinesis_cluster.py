@@ -1,7 +1,9 @@
 """The Kinesis API on a 3-broker cluster (RF 3): puts and reads through one broker's HTTP
 listener reach shards led by the others (forwarded to the leader's listener), every
 broker describes the same stream, and puts keep working across a kill -9 of a shard's
-leader with no acknowledged record lost or read twice."""
+leader with no acknowledged record lost or read twice. SigV4 keys are configured: relayed
+requests are trusted by the leader (their proof of the first broker's check), clients
+sign once."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from tests.support.kinesis import OVERRIDES, client, kinesis_url
 
 pytestmark = pytest.mark.timeout(150)
 MAX_HASH = (1 << 128) - 1
+KEY, SECRET = "AKIDE2ECLUSTER", "cluster-secret"
 
 
 def _read_shard(kin: Any, name: str, shard: str) -> list[dict[str, Any]]:
@@ -40,11 +43,12 @@ def _read_all(kin: Any, name: str, shards: int) -> list[bytes]:
 
 def test_one_brokers_api_serves_every_shard_across_a_leader_kill(tmp_path: Path) -> None:
     cluster = Cluster(tmp_path, overrides={**OVERRIDES, "default.replication.factor": "3",
-                                           "min.insync.replicas": "2"})
+                                           "min.insync.replicas": "2",
+                                           "strom.kinesis.access.keys": f"{KEY}:{SECRET}"})
     try:
         cluster.start()
         urls = {i: kinesis_url(n) for i, n in cluster.nodes.items()}
-        kin = client(urls[1])
+        kin = client(urls[1], key=KEY, secret=SECRET)
         name = unique_topic("kc")
         kin.create_stream(StreamName=name, ShardCount=3)
 
@@ -65,14 +69,15 @@ def test_one_brokers_api_serves_every_shard_across_a_leader_kill(tmp_path: Path)
         for i in range(6):
             kin.put_record(StreamName=name, PartitionKey=f"single-{i}", Data=b"s%d" % i)
         sent += [b"s%d" % i for i in range(6)]
-        other = client(urls[2])
+        other = client(urls[2], key=KEY, secret=SECRET)
         assert sorted(_read_all(other, name, 3)) == sorted(sent)
         for url in urls.values():
-            desc = client(url).describe_stream(StreamName=name)["StreamDescription"]
+            desc = client(url, key=KEY, secret=SECRET).describe_stream(
+                StreamName=name)["StreamDescription"]
             assert len(desc["Shards"]) == 3
 
         # document changes through every broker at once: serialized on one, none lost
-        clients = {i: client(url) for i, url in urls.items()}
+        clients = {i: client(url, key=KEY, secret=SECRET) for i, url in urls.items()}
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(lambda i: clients[i].add_tags_to_stream(
                 StreamName=name, Tags={f"from-{i}": "x"}), clients))
@@ -114,7 +119,7 @@ def _retrying_client(url: str) -> Any:
     import boto3
 
     return boto3.client("kinesis", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test",
+                        aws_access_key_id=KEY, aws_secret_access_key=SECRET,
                         config=Config(retries={"max_attempts": 20, "mode": "standard"},
                                       connect_timeout=5, read_timeout=40))
 
