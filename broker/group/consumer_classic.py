@@ -179,7 +179,7 @@ def _ids(coord: ConsumerGroupCoordinator, owned: dict[str, frozenset[int]]) -> P
     return out
 
 
-def _names(coord: ConsumerGroupCoordinator, assigned: Partitions) -> dict[str, list[int]]:
+def topic_names_of(coord: ConsumerGroupCoordinator, assigned: Partitions) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for topic_id, ps in assigned.items():
         name = coord.topic_name(topic_id)
@@ -280,7 +280,7 @@ def classic_sync(
     ):
         return SyncResult(token, E.inconsistent_group_protocol)
     coord._arm_session(group.group_id, member_id, now_ms)
-    return SyncResult(token, E.none, encode_assignment(_names(coord, member.assigned)),
+    return SyncResult(token, E.none, encode_assignment(topic_names_of(coord, member.assigned)),
                       PROTOCOL_TYPE, name)
 
 

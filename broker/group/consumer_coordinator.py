@@ -32,7 +32,8 @@ port before the in-memory state changes) with:
   group's assignment); a ConsumerGroupHeartbeat to a Stable classic consumer group with
   members converts it (Kafka's online upgrade: every member keeps its assignment and goes
   on as a classic member), to any other non-empty classic group answers
-  GROUP_ID_NOT_FOUND.
+  GROUP_ID_NOT_FOUND; a consumer group left with JoinGroup members only becomes classic
+  again (``_cg_maybe_downgrade``, Kafka's online downgrade).
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ from broker.group.config import GroupConfig
 from broker.group.consumer_assignors import ASSIGNORS
 from broker.group.consumer_classic import (
     PROTOCOL_TYPE,
+    chosen_protocol,
     classic_heartbeat,
     classic_join,
     classic_leave,
     classic_sync,
     convert_classic_group,
+    encode_assignment,
+    topic_names_of,
 )
 from broker.group.consumer_config import ConsumerGroupConfig
 from broker.group.consumer_group import (
@@ -111,8 +115,14 @@ from broker.group.events import (
     join_error,
 )
 from broker.group.group import ClassicGroup, CommittedOffset, GroupSummary
-from broker.group.log_format import GroupKey, GroupValue, encode_group_key, encode_group_value
-from broker.group.member import Token
+from broker.group.log_format import (
+    GroupKey,
+    GroupValue,
+    MemberValue,
+    encode_group_key,
+    encode_group_value,
+)
+from broker.group.member import Member, Token
 from broker.group.state import GroupState
 from broker.group.timers import TimerQueue
 
@@ -204,6 +214,7 @@ class ConsumerGroupCoordinator(GroupCoordinator):
                     epoch == member.member_epoch
                 ):
                     self._remove_members(group, [member_id], now_ms)
+            self._cg_maybe_downgrade(group_id, now_ms)
         super().tick(now_ms)
 
     def _arm_session(self, group_id: str, member_id: str, now_ms: int) -> None:
@@ -534,6 +545,50 @@ class ConsumerGroupCoordinator(GroupCoordinator):
             self._arm_session(group_id, mid, now_ms)
         return group
 
+    def _cg_maybe_downgrade(self, group_id: str, now_ms: int) -> None:
+        """Kafka's online downgrade: a consumer group whose members all joined with
+        JoinGroup becomes a classic group again (same members and assignments, generation
+        = group epoch), which at once prepares a rebalance so they rejoin classically."""
+        group = self.consumer_groups.get(group_id)
+        if group is None or not group.members or not all(
+            m.uses_classic_protocol for m in group.members.values()
+        ):
+            return
+        members = [
+            Member(m.member_id, m.instance_id, m.client_id, m.client_host,
+                   m.rebalance_timeout_ms, m.classic_session_timeout_ms or 0, PROTOCOL_TYPE,
+                   list(m.classic_protocols or ()),
+                   assignment=encode_assignment(topic_names_of(self, m.assigned)))
+            for m in group.members.values()
+        ]
+        protocol = chosen_protocol(group, next(iter(group.members.values())))
+        leader = members[0].member_id
+        value = GroupValue(PROTOCOL_TYPE, group.group_epoch, protocol, leader, now_ms, tuple(
+            MemberValue(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                        m.rebalance_timeout_ms, m.session_timeout_ms, m.metadata_for(protocol),
+                        m.assignment)
+            for m in members))
+        records = self._group_tombstones(group)
+        records.append((encode_group_key(GroupKey(group_id)), encode_group_value(value)))
+        if self._append(group_id, records) is not E.none:
+            return  # stays a consumer group; serving its classic members as before
+        for mid in list(group.members):
+            self._cancel_timers(group_id, mid)
+        del self.consumer_groups[group_id]
+        holder = self._adopt_holder(group_id, now_ms)
+        holder.generation_id = group.group_epoch
+        holder.protocol_type = PROTOCOL_TYPE
+        for member in members:
+            holder.add(member)
+        holder.leader_id = leader
+        holder.protocol_name = protocol
+        holder.state = GroupState.STABLE
+        holder.state_timestamp = now_ms
+        holder.subscribed_topics = holder._compute_subscribed_topics()
+        for member in members:
+            self._schedule_heartbeat(holder, member, now_ms)
+        self._prepare_rebalance(holder, now_ms)
+
     def _cg_leave(self, now_ms: int, group_id: str, member_id: str, member_epoch: int,
                instance_id: str | None) -> HeartbeatResult:
         group = self.consumer_groups.get(group_id)
@@ -564,6 +619,7 @@ class ConsumerGroupCoordinator(GroupCoordinator):
         error = self._remove_members(group, [member_id], now_ms)
         if error is not E.none:
             return _fail(STORE_GROUP_ERRORS.get(error, error))
+        self._cg_maybe_downgrade(group_id, now_ms)
         return HeartbeatResult(E.none, None, member_id, LEAVE_EPOCH,
                                self.consumer_config.heartbeat_interval_ms)
 

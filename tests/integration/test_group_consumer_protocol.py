@@ -443,6 +443,18 @@ def test_a_classic_kafka_python_member_joins_a_consumer_group(
         assert sorted(m.member_type for m in described.members) == [0, 0, 1, 1]
         classic.kill()  # no LeaveGroup: its own session timeout (2 s) removes it
         wait_until(lambda: split(members, topic, 6), 45, what="the 3 others share it all")
+        # the consumer-protocol members leave: the group goes back to classic (online
+        # downgrade) and the librdkafka classic member ends up with everything
+        last = members[-1]
+        for m in members[:-1]:
+            m.stop()
+        del members[:-1]
+        wait_until(lambda: last.partitions(topic) == set(range(6)), 45,
+                   what="the classic member owns every partition")
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        listed = admin.list_consumer_groups().result(15)
+        kinds = {g.group_id: g.type for g in listed.valid}
+        assert kinds.get(group) == ConsumerGroupType.CLASSIC, (kinds, listed.errors)
     finally:
         classic.close()
 

@@ -514,3 +514,42 @@ def test_online_upgrade_of_a_stable_classic_group():
     fresh = CG(store=cg.store).coord
     assert fresh.group_type("g") == "consumer" and not fresh.groups["g"].members
     assert set(fresh.consumer_groups["g"].members) == {k, "c"}
+
+
+def test_online_downgrade_when_only_joingroup_members_remain():
+    from broker.group.consumer_classic import encode_assignment
+    from broker.group.state import GroupState
+
+    cg = CG()
+    c = cg.coord
+    cg.hb("a")
+
+    def join(token: int, member: str) -> object:
+        c.join_group(token, cg.now, group_id="g", member_id=member, group_instance_id=None,
+                     client_id="kp", client_host="/h", session_timeout_ms=10_000,
+                     rebalance_timeout_ms=20_000, protocol_type="consumer",
+                     require_known_member_id=False, protocols=[("range", _subscription("t"))])
+        cg.advance(1)
+        [done] = c.drain_completions()
+        return done
+
+    assert join(1, "k").error == E.none
+    cg.settle(["a"])
+    join(2, "k")
+    held = cg.assigned("k")
+    assert len(held) == 3
+    assert cg.hb("a", -1).error == E.none  # the last consumer-protocol member leaves
+    assert c.group_type("g") == "classic"
+    classic = c.groups["g"]
+    assert classic.is_(GroupState.PREPARING_REBALANCE) and set(classic.members) == {"k"}
+    assert c.heartbeat(cg.now, group_id="g", generation_id=classic.generation_id,
+                       member_id="k", group_instance_id=None) == E.rebalance_in_progress
+    j = join(3, "k")  # rejoins classically and leads the new generation
+    assert j.error == E.none and j.leader_id == "k"
+    c.sync_group(4, cg.now, group_id="g", generation_id=j.generation_id, member_id="k",
+                 group_instance_id=None, protocol_type="consumer", protocol_name="range",
+                 assignments={"k": encode_assignment({"t": list(range(6))})})
+    [s] = c.drain_completions()
+    assert s.error == E.none and classic.is_(GroupState.STABLE)
+    fresh = CG(store=cg.store).coord
+    assert fresh.group_type("g") == "classic" and set(fresh.groups["g"].members) == {"k"}
