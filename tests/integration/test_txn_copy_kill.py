@@ -1,13 +1,14 @@
 """Exactly once through crashes (issue 10; Kafka's transactions system test, one node):
 a consume-transform-produce copier (librdkafka, read_committed consumer, transactional
-producer sending its consumer offsets with each transaction) copies 20,000 records over
-2 partitions while the broker — coordinator and partition leader at once — is killed
-with SIGKILL several times and restarted, the copier killed with it and restarted with
-the same transactional.id. Afterwards the output topic holds every input record exactly
-once, in order per partition, under read_committed."""
+producer sending its consumer offsets with each transaction) copies 20,000 records
+(``STROM_TXN_COPY_RECORDS``) over 2 partitions while the broker, coordinator and
+partition leader at once, is killed with SIGKILL several times and restarted, the copier
+killed with it and restarted with the same transactional.id. Afterwards the output topic
+holds every input record exactly once, in order per partition, under read_committed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,9 @@ from tests.support.broker import BrokerProcess
 
 pytestmark = pytest.mark.timeout(300)
 
-RECORDS = 20_000
+#: Kafka's system test copies 100,000; the suite uses 20,000 to stay quick
+#: (``STROM_TXN_COPY_RECORDS=100000`` runs the full size)
+RECORDS = int(os.environ.get("STROM_TXN_COPY_RECORDS", "20000"))
 PARTITIONS = 2
 KILLS = 3
 BROKER_OVERRIDES = {"transaction.abort.timed.out.transaction.cleanup.interval.ms": "300",
