@@ -20,7 +20,7 @@
    the record - time the writer sent it (same clock); p50 and p99 (Kinesis' typical
    propagation is ~200 ms, ~70 ms with enhanced fan-out);
 5. the machine's loopback TCP throughput in the same run (:mod:`bench.limits`), so the
-   HTTP figures can be read against it.
+   HTTP figures can be read against it (``*_loopback_ratio``: throughput / loopback).
 
 Output: a table, then one JSON line. Not a test: nothing here asserts a speed.
 """
@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result = asyncio.run(run(f"http://127.0.0.1:{port}/", args))
     result["loopback_mib_s"] = round(loopback_mib_s(256 * MIB), 1)
     result["connections"] = args.connections
+    for key in ("put_1k", "put_64k", "get_1k", "get_64k"):
+        result[f"{key}_loopback_ratio"] = round(result[f"{key}_mib_s"]
+                                                / result["loopback_mib_s"], 4)
     rows = [
         ("PutRecords 1 KiB", f"{result['put_1k_mib_s']} MiB/s, {result['put_1k_records_s']} "
          f"rec/s = {result['put_1k_x_shard_mb']}x MB, {result['put_1k_x_shard_records']}x "
