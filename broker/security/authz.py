@@ -44,7 +44,7 @@ log = get_logger("strom.authorizer")
 
 __all__ = ["STANDARD_AUTHORIZER", "AclOperation", "ResourceType", "StandardAuthorizer",
            "authorized", "authorized_any_topic", "authorized_cluster",
-           "authorized_transactional_id",
+           "authorized_operations", "authorized_transactional_id",
            "filter_authorized", "make_authorizer", "TOPIC_DENIED", "GROUP_DENIED",
            "CLUSTER_DENIED", "TXN_DENIED"]
 
@@ -135,6 +135,18 @@ def authorized_any_topic(ctx: Any, op: AclOperation) -> bool:
     if authorizer is None or ctx.internal:
         return True
     return authorizer.authorize_any(ctx.principal, ctx.client_host, op, ResourceType.TOPIC)
+
+
+def authorized_operations(ctx: Any, resource_type: ResourceType, name: str,
+                          bitfield: int) -> int:
+    """KIP-430 ``authorized_operations``: the bits of ``bitfield`` (1 << operation code)
+    whose operation the principal may do on the resource. Not logged as denials: this
+    describes permissions, it does not act."""
+    out = 0
+    for op in AclOperation:
+        if bitfield & (1 << op) and _check(ctx, op, resource_type, name, log_denial=False):
+            out |= 1 << op
+    return out
 
 
 def filter_authorized(ctx: Any, op: AclOperation, resource_type: ResourceType,

@@ -32,7 +32,8 @@ AddPartitionsToTxn     X WRITE, T WRITE (others OPERATION_NOT_ATTEMPTED)
 AddOffsetsToTxn        X WRITE, G READ     EndTxn  X WRITE
 TxnOffsetCommit        X WRITE, G READ, T READ   WriteTxnMarkers  C CLUSTER_ACTION
 DescribeTransactions   X DESCRIBE          ListTransactions  filtered by X DESCRIBE
-DescribeLogDirs, DescribeCluster, DescribeQuorum, ListPartitionReassignments  C DESCRIBE
+DescribeLogDirs, DescribeQuorum, ListPartitionReassignments  C DESCRIBE
+DescribeCluster        everyone (as Metadata's broker list; Kafka's rule too)
 ElectLeaders, AlterPartitionReassignments  C ALTER
 DescribeProducers      T READ
 ConsumerGroupHeartbeat G READ              ConsumerGroupDescribe  G DESCRIBE
@@ -46,8 +47,11 @@ part of the answer's shape (SECURITY_DISABLED without an authorizer).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from kio.serial import entity_reader
 
 from broker.handlers import ApiHandler, CloseConnection, RequestContext
 from broker.security.authz import (
@@ -58,9 +62,12 @@ from broker.security.authz import (
     authorized,
     authorized_any_topic,
     authorized_cluster,
+    authorized_operations,
     authorized_transactional_id,
+    filter_authorized,
 )
 from common.logging import get_logger
+from common.security.acl import CLUSTER_NAME
 from common.security.acl import AclOperation as Op
 from common.security.acl import ResourceType as RT
 from protocol.api_registry import ApiRegistry, ApiSpec
@@ -76,6 +83,19 @@ EXEMPT = frozenset({18, 17, 36})
 #: the handler asks ``broker.security.authz`` itself
 CHECKED_IN_HANDLER = frozenset({29, 30, 31, 50, 51})
 NOT_ATTEMPTED = ErrorCode.operation_not_attempted
+
+
+NOT_REQUESTED = -(2**31)
+
+
+def _masked(ctx: RequestContext, entity: Any, field: str, rtype: RT, name: str) -> Any:
+    """``entity`` with its KIP-430 operations field reduced to what the principal may do
+    (handlers fill in every operation: they know nothing of ACLs)."""
+    value = getattr(entity, field, NOT_REQUESTED)
+    if value is None or int(value) == NOT_REQUESTED:
+        return entity
+    return dataclasses.replace(entity, **{field: authorized_operations(
+        ctx, rtype, name, int(value))})
 
 
 def _topic(ctx: RequestContext, op: Op, name: str) -> bool:
@@ -95,7 +115,20 @@ def _name_of_id(ctx: RequestContext, topic_id: Any) -> str | None:
     return topic.name if topic is not None else None
 
 
-def _merge(response: Any, field: str, extra: tuple[Any, ...]) -> Any:
+def _as_entity(ctx: RequestContext, response: Any) -> Any:
+    """``response`` as a kio entity: a handler may answer with a pre-encoded body
+    (``chunks``, the hand-written Fetch encoder), decoded here only when a gate must
+    change the answer."""
+    if dataclasses.is_dataclass(response) or not hasattr(response, "to_bytes"):
+        return response
+    entity, _ = entity_reader(ctx.response_class())(memoryview(response.to_bytes()), 0)
+    return entity
+
+
+def _merge(response: Any, field: str, extra: tuple[Any, ...], ctx: RequestContext | None
+           = None) -> Any:
+    if ctx is not None:
+        response = _as_entity(ctx, response)
     return dataclasses.replace(response, **{field: tuple(getattr(response, field)) + extra})
 
 
@@ -121,7 +154,7 @@ async def _split(ctx: RequestContext, request: Any, handler: Handler, *, req_fie
     response = await handler(ctx, dataclasses.replace(request, **{req_field: ok}))
     if response is None:
         return None
-    return _merge(response, rsp_field, _built(ctx, rsp_field, denied))
+    return _merge(response, rsp_field, _built(ctx, rsp_field, denied), ctx)
 
 
 def _top_error(ctx: RequestContext, code: ErrorCode, **extra: Any) -> Any:
@@ -192,26 +225,50 @@ def _replica_id(request: Any) -> int:
     return int(getattr(request, "replica_id", -1))
 
 
+def _session_topics(ctx: RequestContext, request: Any) -> set[str]:
+    """The topics an incremental fetch session answers for besides the request's own."""
+    session_id = int(getattr(request, "session_id", 0) or 0)
+    if session_id == 0 or int(getattr(request, "session_epoch", -1)) <= 0:
+        return set()
+    cache = getattr(ctx.broker, "fetch_sessions", None)
+    session = cache.get(session_id, time.time_ns() // 1_000_000) if cache else None
+    return {name for name, _ in session.partitions} if session is not None else set()
+
+
 async def fetch(ctx: RequestContext, request: Any, handler: Handler) -> Any:
     if _replica_id(request) >= 0:
         if authorized_cluster(ctx, Op.CLUSTER_ACTION):
             return await handler(ctx, request)
         return _top_error(ctx, CLUSTER_DENIED, responses=[])
+    names = {_fetch_name(ctx, t) for t in request.topics} - {None}
+    # an incremental session also answers for the partitions it holds: an ACL removed
+    # since they joined must stop their data too (Kafka re-authorizes the whole session)
+    readable = filter_authorized(ctx, Op.READ, RT.TOPIC,
+                                 names | _session_topics(ctx, request))
+    ok = tuple(t for t in request.topics
+               if _fetch_name(ctx, t) is None or _fetch_name(ctx, t) in readable)
+    unreadable_session = _session_topics(ctx, request) - readable
+    if len(ok) == len(request.topics) and not unreadable_session:
+        return await handler(ctx, request)  # the common case: the answer as it is
+    denied = [denied_entry_for(t) for t in request.topics if t not in ok]
+    response = await handler(ctx, dataclasses.replace(request, topics=ok))
+    response = _as_entity(ctx, response)
+    kept = tuple(t if _fetch_name(ctx, t) not in unreadable_session
+                 else _built(ctx, "responses", [denied_entry_for(t)])[0]
+                 for t in response.responses)
+    return dataclasses.replace(response, responses=kept + _built(ctx, "responses", denied))
 
-    def allowed(t: Any) -> bool:
-        name = _fetch_name(ctx, t)
-        return name is None or _topic(ctx, Op.READ, name)  # unknown ids: the handler says
 
-    def denied(t: Any) -> dict[str, Any]:
-        key = {"topic": t.topic} if hasattr(t, "topic") else {"topic_id": t.topic_id}
-        return {**key, "partitions": [
-            {"partition_index": p.partition, "error_code": TOPIC_DENIED, "high_watermark": -1,
-             "last_stable_offset": -1, "log_start_offset": -1, "aborted_transactions": None,
-             "preferred_read_replica": -1, "records": None} for p in t.partitions]}
-
-    return await _split(ctx, request, handler, req_field="topics", allowed=allowed,
-                        rsp_field="responses", denied_entry=denied,
-                        base={"error_code": 0, "session_id": 0})
+def denied_entry_for(t: Any) -> dict[str, Any]:
+    """A Fetch request or response topic answered TOPIC_AUTHORIZATION_FAILED, without
+    records."""
+    key = {"topic": t.topic} if hasattr(t, "topic") else {"topic_id": t.topic_id}
+    return {**key, "partitions": [
+        {"partition_index": getattr(p, "partition_index", getattr(p, "partition", -1)),
+         "error_code": TOPIC_DENIED,
+         "high_watermark": -1, "last_stable_offset": -1, "log_start_offset": -1,
+         "aborted_transactions": None, "preferred_read_replica": -1, "records": None}
+        for p in t.partitions]}
 
 
 async def list_offsets(ctx: RequestContext, request: Any, handler: Handler) -> Any:
@@ -244,6 +301,15 @@ def _may_create(ctx: RequestContext, name: str) -> bool:
 
 
 async def metadata(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    response = await _metadata(ctx, request, handler)
+    topics = tuple(_masked(ctx, t, "topic_authorized_operations", RT.TOPIC, t.name)
+                   if t.name is not None else t for t in response.topics)
+    response = _masked(ctx, response, "cluster_authorized_operations", RT.CLUSTER,
+                       CLUSTER_NAME)
+    return dataclasses.replace(response, topics=topics)
+
+
+async def _metadata(ctx: RequestContext, request: Any, handler: Handler) -> Any:
     if request.topics is None or (ctx.api_version == 0 and not request.topics):
         # every topic: the ones it may describe
         response = await handler(ctx, request)
@@ -366,12 +432,15 @@ async def find_coordinator(ctx: RequestContext, request: Any, handler: Handler) 
 
 
 async def describe_groups(ctx: RequestContext, request: Any, handler: Handler) -> Any:
-    return await _split(
+    response = await _split(
         ctx, request, handler, req_field="groups",
         allowed=lambda g: _group(ctx, Op.DESCRIBE, g), rsp_field="groups",
         denied_entry=lambda g: {"error_code": GROUP_DENIED, "group_id": g, "group_state": "",
                                 "protocol_type": "", "protocol_data": "", "members": [],
                                 "authorized_operations": -2147483648})
+    return dataclasses.replace(response, groups=tuple(
+        _masked(ctx, g, "authorized_operations", RT.GROUP, g.group_id)
+        for g in response.groups))
 
 
 async def list_groups(ctx: RequestContext, request: Any, handler: Handler) -> Any:
@@ -400,7 +469,7 @@ async def offset_delete(ctx: RequestContext, request: Any, handler: Handler) -> 
 
 async def consumer_group_describe(ctx: RequestContext, request: Any, handler: Handler
                                   ) -> Any:
-    return await _split(
+    response = await _split(
         ctx, request, handler, req_field="group_ids",
         allowed=lambda g: _group(ctx, Op.DESCRIBE, g), rsp_field="groups",
         denied_entry=lambda g: {"error_code": GROUP_DENIED,
@@ -408,6 +477,9 @@ async def consumer_group_describe(ctx: RequestContext, request: Any, handler: Ha
                                 "group_state": "", "group_epoch": 0, "assignment_epoch": 0,
                                 "assignor_name": "", "members": [],
                                 "authorized_operations": -2147483648})
+    return dataclasses.replace(response, groups=tuple(
+        _masked(ctx, g, "authorized_operations", RT.GROUP, g.group_id)
+        for g in response.groups))
 
 
 # ---- admin ----------------------------------------------------------------------------
@@ -487,6 +559,13 @@ async def elect_leaders(ctx: RequestContext, request: Any, handler: Handler) -> 
             {"partition_id": p, "error_code": CLUSTER_DENIED,
              "error_message": _message(CLUSTER_DENIED)} for p in t.partitions]}
         for t in request.topic_partitions or ()]})
+
+
+async def describe_cluster(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    """Like Metadata's broker list, DescribeCluster is every client's; Kafka checks the
+    cluster ACLs only to fill ``cluster_authorized_operations``."""
+    return _masked(ctx, await handler(ctx, request), "cluster_authorized_operations",
+                   RT.CLUSTER, CLUSTER_NAME)
 
 
 async def describe_log_dirs(ctx: RequestContext, request: Any, handler: Handler) -> Any:
@@ -600,7 +679,7 @@ GATES: dict[int, Gate] = {
     37: create_partitions, 42: delete_groups, 43: elect_leaders,
     44: configs_gate(Op.ALTER_CONFIGS, "responses"),
     45: cluster_gate(Op.ALTER), 46: cluster_gate(Op.DESCRIBE), 47: offset_delete,
-    55: cluster_gate(Op.DESCRIBE), 60: cluster_gate(Op.DESCRIBE), 61: describe_producers,
+    55: cluster_gate(Op.DESCRIBE), 60: describe_cluster, 61: describe_producers,
     65: describe_transactions, 66: list_transactions,
     68: group_gate(Op.READ), 69: consumer_group_describe,
 }

@@ -335,6 +335,43 @@ def test_acls_grant_prefixed_deny_wins_and_super_users(node: BrokerProcess) -> N
         assert r.results[0].error_code == ErrorCode.none
 
 
+def test_authorized_operations_and_fetch_sessions_follow_the_acls(node: BrokerProcess
+                                                                  ) -> None:
+    topic = f"ops-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient(cfl(node.bootstrap, "admin"))
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(TIMEOUT)
+    producer = Producer(cfl(node.bootstrap, "admin"))
+    producer.produce(topic, b"one")
+    assert producer.flush(TIMEOUT) == 0
+    read = allow(ResourceType.TOPIC, topic, AclOperation.READ, user="bob")
+    grant(node.bootstrap, read)
+    with sasl_client(node.bootstrap, "bob") as c:
+        meta = c.request(req(3, 12, {"topics": [{"name": topic}],
+                                     "include_topic_authorized_operations": True}))
+        ops = meta.topics[0].topic_authorized_operations
+        assert ops == (1 << 3) | (1 << 8)  # READ, and DESCRIBE which READ implies
+        fetch = {"replica_id": -1, "max_wait": 0, "min_bytes": 1, "max_bytes": 1 << 20,
+                 "session_id": 0, "session_epoch": 0, "topics": [
+                     {"topic": topic, "partitions": [
+                         {"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20,
+                          "current_leader_epoch": -1, "last_fetched_epoch": -1,
+                          "log_start_offset": -1}]}]}
+        r = c.request(req(1, 12, fetch))
+        assert r.responses[0].partitions[0].records, r  # a session with the partition
+        revoke = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL,
+                                  "User:bob", "*", AclOperation.READ,
+                                  AclPermissionType.ALLOW)
+        admin.delete_acls([revoke])[revoke].result(TIMEOUT)
+        producer.produce(topic, b"two")  # news the session would otherwise hand over
+        assert producer.flush(TIMEOUT) == 0
+        incremental = {**fetch, "session_id": r.session_id, "session_epoch": 1,
+                       "topics": []}  # the session still holds the partition
+        r = c.request(req(1, 12, incremental))
+        parts = [p for t in r.responses for p in t.partitions]
+        assert parts and all(p.error_code == ErrorCode.topic_authorization_failed
+                             and not p.records for p in parts), r
+
+
 def test_admin_apis_need_their_acl(node: BrokerProcess) -> None:
     admin = AdminClient(cfl(node.bootstrap, "bob"))
     with pytest.raises(KafkaException) as info:
@@ -451,6 +488,8 @@ def templates(topic_id: uuid.UUID) -> dict[int, dict[str, Any]]:
 #: resources it may not describe (checked separately from the denial codes)
 FILTERING = {16, 66}
 EXEMPT = {17, 18, 36}
+#: APIs Kafka serves to every authenticated principal (they reveal only the brokers)
+OPEN = {60}
 
 
 def test_bypass_sweep_unauthorized_principal(node: BrokerProcess) -> None:
@@ -474,6 +513,11 @@ def test_bypass_sweep_unauthorized_principal(node: BrokerProcess) -> None:
             if key == 66:
                 r = c.request(req(key, version, {"duration_filter": -1}))
                 assert TXN not in [s.transactional_id for s in r.transaction_states], r
+                continue
+            if key in OPEN:
+                r = c.request(req(key, version, {"include_cluster_authorized_operations":
+                                                 True, "endpoint_type": 1}))
+                assert r.error_code == 0 and r.cluster_authorized_operations == 0, r
                 continue
             values = templates(topic_id).get(key)
             assert values is not None, f"no sweep request for advertised api {key}: add one"
