@@ -212,15 +212,18 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: Any) -> Any:
                                         getattr(p, "committed_leader_epoch", -1),
                                         p.committed_metadata, None))
     if commits:
-        # the group's partition must be in the transaction (AddOffsetsToTxn), when this
-        # node coordinates the transactional id (KIP-890 part 1's check, in-process)
-        txn = service_for(broker)
-        code = E.none
-        tid = request.transactional_id
-        if txn.store.owns(txn.coordinator.partition_for(tid)):
-            tp = (OFFSETS_TOPIC, offsets_partition(broker, request.group_id))
-            code = txn.coordinator.verify(tid, request.producer_id, request.producer_epoch,
-                                          [tp])[tp]
+        # the group's partition must be in the transaction (AddOffsetsToTxn): asked of
+        # the transaction coordinator, in-process or over AddPartitionsToTxn v4
+        # (KIP-890 part 1, as Kafka verifies offset commits)
+        from broker.txn.verification import verify_partitions
+
+        tp = (OFFSETS_TOPIC, offsets_partition(broker, request.group_id))
+        found = await verify_partitions(broker, request.transactional_id,
+                                        request.producer_id, request.producer_epoch, [tp])
+        code = found.get(tp, int(E.coordinator_not_available))
+        if code not in (E.none, E.invalid_txn_state, E.producer_fenced,
+                        E.invalid_producer_epoch, E.invalid_producer_id_mapping):
+            code = int(E.coordinator_not_available)  # retriable: the client asks again
         if code != E.none:
             errors.update(dict.fromkeys(((c.topic, c.partition) for c in commits),
                                         _fenced(code, version, 3)))

@@ -81,6 +81,14 @@ async def verify_produce(broker: Any, transactional_id: str,
     return refused
 
 
+async def verify_partitions(broker: Any, transactional_id: str, pid: int, epoch: int,
+                            tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The coordinator's verify answer per partition (Kafka's codes: NONE,
+    INVALID_TXN_STATE, PRODUCER_FENCED, ...); partitions missing from the answer could
+    not be checked (coordinator unknown or unreachable)."""
+    return await _ask(broker, transactional_id, pid, epoch, tps)
+
+
 async def _ask(broker: Any, transactional_id: str, pid: int, epoch: int,
                tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     from broker.txn.service import service_for
