@@ -75,8 +75,10 @@ class RecordOps(StreamsCore):
                 f"{self.settings.max_record_bytes} (data and partition key together)")
 
     async def _append(self, topic: TopicView, by_shard: dict[int, list[krecords.PutEntry]]
-                      ) -> dict[int, tuple[int, int, str | None]]:
-        """Append each shard's entries; per shard (error code, base offset, message)."""
+                      ) -> dict[int, list[tuple[int, int, str | None]]]:
+        """Append each shard's entries (in batches of at most ``BATCH_BYTES``); per shard,
+        per record in order: (error code, offset, message). A record's offset comes from
+        its own batch (another request may append between two batches of one shard)."""
         now = now_ms()
         entries: list[tuple[tuple[str, int], bytes]] = []
         owners: list[tuple[int, int]] = []  # (shard, records in this batch)
@@ -94,12 +96,11 @@ class RecordOps(StreamsCore):
             owners.append((shard, len(chunk)))
         results = await self.replicas.append_records(
             entries, acks=-1, timeout_ms=self.settings.put_timeout_ms, now_ms=now)
-        out: dict[int, tuple[int, int, str | None]] = {}
-        for (shard, _n), result in zip(owners, results, strict=True):
-            if shard in out and out[shard][0]:
-                continue  # an earlier batch of this shard failed
-            if shard not in out or result.error_code:
-                out[shard] = (result.error_code, result.base_offset, result.error_message)
+        out: dict[int, list[tuple[int, int, str | None]]] = {}
+        for (shard, n), result in zip(owners, results, strict=True):
+            out.setdefault(shard, []).extend(
+                (result.error_code, result.base_offset + i, result.error_message)
+                for i in range(n))
         return out
 
     @staticmethod
@@ -116,13 +117,13 @@ class RecordOps(StreamsCore):
         if leader is not None:
             raise Forward(leader)
         put = krecords.PutEntry(req["PartitionKey"], req["Data"], req.get("ExplicitHashKey"))
-        code, base, message = (await self._append(topic, {shard: [put]}))[shard]
+        [(code, offset, message)] = (await self._append(topic, {shard: [put]}))[shard]
         if code:
             error, text = self._put_error(code, message)
             if error == "InternalFailure":
                 raise KinesisError("InternalFailureException", text)
             raise invalid(text)
-        return {"ShardId": shard_id(shard), "SequenceNumber": sequence.encode(shard, base),
+        return {"ShardId": shard_id(shard), "SequenceNumber": sequence.encode(shard, offset),
                 "EncryptionType": "NONE"}
 
     async def put_records(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -160,14 +161,14 @@ class RecordOps(StreamsCore):
                 failed += "ErrorCode" in entry
                 out.append(entry)
                 continue
-            code, base, message = results[shard]
+            code, offset, message = results[shard][i]
             if code:
                 failed += 1
                 error, text = self._put_error(code, message)
                 out.append({"ErrorCode": "InternalFailure" if error == "InternalFailure"
                             else error, "ErrorMessage": text})
             else:
-                out.append({"SequenceNumber": sequence.encode(shard, base + i),
+                out.append({"SequenceNumber": sequence.encode(shard, offset),
                             "ShardId": ids.get(shard) or ids.setdefault(shard,
                                                                          shard_id(shard))})
         return {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"}

@@ -675,3 +675,32 @@ def test_stream_metadata_survives_a_restart(fresh_broker: Any) -> None:
     assert [c["ConsumerName"] for c in kin.list_stream_consumers(StreamARN=arn)["Consumers"]] \
         == ["survivor"]
     assert sorted(r["Data"] for r in _follow_lineage(kin, name)) == [b"a", b"b", b"c"]
+
+
+def test_sequence_numbers_name_their_records_under_concurrent_large_puts(url: str) -> None:
+    """A PutRecords larger than one batch is appended as several; with other clients
+    appending to the same shard in between, each answer still names its own record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    kin = client(url)
+    name = _stream(kin, 1, "bigputs")
+
+    def put(worker: int) -> list[tuple[str, bytes]]:
+        mine = client(url)
+        done = []
+        for round_ in range(3):
+            batch = [b"%d-%d-%d-" % (worker, round_, i) + os.urandom(60_000)
+                     for i in range(24)]
+            resp = mine.put_records(StreamName=name, Records=[
+                {"Data": d, "PartitionKey": "same"} for d in batch])
+            assert resp["FailedRecordCount"] == 0
+            done += [(r["SequenceNumber"], d) for r, d in zip(resp["Records"], batch,
+                                                              strict=True)]
+        return done
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = [pair for part in pool.map(put, range(3)) for pair in part]
+    stored = {r["SequenceNumber"]: r["Data"] for r in _read_all(kin, name,
+                                                                "shardId-000000000000")}
+    assert len(stored) == len(answers) == 3 * 3 * 24
+    assert all(stored[seq] == data for seq, data in answers)
