@@ -704,3 +704,26 @@ def test_sequence_numbers_name_their_records_under_concurrent_large_puts(url: st
                                                                 "shardId-000000000000")}
     assert len(stored) == len(answers) == 3 * 3 * 24
     assert all(stored[seq] == data for seq, data in answers)
+
+
+def test_trimmed_records_move_the_trim_horizon(kin: Any, bootstrap: str) -> None:
+    """Records deleted from the log (as retention deletes old segments; here Kafka's
+    DeleteRecords moves the log start) are gone for Kinesis readers too: an iterator
+    issued before continues at the new trim horizon."""
+    from confluent_kafka.admin import AdminClient
+
+    name = _stream(kin, 1, "trim")
+    shard = "shardId-000000000000"
+    kin.put_records(StreamName=name, Records=[{"Data": b"r%d" % i, "PartitionKey": "k"}
+                                              for i in range(5)])
+    early = kin.get_shard_iterator(StreamName=name, ShardId=shard,
+                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    first_seq = kin.get_records(ShardIterator=early, Limit=1)["Records"][0]["SequenceNumber"]
+    tp = TopicPartition(name, 0, 3)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    assert admin.delete_records([tp], request_timeout=10)[tp].result(10).low_watermark == 3
+    assert [r["Data"] for r in kin.get_records(ShardIterator=early)["Records"]] == [
+        b"r3", b"r4"]
+    assert [r["Data"] for r in _read_all(kin, name, shard)] == [b"r3", b"r4"]
+    at_gone = _read_all(kin, name, shard, "AT_SEQUENCE_NUMBER", StartingSequenceNumber=first_seq)
+    assert [r["Data"] for r in at_gone] == [b"r3", b"r4"]
