@@ -12,7 +12,7 @@ from broker.tools.render import key_values, table
 from broker.tools.topic_cmd import family, leaf
 from net.admin import DEFAULT_SOURCE, RESOURCE_BROKER, Admin, QuorumState
 from net.kafka_client import ClusterMetadata, KafkaClient
-from net.session import ClientError, UnsupportedVersion
+from net.session import ClientError, KafkaApiError, UnsupportedVersion
 
 
 def add_parser(sub: Any, common: Any) -> None:
@@ -59,8 +59,8 @@ def _partitions(md: ClusterMetadata) -> list[PartitionState]:
 def _quorum(admin: Admin) -> QuorumState | None:
     try:
         return admin.describe_quorum()
-    except UnsupportedVersion:
-        return None  # a broker that does not forward DescribeQuorum
+    except (UnsupportedVersion, KafkaApiError):
+        return None  # a broker that does not serve or forward DescribeQuorum
 
 
 def _voter_ages(quorum: QuorumState, now_ms: int) -> dict[int, int | None]:

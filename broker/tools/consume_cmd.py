@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from broker.tools.context import Progress, UsageError, make_client
+from broker.tools.context import Failure, Progress, UsageError, make_client
 from broker.tools.positions import EARLIEST as POS_EARLIEST
 from broker.tools.positions import FORMS, OFFSET, Position, parse_position
 from broker.tools.positions import LATEST as POS_LATEST
@@ -90,7 +90,12 @@ def consume(args: argparse.Namespace) -> int:
             raise UsageError(f"topic {args.topic} has no partition(s) {missing}")
         committed: dict[int, int] = {}
         if args.group:
-            committed = {p: o for (t, p), o in Groups(client).committed(args.group).items()
+            groups = Groups(client)
+            members = groups.describe(args.group).members
+            if members:
+                raise Failure(f"group {args.group!r} has {len(members)} active member(s): "
+                              "strom consume commits without joining, so stop them first")
+            committed = {p: o for (t, p), o in groups.committed(args.group).items()
                          if t == args.topic}
         reader = PartitionReader(client, args.topic, _starts(client, args, spec, partitions,
                                                              committed),
