@@ -53,6 +53,7 @@ import contextlib
 import itertools
 import socket
 import ssl
+import struct
 import time
 from typing import Any
 
@@ -144,6 +145,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         #: the client is re-authenticating (SaslHandshake on an authenticated connection)
         self._session_end: float | None = None
         self._reauthenticating = False
+        #: KIP-219: a throttled client's next requests wait until then (monotonic seconds)
+        self._muted_until = 0.0
 
     # ------------------------------------------------------------------ protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -385,7 +388,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             if graceful:
                 self.transport.close()
             else:
-                self.transport.abort()
+                _reset(self.transport)
         self._wake()
 
     async def _run(self) -> None:
@@ -399,6 +402,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
                     self._wakeup = loop.create_future()
                     await self._wakeup
                     self._wakeup = None
+                    continue
+                mute = self._muted_until - time.monotonic()
+                if mute > 0:  # quota throttling: hold this client's next request
+                    await asyncio.sleep(mute)
                     continue
                 frame = self.queue.popleft()
                 size = len(frame)
@@ -567,6 +574,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         metrics = self.server.metrics
         if metrics is not None:
             metrics.request_done(spec.name, time.perf_counter() - started)
+        if ctx.throttle_ms > 0:
+            self._muted_until = time.monotonic() + ctx.throttle_ms / 1000
         if response is None:
             return None
         try:
@@ -721,6 +730,20 @@ def _tls_reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "handshake timed out"
     return repr(exc)
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+def _reset(transport: asyncio.BaseTransport) -> None:
+    """Abort with a TCP reset: SO_LINGER 0 makes the kernel drop the socket's send buffer
+    too (a plain close would leave an orphan retrying megabytes towards a peer that does
+    not read, in FIN-WAIT for minutes)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    transport.abort()  # type: ignore[attr-defined]
 
 
 def _ssl_protocol_type(loop: asyncio.AbstractEventLoop) -> Any:

@@ -46,6 +46,10 @@ class AppendThread:
                 loop.call_soon_threadsafe(_resolve, fut, False, exc)
             else:
                 loop.call_soon_threadsafe(_resolve, fut, True, result)
+                del result
+            # drop the call (and the batch it holds, up to 100 MiB) now, not when the
+            # next append arrives
+            del item, fn, fut, loop
 
     def submit(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
         if self._closed:

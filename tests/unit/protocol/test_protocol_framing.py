@@ -150,13 +150,35 @@ def test_buffered_mode_garbage_never_crashes(junk: bytes, sizes: list[int]) -> N
         _drive_buffered(d, junk, sizes)
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
 def test_declared_size_is_not_allocated_up_front() -> None:
-    """Memory follows received bytes: a 100 MiB announcement with 10 bytes sent is small."""
+    """Memory follows received bytes: 100 MiB announcements with 10 bytes sent are small
+    (a mapped frame's pages exist only once written), and so are 4 MiB ones."""
+    before = _rss()
+    decoders = [FrameDecoder() for _ in range(20)]
+    for d in decoders:
+        d.feed((100 * 1024 * 1024).to_bytes(4, "big") + b"x" * 10)
+        d.get_buffer()
+    mid = [FrameDecoder() for _ in range(20)]
+    for d in mid:
+        d.feed((4 * 1024 * 1024).to_bytes(4, "big") + b"x" * 10)
+        assert d._frame is not None and len(d._frame) <= FrameDecoder.INITIAL_FRAME_BYTES
+    assert _rss() - before < 30 * 1024 * 1024  # not 2 GiB + 80 MiB
+
+
+def test_a_mapped_frame_is_assembled_in_both_modes() -> None:
+    big = bytes(range(256)) * (40 * 1024 + 3)  # ~10 MiB: above MAPPED_FRAME_BYTES
+    stream = frame(big) + frame(b"after")
     d = FrameDecoder()
-    d.feed((100 * 1024 * 1024).to_bytes(4, "big") + b"x" * 10)
-    assert d._frame is not None and len(d._frame) <= FrameDecoder.INITIAL_FRAME_BYTES
-    buf = d.get_buffer()
-    assert len(buf) <= FrameDecoder.INITIAL_FRAME_BYTES
+    fed: list = []
+    for i in range(0, len(stream), 1_000_003):
+        fed += d.feed(stream[i : i + 1_000_003])
+    assert [bytes(f) for f in fed] == [big, b"after"]
+    assert _drive_buffered(FrameDecoder(), stream, [3_000_000, 5]) == [big, b"after"]
 
 
 def test_large_frame_grows_in_both_modes() -> None:
