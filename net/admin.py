@@ -109,7 +109,7 @@ class Admin:
     def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
                      configs: Mapping[str, str] | None = None, *,
                      validate_only: bool = False) -> None:
-        response = self.client.any_session().call(CREATE_TOPICS, {
+        response = self.client.call_any(CREATE_TOPICS, {
             "topics": [{"name": name, "num_partitions": partitions,
                         "replication_factor": replication_factor, "assignments": [],
                         "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
@@ -118,7 +118,7 @@ class Admin:
         _check(t.error_code, t.error_message, f"cannot create topic {name!r}")
 
     def delete_topics(self, names: Sequence[str]) -> None:
-        response = self.client.any_session().call(DELETE_TOPICS, {
+        response = self.client.call_any(DELETE_TOPICS, {
             "topics": [{"name": n} for n in names], "topic_names": list(names),
             "timeout": self.timeout_ms}, highest=6, lowest=1)
         for r in response.responses:
@@ -126,7 +126,7 @@ class Admin:
                    f"cannot delete topic {r.name!r}")
 
     def add_partitions(self, name: str, total: int, *, validate_only: bool = False) -> None:
-        response = self.client.any_session().call(CREATE_PARTITIONS, {
+        response = self.client.call_any(CREATE_PARTITIONS, {
             "topics": [{"name": name, "count": total, "assignments": None}],
             "timeout": self.timeout_ms, "validate_only": validate_only}, highest=3)
         r = response.results[0]
@@ -136,8 +136,9 @@ class Admin:
     def describe_configs(self, resource_type: int, name: str,
                          keys: Sequence[str] | None = None) -> list[ConfigEntry]:
         session = (self.client.session(int(name)) if resource_type == RESOURCE_BROKER
-                   else self.client.any_session())
-        response = session.call(DESCRIBE_CONFIGS, {
+                   else None)
+        call = session.call if session is not None else self.client.call_any
+        response = call(DESCRIBE_CONFIGS, {
             "resources": [{"resource_type": resource_type, "resource_name": name,
                            "configuration_keys": list(keys) if keys else None}],
             "include_synonyms": False, "include_documentation": False}, highest=4, lowest=1)
@@ -154,8 +155,9 @@ class Admin:
         ops = [{"name": k, "config_operation": OP_SET, "value": v} for k, v in set_.items()]
         ops += [{"name": k, "config_operation": OP_DELETE, "value": None} for k in delete]
         session = (self.client.session(int(name)) if resource_type == RESOURCE_BROKER
-                   else self.client.any_session())
-        response = session.call(INCREMENTAL_ALTER_CONFIGS, {
+                   else None)
+        call = session.call if session is not None else self.client.call_any
+        response = call(INCREMENTAL_ALTER_CONFIGS, {
             "resources": [{"resource_type": resource_type, "resource_name": name,
                            "configs": ops}], "validate_only": validate_only}, highest=1)
         r = response.responses[0]
@@ -225,7 +227,7 @@ class Admin:
 
     def describe_quorum(self) -> QuorumState:
         """DescribeQuorum of ``__cluster_metadata`` (brokers forward it to the controller)."""
-        r = self.client.any_session().call(DESCRIBE_QUORUM, {"topics": [{
+        r = self.client.call_any(DESCRIBE_QUORUM, {"topics": [{
             "topic_name": METADATA_TOPIC, "partitions": [{"partition_index": 0}]}]}, highest=2)
         _check(r.error_code, getattr(r, "error_message", None), "DescribeQuorum")
         p = r.topics[0].partitions[0]

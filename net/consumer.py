@@ -9,16 +9,21 @@ offset. ``high_watermarks`` holds the last high watermark seen per partition, so
 can tell when it has reached the end.
 
 A trailing partial batch (a broker cut the response at ``max_bytes``) is ignored and
-fetched again next round. OFFSET_OUT_OF_RANGE and other errors raise ``KafkaApiError``.
+fetched again next round. A partition without a leader, a NOT_LEADER answer or an
+unreachable leader refreshes metadata (waiting ``retry_backoff_s`` when nothing came);
+``max_failures`` consecutive unreachable rounds raise ``BrokerUnreachable``.
+OFFSET_OUT_OF_RANGE and other errors raise ``KafkaApiError``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from net.kafka_client import ClusterMetadata, KafkaClient, error_name
-from net.session import ClientError, KafkaApiError
+from net.session import BrokerUnreachable, ClientError, KafkaApiError
 from protocol.records import (
     HEADER_SIZE,
     LOG_APPEND_TIME,
@@ -81,6 +86,9 @@ class PartitionReader:
         self.partition_max_bytes = partition_max_bytes
         self.high_watermarks: dict[int, int] = {}
         self._metadata: ClusterMetadata | None = None
+        self._failures = 0
+        self.max_failures = 30  # consecutive failed fetch rounds before giving up
+        self.retry_backoff_s = 0.2
 
     def at_end(self) -> bool:
         """True once every partition's position reached its last seen high watermark."""
@@ -98,17 +106,17 @@ class PartitionReader:
             if leader < 0:
                 refresh = True
                 continue
-            response = self.client.session(leader).call(FETCH, {
-                "cluster_id": None, "replica_id": -1,
-                "max_wait": self.max_wait_ms // max(len(groups), 1), "min_bytes": 1,
-                "max_bytes": self.max_bytes, "isolation_level": self.isolation,
-                "session_id": 0, "session_epoch": -1, "rack_id": "",
-                "forgotten_topics_data": [],
-                "topics": [{"topic": self.topic, "partitions": [{
-                    "partition": p, "current_leader_epoch": -1,
-                    "fetch_offset": self.positions[p], "last_fetched_epoch": -1,
-                    "log_start_offset": -1, "partition_max_bytes": self.partition_max_bytes}
-                    for _, p in parts]}]}, highest=12, lowest=4)
+            try:
+                response = self._fetch(leader, parts, len(groups))
+            except BrokerUnreachable as exc:  # the leader died: ask who leads now
+                self.client.forget(leader)
+                self._failures += 1
+                if self._failures > self.max_failures:
+                    raise BrokerUnreachable(f"{exc} ({self._failures} fetch rounds failed)"
+                                            ) from None
+                refresh = True
+                continue
+            self._failures = 0
             if int(response.error_code if hasattr(response, "error_code") else 0) != 0:
                 raise KafkaApiError(int(response.error_code), error_name(response.error_code),
                                     f"fetch from broker {leader}: "
@@ -119,7 +127,22 @@ class PartitionReader:
                     refresh |= error_name(p.error_code) in REFRESH
         if refresh:
             self._metadata = None
+            if not out:
+                time.sleep(self.retry_backoff_s)  # no leader or a dead one: do not spin
         return out
+
+    def _fetch(self, leader: int, parts: list[tuple[str, int]], leaders: int) -> Any:
+        return self.client.session(leader).call(FETCH, {
+                "cluster_id": None, "replica_id": -1,
+                "max_wait": self.max_wait_ms // max(leaders, 1), "min_bytes": 1,
+                "max_bytes": self.max_bytes, "isolation_level": self.isolation,
+                "session_id": 0, "session_epoch": -1, "rack_id": "",
+                "forgotten_topics_data": [],
+                "topics": [{"topic": self.topic, "partitions": [{
+                    "partition": p, "current_leader_epoch": -1,
+                    "fetch_offset": self.positions[p], "last_fetched_epoch": -1,
+                    "log_start_offset": -1, "partition_max_bytes": self.partition_max_bytes}
+                    for _, p in parts]}]}, highest=12, lowest=4)
 
     def _take(self, p: object) -> list[ConsumedRecord]:
         index = p.partition_index  # type: ignore[attr-defined]

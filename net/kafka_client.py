@@ -5,15 +5,18 @@ broker it has talked to. ``metadata()`` asks any bootstrap broker for Metadata a
 returns a typed ``ClusterMetadata``; ``session(node_id)`` opens (once) a connection to a
 broker named in the last metadata; ``coordinator(group)`` finds a group's coordinator;
 ``by_leader(metadata, partitions)`` groups partitions by their leader for per-leader
-requests (ListOffsets, Fetch, Produce).
+requests (ListOffsets, Fetch, Produce); ``call_any`` sends a request to whichever broker
+answers first (bootstrap addresses, then known brokers), so one dead broker in the
+bootstrap list costs one failed connect.
 
 Not thread-safe. ``close()`` closes every connection. Errors are ``net.session`` errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from net.session import (
     BrokerSession,
@@ -122,6 +125,26 @@ class KafkaClient:
                 failures.append(str(exc))
         raise BrokerUnreachable("; ".join(failures))
 
+    def call_any(self, api_key: int, values: Mapping[str, Any], *, highest: int,
+                 lowest: int = 0) -> Any:
+        """``call`` on the first broker that answers: the bootstrap addresses, then the
+        brokers of the last metadata; a broker that fails is dropped and the next tried."""
+        candidates = list(dict.fromkeys([*self.bootstrap, *(
+            (b.host, b.port) for b in self._brokers.values())]))
+        failures = []
+        for host, port in candidates:
+            try:
+                session = self._open(host, port)
+            except BrokerUnreachable as exc:
+                failures.append(str(exc))
+                continue
+            try:
+                return session.call(api_key, values, highest=highest, lowest=lowest)
+            except BrokerUnreachable as exc:
+                self.drop(session)
+                failures.append(str(exc))
+        raise BrokerUnreachable("; ".join(failures))
+
     def session(self, node_id: int) -> BrokerSession:
         """A session to broker ``node_id`` (known from the last ``metadata()``)."""
         if node_id not in self._brokers:
@@ -130,6 +153,13 @@ class KafkaClient:
         if info is None:
             raise ClientError(f"broker {node_id} is not in the cluster's metadata")
         return self._open(info.host, info.port)
+
+    def forget(self, node_id: int) -> None:
+        """Drop the session to broker ``node_id`` (it failed), so the next use reconnects."""
+        info = self._brokers.get(node_id)
+        session = self._sessions.get((info.host, info.port)) if info else None
+        if session is not None:
+            self.drop(session)
 
     def drop(self, session: BrokerSession) -> None:
         """Forget a session (after it failed), so the next use reconnects."""
@@ -145,8 +175,7 @@ class KafkaClient:
             "topics": None if topics is None else [{"name": t} for t in topics],
             "allow_auto_topic_creation": False,
         }
-        session = self.any_session()
-        response = session.call(METADATA, values, highest=12, lowest=1)
+        response = self.call_any(METADATA, values, highest=12, lowest=1)
         brokers = {b.node_id: BrokerInfo(b.node_id, b.host, b.port, b.rack)
                    for b in response.brokers}
         self._brokers = brokers
@@ -190,7 +219,7 @@ class KafkaClient:
 
     def coordinator(self, group: str) -> BrokerSession:
         """A session to ``group``'s coordinator (FindCoordinator, key type GROUP)."""
-        response = self.any_session().call(FIND_COORDINATOR, {
+        response = self.call_any(FIND_COORDINATOR, {
             "key": group, "key_type": COORDINATOR_GROUP, "coordinator_keys": [group]},
             highest=4)
         entry = response.coordinators[0] if hasattr(response, "coordinators") else response

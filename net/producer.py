@@ -6,9 +6,10 @@ else round robin by batch), packs up to ``batch_records`` / ``batch_bytes`` per 
 into one RecordBatch v2 (``protocol.records.build_batch``, compressed with the codec id of
 ``protocol.compression``), and sends each batch to its partition's leader with Produce.
 Batches of one partition go out in order, one at a time, so records keep their order.
-A NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE answer refreshes metadata and retries
-(``retries`` times); any other error raises ``KafkaApiError``. With acks=0 nothing is
-answered and the returned offsets are -1.
+A NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE answer or an unreachable leader refreshes
+metadata and retries (``retries`` times, backing off); any other error raises
+``KafkaApiError``. Not idempotent: a batch whose answer was lost may be stored twice.
+With acks=0 nothing is answered and the returned offsets are -1.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field
 
 from net.kafka_client import ClusterMetadata, KafkaClient, error_name
 from net.partitioner import partition_for_key
-from net.session import ClientError, KafkaApiError
+from net.session import BrokerUnreachable, ClientError, KafkaApiError
 from protocol.records import Record, build_batch
 
 PRODUCE = 0
+UNREACHABLE = "BROKER_UNREACHABLE"
 RETRIABLE = {"NOT_LEADER_OR_FOLLOWER", "LEADER_NOT_AVAILABLE", "REQUEST_TIMED_OUT",
-             "NOT_ENOUGH_REPLICAS", "UNKNOWN_TOPIC_OR_PARTITION"}
+             "NOT_ENOUGH_REPLICAS", "UNKNOWN_TOPIC_OR_PARTITION", UNREACHABLE}
 
 
 @dataclass(slots=True)
@@ -126,16 +128,21 @@ class Producer:
             name = "LEADER_NOT_AVAILABLE"
             message = None
             if leader_id >= 0:
-                session = self.client.session(leader_id)
-                if self.acks == 0:
-                    session.send_only(PRODUCE, values, highest=9, lowest=3)
-                    return -1
-                response = session.call(PRODUCE, values, highest=9, lowest=3)
-                p = response.responses[0].partition_responses[0]
-                if int(p.error_code) == 0:
-                    return int(p.base_offset)
-                name = error_name(p.error_code)
-                message = getattr(p, "error_message", None)
+                try:
+                    session = self.client.session(leader_id)
+                    if self.acks == 0:
+                        session.send_only(PRODUCE, values, highest=9, lowest=3)
+                        return -1
+                    response = session.call(PRODUCE, values, highest=9, lowest=3)
+                except BrokerUnreachable as exc:  # the leader died: ask who leads now
+                    self.client.forget(leader_id)
+                    name, message = UNREACHABLE, str(exc)
+                else:
+                    p = response.responses[0].partition_responses[0]
+                    if int(p.error_code) == 0:
+                        return int(p.base_offset)
+                    name = error_name(p.error_code)
+                    message = getattr(p, "error_message", None)
             attempt += 1
             if name not in RETRIABLE or attempt > self.retries:
                 detail = f": {message}" if message else ""
