@@ -209,6 +209,9 @@ class BrokerConfig(BaseSettings):
     #: principals allowed everything, ';'-separated (User:admin;User:ANONYMOUS)
     super_users: str = ""
     allow_everyone_if_no_acl_found: bool = False
+    # client quotas (broker.quotas): the byte-rate measuring windows
+    quota_window_num: int = 11
+    quota_window_size_seconds: int = 1
     #: listener name -> its ``listener.name.<name>.plain.sasl.jaas.config`` (``broker.sasl``)
     listener_plain_jaas: dict[str, str] = {}
     socket_request_max_bytes: int = 100 * 1024 * 1024
@@ -328,6 +331,17 @@ class BrokerConfig(BaseSettings):
     group_consumer_min_heartbeat_interval_ms: int = 5_000
     group_consumer_max_heartbeat_interval_ms: int = 15_000
     group_consumer_max_size: int = 2_147_483_647
+    # KIP-932 share groups (broker.share.config; share.version 0 turns them off)
+    share_version: int = 1
+    group_share_session_timeout_ms: int = 45_000
+    group_share_heartbeat_interval_ms: int = 5_000
+    group_share_max_size: int = 200
+    group_share_record_lock_duration_ms: int = 30_000
+    group_share_delivery_count_limit: int = 5
+    group_share_partition_max_record_locks: int = 2000
+    group_share_max_share_sessions: int = 2000
+    share_coordinator_state_topic_num_partitions: int = 50
+    share_coordinator_state_topic_segment_bytes: int = 104_857_600
     transaction_state_log_num_partitions: int = 50
     #: capped by the brokers registered when the topic is created (1 on ``make run``)
     transaction_state_log_replication_factor: int = 3
@@ -417,6 +431,30 @@ class BrokerConfig(BaseSettings):
             raise ValueError("must be >= 0")
         return v
 
+    @field_validator(
+        "group_share_session_timeout_ms",
+        "group_share_heartbeat_interval_ms",
+        "group_share_max_size",
+        "group_share_record_lock_duration_ms",
+        "group_share_delivery_count_limit",
+        "group_share_partition_max_record_locks",
+        "group_share_max_share_sessions",
+        "share_coordinator_state_topic_num_partitions",
+        "share_coordinator_state_topic_segment_bytes",
+    )
+    @classmethod
+    def _share_at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("share_version")
+    @classmethod
+    def _share_version(cls, v: int) -> int:
+        if v not in (0, 1):
+            raise ValueError("must be 0 (share groups off) or 1")
+        return v
+
     @field_validator("queued_max_request_bytes")
     @classmethod
     def _pool_bytes(cls, v: int) -> int:
@@ -463,6 +501,13 @@ class BrokerConfig(BaseSettings):
     @classmethod
     def _add_scram(cls, v: str) -> str:
         parse_add_scram(v)
+        return v
+
+    @field_validator("quota_window_num", "quota_window_size_seconds")
+    @classmethod
+    def _quota_window(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
         return v
 
     @field_validator("connections_max_reauth_ms")

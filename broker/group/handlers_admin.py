@@ -7,7 +7,8 @@ is ``broker.cluster.handlers``: the coordinator is the leader of the group's
 - DescribeGroups of a consumer (KIP-848) group: Dead, v6 GROUP_ID_NOT_FOUND "Group g is
   not a classic group." (as Kafka 4).
 - ListGroups: v4+ ``states_filter`` (case-insensitive, classic and consumer state names),
-  v5+ ``types_filter`` and ``group_type`` ("classic" or "consumer").
+  v5+ ``types_filter`` and ``group_type`` ("classic", "consumer" or "share": share groups
+  come from ``broker.share`` when enabled).
 """
 
 from __future__ import annotations
@@ -83,21 +84,25 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
         listed = [g for g in listed if g.state.value.lower() in states_filter]
     if types_filter:
         listed = [g for g in listed if types[g.group_id] in types_filter]
-    return ctx.build_response(
+    rows = [
         {
-            "throttle_time": 0,
-            "error_code": error,
-            "groups": [
-                {
-                    "group_id": g.group_id,
-                    "protocol_type": g.protocol_type,
-                    "group_state": g.state.value,
-                    "group_type": types[g.group_id],
-                }
-                for g in listed
-            ],
+            "group_id": g.group_id,
+            "protocol_type": g.protocol_type,
+            "group_state": g.state.value,
+            "group_type": types[g.group_id],
         }
-    )
+        for g in listed
+    ]
+    # KIP-932 share groups (broker.share), listed with protocol type and group type "share"
+    share = ctx.broker.extensions.get("share_groups")
+    if share is not None and (not types_filter or "share" in types_filter):
+        rows += [
+            {"group_id": g.group_id, "protocol_type": "share", "group_state": g.state,
+             "group_type": "share"}
+            for g in share.coordinator.list_groups()
+            if not states_filter or g.state.lower() in states_filter
+        ]
+    return ctx.build_response({"throttle_time": 0, "error_code": error, "groups": rows})
 
 
 async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:

@@ -16,10 +16,10 @@ How they are collected
 ----------------------
 ``collect_handlers()`` imports the fixed ``CORE_MODULES`` below, then every module whose
 name starts with ``handlers`` inside the extension packages ``EXTENSION_PACKAGES``
-(``broker.admin``, ``broker.group``, ``broker.txn``), when those packages exist, e.g.
-``broker/admin/handlers.py`` or ``broker/group/handlers_offsets.py``. Nothing else needs
-registering: adding such a module with a ``HANDLERS`` list makes the broker answer and
-advertise those APIs. Two modules claiming the same API key is a startup error.
+(``broker.admin``, ``broker.group``, ``broker.txn``, ``broker.share``), when those
+packages exist, e.g. ``broker/admin/handlers.py`` or ``broker/group/handlers_offsets.py``.
+Nothing else needs registering: adding such a module with a ``HANDLERS`` list makes the
+broker answer and advertise those APIs. Two modules claiming the same API key is a startup error.
 An extension module that fails to import is an error too (never silently skipped).
 
 Startup: a handler module may also define ``on_broker_start(broker)`` (sync or async); the
@@ -58,7 +58,8 @@ CORE_MODULES: tuple[str, ...] = (
     "broker.handlers.describe_producers",
     "broker.handlers.sasl",
 )
-EXTENSION_PACKAGES: tuple[str, ...] = ("broker.admin", "broker.group", "broker.txn")
+EXTENSION_PACKAGES: tuple[str, ...] = ("broker.admin", "broker.group", "broker.txn",
+                                        "broker.share")
 
 
 class CloseConnection(Exception):  # noqa: N818 - Kafka's wording: the broker closes it
@@ -102,6 +103,9 @@ class RequestContext:
     #: True for a request this process sends itself (in-process controller calls): the
     #: broker's own, never authorized against ACLs
     internal: bool = False
+    #: set by quota enforcement (``broker.quotas``): the server mutes the connection for
+    #: this long after answering (KIP-219)
+    throttle_ms: int = 0
 
     @property
     def client_host(self) -> str:

@@ -129,9 +129,11 @@ class SharePartition:
 
     # ------------------------------------------------------------------ acquisition
     def acquire(self, member: str, now_ms: int, max_records: int,
-                batches: Sequence[LogBatch] = ()) -> list[AcquiredRange]:
+                batches: Sequence[LogBatch] = (), *, strict: bool = False) -> list[AcquiredRange]:
         """Lock up to ``max_records`` records for ``member`` (see module doc). ``batches``
-        are the log's batches from ``end_offset`` on, below the high watermark, in order."""
+        are the log's batches from ``end_offset`` on, below the high watermark, in order.
+        ``strict`` (ShareFetch v2's record-limit mode): never more than ``max_records``,
+        the last batch is then acquired in part."""
         self.expire(now_ms)
         taken: list[tuple[int, int]] = []  # (offset, delivery count)
         deadline = now_ms + self.lock_duration_ms
@@ -158,7 +160,10 @@ class SharePartition:
                 self.records.extend(_Record(ARCHIVED) for _ in range(end, batch.last_offset + 1))
                 self.dirty = True
                 continue
-            for offset in range(end, batch.last_offset + 1):
+            last = batch.last_offset
+            if strict:
+                last = min(last, end + max_records - len(taken) - 1)
+            for offset in range(end, last + 1):
                 r = _Record()
                 self._lock(r, member, deadline)
                 self.records.append(r)

@@ -33,6 +33,8 @@ PROJECT = set(ALLOWED)
 PURE_DIRS = ["protocol", "controller/raft", "controller/metadata", "common/security",
              "replication/partition.py",
              "replication/replica_selector.py",
+             *(f"broker/share/{m}.py" for m in ("partition", "group", "sessions",
+                                                "state_format", "config")),
              *(f"broker/tools/{m}.py" for m in ("positions", "plans", "render", "record_text")),
              "net/partitioner.py",
              *(f"kinesis/{m}.py" for m in ("errors", "hashing", "sequence", "iterators",

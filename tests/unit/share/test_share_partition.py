@@ -237,3 +237,11 @@ def test_seeded_random_runs_keep_the_safety_rules() -> None:
 @given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=10, max_value=200))
 def test_property_no_double_acquire_no_redelivery(seed: int, steps: int) -> None:
     _run(seed, steps)
+
+
+def test_record_limit_mode_acquires_part_of_a_batch() -> None:
+    sp = SharePartition(0, lock_duration_ms=LOCK)
+    assert sp.acquire("m", 0, 3, batches((0, 4)), strict=True) == [AcquiredRange(0, 2, 1)]
+    assert sp.end_offset == 3
+    # the rest of the batch is acquired by the next call
+    assert sp.acquire("n", 0, 10, batches((0, 4)), strict=True) == [AcquiredRange(3, 4, 1)]

@@ -1,0 +1,214 @@
+"""The asyncio shell of share groups: one ``ShareService`` per broker.
+
+It owns the pure parts and moves time and bytes to them:
+
+- ``coordinator`` (``broker.share.group``): membership of the share groups this node
+  coordinates (the leader of the group's ``__consumer_offsets`` partition, as for every
+  group). Membership is in memory: members re-join with epoch 0 after a restart.
+- ``sessions`` (``broker.share.sessions``): share sessions of the members fetching here.
+- ``partitions``: the ``SharePartition`` of each (group, topic id, partition) led here,
+  created on first ShareFetch from its stored snapshot, else at the log end (Kafka's
+  ``share.auto.offset.reset=latest``), and written to ``__share_group_state`` whenever an
+  acknowledgement, release, lock expiry or SPSO move changed it (``persist``), before
+  the request that changed it is answered.
+- One ``loop.call_later`` timer at the earliest deadline (a record lock or a member
+  session); when it fires, expired locks are released (and persisted) and waiting
+  ShareFetch requests are woken (``released`` future), expired members removed.
+Clock: wall-clock milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from broker.group.partitioner import partition_for
+from broker.share.config import ShareGroupConfig, share_config_from
+from broker.share.group import ShareGroupCoordinator
+from broker.share.partition import SharePartition
+from broker.share.sessions import ShareSessionCache
+from broker.share.state_format import ShareSnapshot, ShareStateKey
+from broker.share.store import ShareStateStore
+from common.logging import get_logger
+
+log = get_logger("strom.share")
+
+EXTENSION_KEY = "share_groups"
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ShareService:
+    def __init__(self, broker: Any, config: ShareGroupConfig | None = None) -> None:
+        self.broker = broker
+        self.config = config or share_config_from(broker.config)
+        self.store = ShareStateStore(broker, self.config, wall_ms)
+        self.coordinator = ShareGroupCoordinator(
+            self.config, is_local=self._is_local_group, other_group_type=self._other_type)
+        self.sessions = ShareSessionCache(self.config.max_share_sessions)
+        self.partitions: dict[ShareStateKey, SharePartition] = {}
+        self.snapshots: dict[ShareStateKey, ShareSnapshot] = {}
+        self._released: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: int | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ group plumbing
+    def _groups(self) -> Any:
+        from broker.group.service import service_for  # the classic/consumer coordinator
+
+        return service_for(self.broker)
+
+    def _is_local_group(self, group_id: str) -> bool:
+        groups = self._groups()
+        count = groups.store.partition_count() or groups.config.offsets_topic_num_partitions
+        return bool(groups.store.is_local(partition_for(group_id, count)))
+
+    def _other_type(self, group_id: str) -> str | None:
+        kind = getattr(self._groups().coordinator, "group_type", lambda _g: None)(group_id)
+        return kind if kind in ("classic", "consumer") else None
+
+    # ------------------------------------------------------------------ lifecycle
+    def load(self) -> None:
+        started = time.monotonic()
+        self.snapshots = self.store.replay()
+        self.coordinator.stored = {k.group_id for k in self.snapshots}
+        log.info("share_state_loaded", share_partitions=len(self.snapshots),
+                 ms=round((time.monotonic() - started) * 1000, 1))
+
+    def shutdown(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.wake()
+
+    # ------------------------------------------------------------------ share-partitions
+    def share_partition(self, key: ShareStateKey, log_end: int,
+                        log_start: int) -> SharePartition:
+        """The share-partition of ``key`` (created from its snapshot or at ``log_end``)."""
+        sp = self.partitions.get(key)
+        if sp is None:
+            sp = SharePartition(
+                log_end, lock_duration_ms=self.config.record_lock_duration_ms,
+                delivery_count_limit=self.config.delivery_count_limit,
+                max_in_flight=self.config.partition_max_record_locks)
+            snap = self.snapshots.get(key)
+            if snap is not None:
+                sp.load(snap.start_offset, snap.state_batches)
+                sp.state_epoch = snap.state_epoch
+            else:
+                sp.dirty = True  # the initial SPSO must survive a restart too
+            self.partitions[key] = sp
+        sp.move_start(log_start)
+        return sp
+
+    def persist(self, key: ShareStateKey, sp: SharePartition, leader_epoch: int = -1) -> int:
+        """Write the share-partition's snapshot if it changed; the error code (0 = ok)."""
+        if not sp.dirty:
+            return 0
+        now = wall_ms()
+        prev = self.snapshots.get(key)
+        snap = ShareSnapshot(
+            snapshot_epoch=(prev.snapshot_epoch + 1) if prev else 0,
+            state_epoch=sp.state_epoch, leader_epoch=leader_epoch,
+            start_offset=sp.start_offset,
+            create_timestamp=prev.create_timestamp if prev else now,
+            write_timestamp=now, state_batches=tuple(sp.state_batches()))
+        code = int(self.store.write(key, snap))
+        if code == 0:
+            self.snapshots[key] = snap
+            self.coordinator.stored.add(key.group_id)
+            sp.dirty = False
+        return code
+
+    def delete_state(self, key: ShareStateKey) -> int:
+        self.partitions.pop(key, None)
+        if key not in self.snapshots:
+            return 0
+        code = int(self.store.write(key, None))
+        if code == 0:
+            self.snapshots.pop(key, None)
+        return code
+
+    def keys_of_group(self, group_id: str) -> list[ShareStateKey]:
+        keys = {k for k in self.snapshots if k.group_id == group_id}
+        keys |= {k for k in self.partitions if k.group_id == group_id}
+        return sorted(keys, key=lambda k: (str(k.topic_id), k.partition))
+
+    def release_member(self, group_id: str, member_id: str,
+                       keys: list[tuple[uuid.UUID, int]]) -> None:
+        released = False
+        for topic_id, partition in keys:
+            key = ShareStateKey(group_id, topic_id, partition)
+            sp = self.partitions.get(key)
+            if sp is not None and sp.release_member(member_id):
+                self.persist(key, sp)
+                released = True
+        if released:
+            self.wake()
+
+    # ------------------------------------------------------------------ waiting
+    def released_future(self) -> asyncio.Future[None]:
+        """Completed the next time records become available again (release, expiry)."""
+        if self._released is None or self._released.done():
+            self._released = asyncio.get_running_loop().create_future()
+        return self._released
+
+    def wake(self) -> None:
+        if self._released is not None and not self._released.done():
+            self._released.set_result(None)
+
+    # ------------------------------------------------------------------ timers
+    def after(self) -> None:
+        """Re-arm the timer at the earliest lock or session deadline."""
+        if self._closed:
+            return
+        deadlines = [d for d in (sp.next_deadline() for sp in self.partitions.values())
+                     if d is not None]
+        member = self.coordinator.next_deadline()
+        if member is not None:
+            deadlines.append(member)
+        deadline = min(deadlines) if deadlines else None
+        if deadline == self._timer_deadline and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_deadline = deadline
+        if deadline is not None:
+            delay = max(deadline - wall_ms(), 0) / 1000
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        now = wall_ms()
+        try:
+            released = False
+            for key, sp in self.partitions.items():
+                if sp.expire(now):
+                    released = True
+                    self.persist(key, sp)
+            for group_id, member_id in self.coordinator.tick(now):
+                log.info("share_member_expired", group_id=group_id, member_id=member_id)
+            if released:
+                self.wake()
+        except Exception as exc:  # a bug must not stop every other timer
+            log.exception("share_timer_failed", error=repr(exc))
+        self.after()
+
+
+def share_service(broker: Any) -> ShareService:
+    """The broker's ShareService, created and loaded on first use."""
+    service = broker.extensions.get(EXTENSION_KEY)
+    if service is None:
+        service = ShareService(broker)
+        broker.extensions[EXTENSION_KEY] = service
+        service.load()
+        broker.add_shutdown_hook(service.shutdown)
+    return service
