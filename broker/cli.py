@@ -26,7 +26,12 @@ def strom_version() -> str:
 def _parser() -> argparse.ArgumentParser:
     from broker.tools.context import StromArgumentParser
 
-    parser = StromArgumentParser(prog="strom", description="Kafka-compatible log broker")
+    parser = StromArgumentParser(
+        prog="strom", description="Kafka-compatible log broker and its operator tools",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  strom serve --override log.dirs=./data\n"
+               "  strom topic create demo -p 3 -b 127.0.0.1:9092\n"
+               "  echo hello | strom produce demo ; strom consume demo -o earliest -e")
     parser.add_argument("--version", action="version", version=f"strom {strom_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a broker in the foreground")

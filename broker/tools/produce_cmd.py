@@ -8,12 +8,13 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from broker.tools.context import Progress, UsageError, emit, make_client
+from broker.tools.context import Failure, Progress, UsageError, emit, make_client
 from broker.tools.plans import parse_pairs
 from broker.tools.record_text import parse_line, unescape
 from broker.tools.render import table
 from broker.tools.topic_cmd import leaf
 from net.producer import OutgoingRecord, Producer
+from net.session import KafkaApiError
 from protocol.compression import CODEC_NAMES
 
 ACKS = {"all": -1, "-1": -1, "1": 1, "0": 0}
@@ -90,7 +91,13 @@ def produce(args: argparse.Namespace) -> int:
             producer = Producer(client, acks=ACKS[args.acks],
                                 compression=CODECS[args.compression],
                                 batch_records=1 if interactive else 1000)
-            result = producer.send(args.topic, records(), progress)
+            try:
+                result = producer.send(args.topic, records(), progress)
+            except KafkaApiError as exc:
+                if exc.name == "UNKNOWN_TOPIC_OR_PARTITION":
+                    raise Failure(f"{exc}: create it with `strom topic create {args.topic}`"
+                                  ) from None
+                raise
     finally:
         progress.done()
         if args.file:
