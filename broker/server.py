@@ -162,7 +162,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             admission = quotas.admit(self.ip, time.monotonic())
             if admission.refused is not None:
                 self.closed = True
-                log.warning("connection_refused", peer=self.peer, listener=self.server.listener,
+                log.warning("connection_refused", peer=self.peer, listener=self.server.label,
                             reason=admission.refused, connections=quotas.total,
                             from_ip=quotas.by_ip.get(self.ip, 0))
                 transport.abort()  # type: ignore[attr-defined]
@@ -218,7 +218,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         except (ssl.SSLError, OSError, ConnectionError, TimeoutError, RuntimeError) as exc:
             if not self.closed:
                 log.warning("tls_handshake_failed", peer=self.peer, connection=self.id,
-                            listener=self.server.listener, reason=_tls_reason(exc))
+                            listener=self.server.label, reason=_tls_reason(exc))
             self.closed = True
             with contextlib.suppress(Exception):
                 raw.abort()  # type: ignore[attr-defined]
@@ -244,7 +244,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self.principal = f"User:{name}"
             fields["principal"] = self.principal
         log.info("tls_connected", peer=self.peer, connection=self.id,
-                 listener=self.server.listener, **fields)
+                 listener=self.server.label, **fields)
         self._begin()
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -268,7 +268,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             if first is not None and nbytes >= 3 and first[0] == 0x16 and first[1] == 0x03 \
                     and self.server.ssl_context is None:
                 self._close("TLS handshake on a plaintext listener",
-                            listener=self.server.listener)
+                            listener=self.server.label)
             else:
                 self._close(f"invalid frame: {exc}")
             return
@@ -604,8 +604,10 @@ class KafkaServer:
                  ssl_context: ssl.SSLContext | None = None,
                  principal_rules: tuple[Rule, ...] = (Rule(),),
                  quotas: ConnectionQuotas | None = None,
-                 pool: MemoryPool | None = None) -> None:
+                 pool: MemoryPool | None = None, label: str | None = None) -> None:
         self.broker = broker
+        #: the listener's name in log lines (the controller's server has no ``listener``)
+        self.label = label or listener
         #: TLS listeners: the context of the handshake (``broker.tls``) and the rules
         #: mapping a client certificate's subject to its principal
         self.ssl_context = ssl_context
