@@ -97,7 +97,10 @@ class TxnStateStore:
     async def wait_replicated(self, timeout_s: float) -> int:
         """Wait (bounded) until every write made so far is below its partition's high
         watermark: NONE, or the first error (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS...)."""
-        pending, self.unreplicated = self.unreplicated, {}
+        # every caller waits for all writes made so far (a concurrent caller's included:
+        # taking the entries away would let that caller answer before its own write is
+        # replicated); an entry goes once the offset it names has been waited for
+        pending = dict(self.unreplicated)
         first = 0
         for partition, offset in sorted(pending.items()):
             code = await self.broker.replica_manager.wait_replicated(
@@ -106,6 +109,8 @@ class TxnStateStore:
                 log.warning("txn_state_not_replicated", partition=partition, offset=offset,
                             error=ErrorCode(code).name)
                 first = first or code
+            elif self.unreplicated.get(partition) == offset:
+                del self.unreplicated[partition]
         return first
 
     def replay_partition(self, coordinator: TransactionCoordinator, partition: int) -> int:
