@@ -81,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     from broker.tools import COMMANDS, join_negative_values
 
     words = sys.argv[1:] if argv is None else argv
-    if words[:1] and words[0] in COMMANDS:
+    if argv is None and words[:1] and words[0] in COMMANDS and "hypothesis" not in sys.modules:
         # kio imports hypothesis only to register test strategies (optional: ImportError is
-        # handled); a tool call does not need them and starts in 0.1 s instead of 0.5 s
-        sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
+        # handled); a tool process does not need them and starts in 0.1 s instead of 0.5 s.
+        # Only as the program's entry point: an in-process caller may need hypothesis.
+        sys.modules["hypothesis"] = None  # type: ignore[assignment]
     args = _parser().parse_args(join_negative_values(words))
     if args.command == "quorum":
         from broker.cluster import quorum_cli
