@@ -255,8 +255,11 @@ class BrokerConfig(BaseSettings):
     #: the Kinesis API (``kinesis``; ``broker.kinesis_front``): ``http://host:port`` of its
     #: listener (empty: off), largest record (data + partition key), SigV4 access keys
     #: (``KEY:SECRET,...``; empty: any or no signature accepted), shard-iterator HMAC key
-    #: (empty: derived from the cluster id), the region its ARNs name
+    #: (empty: derived from the cluster id), the region its ARNs name; the advertised
+    #: listener is the address other brokers relay to (empty: the bound one, with a
+    #: wildcard host shown as 127.0.0.1), e.g. ``http://strom-1:4567`` in compose
     strom_kinesis_listener: str = ""
+    strom_kinesis_advertised_listener: str = ""
     strom_kinesis_max_record_bytes: int = 10 * 1024 * 1024
     strom_kinesis_access_keys: str = ""
     strom_kinesis_iterator_secret: str = ""

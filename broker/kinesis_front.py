@@ -40,11 +40,12 @@ _RESOURCE_TOPIC = 2
 _OP_SET, _OP_DELETE = 0, 1
 
 
-def parse_listener(value: str) -> tuple[str, int]:
-    """``http://host:port`` (or ``host:port``) -> (host, port); ValueError otherwise."""
+def parse_listener(value: str, prop: str = "strom.kinesis.listener") -> tuple[str, int]:
+    """``http://host:port`` (or ``host:port``) -> (host, port); ValueError naming ``prop``
+    otherwise."""
     m = _URL.fullmatch(value.strip())
     if m is None or int(m["port"]) > 65535:
-        raise ValueError(f"strom.kinesis.listener: {value!r} is not http://host:port")
+        raise ValueError(f"{prop}: {value!r} is not http://host:port")
     return m["host"].strip("[]"), int(m["port"])
 
 
@@ -204,14 +205,24 @@ def make_server(node: ClusterNode, config: BrokerConfig) -> KinesisServer:
     return KinesisServer(service, Authenticator(keys))
 
 
+def advertised_endpoint(config: BrokerConfig, bound_host: str, bound_port: int
+                        ) -> tuple[str, int]:
+    """(host, port) other brokers relay Kinesis requests to: ``strom.kinesis.advertised.
+    listener`` when set, else the bound address with a wildcard host shown as 127.0.0.1."""
+    if config.strom_kinesis_advertised_listener:
+        return parse_listener(config.strom_kinesis_advertised_listener,
+                              "strom.kinesis.advertised.listener")
+    shown = "127.0.0.1" if bound_host in ("", "0.0.0.0", "::") else bound_host
+    return shown, bound_port
+
+
 async def start_kinesis(node: ClusterNode, config: BrokerConfig,
                         advertised: list[tuple[str, str, int]]) -> KinesisServer:
     """Start the listener of ``strom.kinesis.listener`` and add it to the endpoints the
-    broker registers (``advertised``: (name, host, port)); ValueError/OSError when it
-    cannot."""
+    broker registers (``advertised``: (name, host, port); ``strom.kinesis.advertised.listener``
+    when set); ValueError/OSError when it cannot."""
     server = make_server(node, config)
     host, port = parse_listener(config.strom_kinesis_listener)
     bound_host, bound_port = await server.start(host, port)
-    shown = "127.0.0.1" if bound_host in ("", "0.0.0.0", "::") else bound_host
-    advertised.append((LISTENER_NAME, shown, bound_port))
+    advertised.append((LISTENER_NAME, *advertised_endpoint(config, bound_host, bound_port)))
     return server

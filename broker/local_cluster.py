@@ -43,11 +43,13 @@ def voters_spec(nodes: int, controller_port: int, host: str = HOST) -> str:
 
 
 def topology(nodes: int = 3, client_port: int = 9092, controller_port: int = 19092,
-             metrics_port: int = 9644) -> dict[int, dict[str, object]]:
-    """node id → client, controller and metrics port and the shared voter list."""
+             metrics_port: int = 9644, kinesis_port: int = 4567
+             ) -> dict[int, dict[str, object]]:
+    """node id → client, controller, metrics and Kinesis port and the shared voter list."""
     voters = voters_spec(nodes, controller_port)
     return {i: {"client_port": client_port + i - 1, "controller_port": controller_port + i - 1,
-                "metrics_port": metrics_port + i - 1, "voters": voters}
+                "metrics_port": metrics_port + i - 1, "kinesis_port": kinesis_port + i - 1,
+                "voters": voters}
             for i in range(1, nodes + 1)}
 
 

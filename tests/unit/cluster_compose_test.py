@@ -141,7 +141,12 @@ def test_compose_services_match_the_local_cluster() -> None:
                               "INTERNAL": (name, 29092)}
         assert sorted(service["ports"]) == sorted(
             f"{p}:{p}" for p in (expected["client_port"], expected["controller_port"],
-                                 expected["metrics_port"]))
+                                 expected["metrics_port"], expected["kinesis_port"]))
+        # the Kinesis API on the local cluster's port; relays between brokers go to the
+        # advertised address on the compose network, not to the container's own loopback
+        assert config.strom_kinesis_listener == f"http://0.0.0.0:{expected['kinesis_port']}"
+        assert config.strom_kinesis_advertised_listener == \
+            f"http://{name}:{expected['kinesis_port']}"
         assert config.strom_metrics_address == f"0.0.0.0:{expected['metrics_port']}"
         assert config.strom_console_address == config.strom_metrics_address  # one server
         # replicated as the local cluster is; followers fetch over the compose network
