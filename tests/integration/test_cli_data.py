@@ -73,6 +73,15 @@ def test_produce_a_file_and_consume_it_back_byte_for_byte(bootstrap: str, topic_
     assert [(r["offset"], r["key"], r["headers"][0]) for r in rows] == [
         (10, "key-3", {"key": "h1", "value": "a10"}), (11, "key-4", {"key": "h1", "value": "a11"})]
 
+    # with a group: start at its committed offset, commit exactly past what was printed
+    group = f"{topic_name}-cli"
+    first = _ok(strom("consume", topic_name, "-g", group, "-n", "7", "-f", "%o\n", *b))
+    assert first.split() == [b"%d" % i for i in range(7)]
+    second = _ok(strom("consume", topic_name, "-g", group, "-n", "3", "-f", "%o\n", *b))
+    assert second.split() == [b"7", b"8", b"9"]
+    lag = json.loads(_ok(strom("group", "describe", group, "--format", "json", *b)))
+    assert [(o["committed"], o["lag"]) for o in lag["offsets"]] == [(10, 290)]
+
 
 def test_keyed_records_land_where_kafka_clients_put_them(bootstrap: str, topic_name: str
                                                          ) -> None:

@@ -83,3 +83,22 @@ def test_a_duration_ago_may_follow_its_option() -> None:
     assert join_negative_values(["group", "seek", "g", "--to", "-PT1H", "--shift-by", "-2"]
                                 ) == ["group", "seek", "g", "--to=-PT1H", "--shift-by=-2"]
     assert join_negative_values(["consume", "t", "-o", "-e"]) == ["consume", "t", "-o", "-e"]
+
+
+def test_progress_only_on_a_terminal() -> None:
+    import io
+
+    from broker.tools.context import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        progress = Progress("produced", stream)
+        progress(10)
+        progress(20)  # within 0.1 s of the last update: not drawn
+        progress.done()
+    assert tty.getvalue() == "\rproduced 10\r\x1b[K"
+    assert pipe.getvalue() == ""
