@@ -49,8 +49,10 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
             if version >= 6:  # KIP-1043: say why
                 entry["error_code"] = ErrorCode.group_id_not_found
                 kind = getattr(service.coordinator, "group_type", lambda _gid: None)(group_id)
+                if kind is None and _share_group(ctx, group_id):
+                    kind = "share"
                 entry["error_message"] = (
-                    f"Group {group_id} is not a classic group." if kind == "consumer"
+                    f"Group {group_id} is not a classic group." if kind in ("consumer", "share")
                     else f"Group {group_id} not found.")
         elif summary is not None:
             entry.update(
@@ -105,10 +107,19 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
     return ctx.build_response({"throttle_time": 0, "error_code": error, "groups": rows})
 
 
+def _share_group(ctx: RequestContext, group_id: str) -> bool:
+    """A KIP-932 share group (``broker.share``) holds ``group_id``."""
+    share = ctx.broker.extensions.get("share_groups")
+    return share is not None and share.has_group(group_id)
+
+
 async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
     service = service_for(ctx.broker)
     names = list(dict.fromkeys(request.groups_names))
-    result = service.call("delete_groups", service.now(), names)
+    shares = [g for g in names if _share_group(ctx, g)]
+    result = service.call("delete_groups", service.now(), [g for g in names if g not in shares])
+    for g in shares:  # an empty share group goes with its share-partition state
+        result[g] = ctx.broker.extensions["share_groups"].delete_group(g)
     return ctx.build_response(
         {
             "throttle_time": 0,

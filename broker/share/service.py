@@ -135,6 +135,20 @@ class ShareService:
             self.snapshots.pop(key, None)
         return code
 
+    def has_group(self, group_id: str) -> bool:
+        return bool(self.coordinator.describe([group_id])[0].group is not None)
+
+    def delete_group(self, group_id: str) -> int:
+        """DeleteGroups of a share group: NON_EMPTY_GROUP while it has members, else its
+        share-partition state is deleted (tombstones) with it; the error code."""
+        code = self.coordinator.delete_group(group_id)
+        if code:
+            return code
+        for key in self.keys_of_group(group_id):
+            code = self.delete_state(key) or code
+        self.coordinator.stored.discard(group_id)
+        return code
+
     def keys_of_group(self, group_id: str) -> list[ShareStateKey]:
         keys = {k for k in self.snapshots if k.group_id == group_id}
         keys |= {k for k in self.partitions if k.group_id == group_id}

@@ -446,3 +446,22 @@ def test_offsets_admin_refuses_a_group_with_members(bootstrap: str, api_key: int
     if api_key == 91:
         body["topics"][0]["partitions"] = [{"partition_index": 0, "start_offset": 0}]
     assert request(bootstrap, api_key, version, body).error_code == E.non_empty_group
+
+
+def test_describe_and_delete_groups_know_share_groups(bootstrap: str) -> None:
+    topic, group = create_topic(bootstrap), f"sg-{uuid.uuid4().hex[:8]}"
+    start_at_earliest(bootstrap, group, topic)
+    assert heartbeat(bootstrap, group, "m", 0, [topic]).error_code == E.none
+    described = request(bootstrap, 15, 6, {"groups": [group],
+                                          "include_authorized_operations": False})
+    assert described.groups[0].error_code == E.group_id_not_found
+    assert described.groups[0].error_message == f"Group {group} is not a classic group."
+    busy = request(bootstrap, 42, 2, {"groups_names": [group]})
+    assert busy.results[0].error_code == E.non_empty_group
+    assert heartbeat(bootstrap, group, "m", -1, None).error_code == E.none
+    gone = request(bootstrap, 42, 2, {"groups_names": [group]})
+    assert gone.results[0].error_code == E.none
+    listed = request(bootstrap, 16, 5, {"states_filter": [], "types_filter": []})
+    assert group not in {g.group_id for g in listed.groups}
+    offsets = request(bootstrap, 90, 1, {"groups": [{"group_id": group, "topics": None}]})
+    assert offsets.groups[0].error_code == E.group_id_not_found
