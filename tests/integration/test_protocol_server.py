@@ -188,7 +188,7 @@ def test_acks_all_and_log_append_time(bootstrap: str) -> None:
         assert produce(c, lat, batch(), acks=2).error_code == ErrorCode.invalid_required_acks
 
 
-def test_init_producer_id_and_transactional_rejection(bootstrap: str) -> None:
+def test_init_producer_id_idempotent_and_transactional(bootstrap: str) -> None:
     with WireClient(*_addr(bootstrap), timeout=TIMEOUT) as c:
         ids = set()
         for version in range(0, 6):
@@ -197,9 +197,13 @@ def test_init_producer_id_and_transactional_rejection(bootstrap: str) -> None:
             assert r.error_code == ErrorCode.none and r.producer_epoch == 0
             ids.add(int(r.producer_id))
         assert len(ids) == 6
+        # a transactional id goes to its coordinator (issue 10; tests/integration/test_txn_*)
+        found = c.request(req(10, 4, key_type=1, coordinator_keys=["tx-1"]))
+        assert found.coordinators[0].error_code == ErrorCode.none
         r = c.request(req(22, 4, transactional_id="tx-1", transaction_timeout=60000,
                           producer_id=-1, producer_epoch=-1))
-        assert r.error_code == ErrorCode.invalid_request
+        assert r.error_code == ErrorCode.none and r.producer_epoch == 0
+        assert int(r.producer_id) not in ids
 
 
 def test_describe_cluster(bootstrap: str) -> None:
