@@ -8,6 +8,7 @@ One broker for the module, three listeners:
   ``listener.name.mtls.ssl.keystore.key`` / ``.certificate.chain`` + ``ssl.key.password``),
   a PEM truststore, ``ssl.client.auth=required`` and ``ssl.principal.mapping.rules`` that
   turn ``CN=Alice,OU=eng,...`` into ``alice`` (others keep their DN);
+- ``SASL_SSL``: SASL/PLAIN inside TLS (the broker's PKCS12 keystore);
 - ``PLAINTEXT``: for TLS sent to a plaintext port.
 
 The test CA (``tests.support.tls_ca``, the openssl command) issues the server's and the
@@ -67,6 +68,7 @@ class Node:
     mtls: str
     plain: str
     pki: Pki
+    sasl_ssl: str
 
     def log(self) -> str:
         return self.proc.log_path.read_text(errors="replace")
@@ -97,13 +99,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture(scope="module")
 def node(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    mtls_port, plain_port = free_port(), free_port()
+    mtls_port, plain_port, sasl_port = free_port(), free_port(), free_port()
     chain = pki.server.cert.read_text() + pki.ca.pem.read_text()
     proc = BrokerProcess(tmp_path_factory.mktemp("tls"), {
         "listeners": f"SSL://127.0.0.1:0,MTLS://127.0.0.1:{mtls_port},"
-                     f"PLAINTEXT://127.0.0.1:{plain_port}",
+                     f"PLAINTEXT://127.0.0.1:{plain_port},SASL_SSL://127.0.0.1:{sasl_port}",
         "listener.security.protocol.map": "SSL:SSL,MTLS:SSL,PLAINTEXT:PLAINTEXT,"
-                                          "CONTROLLER:PLAINTEXT",
+                                          "CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config":
+            'org.apache.kafka.common.security.plain.PlainLoginModule required '
+            'user_alice="alice-secret";',
         "ssl.keystore.type": "PKCS12",
         "ssl.keystore.location": str(pki.server.pkcs12(KS_PASSWORD)),
         "ssl.keystore.password": KS_PASSWORD,
@@ -124,7 +130,7 @@ def node(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     proc.start()
     try:
         yield Node(proc, proc.bootstrap, f"127.0.0.1:{mtls_port}", f"127.0.0.1:{plain_port}",
-                   pki)
+                   pki, f"127.0.0.1:{sasl_port}")
         if proc.running:
             proc.stop()
     finally:
@@ -357,3 +363,28 @@ def test_a_bad_keystore_stops_startup_naming_the_property(pki: Pki, tmp_path: Pa
     assert "ssl.keystore.password does not open ssl.keystore.location" in out.stderr, \
         out.stderr[-2000:]
     assert "wrong-password-123" not in out.stderr + out.stdout
+
+
+def test_sasl_plain_inside_tls(node: Node) -> None:
+    name = topic()
+    conf = cfl(node, node.sasl_ssl, **{"security.protocol": "SASL_SSL",
+                                       "sasl.mechanisms": "PLAIN", "sasl.username": "alice"})
+    producer = Producer({**conf, "sasl.password": "alice-secret"})
+    producer.produce(name, b"sealed")
+    assert producer.flush(TIMEOUT) == 0
+    node.wait_log("tls_connected", '"listener": "SASL_SSL"')
+    node.wait_log("sasl_authenticated", "User:alice")
+    errors: list[Any] = []
+    bad = Producer({**conf, "sasl.password": "wrong", "error_cb": errors.append,
+                    "message.timeout.ms": 1500})
+    bad.produce(name, b"never")
+    bad.flush(5)
+    assert any("Authentication failed" in e.str() for e in errors), errors
+    kp_conf = {**kp(node), "security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
+               "sasl_plain_username": "alice", "sasl_plain_password": "alice-secret"}
+    consumer = KafkaConsumer(name, bootstrap_servers=node.sasl_ssl, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10000,
+                             **kp_conf)
+    first = next(iter(consumer), None)
+    consumer.close()
+    assert first is not None and first.value == b"sealed"
