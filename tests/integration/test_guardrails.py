@@ -277,3 +277,23 @@ def test_a_refused_100_mib_produce_is_answered_and_memory_returns(node: BrokerPr
         assert decode_response(18, 0, c.recv_frame())[1].error_code == 0
     wait_until(lambda: rss(node) < base + 60 * 1024 * 1024, timeout=15,
                what=f"resident memory back near {base >> 20} MiB")
+
+
+def test_connections_that_have_read_something_hold_no_receive_buffer(node: BrokerProcess
+                                                                     ) -> None:
+    """120 connections, each answered once, then idle: a 256 KiB scratch each would be
+    30 MiB; one scratch per listener keeps the growth to the connections' own objects."""
+    socks = [connect(node, "127.0.0.5") for _ in range(10)]  # warm up allocator and code
+    for sock in socks:
+        sock.sendall(api_versions_request())
+        assert answered(sock, TIMEOUT)
+    base = rss(node)
+    more = [connect(node, "127.0.0.5") for _ in range(120)]
+    for sock in more:
+        sock.sendall(api_versions_request())
+    for sock in more:
+        assert answered(sock, TIMEOUT)
+    grown = rss(node) - base
+    for sock in socks + more:
+        sock.close()
+    assert grown < 12 * 1024 * 1024, grown >> 20
