@@ -24,8 +24,10 @@
    combined-mode cluster (:mod:`bench.cluster`, the ``broker.local_cluster`` topology on
    free ports), after waiting up to 15 s for its ISR to hold all 3 replicas; reported
    against step 2's single-broker acks=1 figure as ``cluster_ratio`` (goal ≥ 0.33), with
-   the ISR size before and after and the record log bytes on each node's disk (a warning
-   line when there were not 3 full copies: acks=all then waited for fewer replicas);
+   the ISR size before and after, CPU-seconds per GiB of each broker (leader, followers:
+   compare these across runs, the throughput swings with the machine's load), and the
+   record log bytes on each node's disk (a warning line when there were not 3 full
+   copies: acks=all then waited for fewer replicas);
 6. the machine's limits in the same run (:mod:`bench.limits`): raw sequential file write
    into the same filesystem and loopback TCP, each with the produce volume, measured before
    and after the broker phases; the higher of each pair is reported (and used for ratios).
@@ -35,7 +37,8 @@ Output: a readable table, then one JSON line (last line) with ``produce_mib_s`` 
 ``loopback_mib_s``, ``produce_ratio`` (= produce / raw write), ``consume_ratio``
 (= consume / loopback), ``e2e_p50_ms``, ``e2e_p99_ms``, ``e2e_rate_mib_s``; with the
 cluster phase also ``cluster_produce_all_mib_s``, ``cluster_ratio`` (= cluster acks=all /
-single acks=1), ``cluster_isr_before``/``_after``, ``cluster_copies_mib``.
+single acks=1), ``cluster_isr_before``/``_after``, ``cluster_copies_mib``,
+``cluster_cpu_s_per_gib_by_broker``.
 
 ``--py-spy PATH`` records py-spy samples of the broker during the acks=1 produce and the
 consume phases: a flame graph for ``*.svg``, collapsed stacks otherwise (needs
@@ -414,6 +417,8 @@ class ClusterRun:
     isr_after: int
     cpu_s: float  # all brokers together, during the produce
     copies_mib: list[float]  # record log bytes on each node's disk after the produce
+    #: per broker, CPU seconds during the produce ("leader" / "follower <id>")
+    cpu_by_broker: dict[str, float]
 
 
 def cluster_produce(workdir: Path, count: int) -> ClusterRun:
@@ -429,11 +434,14 @@ def cluster_produce(workdir: Path, count: int) -> ClusterRun:
         with cluster:
             create_topic(cluster.bootstrap, topic, replication_factor=3)
             cluster.wait_full_isr(topic, CLUSTER_ISR_TIMEOUT_S)
-            isr_before = len(cluster.partitions(topic)[0].isr)
-            pids = [cluster.procs[i].pid for i in cluster.live_nodes()]
-            cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            state = cluster.partitions(topic)[0]
+            isr_before = len(state.isr)
+            pids = {i: cluster.procs[i].pid for i in cluster.live_nodes()}
+            cpu0 = {i: cpu_seconds(pid) for i, pid in pids.items()}
             seconds, errors = produce(cluster.bootstrap, topic, count, "all")
-            cpu1 = sum(cpu_seconds(pid) for pid in pids)
+            cpu1 = {i: cpu_seconds(pid) for i, pid in pids.items()}
+            by_broker = {("leader" if i == state.leader else f"follower {i}"): cpu1[i] - cpu0[i]
+                         for i in pids}
             isr_after = len(cluster.partitions(topic)[0].isr)
             copies = [sum(f.stat().st_size for f in (workdir / f"node-{i}" / f"{topic}-0")
                           .glob("*.log")) / MIB for i in range(1, cluster.nodes + 1)]
@@ -442,7 +450,8 @@ def cluster_produce(workdir: Path, count: int) -> ClusterRun:
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # unlinked: its dirty pages are dropped
-    return ClusterRun(seconds, errors, isr_before, isr_after, cpu1 - cpu0, copies)
+    return ClusterRun(seconds, errors, isr_before, isr_after, sum(by_broker.values()), copies,
+                      by_broker)
 
 
 # --------------------------------------------------------------------------- main
@@ -560,6 +569,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "cluster_delivery_errors": cluster.errors,
             "cluster_cpu_s_per_gib": round(cluster.cpu_s / (volume_mib / 1024), 2),
             "cluster_copies_mib": [round(c, 1) for c in cluster.copies_mib],
+            "cluster_cpu_s_per_gib_by_broker": {
+                k: round(v / (volume_mib / 1024), 2)
+                for k, v in sorted(cluster.cpu_by_broker.items())},
         })
     print(f"Strom produce/consume benchmark ({source_revision()}) — {count:,} records of "
           f"{RECORD_BYTES} B ({volume_mib:.0f} MiB) per phase, one partition, confluent-kafka "
@@ -591,6 +603,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ("cluster / single acks=1", f"{result['cluster_ratio']:9.3f}  (goal ≥ "
                                         f"{CLUSTER_RATIO_GOAL})"),
         ]
+        per_gib = ", ".join(f"{k} {v / (volume_mib / 1024):.2f}"
+                            for k, v in sorted(cluster.cpu_by_broker.items()))
+        table.append(("cluster CPU-s per GiB", per_gib))
         copies = "/".join(f"{c:.0f}" for c in cluster.copies_mib)
         table.append(("cluster copies on disk", f"{copies} MiB (record logs of nodes 1/2/3)"))
         if min(cluster.isr_before, cluster.isr_after) < 3 or \
