@@ -370,7 +370,7 @@ class TransactionCoordinator:
     def list_transactions(self, states: Iterable[str] = (), producer_ids: Iterable[int] = (),
                           duration_ms: int = -1, now_ms: int = 0) -> list[TxnDescription]:
         """ListTransactions filters (empty = any): state names, producer ids, and
-        (v1, KIP-994) transactions running longer than ``duration_ms``."""
+        (v1, KIP-994) transactions started more than ``duration_ms`` ago."""
         wanted_states = set(states)
         wanted_pids = set(producer_ids)
         out = []
@@ -381,9 +381,8 @@ class TransactionCoordinator:
                 continue
             if wanted_pids and meta.producer_id not in wanted_pids:
                 continue
-            if duration_ms >= 0 and (meta.start_ms < 0 or meta.state is not S.ONGOING
-                                     or now_ms - meta.start_ms < duration_ms):
-                continue
+            if duration_ms >= 0 and now_ms - meta.start_ms <= duration_ms:
+                continue  # Kafka's test, whatever the state (start -1 when never begun)
             out.append(_describe(meta))
         return sorted(out, key=lambda d: d.transactional_id)
 

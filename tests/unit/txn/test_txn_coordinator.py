@@ -211,6 +211,9 @@ def test_list_and_describe(coord: TransactionCoordinator) -> None:
     assert [d.transactional_id for d in coord.list_transactions()] == ["a", "b"]
     assert [d.transactional_id for d in coord.list_transactions(["Ongoing"])] == ["a"]
     assert [d.transactional_id for d in coord.list_transactions(producer_ids=[2])] == ["b"]
+    # KIP-994: started more than the duration ago ("b" never began: start -1, as Kafka)
     assert [d.transactional_id
-            for d in coord.list_transactions(duration_ms=50, now_ms=200)] == ["a"]
+            for d in coord.list_transactions(duration_ms=50, now_ms=200)] == ["a", "b"]
+    assert [d.transactional_id
+            for d in coord.list_transactions(["Ongoing"], duration_ms=50, now_ms=200)] == ["a"]
     assert coord.list_transactions(duration_ms=500, now_ms=200) == []
