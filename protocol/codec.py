@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import io
+import struct
 from typing import Any
 
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
 
+from protocol.fetch_codec import EncodedBody
 from protocol.guard import GuardError, check_body
 from protocol.headers import write_response_header
 
@@ -109,11 +111,16 @@ def encode_response_chunks(
     api_key: int, api_version: int, correlation_id: int, body: Any
 ) -> list[bytes | bytearray | memoryview]:
     """Like ``encode_response`` but as a list of buffers (large record sets by reference),
-    for ``transport.writelines``: the first buffer starts with the int32 size."""
+    for ``transport.writelines``: the first buffer starts with the int32 size. ``body``
+    may also be an ``EncodedBody`` (``protocol.fetch_codec``)."""
     writer = ChunkWriter()
     writer.write(b"\0\0\0\0")
     write_response_header(writer, api_key, api_version, correlation_id)  # type: ignore[arg-type]
-    _writer(type(body))(writer, body)
+    if isinstance(body, EncodedBody):
+        for chunk in body.chunks:
+            writer.write(chunk)
+    else:
+        _writer(type(body))(writer, body)
     chunks = writer.chunks()
     first = chunks[0]
     assert isinstance(first, bytearray)
@@ -133,27 +140,38 @@ def encode_response(api_key: int, api_version: int, correlation_id: int, body: A
     return buffer.getvalue()
 
 
-def encode_request(api_key: int, api_version: int, correlation_id: int,
-                   client_id: str | None, body: Any) -> bytes:
-    """Encode one size-prefixed request frame (for tests and the outbound client)."""
-    from kio.schema.request_header.v1.header import RequestHeader as H1
-    from kio.schema.request_header.v2.header import RequestHeader as H2
+_HEADER = struct.Struct(">hhih")
 
+
+def request_header(api_key: int, api_version: int, correlation_id: int,
+                   client_id: str | None) -> bytes:
+    """Request header v1 (int16 key, int16 version, int32 correlation id, nullable int16
+    string client id) or, for flexible versions, v2 (the same plus an empty tagged-field
+    section): the bytes kio's header writer produces, without building an entity per
+    request (that cost ~20 µs, more than a replica Fetch body)."""
     from protocol.headers import request_header_version
 
+    flexible = request_header_version(api_key, api_version) == 2
+    if client_id is None:
+        out = _HEADER.pack(api_key, api_version, correlation_id, -1)
+    else:
+        data = client_id.encode()
+        out = _HEADER.pack(api_key, api_version, correlation_id, len(data)) + data
+    return out + b"\0" if flexible else out
+
+
+def encode_request(api_key: int, api_version: int, correlation_id: int,
+                   client_id: str | None, body: Any) -> bytes:
+    """Encode one size-prefixed request frame (for tests and the outbound client);
+    ``body`` is a kio request entity or an ``EncodedBody`` (``protocol.fetch_codec``)."""
     buffer = io.BytesIO()
     buffer.write(b"\0\0\0\0")
-    header_cls = H2 if request_header_version(api_key, api_version) == 2 else H1
-    _writer(header_cls)(
-        buffer,
-        header_cls(
-            request_api_key=api_key,
-            request_api_version=api_version,
-            correlation_id=correlation_id,
-            client_id=client_id,
-        ),
-    )
-    _writer(type(body))(buffer, body)
+    buffer.write(request_header(api_key, api_version, correlation_id, client_id))
+    if isinstance(body, EncodedBody):
+        for chunk in body.chunks:
+            buffer.write(chunk)
+    else:
+        _writer(type(body))(buffer, body)
     size = buffer.tell() - 4
     buffer.seek(0)
     buffer.write(size.to_bytes(4, "big"))

@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from kio.schema.fetch.v12 import request as fetch_req
 
 from common.logging import get_logger
 from net.client import ClientPool, RequestError
 from protocol.errors import ErrorCode
+from protocol.fetch_codec import EncodedBody, encode_fetch_request
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -128,23 +126,20 @@ class ReplicaFetcher:
                 out[key] = (self.partitions[key], plog.log_end_offset, plog.latest_epoch())
         return out
 
-    def _request(self, sent: dict[TopicPartition, tuple[int, int, int]]) -> Any:
+    def _request(self, sent: dict[TopicPartition, tuple[int, int, int]]) -> EncodedBody:
+        """The Fetch v12 request, encoded by ``protocol.fetch_codec`` (building and
+        encoding kio entities cost ~40 µs more per request, one per produce round)."""
         cfg = self.replicas.config
-        topics: dict[str, list[fetch_req.FetchPartition]] = {}
+        topics: dict[str, list[tuple[int, int, int, int, int, int]]] = {}
         for (topic, index), (epoch, offset, last_epoch) in sent.items():
-            topics.setdefault(topic, []).append(fetch_req.FetchPartition(
-                partition=index, current_leader_epoch=epoch, fetch_offset=offset,
-                last_fetched_epoch=last_epoch, partition_max_bytes=cfg.replica_fetch_max_bytes,
-                log_start_offset=self._log_start(topic, index)))
-        return fetch_req.FetchRequest(
-            replica_id=self.replicas.node_id,
-            max_wait=datetime.timedelta(milliseconds=cfg.replica_fetch_wait_max_ms),
+            topics.setdefault(topic, []).append(
+                (index, epoch, offset, last_epoch, self._log_start(topic, index),
+                 cfg.replica_fetch_max_bytes))
+        return encode_fetch_request(
+            replica_id=self.replicas.node_id, max_wait_ms=cfg.replica_fetch_wait_max_ms,
             min_bytes=cfg.replica_fetch_min_bytes,
             max_bytes=cfg.replica_fetch_response_max_bytes, isolation_level=0,
-            session_id=0, session_epoch=-1,
-            topics=tuple(fetch_req.FetchTopic(topic=t, partitions=tuple(ps))
-                         for t, ps in topics.items()),
-            forgotten_topics_data=(), rack_id="")
+            session_id=0, session_epoch=-1, topics=list(topics.items()))
 
     def _log_start(self, topic: str, index: int) -> int:
         """The local log start offset, sent so the leader knows which offsets this

@@ -39,6 +39,7 @@ from broker.fetch_session import FetchSession, Key, SessionPartition
 from broker.handlers import ApiHandler, RequestContext
 from protocol.compat import FETCH_ZSTD_MIN_VERSION, contains_zstd
 from protocol.errors import ErrorCode
+from protocol.fetch_codec import encode_fetch_response
 from replication.replica_manager import FetchPartition, PartitionRead
 
 API_KEY = 1
@@ -192,7 +193,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         by_topic.setdefault(name, []).append(part)
         if part["records"] and replica_id < 0:
             bytes_out.inc(name, amount=len(part["records"]))
-    return ctx.build_response({
+    # hand-written encoder (protocol.fetch_codec: same bytes, ~60 µs less per answer; a
+    # leader sends one to each follower per produce round), record sets by reference
+    return encode_fetch_response(ctx.api_version, {
         "throttle_time": 0, "error_code": 0,
         "session_id": session.session_id if session is not None else 0,
         "responses": [{"topic": name, "partitions": parts} for name, parts in by_topic.items()]})
