@@ -307,7 +307,10 @@ class ReplicaManager:
             return
         if plog.high_watermark != part.high_watermark:
             plog.high_watermark = part.high_watermark
-            self.purgatory.notify(key)
+            # followers waiting on this leader only care with a selector (they are then
+            # answered at once with the new high watermark, see fetch_records)
+            self.purgatory.notify(key, replicas=self.replica_selector is not None
+                                  or part.role is not Role.LEADER)
         if part.role is Role.LEADER:
             self.delayed_produce.check(key, part.produce_status)
 

@@ -171,7 +171,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         if total >= request.min_bytes or errors or remaining <= 0 or purgatory.closed \
                 or not keys:
             break
-        fut = purgatory.watch(keys)
+        fut = purgatory.watch(keys, replica=replica_id >= 0)
         try:
             await asyncio.wait_for(fut, remaining)
         except TimeoutError:
