@@ -152,7 +152,9 @@ def _partitions(client: KafkaClient, args: argparse.Namespace,
     if args.all_topics:
         if not committed:
             raise Failure(f"group {args.group!r} has no committed offsets; name --topic")
-        return sorted(committed)
+        md = client.metadata(sorted({t for t, _ in committed}))
+        live = {name for name, t in md.topics.items() if t.error == "NONE"}
+        return sorted(tp for tp in committed if tp[0] in live)  # not deleted topics
     out: list[TopicPartition] = []
     for spec in args.topic:
         name, _, parts = spec.partition(":")

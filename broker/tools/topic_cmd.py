@@ -87,8 +87,8 @@ def _pairs(items: list[str]) -> dict[str, str]:
 def create(args: argparse.Namespace) -> int:
     configs = _pairs(args.config)
     with make_client(args) as client:
-        if args.if_not_exists and args.name in client.metadata([args.name]).topics and \
-                client.metadata([args.name]).topics[args.name].error == "NONE":
+        existing = client.metadata([args.name]).topics.get(args.name)
+        if args.if_not_exists and existing is not None and existing.error == "NONE":
             emit(args, {"topic": args.name, "created": False},
                  lambda: f"topic {args.name} exists")
             return 0
