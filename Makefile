@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run cluster test lint bench bench-storage bench-recompression bench-kinesis bench-txn bench-failover bench-tls clean kcat \
+.PHONY: run cluster test lint bench bench-storage bench-recompression bench-kinesis bench-txn bench-share bench-failover bench-tls clean kcat \
 	chromium console-screenshot
 
 $(BIN)/python:
@@ -63,6 +63,9 @@ bench-kinesis: $(STAMP)
 
 bench-txn: $(STAMP)
 	$(BIN)/python -m bench.txn
+
+bench-share: $(STAMP)
+	$(BIN)/python -m bench.share_groups
 
 bench-tls: $(STAMP)
 	$(BIN)/python -m bench.tls
