@@ -135,7 +135,9 @@ def describe_broker(
 
 def is_sensitive(name: str) -> bool:
     """Broker properties that hold secrets (Kafka's PASSWORD type): described without value."""
-    return any(word in name for word in ("password", "secret", "sasl.jaas.config", ".key"))
+    # listener.ssl / listener.plain.jaas: the listener.name.<l>.* maps (keys, passwords)
+    return any(word in name for word in ("password", "secret", "sasl.jaas.config", ".key",
+                                         "listener.ssl", "listener.plain.jaas"))
 
 
 def _documentation(name: str) -> str | None:

@@ -157,3 +157,17 @@ def test_listener_prefixed_properties_and_per_listener_contexts(ca: TestCA,
         listener_tls(config)
     assert peer_context(config, "PLAINTEXT") is None
     assert isinstance(peer_context(config, "SECURE"), ssl.SSLContext)
+
+
+def test_describe_configs_never_returns_listener_secrets() -> None:
+    from broker.admin.broker_configs import describe_broker
+    from broker.config import explicit_properties
+
+    config, _ = load_config(None, [
+        "listeners=SSL://:0", "listener.name.ssl.ssl.key.password=TOPSECRET",
+        "ssl.keystore.password=KSSECRET",
+        "listener.name.plaintext.plain.sasl.jaas.config=JAASSECRET"], environ={})
+    described = describe_broker(config.as_properties(), explicit_properties(config))
+    text = repr([(d.name, d.value, [s.value for s in d.synonyms]) for d in described])
+    for secret in ("TOPSECRET", "KSSECRET", "JAASSECRET"):
+        assert secret not in text
