@@ -171,3 +171,28 @@ def test_describe_configs_never_returns_listener_secrets() -> None:
     text = repr([(d.name, d.value, [s.value for s in d.synonyms]) for d in described])
     for secret in ("TOPSECRET", "KSSECRET", "JAASSECRET"):
         assert secret not in text
+
+
+@pytest.mark.parametrize("reader", ["cryptography", "openssl"])
+def test_pkcs12_both_readers(ca: TestCA, server: Issued, reader: str) -> None:
+    """PKCS12 is read with the cryptography package when it is installed, else with the
+    openssl command: both give the key and the chain, leaf first, and refuse a wrong
+    password naming it."""
+    from broker import tls
+
+    if reader == "cryptography":
+        pytest.importorskip("cryptography")
+        read = tls._pkcs12
+    else:
+        def read(data: bytes, password: str, key_password: str | None, prop: str,
+                 password_prop: str) -> tuple[str | None, str]:
+            return tls._pkcs12_openssl(data, password, prop, password_prop)
+    data = server.pkcs12(PASSWORD).read_bytes()
+    key, certs = read(data, PASSWORD, None, "ssl.keystore.location", "ssl.keystore.password")
+    assert key is not None and "PRIVATE KEY" in key
+    assert certs.startswith(server.cert.read_text().strip().splitlines()[0])
+    assert certs.count("BEGIN CERTIFICATE") == 2
+    leaf = "".join(server.cert.read_text().split())
+    assert leaf in "".join(certs.split())[: len(leaf) + 10]  # the leaf comes first
+    with pytest.raises(TlsConfigError, match="ssl.keystore.password does not open"):
+        read(data, "nope", None, "ssl.keystore.location", "ssl.keystore.password")
