@@ -35,6 +35,7 @@ DescribeTransactions   X DESCRIBE          ListTransactions  filtered by X DESCR
 DescribeLogDirs, DescribeQuorum, ListPartitionReassignments  C DESCRIBE
 DescribeCluster        everyone (as Metadata's broker list; Kafka's rule too)
 ElectLeaders, AlterPartitionReassignments  C ALTER
+DescribeClientQuotas   C DESCRIBE_CONFIGS  AlterClientQuotas  C ALTER_CONFIGS
 DescribeProducers      T READ
 ConsumerGroupHeartbeat G READ              ConsumerGroupDescribe  G DESCRIBE
 =====================  ===========================================================
@@ -568,6 +569,15 @@ async def describe_cluster(ctx: RequestContext, request: Any, handler: Handler) 
                    RT.CLUSTER, CLUSTER_NAME)
 
 
+async def alter_client_quotas(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    if authorized_cluster(ctx, Op.ALTER_CONFIGS):
+        return await handler(ctx, request)
+    return ctx.build_response({"throttle_time": 0, "entries": [
+        {"error_code": CLUSTER_DENIED, "error_message": _message(CLUSTER_DENIED),
+         "entity": [{"entity_type": d.entity_type, "entity_name": d.entity_name}
+                    for d in entry.entity]} for entry in request.entries]})
+
+
 async def describe_log_dirs(ctx: RequestContext, request: Any, handler: Handler) -> Any:
     if authorized_cluster(ctx, Op.DESCRIBE):
         return await handler(ctx, request)
@@ -680,6 +690,7 @@ GATES: dict[int, Gate] = {
     44: configs_gate(Op.ALTER_CONFIGS, "responses"),
     45: cluster_gate(Op.ALTER), 46: cluster_gate(Op.DESCRIBE), 47: offset_delete,
     55: cluster_gate(Op.DESCRIBE), 60: describe_cluster, 61: describe_producers,
+    48: cluster_gate(Op.DESCRIBE_CONFIGS), 49: alter_client_quotas,
     65: describe_transactions, 66: list_transactions,
     68: group_gate(Op.READ), 69: consumer_group_describe,
 }
