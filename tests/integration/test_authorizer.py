@@ -468,6 +468,10 @@ def templates(topic_id: uuid.UUID) -> dict[int, dict[str, Any]]:
         46: {"timeout": 5000, "topics": None},
         47: {"group_id": GROUP, "topics": [{"name": SECRET, "partitions": [
             {"partition_index": 0}]}]},
+        48: {"components": [{"entity_type": "user", "match_type": 2, "match": None}]},
+        49: {"entries": [{"entity": [{"entity_type": "user", "entity_name": "bob"}],
+                          "ops": [{"key": "producer_byte_rate", "value": 1.0,
+                                   "remove": False}]}]},
         50: {"users": None},
         51: {"deletions": [], "upsertions": [
             {"name": "bob", "mechanism": 1, "iterations": 4096, "salt": b"s" * 16,
