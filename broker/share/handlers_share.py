@@ -545,9 +545,15 @@ def on_broker_start(broker: Any) -> None:
     for handler in SHARE_HANDLERS:
         if handler.api_key not in broker.registry:
             broker.registry.register(handler.spec())
-    def sync_topics(_topic: str = "") -> None:
+    def sync_topics(topic: str = "") -> None:
         try:
             service.coordinator.update_topic_metadata(wall_ms(), _topic_metadata(broker))
+            if topic and broker.topics.get(topic) is None:  # a topic was deleted
+                live = {i.topic_id for i in broker.topics.list() if i.topic_id is not None}
+                dropped = service.forget_deleted_topics(live)
+                if dropped:
+                    log.info("share_state_deleted_with_topic", topic=topic,
+                             share_partitions=dropped)
         except Exception as exc:  # a bug here must not break topic changes
             log.error("share_group_topic_sync_failed", error=repr(exc))
 

@@ -149,6 +149,18 @@ class ShareService:
         self.coordinator.stored.discard(group_id)
         return code
 
+    def forget_deleted_topics(self, live_topic_ids: set[uuid.UUID]) -> int:
+        """Drop the share state of topics that no longer exist (Kafka deletes it with the
+        topic); the number of share-partitions dropped."""
+        gone = {k for k in (*self.snapshots, *self.partitions)
+                if k.topic_id not in live_topic_ids}
+        for key in gone:
+            code = self.delete_state(key)
+            if code:
+                log.warning("share_state_delete_failed", group_id=key.group_id,
+                            topic_id=str(key.topic_id), partition=key.partition, error=code)
+        return len(gone)
+
     def keys_of_group(self, group_id: str) -> list[ShareStateKey]:
         keys = {k for k in self.snapshots if k.group_id == group_id}
         keys |= {k for k in self.partitions if k.group_id == group_id}
@@ -209,7 +221,11 @@ class ShareService:
                     released = True
                     self.persist(key, sp)
             for group_id, member_id in self.coordinator.tick(now):
+                # as Kafka: a member removed from the group gives back what it holds here
                 log.info("share_member_expired", group_id=group_id, member_id=member_id)
+                session = self.sessions.remove_member(group_id, member_id)
+                if session is not None:
+                    self.release_member(group_id, member_id, list(session.partitions))
             if released:
                 self.wake()
         except Exception as exc:  # a bug must not stop every other timer

@@ -465,3 +465,27 @@ def test_describe_and_delete_groups_know_share_groups(bootstrap: str) -> None:
     assert group not in {g.group_id for g in listed.groups}
     offsets = request(bootstrap, 90, 1, {"groups": [{"group_id": group, "topics": None}]})
     assert offsets.groups[0].error_code == E.group_id_not_found
+
+
+def test_share_state_goes_with_a_deleted_topic(bootstrap: str) -> None:
+    topic, group = create_topic(bootstrap), f"sg-{uuid.uuid4().hex[:8]}"
+    start_at_earliest(bootstrap, group, topic)
+    assert share_offsets(bootstrap, group, topic)[0] == 0
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.delete_topics([topic])[topic].result(15)
+
+    def no_state_left() -> bool:
+        resp = request(bootstrap, 90, 1, {"groups": [{"group_id": group, "topics": None}]})
+        assert resp.groups[0].error_code == E.none
+        return resp.groups[0].topics == ()
+
+    wait_until(no_state_left, 15, "the share state of the deleted topic dropped")
+
+
+def test_share_version_0_advertises_no_share_api(broker_factory: Callable[..., Any]) -> None:
+    off = broker_factory({"share.version": "0"})
+    resp = request(off.bootstrap, 18, 3, {"client_software_name": "t",
+                                           "client_software_version": "1"})
+    keys = {k.api_key for k in resp.api_keys}
+    assert not {76, 77, 78, 79, 90, 91, 92} & keys
+    assert {68, 69} <= keys  # the consumer protocol is unaffected
