@@ -38,6 +38,10 @@ ElectLeaders, AlterPartitionReassignments  C ALTER
 DescribeClientQuotas   C DESCRIBE_CONFIGS  AlterClientQuotas  C ALTER_CONFIGS
 DescribeProducers      T READ
 ConsumerGroupHeartbeat G READ              ConsumerGroupDescribe  G DESCRIBE
+ShareGroupHeartbeat    G READ              ShareGroupDescribe  G DESCRIBE
+ShareFetch, ShareAcknowledge  G READ, T READ (share session partitions re-checked)
+DescribeShareGroupOffsets  G DESCRIBE, T DESCRIBE (others omitted)
+AlterShareGroupOffsets G READ, T READ      DeleteShareGroupOffsets  G DELETE, T READ
 =====================  ===========================================================
 
 Exempt: ApiVersions and the SASL exchange (Kafka answers them before authentication).
@@ -483,6 +487,95 @@ async def consumer_group_describe(ctx: RequestContext, request: Any, handler: Ha
         for g in response.groups))
 
 
+# ---- share groups (KIP-932) -----------------------------------------------------------
+def _share_denied_topic(t: Any, code: ErrorCode) -> dict[str, Any]:
+    return {"topic_id": t.topic_id, "partitions": [
+        {"partition_index": p.partition_index, "error_code": code,
+         "error_message": _message(code), "records": None, "acquired_records": []}
+        for p in t.partitions]}
+
+
+def share_data_gate(op: Op) -> Gate:
+    """ShareFetch / ShareAcknowledge: G READ (else GROUP_AUTHORIZATION_FAILED at the top)
+    and T ``op`` per topic; a share session's other partitions are re-checked in the
+    answer, as for Fetch sessions."""
+    async def gate(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+        if not _group(ctx, Op.READ, request.group_id):
+            return _top_error(ctx, GROUP_DENIED, responses=[])
+
+        def readable(t: Any) -> bool:
+            name = _name_of_id(ctx, t.topic_id)
+            return name is None or _topic(ctx, op, name)
+
+        response = await _split(ctx, request, handler, req_field="topics",
+                                allowed=readable, rsp_field="responses",
+                                denied_entry=lambda t: _share_denied_topic(t, TOPIC_DENIED),
+                                base={"error_code": 0})
+        response = _as_entity(ctx, response)
+        if not hasattr(response, "responses"):
+            return response
+        kept = []
+        for t in response.responses:
+            name = _name_of_id(ctx, t.topic_id)
+            if name is not None and any(int(p.error_code) == 0 for p in t.partitions) \
+                    and not authorized(ctx, op, RT.TOPIC, name):
+                t = _built(ctx, "responses", [_share_denied_topic(t, TOPIC_DENIED)])[0]
+            kept.append(t)
+        return dataclasses.replace(response, responses=tuple(kept))
+    return gate
+
+
+async def share_group_describe(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    response = await _split(
+        ctx, request, handler, req_field="group_ids",
+        allowed=lambda g: _group(ctx, Op.DESCRIBE, g), rsp_field="groups",
+        denied_entry=lambda g: {"error_code": GROUP_DENIED,
+                                "error_message": _message(GROUP_DENIED), "group_id": g,
+                                "group_state": "", "group_epoch": 0, "assignment_epoch": 0,
+                                "assignor_name": "", "members": [],
+                                "authorized_operations": -2147483648})
+    return dataclasses.replace(response, groups=tuple(
+        _masked(ctx, g, "authorized_operations", RT.GROUP, g.group_id)
+        for g in response.groups))
+
+
+async def describe_share_group_offsets(ctx: RequestContext, request: Any, handler: Handler
+                                       ) -> Any:
+    response = await _split(
+        ctx, request, handler, req_field="groups",
+        allowed=lambda g: _group(ctx, Op.DESCRIBE, g.group_id), rsp_field="groups",
+        denied_entry=lambda g: {"group_id": g.group_id, "topics": [],
+                                "error_code": GROUP_DENIED,
+                                "error_message": _message(GROUP_DENIED)})
+    return dataclasses.replace(response, groups=tuple(
+        dataclasses.replace(g, topics=tuple(
+            t for t in g.topics if authorized(ctx, Op.DESCRIBE, RT.TOPIC, t.topic_name)))
+        for g in response.groups))
+
+
+def share_offsets_gate(group_op: Op) -> Gate:
+    """Alter/DeleteShareGroupOffsets: G ``group_op`` (top-level error), T READ per topic."""
+    async def gate(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+        if not _group(ctx, group_op, request.group_id):
+            return _top_error(ctx, GROUP_DENIED, responses=[])
+
+        def denied(t: Any) -> dict[str, Any]:
+            entry: dict[str, Any] = {"topic_name": t.topic_name, "error_code": TOPIC_DENIED,
+                                     "error_message": _message(TOPIC_DENIED)}
+            if hasattr(t, "partitions"):
+                entry["partitions"] = [{"partition_index": p.partition_index,
+                                        "error_code": TOPIC_DENIED,
+                                        "error_message": _message(TOPIC_DENIED)}
+                                       for p in t.partitions]
+            return entry
+
+        return await _split(ctx, request, handler, req_field="topics",
+                            allowed=lambda t: _topic(ctx, Op.READ, t.topic_name),
+                            rsp_field="responses", denied_entry=denied,
+                            base={"error_code": 0})
+    return gate
+
+
 # ---- admin ----------------------------------------------------------------------------
 async def create_topics(ctx: RequestContext, request: Any, handler: Handler) -> Any:
     return await _split(
@@ -693,6 +786,9 @@ GATES: dict[int, Gate] = {
     48: cluster_gate(Op.DESCRIBE_CONFIGS), 49: alter_client_quotas,
     65: describe_transactions, 66: list_transactions,
     68: group_gate(Op.READ), 69: consumer_group_describe,
+    76: group_gate(Op.READ), 77: share_group_describe, 78: share_data_gate(Op.READ),
+    79: share_data_gate(Op.READ), 90: describe_share_group_offsets,
+    91: share_offsets_gate(Op.READ), 92: share_offsets_gate(Op.DELETE),
 }
 
 

@@ -485,6 +485,20 @@ def templates(topic_id: uuid.UUID) -> dict[int, dict[str, Any]]:
              "rebalance_timeout": 10000, "subscribed_topic_names": [SECRET],
              "topic_partitions": []},
         69: {"group_ids": [GROUP]},
+        76: {"group_id": GROUP, "member_id": "m", "member_epoch": 0,
+             "subscribed_topic_names": [SECRET]},
+        77: {"group_ids": [GROUP]},
+        78: {"group_id": GROUP, "member_id": "m", "share_session_epoch": 0, "max_wait": 0,
+             "min_bytes": 1, "max_bytes": 1 << 20, "max_records": 10, "batch_size": 10,
+             "topics": [{"topic_id": topic_id, "partitions": [{"partition_index": 0}]}]},
+        79: {"group_id": GROUP, "member_id": "m", "share_session_epoch": 1,
+             "topics": [{"topic_id": topic_id, "partitions": [
+                 {"partition_index": 0, "acknowledgement_batches": [
+                     {"first_offset": 0, "last_offset": 0, "acknowledge_types": [1]}]}]}]},
+        90: {"groups": [{"group_id": GROUP, "topics": None}]},
+        91: {"group_id": GROUP, "topics": [{"topic_name": SECRET, "partitions": [
+            {"partition_index": 0, "start_offset": 0}]}]},
+        92: {"group_id": GROUP, "topics": [{"topic_name": SECRET}]},
     }
 
 

@@ -20,11 +20,14 @@ from protocol.headers import RequestHeader
 
 def every_api_key() -> set[int]:
     keys = {h.api_key for h in collect_handlers()} | {h.api_key for h in cluster_handlers()}
-    try:
-        from broker.group import handlers_consumer
-    except ImportError:
-        return keys
-    return keys | {h.api_key for h in getattr(handlers_consumer, "CONSUMER_HANDLERS", [])}
+    import contextlib
+    import importlib
+
+    for module, name in (("broker.group.handlers_consumer", "CONSUMER_HANDLERS"),
+                         ("broker.share.handlers_share", "SHARE_HANDLERS")):
+        with contextlib.suppress(ImportError):  # registered by coordinators at startup
+            keys |= {h.api_key for h in getattr(importlib.import_module(module), name, [])}
+    return keys
 
 
 def test_every_api_has_a_gate_or_is_exempt() -> None:
