@@ -523,7 +523,7 @@ class ReplicaManager:
         if limit > 0 or min_one:
             try:
                 records = plog.read(p.fetch_offset, max(limit, 0), max_offset=bound,
-                                    min_one_batch=min_one).records
+                                    min_one_batch=min_one, share=follower).records
             except OffsetOutOfRangeError:
                 code = int(ErrorCode.offset_out_of_range)
             except StorageError as exc:

@@ -97,6 +97,7 @@ from storage.partition_files import (
 from storage.producer_state import ProducerEntry, ProducerStateManager, SnapshotError
 from storage.record_validation import check_batch_records
 from storage.segment import LOG_SUFFIX, LogSegment
+from storage.shared_reads import SHARED_READS
 
 SNAPSHOTS_TO_KEEP = 3
 SNAPSHOT_MIN_LOG_BYTES = 1024 * 1024
@@ -772,12 +773,15 @@ class PartitionLog:
         *,
         max_offset: int | None = None,
         min_one_batch: bool = True,
+        share: bool = False,
     ) -> FetchData:
         """Whole stored batches from the one containing ``offset``; see the module doc.
 
         Only batches with base offset < ``max_offset`` (default: log end) are returned;
         at most ``max_bytes`` unless ``min_one_batch`` and the first batch is larger.
         Raises OffsetOutOfRangeError outside [log_start_offset, log_end_offset].
+        ``share``: the bytes may come from, and are kept in, ``storage.shared_reads``
+        (followers of one leader read the same new batches at about the same time).
         """
         for attempt in range(3):
             with self._lock:
@@ -793,7 +797,7 @@ class PartitionLog:
                     return empty
                 try:
                     return self._read(offset, max_bytes, limit, min_one_batch, empty,
-                                      unlocked_copy=attempt < 2)
+                                      unlocked_copy=attempt < 2, share=share)
                 except _LogChanged:
                     continue  # truncated/compacted/deleted during an unlocked copy
                 except InvalidRecordBatch as exc:
@@ -806,19 +810,16 @@ class PartitionLog:
 
     def _read(
         self, offset: int, max_bytes: int, limit: int, min_one_batch: bool, empty: FetchData,
-        *, unlocked_copy: bool,
+        *, unlocked_copy: bool, share: bool = False,
     ) -> FetchData:
-        data = b""
+        data: bytes | memoryview = b""
         hint = self._read_hints.get(offset)
         seg: LogSegment | None = None
         if hint is not None and hint[2] == self._generation and hint[1] < hint[0].size:
             # a consumer continuing where its last fetch ended: no index lookup, no scan
             seg, pos = hint[0], hint[1]
             want = max(min(max_bytes, seg.size - pos), HEADER_SIZE)
-            if want >= UNLOCKED_READ_BYTES and unlocked_copy:
-                data = self._pread_unlocked(seg, pos, want)
-            else:
-                data = seg.pread(pos, want)
+            data = self._copy(seg, pos, want, unlocked_copy, share)
             h = parse_header(data, 0)
         else:
             i = max(0, bisect.bisect_right(self._bases, offset) - 1)
@@ -836,10 +837,8 @@ class PartitionLog:
             return empty
         if not data:
             want = min(max_bytes, seg.size - pos)
-            if want >= UNLOCKED_READ_BYTES and unlocked_copy:
-                data = self._pread_unlocked(seg, pos, want)
-            else:
-                data = seg.pread(pos, want) if want >= HEADER_SIZE else b""
+            data = self._copy(seg, pos, want, unlocked_copy, share) \
+                if want >= HEADER_SIZE else b""
         end, next_offset = _whole_batches(data, limit)
         if end == 0:
             if not min_one_batch:
@@ -854,6 +853,26 @@ class PartitionLog:
         self._read_hints[next_offset] = (seg, pos + end, self._generation)
         return FetchData(records, h.base_offset, self.log_start_offset, self.log_end_offset,
                          self._high_watermark)
+
+    def _copy(self, seg: LogSegment, pos: int, want: int, unlocked_copy: bool,
+              share: bool) -> bytes | memoryview:
+        """``want`` bytes of ``seg`` at ``pos`` (lock held): from the shared reads when
+        ``share`` and another reader just read them, else a pread (without the lock when
+        large, see ``_pread_unlocked``)."""
+        # only bytes below the segment's size are settled (an append may be writing past it)
+        share = share and pos + want <= seg.size
+        key = (seg, pos, self._generation)
+        if share:
+            hit = SHARED_READS.get(key, want)
+            if hit is not None:
+                return hit
+        if want >= UNLOCKED_READ_BYTES and unlocked_copy:
+            data = self._pread_unlocked(seg, pos, want)
+        else:
+            data = seg.pread(pos, want)
+        if share:
+            SHARED_READS.put(key, data)  # the generation is unchanged: _LogChanged otherwise
+        return data
 
     def _pread_unlocked(self, seg: LogSegment, pos: int, size: int) -> bytes:
         """Copy a large range without holding the lock (appends and flushes go on).
