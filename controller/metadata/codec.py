@@ -14,6 +14,7 @@ One record (a *frame*)::
     endpoints  i32 count + count x (str name, str host, u16 port, i16 security_protocol)
     [uuid]  i32 count + count x 16 bytes
     bytes  i32 length + the bytes
+    f64   IEEE 754 double               entity  i32 count + count x (str type, str? name)
 
 Versions: RegisterBrokerRecord v1 appends ``log_dirs`` ([uuid]); v0 (no directory ids,
 written before they existed and still whenever ``log_dirs`` is empty, so older readers
@@ -42,6 +43,7 @@ from dataclasses import fields
 from controller.metadata.records import (
     RECORD_TYPES,
     AccessControlEntryRecord,
+    ClientQuotaRecord,
     ConfigRecord,
     Endpoint,
     FenceBrokerRecord,
@@ -82,6 +84,7 @@ SCHEMAS: dict[type, tuple[str, ...]] = {
     RemoveAccessControlEntryRecord: ("uuid",),
     UserScramCredentialRecord: ("str", "i8", "bytes", "bytes", "bytes", "i32"),
     RemoveUserScramCredentialRecord: ("str", "i8"),
+    ClientQuotaRecord: ("entity", "str", "f64", "bool"),
 }
 #: types whose newest version is not VERSION: type -> newest version (SCHEMAS holds it)
 NEWEST: dict[type, int] = {RegisterBrokerRecord: 1, PartitionRecord: 1,
@@ -97,6 +100,7 @@ OLDER: dict[tuple[type, int], tuple[str, ...]] = {
 _INT = {"i8": struct.Struct(">b"), "i16": struct.Struct(">h"), "i32": struct.Struct(">i"),
         "i64": struct.Struct(">q")}
 _U16 = struct.Struct(">H")
+_F64 = struct.Struct(">d")
 _U32 = struct.Struct(">I")
 _HEAD = struct.Struct(">HH")
 
@@ -131,6 +135,14 @@ def _put(out: bytearray, kind: str, value: object) -> None:
         items = list(value)  # type: ignore[call-overload]
         out += _INT["i32"].pack(len(items))
         out += struct.pack(f">{len(items)}i", *items)
+    elif kind == "f64":
+        out += _F64.pack(value)
+    elif kind == "entity":
+        pairs = list(value)  # type: ignore[call-overload]
+        out += _INT["i32"].pack(len(pairs))
+        for entity_type, name in pairs:
+            _put_str(out, entity_type)
+            _put_str(out, name)
     elif kind == "bytes":
         raw = bytes(value)  # type: ignore[arg-type]
         out += _INT["i32"].pack(len(raw)) + raw
@@ -196,6 +208,13 @@ class _Reader:
             if n < 0:
                 raise MetadataDecodeError(f"negative array length {n}")
             return tuple(struct.unpack(f">{n}i", self.take(4 * n)))
+        if kind == "f64":
+            return self.unpack(_F64)
+        if kind == "entity":
+            n = self.unpack(_INT["i32"])
+            if n < 0:
+                raise MetadataDecodeError(f"negative array length {n}")
+            return tuple((self.string(False), self.string(True)) for _ in range(n))
         if kind == "bytes":
             n = self.unpack(_INT["i32"])
             if n < 0:

@@ -25,10 +25,12 @@ controller only writes records that apply cleanly, so this signals a bug or a da
 - UserScramCredentialRecord sets or replaces a user's credential for one mechanism;
   RemoveUserScramCredentialRecord removes an existing one (``scram``: (user, mechanism
   id) -> ``common.security.scram.ScramCredential``).
+- ClientQuotaRecord sets or removes one key of an entity's quotas (``quotas``: entity ->
+  {key: value}; an entity left without keys is dropped).
 
 Snapshots (``encode_image`` / ``decode_image``) are the records that rebuild the image
 (brokers, topics with partitions, configs, a ProducerIdsRecord with broker id and epoch -1
-when ``next_producer_id`` > 0, ACLs and SCRAM credentials), encoded as one batch after a
+when ``next_producer_id`` > 0, ACLs, SCRAM credentials and quotas), encoded as one batch after a
 small header::
 
     magic b"SMDI" | version u16 (0) | last applied offset i64 | batch (see codec)
@@ -55,6 +57,7 @@ from controller.metadata.records import (
     NO_LEADER_CHANGE,
     RESOURCE_TOPIC,
     AccessControlEntryRecord,
+    ClientQuotaRecord,
     ConfigRecord,
     Endpoint,
     FenceBrokerRecord,
@@ -145,6 +148,9 @@ class MetadataImage:
     acls: Mapping[uuid.UUID, AclBinding] = field(default_factory=lambda: _EMPTY)
     #: (user name, SCRAM mechanism id) -> credential
     scram: Mapping[tuple[str, int], ScramCredential] = field(default_factory=lambda: _EMPTY)
+    #: client quota entity (``common.security.quotas.Entity``) -> {key: value}
+    quotas: Mapping[tuple[tuple[str, str | None], ...], Mapping[str, float]] = field(
+        default_factory=lambda: _EMPTY)
 
     def topic(self, name: str) -> TopicImage | None:
         tid = self.topic_ids.get(name)
@@ -278,6 +284,12 @@ def _apply(image: MetadataImage, r: MetadataRecord) -> MetadataImage:
         if (r.name, r.mechanism) not in image.scram:
             raise MetadataError(f"{r}: no such credential")
         return replace(image, scram=_drop(image.scram, (r.name, r.mechanism)))
+    if isinstance(r, ClientQuotaRecord):
+        key = tuple(r.entity)
+        current = image.quotas.get(key, _EMPTY)
+        values = _drop(current, r.key) if r.remove else _put(current, r.key, r.value)
+        quotas = _put(image.quotas, key, values) if values else _drop(image.quotas, key)
+        return replace(image, quotas=quotas)
     raise MetadataError(f"not a metadata record: {r!r}")
 
 
@@ -343,6 +355,9 @@ def image_records(image: MetadataImage) -> list[MetadataRecord]:
     for (name, mech), c in sorted(image.scram.items()):
         out.append(UserScramCredentialRecord(name, mech, c.salt, c.stored_key, c.server_key,
                                              c.iterations))
+    for quota_entity, values in sorted(image.quotas.items(), key=lambda kv: repr(kv[0])):
+        for key, value in sorted(values.items()):
+            out.append(ClientQuotaRecord(quota_entity, key, value))
     return out
 
 

@@ -193,6 +193,19 @@ class RemoveUserScramCredentialRecord:
     mechanism: int
 
 
+@dataclass(frozen=True, slots=True)
+class ClientQuotaRecord:
+    """A client quota set (``remove`` False) or removed, Kafka's type 14. ``entity``: the
+    (entity type, name) pairs sorted by type, name None = the type's default
+    (``common.security.quotas``); ``value`` is ignored when removing."""
+
+    TYPE = 14
+    entity: tuple[tuple[str, str | None], ...]
+    key: str
+    value: float
+    remove: bool = False
+
+
 MetadataRecord = (
     RegisterBrokerRecord
     | UnregisterBrokerRecord
@@ -208,6 +221,7 @@ MetadataRecord = (
     | RemoveAccessControlEntryRecord
     | UserScramCredentialRecord
     | RemoveUserScramCredentialRecord
+    | ClientQuotaRecord
 )
 
 RECORD_TYPES: dict[int, type] = {
@@ -216,5 +230,5 @@ RECORD_TYPES: dict[int, type] = {
                 ConfigRecord, PartitionChangeRecord, FenceBrokerRecord, UnfenceBrokerRecord,
                 RemoveTopicRecord, ProducerIdsRecord, AccessControlEntryRecord,
                 RemoveAccessControlEntryRecord, UserScramCredentialRecord,
-                RemoveUserScramCredentialRecord)
+                RemoveUserScramCredentialRecord, ClientQuotaRecord)
 }
