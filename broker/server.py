@@ -12,6 +12,9 @@ Per connection (``KafkaConnection``, an asyncio ``Protocol`` on uvloop):
   reading pauses until the worker catches up; when the transport's write buffer is above
   its high-water mark (a slow reader), the worker waits for it to drain before handling
   the next request — so memory per connection stays bounded;
+- client quotas (KIP-219, ``broker.quotas``): a handler that sets ``ctx.throttle_ms``
+  gets its response sent at once, then the connection is muted for that long (reading
+  paused, queued requests held);
 - malformed input (bad frame size, unreadable header, unknown API key, unsupported
   version, undecodable body) closes **only that connection**, with one structured log
   line (``connection_closed`` + ``reason``), as Kafka does. ApiVersions with a version we
@@ -146,7 +149,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._session_end: float | None = None
         self._reauthenticating = False
         #: KIP-219: a throttled client's next requests wait until then (monotonic seconds)
+        #: and its reads are paused while ``_muted`` (``broker.quotas``)
         self._muted_until = 0.0
+        self._muted = False
+        self._unmute: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -287,10 +293,11 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if self.closed or self.transport is None:
             return
         full = len(self.queue) >= self.max_inflight or self.queued_bytes >= MAX_QUEUED_BYTES
-        if not self._reading_paused and (full or self.decoder.blocked):
+        if not self._reading_paused and (full or self.decoder.blocked or self._muted):
             self._reading_paused = True
             self.transport.pause_reading()
         elif self._reading_paused and not self.decoder.blocked and not self.draining \
+                and not self._muted \
                 and len(self.queue) < self.max_inflight // 2 \
                 and self.queued_bytes < MAX_QUEUED_BYTES // 2:
             self._reading_paused = False
@@ -326,7 +333,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self.closed = True
             if self.transport is not None:
                 with contextlib.suppress(Exception):
-                    self.transport.abort()
+                    _reset(self.transport)
         task = self._handler_task
         if task is not None and not task.done() and self._current_api == FETCH_KEY:
             task.cancel()  # a long poll nobody waits for
@@ -444,6 +451,20 @@ class KafkaConnection(asyncio.BufferedProtocol):
             log.exception("connection_failed", peer=self.peer, connection=self.id,
                           error=repr(exc))
             self._close(None)
+
+    def _mute(self, seconds: float) -> None:
+        """KIP-219: after this response, read and handle nothing more of this client for
+        ``seconds`` (its quota's throttle time)."""
+        self._muted_until = time.monotonic() + seconds
+        self._muted = True
+        if self._unmute is not None:
+            self._unmute.cancel()
+        self._unmute = asyncio.get_running_loop().call_later(seconds, self._unmuted)
+        self._update_reading()
+
+    def _unmuted(self) -> None:
+        self._muted, self._unmute = False, None
+        self._update_reading()
 
     def _authenticated(self, principal: str, lifetime: bool) -> int:
         """The SASL exchange succeeded as ``principal``; returns the session lifetime in
@@ -575,7 +596,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if metrics is not None:
             metrics.request_done(spec.name, time.perf_counter() - started)
         if ctx.throttle_ms > 0:
-            self._muted_until = time.monotonic() + ctx.throttle_ms / 1000
+            self._mute(ctx.throttle_ms / 1000)
         if response is None:
             return None
         try:

@@ -22,8 +22,9 @@ ApiVersions advertises only what it answers:
 - ElectLeaders v0-2 (``broker.cluster.elect_leaders``), AlterPartitionReassignments v0-1
   and ListPartitionReassignments v0 (``broker.cluster.reassignments``), which brokers
   forward from their client listeners;
-- CreateAcls / DeleteAcls v1-3 and AlterUserScramCredentials v0, forwarded by brokers
-  (``broker.admin.handlers_acls``, ``broker.admin.handlers_scram``).
+- CreateAcls / DeleteAcls v1-3, AlterUserScramCredentials v0 and AlterClientQuotas v0-1,
+  forwarded by brokers (``broker.admin.handlers_acls``, ``handlers_scram``,
+  ``handlers_quotas``).
 
 With an authorizer every request but ApiVersions needs CLUSTER_ACTION on the cluster
 (``cluster_action``), as Kafka's controller requires of brokers and fellow controllers.
@@ -36,7 +37,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.admin import handlers_acls, handlers_scram
+from broker.admin import handlers_acls, handlers_quotas, handlers_scram
 from broker.admin.handlers_configs import answer_alter_configs, answer_incremental_alter_configs
 from broker.admin.handlers_topics import (
     answer_create_partitions,
@@ -263,4 +264,5 @@ HANDLERS = [
     ApiHandler(INCREMENTAL_ALTER_CONFIGS, 0, 1, _admin(answer_incremental_alter_configs, True)),
     *handlers_acls.CONTROLLER_HANDLERS,
     *handlers_scram.CONTROLLER_HANDLERS,
+    *handlers_quotas.CONTROLLER_HANDLERS,
 ]

@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import os
@@ -72,6 +73,7 @@ from broker.cluster.registry import ClusterTopicRegistry
 from broker.config import BrokerConfig, Listener
 from broker.handlers import ApiHandler, RequestContext
 from broker.producer_ids import ProducerIdsUnavailable
+from broker.quotas import QuotaManager, quota_wrapped
 from broker.security.authz import StandardAuthorizer, make_authorizer
 from broker.security.gates import GuardedRegistry
 from broker.tls import peer_context
@@ -358,6 +360,16 @@ class ClusterNode:
                 specs.append(ApiHandler(spec.api_key, spec.min_version, spec.max_version,
                                         h.handle, spec.advertised_min).spec())
         specs += [h.spec() for h in replaced.values()]
+        # client quotas of the metadata image on every client API (broker.quotas)
+        c = self.config
+        broker.quotas = QuotaManager(
+            lambda: self.quorum.image.quotas, window_num=c.quota_window_num,
+            window_ms=c.quota_window_size_seconds * 1000)
+        broker.quotas.register_metrics(
+            getattr(getattr(broker, "metrics", None), "registry", None))
+        specs = [dataclasses.replace(s, handler=quota_wrapped(s.api_key, s.handler,
+                                                              broker.quotas))
+                 for s in specs]
         # with an authorizer every API sits behind its check (broker.security.gates)
         guarded = getattr(broker, "authorizer", None) is not None
         broker.registry = (GuardedRegistry if guarded else ApiRegistry)(specs)
