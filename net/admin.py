@@ -207,6 +207,24 @@ class Admin:
                             out.setdefault(p.partition_index, {})[broker] = p.partition_size
         return out
 
+    def log_dir_sizes(self, metadata: ClusterMetadata) -> dict[tuple[str, int], dict[int, int]]:
+        """DescribeLogDirs of every topic on every broker of ``metadata`` (one request per
+        broker): (topic, partition) → broker → bytes; an unreachable broker is left out."""
+        out: dict[tuple[str, int], dict[int, int]] = {}
+        for broker in sorted(metadata.brokers):
+            try:
+                response = self.client.session(broker).call(
+                    DESCRIBE_LOG_DIRS, {"topics": None}, highest=4, lowest=1)
+            except ClientError:
+                continue
+            for result in response.results:
+                for t in result.topics:
+                    for p in t.partitions:
+                        if not p.is_future_key:
+                            out.setdefault((t.name, p.partition_index), {})[broker] = \
+                                p.partition_size
+        return out
+
     # ------------------------------------------------------------------ cluster
     def describe_cluster(self) -> ClusterDescription:
         session = self.client.any_session()

@@ -1,8 +1,10 @@
 """One authenticated, version-negotiated blocking connection to one broker (for tools).
 
 ``BrokerSession(host, port, timeout=..., credentials=...)`` connects, asks ApiVersions,
-runs SASL/PLAIN when ``credentials`` are given (SaslHandshake v1, then SaslAuthenticate
-with the RFC 4616 token ``NUL username NUL password``), and then serves
+runs SASL when ``credentials`` are given (SaslHandshake v1, then SaslAuthenticate: PLAIN
+sends the RFC 4616 token ``NUL username NUL password``; SCRAM-SHA-256/512 the RFC 5802
+client-first and client-final messages, computed by ``scramp``, and checks the server's
+final signature), and then serves
 ``call(api_key, values, highest=N)``: the request is built from the plain mapping
 ``values`` (``protocol.build``: fields a version lacks are dropped) at the highest version
 both this client (``highest``) and the broker support.
@@ -28,6 +30,7 @@ API_VERSIONS = 18
 SASL_HANDSHAKE = 17
 SASL_AUTHENTICATE = 36
 CLIENT_API_VERSIONS = 3  # ApiVersions v3: flexible, with client software name/version
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class ClientError(Exception):
@@ -57,7 +60,7 @@ class KafkaApiError(ClientError):
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """SASL credentials; only ``PLAIN`` is implemented."""
+    """SASL credentials: ``mechanism`` PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."""
 
     username: str
     password: str
@@ -161,18 +164,39 @@ class BrokerSession:
                 for k in response.api_keys}
 
     def _authenticate(self, credentials: Credentials) -> None:
-        if credentials.mechanism.upper() != "PLAIN":
-            raise AuthenticationFailed(
-                f"SASL mechanism {credentials.mechanism!r} is not supported (use PLAIN)")
+        mechanism = credentials.mechanism.upper()
+        if mechanism not in MECHANISMS:
+            raise AuthenticationFailed(f"SASL mechanism {credentials.mechanism!r} is not "
+                                       f"supported (use one of {', '.join(MECHANISMS)})")
         if SASL_HANDSHAKE not in self.versions:
             raise AuthenticationFailed(f"broker {self.address} does not speak SASL")
-        shake = self.call(SASL_HANDSHAKE, {"mechanism": "PLAIN"}, highest=1, lowest=1)
+        shake = self.call(SASL_HANDSHAKE, {"mechanism": mechanism}, highest=1, lowest=1)
         if int(shake.error_code) != 0:
             raise AuthenticationFailed(
-                f"broker {self.address} refused SASL/PLAIN ({shake.error_code.name}); "
+                f"broker {self.address} refused SASL/{mechanism} ({shake.error_code.name}); "
                 f"it offers {list(shake.mechanisms) or 'no mechanism'}: is the listener "
                 "SASL_PLAINTEXT?")
-        token = b"\0" + credentials.username.encode() + b"\0" + credentials.password.encode()
+        if mechanism == "PLAIN":
+            token = (b"\0" + credentials.username.encode() + b"\0"
+                     + credentials.password.encode())
+            self._sasl_step(credentials, token)
+        else:
+            import scramp  # only SCRAM users pay for it
+
+            client = scramp.ScramClient([mechanism], credentials.username,
+                                        credentials.password)
+            first = self._sasl_step(credentials, client.get_client_first().encode())
+            try:
+                client.set_server_first(first.decode())
+                final = self._sasl_step(credentials, client.get_client_final().encode())
+                client.set_server_final(final.decode())
+            except (scramp.ScramException, UnicodeDecodeError) as exc:
+                raise AuthenticationFailed(
+                    f"SCRAM exchange with {self.address} failed: {exc}") from None
+        self.authenticated = True
+
+    def _sasl_step(self, credentials: Credentials, token: bytes) -> bytes:
+        """One SaslAuthenticate round: the server's bytes, or AuthenticationFailed."""
         try:
             answer = self.call(SASL_AUTHENTICATE, {"auth_bytes": token}, highest=2)
         except BrokerUnreachable:
@@ -183,7 +207,7 @@ class BrokerSession:
             raise AuthenticationFailed(
                 f"authentication as {credentials.username!r} failed at {self.address}: "
                 f"{answer.error_message or answer.error_code.name}")
-        self.authenticated = True
+        return bytes(answer.auth_bytes or b"")
 
 
 def _reason(exc: BaseException) -> str:

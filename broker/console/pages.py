@@ -80,9 +80,13 @@ def layout(title: str, body: str, cluster_id: str = "") -> str:
 
 
 def overview(c: Cluster) -> str:
+    served = (f"This page is served by node {c.node_id}." if c.node_id >= 0 else
+              "This page is served by strom console over the Kafka protocol.")
     quorum = (f"<p id=\"quorum\">Controller quorum: leader <b>{_n(c.quorum_leader)}</b>, "
-              f"epoch {c.quorum_epoch}, voters {escape(_ids(c.voters))}. "
-              f"This page is served by node {c.node_id}.</p>")
+              f"epoch {c.quorum_epoch}, voters {escape(_ids(c.voters))}. {served}</p>"
+              if c.voters else
+              f"<p id=\"quorum\">The cluster does not describe its controller quorum "
+              f"(DescribeQuorum). {served}</p>")
     brokers = _table("brokers", ["Broker", "Endpoints", "Rack", "State"], (
         [_td(str(b.broker_id), "id", True), _td(" ".join(b.endpoints)), _td(b.rack or "—"),
          _td("fenced" if b.fenced else "serving", "state", css="bad" if b.fenced else "")]
@@ -109,12 +113,14 @@ def live(node_id: int, interval_ms: int = 2000) -> str:
                 f'</figcaption><svg class="chart" data-series="{series}" width="300" '
                 'height="60" viewBox="0 0 300 60"><polyline points=""/></svg></figure>')
 
+    whose = (f"Traffic through node {node_id}" if node_id >= 0 else
+             "Records and bytes stored, from the leaders' offsets and sizes")
     charts = "".join(chart(s, t) for s, t in (
         ("bytes_in", "Produced"), ("messages_in", "Records in"), ("bytes_out", "Consumed"),
         ("under_replicated", "Under-replicated partitions (cluster)")))
     rates = _table("topic-rates", ["Topic", "Bytes in", "Records in", "Bytes out"], [])
     return (f'<h2>Live</h2><div id="live" data-interval="{interval_ms}">'
-            f'<p class="muted">Traffic through node {node_id}, every '
+            f'<p class="muted">{whose}, every '
             f'{interval_ms / 1000:g} s. <span id="live-error" class="bad"></span></p>'
             f'<div class="charts">{charts}</div>{rates}</div>'
             '<script src="/static/live.js"></script>')
@@ -137,12 +143,15 @@ def topic(c: Cluster, t: TopicRow) -> str:
     table = _table("partitions", ["Partition", "Leader", "Replicas", "ISR", "Log start",
                                   "High watermark", "Log end", "Size", "Messages"], rows)
     note = ("<p class=\"muted\">Offsets and sizes are those of this node's replica "
-            "(— where it has none).</p>")
+            "(— where it has none).</p>" if c.node_id >= 0 else
+            "<p class=\"muted\">Offsets from ListOffsets, sizes from DescribeLogDirs, "
+            "both of the leader (a client is not told log end offsets: —).</p>")
     return layout(f"Topic {t.name}", table + note, c.cluster_id)
 
 
 def groups(cluster_id: str, node_id: int, gs: Sequence[Group]) -> str:
-    parts = [f"<p class=\"muted\">The groups node {node_id} coordinates; lag is the high "
+    whose = f"The groups node {node_id} coordinates" if node_id >= 0 else "Every group"
+    parts = [f"<p class=\"muted\">{whose}; lag is the high "
              "watermark minus the committed offset.</p>"]
     if not gs:
         parts.append("<p id=\"no-groups\">No consumer groups.</p>")
@@ -225,7 +234,7 @@ def messages(cluster_id: str, topic_name: str, partitions: Sequence[int], q: Bro
         more = urlencode({"partition": q.partition, "offset": last, "limit": q.limit,
                           "decode": q.decoder})
         body += f'<p><a id="next" href="?{escape(more)}">Next records from {last}</a></p>'
-    note = ("<p class=\"muted\">Records up to the high watermark of this node's replica, "
+    note = ("<p class=\"muted\">Records up to the high watermark of the partition, "
             "as a read_uncommitted consumer sees them; transaction markers left out.</p>")
     title = f"Messages of {topic_name}"
     return layout(title, form + body + note, cluster_id)

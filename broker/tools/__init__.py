@@ -1,5 +1,5 @@
-"""The ``strom`` operator tools: topic, group, produce, consume, cluster and config
-subcommands, built on the blocking client in ``net/`` (``net.kafka_client``).
+"""The ``strom`` operator tools: topic, group, produce, consume, cluster, config and
+console subcommands, built on the blocking client in ``net/`` (``net.kafka_client``).
 
 ``add_parsers(sub)`` registers them on ``strom``'s subparsers; each leaf sets
 ``run`` (a function of the parsed arguments returning an exit code), called through
@@ -12,11 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-COMMANDS = ("topic", "group", "produce", "consume", "cluster", "config")
+COMMANDS = ("topic", "group", "produce", "consume", "cluster", "config", "console")
 
 
 def add_parsers(sub: Any) -> None:
-    from broker.tools import cluster_cmd, consume_cmd, group_cmd, produce_cmd, topic_cmd
+    from broker.tools import (
+        cluster_cmd,
+        console_cmd,
+        consume_cmd,
+        group_cmd,
+        produce_cmd,
+        topic_cmd,
+    )
     from broker.tools.context import common_options
 
     common = common_options()
@@ -25,6 +32,7 @@ def add_parsers(sub: Any) -> None:
     produce_cmd.add_parser(sub, common)
     consume_cmd.add_parser(sub, common_options(with_format=False))
     cluster_cmd.add_parser(sub, common)
+    console_cmd.add_parser(sub, common_options(with_format=False))
 
 
 # options whose value may be a duration ago, "-1h": argparse would take it for an option

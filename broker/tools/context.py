@@ -32,7 +32,7 @@ from typing import Any
 
 from broker.tools.render import to_json
 from net.kafka_client import KafkaClient
-from net.session import BrokerUnreachable, ClientError, Credentials
+from net.session import MECHANISMS, BrokerUnreachable, ClientError, Credentials
 
 DEFAULT_BROKERS = "127.0.0.1:9092"
 EXIT_FAILURE, EXIT_USAGE = 1, 2
@@ -64,9 +64,10 @@ def common_options(*, with_format: bool = True) -> argparse.ArgumentParser:
                             f"{DEFAULT_BROKERS})")
     group.add_argument("--profile", help="section of the profile file (default: "
                                          "$STROM_PROFILE or 'default')")
-    group.add_argument("--sasl-username", help="SASL/PLAIN user (or $STROM_SASL_USERNAME)")
-    group.add_argument("--sasl-password", help="SASL/PLAIN password (or $STROM_SASL_PASSWORD)")
-    group.add_argument("--sasl-mechanism", default=None, help="only PLAIN is supported")
+    group.add_argument("--sasl-username", help="SASL user (or $STROM_SASL_USERNAME)")
+    group.add_argument("--sasl-password", help="SASL password (or $STROM_SASL_PASSWORD)")
+    group.add_argument("--sasl-mechanism", default=None,
+                       help="PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512")
     group.add_argument("--timeout", type=float, default=None,
                        help="seconds to wait for each answer (default 10)")
     if with_format:
@@ -111,9 +112,11 @@ def make_client(args: argparse.Namespace) -> KafkaClient:
     mechanism = args.sasl_mechanism or profile.get("sasl_mechanism") or "PLAIN"
     if (user is None) != (password is None):
         raise UsageError("give both --sasl-username and --sasl-password")
-    if mechanism.upper() != "PLAIN":
-        raise UsageError(f"SASL mechanism {mechanism!r} is not supported; use PLAIN")
-    credentials = Credentials(str(user), str(password)) if user is not None else None
+    if mechanism.upper() not in MECHANISMS:
+        raise UsageError(f"SASL mechanism {mechanism!r} is not supported; use one of "
+                         f"{', '.join(MECHANISMS)}")
+    credentials = (Credentials(str(user), str(password), mechanism.upper())
+                   if user is not None else None)
     timeout = args.timeout or float(profile.get("timeout", 10.0))
     try:
         return KafkaClient(str(brokers), timeout=timeout, credentials=credentials)

@@ -48,7 +48,7 @@ def test_input_errors_before_any_connection(capsys: pytest.CaptureFixture[str],
     cases = [
         (["topic", "list", "--sasl-username", "alice"], "both --sasl-username and"),
         (["topic", "list", "--sasl-mechanism", "GSSAPI", "--sasl-username", "a",
-          "--sasl-password", "b"], "not supported; use PLAIN"),
+          "--sasl-password", "b"], "not supported; use one of PLAIN, SCRAM"),
         (["topic", "list", "-b", "nonsense"], "bad broker address 'nonsense'"),
         (["topic", "list", "--profile", "prod"], "profile 'prod' requested"),
         (["consume", "t", "--offset", "-3x"], "bad position '-3x'"),

@@ -1,0 +1,62 @@
+"""``strom console``: the web console (``broker.console``) against any cluster, its values
+asked over the Kafka protocol (``broker.console.remote``), served on ``--listen`` until
+Ctrl-C or SIGTERM. Prints ``console on http://HOST:PORT/`` once listening. It acts with
+the connection options it was started with (``--sasl-*``): the cluster's authorizer
+applies to that principal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+from broker.tools.context import UsageError, make_client
+from broker.tools.topic_cmd import leaf
+
+DEFAULT_LISTEN = "127.0.0.1:9645"
+
+
+def add_parser(sub: Any, common: Any) -> None:
+    p = leaf(sub, "console", "serve the web console for a cluster, asked over the Kafka "
+             "protocol (Strom or Apache Kafka)",
+             "strom console -b kafka-1:9092 --listen 127.0.0.1:9645", [common])
+    p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                   help=f"where to serve it (default {DEFAULT_LISTEN}; port 0: any free)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    host, sep, port_text = args.listen.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise UsageError(f"bad --listen {args.listen!r}: expected HOST:PORT (port 0: any)")
+    host, port = host.strip("[]"), int(port_text)
+    with make_client(args) as client:  # an unreachable cluster fails here, in one line
+        client.metadata([])
+    return asyncio.run(_serve(args, host, port))
+
+
+async def _serve(args: argparse.Namespace, host: str, port: int) -> int:
+    from broker.console.remote import ProtocolSource
+    from broker.console.routes import add_pages
+    from broker.metrics_http import HttpServer
+
+    source = ProtocolSource(lambda: make_client(args))
+    server = HttpServer()
+    add_pages(server.app, lambda _request: source)
+    try:
+        bound_host, bound_port = await server.start(host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"console on http://{shown}:{bound_port}/", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.shutdown()
+        source.close()
+    return 0

@@ -1,0 +1,151 @@
+"""``strom console --bootstrap-server``: the web console of ``broker.console`` for a cluster
+asked over the Kafka protocol (``broker.console.remote``), in headless Chromium against a
+live broker with data: the overview lists the broker and the topic, the topic page shows
+each partition's leader, ISR, log start, high watermark and the leader's size, the groups
+page a committed group's offsets and lag, and the message browser a record's key, value
+and header read with Fetch; the live stats poll counts records as they are produced."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.e2e.test_console import browser, rows  # noqa: F401 - the shared browser fixture
+from tests.support.broker import BrokerProcess
+from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES
+
+pytestmark = pytest.mark.timeout(120)
+TIMEOUT = 20.0
+
+
+class Remote(NamedTuple):
+    base: str
+    topic: str
+    group: str
+    bootstrap: str
+
+
+def start_console(bootstrap: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """A ``strom console`` process on a free port and its URL (without the final /)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "broker", "console", "-b", bootstrap, "--listen",
+         "127.0.0.1:0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("console on http://"):
+        proc.kill()
+        raise AssertionError(f"strom console did not start: {line!r} "
+                             f"{proc.stderr.read() if proc.stderr else ''}")
+    return proc, line.split()[-1].rstrip("/")
+
+
+def stop_console(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    node = BrokerProcess(tmp_path_factory.mktemp("remote"), dict(BROKER_DEFAULT_OVERRIDES))
+    node.start()
+    try:
+        topic, group = f"rc-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+        admin = KafkaAdminClient(bootstrap_servers=node.bootstrap)
+        admin.create_topics([NewTopic(topic, 2, 1)])
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=node.bootstrap, acks="all")
+        for i in range(7):  # 4 records in partition 0, 3 in partition 1
+            producer.send(topic, f"v{i}".encode(), key=f"k{i}".encode(),
+                          partition=0 if i < 4 else 1, headers=[("h", f"x{i}".encode())])
+        producer.flush(TIMEOUT)
+        producer.close()
+        consumer = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=group,
+                                 enable_auto_commit=False)
+        tps = {TopicPartition(topic, 0): 1, TopicPartition(topic, 1): 3}
+        consumer.assign(list(tps))
+        consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in tps.items()})
+        consumer.close()
+        proc, base = start_console(node.bootstrap)
+        try:
+            yield Remote(base, topic, group, node.bootstrap)
+        finally:
+            stop_console(proc)
+        node.stop()
+    finally:
+        node.close()
+
+
+def test_remote_console_shows_topics_partitions_and_lag(
+        remote: Remote, browser: WebDriver) -> None:  # noqa: F811
+    browser.get(remote.base + "/")
+    assert rows(browser, "brokers") == [{"id": "1", "state": "serving"}]
+    assert "over the Kafka protocol" in browser.find_element(By.ID, "quorum").text
+    assert "leader 1" in browser.find_element(By.ID, "quorum").text  # DescribeQuorum
+    (row,) = [r for r in rows(browser, "topics") if r["name"] == remote.topic]
+    assert (row["partitions"], row["replication_factor"], row["under_replicated"]) == (
+        "2", "1", "0")
+    browser.find_element(By.LINK_TEXT, remote.topic).click()
+    shown = rows(browser, "partitions")
+    assert [(r["partition"], r["leader"], r["isr"], r["log_start_offset"],
+             r["high_watermark"], r["log_end_offset"]) for r in shown] == [
+        ("0", "1", "1", "0", "4", "—"), ("1", "1", "1", "0", "3", "—")]
+    assert all(r["size"].endswith(" B") and r["size"] != "0 B" for r in shown)
+    browser.get(remote.base + "/groups")
+    assert [(r["topic"], r["partition"], r["committed"], r["high_watermark"], r["lag"])
+            for r in rows(browser, f"group-{remote.group}")] == [
+        (remote.topic, "0", "1", "4", "3"), (remote.topic, "1", "3", "3", "0")]
+
+
+def test_remote_console_browses_messages_with_fetch(
+        remote: Remote, browser: WebDriver) -> None:  # noqa: F811
+    browser.get(f"{remote.base}/topics/{remote.topic}")
+    browser.find_elements(By.LINK_TEXT, "browse")[1].click()  # partition 1: the latest
+    assert [(r["offset"], r["key"], r["value"], r["headers"])
+            for r in rows(browser, "records")] == [
+        ("0", "k4", "v4", "h: x4"), ("1", "k5", "v5", "h: x5"), ("2", "k6", "v6", "h: x6")]
+    browser.get(f"{remote.base}/topics/{remote.topic}/messages?partition=0&offset=2&decode=hex")
+    assert [(r["offset"], r["value"]) for r in rows(browser, "records")] == [
+        ("2", "76 32"), ("3", "76 33")]
+    browser.find_element(By.ID, "next").click()
+    assert browser.find_element(By.ID, "no-records").text == "No records there."
+
+
+def test_remote_console_stats_count_records_as_they_arrive(remote: Remote) -> None:
+    def stats() -> dict[str, object]:
+        with urllib.request.urlopen(remote.base + "/api/stats", timeout=TIMEOUT) as resp:
+            return json.loads(resp.read())
+
+    before = stats()["messages_in"][remote.topic]  # type: ignore[index]
+    producer = KafkaProducer(bootstrap_servers=remote.bootstrap, acks="all")
+    producer.send(remote.topic, b"more", partition=1)
+    producer.flush(TIMEOUT)
+    producer.close()
+    deadline = time.monotonic() + TIMEOUT
+    while stats()["messages_in"][remote.topic] != before + 1:  # type: ignore[index]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert stats()["under_replicated"] == 0
+
+
+def test_remote_console_refuses_to_start_without_a_cluster() -> None:
+    done = subprocess.run([sys.executable, "-m", "broker", "console", "-b", "127.0.0.1:1",
+                           "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 1
+    assert done.stderr.startswith("strom: no broker at 127.0.0.1:1")
