@@ -24,8 +24,9 @@
    combined-mode cluster (:mod:`bench.cluster`, the ``broker.local_cluster`` topology on
    free ports), after waiting up to 15 s for its ISR to hold all 3 replicas; reported
    against step 2's single-broker acks=1 figure as ``cluster_ratio`` (goal ≥ 0.33), with
-   the ISR size before and after, CPU-seconds per GiB of each broker (leader, followers:
-   compare these across runs, the throughput swings with the machine's load), and the
+   the ISR size before and after, CPU-seconds per GiB of each broker (leader, followers;
+   also user time alone: compare these across runs, the throughput swings with the
+   machine's load and the kernel's share with page-cache conditions), and the
    record log bytes on each node's disk (a warning line when there were not 3 full
    copies: acks=all then waited for fewer replicas);
 6. the machine's limits in the same run (:mod:`bench.limits`): raw sequential file write
@@ -38,7 +39,7 @@ Output: a readable table, then one JSON line (last line) with ``produce_mib_s`` 
 (= consume / loopback), ``e2e_p50_ms``, ``e2e_p99_ms``, ``e2e_rate_mib_s``; with the
 cluster phase also ``cluster_produce_all_mib_s``, ``cluster_ratio`` (= cluster acks=all /
 single acks=1), ``cluster_isr_before``/``_after``, ``cluster_copies_mib``,
-``cluster_cpu_s_per_gib_by_broker``.
+``cluster_cpu_s_per_gib_by_broker``, ``cluster_user_cpu_s_per_gib_by_broker``.
 
 ``--py-spy PATH`` records py-spy samples of the broker during the acks=1 produce and the
 consume phases: a flame graph for ``*.svg``, collapsed stacks otherwise (needs
@@ -152,13 +153,15 @@ def py_spy(pid: int, output: str | None) -> Iterator[None]:
             proc.wait(timeout=10)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux /proc), 0.0 if unreadable."""
+def cpu_seconds(pid: int, *, user_only: bool = False) -> float:
+    """User + system (or only user) CPU time of process ``pid`` so far (Linux /proc), 0.0
+    if unreadable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + (0 if user_only else int(fields[12]))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- client phases
@@ -419,6 +422,9 @@ class ClusterRun:
     copies_mib: list[float]  # record log bytes on each node's disk after the produce
     #: per broker, CPU seconds during the produce ("leader" / "follower <id>")
     cpu_by_broker: dict[str, float]
+    #: the same, user time only (the broker's own code: steadier than the kernel's share,
+    #: which page-cache conditions swing, see ``cluster_produce``)
+    user_by_broker: dict[str, float]
 
 
 def cluster_produce(workdir: Path, count: int) -> ClusterRun:
@@ -437,11 +443,14 @@ def cluster_produce(workdir: Path, count: int) -> ClusterRun:
             state = cluster.partitions(topic)[0]
             isr_before = len(state.isr)
             pids = {i: cluster.procs[i].pid for i in cluster.live_nodes()}
+            names = {i: "leader" if i == state.leader else f"follower {i}" for i in pids}
             cpu0 = {i: cpu_seconds(pid) for i, pid in pids.items()}
+            user0 = {i: cpu_seconds(pid, user_only=True) for i, pid in pids.items()}
             seconds, errors = produce(cluster.bootstrap, topic, count, "all")
             cpu1 = {i: cpu_seconds(pid) for i, pid in pids.items()}
-            by_broker = {("leader" if i == state.leader else f"follower {i}"): cpu1[i] - cpu0[i]
-                         for i in pids}
+            user1 = {i: cpu_seconds(pid, user_only=True) for i, pid in pids.items()}
+            by_broker = {names[i]: cpu1[i] - cpu0[i] for i in pids}
+            user_by_broker = {names[i]: user1[i] - user0[i] for i in pids}
             isr_after = len(cluster.partitions(topic)[0].isr)
             copies = [sum(f.stat().st_size for f in (workdir / f"node-{i}" / f"{topic}-0")
                           .glob("*.log")) / MIB for i in range(1, cluster.nodes + 1)]
@@ -451,7 +460,7 @@ def cluster_produce(workdir: Path, count: int) -> ClusterRun:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # unlinked: its dirty pages are dropped
     return ClusterRun(seconds, errors, isr_before, isr_after, sum(by_broker.values()), copies,
-                      by_broker)
+                      by_broker, user_by_broker)
 
 
 # --------------------------------------------------------------------------- main
@@ -572,6 +581,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "cluster_cpu_s_per_gib_by_broker": {
                 k: round(v / (volume_mib / 1024), 2)
                 for k, v in sorted(cluster.cpu_by_broker.items())},
+            "cluster_user_cpu_s_per_gib_by_broker": {
+                k: round(v / (volume_mib / 1024), 2)
+                for k, v in sorted(cluster.user_by_broker.items())},
         })
     print(f"Strom produce/consume benchmark ({source_revision()}) — {count:,} records of "
           f"{RECORD_BYTES} B ({volume_mib:.0f} MiB) per phase, one partition, confluent-kafka "
@@ -603,9 +615,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ("cluster / single acks=1", f"{result['cluster_ratio']:9.3f}  (goal ≥ "
                                         f"{CLUSTER_RATIO_GOAL})"),
         ]
-        per_gib = ", ".join(f"{k} {v / (volume_mib / 1024):.2f}"
+        gib = volume_mib / 1024
+        per_gib = ", ".join(f"{k} {v / gib:.2f} ({cluster.user_by_broker[k] / gib:.2f})"
                             for k, v in sorted(cluster.cpu_by_broker.items()))
-        table.append(("cluster CPU-s per GiB", per_gib))
+        table.append(("cluster CPU-s per GiB", f"{per_gib}  (user + system (user only))"))
         copies = "/".join(f"{c:.0f}" for c in cluster.copies_mib)
         table.append(("cluster copies on disk", f"{copies} MiB (record logs of nodes 1/2/3)"))
         if min(cluster.isr_before, cluster.isr_after) < 3 or \
