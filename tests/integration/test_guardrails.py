@@ -203,6 +203,8 @@ def test_a_request_that_does_not_fit_the_pool_waits_unread(node: BrokerProcess) 
     time.sleep(0.3)
     probe = connect(node)
     probe.sendall(api_versions_request())
+    holder.sendall(b"x")  # fresh activity: neither is closed as idle during the check
+    second.sendall(b"y")
     assert not answered(probe, 0.5)  # the pool is spent: its body stays unread
     holder.close()  # its reservation returns
     second.close()
