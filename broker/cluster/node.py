@@ -189,6 +189,10 @@ class ClusterBroker(Broker):
         return result
 
 
+#: Kafka's SecurityProtocol ids, as BrokerRegistration carries them
+_PROTOCOL_IDS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
+
+
 class ClusterNode:
     def __init__(self, config: BrokerConfig) -> None:
         roles = {r.strip().lower() for r in config.process_roles.split(",") if r.strip()}
@@ -735,7 +739,9 @@ class ClusterNode:
         return BrokerRegistrationRequest(
             broker_id=self.node_id, cluster_id=self.cluster_id,
             incarnation_id=self.incarnation_id,
-            listeners=tuple(RegListener(name=name, host=host, port=port, security_protocol=0)
+            listeners=tuple(RegListener(name=name, host=host, port=port,
+                                        security_protocol=_PROTOCOL_IDS.get(
+                                            self.config.security_protocol(name), 0))
                             for name, host, port in self.advertised),
             features=(), rack=self.config.broker_rack,
             log_dirs=(self.directory_id,) if self.directory_id is not None else ())
