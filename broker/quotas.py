@@ -30,11 +30,13 @@ Metrics (Prometheus gauges read when scraped, labels ``quota_type`` = produce / 
 request, ``user``, ``client_id`` as the sensor is keyed, "" for a part the entity does not
 name; Kafka's byte-rate / request-time and throttle-time): ``strom_quota_rate`` (bytes/s,
 or percent for request), ``strom_quota_limit`` (the bound in force) and
-``strom_quota_throttle_time_ms`` (average throttle time given over the quota window).
+``strom_quota_throttle_time_ms`` (average throttle time of the requests throttled over the
+quota window). Broker-to-broker APIs (``EXEMPT_KEYS``) and follower fetches are exempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import time
@@ -56,6 +58,9 @@ from common.security.quotas import (
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 PRODUCE, FETCH = 0, 1
+#: broker-to-broker APIs, never client-throttled (Kafka's cluster-action APIs):
+#: WriteTxnMarkers, Initialize/Read/Write/DeleteShareGroupState, ReadShareGroupStateSummary
+EXEMPT_KEYS = frozenset({27, 83, 84, 85, 86, 87})
 QUOTA_TYPES = {"produce": PRODUCER_BYTE_RATE, "fetch": CONSUMER_BYTE_RATE,
                "request": REQUEST_PERCENTAGE}
 #: Kafka's inactiveSensorExpirationTimeSeconds
@@ -120,7 +125,8 @@ class QuotaManager:
             throttle = bounded_throttle_time_ms(rate, bound, span, self.window_ms)
         else:
             throttle = throttle_time_ms(rate, bound, span)
-        sensor.throttle.record(now, float(max(throttle, 0)))
+        if throttle > 0:
+            sensor.throttle.record(now, float(throttle))
         if now - self._swept_ms >= _SWEEP_EVERY_MS:
             self.sweep(now)
         return max(throttle, 0)
@@ -152,7 +158,8 @@ class QuotaManager:
         gauges.gauge("strom_quota_limit", "Client quota bound in force, per sensor.",
                      each(lambda s, _now: s.bound), labels)
         gauges.gauge("strom_quota_throttle_time_ms",
-                     "Average throttle time given over the quota window, per sensor.",
+                     "Average throttle time of the requests throttled over the quota "
+                     "window, per sensor.",
                      each(lambda s, now: s.throttle.avg(now)), labels)
         gauges.register(registry)
 
@@ -229,6 +236,8 @@ def with_throttle(response: Any, ms: int) -> Any:
 
 def quota_wrapped(api_key: int, handler: Handler, manager: QuotaManager) -> Handler:
     """``handler`` with quota recording and throttling (see the module doc)."""
+    if api_key in EXEMPT_KEYS:
+        return handler
 
     async def handle(ctx: Any, request: Any) -> Any:
         quotas = manager.quotas()
@@ -236,11 +245,13 @@ def quota_wrapped(api_key: int, handler: Handler, manager: QuotaManager) -> Hand
             return await handler(ctx, request)
         replica = api_key == FETCH and _replica_fetch(request)
         timed = None
-        if not replica and manager.enforces(quotas, REQUEST_PERCENTAGE):
-            timed = _Timed(handler(ctx, request))
+        call = handler(ctx, request)
+        if not replica and asyncio.iscoroutine(call) \
+                and manager.enforces(quotas, REQUEST_PERCENTAGE):
+            timed = _Timed(call)
             response = await timed
         else:
-            response = await handler(ctx, request)
+            response = await call
         if replica:
             return response
         user, client_id = user_of(ctx.principal), ctx.client_id or ""

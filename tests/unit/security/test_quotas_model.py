@@ -4,6 +4,8 @@ image, and the controller's AlterClientQuotas / DescribeClientQuotas rules."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from broker.quotas import QuotaManager
@@ -189,3 +191,40 @@ def test_alter_and_describe() -> None:
 def test_describe_filter_errors(components: list[Component], code: int) -> None:
     got, message, out = describe(MetadataImage(), components, False)
     assert got == code and message and out == []
+
+
+def test_handler_time_counts_its_steps_not_its_waits() -> None:
+    """request_percentage measures a handler's own time on the loop (broker.quotas)."""
+    import asyncio
+
+    from broker.quotas import _Timed
+
+    def busy(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    seen: list[str] = []
+
+    async def handler(wait: float) -> int:
+        try:
+            busy(0.02)
+            await asyncio.sleep(wait)
+            busy(0.02)
+            return 7
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    async def main() -> None:
+        timed = _Timed(handler(0.3))
+        assert await timed == 7
+        assert 0.04 <= timed.ns / 1e9 < 0.25, timed.ns  # the 0.3 s sleep is not counted
+        task = asyncio.ensure_future(_Timed(handler(30)))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert seen == ["cancelled"]  # the cancellation reached the handler
+
+    asyncio.run(main())
