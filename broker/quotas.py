@@ -10,7 +10,9 @@ manager)`` wraps every client API handler:
 - Produce: the request's record bytes are recorded against ``producer_byte_rate`` after
   the handler ran (a refused produce counts too, as in Kafka);
 - Fetch from a consumer (follower fetches are never client-throttled): the response's
-  bytes against ``consumer_byte_rate``;
+  bytes against ``consumer_byte_rate``. A throttled Fetch still carries its records
+  (Kafka answers it empty and un-records them; here the records already read are sent
+  and counted), and its size is not capped to a window's worth of the quota as Kafka's is;
 - any API, when some quota has ``request_percentage``: the time the handler itself ran on
   the event loop (the steps of its coroutine, not the time it waited for I/O, replication
   or a long poll: Kafka's request handler thread time), as percent of a second, against
