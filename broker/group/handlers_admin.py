@@ -119,7 +119,7 @@ async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
     shares = [g for g in names if _share_group(ctx, g)]
     result = service.call("delete_groups", service.now(), [g for g in names if g not in shares])
     for g in shares:  # an empty share group goes with its share-partition state
-        result[g] = ctx.broker.extensions["share_groups"].delete_group(g)
+        result[g] = await ctx.broker.extensions["share_groups"].delete_group(g)
     return ctx.build_response(
         {
             "throttle_time": 0,

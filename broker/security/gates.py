@@ -42,6 +42,7 @@ ShareGroupHeartbeat    G READ              ShareGroupDescribe  G DESCRIBE
 ShareFetch, ShareAcknowledge  G READ, T READ (share session partitions re-checked)
 DescribeShareGroupOffsets  G DESCRIBE, T DESCRIBE (others omitted)
 AlterShareGroupOffsets G READ, T READ      DeleteShareGroupOffsets  G DELETE, T READ
+Read/Write/DeleteShareGroupState  C CLUSTER_ACTION (broker to share coordinator)
 =====================  ===========================================================
 
 Exempt: ApiVersions and the SASL exchange (Kafka answers them before authentication).
@@ -752,6 +753,17 @@ async def write_txn_markers(ctx: RequestContext, request: Any, handler: Handler)
         for m in request.markers]})
 
 
+async def share_group_state(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    """Read/Write/DeleteShareGroupState: C CLUSTER_ACTION, else every partition is
+    CLUSTER_AUTHORIZATION_FAILED (the answers have no top-level error)."""
+    if authorized_cluster(ctx, Op.CLUSTER_ACTION):
+        return await handler(ctx, request)
+    return ctx.build_response({"results": [
+        {"topic_id": t.topic_id, "partitions": [
+            {"partition": p.partition, "error_code": CLUSTER_DENIED, "start_offset": -1}
+            for p in t.partitions]} for t in request.topics]})
+
+
 async def describe_transactions(ctx: RequestContext, request: Any, handler: Handler) -> Any:
     return await _split(
         ctx, request, handler, req_field="transactional_ids",
@@ -789,6 +801,8 @@ GATES: dict[int, Gate] = {
     76: group_gate(Op.READ), 77: share_group_describe, 78: share_data_gate(Op.READ),
     79: share_data_gate(Op.READ), 90: describe_share_group_offsets,
     91: share_offsets_gate(Op.READ), 92: share_offsets_gate(Op.DELETE),
+    # Read/Write/DeleteShareGroupState: broker to share coordinator, as Kafka
+    84: share_group_state, 85: share_group_state, 86: share_group_state,
 }
 
 

@@ -43,7 +43,7 @@ from broker.share.group import ASSIGNOR_NAME
 from broker.share.partition import RENEW, LogBatch, SharePartition
 from broker.share.service import ShareService, share_service, wall_ms
 from broker.share.sessions import FINAL_EPOCH, INITIAL_EPOCH
-from broker.share.state_format import ShareStateKey
+from broker.share.state_format import ShareSnapshot, ShareStateKey
 from common.logging import get_logger
 from protocol.errors import ErrorCode
 from protocol.records import InvalidRecordBatch, iter_batches
@@ -72,8 +72,8 @@ async def handle_share_group_heartbeat(ctx: RequestContext, request: Any) -> Any
     if result.error == ErrorCode.none and result.member_epoch == -1:
         session = service.sessions.remove_member(request.group_id, request.member_id)
         if session is not None:
-            service.release_member(request.group_id, request.member_id,
-                                   list(session.partitions))
+            await service.release_member(request.group_id, request.member_id,
+                                         list(session.partitions))
     service.after()
     assignment = None
     if result.error == ErrorCode.none and result.assignment is not None:
@@ -142,8 +142,8 @@ class _Partition:
         self.acked = False
 
 
-def _resolve(ctx: RequestContext, service: ShareService, group_id: str,
-             topic_id: uuid.UUID, index: int) -> _Partition:
+async def _resolve(ctx: RequestContext, service: ShareService, group_id: str,
+                   topic_id: uuid.UUID, index: int, revalidate: bool = False) -> _Partition:
     p = _Partition(topic_id, index)
     info = ctx.broker.topics.get_by_id(topic_id) if topic_id is not None else None
     if info is None:
@@ -159,11 +159,14 @@ def _resolve(ctx: RequestContext, service: ShareService, group_id: str,
         return p
     p.plog = plog
     p.key = ShareStateKey(group_id, topic_id, index)
-    p.sp = service.share_partition(p.key, plog.high_watermark, plog.log_start_offset)
+    code, p.sp = await service.share_partition(p.key, plog, revalidate=revalidate)
+    if code:
+        p.error = ErrorCode(code)
+        p.plog = None
     return p
 
 
-def _acknowledge(service: ShareService, p: _Partition, member_id: str, batches: Any,
+async def _acknowledge(service: ShareService, p: _Partition, member_id: str, batches: Any,
                  version: int, now_ms: int) -> None:
     p.acked = True
     if p.sp is None or p.key is None:
@@ -177,7 +180,7 @@ def _acknowledge(service: ShareService, p: _Partition, member_id: str, batches: 
         code = p.sp.acknowledge(member_id, b.first_offset, b.last_offset, types, now_ms)
         if code and p.ack_error == ErrorCode.none:
             p.ack_error = ErrorCode(code)
-    code = service.persist(p.key, p.sp)
+    code = await service.persist(p.key, p.sp)
     if code and p.ack_error == ErrorCode.none:
         p.ack_error = ErrorCode(code)
     if p.sp.has_available():
@@ -284,19 +287,21 @@ async def handle_share_fetch(ctx: RequestContext, request: Any) -> Any:
     now = wall_ms()
     parts: dict[TP, _Partition] = {}
 
-    def part(tp: TP) -> _Partition:
+    async def part(tp: TP) -> _Partition:
         if tp not in parts:
-            parts[tp] = _resolve(ctx, service, group_id, tp[0], tp[1])
+            parts[tp] = await _resolve(ctx, service, group_id, tp[0], tp[1],
+                                       revalidate=epoch == INITIAL_EPOCH)
         return parts[tp]
 
     for tp, batches in requested:
         if batches:
-            _acknowledge(service, part(tp), member_id, batches, ctx.api_version, now)
+            await _acknowledge(service, await part(tp), member_id, batches, ctx.api_version,
+                               now)
     renew_only = bool(getattr(request, "is_renew_ack", False))
     if epoch == FINAL_EPOCH:
-        service.release_member(group_id, member_id, list(session.partitions))
+        await service.release_member(group_id, member_id, list(session.partitions))
     elif not renew_only:
-        fetching = [part(tp) for tp in session.partitions]
+        fetching = [await part(tp) for tp in session.partitions]
         strict = getattr(request, "share_acquire_mode", 0) == RECORD_LIMIT_MODE
         max_records = request.max_records if request.max_records > 0 else 500
         loop = asyncio.get_running_loop()
@@ -326,10 +331,10 @@ async def handle_share_fetch(ctx: RequestContext, request: Any) -> Any:
                 purgatory.unwatch(keys, appended)
     for p in parts.values():  # a new SPSO, archived gaps or control batches
         if p.sp is not None and p.key is not None and p.sp.dirty:
-            service.persist(p.key, p.sp)
+            await service.persist(p.key, p.sp)
     service.after()
     if epoch == INITIAL_EPOCH:
-        shown = [part(tp) for tp in session.partitions]
+        shown = [await part(tp) for tp in session.partitions]
     else:
         shown = [p for p in parts.values() if p.acquired or p.error or p.acked]
     return ctx.build_response({
@@ -359,13 +364,13 @@ async def handle_share_acknowledge(ctx: RequestContext, request: Any) -> Any:
     now = wall_ms()
     parts = []
     for (topic_id, index), batches in _requested(request.topics):
-        p = _resolve(ctx, service, group_id, topic_id, index)
-        _acknowledge(service, p, member_id, batches, ctx.api_version, now)
+        p = await _resolve(ctx, service, group_id, topic_id, index)
+        await _acknowledge(service, p, member_id, batches, ctx.api_version, now)
         p.error, p.ack_error = p.ack_error if p.error == ErrorCode.none else p.error, \
             ErrorCode.none
         parts.append(p)
     if epoch == FINAL_EPOCH:
-        service.release_member(group_id, member_id, list(session.partitions))
+        await service.release_member(group_id, member_id, list(session.partitions))
     service.after()
     return ctx.build_response({
         "throttle_time": 0, "error_code": ErrorCode.none, "error_message": None,
@@ -376,24 +381,26 @@ async def handle_share_acknowledge(ctx: RequestContext, request: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- offsets admin
-def _lag(ctx: RequestContext, service: ShareService, key: ShareStateKey,
-         name: str) -> tuple[int, int]:
-    """(start offset, lag) of a share-partition: -1 start offset when never initialised;
-    lag = records from the SPSO to the high watermark not yet acknowledged or archived."""
-    sp = service.partitions.get(key)
-    snap = service.snapshots.get(key)
-    if sp is None and snap is None:
-        return -1, -1
+async def _lag(ctx: RequestContext, service: ShareService, key: ShareStateKey,
+               name: str) -> tuple[int, int, int]:
+    """(error, start offset, lag) of a share-partition: start offset -1 when never
+    initialised; lag = records from the SPSO to the high watermark not yet acknowledged or
+    archived (-1 when the partition is not led here). Cached here, else as stored."""
     plog = ctx.broker.replica_manager.log(name, key.partition)
+    sp = service.cached(key) if plog is not None else None
     if sp is None:
-        assert snap is not None
+        code, snap = await service.persister.read(key)
+        if code:
+            return code, -1, -1
+        if snap is None:
+            return 0, -1, -1
         sp = SharePartition(snap.start_offset)
         sp.load(snap.start_offset, snap.state_batches)
     if plog is None:
-        return sp.start_offset, -1
+        return 0, sp.start_offset, -1
     done = sum(1 for o in range(sp.start_offset, sp.end_offset)
                if sp.state_of(o)[0] in (2, 4))
-    return sp.start_offset, max(plog.high_watermark - sp.start_offset - done, 0)
+    return 0, sp.start_offset, max(plog.high_watermark - sp.start_offset - done, 0)
 
 
 async def handle_describe_share_group_offsets(ctx: RequestContext, request: Any) -> Any:
@@ -426,12 +433,16 @@ async def handle_describe_share_group_offsets(ctx: RequestContext, request: Any)
                                     "leader_epoch": -1, "lag": -1,
                                     "error_code": ErrorCode.unknown_topic_or_partition})
                     continue
-                start, lag = _lag(ctx, service, ShareStateKey(g.group_id, info.topic_id, index),
-                                  name)
+                code, start, lag = await _lag(
+                    ctx, service, ShareStateKey(g.group_id, info.topic_id, index), name)
+                if g.topics is None and (code or start < 0):
+                    continue  # all topics: only the share-partitions with state
                 entries.append({"partition_index": index, "start_offset": start,
                                 "leader_epoch": ctx.broker.replica_manager.leader_epoch(
                                     name, index) if start >= 0 else -1,
-                                "lag": lag, "error_code": ErrorCode.none})
+                                "lag": lag, "error_code": code})
+            if g.topics is None and not entries:
+                continue
             out_topics.append({"topic_name": name,
                                "topic_id": info.topic_id if info is not None else None,
                                "partitions": entries})
@@ -449,6 +460,33 @@ def _empty_group_error(service: ShareService, group_id: str) -> tuple[int, str |
     return ErrorCode.none, None
 
 
+async def _alter_one(ctx: RequestContext, service: ShareService, key: ShareStateKey,
+                     name: str, start: int) -> int:
+    """Start ``key`` afresh at ``start`` with the next state epoch. Led here: clamped to
+    the log (-1 = the log end) and applied to the cached share-partition; led elsewhere:
+    written to the share coordinator (its leader re-reads it when a session opens or
+    its next write is fenced)."""
+    plog = ctx.broker.replica_manager.log(name, key.partition)
+    if plog is not None:
+        code, sp = await service.share_partition(key, plog)
+        if code or sp is None:
+            return code
+        if start < 0 or start > plog.log_end_offset:
+            start = plog.log_end_offset if start < 0 else start
+        sp.reset(max(start, plog.log_start_offset))
+        sp.state_epoch += 1
+        return await service.persist(key, sp, ctx.broker.replica_manager.leader_epoch(
+            name, key.partition))
+    if start < 0:
+        return ErrorCode.invalid_request  # the log end is only known to the leader
+    code, snap = await service.persister.read(key)
+    if code:
+        return code
+    now = wall_ms()
+    return await service.persister.write(key, ShareSnapshot(
+        0, (snap.state_epoch + 1) if snap is not None else 1, -1, start, now, now, ()))
+
+
 async def handle_alter_share_group_offsets(ctx: RequestContext, request: Any) -> Any:
     service = share_service(ctx.broker)
     await service.store.ensure_topic_ready()
@@ -463,27 +501,13 @@ async def handle_alter_share_group_offsets(ctx: RequestContext, request: Any) ->
         for p in t.partitions:
             error = ErrorCode.none
             message = None
-            plog = None
             if info is None or info.topic_id is None or \
                     not 0 <= p.partition_index < info.partitions:
                 error = ErrorCode.unknown_topic_or_partition
             else:
-                plog = ctx.broker.replica_manager.log(info.name, p.partition_index)
-                if plog is None:
-                    error = ErrorCode(ctx.broker.replica_manager.missing_error(
-                        info.name, p.partition_index))
-            if error == ErrorCode.none and info is not None and plog is not None:
-                start = p.start_offset
-                if start < 0 or start > plog.log_end_offset:
-                    start = plog.log_end_offset if start < 0 else start
-                start = max(start, plog.log_start_offset)
                 key = ShareStateKey(request.group_id, info.topic_id, p.partition_index)
-                sp = service.share_partition(key, start, plog.log_start_offset)
-                sp.reset(start)
-                sp.state_epoch += 1
-                error = ErrorCode(service.persist(
-                    key, sp, ctx.broker.replica_manager.leader_epoch(
-                        info.name, p.partition_index)))
+                error = ErrorCode(await _alter_one(ctx, service, key, info.name,
+                                                   p.start_offset))
             entries.append({"partition_index": p.partition_index, "error_code": error,
                             "error_message": message})
         responses.append({"topic_name": t.topic_name,
@@ -512,7 +536,7 @@ async def handle_delete_share_group_offsets(ctx: RequestContext, request: Any) -
         else:
             for key in service.keys_of_group(request.group_id):
                 if key.topic_id == info.topic_id:
-                    error = ErrorCode(service.delete_state(key)) or error
+                    error = ErrorCode(await service.delete_state(key)) or error
         responses.append({"topic_name": t.topic_name,
                           "topic_id": info.topic_id if info is not None else None,
                           "error_code": error, "error_message": None})
@@ -550,10 +574,11 @@ def on_broker_start(broker: Any) -> None:
             service.coordinator.update_topic_metadata(wall_ms(), _topic_metadata(broker))
             if topic and broker.topics.get(topic) is None:  # a topic was deleted
                 live = {i.topic_id for i in broker.topics.list() if i.topic_id is not None}
-                dropped = service.forget_deleted_topics(live)
-                if dropped:
-                    log.info("share_state_deleted_with_topic", topic=topic,
-                             share_partitions=dropped)
+                task = asyncio.get_running_loop().create_task(
+                    service.forget_deleted_topics(live))
+                service._tasks.add(task)
+                task.add_done_callback(service._tasks.discard)
+                log.info("share_state_deleted_with_topic", topic=topic)
         except Exception as exc:  # a bug here must not break topic changes
             log.error("share_group_topic_sync_failed", error=repr(exc))
 

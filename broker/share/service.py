@@ -28,10 +28,12 @@ from broker.group.partitioner import partition_for
 from broker.share.config import ShareGroupConfig, share_config_from
 from broker.share.group import ShareGroupCoordinator
 from broker.share.partition import SharePartition
+from broker.share.persister import SharePersister
 from broker.share.sessions import ShareSessionCache
 from broker.share.state_format import ShareSnapshot, ShareStateKey
 from broker.share.store import ShareStateStore
 from common.logging import get_logger
+from protocol.errors import ErrorCode
 
 log = get_logger("strom.share")
 
@@ -50,8 +52,11 @@ class ShareService:
         self.coordinator = ShareGroupCoordinator(
             self.config, is_local=self._is_local_group, other_group_type=self._other_type)
         self.sessions = ShareSessionCache(self.config.max_share_sessions)
+        self.persister = SharePersister(broker, self.store, wall_ms)
         self.partitions: dict[ShareStateKey, SharePartition] = {}
-        self.snapshots: dict[ShareStateKey, ShareSnapshot] = {}
+        self._loaded_epoch: dict[ShareStateKey, int] = {}
+        self._locks: dict[ShareStateKey, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._released: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: int | None = None
@@ -75,9 +80,9 @@ class ShareService:
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
         started = time.monotonic()
-        self.snapshots = self.store.replay()
-        self.coordinator.stored = {k.group_id for k in self.snapshots}
-        log.info("share_state_loaded", share_partitions=len(self.snapshots),
+        stored = self.store.replay()  # every local replica: which groups have state
+        self.coordinator.stored = {k.group_id for k in stored}
+        log.info("share_state_loaded", share_partitions=len(stored),
                  ms=round((time.monotonic() - started) * 1000, 1))
 
     def shutdown(self) -> None:
@@ -88,92 +93,134 @@ class ShareService:
         self.wake()
 
     # ------------------------------------------------------------------ share-partitions
-    def share_partition(self, key: ShareStateKey, log_end: int,
-                        log_start: int) -> SharePartition:
-        """The share-partition of ``key`` (created from its snapshot or at ``log_end``)."""
-        sp = self.partitions.get(key)
+    async def share_partition(self, key: ShareStateKey, plog: Any, *,
+                              revalidate: bool = False) -> tuple[int, SharePartition | None]:
+        """(error, share-partition of ``key`` on its local leader log ``plog``): created
+        from the share coordinator's snapshot, else at the log end. Re-read when this
+        node's leader epoch of the partition changed, or with ``revalidate`` (a share
+        session opens) while nothing is locked, so an AlterShareGroupOffsets made through
+        another node is seen."""
+        epoch = self.broker.replica_manager.leader_epoch(plog.topic, plog.partition)
+
+        def current() -> SharePartition | None:
+            sp = self.partitions.get(key)
+            if sp is None or self._loaded_epoch.get(key) != epoch:
+                return None
+            idle = sp.next_deadline() is None and not sp.dirty
+            return None if revalidate and idle else sp
+
+        sp = current()
         if sp is None:
-            sp = SharePartition(
-                log_end, lock_duration_ms=self.config.record_lock_duration_ms,
-                delivery_count_limit=self.config.delivery_count_limit,
-                max_in_flight=self.config.partition_max_record_locks)
-            snap = self.snapshots.get(key)
-            if snap is not None:
-                sp.load(snap.start_offset, snap.state_batches)
-                sp.state_epoch = snap.state_epoch
-            else:
-                sp.dirty = True  # the initial SPSO must survive a restart too
-            self.partitions[key] = sp
-        sp.move_start(log_start)
-        return sp
+            code, snap = await self.persister.read(key)
+            if code:
+                return code, None
+            sp = current()  # another request may have loaded (or used) it meanwhile
+            if sp is None:
+                # one object per key for the broker's life, reloaded in place: a fetch
+                # waiting on it must never hold a second copy of the same records
+                sp = self.partitions.get(key)
+                if sp is None:
+                    sp = self.partitions[key] = SharePartition(
+                        plog.high_watermark,
+                        lock_duration_ms=self.config.record_lock_duration_ms,
+                        delivery_count_limit=self.config.delivery_count_limit,
+                        max_in_flight=self.config.partition_max_record_locks)
+                if snap is not None:
+                    sp.load(snap.start_offset, snap.state_batches)
+                    sp.state_epoch = snap.state_epoch
+                else:
+                    sp.reset(plog.high_watermark)  # dirty: the initial SPSO is written
+                self._loaded_epoch[key] = epoch
+        sp.move_start(plog.log_start_offset)
+        return 0, sp
 
-    def persist(self, key: ShareStateKey, sp: SharePartition, leader_epoch: int = -1) -> int:
-        """Write the share-partition's snapshot if it changed; the error code (0 = ok)."""
-        if not sp.dirty:
-            return 0
-        now = wall_ms()
-        prev = self.snapshots.get(key)
-        snap = ShareSnapshot(
-            snapshot_epoch=(prev.snapshot_epoch + 1) if prev else 0,
-            state_epoch=sp.state_epoch, leader_epoch=leader_epoch,
-            start_offset=sp.start_offset,
-            create_timestamp=prev.create_timestamp if prev else now,
-            write_timestamp=now, state_batches=tuple(sp.state_batches()))
-        code = int(self.store.write(key, snap))
-        if code == 0:
-            self.snapshots[key] = snap
-            self.coordinator.stored.add(key.group_id)
+    async def persist(self, key: ShareStateKey, sp: SharePartition,
+                      leader_epoch: int = -1) -> int:
+        """Write the share-partition's snapshot if it changed (one write at a time per
+        key, each taken when its turn comes, so the latest state is written last); the
+        error code (0 = ok). FENCED_STATE_EPOCH drops the cached share-partition."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if not sp.dirty:
+                return 0
+            now = wall_ms()
+            snap = ShareSnapshot(0, sp.state_epoch, leader_epoch, sp.start_offset, now, now,
+                                 tuple(sp.state_batches()))
             sp.dirty = False
-        return code
+            code = await self.persister.write(key, snap)
+            if code == 0:
+                self.coordinator.stored.add(key.group_id)
+            else:
+                sp.dirty = True
+                if code == ErrorCode.fenced_state_epoch:
+                    self._loaded_epoch.pop(key, None)  # re-read at its next use
+                log.warning("share_state_write_failed", group_id=key.group_id,
+                            topic_id=str(key.topic_id), partition=key.partition, error=code)
+            return code
 
-    def delete_state(self, key: ShareStateKey) -> int:
-        self.partitions.pop(key, None)
-        if key not in self.snapshots:
-            return 0
-        code = int(self.store.write(key, None))
-        if code == 0:
-            self.snapshots.pop(key, None)
-        return code
+    def cached(self, key: ShareStateKey) -> SharePartition | None:
+        """The share-partition of ``key`` as loaded here, or None (not loaded, or stale)."""
+        return self.partitions.get(key) if key in self._loaded_epoch else None
+
+    def persist_later(self, key: ShareStateKey, sp: SharePartition) -> None:
+        """``persist`` from a timer callback (a task, kept until done)."""
+        task = asyncio.get_running_loop().create_task(self.persist(key, sp))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def delete_state(self, key: ShareStateKey) -> int:
+        self._loaded_epoch.pop(key, None)  # starts afresh (at the log end) at its next use
+        return await self.persister.delete(key)
 
     def has_group(self, group_id: str) -> bool:
         return bool(self.coordinator.describe([group_id])[0].group is not None)
 
-    def delete_group(self, group_id: str) -> int:
+    async def delete_group(self, group_id: str) -> int:
         """DeleteGroups of a share group: NON_EMPTY_GROUP while it has members, else its
         share-partition state is deleted (tombstones) with it; the error code."""
         code = self.coordinator.delete_group(group_id)
         if code:
             return code
         for key in self.keys_of_group(group_id):
-            code = self.delete_state(key) or code
+            code = await self.delete_state(key) or code
         self.coordinator.stored.discard(group_id)
         return code
 
-    def forget_deleted_topics(self, live_topic_ids: set[uuid.UUID]) -> int:
+    async def forget_deleted_topics(self, live_topic_ids: set[uuid.UUID]) -> int:
         """Drop the share state of topics that no longer exist (Kafka deletes it with the
         topic); the number of share-partitions dropped."""
-        gone = {k for k in (*self.snapshots, *self.partitions)
+        gone = {k for k in (*self.persister.snapshots, *self.partitions)
                 if k.topic_id not in live_topic_ids}
         for key in gone:
-            code = self.delete_state(key)
+            self.partitions.pop(key, None)
+            code = await self.delete_state(key)
             if code:
                 log.warning("share_state_delete_failed", group_id=key.group_id,
                             topic_id=str(key.topic_id), partition=key.partition, error=code)
         return len(gone)
 
     def keys_of_group(self, group_id: str) -> list[ShareStateKey]:
-        keys = {k for k in self.snapshots if k.group_id == group_id}
-        keys |= {k for k in self.partitions if k.group_id == group_id}
+        """The share-partitions of ``group_id`` known here: stored in the state partitions
+        this node leads, cached here, or of the topics its members subscribe to."""
+        keys = {k for k in self.persister.snapshots if k.group_id == group_id}
+        keys |= {k for k in self._loaded_epoch if k.group_id == group_id}
+        group = self.coordinator.groups.get(group_id)
+        if group is not None:
+            for name in group.subscribed_topics():
+                meta = self.coordinator.topics.get(name)
+                if meta is not None:
+                    keys |= {ShareStateKey(group_id, meta.topic_id, i)
+                             for i in range(meta.num_partitions)}
         return sorted(keys, key=lambda k: (str(k.topic_id), k.partition))
 
-    def release_member(self, group_id: str, member_id: str,
-                       keys: list[tuple[uuid.UUID, int]]) -> None:
+    async def release_member(self, group_id: str, member_id: str,
+                             keys: list[tuple[uuid.UUID, int]]) -> None:
         released = False
         for topic_id, partition in keys:
             key = ShareStateKey(group_id, topic_id, partition)
             sp = self.partitions.get(key)
             if sp is not None and sp.release_member(member_id):
-                self.persist(key, sp)
+                await self.persist(key, sp)
                 released = True
         if released:
             self.wake()
@@ -219,13 +266,18 @@ class ShareService:
             for key, sp in self.partitions.items():
                 if sp.expire(now):
                     released = True
-                    self.persist(key, sp)
+                    self.persist_later(key, sp)
             for group_id, member_id in self.coordinator.tick(now):
                 # as Kafka: a member removed from the group gives back what it holds here
                 log.info("share_member_expired", group_id=group_id, member_id=member_id)
                 session = self.sessions.remove_member(group_id, member_id)
                 if session is not None:
-                    self.release_member(group_id, member_id, list(session.partitions))
+                    for topic_id, partition in session.partitions:
+                        key = ShareStateKey(group_id, topic_id, partition)
+                        sp = self.partitions.get(key)
+                        if sp is not None and sp.release_member(member_id):
+                            released = True
+                            self.persist_later(key, sp)
             if released:
                 self.wake()
         except Exception as exc:  # a bug must not stop every other timer

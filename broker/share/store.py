@@ -10,9 +10,8 @@ the OS before the acknowledgement that caused it is answered: a kill -9 loses no
 answered. ``replay`` reads every local partition from its log start and keeps the last
 snapshot per key (a tombstone deletes it).
 
-Limit: the share-partition's leader writes its state itself; in a cluster, state whose
-``__share_group_state`` partition another node leads is kept in memory only (Kafka sends
-it there with WriteShareGroupState; Strom does not yet) and a warning is logged once.
+Only the partition's leader (the share coordinator of its keys) writes; other nodes go
+through ``broker.share.persister`` (Read/Write/DeleteShareGroupState).
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ class ShareStateStore:
         self.broker = broker
         self.config = config
         self.clock = clock
-        self._warned_remote = False
 
     def partition_of(self, key: ShareStateKey) -> int:
         count = self.partition_count() or self.config.state_topic_num_partitions
@@ -112,20 +110,16 @@ class ShareStateStore:
             await asyncio.sleep(0.05)
 
     def write(self, key: ShareStateKey, snapshot: ShareSnapshot | None) -> ErrorCode:
-        """Append the key's latest snapshot (None: a tombstone). NONE when stored locally,
-        or an error; a partition led elsewhere is NONE after a one-time warning."""
+        """Append the key's latest snapshot (None: a tombstone) to its partition, which
+        must be led here (NOT_COORDINATOR otherwise); NONE or the error."""
         error = self.ensure_topic()
         if error is not ErrorCode.none:
             return error
         partition = self.partition_of(key)
         replicas = self.broker.replica_manager
         plog = replicas.log(TOPIC, partition)
-        if plog is None:
-            if not self._warned_remote:
-                self._warned_remote = True
-                log.warning("share_state_not_local", partition=partition,
-                            detail="state kept in memory only (no WriteShareGroupState yet)")
-            return ErrorCode.none
+        if plog is None:  # the share coordinator moved (see broker.share.persister)
+            return ErrorCode.not_coordinator
         now = self.clock()
         value = None if snapshot is None else encode_snapshot(snapshot)
         batch = build_batch([Record(timestamp=now, key=encode_key(key), value=value)])
@@ -141,41 +135,47 @@ class ShareStateStore:
             return ErrorCode.kafka_storage_error
         return ErrorCode.none
 
+    def replay_partition(self, partition: int) -> dict[ShareStateKey, ShareSnapshot]:
+        """The latest snapshot of every key stored in ``partition`` (a local replica)."""
+        out: dict[ShareStateKey, ShareSnapshot] = {}
+        plog = self.broker.logs.get(TOPIC, partition)
+        if plog is None:
+            return out
+        offset, end = plog.log_start_offset, plog.log_end_offset
+        while offset < end:
+            data = plog.read(offset, _READ_CHUNK).records
+            if not data:
+                break
+            next_offset = offset
+            try:
+                for pos, header in iter_batches(data):
+                    next_offset = header.last_offset + 1
+                    if header.last_offset < offset or header.is_control:
+                        continue
+                    for rec in decode_batch_records(data, pos):
+                        if rec.offset < offset or rec.key is None:
+                            continue
+                        try:
+                            key = decode_key(rec.key)
+                            if rec.value is None:
+                                out.pop(key, None)
+                            else:
+                                out[key] = decode_snapshot(rec.value)
+                        except StateFormatError as exc:
+                            log.warning("share_state_record_skipped", partition=partition,
+                                        offset=rec.offset, error=str(exc))
+            except InvalidRecordBatch as exc:
+                log.error("share_state_replay_stopped", partition=partition,
+                          offset=offset, error=str(exc))
+                break
+            if next_offset <= offset:
+                break
+            offset = next_offset
+        return out
+
     def replay(self) -> dict[ShareStateKey, ShareSnapshot]:
-        """The latest snapshot of every key stored in the partitions led here."""
+        """The latest snapshot of every key stored in the local replicas."""
         out: dict[ShareStateKey, ShareSnapshot] = {}
         for partition in range(self.partition_count()):
-            plog = self.broker.logs.get(TOPIC, partition)
-            if plog is None:
-                continue
-            offset, end = plog.log_start_offset, plog.log_end_offset
-            while offset < end:
-                data = plog.read(offset, _READ_CHUNK).records
-                if not data:
-                    break
-                next_offset = offset
-                try:
-                    for pos, header in iter_batches(data):
-                        next_offset = header.last_offset + 1
-                        if header.last_offset < offset or header.is_control:
-                            continue
-                        for rec in decode_batch_records(data, pos):
-                            if rec.offset < offset or rec.key is None:
-                                continue
-                            try:
-                                key = decode_key(rec.key)
-                                if rec.value is None:
-                                    out.pop(key, None)
-                                else:
-                                    out[key] = decode_snapshot(rec.value)
-                            except StateFormatError as exc:
-                                log.warning("share_state_record_skipped", partition=partition,
-                                            offset=rec.offset, error=str(exc))
-                except InvalidRecordBatch as exc:
-                    log.error("share_state_replay_stopped", partition=partition,
-                              offset=offset, error=str(exc))
-                    break
-                if next_offset <= offset:
-                    break
-                offset = next_offset
+            out.update(self.replay_partition(partition))
         return out

@@ -499,6 +499,13 @@ def templates(topic_id: uuid.UUID) -> dict[int, dict[str, Any]]:
         91: {"group_id": GROUP, "topics": [{"topic_name": SECRET, "partitions": [
             {"partition_index": 0, "start_offset": 0}]}]},
         92: {"group_id": GROUP, "topics": [{"topic_name": SECRET}]},
+        84: {"group_id": GROUP, "topics": [{"topic_id": topic_id, "partitions": [
+            {"partition": 0, "leader_epoch": -1}]}]},
+        85: {"group_id": GROUP, "topics": [{"topic_id": topic_id, "partitions": [
+            {"partition": 0, "state_epoch": 99, "leader_epoch": -1, "start_offset": 0,
+             "state_batches": []}]}]},
+        86: {"group_id": GROUP, "topics": [{"topic_id": topic_id, "partitions": [
+            {"partition": 0}]}]},
     }
 
 

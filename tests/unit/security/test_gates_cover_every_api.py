@@ -24,7 +24,8 @@ def every_api_key() -> set[int]:
     import importlib
 
     for module, name in (("broker.group.handlers_consumer", "CONSUMER_HANDLERS"),
-                         ("broker.share.handlers_share", "SHARE_HANDLERS")):
+                         ("broker.share.handlers_share", "SHARE_HANDLERS"),
+                         ("broker.share.handlers_state", "STATE_HANDLERS")):
         with contextlib.suppress(ImportError):  # registered by coordinators at startup
             keys |= {h.api_key for h in getattr(importlib.import_module(module), name, [])}
     return keys
