@@ -576,3 +576,37 @@ def test_bypass_sweep_unauthenticated(node: BrokerProcess) -> None:
         with WireClient(host, int(port), timeout=TIMEOUT) as c:
             c.send(req(key, version, values))
             assert c.is_closed_by_peer(), f"api {key} was served before authentication"
+
+
+def test_client_quotas_of_a_sasl_user(node: BrokerProcess) -> None:
+    """A quota of user alice (principal User:alice) throttles her connections, not bob's;
+    reading or changing quotas needs DESCRIBE_CONFIGS / ALTER_CONFIGS on the cluster."""
+    def alter(ops: list[dict[str, Any]]) -> Any:
+        return req(49, 1, {"validate_only": False, "entries": [{
+            "entity": [{"entity_type": "user", "entity_name": "alice"}], "ops": ops}]})
+
+    def metadata_throttles(user: str, count: int) -> list[int]:
+        out = []
+        with sasl_client(node.bootstrap, user) as c:
+            for _ in range(count):
+                r = c.request(req(3, 12, {"topics": None, "allow_auto_topic_creation": False,
+                                          "include_topic_authorized_operations": False}))
+                out.append(int(r.throttle_time.total_seconds() * 1000))
+                if out[-1] > 0:
+                    break
+        return out
+
+    set_quota = alter([{"key": "request_percentage", "value": 0.01, "remove": False}])
+    with sasl_client(node.bootstrap, "bob") as c:
+        r = c.request(set_quota)
+        assert r.entries[0].error_code == ErrorCode.cluster_authorization_failed, r
+        r = c.request(req(48, 1, {"components": [], "strict": False}))
+        assert r.error_code == ErrorCode.cluster_authorization_failed, r
+    with sasl_client(node.bootstrap, "admin") as c:
+        assert c.request(set_quota).entries[0].error_code == ErrorCode.none
+    try:
+        assert max(metadata_throttles("alice", 500)) > 0  # 100 µs of handler time a second
+        assert metadata_throttles("bob", 30) == [0] * 30
+    finally:
+        with sasl_client(node.bootstrap, "admin") as c:
+            c.request(alter([{"key": "request_percentage", "value": 0.0, "remove": True}]))
