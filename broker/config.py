@@ -252,6 +252,9 @@ class BrokerConfig(BaseSettings):
     #: host:port of the read-only web console (``broker.console``); empty: none. The same
     #: address as ``strom.metrics.address`` serves both from one HTTP server
     strom_console_address: str = ""
+    #: the console's actions that change the cluster (create/delete a topic, reset a
+    #: group's offsets), POST forms with a CSRF token; off: read-only
+    strom_console_actions_enabled: bool = False
     #: the Kinesis API (``kinesis``; ``broker.kinesis_front``): ``http://host:port`` of its
     #: listener (empty: off), largest record (data + partition key), SigV4 access keys
     #: (``KEY:SECRET,...``; empty: any or no signature accepted), shard-iterator HMAC key

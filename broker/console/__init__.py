@@ -5,5 +5,12 @@ aiohttp HTTP server (``broker.metrics_http``) on ``strom.console.address``.
 asked for); ``pages`` renders them as HTML (pure); ``routes`` wires the two into aiohttp.
 Pages: ``/`` (cluster, quorum, brokers, topics), ``/topics/{name}`` (partitions with
 leaders, replicas, ISR, offsets, sizes), ``/groups`` (consumer groups this node
-coordinates, with lag per partition). Nothing on them changes the cluster.
+coordinates, with lag per partition).
+
+``remote`` builds the same values over the Kafka protocol (``strom console
+--bootstrap-server``, and the broker's own console when an authorizer is on: ``login``
+then logs the user in with HTTP Basic, checked by the broker's SASL listener, and asks as
+that user). ``actions`` adds POST forms that create or delete a topic and reset a
+group's offsets, with a CSRF token, only when enabled (``strom.console.actions.enabled``,
+``strom console --enable-actions``); read-only otherwise.
 """

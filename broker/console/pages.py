@@ -79,7 +79,8 @@ def layout(title: str, body: str, cluster_id: str = "") -> str:
         f"<main><h1>{escape(title)}</h1>{body}</main></body></html>")
 
 
-def overview(c: Cluster) -> str:
+def overview(c: Cluster, token: str | None = None) -> str:
+    """``token``: the CSRF token of the action forms (None: actions off, no forms)."""
     served = (f"This page is served by node {c.node_id}." if c.node_id >= 0 else
               "This page is served by strom console over the Kafka protocol.")
     quorum = (f"<p id=\"quorum\">Controller quorum: leader <b>{_n(c.quorum_leader)}</b>, "
@@ -102,7 +103,8 @@ def overview(c: Cluster) -> str:
          _td(_size(t.size_bytes), "size", True)]
         for t in c.topics))
     body = (f"{quorum}<h2>Brokers ({len(c.brokers)})</h2>{brokers}"
-            f"<h2>Topics ({len(c.topics)})</h2>{topics}{live(c.node_id)}")
+            f"<h2>Topics ({len(c.topics)})</h2>{topics}"
+            f"{create_topic_form(token) if token else ''}{live(c.node_id)}")
     return layout("Cluster", body, c.cluster_id)
 
 
@@ -126,7 +128,7 @@ def live(node_id: int, interval_ms: int = 2000) -> str:
             '<script src="/static/live.js"></script>')
 
 
-def topic(c: Cluster, t: TopicRow) -> str:
+def topic(c: Cluster, t: TopicRow, token: str | None = None) -> str:
     def browse(partition: int) -> str:
         href = f"/topics/{quote(t.name, safe='')}/messages?partition={partition}"
         return f'<td><a href="{escape(href)}">browse</a></td>'
@@ -146,10 +148,13 @@ def topic(c: Cluster, t: TopicRow) -> str:
             "(— where it has none).</p>" if c.node_id >= 0 else
             "<p class=\"muted\">Offsets from ListOffsets, sizes from DescribeLogDirs, "
             "both of the leader (a client is not told log end offsets: —).</p>")
-    return layout(f"Topic {t.name}", table + note, c.cluster_id)
+    forms = _form("delete-topic", f"/topics/{quote(t.name, safe='')}/delete", token,
+                  "", f"Delete topic {t.name}") if token else ""
+    return layout(f"Topic {t.name}", table + note + forms, c.cluster_id)
 
 
-def groups(cluster_id: str, node_id: int, gs: Sequence[Group]) -> str:
+def groups(cluster_id: str, node_id: int, gs: Sequence[Group], token: str | None = None
+           ) -> str:
     whose = f"The groups node {node_id} coordinates" if node_id >= 0 else "Every group"
     parts = [f"<p class=\"muted\">{whose}; lag is the high "
              "watermark minus the committed offset.</p>"]
@@ -160,6 +165,8 @@ def groups(cluster_id: str, node_id: int, gs: Sequence[Group]) -> str:
         parts.append(
             f"<h2>{escape(g.group_id)}</h2><p>State <b data-col=\"state\">{escape(g.state)}"
             f"</b>, protocol {escape(g.protocol or '—')}, members: {escape(members)}</p>")
+        if token:
+            parts.append(reset_group_form(g.group_id, token))
         if not g.offsets:
             parts.append("<p class=\"muted\">No committed offsets.</p>")
             continue
@@ -171,6 +178,38 @@ def groups(cluster_id: str, node_id: int, gs: Sequence[Group]) -> str:
              _td(_n(o.lag), "lag", True)]
             for o in g.offsets)))
     return layout("Consumer groups", "".join(parts), cluster_id)
+
+
+def _form(form_id: str, action: str, token: str | None, fields: str, button: str) -> str:
+    return (f'<form id="{escape(form_id)}" method="post" action="{escape(action)}">'
+            f'<input type="hidden" name="csrf" value="{escape(token or "")}">{fields}'
+            f'<button type="submit">{escape(button)}</button></form>')
+
+
+def create_topic_form(token: str) -> str:
+    fields = ('<label>Name<input name="name" required></label>'
+              '<label>Partitions<input name="partitions" size="4" value="1"></label>'
+              '<label>Replication factor<input name="replication_factor" size="4" '
+              'placeholder="default"></label>')
+    return "<h2>Create a topic</h2>" + _form("create-topic", "/actions/topics", token,
+                                             fields, "Create")
+
+
+def reset_group_form(group_id: str, token: str) -> str:
+    """Reset every committed offset of the group: to the earliest or latest offset of
+    each partition, or to one offset (the group must have no members)."""
+    fields = ('<label>Reset offsets to<select name="to"><option value="earliest">earliest'
+              '</option><option value="latest">latest</option><option value="offset">'
+              'offset</option></select></label>'
+              '<label>Offset<input name="offset" size="8"></label>')
+    return _form(f"reset-{group_id}", f"/groups/{quote(group_id, safe='')}/reset", token,
+                 fields, "Reset offsets")
+
+
+def action_result(title: str, message: str, ok: bool) -> str:
+    css = "" if ok else ' class="bad"'
+    return layout(title, f'<p id="action-result"{css}>{escape(message)}</p>'
+                  '<p><a href="/">Back to the overview</a></p>')
 
 
 def not_found(what: str) -> str:

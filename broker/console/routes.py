@@ -3,8 +3,11 @@ an unknown topic is a 404 page; a message browser query that does not parse is a
 page naming the field. ``/api/stats`` is the JSON the live charts poll
 (``snapshot.stats``); ``/static/`` serves ``static/live.js``.
 
-The console has no login: on a broker with ``authorizer.class.name`` set, whose ACLs it
-could not apply, every page answers 403 saying so (nothing behind ACLs leaks over HTTP).
+On a broker with ``authorizer.class.name`` set every route needs a login
+(``broker.console.login``: HTTP Basic, checked by the broker's own SASL listener, the
+pages asked as that user so its ACLs apply); without a SASL_PLAINTEXT listener to check
+it on, every page answers 403 saying so (nothing behind ACLs leaks over HTTP). The POST
+actions of ``broker.console.actions`` are there only when enabled.
 
 ``/topics/{name}/messages`` query: ``partition`` (default 0), ``offset`` (>= 0) or
 ``timestamp`` (ms since the epoch or ISO 8601; without a zone: UTC) — neither: the last
@@ -23,8 +26,11 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from broker.console import browse, pages, snapshot
+from broker.console.actions import Actions
+from broker.console.login import unauthorized
 from broker.console.pages import BrowseQuery
-from net.session import ClientError
+from net.kafka_client import KafkaClient
+from net.session import AuthenticationFailed, ClientError
 from protocol.records import Record
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,8 +81,10 @@ def parse_query(query: Any) -> BrowseQuery:
 _HTML = "text/html"
 
 
-LOCKED = ("The console has no login, so it is off on a broker with authorizer.class.name "
-          "set: its ACLs could not be applied here. Use a Kafka client with credentials.")
+LOCKED = ("The console has no login on this broker: with authorizer.class.name set it "
+          "logs users in over a SASL_PLAINTEXT listener (HTTP Basic, see "
+          "broker.console.login), and this broker has none. Use a Kafka client with "
+          "credentials.")
 
 
 class Source(Protocol):
@@ -124,30 +132,63 @@ class NodeSource:
 
 
 def add_console(app: web.Application, node: Any) -> None:
-    """Add the console's pages (see ``broker.console``) to ``app``."""
-    if getattr(node.config, "authorizer_class_name", ""):
-        async def locked(_request: web.Request) -> web.Response:
-            return web.Response(text=pages.layout("Console off", f"<p id=\"locked\">"
-                                                  f"{escape(LOCKED)}</p>"),
-                                status=403, content_type=_HTML)
+    """Add the console's pages (see ``broker.console``) to ``app``: in-process values
+    without an authorizer; with one, a login (``broker.console.login``) and the values
+    asked as the logged-in user. Actions when ``strom.console.actions.enabled``."""
+    config = node.config
+    enabled = bool(getattr(config, "strom_console_actions_enabled", False))
+    if getattr(config, "authorizer_class_name", ""):
+        from broker.console.login import BasicLogin
 
-        for path in ("/", "/topics/{name}", "/topics/{name}/messages", "/groups",
-                     "/api/stats"):
-            app.router.add_get(path, locked)
+        if not any(config.security_protocol(li.name) == "SASL_PLAINTEXT"
+                   for li in config.listener_list):
+            async def locked(_request: web.Request) -> web.Response:
+                return web.Response(text=pages.layout("Console off", f"<p id=\"locked\">"
+                                                      f"{escape(LOCKED)}</p>"),
+                                    status=403, content_type=_HTML)
+
+            for path in ("/", "/topics/{name}", "/topics/{name}/messages", "/groups",
+                         "/api/stats"):
+                app.router.add_get(path, locked)
+            return
+        login = BasicLogin(node)
+        add_pages(app, login.source_for,
+                  Actions(login.client_for, login.user_of) if enabled else None,
+                  authenticate=login.user_of)
         return
     source = NodeSource(node)
-    add_pages(app, lambda _request: source)
+
+    def own_client(_request: web.Request) -> KafkaClient:
+        """A client of this node's first PLAINTEXT listener (no authorizer: any will do)."""
+        for name, host, port in getattr(node, "advertised", ()):
+            if config.security_protocol(name) == "PLAINTEXT":
+                return KafkaClient(f"{host}:{port}", client_id="strom-console")
+        raise ClientError("this broker has no PLAINTEXT listener for the console's actions")
+
+    add_pages(app, lambda _request: source, Actions(own_client) if enabled else None)
 
 
-def add_pages(app: web.Application, source_for: Callable[[web.Request], Source]) -> None:
+def add_pages(app: web.Application, source_for: Callable[[web.Request], Source],
+              actions: Actions | None = None,
+              authenticate: Callable[[web.Request], Any] | None = None) -> None:
     """The console's GET pages over the ``Source`` that ``source_for(request)`` gives
-    (it may raise an aiohttp HTTP exception, e.g. 401, instead). A cluster that cannot
-    be asked (``net.session.ClientError``) is a 502 page saying why."""
+    (it may raise an aiohttp HTTP exception, e.g. 401, instead), and the POST routes of
+    ``actions`` (None: read-only, no forms). ``authenticate(request)`` runs first on every
+    route, the static files included (it raises 401 without a login). A cluster that
+    cannot be asked (``net.session.ClientError``) is a 502 page saying why; a login it
+    refuses (``AuthenticationFailed``) a 401."""
+
+    def token(request: web.Request) -> str | None:
+        return actions.token(request) if actions is not None else None
 
     def guarded(handler: Handler) -> Handler:
         async def run(request: web.Request) -> web.StreamResponse:
             try:
+                if authenticate is not None:
+                    authenticate(request)
                 return await handler(request)
+            except AuthenticationFailed as exc:
+                raise unauthorized(f"Login refused: {exc}") from None
             except ClientError as exc:
                 return web.Response(text=pages.layout("Cluster unavailable",
                                                       f'<p id="unavailable" class="bad">'
@@ -157,7 +198,7 @@ def add_pages(app: web.Application, source_for: Callable[[web.Request], Source])
 
     async def overview(request: web.Request) -> web.Response:
         cluster = await source_for(request).cluster()
-        return web.Response(text=pages.overview(cluster), content_type=_HTML)
+        return web.Response(text=pages.overview(cluster, token(request)), content_type=_HTML)
 
     async def topic(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -166,13 +207,15 @@ def add_pages(app: web.Application, source_for: Callable[[web.Request], Source])
         if found is None:
             return web.Response(text=pages.not_found(f"No topic {name!r}."), status=404,
                                 content_type=_HTML)
-        return web.Response(text=pages.topic(cluster, found), content_type=_HTML)
+        return web.Response(text=pages.topic(cluster, found, token(request)),
+                            content_type=_HTML)
 
     async def groups(request: web.Request) -> web.Response:
         source = source_for(request)
         cluster = await source.cluster()
         return web.Response(text=pages.groups(cluster.cluster_id, cluster.node_id,
-                                              await source.groups()), content_type=_HTML)
+                                              await source.groups(), token(request)),
+                            content_type=_HTML)
 
     async def messages(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -201,9 +244,14 @@ def add_pages(app: web.Application, source_for: Callable[[web.Request], Source])
         data = await source_for(request).stats(int(time.time() * 1000))
         return web.json_response(data, headers={"Cache-Control": "no-store"})
 
+    async def live_js(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "live.js")
+
     app.router.add_get("/", guarded(overview))
     app.router.add_get("/api/stats", guarded(stats))
-    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/static/live.js", guarded(live_js))
     app.router.add_get("/topics/{name}/messages", guarded(messages))
     app.router.add_get("/topics/{name}", guarded(topic))
     app.router.add_get("/groups", guarded(groups))
+    if actions is not None:
+        actions.add_routes(app, guarded)

@@ -1,8 +1,9 @@
 """``strom console``: the web console (``broker.console``) against any cluster, its values
 asked over the Kafka protocol (``broker.console.remote``), served on ``--listen`` until
-Ctrl-C or SIGTERM. Prints ``console on http://HOST:PORT/`` once listening. It acts with
-the connection options it was started with (``--sasl-*``): the cluster's authorizer
-applies to that principal."""
+Ctrl-C or SIGTERM. Prints ``console on http://HOST:PORT/`` once listening. Read-only
+unless ``--enable-actions`` (``broker.console.actions``). It asks and acts with the
+connection options it was started with (``--sasl-*``): the cluster's authorizer applies to
+that principal, whoever uses the browser, so keep ``--listen`` on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def add_parser(sub: Any, common: Any) -> None:
              "strom console -b kafka-1:9092 --listen 127.0.0.1:9645", [common])
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                    help=f"where to serve it (default {DEFAULT_LISTEN}; port 0: any free)")
+    p.add_argument("--enable-actions", action="store_true",
+                   help="forms that create or delete topics and reset group offsets "
+                        "(POST with a CSRF token; default: read-only)")
     p.set_defaults(run=run)
 
 
@@ -37,13 +41,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, host: str, port: int) -> int:
+    from broker.console.actions import Actions
     from broker.console.remote import ProtocolSource
     from broker.console.routes import add_pages
     from broker.metrics_http import HttpServer
 
     source = ProtocolSource(lambda: make_client(args))
     server = HttpServer()
-    add_pages(server.app, lambda _request: source)
+    actions = Actions(lambda _request: make_client(args)) if args.enable_actions else None
+    add_pages(server.app, lambda _request: source, actions)
     try:
         bound_host, bound_port = await server.start(host, port)
     except OSError as exc:

@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -149,3 +151,91 @@ def test_remote_console_refuses_to_start_without_a_cluster() -> None:
                           timeout=TIMEOUT)
     assert done.returncode == 1
     assert done.stderr.startswith("strom: no broker at 127.0.0.1:1")
+
+
+def form_post(url: str, fields: dict[str, str], auth: str | None = None
+              ) -> tuple[int, str]:
+    """POST a form without following redirects: (status, body)."""
+    data = urllib.parse.urlencode(fields).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    if auth:
+        request.add_header("Authorization", auth)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=TIMEOUT) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_read_only_console_has_no_forms_and_refuses_posts(
+        remote: Remote, browser: WebDriver) -> None:  # noqa: F811
+    browser.get(remote.base + "/")
+    assert not browser.find_elements(By.ID, "create-topic")
+    status, _ = form_post(remote.base + "/actions/topics", {"name": "x"})
+    assert status in (404, 405)  # no such route: nothing was created
+
+
+@pytest.fixture(scope="module")
+def acting(remote: Remote) -> Iterator[str]:
+    proc, base = start_console(remote.bootstrap, "--enable-actions")
+    try:
+        yield base
+    finally:
+        stop_console(proc)
+
+
+def test_actions_create_and_delete_a_topic_and_reset_a_group(
+        remote: Remote, acting: str, browser: WebDriver) -> None:  # noqa: F811
+    created = f"made-{uuid.uuid4().hex[:6]}"
+    browser.get(acting + "/")
+    form = browser.find_element(By.ID, "create-topic")
+    form.find_element(By.NAME, "name").send_keys(created)
+    form.find_element(By.NAME, "partitions").clear()
+    form.find_element(By.NAME, "partitions").send_keys("3")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert browser.current_url == acting + "/"
+    (row,) = [r for r in rows(browser, "topics") if r["name"] == created]
+    assert row["partitions"] == "3"
+    browser.get(f"{acting}/topics/{created}")
+    browser.find_element(By.CSS_SELECTOR, "#delete-topic button").click()
+    assert browser.current_url == acting + "/"
+    deadline = time.monotonic() + TIMEOUT
+    while any(r["name"] == created for r in rows(browser, "topics")):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        browser.refresh()
+    browser.get(acting + "/groups")  # the group has no members: it may be reset
+    browser.find_element(By.CSS_SELECTOR, f"form[id='reset-{remote.group}'] button").click()
+    assert browser.current_url == acting + "/groups"
+    assert [(r["partition"], r["committed"]) for r in rows(browser, f"group-{remote.group}")
+            ] == [("0", "0"), ("1", "0")]  # to earliest (the default choice)
+    form = browser.find_element(By.ID, f"reset-{remote.group}")
+    form.find_element(By.CSS_SELECTOR, "option[value=offset]").click()
+    form.find_element(By.NAME, "offset").send_keys("2")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    assert [(r["partition"], r["committed"]) for r in rows(browser, f"group-{remote.group}")
+            ] == [("0", "2"), ("1", "2")]
+
+
+def test_actions_need_the_csrf_token_and_a_valid_form(remote: Remote, acting: str) -> None:
+    name = f"forged-{uuid.uuid4().hex[:6]}"
+    status, body = form_post(acting + "/actions/topics", {"name": name, "csrf": "guess"})
+    assert status == 403 and "CSRF token" in body
+    with urllib.request.urlopen(acting + "/", timeout=TIMEOUT) as resp:
+        page = resp.read().decode()
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    status, body = form_post(acting + "/actions/topics",
+                             {"name": name, "partitions": "x", "csrf": token})
+    assert status == 400 and "whole numbers" in body
+    status, body = form_post(acting + "/actions/topics",
+                             {"name": remote.topic, "csrf": token})
+    assert status == 400 and "TOPIC_ALREADY_EXISTS" in body
+    consumer = KafkaConsumer(bootstrap_servers=remote.bootstrap)
+    assert name not in consumer.topics()
+    consumer.close()
