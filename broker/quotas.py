@@ -12,7 +12,8 @@ manager)`` wraps every client API handler:
 - Fetch from a consumer (follower fetches are never client-throttled): the response's
   bytes against ``consumer_byte_rate``. A throttled Fetch still carries its records
   (Kafka answers it empty and un-records them; here the records already read are sent
-  and counted), and its size is not capped to a window's worth of the quota as Kafka's is;
+  and counted). Its ``max_bytes`` is capped to ``num - 1`` windows' worth of the quota, as
+  Kafka caps fetchMaxBytes (a first record batch larger than that still comes whole);
 - any API, when some quota has ``request_percentage``: the time the handler itself ran on
   the event loop (the steps of its coroutine, not the time it waited for I/O, replication
   or a long poll: Kafka's request handler thread time), as percent of a second, against
@@ -133,6 +134,14 @@ class QuotaManager:
             self.sweep(now)
         return max(throttle, 0)
 
+    def max_in_window(self, quota_type: str, user: str, client_id: str) -> float | None:
+        """Kafka's getMaxValueInQuotaWindow: the bound x (num - 1) windows, in the bound's
+        unit (a consumer's Fetch asks at most that many bytes); None without a quota."""
+        found = resolve(self.quotas(), user, client_id, QUOTA_TYPES[quota_type])
+        if found is None:
+            return None
+        return found[0] * (self.window_num - 1) * self.window_ms / 1000
+
     def sweep(self, at_ms: int) -> None:
         """Drop the sensors not recorded for ``expiry_ms``."""
         self._swept_ms = at_ms
@@ -223,6 +232,14 @@ def _replica_fetch(request: Any) -> bool:
     return replica_id >= 0
 
 
+def _capped(request: Any, cap: float | None) -> Any:
+    """A Fetch asking at most ``cap`` bytes (Kafka's fetchMaxBytes bound by the quota)."""
+    asked = getattr(request, "max_bytes", None)
+    if cap is None or asked is None or asked <= cap:
+        return request
+    return dataclasses.replace(request, max_bytes=max(int(cap), 1))
+
+
 def with_throttle(response: Any, ms: int) -> Any:
     """``response`` carrying ``throttle_time_ms`` = ``ms`` (a kio entity with the field, or
     a pre-encoded Fetch body, v1+, whose first int32 is it); others unchanged."""
@@ -246,6 +263,9 @@ def quota_wrapped(api_key: int, handler: Handler, manager: QuotaManager) -> Hand
         if not quotas or ctx.internal:
             return await handler(ctx, request)
         replica = api_key == FETCH and _replica_fetch(request)
+        user, client_id = user_of(ctx.principal), ctx.client_id or ""
+        if api_key == FETCH and not replica and manager.enforces(quotas, CONSUMER_BYTE_RATE):
+            request = _capped(request, manager.max_in_window("fetch", user, client_id))
         timed = None
         call = handler(ctx, request)
         if not replica and asyncio.iscoroutine(call) \
@@ -256,7 +276,6 @@ def quota_wrapped(api_key: int, handler: Handler, manager: QuotaManager) -> Hand
             response = await call
         if replica:
             return response
-        user, client_id = user_of(ctx.principal), ctx.client_id or ""
         at = now_ms()
         throttle = 0
         if api_key == PRODUCE:

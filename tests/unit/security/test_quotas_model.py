@@ -99,6 +99,13 @@ def test_a_client_that_waits_its_throttle_time_keeps_to_the_quota() -> None:
         assert 0.95 * bound <= carried * 1000 / (3 * period) <= 1.05 * bound
 
 
+def test_a_consumer_fetch_asks_at_most_the_windows_worth() -> None:
+    quotas = {entity(user=None): {C: 1000.0}}
+    m = QuotaManager(lambda: quotas, window_num=11, window_ms=1000)
+    assert m.max_in_window("fetch", "anyone", "c") == 10_000  # Kafka: bound x (num - 1) s
+    assert m.max_in_window("produce", "anyone", "c") is None
+
+
 def test_request_percentage_throttle_is_bounded_by_one_window() -> None:
     quotas = {entity(user="u"): {R: 1.0}}
     m = QuotaManager(lambda: quotas, window_num=11, window_ms=1000)
