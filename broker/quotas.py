@@ -95,15 +95,15 @@ class QuotaManager:
         self.expiry_ms = expiry_ms
         self.sensors: dict[tuple[str, str, str], Sensor] = {}
         self._swept_ms = 0
-        self._keys_of: tuple[int, frozenset[str]] = (0, frozenset())
+        self._keys_of: tuple[Any, frozenset[str]] = (None, frozenset())
         self._registered: set[int] = set()
 
     def enforces(self, quotas: Mapping[Any, Mapping[str, float]], key: str) -> bool:
         """Whether any entity of ``quotas`` sets ``key`` (cached per image mapping)."""
-        ident, keys = self._keys_of
-        if ident != id(quotas):
+        seen, keys = self._keys_of
+        if seen is not quotas:  # the image's mapping is replaced on every change
             keys = frozenset(k for values in quotas.values() for k in values)
-            self._keys_of = (id(quotas), keys)
+            self._keys_of = (quotas, keys)
         return key in keys
 
     def record(self, quota_type: str, user: str, client_id: str, amount: float,
