@@ -56,7 +56,7 @@ async def handle_write_share_group_state(ctx: RequestContext, request: Any) -> A
                                                   b.delivery_state, b.delivery_count)
                                        for b in p.state_batches))
             key = ShareStateKey(request.group_id, t.topic_id, p.partition)
-            code = service.persister.write_local(key, snap)
+            code = await service.persister.replicated(key, service.persister.write_local(key, snap))
             if code == 0:
                 service.coordinator.stored.add(request.group_id)
             parts.append({"partition": p.partition, "error_code": code,
@@ -73,7 +73,7 @@ async def handle_delete_share_group_state(ctx: RequestContext, request: Any) -> 
         parts = []
         for p in t.partitions:
             key = ShareStateKey(request.group_id, t.topic_id, p.partition)
-            code = service.persister.delete_local(key)
+            code = await service.persister.replicated(key, service.persister.delete_local(key))
             parts.append({"partition": p.partition, "error_code": code,
                           "error_message": None})
         results.append({"topic_id": t.topic_id, "partitions": parts})

@@ -106,10 +106,27 @@ class SharePersister:
             StateBatch(b.first_offset, b.last_offset, b.delivery_state, b.delivery_count)
             for b in p.state_batches))
 
+    async def replicated(self, key: ShareStateKey, code: int) -> int:
+        """After a local write: wait (bounded) until the state partition's in-sync
+        replicas have it, as Kafka's share coordinator writes with acks=all, so a
+        failover of the share coordinator keeps what was answered."""
+        if code:
+            return code
+        partition = self.store.partition_of(key)
+        plog = self.broker.replica_manager.log(TOPIC, partition)
+        if plog is None:
+            return code
+        waited = await self.broker.replica_manager.wait_replicated(
+            (TOPIC, partition), plog.log_end_offset, RPC_TIMEOUT_S)
+        if waited:
+            log.warning("share_state_not_replicated", partition=partition,
+                        error=ErrorCode(waited).name)
+        return code
+
     async def write(self, key: ShareStateKey, snap: ShareSnapshot) -> int:
         await self.store.ensure_topic_ready()
         if self.is_local(key):
-            return self.write_local(key, snap)
+            return await self.replicated(key, self.write_local(key, snap))
         body = write_req.WriteShareGroupStateRequest(group_id=key.group_id, topics=(
             write_req.WriteStateData(topic_id=key.topic_id, partitions=(
                 write_req.PartitionData(
@@ -121,7 +138,7 @@ class SharePersister:
                         for b in snap.state_batches)),)),))
         resp = await self._rpc(key, body)
         if resp == -1:
-            return self.write_local(key, snap)
+            return await self.replicated(key, self.write_local(key, snap))
         if isinstance(resp, int):
             return resp
         try:
@@ -132,13 +149,13 @@ class SharePersister:
     async def delete(self, key: ShareStateKey) -> int:
         await self.store.ensure_topic_ready()
         if self.is_local(key):
-            return self.delete_local(key)
+            return await self.replicated(key, self.delete_local(key))
         body = del_req.DeleteShareGroupStateRequest(group_id=key.group_id, topics=(
             del_req.DeleteStateData(topic_id=key.topic_id, partitions=(
                 del_req.PartitionData(partition=key.partition),)),))
         resp = await self._rpc(key, body)
         if resp == -1:
-            return self.delete_local(key)
+            return await self.replicated(key, self.delete_local(key))
         if isinstance(resp, int):
             return resp
         try:
