@@ -181,17 +181,23 @@ def test_hung_up_long_polls_are_cancelled_and_their_sockets_closed(node: BrokerP
                                                                    ) -> None:
     topic = f"poll-{uuid.uuid4().hex[:8]}"
     produce(node, topic, b"one")
+    port = port_of(node)
+    # earlier tests' connections gone (closed or idle-closed): a stable base
+    wait_until(lambda: not broker_sockets(port, "01") and not broker_sockets(port, "08"),
+               what="a quiet listener")
     base = fds(node)
     socks = [connect(node) for _ in range(20)]
+    ours = {sock.getsockname()[1] for sock in socks}
     for i, sock in enumerate(socks):
         sock.sendall(fetch_request(topic, 1, 60_000, i))  # parks for up to 60 s
-    wait_until(lambda: fds(node) >= base + 20, timeout=10, what="the connections")
+    wait_until(lambda: ours <= {p for p, _ in broker_sockets(port, "01")}, timeout=10,
+               what="the connections")
     time.sleep(0.3)
     for sock in socks:
         sock.close()
-    port = port_of(node)
     # well before max_wait_ms: no CLOSE-WAIT (state 08), descriptors back to their base
-    wait_until(lambda: not broker_sockets(port, "08") and fds(node) <= base + 2, timeout=10,
+    wait_until(lambda: not ours & {p for p, _ in broker_sockets(port)}
+               and fds(node) <= base + 2, timeout=10,
                what="the broker to close the hung-up long polls")
 
 
