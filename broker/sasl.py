@@ -1,4 +1,6 @@
-"""SASL/PLAIN for SASL_PLAINTEXT listeners (RFC 4616), as Kafka's PLAIN server. Pure.
+"""SASL/PLAIN (RFC 4616), as Kafka's PLAIN server: the JAAS users and the token check. Pure.
+The exchange itself (PLAIN and SCRAM, handshake versions, re-authentication) is
+``broker.security.authenticator``'s, framed by ``broker.server``.
 
 Users come from the listener's JAAS entry, Kafka's broker-side form::
 

@@ -1,7 +1,8 @@
 """SaslHandshake (17) v0-1 and SaslAuthenticate (36) v0-2 on a connection that needs no
-authentication: a PLAINTEXT listener, or a SASL connection already authenticated. As in
-Kafka, both answer ILLEGAL_SASL_STATE there; the authentication itself happens before a
-connection reaches the handlers (``broker.server`` with ``broker.sasl``).
+authentication: a PLAINTEXT listener, or a SASL connection already authenticated (unless
+``connections.max.reauth.ms`` allows KIP-368 re-authentication there). As in Kafka, both
+answer ILLEGAL_SASL_STATE then; the authentication itself happens before a connection
+reaches the handlers (``broker.server`` with ``broker.security.authenticator``).
 """
 
 from __future__ import annotations
