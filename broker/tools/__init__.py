@@ -1,5 +1,5 @@
-"""The ``strom`` operator tools: topic, group, produce, consume, cluster, config and
-console subcommands, built on the blocking client in ``net/`` (``net.kafka_client``).
+"""The ``strom`` operator tools: topic, group, produce, consume, cluster, config,
+console, acl and user subcommands, built on the blocking client in ``net/`` (``net.kafka_client``).
 
 ``add_parsers(sub)`` registers them on ``strom``'s subparsers; each leaf sets
 ``run`` (a function of the parsed arguments returning an exit code), called through
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-COMMANDS = ("topic", "group", "produce", "consume", "cluster", "config", "console")
+COMMANDS = ("topic", "group", "produce", "consume", "cluster", "config", "console", "acl",
+            "user")
 
 
 def add_parsers(sub: Any) -> None:
@@ -22,6 +23,7 @@ def add_parsers(sub: Any) -> None:
         consume_cmd,
         group_cmd,
         produce_cmd,
+        security_cmd,
         topic_cmd,
     )
     from broker.tools.context import common_options
@@ -33,6 +35,7 @@ def add_parsers(sub: Any) -> None:
     consume_cmd.add_parser(sub, common_options(with_format=False))
     cluster_cmd.add_parser(sub, common)
     console_cmd.add_parser(sub, common_options(with_format=False))
+    security_cmd.add_parser(sub, common)
 
 
 # options whose value may be a duration ago, "-1h": argparse would take it for an option
