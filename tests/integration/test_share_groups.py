@@ -494,3 +494,61 @@ def test_share_version_0_advertises_no_share_api(broker_factory: Callable[..., A
     keys = {k.api_key for k in resp.api_keys}
     assert not {76, 77, 78, 79, 90, 91, 92} & keys
     assert {68, 69} <= keys  # the consumer protocol is unaffected
+
+
+def test_share_state_apis_fence_stale_state_epochs(bootstrap: str) -> None:
+    """Write/Read/DeleteShareGroupState v0 as a partition leader on another broker would
+    call them: a write older than the stored state epoch is FENCED_STATE_EPOCH."""
+    topic, group = create_topic(bootstrap), f"sg-{uuid.uuid4().hex[:8]}"
+    start_at_earliest(bootstrap, group, topic)  # state epoch 1 at SPSO 0
+    tid = topic_id(bootstrap, topic)
+
+    def write(state_epoch: int, start: int) -> int:
+        resp = request(bootstrap, 85, 0, {"group_id": group, "topics": [
+            {"topic_id": tid, "partitions": [
+                {"partition": 0, "state_epoch": state_epoch, "leader_epoch": 0,
+                 "start_offset": start, "state_batches": [
+                     {"first_offset": start, "last_offset": start + 1,
+                      "delivery_state": 0, "delivery_count": 2}]}]}]})
+        return resp.results[0].partitions[0].error_code
+
+    def read() -> Any:
+        resp = request(bootstrap, 84, 0, {"group_id": group, "topics": [
+            {"topic_id": tid, "partitions": [{"partition": 0, "leader_epoch": 0}]}]})
+        return resp.results[0].partitions[0]
+
+    assert write(0, 7) == E.fenced_state_epoch
+    assert write(1, 7) == E.none
+    got = read()
+    assert (got.error_code, got.state_epoch, got.start_offset) == (E.none, 1, 7)
+    assert [(b.first_offset, b.last_offset, b.delivery_count) for b in got.state_batches] == [
+        (7, 8, 2)]
+    deleted = request(bootstrap, 86, 0, {"group_id": group, "topics": [
+        {"topic_id": tid, "partitions": [{"partition": 0}]}]})
+    assert deleted.results[0].partitions[0].error_code == E.none
+    assert read().start_offset == -1
+
+
+def test_expired_member_gives_back_its_records(broker_factory: Callable[..., Any]) -> None:
+    b = broker_factory({**BROKER_OVERRIDES, "group.share.session.timeout.ms": "1000",
+                        "group.share.record.lock.duration.ms": "60000"})
+    topic, group = create_topic(b.bootstrap), f"sg-{uuid.uuid4().hex[:8]}"
+    start_at_earliest(b.bootstrap, group, topic)
+    produce(b.bootstrap, topic, 3)
+    tid = topic_id(b.bootstrap, topic)
+    assert heartbeat(b.bootstrap, group, "gone", 0, [topic]).error_code == E.none
+    with WireClient(*host_port(b.bootstrap), timeout=15) as c:
+        held = share_fetch(c, group, "gone", 0, tid, wait_ms=2000)
+        assert [(a.first_offset, a.last_offset) for a in
+                held.responses[0].partitions[0].acquired_records] == [(0, 2)]
+        # "gone" stops heartbeating: after its session timeout its records are released,
+        # long before their 60 s locks would expire
+        started = time.monotonic()
+        with WireClient(*host_port(b.bootstrap), timeout=15) as c2:
+            def again() -> list[tuple[int, int, int]]:
+                r = share_fetch(c2, group, "next", 0, tid, wait_ms=500)
+                return [(a.first_offset, a.last_offset, a.delivery_count)
+                        for t in r.responses for p in t.partitions for a in p.acquired_records]
+            assert wait_until(again, 20, "records released by the expired member") == [
+                (0, 2, 2)]
+        assert time.monotonic() - started < 30
