@@ -13,8 +13,9 @@ reader) can find every check:
 - ``authorized_cluster(ctx, op)`` → bool, the CLUSTER resource (``kafka-cluster``);
 - ``authorized_transactional_id(ctx, transactional_id, op=WRITE)`` → bool
   (TRANSACTIONAL_ID_AUTHORIZATION_FAILED when False), for the transaction APIs;
-- ``filter_authorized(ctx, op, resource_type, names)`` → the names allowed (Metadata's
-  topic list, ListGroups).
+- ``filter_authorized(ctx, op, resource_type, names)`` → the names allowed;
+- ``visible(ctx, op, resource_type, name)`` → bool, for what a listing shows (Metadata of
+  every topic, ListGroups, ListTransactions): such filtering is not logged as a denial.
 
 Each denial is logged once per check (``authorization_denied`` with principal, host,
 operation, resource and API key), as Kafka's authorizer logger does. Requests this process
@@ -45,7 +46,7 @@ log = get_logger("strom.authorizer")
 __all__ = ["STANDARD_AUTHORIZER", "AclOperation", "ResourceType", "StandardAuthorizer",
            "authorized", "authorized_any_topic", "authorized_cluster",
            "authorized_operations", "authorized_transactional_id",
-           "filter_authorized", "make_authorizer", "TOPIC_DENIED", "GROUP_DENIED",
+           "filter_authorized", "make_authorizer", "visible", "TOPIC_DENIED", "GROUP_DENIED",
            "CLUSTER_DENIED", "TXN_DENIED"]
 
 TOPIC_DENIED = ErrorCode.topic_authorization_failed
@@ -147,6 +148,13 @@ def authorized_operations(ctx: Any, resource_type: ResourceType, name: str,
         if bitfield & (1 << op) and _check(ctx, op, resource_type, name, log_denial=False):
             out |= 1 << op
     return out
+
+
+def visible(ctx: Any, op: AclOperation, resource_type: ResourceType, name: str) -> bool:
+    """``authorized`` for filtering what a listing shows (Metadata of all topics,
+    ListGroups, ListTransactions): not logged as a denial, as Kafka's ``logIfDenied``
+    false, so periodic metadata polls do not flood the log."""
+    return _check(ctx, op, resource_type, name, log_denial=False)
 
 
 def filter_authorized(ctx: Any, op: AclOperation, resource_type: ResourceType,

@@ -71,6 +71,7 @@ from broker.security.authz import (
     authorized_operations,
     authorized_transactional_id,
     filter_authorized,
+    visible,
 )
 from common.logging import get_logger
 from common.security.acl import CLUSTER_NAME
@@ -320,7 +321,7 @@ async def _metadata(ctx: RequestContext, request: Any, handler: Handler) -> Any:
         # every topic: the ones it may describe
         response = await handler(ctx, request)
         kept = tuple(t for t in response.topics
-                     if t.name is not None and authorized(ctx, Op.DESCRIBE, RT.TOPIC, t.name))
+                     if t.name is not None and visible(ctx, Op.DESCRIBE, RT.TOPIC, t.name))
         return dataclasses.replace(response, topics=kept)
     image = _image(ctx)
     auto = bool(getattr(request, "allow_auto_topic_creation", True))
@@ -451,10 +452,10 @@ async def describe_groups(ctx: RequestContext, request: Any, handler: Handler) -
 
 async def list_groups(ctx: RequestContext, request: Any, handler: Handler) -> Any:
     response = await handler(ctx, request)
-    if authorized_cluster(ctx, Op.DESCRIBE):
+    if visible(ctx, Op.DESCRIBE, RT.CLUSTER, CLUSTER_NAME):
         return response
     return dataclasses.replace(response, groups=tuple(
-        g for g in response.groups if authorized(ctx, Op.DESCRIBE, RT.GROUP, g.group_id)))
+        g for g in response.groups if visible(ctx, Op.DESCRIBE, RT.GROUP, g.group_id)))
 
 
 async def delete_groups(ctx: RequestContext, request: Any, handler: Handler) -> Any:
@@ -550,7 +551,7 @@ async def describe_share_group_offsets(ctx: RequestContext, request: Any, handle
                                 "error_message": _message(GROUP_DENIED)})
     return dataclasses.replace(response, groups=tuple(
         dataclasses.replace(g, topics=tuple(
-            t for t in g.topics if authorized(ctx, Op.DESCRIBE, RT.TOPIC, t.topic_name)))
+            t for t in g.topics if visible(ctx, Op.DESCRIBE, RT.TOPIC, t.topic_name)))
         for g in response.groups))
 
 
@@ -778,7 +779,7 @@ async def list_transactions(ctx: RequestContext, request: Any, handler: Handler)
     response = await handler(ctx, request)
     return dataclasses.replace(response, transaction_states=tuple(
         s for s in response.transaction_states
-        if authorized_transactional_id(ctx, s.transactional_id, Op.DESCRIBE)))
+        if visible(ctx, Op.DESCRIBE, RT.TRANSACTIONAL_ID, s.transactional_id)))
 
 
 GATES: dict[int, Gate] = {
