@@ -37,11 +37,17 @@ import contextlib
 import os
 import re
 import ssl
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    pkcs12,
+)
 
 from broker.config import parse_protocol_map
 from broker.ssl_principal import Rule, parse_rules
@@ -376,15 +382,6 @@ def _pkcs12(data: bytes, password: str, key_password: str | None, prop: str,
             password_prop: str) -> tuple[str | None, str]:
     """A PKCS12 store → (private key PEM or None, certificates PEM: leaf first)."""
     try:
-        from cryptography.hazmat.primitives.serialization import (
-            Encoding,
-            NoEncryption,
-            PrivateFormat,
-            pkcs12,
-        )
-    except ImportError:
-        return _pkcs12_openssl(data, password, prop, password_prop)
-    try:
         key, cert, extra = pkcs12.load_key_and_certificates(
             data, password.encode() if password else None)
     except ValueError:
@@ -394,56 +391,17 @@ def _pkcs12(data: bytes, password: str, key_password: str | None, prop: str,
             except ValueError:
                 key = None
             else:
-                return _p12_pem(key, cert, extra, Encoding, PrivateFormat, NoEncryption)
+                return _p12_pem(key, cert, extra)
         raise TlsConfigError(f"{password_prop} does not open {prop} (wrong password or "
                              f"not a PKCS12 store)") from None
-    return _p12_pem(key, cert, extra, Encoding, PrivateFormat, NoEncryption)
+    return _p12_pem(key, cert, extra)
 
 
-def _p12_pem(key: object, cert: object, extra: object, encoding: object, fmt: object,
-             no_encryption: object) -> tuple[str | None, str]:
-    pem = encoding.PEM  # type: ignore[attr-defined]
-    key_pem = key.private_bytes(pem, fmt.PKCS8, no_encryption()).decode() \
-        if key is not None else None  # type: ignore[attr-defined]
+def _p12_pem(key: object, cert: object, extra: object) -> tuple[str | None, str]:
+    key_pem = key.private_bytes(  # type: ignore[attr-defined]
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode() if key is not None else None
     certs = ([cert] if cert is not None else []) + list(extra or [])  # type: ignore[call-overload]
-    return key_pem, "".join(c.public_bytes(pem).decode() for c in certs)
-
-
-def _pkcs12_openssl(data: bytes, password: str, prop: str, password_prop: str
-                    ) -> tuple[str | None, str]:
-    """Without ``cryptography``: ``openssl pkcs12`` (password passed in the environment,
-    never on a command line); the certificate of the key (``localKeyID``) comes first."""
-    env = {**os.environ, "STROM_P12_PASS": password}
-    out = None
-    for extra in ([], ["-legacy"]):  # -legacy: RC2/3DES stores of older tools
-        try:
-            out = subprocess.run(
-                ["openssl", "pkcs12", "-nodes", "-passin", "env:STROM_P12_PASS", *extra],
-                input=data, capture_output=True, env=env, timeout=30, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TlsConfigError(f"cannot read the PKCS12 store {prop}: install the "
-                                 f"cryptography package or the openssl command ({exc!r})"
-                                 ) from None
-        if out.returncode == 0:
-            break
-    if out is None or out.returncode != 0:
-        raise TlsConfigError(f"{password_prop} does not open {prop} (wrong password or "
-                             f"not a PKCS12 store)")
-    text = out.stdout.decode("ascii", "replace")
-    keys: list[str] = []
-    leaf: list[str] = []
-    others: list[str] = []
-    pos = 0
-    for m in _PEM_BLOCK.finditer(text):
-        attributes, pos = text[pos:m.start()], m.end()
-        block = _pem_blocks(m[0], prop)[0][1]
-        if "KEY" in m[1]:
-            keys.append(block)
-        elif "localKeyID" in attributes:
-            leaf.append(block)
-        else:
-            others.append(block)
-    return (keys[0] if keys else None), "".join(leaf + others)
+    return key_pem, "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
 
 
 # ---------------------------------------------------------------------------- per broker

@@ -173,20 +173,12 @@ def test_describe_configs_never_returns_listener_secrets() -> None:
         assert secret not in text
 
 
-@pytest.mark.parametrize("reader", ["cryptography", "openssl"])
-def test_pkcs12_both_readers(ca: TestCA, server: Issued, reader: str) -> None:
-    """PKCS12 is read with the cryptography package when it is installed, else with the
-    openssl command: both give the key and the chain, leaf first, and refuse a wrong
-    password naming it."""
+def test_pkcs12_store_gives_key_and_chain(ca: TestCA, server: Issued) -> None:
+    """A PKCS12 store (read with the cryptography package) gives the key and the chain,
+    leaf first, and a wrong password is refused naming it."""
     from broker import tls
 
-    if reader == "cryptography":
-        pytest.importorskip("cryptography")
-        read = tls._pkcs12
-    else:
-        def read(data: bytes, password: str, key_password: str | None, prop: str,
-                 password_prop: str) -> tuple[str | None, str]:
-            return tls._pkcs12_openssl(data, password, prop, password_prop)
+    read = tls._pkcs12
     data = server.pkcs12(PASSWORD).read_bytes()
     key, certs = read(data, PASSWORD, None, "ssl.keystore.location", "ssl.keystore.password")
     assert key is not None and "PRIVATE KEY" in key
