@@ -55,6 +55,14 @@ def _owned(request: Any) -> dict[uuid.UUID, frozenset[int]] | None:
 
 async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> Any:
     service = service_for(ctx.broker)
+    share = ctx.broker.extensions.get("share_groups")
+    if share is not None and request.group_id and share.has_group(request.group_id):
+        # a KIP-932 share group holds the id (broker.share), as Kafka 4 answers
+        return ctx.build_response({
+            "throttle_time": 0, "error_code": ErrorCode.group_id_not_found,
+            "error_message": f"Group {request.group_id} is not a consumer group.",
+            "member_id": None, "member_epoch": 0, "heartbeat_interval": 0,
+            "assignment": None})
     names = request.subscribed_topic_names
     result = service.call(
         "consumer_group_heartbeat",

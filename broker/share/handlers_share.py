@@ -213,7 +213,8 @@ def _acquire(p: _Partition, member_id: str, max_records: int, strict: bool,
     sp, plog = p.sp, p.plog
     if sp is None or plog is None or max_records <= 0:
         return 0
-    batches = _log_batches(plog, sp.end_offset, max_bytes)
+    full = len(sp.records) >= sp.max_in_flight  # only redeliveries fit: read no new batch
+    batches = [] if full else _log_batches(plog, sp.end_offset, max_bytes)
     acquired = sp.acquire(member_id, now_ms, max_records, batches, strict=strict)
     if not acquired:
         return 0

@@ -552,3 +552,14 @@ def test_expired_member_gives_back_its_records(broker_factory: Callable[..., Any
             assert wait_until(again, 20, "records released by the expired member") == [
                 (0, 2, 2)]
         assert time.monotonic() - started < 30
+
+
+def test_consumer_group_heartbeat_refuses_a_share_groups_id(bootstrap: str) -> None:
+    topic, group = create_topic(bootstrap), f"sg-{uuid.uuid4().hex[:8]}"
+    assert heartbeat(bootstrap, group, "m", 0, [topic]).error_code == E.none
+    resp = request(bootstrap, 68, 1, {"group_id": group, "member_id": "c1",
+                                      "member_epoch": 0, "rebalance_timeout": 30000,
+                                      "subscribed_topic_names": [topic],
+                                      "topic_partitions": []})
+    assert resp.error_code == E.group_id_not_found
+    assert resp.error_message == f"Group {group} is not a consumer group."
