@@ -282,7 +282,8 @@ async def handle_share_fetch(ctx: RequestContext, request: Any) -> Any:
     forgotten = [(t.topic_id, i) for t in request.forgotten_topics_data or ()
                  for i in t.partitions]
     error, session = service.sessions.update(group_id, member_id, epoch,
-                                             [tp for tp, _b in requested], forgotten)
+                                             [tp for tp, _b in requested], forgotten,
+                                             wall_ms())
     if error or session is None:
         return _top_error(ctx, ErrorCode(error), None, lock_ms)
     now = wall_ms()
@@ -359,7 +360,7 @@ async def handle_share_acknowledge(ctx: RequestContext, request: Any) -> Any:
     if epoch == INITIAL_EPOCH:
         return _top_error(ctx, ErrorCode.invalid_share_session_epoch,
                           "A ShareAcknowledge cannot open a share session.", lock_ms)
-    error, session = service.sessions.update(group_id, member_id, epoch, [], [])
+    error, session = service.sessions.update(group_id, member_id, epoch, [], [], wall_ms())
     if error or session is None:
         return _top_error(ctx, ErrorCode(error), None, lock_ms)
     now = wall_ms()

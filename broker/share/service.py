@@ -51,7 +51,8 @@ class ShareService:
         self.store = ShareStateStore(broker, self.config, wall_ms)
         self.coordinator = ShareGroupCoordinator(
             self.config, is_local=self._is_local_group, other_group_type=self._other_type)
-        self.sessions = ShareSessionCache(self.config.max_share_sessions)
+        self.sessions = ShareSessionCache(self.config.max_share_sessions,
+                                          idle_ms=self.config.session_timeout_ms)
         self.persister = SharePersister(broker, self.store, wall_ms)
         self.partitions: dict[ShareStateKey, SharePartition] = {}
         self._loaded_epoch: dict[ShareStateKey, int] = {}

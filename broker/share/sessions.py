@@ -13,7 +13,9 @@ in each request, as Kafka 4.2 defines it:
   the member has no session. The request's topics are added to the session and
   ``forgotten_topics_data`` removed from it.
 
-At most ``group.share.max.share.sessions`` sessions: SHARE_SESSION_LIMIT_REACHED.
+At most ``group.share.max.share.sessions`` sessions: when full, a new session takes the
+place of the least recently used one idle for ``idle_ms`` (a member that died without
+closing its session), else SHARE_SESSION_LIMIT_REACHED. Time is ``now_ms`` passed in.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ class ShareSession:
     #: the epoch the next request must carry
     expected_epoch: int = 1
     partitions: dict[SharePartitionKey, None] = field(default_factory=dict)
+    last_used_ms: int = 0
 
 
 class ShareSessionCache:
-    def __init__(self, max_sessions: int = 2000) -> None:
+    def __init__(self, max_sessions: int = 2000, idle_ms: int = 45_000) -> None:
         self.max_sessions = max_sessions
+        self.idle_ms = idle_ms
         self.sessions: dict[SessionKey, ShareSession] = {}
 
     def get(self, group_id: str, member_id: str) -> ShareSession | None:
@@ -54,14 +58,18 @@ class ShareSessionCache:
 
     def update(self, group_id: str, member_id: str, epoch: int,
                added: list[SharePartitionKey],
-               forgotten: list[SharePartitionKey]) -> tuple[int, ShareSession | None]:
+               forgotten: list[SharePartitionKey],
+               now_ms: int = 0) -> tuple[int, ShareSession | None]:
         """Apply a request's session fields; (error, session). For ``FINAL_EPOCH`` the
         session is returned (for its partitions) and removed from the cache."""
         key = (group_id, member_id)
         if epoch == INITIAL_EPOCH:
             if key not in self.sessions and len(self.sessions) >= self.max_sessions:
-                return SHARE_SESSION_LIMIT_REACHED, None
-            session = ShareSession(group_id, member_id)
+                oldest = min(self.sessions.values(), key=lambda s: s.last_used_ms)
+                if oldest.last_used_ms + self.idle_ms > now_ms:
+                    return SHARE_SESSION_LIMIT_REACHED, None
+                del self.sessions[(oldest.group_id, oldest.member_id)]
+            session = ShareSession(group_id, member_id, last_used_ms=now_ms)
             session.partitions = dict.fromkeys(added)
             self.sessions[key] = session
             return NONE, session
@@ -74,6 +82,7 @@ class ShareSessionCache:
         if epoch != session.expected_epoch:
             return INVALID_SHARE_SESSION_EPOCH, None
         session.expected_epoch = next_epoch(epoch)
+        session.last_used_ms = now_ms
         for tp in added:
             session.partitions[tp] = None
         for tp in forgotten:

@@ -131,6 +131,16 @@ def test_share_sessions_epochs() -> None:
     assert err == 0 and cache.get("g", "m") is None
 
 
+def test_a_full_share_session_cache_evicts_only_an_idle_session() -> None:
+    cache = ShareSessionCache(max_sessions=1, idle_ms=1000)
+    assert cache.update("g", "dead", 0, [], [], now_ms=0)[0] == 0
+    assert cache.update("g", "new", 0, [], [], now_ms=999)[0] == SHARE_SESSION_LIMIT_REACHED
+    assert cache.update("g", "new", 0, [], [], now_ms=1000)[0] == 0
+    assert cache.get("g", "dead") is None and cache.get("g", "new") is not None
+    assert cache.update("g", "new", 1, [], [], now_ms=1500)[0] == 0  # used: kept
+    assert cache.update("g", "x", 0, [], [], now_ms=2000)[0] == SHARE_SESSION_LIMIT_REACHED
+
+
 def test_share_snapshot_records_round_trip_and_reject_garbage() -> None:
     key = ShareStateKey("grp-é", T2, 7)
     assert decode_key(encode_key(key)) == key
