@@ -11,6 +11,9 @@ may not describe are not listed) and decides every action. A failed login is a 4
 for Basic credentials again. Basic sends the password in clear on each request: serve the
 console on 127.0.0.1 or behind TLS.
 
+``strom console --login`` uses the same scheme against any cluster: the Basic
+credentials go to its ``--bootstrap-server`` with ``--sasl-mechanism``.
+
 Connections are kept per (user, password) — at most ``MAX_USERS``, the oldest closed
 first — so a page costs no new SASL exchange.
 """
@@ -21,6 +24,7 @@ import base64
 import binascii
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -76,24 +80,19 @@ def mechanism_for(node: Any, listener: str, user: str) -> str | None:
 
 
 class BasicLogin:
-    """Per-request ``ProtocolSource`` / ``KafkaClient`` as the Basic-authenticated user."""
+    """Per-request ``ProtocolSource`` / ``KafkaClient`` as the Basic-authenticated user:
+    ``bootstrap()`` is where to log in (``host:port[,...]``), ``mechanism(user)`` the SASL
+    mechanism for the user (None: no such user, 401)."""
 
-    def __init__(self, node: Any) -> None:
-        self.node = node
+    def __init__(self, bootstrap: Callable[[], str],
+                 mechanism: Callable[[str], str | None]) -> None:
+        self.bootstrap = bootstrap
+        self.mechanism = mechanism
         self._sources: OrderedDict[bytes, ProtocolSource] = OrderedDict()
-
-    @property
-    def listener(self) -> tuple[str, str, int]:
-        """The SASL_PLAINTEXT listener logins are checked on (known once it listens)."""
-        found = sasl_listener(self.node)
-        if found is None:
-            raise web.HTTPServiceUnavailable(text="The broker's SASL listener is not "
-                                                  "serving yet.")
-        return found
 
     def credentials(self, request: web.Request) -> Credentials:
         user, password = parse_basic(request.headers.get("Authorization", ""))
-        mechanism = mechanism_for(self.node, self.listener[0], user)
+        mechanism = self.mechanism(user)
         if mechanism is None:
             raise unauthorized(f"No user {user!r} on this cluster's SASL listener.")
         return Credentials(user, password, mechanism)
@@ -102,8 +101,7 @@ class BasicLogin:
         return parse_basic(request.headers.get("Authorization", ""))[0]
 
     def client_for(self, request: web.Request) -> KafkaClient:
-        _, host, port = self.listener
-        return KafkaClient(f"{host}:{port}", credentials=self.credentials(request),
+        return KafkaClient(self.bootstrap(), credentials=self.credentials(request),
                            client_id="strom-console")
 
     def source_for(self, request: web.Request) -> ProtocolSource:
@@ -111,12 +109,30 @@ class BasicLogin:
         key = hashlib.sha256(f"{creds.username}\0{creds.password}".encode()).digest()
         source = self._sources.get(key)
         if source is None:
-            _, host, port = self.listener
+            bootstrap = self.bootstrap()
             source = ProtocolSource(lambda: KafkaClient(
-                f"{host}:{port}", credentials=creds, client_id="strom-console"))
+                bootstrap, credentials=creds, client_id="strom-console"))
             self._sources[key] = source
             while len(self._sources) > MAX_USERS:
                 _, old = self._sources.popitem(last=False)
                 old.close()
         self._sources.move_to_end(key)
         return source
+
+
+def node_login(node: Any) -> BasicLogin:
+    """The login of a broker's own console: its SASL_PLAINTEXT listener, the mechanism
+    ``mechanism_for`` picks."""
+
+    def listener() -> tuple[str, str, int]:
+        found = sasl_listener(node)
+        if found is None:  # known once the broker listens
+            raise web.HTTPServiceUnavailable(text="The broker's SASL listener is not "
+                                                  "serving yet.")
+        return found
+
+    def bootstrap() -> str:
+        _, host, port = listener()
+        return f"{host}:{port}"
+
+    return BasicLogin(bootstrap, lambda user: mechanism_for(node, listener()[0], user))

@@ -138,7 +138,7 @@ def add_console(app: web.Application, node: Any) -> None:
     config = node.config
     enabled = bool(getattr(config, "strom_console_actions_enabled", False))
     if getattr(config, "authorizer_class_name", ""):
-        from broker.console.login import BasicLogin
+        from broker.console.login import node_login
 
         if not any(config.security_protocol(li.name) == "SASL_PLAINTEXT"
                    for li in config.listener_list):
@@ -151,7 +151,7 @@ def add_console(app: web.Application, node: Any) -> None:
                          "/api/stats"):
                 app.router.add_get(path, locked)
             return
-        login = BasicLogin(node)
+        login = node_login(node)
         add_pages(app, login.source_for,
                   Actions(login.client_for, login.user_of) if enabled else None,
                   authenticate=login.user_of)

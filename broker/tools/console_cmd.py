@@ -3,7 +3,9 @@ asked over the Kafka protocol (``broker.console.remote``), served on ``--listen`
 Ctrl-C or SIGTERM. Prints ``console on http://HOST:PORT/`` once listening. Read-only
 unless ``--enable-actions`` (``broker.console.actions``). It asks and acts with the
 connection options it was started with (``--sasl-*``): the cluster's authorizer applies to
-that principal, whoever uses the browser, so keep ``--listen`` on 127.0.0.1."""
+that principal, whoever uses the browser, so keep ``--listen`` on 127.0.0.1. With
+``--login`` it asks each browser user for HTTP Basic credentials instead and logs in to
+the cluster as that user (``broker.console.login``), so the ACLs apply per user."""
 
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ def add_parser(sub: Any, common: Any) -> None:
     p.add_argument("--enable-actions", action="store_true",
                    help="forms that create or delete topics and reset group offsets "
                         "(POST with a CSRF token; default: read-only)")
+    p.add_argument("--login", action="store_true",
+                   help="ask each browser user for HTTP Basic credentials and log in to "
+                        "the cluster as them (SASL, --sasl-mechanism; default PLAIN), so "
+                        "the cluster's ACLs apply per user")
     p.set_defaults(run=run)
 
 
@@ -36,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"bad --listen {args.listen!r}: expected HOST:PORT (port 0: any)")
     host, port = host.strip("[]"), int(port_text)
     with make_client(args) as client:  # an unreachable cluster fails here, in one line
-        client.metadata([])
+        if args.login:
+            client.any_session()  # ApiVersions: answered before any login
+        else:
+            client.metadata([])
     return asyncio.run(_serve(args, host, port))
 
 
@@ -46,10 +55,23 @@ async def _serve(args: argparse.Namespace, host: str, port: int) -> int:
     from broker.console.routes import add_pages
     from broker.metrics_http import HttpServer
 
-    source = ProtocolSource(lambda: make_client(args))
     server = HttpServer()
-    actions = Actions(lambda _request: make_client(args)) if args.enable_actions else None
-    add_pages(server.app, lambda _request: source, actions)
+    source = None
+    if args.login:
+        from broker.console.login import BasicLogin
+
+        with make_client(args) as client:
+            bootstrap = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}"
+                                 for h, p in client.bootstrap)
+        mechanism = (args.sasl_mechanism or "PLAIN").upper()
+        login = BasicLogin(lambda: bootstrap, lambda _user: mechanism)
+        actions = Actions(login.client_for, login.user_of) if args.enable_actions else None
+        add_pages(server.app, login.source_for, actions, authenticate=login.user_of)
+    else:
+        source = ProtocolSource(lambda: make_client(args))
+        actions = (Actions(lambda _request: make_client(args)) if args.enable_actions
+                   else None)
+        add_pages(server.app, lambda _request: source, actions)
     try:
         bound_host, bound_port = await server.start(host, port)
     except OSError as exc:
@@ -64,5 +86,6 @@ async def _serve(args: argparse.Namespace, host: str, port: int) -> int:
         await stop.wait()
     finally:
         await server.shutdown()
-        source.close()
+        if source is not None:
+            source.close()
     return 0

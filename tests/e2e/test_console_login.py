@@ -22,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.e2e.test_console import rows
-from tests.e2e.test_console_remote import form_post
+from tests.e2e.test_console_remote import form_post, start_console, stop_console, submit
 from tests.e2e.test_metrics import free_port
 from tests.support.broker import BrokerProcess
 from tests.support.browser import headless_chromium
@@ -105,7 +105,8 @@ def test_an_authorized_user_creates_a_topic_from_the_form(
     browser.get(f"http://admin:{USERS['admin']}@127.0.0.1:{secured.port}/")
     form = browser.find_element(By.ID, "create-topic")
     form.find_element(By.NAME, "name").send_keys(name)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"),
+           f"http://127.0.0.1:{secured.port}/")
     (row,) = [r for r in rows(browser, "topics") if r["name"] == name]
     assert row["partitions"] == "1"
     assert browser.save_screenshot(str(tmp_path / "logged-in.png"))
@@ -140,3 +141,22 @@ def test_no_login_or_a_wrong_password_is_a_401(secured: Secured) -> None:
     assert status == 401
     status, _ = form_post(base + "/actions/topics", {"name": "x"})
     assert status == 401
+
+
+def test_strom_console_login_applies_each_users_acls(secured: Secured) -> None:
+    proc, base = start_console(secured.bootstrap, "--login", "--sasl-mechanism",
+                               "SCRAM-SHA-256", "--enable-actions")
+    try:
+        status, _, challenge = get(base + "/")
+        assert status == 401 and challenge.startswith("Basic")
+        assert get(base + "/", basic("admin", "wrong"))[0] == 401
+        status, page, _ = get(base + "/", basic("admin", USERS["admin"]))
+        assert status == 200 and f'href="/topics/{SHARED}"' in page
+        status, page, _ = get(base + "/", basic("bob", USERS["bob"]))
+        assert status == 200 and "Topics (0)" in page
+        token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        status, body = form_post(base + "/actions/topics", {"name": "by-bob", "csrf": token},
+                                 basic("bob", USERS["bob"]))
+        assert status == 403 and "TOPIC_AUTHORIZATION_FAILED" in body
+    finally:
+        stop_console(proc)

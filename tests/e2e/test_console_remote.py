@@ -24,6 +24,7 @@ from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.test_console import browser, rows  # noqa: F401 - the shared browser fixture
 from tests.support.broker import BrokerProcess
@@ -181,6 +182,18 @@ def test_read_only_console_has_no_forms_and_refuses_posts(
     assert status in (404, 405)  # no such route: nothing was created
 
 
+def submit(browser: WebDriver, button: object, url: str) -> None:  # noqa: F811
+    """Click a form's ``button`` and wait until its POST redirected the browser to the
+    path of ``url`` and the new page loaded (the old one is marked, so it is not
+    mistaken; credentials in the URL may or may not be shown back)."""
+    browser.execute_script("window.__old_page = true")
+    button.click()  # type: ignore[attr-defined]
+    WebDriverWait(browser, TIMEOUT, poll_frequency=0.1).until(
+        lambda d: d.execute_script("return window.__old_page !== true && "
+                                   "document.readyState === 'complete'")
+        and urllib.parse.urlsplit(d.current_url).path == urllib.parse.urlsplit(url).path)
+
+
 @pytest.fixture(scope="module")
 def acting(remote: Remote) -> Iterator[str]:
     proc, base = start_console(remote.bootstrap, "--enable-actions")
@@ -198,27 +211,26 @@ def test_actions_create_and_delete_a_topic_and_reset_a_group(
     form.find_element(By.NAME, "name").send_keys(created)
     form.find_element(By.NAME, "partitions").clear()
     form.find_element(By.NAME, "partitions").send_keys("3")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert browser.current_url == acting + "/"
+    submit(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"), acting + "/")
     (row,) = [r for r in rows(browser, "topics") if r["name"] == created]
     assert row["partitions"] == "3"
     browser.get(f"{acting}/topics/{created}")
-    browser.find_element(By.CSS_SELECTOR, "#delete-topic button").click()
-    assert browser.current_url == acting + "/"
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "#delete-topic button"),
+           acting + "/")
     deadline = time.monotonic() + TIMEOUT
     while any(r["name"] == created for r in rows(browser, "topics")):
         assert time.monotonic() < deadline
         time.sleep(0.3)
         browser.refresh()
     browser.get(acting + "/groups")  # the group has no members: it may be reset
-    browser.find_element(By.CSS_SELECTOR, f"form[id='reset-{remote.group}'] button").click()
-    assert browser.current_url == acting + "/groups"
+    submit(browser, browser.find_element(
+        By.CSS_SELECTOR, f"form[id='reset-{remote.group}'] button"), acting + "/groups")
     assert [(r["partition"], r["committed"]) for r in rows(browser, f"group-{remote.group}")
             ] == [("0", "0"), ("1", "0")]  # to earliest (the default choice)
     form = browser.find_element(By.ID, f"reset-{remote.group}")
     form.find_element(By.CSS_SELECTOR, "option[value=offset]").click()
     form.find_element(By.NAME, "offset").send_keys("2")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    submit(browser, form.find_element(By.CSS_SELECTOR, "button"), acting + "/groups")
     assert [(r["partition"], r["committed"]) for r in rows(browser, f"group-{remote.group}")
             ] == [("0", "2"), ("1", "2")]
 
