@@ -158,6 +158,15 @@ def test_two_share_consumers_split_one_partition(bootstrap: str) -> None:
     threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in seen]
     for t in threads:
         t.start()
+
+    def both_assigned() -> bool:
+        desc = request(bootstrap, 77, 1, {"group_ids": [group],
+                                          "include_authorized_operations": False})
+        members = desc.groups[0].members
+        return len(members) == 2 and all(m.assignment.topic_partitions for m in members)
+
+    wait_until(both_assigned, 30, "both consumers assigned the partition")
+    time.sleep(0.5)  # and fetching
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     for i in range(total):
         p.produce(topic, value=f"v{i}".encode(), partition=0)
