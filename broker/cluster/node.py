@@ -70,7 +70,7 @@ from broker.cluster.handlers import (
     partition_entries,
 )
 from broker.cluster.registry import ClusterTopicRegistry
-from broker.config import BrokerConfig, Listener
+from broker.config import BrokerConfig, Listener, parse_protocol_map
 from broker.handlers import ApiHandler, RequestContext
 from broker.producer_ids import ProducerIdsUnavailable
 from broker.quotas import QuotaManager, quota_wrapped
@@ -736,12 +736,15 @@ class ClusterNode:
 
     # ---- broker lifecycle ------------------------------------------------------------------
     def _registration(self) -> BrokerRegistrationRequest:
+        # endpoints outside the protocol map (the Kinesis HTTP listener) register as
+        # PLAINTEXT: they are no Kafka listener
+        protocols = parse_protocol_map(self.config.listener_security_protocol_map)
         return BrokerRegistrationRequest(
             broker_id=self.node_id, cluster_id=self.cluster_id,
             incarnation_id=self.incarnation_id,
             listeners=tuple(RegListener(name=name, host=host, port=port,
                                         security_protocol=_PROTOCOL_IDS.get(
-                                            self.config.security_protocol(name), 0))
+                                            protocols.get(name, "PLAINTEXT"), 0))
                             for name, host, port in self.advertised),
             features=(), rack=self.config.broker_rack,
             log_dirs=(self.directory_id,) if self.directory_id is not None else ())
