@@ -6,6 +6,8 @@ permissions are Kafka's, in any case (``topic``, ``PREFIXED``, ``idempotent-writ
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from enum import IntEnum
 from typing import Any, TypeVar
 
@@ -94,7 +96,8 @@ def add_parser(sub: Any, common: Any) -> None:
              "strom user create alice --password alice-secret --mechanism SCRAM-SHA-512",
              [common])
     p.add_argument("name")
-    p.add_argument("--password", required=True)
+    p.add_argument("--password", help="default: asked on a terminal, else the first line "
+                                      "of stdin (keeps it out of the shell history)")
     p.add_argument("--mechanism", default="SCRAM-SHA-256", type=str.upper,
                    choices=MECHANISM_CHOICES, help="default SCRAM-SHA-256")
     p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
@@ -209,14 +212,23 @@ def user_create(args: argparse.Namespace) -> int:
                          f"{MIN_ITERATIONS}..{MAX_ITERATIONS}")
     if not args.name.strip():
         raise UsageError("a user name must not be empty")
+    password = args.password if args.password is not None else _read_password(args.name)
+    if not password:
+        raise UsageError("the password must not be empty")
     with make_client(args) as client:
-        Security(client).upsert_user(args.name, args.mechanism, args.password,
+        Security(client).upsert_user(args.name, args.mechanism, password,
                                      iterations=args.iterations)
     emit(args, {"user": args.name, "mechanism": args.mechanism,
                 "iterations": args.iterations},
          lambda: f"user {args.name} has a {args.mechanism} credential "
                  f"({args.iterations} iterations)")
     return 0
+
+
+def _read_password(user: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(f"password for {user}: ")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def user_describe(args: argparse.Namespace) -> int:

@@ -114,7 +114,8 @@ def test_a_created_user_logs_in_and_acls_decide_what_it_may_do(bootstrap: str) -
 
 def test_a_user_without_alter_acls_is_refused(bootstrap: str) -> None:
     b = ["-b", bootstrap, *ADMIN]
-    ok("user", "create", "mallory", "--password", "m-secret", *b)
+    made = strom("user", "create", "mallory", *b, input=b"m-secret\n")  # from stdin
+    assert made.returncode == 0, made.stderr.decode()
     as_mallory = ["-b", bootstrap, "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-username",
                   "mallory", "--sasl-password", "m-secret"]
     proc = strom("acl", "create", "--principal", "User:mallory", "--operation", "all",
