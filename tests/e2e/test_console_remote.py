@@ -27,6 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.test_console import browser, rows  # noqa: F401 - the shared browser fixture
+from tests.e2e.test_metrics import free_port
 from tests.support.broker import BrokerProcess
 from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES
 
@@ -39,6 +40,7 @@ class Remote(NamedTuple):
     topic: str
     group: str
     bootstrap: str
+    own: str  # the broker's own console (in-process values), actions on
 
 
 def start_console(bootstrap: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
@@ -65,7 +67,10 @@ def stop_console(proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
-    node = BrokerProcess(tmp_path_factory.mktemp("remote"), dict(BROKER_DEFAULT_OVERRIDES))
+    own = free_port()
+    node = BrokerProcess(tmp_path_factory.mktemp("remote"), {
+        **BROKER_DEFAULT_OVERRIDES, "strom.console.address": f"127.0.0.1:{own}",
+        "strom.console.actions.enabled": "true"})
     node.start()
     try:
         topic, group = f"rc-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
@@ -86,7 +91,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
         consumer.close()
         proc, base = start_console(node.bootstrap)
         try:
-            yield Remote(base, topic, group, node.bootstrap)
+            yield Remote(base, topic, group, node.bootstrap, f"http://127.0.0.1:{own}")
         finally:
             stop_console(proc)
         node.stop()
@@ -250,4 +255,24 @@ def test_actions_need_the_csrf_token_and_a_valid_form(remote: Remote, acting: st
     assert status == 400 and "TOPIC_ALREADY_EXISTS" in body
     consumer = KafkaConsumer(bootstrap_servers=remote.bootstrap)
     assert name not in consumer.topics()
+    consumer.close()
+
+
+def test_the_brokers_own_console_acts_through_its_listener(remote: Remote) -> None:
+    base = remote.own
+    with urllib.request.urlopen(base + "/", timeout=TIMEOUT) as resp:
+        page = resp.read().decode()
+    assert "served by node 1" in page  # in-process values
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    name = f"own-{uuid.uuid4().hex[:6]}"
+    status, _ = form_post(base + "/actions/topics",
+                          {"name": name, "partitions": "2", "csrf": token})
+    assert status == 303
+    deadline = time.monotonic() + TIMEOUT  # the node's image follows the controller's
+    while f'href="/topics/{name}"' not in urllib.request.urlopen(
+            base + "/", timeout=TIMEOUT).read().decode():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    consumer = KafkaConsumer(bootstrap_servers=remote.bootstrap)
+    assert consumer.partitions_for_topic(name) == {0, 1}
     consumer.close()
