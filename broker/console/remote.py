@@ -104,21 +104,28 @@ def groups(client: KafkaClient) -> list[Group]:
     wanted: set[tuple[str, int]] = set()
     for listing in api.list():
         try:
-            desc = api.describe(listing.group_id)
             committed = api.committed(listing.group_id)
         except KafkaApiError:
-            continue  # not a classic group (DescribeGroups refuses it), or not allowed
-        described.append((listing, desc, committed))
+            continue  # not allowed to see its offsets (GROUP_AUTHORIZATION_FAILED)
+        try:
+            desc = api.describe(listing.group_id)
+            state, protocol = desc.state, desc.protocol or ""
+            members = tuple(sorted(m.member_id for m in desc.members))
+        except KafkaApiError:
+            desc = None
+        if desc is None or (desc.state == "Dead" and listing.state not in ("", "Dead")):
+            # a consumer (KIP-848) or share group: DescribeGroups knows classic ones only
+            state, protocol, members = listing.state or "?", listing.protocol_type, ()
+        described.append((listing.group_id, state, protocol, members, committed))
         wanted.update(committed)
     ends: dict[tuple[str, int], int] = {}
     if wanted:
         md = client.metadata(sorted({t for t, _ in wanted}))
         ends = _offsets(client, md, LATEST)
-    for listing, desc, committed in described:
+    for group_id, state, protocol, members, committed in described:
         offsets = tuple(GroupOffset(t, p, o, ends.get((t, p)))
                         for (t, p), o in sorted(committed.items()))
-        out.append(Group(listing.group_id, desc.state, desc.protocol or "",
-                         tuple(sorted(m.member_id for m in desc.members)), offsets))
+        out.append(Group(group_id, state, protocol, members, offsets))
     return out
 
 

@@ -276,3 +276,30 @@ def test_the_brokers_own_console_acts_through_its_listener(remote: Remote) -> No
     consumer = KafkaConsumer(bootstrap_servers=remote.bootstrap)
     assert consumer.partitions_for_topic(name) == {0, 1}
     consumer.close()
+
+
+def test_remote_console_shows_a_kip848_groups_lag(
+        remote: Remote, browser: WebDriver) -> None:  # noqa: F811
+    """DescribeGroups knows classic groups only: a consumer-protocol group is listed with
+    the state ListGroups gives and its committed offsets and lag."""
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition as Tp
+
+    group = f"kip848-{uuid.uuid4().hex[:6]}"
+    consumer = Consumer({"bootstrap.servers": remote.bootstrap, "group.id": group,
+                         "group.protocol": "consumer", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    try:
+        consumer.subscribe([remote.topic])
+        deadline = time.monotonic() + TIMEOUT
+        while not consumer.assignment():
+            assert time.monotonic() < deadline, "never assigned"
+            consumer.poll(0.2)
+        consumer.commit(offsets=[Tp(remote.topic, 0, 3)], asynchronous=False)
+        browser.get(remote.base + "/groups")
+        assert [(r["partition"], r["committed"], r["lag"])
+                for r in rows(browser, f"group-{group}")] == [("0", "3", "1")]
+        section = browser.find_element(By.XPATH, f"//h2[text()='{group}']/following::p[1]")
+        assert "Stable" in section.text and "consumer" in section.text
+    finally:
+        consumer.close()
