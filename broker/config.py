@@ -214,6 +214,13 @@ class BrokerConfig(BaseSettings):
     quota_window_size_seconds: int = 1
     #: listener name -> its ``listener.name.<name>.plain.sasl.jaas.config`` (``broker.sasl``)
     listener_plain_jaas: dict[str, str] = {}
+    #: how a broker logs in on another's SASL inter-broker listener
+    #: (``broker.security.inter_broker``; Kafka's default GSSAPI is not served)
+    sasl_mechanism_inter_broker_protocol: str = "GSSAPI"
+    #: ``LISTENER:SCRAM-SHA-256`` -> ``listener.name.<l>.scram-sha-256.sasl.jaas.config``
+    listener_sasl_jaas_config: dict[str, str] = {}
+    #: the JAAS entry used when a listener has none of its own (the broker's own login)
+    sasl_jaas_config: str | None = None
     socket_request_max_bytes: int = 100 * 1024 * 1024
     connections_max_idle_ms: int = 600_000
     # guardrails (Kafka's names and defaults; see broker.server)
@@ -774,6 +781,7 @@ def load_config(
         if k.upper().startswith(ENV_PREFIX) and field_name(k[len(ENV_PREFIX):]) in known
     }
     jaas = _listener_jaas(unknown, environ)
+    login_jaas = _listener_login_jaas(unknown)
     listener_ssl = _listener_ssl(unknown)
     # precedence: file < env < overrides (init kwargs also beat pydantic's own env source)
     init: dict[str, Any] = {**file_values, **env_values, **override_values}
@@ -781,6 +789,8 @@ def load_config(
         init["listener_plain_jaas"] = jaas
     if listener_ssl:
         init["listener_ssl"] = listener_ssl
+    if login_jaas:
+        init["listener_sasl_jaas_config"] = login_jaas
     # empty strings mean "unset" for optional fields
     for k, v in list(init.items()):
         if v == "" and BrokerConfig.model_fields[k].default is None:
@@ -811,6 +821,21 @@ def _listener_jaas(unknown: dict[str, str], environ: Mapping[str, str]) -> dict[
         m = _JAAS_KEY.match(key.strip().lower())
         if m:
             out[m[1].upper()] = unknown.pop(key)
+    return out
+
+
+_LOGIN_JAAS_KEY = re.compile(
+    r"^listener\.name\.([a-z0-9_]+)\.(scram-sha-256|scram-sha-512)\.sasl\.jaas\.config$")
+
+
+def _listener_login_jaas(unknown: dict[str, str]) -> dict[str, str]:
+    """Take ``listener.name.<l>.scram-sha-{256,512}.sasl.jaas.config`` out of ``unknown``
+    → {``LISTENER:MECHANISM``: JAAS text} (the broker's own SCRAM login)."""
+    out: dict[str, str] = {}
+    for key in list(unknown):
+        m = _LOGIN_JAAS_KEY.match(key.strip().lower())
+        if m:
+            out[f"{m[1].upper()}:{m[2].upper()}"] = unknown.pop(key)
     return out
 
 

@@ -290,7 +290,7 @@ class ClientPool:
         for old in self._retiring:
             if old.closed:
                 continue
-            if old._pending:  # noqa: SLF001 - same module: requests still in flight
+            if old._pending:  # requests still in flight
                 keep.append(old)
             else:
                 old.close()

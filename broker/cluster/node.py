@@ -76,6 +76,7 @@ from broker.producer_ids import ProducerIdsUnavailable
 from broker.quotas import QuotaManager, quota_wrapped
 from broker.security.authz import StandardAuthorizer, make_authorizer
 from broker.security.gates import GuardedRegistry
+from broker.security.inter_broker import inter_broker_login
 from broker.tls import peer_context
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
@@ -286,7 +287,9 @@ class ClusterNode:
                                ssl_context=controller_tls)
         self.replica_pool = ClientPool(
             client_id=f"strom-broker-{self.node_id}",
-            ssl_context=peer_context(config, inter or self.client_listener))
+            ssl_context=peer_context(config, inter or self.client_listener),
+            sasl=inter_broker_login(config, inter or self.client_listener,
+                                    required=bool(inter)))
         self.incarnation_id = uuid.uuid4()
         self.broker_epoch = -1
         self.fenced = True
