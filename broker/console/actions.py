@@ -12,7 +12,8 @@
 Every form carries a CSRF token: an HMAC, under a secret drawn when the console starts,
 of the user who is logged in ("" without a login). A POST without the right token is a
 403 and changes nothing; so a page of another site cannot post the console's forms with
-the user's browser credentials (it cannot read the token). The actions are Kafka requests
+the user's browser credentials (it cannot read the token); a POST whose ``Origin`` header
+names another site (or ``null``) is refused as well. The actions are Kafka requests
 sent with ``client_for(request)`` — as the logged-in user when there is a login
 (``broker.console.login``) — so the cluster's authorizer decides: a refusal
 (``*_AUTHORIZATION_FAILED``) is a 403 page naming it, another Kafka error a 400.
@@ -26,6 +27,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -111,6 +113,10 @@ class Actions:
 
     async def _act(self, request: web.Request, redirect: str,
                    action: Callable[[KafkaClient, Mapping[str, str]], str]) -> web.Response:
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            return _page("Refused", f"A form posted from {origin} may not act on this "
+                                    "console.", 403)
         form: Mapping[str, Any] = await request.post()
         sent = str(form.get("csrf", ""))
         if not hmac.compare_digest(sent.encode(), self.token(request).encode()):

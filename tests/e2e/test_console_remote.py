@@ -159,13 +159,15 @@ def test_remote_console_refuses_to_start_without_a_cluster() -> None:
     assert done.stderr.startswith("strom: no broker at 127.0.0.1:1")
 
 
-def form_post(url: str, fields: dict[str, str], auth: str | None = None
-              ) -> tuple[int, str]:
+def form_post(url: str, fields: dict[str, str], auth: str | None = None,
+              origin: str | None = None) -> tuple[int, str]:
     """POST a form without following redirects: (status, body)."""
     data = urllib.parse.urlencode(fields).encode()
     request = urllib.request.Request(url, data=data, method="POST")
     if auth:
         request.add_header("Authorization", auth)
+    if origin:
+        request.add_header("Origin", origin)
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: object, **kwargs: object) -> None:
@@ -247,6 +249,10 @@ def test_actions_need_the_csrf_token_and_a_valid_form(remote: Remote, acting: st
     with urllib.request.urlopen(acting + "/", timeout=TIMEOUT) as resp:
         page = resp.read().decode()
     token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    for origin in ("http://evil.example", "null"):  # the right token, another site
+        status, body = form_post(acting + "/actions/topics", {"name": name, "csrf": token},
+                                 origin=origin)
+        assert status == 403 and "may not act" in body
     status, body = form_post(acting + "/actions/topics",
                              {"name": name, "partitions": "x", "csrf": token})
     assert status == 400 and "whole numbers" in body
