@@ -97,13 +97,18 @@ class OffsetsTopicStore:
         partition's high watermark, so an answered commit survives a coordinator failover
         (Kafka writes offsets with acks=all). A write that cannot be replicated in time is
         logged; the answer is not changed."""
-        pending, self.unreplicated = self.unreplicated, {}
+        # every caller waits for all writes made so far, a concurrent caller's included:
+        # taking the entries away let that caller answer before its own write was
+        # replicated; an entry goes once the offset it names has been waited for
+        pending = dict(self.unreplicated)
         for partition, offset in sorted(pending.items()):
             code = await self.broker.replica_manager.wait_replicated(
                 (TOPIC, partition), offset, timeout_s)
             if code:
                 log.warning("offsets_not_replicated", partition=partition, offset=offset,
                             error=ErrorCode(code).name)
+            elif self.unreplicated.get(partition) == offset:
+                del self.unreplicated[partition]
 
     def append(self, partition: int, records: Sequence[tuple[bytes, bytes | None]]) -> ErrorCode:
         error = self.ensure_topic()
