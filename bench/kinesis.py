@@ -19,6 +19,8 @@
    iterator chain (1 ms pause after an empty answer); latency = time the reader holds
    the record - time the writer sent it (same clock); p50 and p99 (Kinesis' typical
    propagation is ~200 ms, ~70 ms with enhanced fan-out);
+   Before the first phase the bench waits ``--settle-s`` seconds (the broker loads its
+   Kafka schemas in its first seconds, which would otherwise be timed as Kinesis work);
 5. the machine's loopback TCP throughput in the same run (:mod:`bench.limits`), so the
    HTTP figures can be read against it (``*_loopback_ratio``: throughput / loopback).
 
@@ -191,6 +193,7 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     api = Api(url, args.connections)
     out: dict[str, Any] = {}
     try:
+        await asyncio.sleep(args.settle_s)
         for size in (1024, 64 * 1024):
             stream = f"bench-{size}"
             await api.call("CreateStream", {"StreamName": stream, "ShardCount": 1})
@@ -224,6 +227,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0, help="latency phase length")
     parser.add_argument("--interval-ms", type=float, default=5.0)
+    parser.add_argument("--settle-s", type=float, default=3.0,
+                        help="wait after the broker started, before the first phase")
     args = parser.parse_args(argv)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="strom-bench-kinesis-") as tmp:

@@ -89,6 +89,9 @@ class Forward(Exception):  # noqa: N818 - a control-flow signal, not an error
 ForwardFn = Callable[[int, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: key a shell sets in a checked request that another broker forwarded
 FORWARDED = "_forwarded"
+#: key a shell sets in a checked request whose answer goes out as AWS JSON 1.1: GetRecords
+#: then answers its Records already encoded (an ``orjson.Fragment``)
+JSON_WIRE = "_json_wire"
 
 
 def now_ms() -> int:

@@ -30,7 +30,7 @@ from aiohttp import web
 from common.logging import get_logger
 from kinesis import codec, eventstream, validation
 from kinesis.errors import KinesisError
-from kinesis.service import FORWARDED, Forward, KinesisService
+from kinesis.service import FORWARDED, JSON_WIRE, Forward, KinesisService
 from kinesis.sigv4 import Authenticator
 
 log = get_logger("strom.kinesis")
@@ -227,6 +227,8 @@ class KinesisServer:
                                        self.service.settings.max_record_bytes)
             if forwarded:
                 checked[FORWARDED] = True
+            if not cbor:
+                checked[JSON_WIRE] = True
             try:
                 answer = await handler(checked)
             except Forward as fwd:

@@ -9,6 +9,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
+
 from kinesis import hashing, iterators, sequence
 from kinesis import records as krecords
 from kinesis.cluster import TopicView
@@ -16,6 +18,7 @@ from kinesis.codec import Timestamp
 from kinesis.core import (
     BATCH_BYTES,
     GET_RECORDS_BYTES,
+    JSON_WIRE,
     SUBSCRIPTION_S,
     Forward,
     StreamsCore,
@@ -256,19 +259,22 @@ class RecordOps(StreamsCore):
         return {"ShardIterator": self._iterator(topic, partition, offset)}
 
     def _read(self, topic: TopicView, meta: StreamMeta, partition: int, offset: int,
-              wanted: int) -> tuple[dict[str, Any], int, bool]:
+              wanted: int, json: bool = False) -> tuple[dict[str, Any], int, bool]:
         """Up to ``wanted`` records from ``offset`` (at most ``GET_RECORDS_BYTES``):
         (answer with Records, MillisBehindLatest and, at a closed shard's end, ChildShards;
-        the next offset; whether the shard's end was reached)."""
+        the next offset; whether the shard's end was reached). With ``json`` the Records
+        are one ``orjson.Fragment``, the AWS JSON 1.1 array itself
+        (``records.json_records``); otherwise plain values for ``codec``."""
         shard = meta.shard(partition)
         assert shard is not None
-        out: list[dict[str, Any]] = []
+        out: list[Any] = []
         budget = GET_RECORDS_BYTES
         hw = -1
         last_ts = -1
         key = (topic.name, partition)
         end = shard.read_end
-        while len(out) < wanted and budget > 0 and (end is None or offset < end):
+        stop = (1 << 62) if end is None else end
+        while len(out) < wanted and budget > 0 and offset < stop:
             result = self.replicas.fetch_records(
                 [(key, FetchPartition(offset, budget))], replica_id=-1, read_committed=False,
                 max_bytes=budget, now_ms=now_ms())
@@ -286,20 +292,26 @@ class RecordOps(StreamsCore):
             if not read.records:
                 break
             budget -= len(read.records)
-            got, next_offset = krecords.decode(read.records, offset, wanted - len(out))
-            for r in got:
-                if end is not None and r.offset >= end:
-                    next_offset = end
-                    break
-                out.append({"SequenceNumber": sequence.encode(partition, r.offset),
-                            "ApproximateArrivalTimestamp": Timestamp(r.timestamp_ms),
-                            "Data": r.data, "PartitionKey": r.partition_key or ""})
-                last_ts = r.timestamp_ms
+            got, next_offset = krecords.scan(read.records, offset, wanted - len(out), stop)
+            if got:
+                last_ts = got[-1][1]
+                if json:
+                    out.extend(krecords.json_records(got, partition))
+                else:
+                    out.extend(
+                        {"SequenceNumber": sequence.encode(partition, off),
+                         "ApproximateArrivalTimestamp": Timestamp(ts),
+                         "Data": bytes(value) if value is not None else b"",
+                         "PartitionKey": bytes(k).decode("utf-8", "replace")
+                         if k is not None else ""}
+                        for off, ts, k, value in got)
             if next_offset <= offset:
                 break
             offset = next_offset
         behind = 0 if hw < 0 or offset >= hw or last_ts < 0 else max(now_ms() - last_ts, 0)
-        answer: dict[str, Any] = {"Records": out, "MillisBehindLatest": behind}
+        answer: dict[str, Any] = {
+            "Records": orjson.Fragment(b"[" + b",".join(out) + b"]") if json else out,
+            "MillisBehindLatest": behind}
         ended = end is not None and offset >= end
         if ended:
             answer["ChildShards"] = [
@@ -326,7 +338,7 @@ class RecordOps(StreamsCore):
         if leader is not None:
             raise Forward(leader)
         answer, offset, ended = self._read(topic, meta, partition, position.offset,
-                                           req.get("Limit", 10_000))
+                                           req.get("Limit", 10_000), bool(req.get(JSON_WIRE)))
         if not ended:
             answer["NextShardIterator"] = self._iterator(topic, partition, offset)
         return answer

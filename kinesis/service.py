@@ -31,6 +31,7 @@ from kinesis.cluster import StreamCluster
 from kinesis.core import (  # noqa: F401 - the service's public names
     DOCUMENT_WRITERS,
     FORWARDED,
+    JSON_WIRE,
     Forward,
     ForwardFn,
     KinesisSettings,
