@@ -16,8 +16,9 @@ share.coordinator.state.topic.segment.bytes  state_topic_segment_bytes  10485760
 ========================================== ============================ =========
 
 ``share.version`` stands in for Kafka's finalized feature level of the same name (Strom
-has no feature finalization): at 1 the share-group APIs are registered and advertised, at
-0 none is. Kafka's per-group ``share.auto.offset.reset`` is ``latest``: a share-partition
+has no UpdateFeatures; ApiVersions v3+ advertises the level, see ``broker.features``): at
+1 the share-group APIs are registered and advertised, at 0 none is. Kafka's per-group
+``share.auto.offset.reset`` is ``latest``: a share-partition
 starts at the log end when first fetched (AlterShareGroupOffsets sets it explicitly).
 """
 
