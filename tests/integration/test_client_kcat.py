@@ -1,7 +1,8 @@
 """kcat (Debian's build on librdkafka 2.0.2) as a subprocess against a real Strom broker.
 
-kcat is the strictest client here: its old librdkafka fails with "Read underflow" on an
-ApiVersions v3 response that carries tagged fields it does not expect.  Every call has
+kcat is the oldest client here (librdkafka 2.0.2), so it is the first to notice an
+ApiVersions answer it cannot parse (feature flags included:
+tests/integration/test_api_versions_features.py runs it against them).  Every call has
 ``-m`` (metadata timeout) and a subprocess timeout, consumers use ``-e`` (exit at the end
 of the partition) and ``-c`` (count), so nothing can hang.
 
