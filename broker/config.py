@@ -274,6 +274,10 @@ class BrokerConfig(BaseSettings):
     strom_kinesis_access_keys: str = ""
     strom_kinesis_iterator_secret: str = ""
     strom_kinesis_region: str = "us-east-1"
+    #: per-shard write limits as Kinesis' (1000 records/s, 1 MiB/s): writes over them
+    #: get ProvisionedThroughputExceededException; 0 = not enforced (the default)
+    strom_kinesis_shard_write_records_per_second: int = 0
+    strom_kinesis_shard_write_bytes_per_second: int = 0
 
     # logs
     log_dirs: str = "./data"

@@ -197,10 +197,19 @@ def make_server(node: ClusterNode, config: BrokerConfig) -> KinesisServer:
         raise ValueError("strom.kinesis.listener needs the broker role")
     if config.strom_kinesis_max_record_bytes < 1:
         raise ValueError("strom.kinesis.max.record.bytes must be at least 1")
+    if config.strom_kinesis_shard_write_records_per_second < 0 \
+            or config.strom_kinesis_shard_write_bytes_per_second < 0:
+        raise ValueError("strom.kinesis.shard.write.records.per.second and "
+                         "strom.kinesis.shard.write.bytes.per.second must be >= 0 "
+                         "(0 = not enforced)")
     keys = parse_access_keys(config.strom_kinesis_access_keys)
     settings = KinesisSettings(iterator_key(config, node.cluster_id),
                                max_record_bytes=config.strom_kinesis_max_record_bytes,
-                               region=config.strom_kinesis_region)
+                               region=config.strom_kinesis_region,
+                               shard_write_records_per_s=(
+                                   config.strom_kinesis_shard_write_records_per_second),
+                               shard_write_bytes_per_s=(
+                                   config.strom_kinesis_shard_write_bytes_per_second))
     service = KinesisService(broker.replica_manager, ClusterStreams(node), settings)
     return KinesisServer(service, Authenticator(keys))
 

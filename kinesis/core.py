@@ -26,6 +26,7 @@ from kinesis.metadata import (
     parse_shard_id,
     shard_id,
 )
+from kinesis.throttle import ShardWriteLimits
 from kinesis.validation import CONSUMER_ARN, stream_name
 from protocol.errors import ErrorCode, error_name
 from replication.replica_manager import ReplicaManager
@@ -57,6 +58,9 @@ class KinesisSettings:
     shard_limit: int = 1000
     on_demand_stream_limit: int = 50
     put_timeout_ms: int = 30_000
+    #: per-shard write limits (``kinesis.throttle``); 0 = not enforced
+    shard_write_records_per_s: int = 0
+    shard_write_bytes_per_s: int = 0
 
 
 #: operations that rewrite the stream document (``KinesisService._serialized``)
@@ -109,6 +113,7 @@ class StreamsCore:
     forward_json: ForwardFn | None
     operations: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]
     _resharding: set[str]
+    write_limits: ShardWriteLimits
     _locks: dict[str, asyncio.Lock]
 
     # ---- stream document writers -------------------------------------------------------------

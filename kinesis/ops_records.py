@@ -34,6 +34,9 @@ from kinesis.validation import stream_name
 from protocol.errors import ErrorCode, error_name
 from replication.replica_manager import FetchPartition
 
+#: Kinesis' error for writes over a shard's limit (400)
+THROTTLED = "ProvisionedThroughputExceededException"
+
 
 class RecordOps(StreamsCore):
     def _router(self, meta: StreamMeta) -> Callable[[dict[str, Any]], int]:
@@ -112,6 +115,19 @@ class RecordOps(StreamsCore):
             return "InvalidArgumentException", message or "Record too large for the topic."
         return "InternalFailure", f"Append failed: {message or error_name(code)}"
 
+    def _throttled(self, topic: TopicView, shard: int) -> dict[str, str]:
+        """A PutRecords entry refused by the shard's write limit (AWS's words)."""
+        return {"ErrorCode": THROTTLED,
+                "ErrorMessage": f"Rate exceeded for shard {shard_id(shard)} in stream "
+                                f"{topic.name} under account {self.settings.account}."}
+
+    def _admit(self, topic: TopicView, shard: int, entry: dict[str, Any], now_s: float
+               ) -> bool:
+        """Whether the shard's write limit (``kinesis.throttle``) takes this record."""
+        return self.write_limits.admit(
+            (topic.topic_id, shard),
+            len(entry["Data"]) + len(entry["PartitionKey"].encode("utf-8")), now_s)
+
     async def put_record(self, req: dict[str, Any]) -> dict[str, Any]:
         topic, meta = self._stream(stream_name(req))
         self._check_size(req)
@@ -119,6 +135,8 @@ class RecordOps(StreamsCore):
         leader = self._leader_elsewhere(topic, shard, req)
         if leader is not None:
             raise Forward(leader)
+        if not self._admit(topic, shard, req, time.monotonic()):
+            raise KinesisError(THROTTLED, self._throttled(topic, shard)["ErrorMessage"])
         put = krecords.PutEntry(req["PartitionKey"], req["Data"], req.get("ExplicitHashKey"))
         [(code, offset, message)] = (await self._append(topic, {shard: [put]}))[shard]
         if code:
@@ -131,34 +149,49 @@ class RecordOps(StreamsCore):
 
     async def put_records(self, req: dict[str, Any]) -> dict[str, Any]:
         topic, meta = self._stream(stream_name(req))
-        for entry in req["Records"]:
-            self._check_size(entry)
+        entries = req["Records"]
+        most = self.settings.max_record_bytes
+        for entry in entries:
+            # UTF-8 takes at most 4 bytes a character: the exact check only when it may fail
+            if len(entry["Data"]) + 4 * len(entry["PartitionKey"]) > most:
+                self._check_size(entry)
         route = self._router(meta)
-        routed = [route(e) for e in req["Records"]]
+        routed = [route(e) for e in entries]
+        remote: dict[int, list[int]] = {}  # leader -> shards it leads
+        local: set[int] = set()
+        for shard in dict.fromkeys(routed):
+            try:
+                leader = self._leader_elsewhere(topic, shard, req)
+            except KinesisError:
+                leader = None  # appended below, where it fails per record
+            if leader is None:
+                local.add(shard)
+            else:
+                remote.setdefault(leader, []).append(shard)
+        limited = self.write_limits.enforced
+        now_s = time.monotonic()
         by_shard: dict[int, list[krecords.PutEntry]] = {}
-        index_in_shard: list[int] = []
-        for entry, shard in zip(req["Records"], routed, strict=True):
+        index_in_shard: list[int] = []  # -1: refused by the shard's write limit
+        for entry, shard in zip(entries, routed, strict=True):
+            if limited and shard in local and not self._admit(topic, shard, entry, now_s):
+                index_in_shard.append(-1)
+                continue
             puts = by_shard.setdefault(shard, [])
             index_in_shard.append(len(puts))
             puts.append(krecords.PutEntry(entry["PartitionKey"], entry["Data"],
                                           entry.get("ExplicitHashKey")))
-        remote: dict[int, list[int]] = {}  # leader -> shards it leads
-        for shard in list(by_shard):
-            try:
-                leader = self._leader_elsewhere(topic, shard, req)
-            except KinesisError:
-                continue  # appended below, where it fails per record
-            if leader is not None:
-                remote.setdefault(leader, []).append(shard)
-        local = {s: p for s, p in by_shard.items()
-                 if not any(s in shards for shards in remote.values())}
-        results = await self._append(topic, local) if local else {}
+        mine = {s: p for s, p in by_shard.items() if s in local}
+        results = await self._append(topic, mine) if mine else {}
         answers = {}
         if remote:
             answers = await self._forward_puts(topic.name, by_shard, remote)
         out, failed = [], 0
         ids: dict[int, str] = {}
         for shard, i in zip(routed, index_in_shard, strict=True):
+            if i < 0:
+                failed += 1
+                out.append(self._throttled(topic, shard))
+                continue
             if shard in answers:
                 entry = answers[shard][i]
                 failed += "ErrorCode" in entry

@@ -41,6 +41,7 @@ from kinesis.ops_consumers import ConsumerOps
 from kinesis.ops_records import RecordOps
 from kinesis.ops_reshard import ReshardOps
 from kinesis.ops_streams import StreamOps
+from kinesis.throttle import ShardWriteLimits
 from replication.replica_manager import ReplicaManager
 
 
@@ -81,6 +82,8 @@ class KinesisService(StreamOps, ReshardOps, ConsumerOps, RecordOps):
             "DeregisterStreamConsumer": self.deregister_consumer,
         }
         self._resharding: set[str] = set()
+        self.write_limits = ShardWriteLimits(settings.shard_write_records_per_s,
+                                             settings.shard_write_bytes_per_s)
         self._locks: dict[str, asyncio.Lock] = {}
         for op in DOCUMENT_WRITERS:
             self.operations[op] = self._serialized(self.operations[op])

@@ -39,7 +39,7 @@ PURE_DIRS = ["protocol", "controller/raft", "controller/metadata", "common/secur
              "net/partitioner.py",
              *(f"kinesis/{m}.py" for m in ("errors", "hashing", "sequence", "iterators",
                                            "metadata", "validation", "records", "codec",
-                                           "sigv4", "cluster", "eventstream"))]
+                                           "sigv4", "cluster", "eventstream", "throttle"))]
 IMPURE_MODULES = {"asyncio", "socket", "uvloop", "selectors", "threading", "subprocess", "time"}
 
 
