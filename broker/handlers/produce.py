@@ -10,12 +10,14 @@ REQUEST_TIMED_OUT; NOT_ENOUGH_REPLICAS when the ISR is below ``min.insync.replic
 NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank meanwhile). Checked here, before it:
 acks not in {-1, 0, 1} → INVALID_REQUIRED_ACKS, unknown topic → UNKNOWN_TOPIC_OR_PARTITION,
 illegal name → INVALID_TOPIC_EXCEPTION, an empty partition → INVALID_RECORD, a zstd batch
-in Produce below v7 → UNSUPPORTED_COMPRESSION_TYPE (KIP-110). From v8 a refused batch
-carries ``record_errors`` (KIP-467: the index of each offending record in its batch) and
-``error_message``. A duplicate of one of the producer's last five batches answers NONE
-with the original offset and appends nothing. A transactional batch for a partition not
-in its producer's ongoing transaction is refused with INVALID_TXN_STATE (KIP-890 part 1,
-``broker.txn.verification``).
+in Produce below v7 → UNSUPPORTED_COMPRESSION_TYPE (KIP-110), a record set the server
+left unread for a batch above ``max.message.bytes`` (``protocol.produce_scan``) →
+MESSAGE_TOO_LARGE (answered before the leadership check, which storage's own size check
+follows). From v8 a refused batch carries ``record_errors`` (KIP-467: the index of each
+offending record in its batch) and ``error_message``. A duplicate of one of the producer's
+last five batches answers NONE with the original offset and appends nothing. A
+transactional batch for a partition not in its producer's ongoing transaction is refused
+with INVALID_TXN_STATE (KIP-890 part 1, ``broker.txn.verification``).
 
 acks=0: no response; if any partition failed the connection is closed (as Kafka does), so
 the producer notices and refreshes metadata.
@@ -30,6 +32,7 @@ from broker.topics import InvalidTopicName, validate_topic_name
 from common.logging import get_logger
 from protocol.compat import PRODUCE_ZSTD_MIN_VERSION, contains_zstd
 from protocol.errors import ErrorCode, error_name
+from protocol.produce_scan import OversizedRecords
 from replication.replica_manager import ProduceResult
 
 API_KEY = 0
@@ -102,6 +105,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             index, records = pdata.index, pdata.records
             if topic_error is not None:
                 parts.append(_partition_error(index, topic_error))
+            elif isinstance(records, OversizedRecords):  # refused unread by broker.server
+                parts.append(_partition_error(index, ErrorCode.message_too_large,
+                                              records.message))
             elif not records:
                 parts.append(_partition_error(index, ErrorCode.invalid_record,
                                               "Produce request carried no records"))
