@@ -74,8 +74,8 @@ class SharePersister:
         if address is None:
             return int(ErrorCode.coordinator_not_available)
         try:
-            return await cluster.pool.request(*address, body, timeout=RPC_TIMEOUT_S,
-                                              channel="share-state")
+            return await cluster.replica_pool.request(*address, body, timeout=RPC_TIMEOUT_S,
+                                                      channel="share-state")
         except RequestError as exc:
             log.debug("share_state_rpc_failed", leader=leader, error=str(exc))
             return int(ErrorCode.coordinator_not_available)

@@ -161,8 +161,8 @@ async def _send_to(broker: Any, leader: int, marker: Marker, timeout_s: float
         topics=tuple(wtm.WritableTxnMarkerTopic(name=t, partition_indexes=tuple(ps))
                      for t, ps in sorted(by_topic.items()))),))
     try:
-        response = await cluster.pool.request(*address, body, timeout=timeout_s + 5,
-                                              channel="txn-markers")
+        response = await cluster.replica_pool.request(*address, body, timeout=timeout_s + 5,
+                                                      channel="txn-markers")
     except RequestError as exc:
         log.debug("txn_markers_unsent", leader=leader, error=str(exc))
         return unavailable

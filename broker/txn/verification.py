@@ -114,8 +114,8 @@ async def _ask(broker: Any, transactional_id: str, pid: int, epoch: int,
         verify_only=True, topics=tuple(apt4.AddPartitionsToTxnTopic(name=t, partitions=tuple(ps))
                                        for t, ps in sorted(by_topic.items()))),))
     try:
-        response = await cluster.pool.request(*address, body, timeout=VERIFY_TIMEOUT_S,
-                                              channel="txn-verify")
+        response = await cluster.replica_pool.request(*address, body, timeout=VERIFY_TIMEOUT_S,
+                                                      channel="txn-verify")
     except RequestError as exc:
         log.debug("txn_verify_unsent", leader=part.leader, error=str(exc))
         return {}

@@ -5,7 +5,9 @@ credential bootstrapped into the metadata log with ``strom.add.scram``), the
 StandardAuthorizer on and the broker principal ``User:admin`` a super user, so follower
 fetches pass the CLUSTER_ACTION check as that principal. A topic with
 ``min.insync.replicas=3`` takes acks=all records only when both followers fetched them
-through that listener; every node logs the SASL logins of its peers as User:admin.
+through that listener; a transaction over partitions led by different nodes commits
+(verification and markers between brokers on that listener); every node logs the SASL
+logins of its peers as User:admin.
 Clients use the PLAINTEXT listener (User:ANONYMOUS, also a super user)."""
 
 from __future__ import annotations
@@ -69,12 +71,22 @@ def test_replication_over_sasl_ssl_scram(tmp_path: Path) -> None:
                                  on_delivery=lambda err, _m: err and errors.append(err))
         assert producer.flush(40) == 0
         assert not errors, errors  # min.insync.replicas=3: every follower fetched them
+        # a transaction over the three partitions (leaders on different nodes): the
+        # coordinator's verification and markers go to the other leaders over INTERNAL too
+        txn = Producer({"bootstrap.servers": cluster.bootstrap(3), "acks": "all",
+                        "transactional.id": f"t-{topic}", "message.timeout.ms": 30_000})
+        txn.init_transactions(30)
+        txn.begin_transaction()
+        for p in range(3):
+            txn.produce(topic, f"txn-{p}".encode(), partition=p)
+        txn.commit_transaction(30)
         consumer = Consumer({"bootstrap.servers": cluster.bootstrap(2), "group.id": "g-sasl",
-                             "enable.auto.commit": False})
+                             "enable.auto.commit": False, "isolation.level": "read_committed"})
         consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
         got: set[bytes] = set()
-        wait_until(lambda: _poll(consumer, got) >= 60, 30, "60 records")
+        wait_until(lambda: _poll(consumer, got) >= 63, 30, "63 records")
         consumer.close()
+        assert {f"txn-{p}".encode() for p in range(3)} <= got
         for node in cluster.nodes.values():
             log = node.log_path.read_text(errors="replace")
             assert '"listener": "INTERNAL"' in log  # TLS under the SASL exchange
