@@ -21,6 +21,9 @@
    propagation is ~200 ms, ~70 ms with enhanced fan-out);
    Before the first phase the bench waits ``--settle-s`` seconds (the broker loads its
    Kafka schemas in its first seconds, which would otherwise be timed as Kinesis work);
+   Each put and get phase also reports the broker process's CPU time per record
+   (``*_cpu_us_per_record``: user + system time from /proc, all its threads), which
+   a loaded machine changes far less than throughput;
 5. the machine's loopback TCP throughput in the same run (:mod:`bench.limits`), so the
    HTTP figures can be read against it (``*_loopback_ratio``: throughput / loopback).
 
@@ -189,7 +192,16 @@ async def latency_phase(api: Api, stream: str, seconds: float, interval_ms: floa
             "records": len(latencies), "sent": sent}
 
 
-async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of process ``pid`` (all threads); 0 without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(url: str, args: argparse.Namespace, pid: int | None = None) -> dict[str, Any]:
     api = Api(url, args.connections)
     out: dict[str, Any] = {}
     try:
@@ -198,9 +210,15 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
             stream = f"bench-{size}"
             await api.call("CreateStream", {"StreamName": stream, "ShardCount": 1})
             await wait_active(api, stream)
+            cpu0 = cpu_seconds(pid)
             put = await put_phase(api, stream, size, args.mib * MIB, args.connections)
+            cpu1 = cpu_seconds(pid)
             get = await get_phase(api, stream, args.connections)
+            cpu2 = cpu_seconds(pid)
             tag = f"{size // 1024}k"
+            out[f"put_{tag}_cpu_us_per_record"] = round((cpu1 - cpu0) * 1e6 / put["records"], 1)
+            out[f"get_{tag}_cpu_us_per_record"] = round(
+                (cpu2 - cpu1) * 1e6 / (put["records"] * args.connections), 1)
             out[f"put_{tag}_mib_s"] = round(put["mib_s"], 1)
             out[f"put_{tag}_records_s"] = round(put["records_s"])
             out[f"put_{tag}_failed"] = put["failed"]
@@ -233,8 +251,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="strom-bench-kinesis-") as tmp:
         overrides = {"strom.kinesis.listener": f"http://127.0.0.1:{port}"}
-        with running_broker(Path(tmp), overrides):
-            result = asyncio.run(run(f"http://127.0.0.1:{port}/", args))
+        with running_broker(Path(tmp), overrides) as broker:
+            result = asyncio.run(run(f"http://127.0.0.1:{port}/", args, broker.process.pid))
     result["loopback_mib_s"] = round(loopback_mib_s(256 * MIB), 1)
     result["connections"] = args.connections
     for key in ("put_1k", "put_64k", "get_1k", "get_64k"):
@@ -244,6 +262,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ("PutRecords 1 KiB", f"{result['put_1k_mib_s']} MiB/s, {result['put_1k_records_s']} "
          f"rec/s = {result['put_1k_x_shard_mb']}x MB, {result['put_1k_x_shard_records']}x "
          f"records of a shard's limit"),
+        ("broker CPU per record", f"put {result['put_1k_cpu_us_per_record']} us, get "
+         f"{result['get_1k_cpu_us_per_record']} us (1 KiB); put "
+         f"{result['put_64k_cpu_us_per_record']} us, get "
+         f"{result['get_64k_cpu_us_per_record']} us (64 KiB)"),
         ("PutRecords 64 KiB", f"{result['put_64k_mib_s']} MiB/s = "
          f"{result['put_64k_x_shard_mb']}x a shard's 1 MB/s"),
         ("GetRecords 1 KiB", f"{result['get_1k_mib_s']} MiB/s = {result['get_1k_x_shard']}x "

@@ -34,6 +34,17 @@ from kinesis.validation import stream_name
 from protocol.errors import ErrorCode, error_name
 from replication.replica_manager import FetchPartition
 
+
+def _json_array(items: list[bytes]) -> orjson.Fragment:
+    """A JSON array of encoded ``items`` with one copy of their bytes (brackets added to
+    the first and last item, which are small, instead of around the joined whole)."""
+    if not items:
+        return orjson.Fragment(b"[]")
+    items[0] = b"[" + items[0]
+    items[-1] = items[-1] + b"]"
+    return orjson.Fragment(b",".join(items))
+
+
 #: Kinesis' error for writes over a shard's limit (400)
 THROTTLED = "ProvisionedThroughputExceededException"
 
@@ -343,7 +354,7 @@ class RecordOps(StreamsCore):
             offset = next_offset
         behind = 0 if hw < 0 or offset >= hw or last_ts < 0 else max(now_ms() - last_ts, 0)
         answer: dict[str, Any] = {
-            "Records": orjson.Fragment(b"[" + b",".join(out) + b"]") if json else out,
+            "Records": _json_array(out) if json else out,
             "MillisBehindLatest": behind}
         ended = end is not None and offset >= end
         if ended:
