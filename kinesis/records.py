@@ -142,6 +142,9 @@ def scan(buf: bytes | memoryview, from_offset: int, limit: int, end_offset: int 
                 b = data[p]
                 if b < 0x80:
                     length, p = (b >> 1) ^ -(b & 1), p + 1
+                elif data[p + 1] < 0x80:  # two bytes: records of 64 B to 8 KiB
+                    raw = (b & 0x7F) | (data[p + 1] << 7)
+                    length, p = (raw >> 1) ^ -(raw & 1), p + 2
                 else:
                     length, p = _read_varint(data, p)
                 rec_end = p + length
@@ -177,6 +180,9 @@ def scan(buf: bytes | memoryview, from_offset: int, limit: int, end_offset: int 
                 b = data[p]
                 if b < 0x80:
                     n, p = (b >> 1) ^ -(b & 1), p + 1
+                elif data[p + 1] < 0x80:
+                    raw = (b & 0x7F) | (data[p + 1] << 7)
+                    n, p = (raw >> 1) ^ -(raw & 1), p + 2
                 else:
                     n, p = _read_varint(data, p)
                 if p + max(n, 0) > rec_end:
@@ -211,7 +217,7 @@ def json_records(got: Sequence[Fetched], shard: int) -> list[bytes]:
     out = []
     b64 = binascii.b2a_base64
     for offset, ts, key, value in got:
-        kb = bytes(key) if key is not None else b""
+        kb = b"" if key is None else key if type(key) is bytes else bytes(key)
         kj = keys.get(kb)
         if kj is None:
             kj = keys[kb] = orjson.dumps(kb.decode("utf-8", "replace"))

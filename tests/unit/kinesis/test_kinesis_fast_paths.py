@@ -92,3 +92,14 @@ def test_scan_refuses_a_truncated_or_overrunning_record() -> None:
     batch[body] = 0x04  # record length 2: its key and value cannot fit
     with pytest.raises(InvalidRecordBatch):
         krecords.scan(bytes(batch), 0, 10)
+
+
+def test_scan_reads_varints_of_every_width() -> None:
+    """Lengths of one, two and three varint bytes (records up to 64 B, 8 KiB, 1 MiB)."""
+    values = [b"a" * 10, b"b" * 1000, b"c" * 100_000, b""]
+    batch = build_batch([Record(-1, 7, b"k" * n, v, []) for n, v in zip(
+        (1, 200, 70_000, 0), values, strict=True)])
+    got, nxt = krecords.scan(batch, 0, 10)
+    assert [(bytes(k or b""), v) for _o, _t, k, v in got] == [
+        (b"k" * n, v) for n, v in zip((1, 200, 70_000, 0), values, strict=True)]
+    assert nxt == 4
