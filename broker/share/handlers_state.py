@@ -11,7 +11,10 @@ the other share APIs (only while ``share.version`` is 1).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
+
+from kio.schema.errors import ErrorCode
 
 from broker.handlers import ApiHandler, RequestContext
 from broker.share.partition import StateBatch
@@ -21,11 +24,31 @@ from broker.share.state_format import ShareSnapshot, ShareStateKey
 READ_SHARE_GROUP_STATE, WRITE_SHARE_GROUP_STATE, DELETE_SHARE_GROUP_STATE = 84, 85, 86
 
 
+def _malformed(group_id: str | None, topic_id: uuid.UUID | None) -> bool:
+    """A key no share-partition leader sends (no group, a null or zero topic id): each of
+    its partitions is answered INVALID_REQUEST, as Kafka's share coordinator does."""
+    return not group_id or topic_id is None or topic_id.int == 0
+
+
+def _refused(t: Any) -> dict[str, Any]:
+    return {"topic_id": t.topic_id, "partitions": [
+        {"partition": p.partition, "error_code": ErrorCode.invalid_request,
+         "error_message": "a share state key needs a group id and a topic id"}
+        for p in t.partitions]}
+
+
 async def handle_read_share_group_state(ctx: RequestContext, request: Any) -> Any:
     service = share_service(ctx.broker)
     await service.store.ensure_topic_ready()
     results = []
     for t in request.topics:
+        if _malformed(request.group_id, t.topic_id):
+            results.append({"topic_id": t.topic_id, "partitions": [
+                {"partition": p.partition, "error_code": ErrorCode.invalid_request,
+                 "error_message": "a share state key needs a group id and a topic id",
+                 "state_epoch": 0, "start_offset": -1, "state_batches": []}
+                for p in t.partitions]})
+            continue
         parts = []
         for p in t.partitions:
             code, snap = service.persister.read_local(
@@ -49,6 +72,9 @@ async def handle_write_share_group_state(ctx: RequestContext, request: Any) -> A
     now = wall_ms()
     results = []
     for t in request.topics:
+        if _malformed(request.group_id, t.topic_id):
+            results.append(_refused(t))
+            continue
         parts = []
         for p in t.partitions:
             snap = ShareSnapshot(0, p.state_epoch, p.leader_epoch, p.start_offset, now, now,
@@ -70,6 +96,9 @@ async def handle_delete_share_group_state(ctx: RequestContext, request: Any) -> 
     await service.store.ensure_topic_ready()
     results = []
     for t in request.topics:
+        if _malformed(request.group_id, t.topic_id):
+            results.append(_refused(t))
+            continue
         parts = []
         for p in t.partitions:
             key = ShareStateKey(request.group_id, t.topic_id, p.partition)
