@@ -11,13 +11,11 @@ librdkafka 2.0.2 still reads the answer.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from kio.schema.api_versions.v3.request import ApiVersionsRequest as AV3
 from kio.schema.api_versions.v4.request import ApiVersionsRequest as AV4
 from kio.schema.errors import ErrorCode
@@ -80,7 +78,6 @@ def test_features_epoch_follows_the_metadata_log(bootstrap: str) -> None:
     assert _api_versions(bootstrap, 3).finalized_features_epoch > before
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed")
 def test_kcat_reads_the_features(bootstrap: str) -> None:
     """librdkafka 2.0.2 (Debian's kcat) sends ApiVersions v3 and parses the tagged fields."""
     out = subprocess.run(["kcat", "-b", bootstrap, "-L", "-m", "10"], capture_output=True,
