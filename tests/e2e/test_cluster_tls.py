@@ -8,14 +8,17 @@ CONTROLLER). Clients use the PLAINTEXT listener."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from confluent_kafka import Consumer, TopicPartition
 
-from tests.e2e.test_cluster import Cluster, free_ports, wait_until
+from tests.e2e.internal_listener import (
+    internal_listener_cluster,
+    poll_into,
+    replicate_with_every_follower,
+)
+from tests.e2e.test_cluster import wait_until
 from tests.support.tls_ca import TestCA
 
 pytestmark = pytest.mark.timeout(150)
@@ -24,9 +27,8 @@ pytestmark = pytest.mark.timeout(150)
 def test_replication_and_quorum_over_mutual_tls(tmp_path: Path) -> None:
     ca = TestCA(tmp_path / "ca")
     node_cert = ca.issue("broker", "/O=Strom/CN=broker", server=True)
-    cluster = Cluster(tmp_path / "nodes", overrides={
+    cluster = internal_listener_cluster(tmp_path / "nodes", {
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL",
-        "inter.broker.listener.name": "INTERNAL",
         "ssl.keystore.type": "PEM", "ssl.keystore.location": str(node_cert.bundle),
         "ssl.truststore.type": "PEM", "ssl.truststore.location": str(ca.pem),
         "ssl.client.auth": "required",
@@ -36,39 +38,14 @@ def test_replication_and_quorum_over_mutual_tls(tmp_path: Path) -> None:
         "controller.quorum.fetch.timeout.ms": "3000",
         "controller.quorum.request.timeout.ms": "3000",
     })
-    internal = dict(zip(cluster.nodes, free_ports(len(cluster.nodes)), strict=True))
-    for i, node in cluster.nodes.items():
-        node.startup_timeout = 60
-        node.overrides["listeners"] = (
-            f"PLAINTEXT://127.0.0.1:{cluster.client_ports[i]},"
-            f"INTERNAL://127.0.0.1:{internal[i]},CONTROLLER://127.0.0.1:"
-            f"{cluster.controller_ports[i]}")
     try:
         cluster.start()
-        topic = f"tls-rep-{uuid.uuid4().hex[:8]}"
-        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap(1),
-                                 request_timeout_ms=20_000)
-        try:
-            admin.create_topics([NewTopic(topic, 3, 3,
-                                          topic_configs={"min.insync.replicas": "3"})])
-        finally:
-            admin.close()
-        wait_until(lambda: all(code == 0 and leader >= 0 for leader, code
-                               in cluster.leaders(1, topic).values()), 30, "leaders")
-        producer = Producer({"bootstrap.servers": cluster.bootstrap(1), "acks": "all",
-                             "message.timeout.ms": 30_000})
-        errors: list[object] = []
-        for p in range(3):
-            for i in range(20):
-                producer.produce(topic, f"{p}-{i}".encode(), partition=p,
-                                 on_delivery=lambda err, _m: err and errors.append(err))
-        assert producer.flush(40) == 0
-        assert not errors, errors  # min.insync.replicas=3: every follower fetched them
+        topic = replicate_with_every_follower(cluster, "tls-rep")
         consumer = Consumer({"bootstrap.servers": cluster.bootstrap(2), "group.id": "g-tls",
                              "enable.auto.commit": False})
         consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
         got: set[bytes] = set()
-        wait_until(lambda: _poll(consumer, got) >= 60, 30, "60 records")
+        wait_until(lambda: poll_into(consumer, got) >= 60, 30, "60 records")
         consumer.close()
         for node in cluster.nodes.values():
             log = node.log_path.read_text(errors="replace")
@@ -78,9 +55,3 @@ def test_replication_and_quorum_over_mutual_tls(tmp_path: Path) -> None:
     finally:
         cluster.close()
 
-
-def _poll(consumer: Consumer, got: set[bytes]) -> int:
-    msg = consumer.poll(0.5)
-    if msg is not None and msg.error() is None:
-        got.add(msg.value())
-    return len(got)
