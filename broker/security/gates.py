@@ -474,8 +474,10 @@ async def offset_delete(ctx: RequestContext, request: Any, handler: Handler) -> 
                         base={"error_code": 0})
 
 
-async def consumer_group_describe(ctx: RequestContext, request: Any, handler: Handler
-                                  ) -> Any:
+async def kip848_group_describe(ctx: RequestContext, request: Any, handler: Handler
+                                ) -> Any:
+    """ConsumerGroupDescribe and ShareGroupDescribe (one response shape): G DESCRIBE per
+    group, denied groups answered GROUP_AUTHORIZATION_FAILED, operations masked."""
     response = await _split(
         ctx, request, handler, req_field="group_ids",
         allowed=lambda g: _group(ctx, Op.DESCRIBE, g), rsp_field="groups",
@@ -525,20 +527,6 @@ def share_data_gate(op: Op) -> Gate:
             kept.append(t)
         return dataclasses.replace(response, responses=tuple(kept))
     return gate
-
-
-async def share_group_describe(ctx: RequestContext, request: Any, handler: Handler) -> Any:
-    response = await _split(
-        ctx, request, handler, req_field="group_ids",
-        allowed=lambda g: _group(ctx, Op.DESCRIBE, g), rsp_field="groups",
-        denied_entry=lambda g: {"error_code": GROUP_DENIED,
-                                "error_message": _message(GROUP_DENIED), "group_id": g,
-                                "group_state": "", "group_epoch": 0, "assignment_epoch": 0,
-                                "assignor_name": "", "members": [],
-                                "authorized_operations": -2147483648})
-    return dataclasses.replace(response, groups=tuple(
-        _masked(ctx, g, "authorized_operations", RT.GROUP, g.group_id)
-        for g in response.groups))
 
 
 async def describe_share_group_offsets(ctx: RequestContext, request: Any, handler: Handler
@@ -798,8 +786,8 @@ GATES: dict[int, Gate] = {
     55: cluster_gate(Op.DESCRIBE), 60: describe_cluster, 61: describe_producers,
     48: cluster_gate(Op.DESCRIBE_CONFIGS), 49: alter_client_quotas,
     65: describe_transactions, 66: list_transactions,
-    68: group_gate(Op.READ), 69: consumer_group_describe,
-    76: group_gate(Op.READ), 77: share_group_describe, 78: share_data_gate(Op.READ),
+    68: group_gate(Op.READ), 69: kip848_group_describe,
+    76: group_gate(Op.READ), 77: kip848_group_describe, 78: share_data_gate(Op.READ),
     79: share_data_gate(Op.READ), 90: describe_share_group_offsets,
     91: share_offsets_gate(Op.READ), 92: share_offsets_gate(Op.DELETE),
     # Read/Write/DeleteShareGroupState: broker to share coordinator, as Kafka
