@@ -10,7 +10,10 @@ Counted by the request path:
   its long-poll wait);
 - ``strom_bytes_in_total{topic}``, ``strom_messages_in_total{topic}`` (BytesInPerSec,
   MessagesInPerSec): record batch bytes and records appended by producers;
-- ``strom_bytes_out_total{topic}`` (BytesOutPerSec): record batch bytes sent to consumers.
+- ``strom_bytes_out_total{topic}`` (BytesOutPerSec): record batch bytes sent to consumers;
+- ``strom_connections_throttled_total{listener}``: new connections closed unserved over
+  their address's ``connection_creation_rate`` (KIP-612; per address:
+  ``connection_quota_gauges``).
 
 Read when scraped (``node_gauges``): client connections; partitions this broker leads
 (LeaderCount) and how many of them have an ISR smaller than their replica set
@@ -25,6 +28,7 @@ The registry also holds prometheus_client's standard ``process_*``, ``python_inf
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +54,10 @@ class BrokerMetrics:
         self.bytes_out = LabelledCounter(r, "strom_bytes_out_total",
                                          "Record batch bytes sent to consumers, by topic.",
                                          ("topic",))
+        self.connections_throttled = LabelledCounter(
+            r, "strom_connections_throttled_total",
+            "New connections closed unserved over their address's connection_creation_rate "
+            "(KIP-612), by listener.", ("listener",))
         self._api_labels: dict[str, str] = {}
 
     def request_done(self, api_name: str, seconds: float) -> None:
@@ -105,4 +113,32 @@ def node_gauges(registry: CollectorRegistry, node: Any, connections: Callable[[]
                  lambda: int(node.controller is not None and node.controller.is_active))
     gauges.gauge("strom_broker_fenced", "1 while this broker is fenced, else 0.",
                  lambda: int(node.is_broker and node.fenced))
+    gauges.register(registry)
+
+
+def connection_quota_gauges(registry: CollectorRegistry, quotas: Any) -> None:
+    """KIP-612 gauges of ``broker.connection_quotas.ConnectionQuotas``, label ``ip``, per
+    address an ip quota applies to (Kafka's connection-creation-rate and
+    ip-connection-accept-throttle-time): ``strom_connection_creation_rate`` (new connections
+    per second, as the quota measures them), ``strom_connection_creation_rate_limit`` (the
+    bound in force), ``strom_connection_accept_throttle_time_ms`` (average throttle time of
+    the throttled connections over the quota window)."""
+    gauges = CallbackGauges()
+
+    def each(value: Callable[[Any, int], float]
+             ) -> Callable[[], list[tuple[tuple[str, ...], float]]]:
+        def read() -> list[tuple[tuple[str, ...], float]]:
+            now = time.monotonic_ns() // 1_000_000
+            return [((ip,), value(s, now)) for ip, s in list(quotas.ip_sensors.items())]
+        return read
+
+    gauges.gauge("strom_connection_creation_rate",
+                 "New connections per second from an address with an ip quota (KIP-612).",
+                 each(lambda s, now: s.rate.rate(now)), ("ip",))
+    gauges.gauge("strom_connection_creation_rate_limit",
+                 "connection_creation_rate quota in force for the address.",
+                 each(lambda s, _now: s.bound), ("ip",))
+    gauges.gauge("strom_connection_accept_throttle_time_ms",
+                 "Average throttle time of the address's throttled connections over the "
+                 "quota window.", each(lambda s, now: s.throttle.avg(now)), ("ip",))
     gauges.register(registry)

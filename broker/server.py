@@ -37,7 +37,10 @@ Per connection (``KafkaConnection``, an asyncio ``Protocol`` on uvloop):
   port is recognised and logged as such;
 - guardrails shared by the broker's client listeners: ``max.connections``,
   ``max.connections.per.ip`` (+ overrides) refuse a new connection at once,
-  ``max.connection.creation.rate`` makes it wait (``broker.connection_quotas``);
+  ``max.connection.creation.rate`` makes it wait, an ip quota's
+  ``connection_creation_rate`` (KIP-612) leaves it unserved and closes it after its
+  throttle time (``connection_throttled`` log line, ``strom_connections_throttled_total``)
+  (``broker.connection_quotas``);
   ``queued.max.request.bytes`` is a memory pool (``common.memory_pool``): a request's
   body is read only once its declared size is reserved, and the reservation is returned
   when it has been handled; connections refused by the pool stop reading until released
@@ -198,6 +201,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
                             from_ip=quotas.by_ip.get(self.ip, 0))
                 transport.abort()  # type: ignore[attr-defined]
                 return
+            if admission.throttle_ms > 0:
+                self._throttle_close(transport, admission.throttle_ms)
+                return
             self._admitted = True
             self._delay = admission.delay
         sock = transport.get_extra_info("socket")
@@ -215,6 +221,25 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self._start_tls(transport)
         else:
             self._begin()
+
+    def _throttle_close(self, transport: asyncio.BaseTransport, throttle_ms: int) -> None:
+        """KIP-612: over its address's connection_creation_rate the connection is never
+        served (reads paused) and closed after ``throttle_ms``, as Kafka's acceptor
+        delays the close of a throttled socket."""
+        self.closed = True
+        with contextlib.suppress(Exception):
+            transport.pause_reading()  # type: ignore[attr-defined]
+        log.info("connection_throttled", peer=self.peer, listener=self.server.label,
+                 reason="connection_creation_rate", throttle_ms=throttle_ms)
+        if self.server.metrics is not None:
+            self.server.metrics.connections_throttled.inc(self.server.label)
+        self.server.throttled.add(transport)
+
+        def close() -> None:
+            self.server.throttled.discard(transport)
+            transport.abort()  # type: ignore[attr-defined]
+
+        asyncio.get_running_loop().call_later(throttle_ms / 1000, close)
 
     def _begin(self) -> None:
         """Start the worker, after the creation-rate delay (bytes that arrive meanwhile
@@ -689,6 +714,8 @@ class KafkaServer:
         #: the broker's instruments (None on a controller listener)
         self.metrics: BrokerMetrics | None = getattr(broker, "metrics", None)
         self.connections: set[KafkaConnection] = set()
+        #: KIP-612 throttled connections waiting for their delayed close
+        self.throttled: set[asyncio.BaseTransport] = set()
         self._server: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.host = ""
@@ -776,6 +803,9 @@ class KafkaServer:
                 task.cancel()
         for conn in list(self.connections):
             conn._close(None, graceful=True)
+        for transport in list(self.throttled):
+            transport.abort()  # type: ignore[attr-defined]
+        self.throttled.clear()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=2)

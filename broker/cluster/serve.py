@@ -31,7 +31,7 @@ from broker.banner import ClientListener, StartupInfo, render_banner, startup_fi
 from broker.cluster.node import ClusterNode
 from broker.config import BrokerConfig, parse_address, parse_ip_overrides
 from broker.connection_quotas import ConnectionQuotas
-from broker.metrics import BrokerMetrics, node_gauges
+from broker.metrics import BrokerMetrics, connection_quota_gauges, node_gauges
 from broker.metrics_http import HttpServer, MetricsServer
 from broker.partition_metrics import partition_gauges
 from broker.tls import TlsConfigError, listener_tls
@@ -95,7 +95,9 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     quotas = ConnectionQuotas(
         max_connections=config.max_connections, per_ip=config.max_connections_per_ip,
         per_ip_overrides=parse_ip_overrides(config.max_connections_per_ip_overrides),
-        creation_rate=config.max_connection_creation_rate)
+        creation_rate=config.max_connection_creation_rate,
+        ip_quotas=lambda: node.quorum.image.quotas, window_num=config.quota_window_num,
+        window_ms=config.quota_window_size_seconds * 1000)
     pool = MemoryPool(config.queued_max_request_bytes) \
         if config.queued_max_request_bytes > 0 else None
 
@@ -187,6 +189,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         registry = (broker.metrics if broker is not None else BrokerMetrics()).registry
         node_gauges(registry, node, lambda: sum(len(s.connections) for s in client_servers))
         partition_gauges(registry, node)
+        connection_quota_gauges(registry, quotas)
         metrics_server = MetricsServer(registry)
         if console_shared:
             from broker.console.routes import add_console

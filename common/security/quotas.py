@@ -6,11 +6,19 @@ Entities are the (type, name) pairs of a quota, sorted by type: types ``user`` a
 ``client-id``; a name None is the type's default (``<default>`` in kafka-configs.sh), e.g.
 ``(("client-id", None), ("user", "alice"))`` is /users/alice/clients/<default>.
 
-Keys (``QUOTA_KEYS``): ``producer_byte_rate`` (bytes/s of Produce requests),
-``consumer_byte_rate`` (bytes/s of Fetch responses), both integral (Kafka's LONG), and
-``request_percentage`` (a DOUBLE: percent of one request handler's time per second, 200 =
-two handlers' worth). Kafka's other keys (``controller_mutation_rate``, the ``ip``
-entity's ``connection_creation_rate``) are not enforced by Strom and so refused.
+Keys of user and client-id entities (``QUOTA_KEYS``): ``producer_byte_rate`` (bytes/s of
+Produce requests), ``consumer_byte_rate`` (bytes/s of Fetch responses), both integral
+(Kafka's LONG), ``request_percentage`` (a DOUBLE: percent of one request handler's time per
+second, 200 = two handlers' worth) and ``controller_mutation_rate`` (a DOUBLE: partitions
+created or deleted per second by CreateTopics, CreatePartitions and DeleteTopics, KIP-599;
+a ``TokenBucket``).
+
+The ``ip`` entity (KIP-612) stands alone (never beside user or client-id): ``(("ip",
+"10.0.0.1"),)`` or its default ``(("ip", None),)``, with the one key
+``connection_creation_rate`` (``IP_QUOTA_KEYS``, Kafka's INT: new connections per second
+from that address; ``resolve_ip``: the address's own entity, else the default). Its name
+must be an IP address literal (Kafka also accepts a resolvable host name; Strom does no
+DNS lookup in the controller).
 
 Precedence (``resolve``: the first entity that has the key applies), for user U and
 client id C: /users/U/clients/C, /users/U/clients/<default>, /users/U,
@@ -34,6 +42,7 @@ quotas bound it by one window (``boundedThrottleTime``), byte rates do not.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,15 +51,22 @@ USER, CLIENT_ID, IP = "user", "client-id", "ip"
 PRODUCER_BYTE_RATE = "producer_byte_rate"
 CONSUMER_BYTE_RATE = "consumer_byte_rate"
 REQUEST_PERCENTAGE = "request_percentage"
-#: the keys Strom enforces -> Kafka's type (integral ones refuse fractions)
+CONTROLLER_MUTATION_RATE = "controller_mutation_rate"
+CONNECTION_CREATION_RATE = "connection_creation_rate"
+#: the keys of user / client-id entities -> Kafka's type (integral ones refuse fractions)
 QUOTA_KEYS: Mapping[str, str] = {PRODUCER_BYTE_RATE: "LONG", CONSUMER_BYTE_RATE: "LONG",
-                                 REQUEST_PERCENTAGE: "DOUBLE"}
-ENTITY_TYPES = frozenset({USER, CLIENT_ID})
+                                 REQUEST_PERCENTAGE: "DOUBLE",
+                                 CONTROLLER_MUTATION_RATE: "DOUBLE"}
+#: the keys of ip entities
+IP_QUOTA_KEYS: Mapping[str, str] = {CONNECTION_CREATION_RATE: "INT"}
+ENTITY_TYPES = frozenset({USER, CLIENT_ID, IP})
 WINDOW_NUM = 11
 WINDOW_MS = 1000
 #: Kafka's nanosToPercentage: handler nanoseconds -> percent of one second
 NANOS_TO_PERCENT = 100 / 1e9
 _LONG_MAX = 2**63 - 1
+_INT_MAX = 2**31 - 1
+_MAXIMA = {"LONG": (_LONG_MAX, "a LONG"), "INT": (_INT_MAX, "an INT")}
 
 Entity = tuple[tuple[str, str | None], ...]
 #: what a rate is measured for: (user or "", client id or "")
@@ -71,30 +87,66 @@ def entity_problem(pairs: tuple[tuple[str, str | None], ...]) -> str | None:
         if entity_type in seen:
             return f"Invalid empty client quota entity, duplicate entity entry {entity_type}"
         seen.add(entity_type)
-        if entity_type == IP:
-            return "ip quotas (connection_creation_rate) are not supported by this broker"
         if entity_type not in ENTITY_TYPES:
             return f"Unhandled client quota entity type: {entity_type}"
         if name is not None and not name:
             return f"Empty {entity_type} not supported"
+    if IP in seen:
+        if len(seen) > 1:  # Kafka's configKeysForEntityType: no such combination
+            return "Invalid empty client quota entity"
+        name = dict(pairs)[IP]
+        if name is not None and ip_key(name) is None:
+            return f"{name} is not a valid IP or resolvable host."
     return None
 
 
-def key_problem(key: str, value: float | None) -> str | None:
-    """Why ``key`` = ``value`` cannot be set (None: a removal), Kafka's messages."""
-    kind = QUOTA_KEYS.get(key)
+def ip_key(name: str) -> str | None:
+    """The canonical text of an IP address literal (``ipaddress``'s compressed form, so
+    ``0:0::1`` and ``::1`` are one address), or None for anything else."""
+    try:
+        return str(ipaddress.ip_address(name.strip("[]")))
+    except ValueError:
+        return None
+
+
+def keys_for(pairs: tuple[tuple[str, str | None], ...]) -> Mapping[str, str]:
+    """The keys a (valid) entity may carry: ``IP_QUOTA_KEYS`` for an ip entity."""
+    return IP_QUOTA_KEYS if any(t == IP for t, _ in pairs) else QUOTA_KEYS
+
+
+def key_problem(key: str, value: float | None,
+                keys: Mapping[str, str] = QUOTA_KEYS) -> str | None:
+    """Why ``key`` = ``value`` cannot be set (None: a removal) on an entity taking
+    ``keys`` (``keys_for``), Kafka's messages."""
+    kind = keys.get(key)
     if kind is None:
         return f"Invalid configuration key {key}"
     if value is None:
         return None
     if math.isnan(value) or value <= 0:
         return f"Quota {key} must be greater than 0"
-    if kind == "LONG":
-        if value > _LONG_MAX:
-            return f"Proposed value for {key} is too large for a LONG."
+    if kind in _MAXIMA:
+        maximum, name = _MAXIMA[kind]
+        if value > maximum:
+            return f"Proposed value for {key} is too large for {name}."
         if abs(value % 1.0) > 1e-6:
             return f"{key} cannot be a fractional value."
     return None
+
+
+def resolve_ip(quotas: Mapping[Entity, Mapping[str, float]], ip: str) -> float | None:
+    """The ``connection_creation_rate`` for connections from ``ip`` (canonical text,
+    ``ip_key``): its own entity's, else the default ip entity's, else None."""
+    found = None
+    for e, values in quotas.items():
+        if len(e) != 1 or e[0][0] != IP or CONNECTION_CREATION_RATE not in values:
+            continue
+        name = e[0][1]
+        if name is None:
+            found = values[CONNECTION_CREATION_RATE] if found is None else found
+        elif ip_key(name) == ip:
+            return values[CONNECTION_CREATION_RATE]
+    return found
 
 
 def _levels(user: str, client_id: str) -> list[tuple[Entity, SensorKey]]:
@@ -196,3 +248,33 @@ def throttle_time_ms(rate: float, bound: float, span_ms: int) -> int:
 def bounded_throttle_time_ms(rate: float, bound: float, span_ms: int, max_ms: int) -> int:
     """Kafka's boundedThrottleTime (request quotas): at most ``max_ms``."""
     return min(throttle_time_ms(rate, bound, span_ms), max_ms)
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """Kafka's TokenBucket stat (KIP-599): refilled at ``rate`` tokens a second up to
+    ``burst`` (Kafka: window num x window seconds x rate); a new bucket is full. ``tokens``
+    below 0 means the quota is exhausted (in debt)."""
+
+    tokens: float | None = None
+    last_ms: int = 0
+
+    def measure(self, now_ms: int, rate: float, burst: float) -> float:
+        if self.tokens is None:
+            self.tokens = burst
+        else:
+            elapsed = max(0, now_ms - self.last_ms)
+            self.tokens = min(burst, self.tokens + rate * elapsed / 1000)
+        self.last_ms = now_ms
+        return self.tokens
+
+    def record(self, now_ms: int, value: float, rate: float, burst: float) -> float:
+        """Take ``value`` tokens (no check); the tokens left."""
+        self.tokens = min(burst, self.measure(now_ms, rate, burst) - value)
+        return self.tokens
+
+
+def mutation_throttle_time_ms(tokens: float, rate: float) -> int:
+    """Kafka's ControllerMutationQuotaManager.throttleTimeMs: the time an in-debt bucket
+    takes to refill to zero (0 when not in debt)."""
+    return round(-tokens / rate * 1000) if tokens < 0 else 0

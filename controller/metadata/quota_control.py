@@ -5,10 +5,11 @@ DescribeClientQuotas filters the image's (Kafka's ClientQuotasImage.describe, KI
 Alter, per entry (each answered on its own, in request order, with its entity as sent;
 an entry with any error applies nothing), INVALID_REQUEST with Kafka's message for: an
 empty entity, a type given twice, an empty name, a type other than ``user`` /
-``client-id`` (``ip`` quotas are not enforced by Strom), a key given twice, a key not in
-``common.security.quotas.QUOTA_KEYS``, a value not > 0, a fractional or too large value
-for a byte rate. Removing a key that is not set is a no-op. ``validate_only``: the answers
-without records.
+``client-id`` / ``ip``, ``ip`` beside another type, an ip name that is not an IP address,
+a key given twice, a key the entity does not take (``common.security.quotas.keys_for``:
+``QUOTA_KEYS`` for user / client-id, ``connection_creation_rate`` for ip), a value not > 0,
+a fractional or too large value for an integral key. Removing a key that is not set is a
+no-op. ``validate_only``: the answers without records.
 
 Describe: components (entity type, match type 0 = that name (not null), 1 = the default
 (match null), 2 = any name or the default (match null)); every component's type must be in
@@ -22,7 +23,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from common.security.quotas import CLIENT_ID, IP, USER, Entity, entity_problem, key_problem
+from common.security.quotas import (
+    CLIENT_ID,
+    IP,
+    USER,
+    Entity,
+    entity_problem,
+    key_problem,
+    keys_for,
+)
 from controller.metadata.image import MetadataImage
 from controller.metadata.records import ClientQuotaRecord, MetadataRecord
 from protocol.errors import ErrorCode
@@ -59,11 +68,12 @@ def _entry_problem(pairs: tuple[tuple[str, str | None], ...], ops: Sequence[Quot
     if problem is not None:
         return problem
     seen: set[str] = set()
+    keys = keys_for(pairs)
     for op in ops:
         if op.key in seen:
             return f"Duplicate quota key {op.key} not updating quota for this entity"
         seen.add(op.key)
-        problem = key_problem(op.key, None if op.remove else op.value)
+        problem = key_problem(op.key, None if op.remove else op.value, keys)
         if problem is not None:
             return problem
     return None

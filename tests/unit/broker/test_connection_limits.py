@@ -37,6 +37,30 @@ def test_creation_rate_spaces_connections() -> None:
         "max.connection.creation.rate"
 
 
+def test_ip_connection_creation_rate_throttles_beyond_the_quota() -> None:
+    """KIP-612: over 2 windows of 1 s a rate of 2/s admits 2 new connections in a burst;
+    the third is throttled (not counted, not taking a slot) for Kafka's throttle time,
+    bounded by one window; the default ip entity covers other addresses; removing the
+    quota lifts it."""
+    image = {(("ip", "127.0.0.1"),): {"connection_creation_rate": 2.0}}
+    q = ConnectionQuotas(ip_quotas=lambda: image, window_num=2, window_ms=1000,
+                         creation_rate=100)
+    got = [q.admit("127.0.0.1", 10.0) for _ in range(4)]
+    assert [a.throttle_ms for a in got] == [0, 0, 500, 500]  # (3 - 2) / 2 x 1000 ms
+    assert [a.refused for a in got] == [None] * 4
+    assert q.total == 2 and q.by_ip == {"127.0.0.1": 2}
+    assert round(got[1].delay, 6) == 0.01  # the broker-wide rate still spaces them
+    assert q.admit("127.0.0.1", 11.0).throttle_ms == 500  # 3 in 1 s: still over
+    assert q.admit("127.0.0.1", 11.5).throttle_ms == 0  # 3 in 1.5 s: 2/s
+    assert q.ip_sensors["127.0.0.1"].throttled == 3
+    assert q.admit("10.0.0.1", 11.0).throttle_ms == 0  # no quota for it
+    image = {**image, (("ip", None),): {"connection_creation_rate": 1.0}}
+    assert [q.admit("10.0.0.1", 20.0).throttle_ms for _ in range(3)] == [0, 1000, 1000]
+    image = {}
+    assert [q.admit("127.0.0.1", 11.5).throttle_ms for _ in range(5)] == [0] * 5
+    assert "127.0.0.1" not in q.ip_sensors
+
+
 def test_pool_is_non_strict_like_kafkas() -> None:
     pool = MemoryPool(100)
     assert pool.try_reserve(150)  # room left: granted, even beyond the capacity

@@ -10,11 +10,15 @@ import pytest
 
 from broker.quotas import QuotaManager
 from common.security.quotas import (
+    IP_QUOTA_KEYS,
     SampledStat,
+    TokenBucket,
     bounded_throttle_time_ms,
     entity,
     key_problem,
+    mutation_throttle_time_ms,
     resolve,
+    resolve_ip,
     throttle_time_ms,
 )
 from controller.metadata import MetadataImage, apply_all, decode_image, encode_image
@@ -24,6 +28,7 @@ from controller.metadata.records import ClientQuotaRecord
 from protocol.errors import ErrorCode
 
 P, C, R = "producer_byte_rate", "consumer_byte_rate", "request_percentage"
+CCR, CMR = "connection_creation_rate", "controller_mutation_rate"
 INVALID = ErrorCode.invalid_request
 
 
@@ -122,7 +127,16 @@ def test_key_rules() -> None:
     assert key_problem(P, 10.5) == f"{P} cannot be a fractional value."
     assert key_problem(P, 0.0) == f"Quota {P} must be greater than 0"
     assert key_problem(R, -1.0) == f"Quota {R} must be greater than 0"
-    assert key_problem("controller_mutation_rate", 1.0) is not None
+    # KIP-599: a DOUBLE on user / client-id entities; KIP-612: an INT on ip entities only
+    assert key_problem("controller_mutation_rate", 2.5) is None
+    assert key_problem("connection_creation_rate", 5.0) == \
+        "Invalid configuration key connection_creation_rate"
+    assert key_problem("connection_creation_rate", 5.0, IP_QUOTA_KEYS) is None
+    assert key_problem("connection_creation_rate", 2.5, IP_QUOTA_KEYS) == \
+        "connection_creation_rate cannot be a fractional value."
+    assert key_problem("connection_creation_rate", 2.0**31, IP_QUOTA_KEYS) == \
+        "Proposed value for connection_creation_rate is too large for an INT."
+    assert key_problem(P, 1.0, IP_QUOTA_KEYS) == f"Invalid configuration key {P}"
     assert key_problem("bogus", 1.0) == "Invalid configuration key bogus"
 
 
@@ -149,6 +163,16 @@ def test_record_codec_image_and_snapshot() -> None:
      f"Duplicate quota key {P} not updating quota for this entity"),
     ((("user", "x"),), [QuotaOp("nope", 1.0, False)], "Invalid configuration key nope"),
     ((("client-id", "c"),), [QuotaOp(C, 1.5, False)], f"{C} cannot be a fractional value."),
+    # KIP-612: ip stands alone, names an IP address and takes connection_creation_rate only
+    ((("ip", "1.2.3.4"), ("user", "x")), [QuotaOp(CCR, 1.0, False)],
+     "Invalid empty client quota entity"),
+    ((("client-id", None), ("ip", None)), [QuotaOp(CCR, 1.0, False)],
+     "Invalid empty client quota entity"),
+    ((("ip", "not-an-ip"),), [QuotaOp(CCR, 1.0, False)],
+     "not-an-ip is not a valid IP or resolvable host."),
+    ((("ip", "1.2.3.4"),), [QuotaOp(P, 1.0, False)], f"Invalid configuration key {P}"),
+    ((("ip", None),), [QuotaOp(CCR, 0.0, False)], f"Quota {CCR} must be greater than 0"),
+    ((("user", "x"),), [QuotaOp(CCR, 1.0, False)], f"Invalid configuration key {CCR}"),
 ])
 def test_alter_refuses_as_kafka(pairs: tuple, ops: list, message: str) -> None:
     records, results = alter(MetadataImage(), [(pairs, ops)])
@@ -163,13 +187,17 @@ def test_alter_and_describe() -> None:
         ((("user", "alice"),), [QuotaOp(P, 10.0, False), QuotaOp(R, 50.0, False)]),
         ((("ip", "1.2.3.4"),), [QuotaOp(P, 10.0, False)]),
         ((("user", "bob"), ("client-id", "app")), [QuotaOp(C, 5.0, False)]),
-        ((("client-id", None),), [QuotaOp(P, 5.0, False)])])
-    assert [r.error_code for r in results] == [0, INVALID, 0, 0]
-    assert len(records) == 4
+        ((("client-id", None),), [QuotaOp(P, 5.0, False)]),
+        ((("ip", "1.2.3.4"),), [QuotaOp(CCR, 10.0, False)]),
+        ((("ip", None),), [QuotaOp(CCR, 3.0, False)]),
+        ((("user", "carol"),), [QuotaOp(CMR, 2.5, False)])])
+    assert [r.error_code for r in results] == [0, INVALID, 0, 0, 0, 0, 0]
+    assert len(records) == 7
     assert alter(image, [((("user", "a"),), [QuotaOp(P, 1.0, False)])], True)[0] == []
     image = apply_all(image, records)
     both = (("client-id", "app"), ("user", "bob"))
-    assert set(image.quotas) == {(("user", "alice"),), both, (("client-id", None),)}
+    assert set(image.quotas) == {(("user", "alice"),), both, (("client-id", None),),
+                                 (("ip", "1.2.3.4"),), (("ip", None),), (("user", "carol"),)}
     # removing a key that is not set writes nothing
     assert alter(image, [((("user", "alice"),), [QuotaOp(C, 0.0, True)])])[0] == []
 
@@ -182,8 +210,14 @@ def test_alter_and_describe() -> None:
     assert found([Component("user", 0, "bob")]) == [both]
     assert found([Component("user", 0, "bob")], strict=True) == []
     assert found([Component("client-id", 1, None)], strict=True) == [(("client-id", None),)]
-    assert sorted(found([Component("user", 2, None)])) == sorted([(("user", "alice"),), both])
-    assert len(found([])) == 3 and found([], strict=True) == []
+    assert sorted(found([Component("user", 2, None)])) == sorted(
+        [(("user", "alice"),), both, (("user", "carol"),)])
+    assert len(found([])) == 6 and found([], strict=True) == []
+    # kafka-configs.sh --describe --entity-type ips [--entity-name ... | --entity-default]
+    assert found([Component("ip", 0, "1.2.3.4")]) == [(("ip", "1.2.3.4"),)]
+    assert found([Component("ip", 1, None)], strict=True) == [(("ip", None),)]
+    assert sorted(found([Component("ip", 2, None)]), key=repr) == sorted(
+        [(("ip", "1.2.3.4"),), (("ip", None),)], key=repr)
 
 
 @pytest.mark.parametrize("components, code", [
@@ -235,3 +269,29 @@ def test_handler_time_counts_its_steps_not_its_waits() -> None:
         assert seen == ["cancelled"]  # the cancellation reached the handler
 
     asyncio.run(main())
+
+
+def test_ip_quota_resolution() -> None:
+    """KIP-612: the address's own entity, else the default ip entity; names compare as
+    addresses."""
+    quotas = {(("ip", "127.0.0.1"),): {CCR: 5.0}, (("ip", "0:0::1"),): {CCR: 7.0},
+              (("user", None),): {P: 1.0}}
+    assert resolve_ip(quotas, "127.0.0.1") == 5.0
+    assert resolve_ip(quotas, "::1") == 7.0
+    assert resolve_ip(quotas, "10.0.0.1") is None
+    quotas[(("ip", None),)] = {CCR: 2.0}
+    assert resolve_ip(quotas, "10.0.0.1") == 2.0 and resolve_ip(quotas, "127.0.0.1") == 5.0
+
+
+def test_token_bucket_as_kafkas() -> None:
+    """KIP-599: a new bucket is full (burst = window num x window s x rate); refilled at
+    the rate; the throttle time is the time back to zero tokens."""
+    b = TokenBucket()
+    rate, burst = 2.0, 4.0  # 2 windows of 1 s
+    assert b.measure(1000, rate, burst) == 4.0
+    assert b.record(1000, 5, rate, burst) == -1.0
+    assert mutation_throttle_time_ms(-1.0, rate) == 500
+    assert b.measure(1250, rate, burst) == -0.5
+    assert b.measure(1500, rate, burst) == 0.0
+    assert b.measure(60_000, rate, burst) == 4.0  # never more than the burst
+    assert mutation_throttle_time_ms(0.0, rate) == 0
