@@ -217,6 +217,9 @@ class BrokerConfig(BaseSettings):
     #: how a broker logs in on another's SASL inter-broker listener
     #: (``broker.security.inter_broker``; Kafka's default GSSAPI is not served)
     sasl_mechanism_inter_broker_protocol: str = "GSSAPI"
+    #: how brokers and controllers log in on a SASL controller listener (same module;
+    #: Kafka's default GSSAPI is not served)
+    sasl_mechanism_controller_protocol: str = "GSSAPI"
     #: ``LISTENER:SCRAM-SHA-256`` -> ``listener.name.<l>.scram-sha-256.sasl.jaas.config``
     listener_sasl_jaas_config: dict[str, str] = {}
     #: the JAAS entry used when a listener has none of its own (the broker's own login)
@@ -639,9 +642,6 @@ class BrokerConfig(BaseSettings):
                                  f"{self.sasl_enabled_mechanisms}")
             if MECHANISM not in mechanisms:
                 continue
-            if li.name in self.controller_listener_set:
-                raise ValueError(f"listeners: the controller listener {li.name} must be "
-                                 f"PLAINTEXT")
             key = f"listener.name.{li.name.lower()}.plain.sasl.jaas.config"
             jaas = self.listener_plain_jaas.get(li.name)
             if jaas is None:

@@ -530,11 +530,13 @@ class KafkaConnection(asyncio.BufferedProtocol):
         reauth_ms = self.server.reauth_ms
         self._session_end = time.monotonic() + reauth_ms / 1000 if reauth_ms > 0 else None
         log.info("sasl_authenticated", peer=self.peer, connection=self.id,
-                 principal=principal, mechanism=self.sasl.mechanism if self.sasl else None)
+                 listener=self.server.label, principal=principal,
+                 mechanism=self.sasl.mechanism if self.sasl else None)
         return reauth_ms if lifetime else 0
 
     def _sasl_failed(self, error: str | None) -> None:
         log.warning("sasl_authentication_failed", peer=self.peer, connection=self.id,
+                    listener=self.server.label,
                     mechanism=self.sasl.mechanism if self.sasl else None, error=error)
 
     def _authenticate(self, header: Any, spec: Any, frame: Any, fields: dict[str, Any]

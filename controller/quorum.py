@@ -11,7 +11,8 @@ received snapshot, apply committed entries to the loader (publishing a new
 its messages (persist before send) and ``advance``.
 
 Networking: requests the core sends go to the voter's controller endpoint
-(``controller.quorum.voters``) through ``net.client.ClientPool`` — Fetch/FetchSnapshot on
+(``controller.quorum.voters``) through ``net.client.ClientPool`` (TLS and SASL login as
+the controller listener needs) — Fetch/FetchSnapshot on
 their own connection so a long-polling Fetch never delays a Vote. A failed or timed-out
 request is dropped: the core's timers resend. Inbound requests (``handle``) are stepped
 into the core with a local correlation id; the handler waits (bounded) for the core's
@@ -54,6 +55,7 @@ from controller.raft.messages import (
 )
 from controller.raft_store import RaftStore
 from net.client import ClientPool, RequestError
+from net.sasl_login import SaslLogin
 
 log = get_logger("strom.quorum")
 
@@ -110,6 +112,7 @@ class QuorumNode:
         fetch_max_wait_ms: int = 500,
         snapshot_every: int = 1000,
         ssl_context: ssl.SSLContext | None = None,
+        sasl: SaslLogin | None = None,
     ) -> None:
         self.node_id = node_id
         self.voters = dict(voters)
@@ -123,8 +126,10 @@ class QuorumNode:
         self.store: RaftStore | None = None
         self.core: RaftCore | None = None
         self.loader = MetadataLoader()
-        #: TLS to the other voters when the controller listener is SSL
-        self.pool = ClientPool(client_id=f"strom-quorum-{node_id}", ssl_context=ssl_context)
+        #: TLS to the other voters when the controller listener is SSL/SASL_SSL, and the
+        #: SASL login (``sasl.mechanism.controller.protocol``) when it is SASL_*
+        self.pool = ClientPool(client_id=f"strom-quorum-{node_id}", ssl_context=ssl_context,
+                               sasl=sasl)
         self.fatal: str | None = None
         self._inbox: collections.deque[Callable[[], None]] = collections.deque()
         self._wake = asyncio.Event()

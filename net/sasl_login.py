@@ -1,8 +1,9 @@
 """SASL login of the outbound client (``net.client``) on a SASL_PLAINTEXT / SASL_SSL peer.
 
-``SaslLogin(mechanism, username, password)`` is what a broker logs in with on another
-node's SASL listener (Kafka's ``sasl.mechanism.inter.broker.protocol`` and the
-``username``/``password`` options of that mechanism's JAAS entry). ``authenticate(send,
+``SaslLogin(mechanism, username, password)`` is what a node logs in with on another
+node's SASL listener (Kafka's ``sasl.mechanism.inter.broker.protocol`` or
+``sasl.mechanism.controller.protocol`` and the ``username``/``password`` options of that
+mechanism's JAAS entry). ``authenticate(send,
 login, timeout)`` runs Kafka's exchange on a fresh connection, before any other request:
 
 1. SaslHandshake v1 naming the mechanism (UNSUPPORTED_SASL_MECHANISM: the peer's list is in

@@ -24,10 +24,22 @@ ApiVersions advertises only what it answers:
   forward from their client listeners;
 - CreateAcls / DeleteAcls v1-3, AlterUserScramCredentials v0 and AlterClientQuotas v0-1,
   forwarded by brokers (``broker.admin.handlers_acls``, ``handlers_scram``,
-  ``handlers_quotas``).
+  ``handlers_quotas``);
+- SaslHandshake v0-1 and SaslAuthenticate v0-2: the SASL exchange on a SASL controller
+  listener (below); on an authenticated or PLAINTEXT connection ILLEGAL_SASL_STATE.
 
-With an authorizer every request but ApiVersions needs CLUSTER_ACTION on the cluster
-(``cluster_action``), as Kafka's controller requires of brokers and fellow controllers.
+With an authorizer every request but ApiVersions and the SASL pair needs CLUSTER_ACTION
+on the cluster (``cluster_action``), as Kafka's controller requires of brokers and fellow
+controllers.
+
+On a SASL_PLAINTEXT / SASL_SSL controller listener the server authenticates as on any SASL
+listener (``broker.server``: ``sasl.enabled.mechanisms``, PLAIN users of
+``listener.name.<controller>.plain.sasl.jaas.config``). SCRAM credentials come from the
+metadata image, which needs a leader elected over this very listener. Like the users of
+Kafka's ``kafka-storage.sh format --add-scram``, the ``strom.add.scram`` users are known to
+a controller before that: this node accepts them while its image has no credential for
+that user and mechanism (``scram_credential``), so the first election, and the one after
+every controller restarted, authenticate before the log can be read.
 """
 
 from __future__ import annotations
@@ -46,10 +58,12 @@ from broker.admin.handlers_topics import (
 )
 from broker.cluster import elect_leaders, reassignments
 from broker.cluster.staging import StagingRegistry, UnavailableRegistry
-from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions
+from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions, sasl
 from broker.security.authz import AclOperation, authorized_cluster
+from common.security.scram import ScramCredential, parse_add_scram
 from controller.metadata import isr_control, producer_id_control
 from controller.metadata.records import Endpoint
+from controller.metadata.scram_control import bootstrap_credential
 from controller.quorum import QuorumNode
 from controller.quorum_controller import NotControllerError, QuorumController
 from controller.raft.wire import WireError
@@ -79,11 +93,20 @@ class ControllerEndpoint:
         self.cluster_id = cluster_id
         self.purgatory = FetchPurgatory()
         self.extensions: dict[str, Any] = {}
-        #: ``broker.security.authz``: every RPC here but ApiVersions needs CLUSTER_ACTION
+        #: ``broker.security.authz``: every RPC here but ``UNGATED`` needs CLUSTER_ACTION
         self.authorizer: Any = None
+        #: ``strom.add.scram`` users, salted once per process (see the module doc)
+        self.bootstrap_scram: dict[tuple[str, int], ScramCredential] = {
+            (u.name, u.mechanism): bootstrap_credential(u)
+            for u in parse_add_scram(getattr(config, "strom_add_scram", ""))}
         self.registry: ApiRegistry[Any] = ApiRegistry(
-            (h if h.api_key == api_versions.API_KEY else cluster_action(h)).spec()
-            for h in HANDLERS)
+            (h if h.api_key in UNGATED else cluster_action(h)).spec() for h in HANDLERS)
+
+    def scram_credential(self, user: str, mechanism: int) -> ScramCredential | None:
+        """The credential a SCRAM login on this listener is checked against: the metadata
+        image's, else the user's bootstrap one (``strom.add.scram``)."""
+        found = self.quorum.image.scram.get((user, mechanism))
+        return found if found is not None else self.bootstrap_scram.get((user, mechanism))
 
 
 def cluster_action(h: ApiHandler) -> ApiHandler:
@@ -242,9 +265,12 @@ def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
     return handle
 
 
+#: asked before (or instead of) authentication, so never behind CLUSTER_ACTION
+UNGATED = frozenset({api_versions.API_KEY, sasl.HANDSHAKE, sasl.AUTHENTICATE})
 HANDLERS = [
     ApiHandler(api_versions.API_KEY, api_versions.MIN_VERSION, api_versions.MAX_VERSION,
                api_versions.handle),
+    *sasl.HANDLERS,  # the exchange itself runs in broker.server before any handler
     ApiHandler(VOTE, 2, 2, handle_quorum_rpc),
     ApiHandler(BEGIN_QUORUM_EPOCH, 1, 1, handle_quorum_rpc),
     ApiHandler(END_QUORUM_EPOCH, 1, 1, handle_quorum_rpc),

@@ -76,7 +76,7 @@ from broker.producer_ids import ProducerIdsUnavailable
 from broker.quotas import QuotaManager, quota_wrapped
 from broker.security.authz import StandardAuthorizer, make_authorizer
 from broker.security.gates import GuardedRegistry
-from broker.security.inter_broker import inter_broker_login
+from broker.security.inter_broker import controller_login, inter_broker_login
 from broker.tls import peer_context
 from broker.topics import BrokerDefaults, NewTopicRequest, TopicError
 from common.logging import get_logger
@@ -263,6 +263,9 @@ class ClusterNode:
         # TLS towards the controllers' and the other brokers' listeners when those are
         # SSL/SASL_SSL (broker.tls; TlsConfigError, a ValueError, stops startup)
         controller_tls = peer_context(config, next(iter(sorted(names)), None))
+        # the SASL login on a SASL controller listener (ValueError names the property); a
+        # one-voter quorum dials nobody
+        controller_sasl = None if self.single_voter else controller_login(config)
         self.quorum = QuorumNode(
             node_id=self.node_id, voters=self.voters, directory=metadata_dir(config),
             cluster_id=self.cluster_id,
@@ -270,7 +273,7 @@ class ClusterNode:
             else config.controller_quorum_election_timeout_ms,
             fetch_timeout_ms=config.controller_quorum_fetch_timeout_ms,
             request_timeout_ms=config.controller_quorum_request_timeout_ms,
-            ssl_context=controller_tls)
+            ssl_context=controller_tls, sasl=controller_sasl)
         self.controller: QuorumController | None = None
         if self.is_controller:
             self.controller = QuorumController(
@@ -284,7 +287,7 @@ class ClusterNode:
         self._static_defaults: BrokerDefaults | None = None
         self.broker: ClusterBroker | None = None
         self.pool = ClientPool(client_id=f"strom-broker-{self.node_id}",
-                               ssl_context=controller_tls)
+                               ssl_context=controller_tls, sasl=controller_sasl)
         self.replica_pool = ClientPool(
             client_id=f"strom-broker-{self.node_id}",
             ssl_context=peer_context(config, inter or self.client_listener),

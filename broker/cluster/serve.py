@@ -125,7 +125,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
     ready_address: tuple[str, int] | None = None
     if node.is_controller and node.controller_listener is not None:
         controller_server = KafkaServer(node.controller_endpoint(),  # type: ignore[arg-type]
-                                        label=node.controller_listener.name,
+                                        node.controller_listener.name,
                                         **tls_of(node.controller_listener.name))
         try:
             ready_address = await controller_server.start(node.controller_listener.host,

@@ -1,9 +1,13 @@
-"""What a broker logs in with on another broker's SASL listener (pure).
+"""What a node logs in with on another node's SASL listener (pure): the inter-broker
+listener (follower fetches, broker-to-broker RPCs) and the controller listener (Raft
+votes and fetches, broker registration and heartbeats, forwarded admin requests).
 
 Kafka's configuration, unchanged:
 
-- ``sasl.mechanism.inter.broker.protocol`` (default GSSAPI, which Strom lacks): PLAIN,
-  SCRAM-SHA-256 or SCRAM-SHA-512; it must be one of ``sasl.enabled.mechanisms``;
+- the mechanism: ``sasl.mechanism.inter.broker.protocol`` for the inter-broker listener,
+  ``sasl.mechanism.controller.protocol`` for the controller listener (each defaults to
+  GSSAPI, which Strom lacks): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; on a node that
+  serves that listener it must be one of ``sasl.enabled.mechanisms``;
 - the login comes from the ``username`` and ``password`` options of that mechanism's JAAS
   entry: ``listener.name.<listener>.<mechanism, lower case>.sasl.jaas.config``, else
   ``sasl.jaas.config``. PLAIN's entry is the one that also lists the listener's users
@@ -16,7 +20,9 @@ Kafka's configuration, unchanged:
 listener, None for PLAINTEXT/SSL. With ``required`` (``inter.broker.listener.name`` was set)
 a missing or unusable entry is a ``ValueError`` naming the property (startup stops);
 without it (the inter-broker listener defaulted to the first client listener, as on a
-single node) the answer is None and nothing changes. Passwords never appear in messages.
+single node) the answer is None and nothing changes. ``controller_login(config)`` is the
+same for the first of ``controller.listener.names``, always required (a SASL controller
+listener accepts nobody who does not log in). Passwords never appear in messages.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from broker.config import parse_protocol_map
 from net.sasl_login import MECHANISMS, SaslLogin
 
 KEY = "sasl.mechanism.inter.broker.protocol"
+CONTROLLER_KEY = "sasl.mechanism.controller.protocol"
 LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}
@@ -52,24 +59,46 @@ def jaas_login(text: str, module: str, key: str) -> tuple[str, str]:
 
 def inter_broker_login(config: Any, listener: str | None, *, required: bool
                        ) -> SaslLogin | None:
-    """The login for ``listener`` (see the module doc)."""
+    """The login for the inter-broker ``listener`` (see the module doc)."""
+    return listener_login(config, listener, KEY, config.sasl_mechanism_inter_broker_protocol,
+                          role="the inter-broker listener", required=required,
+                          served=True)
+
+
+def controller_login(config: Any) -> SaslLogin | None:
+    """The login for the controller listener (the first of ``controller.listener.names``);
+    None when it is not SASL. ValueError naming the property when the node cannot log in."""
+    names = [n.strip().upper() for n in config.controller_listener_names.split(",")
+             if n.strip()]
+    if not names:
+        return None
+    served = names[0] in {li.name for li in config.listener_list}
+    return listener_login(config, names[0], CONTROLLER_KEY,
+                          config.sasl_mechanism_controller_protocol,
+                          role="the controller listener", required=True, served=served)
+
+
+def listener_login(config: Any, listener: str | None, key_name: str, mechanism: str,
+                   *, role: str, required: bool, served: bool) -> SaslLogin | None:
+    """The login with ``mechanism`` (the value of property ``key_name``) on ``listener``;
+    ``served``: this node serves the listener too, so the mechanism must be enabled."""
     if not listener:
         return None
     name = listener.upper()
     protocol = parse_protocol_map(config.listener_security_protocol_map).get(name)
     if protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
         return None
-    mechanism = (config.sasl_mechanism_inter_broker_protocol or "").strip().upper()
+    mechanism = (mechanism or "").strip().upper()
     if mechanism not in MECHANISMS:
         if not required:
             return None
-        raise ValueError(f"{KEY}: the inter-broker listener {name} is {protocol}; Strom "
-                         f"logs in with {', '.join(MECHANISMS)}, not {mechanism or '(none)'}")
-    if mechanism not in config.sasl_mechanism_list:
+        raise ValueError(f"{key_name}: {role} {name} is {protocol}; Strom logs in with "
+                         f"{', '.join(MECHANISMS)}, not {mechanism or '(none)'}")
+    if served and mechanism not in config.sasl_mechanism_list:
         if not required:
             return None
-        raise ValueError(f"{KEY}: {mechanism} must be one of sasl.enabled.mechanisms "
-                         f"({config.sasl_enabled_mechanisms}) to be used between brokers")
+        raise ValueError(f"{key_name}: {mechanism} must be one of sasl.enabled.mechanisms "
+                         f"({config.sasl_enabled_mechanisms}) to be used on {role} {name}")
     key = f"listener.name.{name.lower()}.{mechanism.lower()}.sasl.jaas.config"
     if mechanism == "PLAIN":
         text = config.listener_plain_jaas.get(name)
@@ -80,8 +109,8 @@ def inter_broker_login(config: Any, listener: str | None, *, required: bool
     if text is None:
         if not required:
             return None
-        raise ValueError(f"{key} (or sasl.jaas.config) is required: the broker logs in to "
-                         f"the inter-broker listener {name} with {mechanism}")
+        raise ValueError(f"{key} (or sasl.jaas.config) is required: the node logs in to "
+                         f"{role} {name} with {mechanism}")
     try:
         username, password = jaas_login(text, LOGIN_MODULES[mechanism], key)
     except ValueError:

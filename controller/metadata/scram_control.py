@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from common.security.scram import (
     MECHANISM_NAMES,
     BootstrapUser,
+    ScramCredential,
     credential,
     iterations_problem,
     salted_password,
@@ -149,19 +150,25 @@ def describe(image: MetadataImage, users: Sequence[str] | None) -> list[Describe
     return out
 
 
+def bootstrap_credential(user: BootstrapUser) -> ScramCredential:
+    """The credential of one bootstrap user; a user without a salt gets a random one
+    (``secrets``: the only non-deterministic step, made here so callers stay simple)."""
+    salt = user.salt if user.salt is not None else secrets.token_bytes(32)
+    return credential(user.mechanism, salt, salted_password(user.mechanism, user.password,
+                                                            salt, user.iterations),
+                      user.iterations)
+
+
 def bootstrap_records(image: MetadataImage, users: Sequence[BootstrapUser]
                       ) -> tuple[list[MetadataRecord], list[str]]:
     """Credentials for the bootstrap users (``strom.add.scram``) that the image lacks:
-    (records, ``user/mechanism`` names added). A user without a salt gets a random one
-    (``secrets``: the only non-deterministic step, made here so callers stay simple)."""
+    (records, ``user/mechanism`` names added), salted as ``bootstrap_credential``."""
     records: list[MetadataRecord] = []
     added = []
     for u in users:
         if (u.name, u.mechanism) in image.scram:
             continue
-        salt = u.salt if u.salt is not None else secrets.token_bytes(32)
-        c = credential(u.mechanism, salt, salted_password(u.mechanism, u.password, salt,
-                                                          u.iterations), u.iterations)
+        c = bootstrap_credential(u)
         records.append(UserScramCredentialRecord(u.name, u.mechanism, c.salt, c.stored_key,
                                                  c.server_key, c.iterations))
         added.append(f"{u.name}/{MECHANISM_NAMES[u.mechanism]}")

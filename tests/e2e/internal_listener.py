@@ -1,15 +1,18 @@
-"""Shared by the secured 3-node e2e tests (TLS, SASL_SSL between brokers): a cluster whose
-brokers talk over a listener INTERNAL of their own while clients use PLAINTEXT, and the
-replication check both run on it."""
+"""Shared by the secured 3-node e2e tests (TLS, SASL between brokers and to the
+controllers): a cluster whose brokers talk over a listener INTERNAL of their own while
+clients use PLAINTEXT, the replication check they all run on it, and the checks of a
+secured controller listener (a refused login, a quorum leader failover)."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from broker.cluster.quorum_cli import describe
 from tests.e2e.test_cluster import Cluster, free_ports, wait_until
 
 
@@ -59,3 +62,82 @@ def poll_into(consumer: Consumer, got: set[bytes]) -> int:
     if msg is not None and msg.error() is None:
         got.add(msg.value())
     return len(got)
+
+
+def quorum_via(cluster: Cluster, node_id: int) -> Any:
+    """DescribeQuorum sent to node ``node_id``'s client listener: its broker asks the quorum
+    leader over the controller listener, logged in as that listener requires."""
+    return describe(cluster.bootstrap(node_id), timeout=3)
+
+
+def wait_quorum_in_step(cluster: Cluster, via: int, timeout: float = 30) -> Any:
+    """Wait until the quorum (seen through ``via``) has a leader and every voter's log end
+    offset equals the leader's; returns that DescribeQuorum partition."""
+    def in_step() -> Any:
+        q = quorum_via(cluster, via)
+        ends = {r.replica_id: r.log_end_offset for r in q.current_voters}
+        ok = int(q.error_code) == 0 and q.leader_id in ends and set(ends) == set(cluster.nodes)
+        return q if ok and len(set(ends.values())) == 1 else None
+
+    return wait_until(in_step, timeout, "every voter at the quorum leader's log end offset")
+
+
+def refused_controller_login(cluster: Cluster, node_id: int, client: dict[str, str]) -> None:
+    """confluent-kafka, configured with ``client`` (security settings and a wrong
+    password), dials node ``node_id``'s controller listener: the login is refused, the
+    node logs the refusal on that listener, and the quorum carries on in step."""
+    errors: list[Any] = []
+    producer = Producer({"bootstrap.servers": cluster.controller(node_id),
+                         "error_cb": errors.append, "message.timeout.ms": 1500, **client})
+    producer.produce("never", b"x")
+    producer.flush(5)
+    assert any("Authentication failed" in e.str() for e in errors), errors
+    log = cluster.nodes[node_id].log_path.read_text(errors="replace")
+    assert any('"sasl_authentication_failed"' in line and '"listener": "CONTROLLER"' in line
+               for line in log.splitlines())
+    wait_quorum_in_step(cluster, node_id)
+
+
+def controller_failover(cluster: Cluster, prefix: str) -> None:
+    """kill -9 of the quorum leader: the other two elect a new one (a higher epoch) over
+    the controller listener and fence the dead broker; a topic created through a survivor
+    (forwarded to the new controller) takes acks=all records from both survivors'
+    replicas (``min.insync.replicas=2``) and they are read back; the killed node restarts,
+    logs in again and catches up with the quorum."""
+    first = wait_quorum_in_step(cluster, 1)
+    old_leader, old_epoch = first.leader_id, first.leader_epoch
+    cluster.nodes[old_leader].kill()
+    survivors = [i for i in cluster.nodes if i != old_leader]
+
+    def new_leader() -> Any:
+        q = quorum_via(cluster, survivors[0])
+        return q if int(q.error_code) == 0 and q.leader_id in survivors else None
+
+    assert wait_until(new_leader, 30, "a new quorum leader").leader_epoch > old_epoch
+    cluster.wait_brokers(set(survivors), via=survivors[0], timeout=30)
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap(survivors[0]),
+                             request_timeout_ms=20_000)
+    try:
+        admin.create_topics([NewTopic(topic, 2, 2, topic_configs={"min.insync.replicas": "2"})])
+    finally:
+        admin.close()
+    wait_until(lambda: all(code == 0 and leader in survivors for leader, code
+                           in cluster.leaders(survivors[1], topic).values()), 30, "leaders")
+    producer = Producer({"bootstrap.servers": cluster.bootstrap(survivors[1]), "acks": "all",
+                         "message.timeout.ms": 30_000})
+    errors: list[object] = []
+    for i in range(20):
+        producer.produce(topic, f"after-{i}".encode(), partition=i % 2,
+                         on_delivery=lambda err, _m: err and errors.append(err))
+    assert producer.flush(40) == 0
+    assert not errors, errors
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap(survivors[0]),
+                         "group.id": f"g-{topic}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(2)])
+    got: set[bytes] = set()
+    wait_until(lambda: poll_into(consumer, got) >= 20, 30, "20 records after the failover")
+    consumer.close()
+    cluster.nodes[old_leader].start()
+    wait_quorum_in_step(cluster, survivors[0])
+    cluster.wait_brokers(set(cluster.nodes), via=old_leader, timeout=30)

@@ -1,13 +1,21 @@
-"""A 3-node cluster whose inter-broker listener is SASL_SSL with SCRAM-SHA-512
-(``inter.broker.listener.name=INTERNAL``, ``sasl.mechanism.inter.broker.protocol``, the
-broker's login in ``listener.name.internal.scram-sha-512.sasl.jaas.config``, the
-credential bootstrapped into the metadata log with ``strom.add.scram``), the
-StandardAuthorizer on and the broker principal ``User:admin`` a super user, so follower
-fetches pass the CLUSTER_ACTION check as that principal. A topic with
-``min.insync.replicas=3`` takes acks=all records only when both followers fetched them
-through that listener; a transaction over partitions led by different nodes commits
-(verification and markers between brokers on that listener); every node logs the SASL
-logins of its peers as User:admin.
+"""A 3-node cluster that runs encrypted and authenticated between nodes: the inter-broker
+listener INTERNAL and the controller listener CONTROLLER are both SASL_SSL with
+SCRAM-SHA-512 (``sasl.mechanism.inter.broker.protocol``,
+``sasl.mechanism.controller.protocol``, the node's login in
+``listener.name.<l>.scram-sha-512.sasl.jaas.config``, the credential bootstrapped with
+``strom.add.scram``: the controllers accept it before the metadata log holds it, so the
+first election authenticates), the StandardAuthorizer on and the node principal
+``User:admin`` a super user, so follower fetches and controller RPCs pass the
+CLUSTER_ACTION check as that principal.
+
+- a topic with ``min.insync.replicas=3`` takes acks=all records only when both followers
+  fetched them through INTERNAL; a transaction over partitions led by different nodes
+  commits (verification and markers between brokers on that listener); every node logs
+  the SASL logins of its peers as User:admin on both listeners, never the password;
+- a client with a wrong password on the controller listener is refused with a log line
+  and the quorum stays in step;
+- kill -9 of the quorum leader: a new one is elected over SASL_SSL, acks=all produce and
+  consume work through the survivors, the killed node rejoins and catches up.
 Clients use the PLAINTEXT listener (User:ANONYMOUS, also a super user)."""
 
 from __future__ import annotations
@@ -18,32 +26,41 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from tests.e2e.internal_listener import (
+    controller_failover,
     internal_listener_cluster,
     poll_into,
+    refused_controller_login,
     replicate_with_every_follower,
 )
 from tests.e2e.test_cluster import wait_until
 from tests.support.tls_ca import TestCA
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = pytest.mark.timeout(300)
 JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
         'username="admin" password="admin-secret";')
 
 
-def test_replication_over_sasl_ssl_scram(tmp_path: Path) -> None:
+def test_cluster_over_sasl_ssl_scram(tmp_path: Path) -> None:
     ca = TestCA(tmp_path / "ca")
     node_cert = ca.issue("broker", "/CN=localhost", server=True)
     cluster = internal_listener_cluster(tmp_path / "nodes", {
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL,"
-                                          "CONTROLLER:PLAINTEXT",
+                                          "CONTROLLER:SASL_SSL",
         "sasl.enabled.mechanisms": "SCRAM-SHA-512",
         "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "sasl.mechanism.controller.protocol": "SCRAM-SHA-512",
         "listener.name.internal.scram-sha-512.sasl.jaas.config": JAAS,
+        "listener.name.controller.scram-sha-512.sasl.jaas.config": JAAS,
         "strom.add.scram": "SCRAM-SHA-512=[name=admin,password=admin-secret]",
         "ssl.keystore.type": "PEM", "ssl.keystore.location": str(node_cert.bundle),
         "ssl.truststore.type": "PEM", "ssl.truststore.location": str(ca.pem),
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "super.users": "User:admin;User:ANONYMOUS",
+        # TLS handshakes and SCRAM logins cost Python time per connection: on a loaded
+        # machine the FAST quorum timeouts would have voters time out while connecting
+        "controller.quorum.election.timeout.ms": "1500",
+        "controller.quorum.fetch.timeout.ms": "3000",
+        "controller.quorum.request.timeout.ms": "3000",
     })
     try:
         cluster.start()
@@ -65,13 +82,18 @@ def test_replication_over_sasl_ssl_scram(tmp_path: Path) -> None:
         consumer.close()
         assert {f"txn-{p}".encode() for p in range(3)} <= got
         for node in cluster.nodes.values():
-            log = node.log_path.read_text(errors="replace")
-            assert '"listener": "INTERNAL"' in log  # TLS under the SASL exchange
-            assert any('"sasl_authenticated"' in line and "User:admin" in line
-                       and "SCRAM-SHA-512" in line for line in log.splitlines()), node
+            lines = node.log_path.read_text(errors="replace").splitlines()
+            for listener in ("INTERNAL", "CONTROLLER"):
+                assert any('"sasl_authenticated"' in line and "User:admin" in line
+                           and "SCRAM-SHA-512" in line and f'"listener": "{listener}"' in line
+                           for line in lines), (node, listener)
             # the harness echoes its command line; the broker's own lines never the password
-            assert not [ln for ln in log.splitlines()
-                        if ln.startswith("{") and "admin-secret" in ln]
+            assert not [ln for ln in lines if ln.startswith("{") and "admin-secret" in ln]
+        refused_controller_login(cluster, 2, {
+            "security.protocol": "SASL_SSL", "ssl.ca.location": str(ca.pem),
+            "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "admin",
+            "sasl.password": "wrong"})
+        controller_failover(cluster, "sasl-failover")
     finally:
         cluster.close()
 

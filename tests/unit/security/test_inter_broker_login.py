@@ -1,5 +1,6 @@
-"""``broker.security.inter_broker``: the broker's own SASL login from Kafka's properties,
-and the startup errors (naming the property, never the password) when it cannot log in."""
+"""``broker.security.inter_broker``: a node's own SASL login on the inter-broker and the
+controller listeners from Kafka's properties, and the startup errors (naming the property,
+never the password) when it cannot log in."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from broker.admin.broker_configs import is_sensitive
 from broker.config import load_config
-from broker.security.inter_broker import inter_broker_login
+from broker.security.inter_broker import controller_login, inter_broker_login
 from net.sasl_login import SaslLogin
 
 SCRAM_JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
@@ -72,3 +73,53 @@ def test_an_unusable_login_names_the_property(props: dict[str, str], message: st
     assert "hidden-pw" not in str(info.value) and "pw\"" not in str(info.value)
     # without inter.broker.listener.name (a single node's client listener): no login
     assert inter_broker_login(cfg, "INTERNAL", required=False) is None
+
+
+CONTROLLER = {"listeners": "PLAINTEXT://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193",
+              "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
+              "sasl.enabled.mechanisms": "SCRAM-SHA-256"}
+
+
+def test_controller_login_from_sasl_mechanism_controller_protocol() -> None:
+    cfg = load_config(overrides={
+        **CONTROLLER, "sasl.mechanism.controller.protocol": "scram-sha-256",
+        "listener.name.controller.scram-sha-256.sasl.jaas.config":
+            'org.apache.kafka.common.security.scram.ScramLoginModule required '
+            'username="admin" password="pw";'}, environ={})[0]
+    assert controller_login(cfg) == SaslLogin("SCRAM-SHA-256", "admin", "pw")
+    plaintext = load_config(overrides={**CONTROLLER, "listener.security.protocol.map":
+                                       "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, environ={})[0]
+    assert controller_login(plaintext) is None  # TLS only: no login
+
+
+@pytest.mark.parametrize(("props", "message"), [
+    ({}, "sasl.mechanism.controller.protocol: the controller listener CONTROLLER is "
+         "SASL_SSL; Strom logs in with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, not GSSAPI"),
+    ({"sasl.mechanism.controller.protocol": "OAUTHBEARER"}, "not OAUTHBEARER"),
+    ({"sasl.mechanism.controller.protocol": "SCRAM-SHA-512"},
+     "sasl.mechanism.controller.protocol: SCRAM-SHA-512 must be one of "
+     "sasl.enabled.mechanisms (SCRAM-SHA-256) to be used on the controller listener"),
+    ({"sasl.mechanism.controller.protocol": "SCRAM-SHA-256",
+      "sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule '
+                          'required username="admin";'},
+     "sasl.jaas.config: the broker logs in with its username and password options"),
+    ({"sasl.mechanism.controller.protocol": "SCRAM-SHA-256"},
+     "listener.name.controller.scram-sha-256.sasl.jaas.config (or sasl.jaas.config) is "
+     "required: the node logs in to the controller listener CONTROLLER"),
+])
+def test_an_unusable_controller_login_names_the_property(props: dict[str, str],
+                                                         message: str) -> None:
+    cfg = load_config(overrides={**CONTROLLER, **props}, environ={})[0]
+    with pytest.raises(ValueError) as info:
+        controller_login(cfg)
+    assert message in str(info.value)
+
+
+def test_a_broker_only_node_needs_no_enabled_mechanism_to_log_in_to_controllers() -> None:
+    """It does not serve the controller listener, so sasl.enabled.mechanisms (what its own
+    SASL listeners accept) does not constrain how it logs in to the controllers."""
+    cfg = load_config(overrides={
+        **CONTROLLER, "process.roles": "broker", "listeners": "PLAINTEXT://127.0.0.1:9192",
+        "sasl.mechanism.controller.protocol": "SCRAM-SHA-512",
+        "sasl.jaas.config": SCRAM_JAAS}, environ={})[0]
+    assert controller_login(cfg) == SaslLogin("SCRAM-SHA-512", "admin", 's3cr"et')
