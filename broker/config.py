@@ -212,6 +212,9 @@ class BrokerConfig(BaseSettings):
     # client quotas (broker.quotas): the byte-rate measuring windows
     quota_window_num: int = 11
     quota_window_size_seconds: int = 1
+    #: KIP-599: a controller_mutation_rate bucket holds num x seconds x rate tokens
+    controller_quota_window_num: int = 11
+    controller_quota_window_size_seconds: int = 1
     #: listener name -> its ``listener.name.<name>.plain.sasl.jaas.config`` (``broker.sasl``)
     listener_plain_jaas: dict[str, str] = {}
     #: how a broker logs in on another's SASL inter-broker listener
@@ -523,7 +526,8 @@ class BrokerConfig(BaseSettings):
         parse_add_scram(v)
         return v
 
-    @field_validator("quota_window_num", "quota_window_size_seconds")
+    @field_validator("quota_window_num", "quota_window_size_seconds",
+                     "controller_quota_window_num", "controller_quota_window_size_seconds")
     @classmethod
     def _quota_window(cls, v: int) -> int:
         if v < 1:

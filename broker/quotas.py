@@ -35,6 +35,11 @@ name; Kafka's byte-rate / request-time and throttle-time): ``strom_quota_rate`` 
 or percent for request), ``strom_quota_limit`` (the bound in force) and
 ``strom_quota_throttle_time_ms`` (average throttle time of the requests throttled over the
 quota window). Broker-to-broker APIs (``EXEMPT_KEYS``) and follower fetches are exempt.
+
+KIP-599 ``controller_mutation_rate`` is charged on the active controller, not here:
+``MutationQuotaManager`` / ``MutationQuota`` below, used by
+``broker.cluster.controller_api`` for the CreateTopics, DeleteTopics and CreatePartitions
+brokers forward with the client's identity.
 """
 
 from __future__ import annotations
@@ -50,11 +55,14 @@ from typing import Any
 from common.metrics import CallbackGauges
 from common.security.quotas import (
     CONSUMER_BYTE_RATE,
+    CONTROLLER_MUTATION_RATE,
     NANOS_TO_PERCENT,
     PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
     SampledStat,
+    TokenBucket,
     bounded_throttle_time_ms,
+    mutation_throttle_time_ms,
     resolve,
     throttle_time_ms,
 )
@@ -242,8 +250,12 @@ def _capped(request: Any, cap: float | None) -> Any:
 
 def with_throttle(response: Any, ms: int) -> Any:
     """``response`` carrying ``throttle_time_ms`` = ``ms`` (a kio entity with the field, or
-    a pre-encoded Fetch body, v1+, whose first int32 is it); others unchanged."""
+    a pre-encoded Fetch body, v1+, whose first int32 is it), or the larger one it already
+    carries (a controller's KIP-599 throttle); others unchanged."""
     if dataclasses.is_dataclass(response) and hasattr(response, "throttle_time"):
+        had = response.throttle_time
+        if isinstance(had, datetime.timedelta):
+            ms = max(ms, int(had.total_seconds() * 1000))
         return dataclasses.replace(response,  # type: ignore[type-var]
                                    throttle_time=datetime.timedelta(milliseconds=ms))
     chunks = getattr(response, "chunks", None)
@@ -292,3 +304,150 @@ def quota_wrapped(api_key: int, handler: Handler, manager: QuotaManager) -> Hand
         return response
 
     return handle
+
+
+# ---- KIP-599 controller_mutation_rate ---------------------------------------------------
+#: Kafka's message of THROTTLING_QUOTA_EXCEEDED
+THROTTLED_MESSAGE = "The throttling quota has been exceeded."
+
+
+class ThrottlingQuotaExceeded(Exception):
+    """A strict mutation quota refused a topic: the bucket was already in debt."""
+
+    def __init__(self, throttle_ms: int) -> None:
+        super().__init__(THROTTLED_MESSAGE)
+        self.throttle_ms = throttle_ms
+
+
+@dataclass(slots=True)
+class MutationSensor:
+    """One (user, client id) bucket as far as its quota entity names them, with Kafka's
+    mutation-rate (``rate``), tokens and throttle-time (``throttle``) metrics."""
+
+    bucket: TokenBucket
+    rate: SampledStat
+    throttle: SampledStat
+    bound: float
+    last_ms: int
+
+
+class MutationQuota:
+    """One request's view of its bucket (Kafka's Strict/PermissiveControllerMutationQuota).
+
+    ``record(permits)`` is called once per topic that passed every other check, with the
+    partitions it creates or deletes. Strict (CreateTopics v6+, CreatePartitions v3+,
+    DeleteTopics v5+): a bucket already in debt refuses the topic
+    (``ThrottlingQuotaExceeded``); one not in debt admits it whole, even into debt, and
+    does not throttle. Permissive (older versions): every topic is admitted; once the
+    bucket is in debt the request is throttled. ``throttle_time_ms()``: the last throttle
+    time less the time since it was recorded (0: not throttled)."""
+
+    def __init__(self, manager: MutationQuotaManager, sensor: MutationSensor,
+                 strict: bool) -> None:
+        self.manager = manager
+        self.sensor = sensor
+        self.strict = strict
+        self._throttle_ms = 0
+        self._at_ms = 0
+
+    def _throttled(self, ms: int, at: int) -> None:
+        self._throttle_ms, self._at_ms = ms, at
+        self.sensor.throttle.record(at, float(ms))
+
+    def record(self, permits: int) -> None:
+        m, s = self.manager, self.sensor
+        now = now_ms()
+        s.last_ms = now
+        burst = m.burst(s.bound)
+        if self.strict:
+            tokens = s.bucket.measure(now, s.bound, burst)
+            if tokens < 0:
+                self._throttled(mutation_throttle_time_ms(tokens, s.bound), now)
+                raise ThrottlingQuotaExceeded(self._throttle_ms)
+            s.bucket.record(now, permits, s.bound, burst)
+        else:
+            tokens = s.bucket.record(now, permits, s.bound, burst)
+            if tokens < 0:
+                self._throttled(mutation_throttle_time_ms(tokens, s.bound), now)
+        s.rate.record(now, float(permits))
+
+    def throttle_time_ms(self) -> int:
+        return max(0, self._throttle_ms - (now_ms() - self._at_ms))
+
+
+class MutationQuotaManager:
+    """The active controller's ``controller_mutation_rate`` buckets (Kafka's
+    ControllerMutationQuotaManager), read from the image at each request (``quotas()``) and
+    resolved with the client quotas' precedence. A bucket holds ``window_num`` x
+    ``window_ms`` worth of its rate (Kafka's ``controller.quota.window.num`` x
+    ``controller.quota.window.size.seconds``); one idle for an hour is dropped.
+
+    Metrics (labels ``user``, ``client_id`` as the bucket is keyed):
+    ``strom_controller_mutation_rate`` (partitions per second over the window),
+    ``strom_controller_mutation_tokens`` (tokens left; negative: exhausted),
+    ``strom_controller_mutation_limit`` (the rate in force) and
+    ``strom_controller_mutation_throttle_time_ms`` (average throttle time)."""
+
+    def __init__(self, quotas: Callable[[], Mapping[Any, Mapping[str, float]]], *,
+                 window_num: int, window_ms: int,
+                 expiry_ms: int = SENSOR_EXPIRY_MS) -> None:
+        self.quotas = quotas
+        self.window_num = window_num
+        self.window_ms = window_ms
+        self.expiry_ms = expiry_ms
+        self.sensors: dict[tuple[str, str], MutationSensor] = {}
+        self._swept_ms = 0
+        self._registered: set[int] = set()
+
+    def burst(self, bound: float) -> float:
+        return self.window_num * self.window_ms / 1000 * bound
+
+    def quota_for(self, user: str, client_id: str, strict: bool) -> MutationQuota | None:
+        """The request's quota, or None when no controller_mutation_rate applies."""
+        found = resolve(self.quotas(), user, client_id, CONTROLLER_MUTATION_RATE)
+        if found is None:
+            return None
+        bound, key, _entity = found
+        now = now_ms()
+        sensor = self.sensors.get(key)
+        if sensor is None:
+            sensor = self.sensors[key] = MutationSensor(
+                TokenBucket(), SampledStat(self.window_num, self.window_ms),
+                SampledStat(self.window_num, self.window_ms), bound, now)
+        sensor.bound, sensor.last_ms = bound, now
+        if now - self._swept_ms >= _SWEEP_EVERY_MS:
+            self._swept_ms = now
+            for k in [k for k, s in self.sensors.items() if now - s.last_ms >= self.expiry_ms]:
+                del self.sensors[k]
+        return MutationQuota(self, sensor, strict)
+
+    def register_metrics(self, registry: Any) -> None:
+        """The ``strom_controller_mutation_*`` gauges in ``registry`` (once per registry)."""
+        if registry is None or id(registry) in self._registered:
+            return
+        self._registered.add(id(registry))
+        gauges = CallbackGauges()
+        labels = ("user", "client_id")
+
+        def each(value: Callable[[MutationSensor, int], float]
+                 ) -> Callable[[], Iterable[tuple[tuple[str, ...], float]]]:
+            def read() -> list[tuple[tuple[str, ...], float]]:
+                now = now_ms()
+                return [(key, value(s, now)) for key, s in list(self.sensors.items())]
+            return read
+
+        gauges.gauge("strom_controller_mutation_rate",
+                     "Partitions created or deleted per second (KIP-599), per bucket.",
+                     each(lambda s, now: s.rate.rate(now)), labels)
+        gauges.gauge("strom_controller_mutation_tokens",
+                     "Tokens left in the controller mutation bucket (negative: exhausted).",
+                     each(lambda s, now: s.bucket.measure(now, s.bound,
+                                                          self.burst(s.bound))), labels)
+        gauges.gauge("strom_controller_mutation_limit",
+                     "controller_mutation_rate in force, per bucket.",
+                     each(lambda s, _now: s.bound), labels)
+        gauges.gauge("strom_controller_mutation_throttle_time_ms",
+                     "Average throttle time of the throttled mutation requests over the "
+                     "quota window, per bucket.", each(lambda s, now: s.throttle.avg(now)),
+                     labels)
+        gauges.register(registry)

@@ -1,6 +1,7 @@
 """DescribeClientQuotas (48) and AlterClientQuotas (49), v0-1 (KIP-546;
-``kafka-configs.sh --entity-type users/clients --describe|--alter --add-config
-'producer_byte_rate=...'``).
+``kafka-configs.sh --entity-type users/clients/ips --describe|--alter --add-config
+'producer_byte_rate=...'``, ``controller_mutation_rate`` (KIP-599) or, for ips,
+``connection_creation_rate`` (KIP-612)).
 
 Quotas live in the metadata log (ClientQuotaRecord), decided by
 ``controller.metadata.quota_control``; ``broker.quotas`` enforces them.

@@ -22,6 +22,11 @@ ApiVersions advertises only what it answers:
 - ElectLeaders v0-2 (``broker.cluster.elect_leaders``), AlterPartitionReassignments v0-1
   and ListPartitionReassignments v0 (``broker.cluster.reassignments``), which brokers
   forward from their client listeners;
+- Envelope v0 (KIP-590): a client's CreateTopics, DeleteTopics or CreatePartitions that a
+  broker forwards with the client's principal and client id, so the controller charges the
+  client's KIP-599 ``controller_mutation_rate`` (``mutation_quota``, ``STRICT_SINCE``;
+  a topic refused by a strict quota gets THROTTLING_QUOTA_EXCEEDED, the response carries
+  the throttle time); the same three sent directly by a broker are its own (no quota);
 - CreateAcls / DeleteAcls v1-3, AlterUserScramCredentials v0 and AlterClientQuotas v0-1,
   forwarded by brokers (``broker.admin.handlers_acls``, ``handlers_scram``,
   ``handlers_quotas``);
@@ -59,7 +64,14 @@ from broker.admin.handlers_topics import (
 from broker.cluster import elect_leaders, reassignments
 from broker.cluster.staging import StagingRegistry, UnavailableRegistry
 from broker.handlers import ApiHandler, CloseConnection, RequestContext, api_versions, sasl
+from broker.quotas import (
+    MutationQuota,
+    MutationQuotaManager,
+    ThrottlingQuotaExceeded,
+    user_of,
+)
 from broker.security.authz import AclOperation, authorized_cluster
+from broker.topics import TopicError
 from common.security.scram import ScramCredential, parse_add_scram
 from controller.metadata import isr_control, producer_id_control
 from controller.metadata.records import Endpoint
@@ -68,7 +80,9 @@ from controller.quorum import QuorumNode
 from controller.quorum_controller import NotControllerError, QuorumController
 from controller.raft.wire import WireError
 from net.client import RequestError
+from protocol import envelope
 from protocol.api_registry import ApiRegistry
+from protocol.codec import DecodeError, decode_request
 from replication.fetch_purgatory import FetchPurgatory
 
 VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH, FETCH_SNAPSHOT = 52, 53, 54, 1, 59
@@ -77,6 +91,7 @@ ALTER_PARTITION = 56
 CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 19, 20, 37
 ALTER_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 33, 44
 ALLOCATE_PRODUCER_IDS = 67
+ENVELOPE = 58
 
 
 class ControllerEndpoint:
@@ -95,6 +110,8 @@ class ControllerEndpoint:
         self.extensions: dict[str, Any] = {}
         #: ``broker.security.authz``: every RPC here but ``UNGATED`` needs CLUSTER_ACTION
         self.authorizer: Any = None
+        #: KIP-599 buckets of forwarded client requests (``mutation_quota``)
+        self.mutation_quotas: MutationQuotaManager | None = None
         #: ``strom.add.scram`` users, salted once per process (see the module doc)
         self.bootstrap_scram: dict[tuple[str, int], ScramCredential] = {
             (u.name, u.mechanism): bootstrap_credential(u)
@@ -238,6 +255,33 @@ async def handle_alter_partition(ctx: RequestContext, request: Any) -> Any:
         "topics": [{"topic_id": tid, "partitions": parts} for tid, parts in by_topic.items()]})
 
 
+#: KIP-599: the first version of each mutating API whose controller mutation quota is
+#: strict (a topic over it is refused THROTTLING_QUOTA_EXCEEDED); older ones are permissive
+STRICT_SINCE = {CREATE_TOPICS: 6, DELETE_TOPICS: 5, CREATE_PARTITIONS: 3}
+
+
+def mutation_quota(ctx: RequestContext) -> MutationQuota | None:
+    """The controller_mutation_rate quota of a client's forwarded CreateTopics,
+    DeleteTopics or CreatePartitions (None: no quota applies, or the request is a
+    broker's own). Validate-only requests are charged too, as by Kafka's controller."""
+    manager = getattr(ctx.broker, "mutation_quotas", None)
+    since = STRICT_SINCE.get(ctx.api_key)
+    if manager is None or since is None or not ctx.forwarded:
+        return None
+    return manager.quota_for(user_of(ctx.principal), ctx.client_id or "",
+                             ctx.api_version >= since)
+
+
+def _charger(quota: MutationQuota) -> Callable[[int], None]:
+    def charge(partitions: int) -> None:
+        try:
+            quota.record(partitions)
+        except ThrottlingQuotaExceeded as exc:
+            raise TopicError(ErrorCode.throttling_quota_exceeded, str(exc)) from None
+
+    return charge
+
+
 def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
     def call(registry: Any, ctx: RequestContext, request: Any) -> dict[str, Any]:
         if with_node:
@@ -247,12 +291,15 @@ def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
     async def handle(ctx: RequestContext, request: Any) -> Any:
         endpoint: ControllerEndpoint = ctx.broker
         config = endpoint.config
+        quota = mutation_quota(ctx)
 
         def decide(image: Any, next_offset: int) -> tuple[Any, Any]:
             registry = StagingRegistry(
                 image, endpoint.defaults(), default_partitions=config.num_partitions,
                 default_replication_factor=config.default_replication_factor,
                 rng=_controller(ctx).rng, node_id=endpoint.node_id)
+            if quota is not None:
+                registry.charge = _charger(quota)
             body = call(registry, ctx, request)
             return registry.records, body
 
@@ -260,9 +307,50 @@ def _admin(answer: Callable[..., dict[str, Any]], with_node: bool) -> Any:
             body = await _controller(ctx).decide(decide)
         except NotControllerError as exc:
             body = call(UnavailableRegistry(ErrorCode.not_controller, str(exc)), ctx, request)
+        if quota is not None:
+            body["throttle_time"] = quota.throttle_time_ms()
         return ctx.build_response(body)
 
     return handle
+
+
+_create_topics = ApiHandler(CREATE_TOPICS, 2, 7, _admin(answer_create_topics, False))
+_delete_topics = ApiHandler(DELETE_TOPICS, 1, 6, _admin(answer_delete_topics, False))
+_create_partitions = ApiHandler(CREATE_PARTITIONS, 0, 3,
+                                _admin(answer_create_partitions, False))
+#: what a broker may forward in an Envelope: the mutations a client's quota applies to
+FORWARDABLE = {h.api_key: h for h in (_create_topics, _delete_topics, _create_partitions)}
+
+
+async def handle_envelope(ctx: RequestContext, request: Any) -> Any:
+    """Envelope v0 (KIP-590, ``protocol.envelope``): a broker's forwarded client request,
+    run with the client's principal and client id (``RequestContext.forwarded``; the
+    broker authorized it). An unreadable envelope, principal or inner request, or an API
+    not in ``FORWARDABLE``: INVALID_REQUEST, no response data."""
+    def refused() -> Any:
+        return ctx.build_response({"error_code": ErrorCode.invalid_request,
+                                   "response_data": None})
+
+    data = bytes(request.request_data)
+    try:
+        header = envelope.open_request(data)
+        principal = envelope.deserialize_principal(bytes(request.request_principal or b""))
+    except ValueError:
+        return refused()
+    h = FORWARDABLE.get(header.api_key)
+    if h is None or not h.min_version <= header.api_version <= h.max_version:
+        return refused()
+    try:
+        body = decode_request(header.api_key, header.api_version, data, header.body_offset)
+    except DecodeError:
+        return refused()
+    host = envelope.host_text(bytes(request.client_host_address or b""))
+    inner = RequestContext(ctx.broker, header, f"{host}:0", ctx.connection_id,  # type: ignore[arg-type]
+                           listener=ctx.listener, principal=principal, forwarded=True)
+    response = await h.handle(inner, body)
+    return ctx.build_response({"error_code": ErrorCode.none, "response_data":
+                               envelope.response_data(header.api_key, header.api_version,
+                                                      header.correlation_id, response)})
 
 
 #: asked before (or instead of) authentication, so never behind CLUSTER_ACTION
@@ -283,9 +371,8 @@ HANDLERS = [
     *reassignments.CONTROLLER_HANDLERS,
     ApiHandler(ALTER_PARTITION, 2, 3, handle_alter_partition),
     ApiHandler(ALLOCATE_PRODUCER_IDS, 0, 0, handle_allocate_producer_ids),
-    ApiHandler(CREATE_TOPICS, 2, 7, _admin(answer_create_topics, False)),
-    ApiHandler(DELETE_TOPICS, 1, 6, _admin(answer_delete_topics, False)),
-    ApiHandler(CREATE_PARTITIONS, 0, 3, _admin(answer_create_partitions, False)),
+    _create_topics, _delete_topics, _create_partitions,
+    ApiHandler(ENVELOPE, 0, 0, handle_envelope),
     ApiHandler(ALTER_CONFIGS, 0, 2, _admin(answer_alter_configs, True)),
     ApiHandler(INCREMENTAL_ALTER_CONFIGS, 0, 1, _admin(answer_incremental_alter_configs, True)),
     *handlers_acls.CONTROLLER_HANDLERS,

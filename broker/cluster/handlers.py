@@ -9,7 +9,10 @@ replicas; a partition without a live leader is LEADER_NOT_AVAILABLE).
   partition (``partition_for``), a transactional id's (key type 1) the leader of its
   ``__transaction_state`` partition; missing topic or leader → COORDINATOR_NOT_AVAILABLE.
 - CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs:
-  forwarded unchanged (same version) to the active controller, whose answer is returned;
+  forwarded unchanged (same version) to the active controller, whose answer is returned
+  (the first three in an Envelope with the client's principal and client id, KIP-590, so
+  the controller charges its KIP-599 quota; a throttle time in the answer mutes the
+  client's connection for that long, as Kafka's broker does with forwarded responses);
   NOT_CONTROLLER answers and connection failures are retried until
   ``REQUEST_DEADLINE_S``. After a successful change the handler waits (bounded) until this
   broker's image shows it, so the client's next Metadata here agrees. BROKER resources of
@@ -29,6 +32,7 @@ broker gains or loses (``on_partition_leadership``).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import uuid
 from typing import Any
 
@@ -43,6 +47,8 @@ from broker.txn.persistence import topic_request as txn_topic_request
 from controller.metadata.image import MetadataImage
 
 OFFSETS_TOPIC = "__consumer_offsets"
+#: forwarded with the client's identity (KIP-590), charged to its KIP-599 quota
+MUTATIONS = frozenset({19, 20, 37})
 BROKER_RESOURCE = 4
 REQUEST_DEADLINE_S = 15.0
 NOT_CONTROLLER = int(ErrorCode.not_controller)
@@ -191,10 +197,16 @@ def _forwarder(api_key: int, local: Any = None) -> Any:
                 merged = tuple(answers[r.resource_type == BROKER_RESOURCE].pop(0)
                                for r in request.resources)
                 return dataclasses.replace(there, responses=merged)
-        response = await _cluster(ctx).forward(request, REQUEST_DEADLINE_S)
+        mutation = api_key in MUTATIONS
+        response = await _cluster(ctx).forward(request, REQUEST_DEADLINE_S,
+                                               origin=ctx if mutation else None)
         if response is None:  # no controller answered: REQUEST_TIMED_OUT, client retries
             return ctx.build_response(_timeout_body(api_key, request))
         await _cluster(ctx).await_visible(api_key, request, response)
+        throttle = response.throttle_time if mutation else None
+        if isinstance(throttle, datetime.timedelta) and throttle.total_seconds() > 0:
+            # the controller's KIP-599 throttle: this client's connection is muted for it
+            ctx.throttle_ms = max(ctx.throttle_ms, int(throttle.total_seconds() * 1000))
         return response
 
     return handle

@@ -56,6 +56,7 @@ from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.broker_registration.v4.request import BrokerRegistrationRequest
 from kio.schema.broker_registration.v4.request import Listener as RegListener
 from kio.schema.create_topics.v7 import request as ct_req
+from kio.schema.envelope.v0.request import EnvelopeRequest
 from kio.schema.errors import ErrorCode
 
 from broker.broker import Broker, _read_or_create_cluster_id, read_directory_id
@@ -73,7 +74,7 @@ from broker.cluster.registry import ClusterTopicRegistry
 from broker.config import BrokerConfig, Listener, parse_protocol_map
 from broker.handlers import ApiHandler, RequestContext
 from broker.producer_ids import ProducerIdsUnavailable
-from broker.quotas import QuotaManager, quota_wrapped
+from broker.quotas import MutationQuotaManager, QuotaManager, quota_wrapped
 from broker.security.authz import StandardAuthorizer, make_authorizer
 from broker.security.gates import GuardedRegistry
 from broker.security.inter_broker import controller_login, inter_broker_login
@@ -86,7 +87,9 @@ from controller.metadata.scram_control import bootstrap_records as scram_bootstr
 from controller.quorum import QuorumNode, VoterConfigError, parse_voters, wall_ms
 from controller.quorum_controller import NotControllerError, QuorumController
 from net.client import ClientPool, RequestError
+from protocol import envelope
 from protocol.api_registry import ApiRegistry
+from protocol.codec import DecodeError
 from protocol.headers import RequestHeader
 from replication.fetcher import ReplicaFetcher
 from replication.partition import Assignment, IsrProposal
@@ -275,6 +278,11 @@ class ClusterNode:
             request_timeout_ms=config.controller_quorum_request_timeout_ms,
             ssl_context=controller_tls, sasl=controller_sasl)
         self.controller: QuorumController | None = None
+        #: KIP-599 controller_mutation_rate buckets, charged while this node is the
+        #: active controller (``controller_api.mutation_quota``)
+        self.mutation_quotas = MutationQuotaManager(
+            lambda: self.quorum.image.quotas, window_num=config.controller_quota_window_num,
+            window_ms=config.controller_quota_window_size_seconds * 1000)
         if self.is_controller:
             self.controller = QuorumController(
                 self.quorum, session_timeout_ms=config.broker_session_timeout_ms,
@@ -377,6 +385,9 @@ class ClusterNode:
             window_ms=c.quota_window_size_seconds * 1000)
         broker.quotas.register_metrics(
             getattr(getattr(broker, "metrics", None), "registry", None))
+        if self.is_controller:
+            self.mutation_quotas.register_metrics(
+                getattr(getattr(broker, "metrics", None), "registry", None))
         specs = [dataclasses.replace(s, handler=quota_wrapped(s.api_key, s.handler,
                                                               broker.quotas))
                  for s in specs]
@@ -417,6 +428,7 @@ class ClusterNode:
         endpoint = controller_api.ControllerEndpoint(
             self.config, self.quorum, self.controller, defaults, self.cluster_id)
         endpoint.authorizer = make_authorizer(self.config, lambda: self.quorum.image)
+        endpoint.mutation_quotas = self.mutation_quotas
         return endpoint
 
     async def start_quorum(self) -> None:
@@ -564,22 +576,53 @@ class ClusterNode:
         leader = self.quorum.leader_id
         return self.voters.get(leader) if leader >= 0 else None
 
-    async def _to_controller(self, body: Any, *, timeout: float, channel: str) -> Any:
+    async def _to_controller(self, body: Any, *, timeout: float, channel: str,
+                             origin: RequestContext | None = None) -> Any:
+        """``body`` answered by the active controller; with ``origin`` (a client's
+        request) it carries the client's principal and client id (KIP-590 Envelope; on a
+        lone node in-process), so the controller charges the client's quota."""
         if self.single_voter:
-            return await self._local_controller(body, timeout)
+            return await self._local_controller(body, timeout, origin)
         address = self._leader_address()
         if address is None:
             raise RequestError("no quorum leader known yet")
-        return await self.pool.request(address[0], address[1], body, timeout=timeout,
-                                       channel=channel)
+        if origin is None:
+            return await self.pool.request(address[0], address[1], body, timeout=timeout,
+                                           channel=channel)
+        api_key, version = int(body.__api_key__), int(body.__version__)
+        wrapped = EnvelopeRequest(
+            request_data=envelope.request_data(api_key, version, origin.header.correlation_id,
+                                               origin.client_id, body),
+            request_principal=envelope.serialize_principal(origin.principal),
+            client_host_address=envelope.host_bytes(origin.client_host))
+        answer = await self.pool.request(address[0], address[1], wrapped, timeout=timeout,
+                                         channel=channel)
+        if int(answer.error_code) != 0 or answer.response_data is None:
+            raise RequestError(f"the controller refused the envelope: {answer.error_code}")
+        try:
+            return envelope.open_response(api_key, version, bytes(answer.response_data))
+        except (ValueError, DecodeError) as exc:
+            raise RequestError(f"unreadable forwarded response: {exc}") from None
 
-    async def _local_controller(self, body: Any, timeout: float) -> Any:
+    async def _local_controller(self, body: Any, timeout: float,
+                                origin: RequestContext | None = None) -> Any:
         """A request to this node's own controller, answered in-process by the controller
-        listener's handler (a one-voter quorum has no controller listener)."""
+        listener's handler (a one-voter quorum has no controller listener); a client's
+        (``origin``) as the controller answers an Envelope."""
         if self._local_endpoint is None:
             self._local_endpoint = self.controller_endpoint()
         endpoint = self._local_endpoint
         api_key, version = int(body.__api_key__), int(body.__version__)
+        forwardable = controller_api.FORWARDABLE.get(api_key) if origin is not None else None
+        if forwardable is not None and origin is not None:
+            header = RequestHeader(api_key, version, origin.header.correlation_id,
+                                   origin.client_id, 2, 0)
+            ctx = RequestContext(endpoint, header, origin.peer, 0,  # type: ignore[arg-type]
+                                 principal=origin.principal, forwarded=True)
+            try:
+                return await asyncio.wait_for(forwardable.handle(ctx, body), timeout)
+            except TimeoutError:
+                raise RequestError("the local controller did not answer in time") from None
         spec = endpoint.registry.lookup(api_key, version)
         if spec is None:
             raise RequestError(f"the controller does not answer api {api_key} v{version}")
@@ -651,14 +694,17 @@ class ClusterNode:
         if response is not None:
             await self.await_visible(19, body, response, LOCAL_CREATE_WAIT_S)
 
-    async def forward(self, request: Any, deadline_s: float) -> Any | None:
-        """Send ``request`` to the active controller until it answers as controller."""
+    async def forward(self, request: Any, deadline_s: float,
+                      origin: RequestContext | None = None) -> Any | None:
+        """Send ``request`` to the active controller until it answers as controller
+        (``origin``: the client's request it forwards, see ``_to_controller``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + deadline_s
         while loop.time() < deadline:
             try:
                 response = await self._to_controller(request, timeout=max(
-                    min(deadline - loop.time(), 12.0), 0.1), channel="forward")
+                    min(deadline - loop.time(), 12.0), 0.1), channel="forward",
+                    origin=origin)
             except RequestError as exc:
                 self.log.debug("forward_failed", error=str(exc))
                 await asyncio.sleep(0.1)

@@ -13,6 +13,11 @@ each other).
 A new partition starts with every assigned replica in its ISR, as in Kafka: all of them
 hold the same (empty) log. Followers that fall behind leave the ISR through the leader's
 AlterPartition (``replication``).
+
+``charge`` (None: no quota) is the request's KIP-599 controller mutation quota: called
+with the partitions a topic creates or deletes once it has passed every other check (also
+under ``validate_only``, as Kafka's controller), it raises the topic's TopicError
+(THROTTLING_QUOTA_EXCEEDED) to refuse it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -61,6 +66,11 @@ class StagingRegistry:
         self.default_replication_factor = default_replication_factor
         self.rng = rng
         self.records: list[MetadataRecord] = []
+        self.charge: Callable[[int], None] | None = None
+
+    def _charge(self, partitions: int) -> None:
+        if self.charge is not None:
+            self.charge(partitions)
 
     def _stage(self, records: Sequence[MetadataRecord]) -> None:
         self.records.extend(records)
@@ -129,6 +139,11 @@ class StagingRegistry:
             if not decision.ok:
                 results.append(self._error(decision))
                 continue
+            try:
+                self._charge(len(decision.assignments))
+            except TopicError as exc:
+                results.append(exc)
+                continue
             info = TopicInfo(name=r.name, topic_id=decision.topic_id or uuid.UUID(int=0),
                              partitions=len(decision.assignments),
                              replication_factor=len(decision.assignments[0]),
@@ -147,6 +162,11 @@ class StagingRegistry:
                 results.append(rules.unknown_topic(name) if info is None
                                else self._error(decision))
                 continue
+            try:
+                self._charge(info.partitions)
+            except TopicError as exc:
+                results.append(exc)
+                continue
             self._stage(decision.records)
             results.append(info)
         return results
@@ -163,6 +183,7 @@ class StagingRegistry:
                                                    assignments=assignments, rng=self.rng)
         if not decision.ok:
             raise self._error(decision)
+        self._charge(count - info.partitions)
         if not validate_only:
             self._stage(decision.records)
         return dataclasses.replace(info, partitions=count)

@@ -103,6 +103,10 @@ class RequestContext:
     #: True for a request this process sends itself (in-process controller calls): the
     #: broker's own, never authorized against ACLs
     internal: bool = False
+    #: True on the controller for a client's request a broker forwarded (KIP-590
+    #: Envelope, or in-process on a lone node): ``principal`` and the header's client id
+    #: are the client's, and its KIP-599 controller mutation quota applies
+    forwarded: bool = False
     #: set by quota enforcement (``broker.quotas``): the server mutes the connection for
     #: this long after answering (KIP-219)
     throttle_ms: int = 0

@@ -1,6 +1,7 @@
 """Client quotas on a 3-node cluster: AlterClientQuotas sent to any broker is forwarded to
 the active controller and lands in the metadata log, so every broker describes and
-enforces the same quotas at once."""
+enforces the same quotas at once; KIP-599 mutation quotas are one bucket on the active
+controller, charged through whichever broker a client asks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from confluent_kafka import Producer
 from kio.schema.errors import ErrorCode
 
 from net.wire import WireClient
+from protocol import envelope
 from protocol.build import build
 from protocol.codec import request_type
 from tests.e2e.test_cluster import Cluster
@@ -68,3 +70,55 @@ def test_quotas_set_through_any_broker_apply_on_all(cluster: Cluster) -> None:
     while not throttles and time.monotonic() < end:
         producer.poll(0.1)
     assert throttles and max(throttles) > 0
+
+
+def _create(cluster: Cluster, node_id: int, version: int, topics: list[tuple[str, int]],
+            client_id: str) -> Any:
+    with WireClient("127.0.0.1", cluster.client_ports[node_id], timeout=TIMEOUT,
+                    client_id=client_id) as c:
+        return c.request(req(19, version, timeout_ms=10_000, validate_only=False, topics=[
+            {"name": n, "num_partitions": p, "replication_factor": 1, "assignments": [],
+             "configs": []} for n, p in topics]))
+
+
+def test_controller_mutation_rate_is_one_bucket_for_the_cluster(cluster: Cluster) -> None:
+    """KIP-599 through brokers that forward to the active controller (KIP-590 Envelope with
+    the client's principal and client id): client id "mut" at 1 partition/s holds 11
+    tokens (11 windows of 1 s) shared by requests sent to any broker; a strict CreateTopics
+    while in debt is refused THROTTLING_QUOTA_EXCEEDED with the throttle time, an old one
+    (v4) is admitted and throttled."""
+    r = call(cluster, 1, req(49, 1, validate_only=False, entries=[{
+        "entity": [{"entity_type": "client-id", "entity_name": "mut"}],
+        "ops": [{"key": "controller_mutation_rate", "value": 1.0, "remove": False}]}]))
+    assert r.entries[0].error_code == ErrorCode.none, r
+    tag = uuid.uuid4().hex[:6]
+    first = _create(cluster, 1, 7, [(f"m{tag}-{i}", 1) for i in range(8)], "mut")
+    assert [t.error_code for t in first.topics] == [ErrorCode.none] * 8, first
+    # 3 tokens left: a 6-partition topic is admitted whole and leaves 3 tokens of debt
+    second = _create(cluster, 2, 7, [(f"m{tag}-big", 6)], "mut")
+    assert second.topics[0].error_code == ErrorCode.none, second
+    third = _create(cluster, 3, 7, [(f"m{tag}-late", 1)], "mut")
+    assert third.topics[0].error_code == ErrorCode.throttling_quota_exceeded, third
+    assert 500 < third.throttle_time.total_seconds() * 1000 <= 3000, third.throttle_time
+    other = _create(cluster, 3, 7, [(f"m{tag}-other", 1)], "someone-else")
+    assert other.topics[0].error_code == ErrorCode.none, other
+    old = _create(cluster, 3, 4, [(f"m{tag}-old", 1)], "mut")
+    assert old.topics[0].error_code == ErrorCode.none, old
+    assert old.throttle_time.total_seconds() > 0, old
+    # the controller listener's Envelope refuses what it cannot forward, and lives on
+    def wrapped(data: bytes, principal: bytes) -> Any:
+        with WireClient("127.0.0.1", cluster.controller_ports[1], timeout=TIMEOUT) as c:
+            return c.request(req(58, 0, request_data=data, request_principal=principal,
+                                 client_host_address=b"\x7f\x00\x00\x01"))
+
+    metadata = req(3, 12, topics=None, allow_auto_topic_creation=False,
+                   include_topic_authorized_operations=False)
+    alice = envelope.serialize_principal("User:alice")
+    for data, principal in ((envelope.request_data(3, 12, 1, "x", metadata), alice),
+                            (b"\x00\x13\x00", alice),
+                            (envelope.request_data(19, 7, 1, "x", req(
+                                19, 7, timeout_ms=1, validate_only=True, topics=[])),
+                             b"garbage")):
+        got = wrapped(data, principal)
+        assert got.error_code == ErrorCode.invalid_request and got.response_data is None, got
+    assert call(cluster, 1, metadata).brokers

@@ -138,7 +138,8 @@ async def test_controller_listener_advertises_only_controller_rpcs(
     assert {int(k.api_key) for k in resp.api_keys} == {
         18, 52, 53, 54, 1, 59, 55, 56, 62, 63, 19, 20, 37, 33, 44, 67, 43, 45, 46,
         30, 31, 51, 49,  # ACLs, SCRAM credentials and quotas, forwarded by brokers
-        17, 36}  # SaslHandshake and SaslAuthenticate, as Kafka's controller listener
+        17, 36,  # SaslHandshake and SaslAuthenticate, as Kafka's controller listener
+        58}  # Envelope: brokers forward clients' topic mutations with their identity
     fetch = next(k for k in resp.api_keys if int(k.api_key) == 1)
     assert (fetch.min_version, fetch.max_version) == (18, 18)
 

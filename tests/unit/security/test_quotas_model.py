@@ -295,3 +295,27 @@ def test_token_bucket_as_kafkas() -> None:
     assert b.measure(1500, rate, burst) == 0.0
     assert b.measure(60_000, rate, burst) == 4.0  # never more than the burst
     assert mutation_throttle_time_ms(0.0, rate) == 0
+
+
+def test_mutation_quota_strict_and_permissive() -> None:
+    """KIP-599 as Kafka's Strict/PermissiveControllerMutationQuota: strict admits while the
+    bucket is not in debt (a topic may take it into debt) and refuses after; permissive
+    admits everything and throttles once in debt."""
+    from broker.quotas import MutationQuotaManager, ThrottlingQuotaExceeded
+
+    image = {entity(user="alice"): {CMR: 2.0}}
+    m = MutationQuotaManager(lambda: image, window_num=2, window_ms=1000)
+    assert m.quota_for("bob", "x", strict=True) is None  # no quota applies
+    strict = m.quota_for("alice", "app", strict=True)
+    assert strict is not None
+    for _ in range(5):  # 4 tokens: the fifth is admitted into debt
+        strict.record(1)
+    assert strict.throttle_time_ms() == 0
+    with pytest.raises(ThrottlingQuotaExceeded) as refused:
+        strict.record(1)
+    assert 400 < refused.value.throttle_ms <= 500 and strict.throttle_time_ms() > 0
+    permissive = m.quota_for("alice", "other", strict=False)  # /users/alice: one bucket
+    assert permissive is not None
+    permissive.record(3)
+    assert 1500 < permissive.throttle_time_ms() <= 2000
+    assert list(m.sensors) == [("alice", "")]
