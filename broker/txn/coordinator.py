@@ -24,6 +24,7 @@ this node does not lead (``TxnStore.owns``) answers NOT_COORDINATOR.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -84,7 +85,7 @@ class TransactionCoordinator:
 
     # ---- plumbing -----------------------------------------------------------------------
     def partition_for(self, transactional_id: str) -> int:
-        return partition_for(transactional_id, self.config.num_partitions)
+        return _partition_of(transactional_id, self.config.num_partitions)
 
     def drain_jobs(self) -> list[MarkerJob]:
         jobs, self._jobs = self._jobs, []
@@ -423,6 +424,13 @@ class TransactionCoordinator:
         for tid in [t for t in self.txns if self.partition_for(t) == partition]:
             del self.txns[tid]
             self.in_flight.discard(tid)
+
+
+@functools.lru_cache(maxsize=4096)
+def _partition_of(transactional_id: str, num_partitions: int) -> int:
+    """``partition_for``, remembered: every request of a transaction asks it several
+    times, and Java's string hash is a Python loop over the id."""
+    return partition_for(transactional_id, num_partitions)
 
 
 def _describe(meta: TxnMetadata) -> TxnDescription:

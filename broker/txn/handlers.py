@@ -12,8 +12,11 @@ version 1 protocol.
 Error codes are Kafka's; PRODUCER_FENCED (KIP-588) is answered as INVALID_PRODUCER_EPOCH
 to request versions before it: InitProducerId < 4, AddPartitionsToTxn/AddOffsetsToTxn/
 EndTxn < 2, TxnOffsetCommit < 3. Answers that changed the transaction wait (bounded)
-until ``__transaction_state`` has the change on the in-sync replicas; EndTxn also waits
-(at most ``END_TXN_MARKER_WAIT_S``) for the markers.
+until ``__transaction_state`` has the change on the in-sync replicas (EndTxn: the
+PrepareCommit/PrepareAbort record; the markers follow asynchronously, as in Kafka). A
+request for an id whose markers are still being written first waits (at most
+``MARKERS_WAIT_S``) for them, and so gets the answer a CONCURRENT_TRANSACTIONS retry
+would get, without the client's backoff.
 """
 
 from __future__ import annotations
@@ -31,10 +34,9 @@ from protocol.errors import ErrorCode
 
 log = get_logger("strom.txn")
 E = ErrorCode
-#: how long EndTxn waits for the markers before it answers (Kafka answers at once after
-#: PrepareCommit/PrepareAbort; waiting a little spares the client's next transaction a
-#: CONCURRENT_TRANSACTIONS retry; the answer is the same either way)
-END_TXN_MARKER_WAIT_S = 1.0
+#: how long InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn wait for the
+#: id's markers in flight before answering (then CONCURRENT_TRANSACTIONS, retriable)
+MARKERS_WAIT_S = 1.0
 
 
 def _fenced(code: int, version: int, first_version: int) -> int:
@@ -61,6 +63,7 @@ async def init_transactional(ctx: RequestContext, request: Any) -> Any:
     service = service_for(ctx.broker)
     tid = request.transactional_id
     timeout_ms = int(request.transaction_timeout.total_seconds() * 1000)
+    await service.wait_markers(tid, MARKERS_WAIT_S)
     fresh = None
     if service.coordinator.needs_producer_id(tid) and tid and \
             0 < timeout_ms <= service.coordinator.config.max_timeout_ms:
@@ -100,6 +103,7 @@ async def handle_add_partitions(ctx: RequestContext, request: Any) -> Any:
                           else E.operation_not_attempted) for tp in wanted}
     else:
         service = service_for(ctx.broker)
+        await service.wait_markers(tid, MARKERS_WAIT_S)
         code = service.call("add_partitions", wall_ms(), tid, pid, epoch, wanted)
         if code == E.none:
             code = await service.replicated() and E.coordinator_not_available
@@ -153,6 +157,7 @@ async def handle_add_offsets(ctx: RequestContext, request: Any) -> Any:
     await _ensure_offsets_topic(broker)
     service = service_for(broker)
     tp = (OFFSETS_TOPIC, offsets_partition(broker, request.group_id))
+    await service.wait_markers(request.transactional_id, MARKERS_WAIT_S)
     code = service.call("add_partitions", wall_ms(), request.transactional_id,
                         request.producer_id, request.producer_epoch, [tp])
     if code == E.none:
@@ -164,12 +169,11 @@ async def handle_add_offsets(ctx: RequestContext, request: Any) -> Any:
 # ---- EndTxn ----------------------------------------------------------------------------------
 async def handle_end_txn(ctx: RequestContext, request: Any) -> Any:
     service = service_for(ctx.broker)
+    await service.wait_markers(request.transactional_id, MARKERS_WAIT_S)
     code = service.call("end_txn", wall_ms(), request.transactional_id, request.producer_id,
                         request.producer_epoch, bool(request.committed))
     if code == E.none:
         code = await service.replicated() and E.coordinator_not_available
-    if code == E.none:
-        await service.wait_markers(request.transactional_id, END_TXN_MARKER_WAIT_S)
     body: dict[str, Any] = {"throttle_time": 0, "error_code": _fenced(code, ctx.api_version, 2)}
     return ctx.build_response(body)
 

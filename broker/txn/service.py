@@ -150,9 +150,12 @@ class TransactionService:
                 and self._jobs.pop(tid))
 
     async def wait_markers(self, transactional_id: str, timeout_s: float) -> None:
-        """Wait (bounded) until the marker job of ``transactional_id`` is done. EndTxn
-        answers after it when it is quick, so the producer's next transaction does not
-        start with a CONCURRENT_TRANSACTIONS retry (a client backoff of 20-100 ms)."""
+        """Wait (bounded) until the marker job of ``transactional_id``, if one is under
+        way, is done. A request for an id whose markers are in flight would be answered
+        CONCURRENT_TRANSACTIONS, which clients retry after a backoff (librdkafka 20 ms,
+        the Java client ``retry.backoff.ms``); waiting here first gives the answer the
+        retry would get, without the backoff. EndTxn itself does not wait: as Kafka, it
+        answers once PrepareCommit/PrepareAbort is replicated."""
         task = self._jobs.get(transactional_id)
         if task is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
