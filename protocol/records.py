@@ -573,6 +573,19 @@ def control_batch_type(buf: Buffer, pos: int = 0) -> int:
     return control_record_type(recs[0])
 
 
+def control_batch_marker(buf: Buffer, pos: int = 0) -> tuple[int, int]:
+    """(marker type, coordinator epoch) of the control batch at ``pos`` (Kafka's
+    EndTransactionMarker); the epoch is -1 when the record's value is too short for it."""
+    recs = decode_batch_records(buf, pos)
+    if not recs:
+        raise InvalidRecordBatch("control batch has no records")
+    kind = control_record_type(recs[0])
+    value = recs[0].value
+    if value is None or len(value) < _CONTROL_VALUE.size:
+        return kind, -1
+    return kind, _CONTROL_VALUE.unpack_from(value, 0)[1]
+
+
 def batch_has_null_key(buf: Buffer, pos: int = 0) -> bool:
     """True when any record of the (non-control) batch at ``pos`` has a null key."""
     return any(r.key is None for r in decode_batch_records(buf, pos, verify=False))

@@ -519,11 +519,13 @@ class ReplicaManager:
         lso = plog.last_stable_offset if read_committed else hw
         bound = plog.log_end_offset if follower else (lso if read_committed else hw)
         records: bytes | memoryview = b""
+        upper = lso  # aborted transactions are listed up to the end of what is returned
         code = 0
         if limit > 0 or min_one:
             try:
-                records = plog.read(p.fetch_offset, max(limit, 0), max_offset=bound,
-                                    min_one_batch=min_one, share=follower).records
+                fetched = plog.read(p.fetch_offset, max(limit, 0), max_offset=bound,
+                                    min_one_batch=min_one, share=follower)
+                records, upper = fetched.records, fetched.next_offset
             except OffsetOutOfRangeError:
                 code = int(ErrorCode.offset_out_of_range)
             except StorageError as exc:
@@ -536,7 +538,7 @@ class ReplicaManager:
                                  high_watermark=hw)
         aborted = None
         if read_committed:
-            aborted = plog.aborted_transactions(p.fetch_offset, lso) if records else []
+            aborted = plog.aborted_transactions(p.fetch_offset, upper) if records else []
         return PartitionRead(0, hw, lso, plog.log_start_offset, records, aborted,
                              new_high_watermark=news)
 

@@ -15,7 +15,11 @@ Rules:
   delete.retention.ms); a later pass past the horizon removes them.
 * Transactions: records of aborted transactions are removed; control batches
   (markers) are kept so read_committed semantics stay intact; records whose transaction
-  outcome is not visible in the log are kept untouched. A batch of an idempotent
+  outcome is not visible in the log are kept untouched. The cleaned segment's
+  ``.txnindex`` keeps the entries of its source segments whose ABORT marker it holds and
+  of which this pass still read a data batch (Kafka's CleanedTransactionMetadata: once
+  an earlier pass removed every batch of an aborted transaction, its entry goes). A
+  batch of an idempotent
   producer that loses all its records is kept as an empty batch if it is the producer's
   last batch in the log (its sequence numbers must survive for duplicate detection),
   and each segment keeps its final batch (empty if need be) so that a segment still ends
@@ -33,7 +37,9 @@ Rules:
 * Crash safety: the cleaned copy is written to ``<segment>.log.cleaned`` and fsynced, the
   segment's indexes are removed, then ``os.replace`` swaps the log atomically and the
   indexes are rebuilt. A crash at any point leaves the old or the new segment (stray
-  ``.cleaned`` files are deleted at open; missing indexes are rebuilt).
+  ``.cleaned`` files are deleted at open; missing indexes are rebuilt). The .txnindex is
+  replaced after the log (until then the old one, a superset, stays right); for a merge,
+  a crash while the ``.swap`` file exists makes the open rebuild it from the log.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from protocol.records import (
     CONTROL_ABORT,
+    CONTROL_COMMIT,
     BatchHeader,
     InvalidRecordBatch,
     Record,
@@ -54,6 +61,7 @@ from protocol.records import (
 from storage.checkpoint import fsync_dir
 from storage.errors import LogDirectoryError
 from storage.log_config import LONG_MAX
+from storage.txn_index import AbortedTxn
 
 if TYPE_CHECKING:
     from storage.partition_log import PartitionLog
@@ -182,8 +190,12 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
             groups = _group_by_size(segments, {id(s): n for s, n in everything},
                                     log.config.segment_bytes)
         sizes = {id(s): n for s, n in everything}
-        cleaned: list[tuple[list[LogSegment], str]] = []
+        cleaned: list[tuple[list[LogSegment], str, list[AbortedTxn]]] = []
         try:
+            source = {(t.producer_id, t.last_offset): t
+                      for seg in segments for t in seg.txn_index.entries}
+            observed: set[int] = set()  # producers with a batch of an aborted txn read
+            reindexed: list[tuple[LogSegment, list[AbortedTxn]]] = []
             outcome, last_of_producer = _transaction_outcomes(everything)
             latest: dict[bytes, int] = {}
             for seg in segments:
@@ -197,13 +209,16 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
             removed = 0
             pending = -1  # earliest delete horizon of a tombstone left in the log
             for group in groups:
-                n, path, group_pending = _clean_group(group, sizes, latest, outcome,
-                                                      last_of_producer, horizon)
+                n, path, group_pending, txns = _clean_group(
+                    group, sizes, latest, outcome, last_of_producer, horizon,
+                    source, observed)
                 if group_pending >= 0 and (pending < 0 or group_pending < pending):
                     pending = group_pending
                 if path:
                     removed += n
-                    cleaned.append((group, path))
+                    cleaned.append((group, path, txns))
+                elif txns != group[0].txn_index.entries:
+                    reindexed.append((group[0], txns))  # only entries to drop
         except InvalidRecordBatch as exc:
             _discard(cleaned)
             raise LogDirectoryError(
@@ -214,13 +229,15 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
         with log._lock:
             if log._closed or log._generation != generation or any(
                 seg not in log.segments or seg.size != sizes[id(seg)]
-                for group, _ in cleaned for seg in group
-            ):
+                for group, _, _ in cleaned for seg in group
+            ) or any(seg not in log.segments for seg, _ in reindexed):
                 _discard(cleaned)
                 return 0
-            for group, path in cleaned:
-                _swap(log, group, path)
-            _advance_recovery_point(log, {id(group[0]) for group, _ in cleaned})
+            for group, path, txns in cleaned:
+                _swap(log, group, path, txns)
+            for seg, txns in reindexed:
+                seg.txn_index.replace(txns, sync=True)
+            _advance_recovery_point(log, {id(group[0]) for group, _, _ in cleaned})
             log.set_cleaner_checkpoint(end, pending)
         return removed
 
@@ -243,8 +260,8 @@ def _advance_recovery_point(log: PartitionLog, swapped: set[int]) -> None:
         log._write_checkpoint()  # recovery after a crash starts past the compacted part
 
 
-def _discard(cleaned: list[tuple[list[LogSegment], str]]) -> None:
-    for _, path in cleaned:
+def _discard(cleaned: list[tuple[list[LogSegment], str, list[AbortedTxn]]]) -> None:
+    for _, path, _ in cleaned:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 
@@ -256,15 +273,21 @@ def _clean_group(
     outcome: dict[int, int],
     last_of_producer: dict[int, int],
     horizon: tuple[int, int],
-) -> tuple[int, str, int]:
+    source: dict[tuple[int, int], AbortedTxn],
+    observed: set[int],
+) -> tuple[int, str, int, list[AbortedTxn]]:
     """Write the cleaned copy of ``group`` to ``<first log>.cleaned`` (fsynced).
 
-    Returns (records removed, path, earliest delete horizon of a tombstone kept or -1);
-    path is "" when there is nothing to gain (one segment and no record removed). The
-    group's final batch is always kept (empty if need be) so the result still ends
-    where the next segment starts.
+    Returns (records removed, path, earliest delete horizon of a tombstone kept or -1,
+    the cleaned segment's aborted transactions); path is "" when there is nothing to
+    gain (one segment and no record removed). The group's final batch is always kept
+    (empty if need be) so the result still ends where the next segment starts.
+    ``source`` holds the groups' .txnindex entries by (producer id, marker offset);
+    ``observed`` (carried from group to group) the producers of which a batch of an
+    aborted transaction was read since its start.
     """
     out = bytearray()
+    txns: list[AbortedTxn] = []
     removed = 0
     pending = -1
     stamped = 0  # batches given a delete horizon in this pass
@@ -276,10 +299,17 @@ def _clean_group(
         for pos, h in seg.scan(0, verify=True, end=sizes[id(seg)]):
             raw = seg.pread(pos, h.size_in_bytes)
             if h.is_control:
+                if h.producer_id >= 0 and _marker_type(raw) == CONTROL_ABORT:
+                    entry = source.get((h.producer_id, h.base_offset))
+                    if h.producer_id in observed and entry is not None:
+                        txns.append(entry)
+                observed.discard(h.producer_id)
                 out += raw
                 continue
             state = (outcome.get(h.base_offset, _COMMITTED) if h.is_transactional
                      else _COMMITTED)
+            if state == _ABORTED:
+                observed.add(h.producer_id)
             if state == _UNKNOWN:
                 out += raw
                 continue
@@ -312,7 +342,7 @@ def _clean_group(
                 stamped += 1
             out += _rebuild(h, kept, new_horizon if stamp else None)
     if removed == 0 and stamped == 0 and len(group) == 1:
-        return 0, "", pending
+        return 0, "", pending, txns
     cleaned = group[0].log_path + ".cleaned"
     fd = os.open(cleaned, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
@@ -322,7 +352,14 @@ def _clean_group(
         os.fsync(fd)
     finally:
         os.close(fd)
-    return removed, cleaned, pending
+    return removed, cleaned, pending, txns
+
+
+def _marker_type(raw: bytes) -> int:
+    try:
+        return control_batch_type(raw, 0)
+    except InvalidRecordBatch:
+        return CONTROL_COMMIT  # no decodable marker: no entry to carry
 
 
 def _rebuild(h: BatchHeader, kept: list[Record], horizon: int | None) -> bytes:
@@ -347,13 +384,16 @@ def _rebuild(h: BatchHeader, kept: list[Record], horizon: int | None) -> bytes:
     )
 
 
-def _swap(log: PartitionLog, group: list[LogSegment], cleaned: str) -> None:
-    """Replace the group's segments by the cleaned file; rebuild the indexes.
+def _swap(log: PartitionLog, group: list[LogSegment], cleaned: str,
+          txns: list[AbortedTxn]) -> None:
+    """Replace the group's segments by the cleaned file; rebuild the indexes; the first
+    segment's .txnindex becomes ``txns``.
 
     The caller holds the log's lock. Crash-safe order for a merge of several segments:
-    rename ``.cleaned`` to ``<first>.log.swap`` (the commit point), delete the merged
-    segments, then rename the swap file over the first log. At open, a leftover
-    ``.swap`` completes the same steps (see PartitionLog._open).
+    rename ``.cleaned`` to ``<first>.log.swap`` (the commit point), write the merged
+    .txnindex, delete the merged segments, then rename the swap file over the first log.
+    At open, a leftover ``.swap`` completes the same steps and rebuilds the .txnindex
+    (see PartitionLog._open).
     """
     first = group[0]
     for p in (first.index_path, first.timeindex_path):
@@ -363,6 +403,7 @@ def _swap(log: PartitionLog, group: list[LogSegment], cleaned: str) -> None:
         swap = first.log_path + ".swap"
         os.replace(cleaned, swap)
         fsync_dir(log.directory)
+        first.txn_index.replace(txns, sync=True)
         for seg in group[1:]:
             i = log.segments.index(seg)
             del log.segments[i]
@@ -371,6 +412,8 @@ def _swap(log: PartitionLog, group: list[LogSegment], cleaned: str) -> None:
         cleaned = swap
     log.cache.forget(first.log_path)
     os.replace(cleaned, first.log_path)
+    if len(group) == 1:
+        first.txn_index.replace(txns, sync=True)
     fsync_dir(log.directory)
     log._generation += 1
     log._dirty = True

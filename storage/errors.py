@@ -82,6 +82,13 @@ class InvalidProducerEpochError(StorageError):
     error_code = 47
 
 
+class TransactionCoordinatorFencedError(StorageError):
+    """A transaction marker carries a coordinator epoch older than the one the partition
+    last accepted for that producer (a zombie coordinator): nothing was appended."""
+
+    error_code = 52  # TRANSACTION_COORDINATOR_FENCED
+
+
 class UnknownProducerIdError(StorageError):
     """The producer id is unknown where continuity is required (UNKNOWN_PRODUCER_ID)."""
 

@@ -3,6 +3,8 @@
 Directory ``<topic>-<partition>/`` holds::
 
     <base:020d>.log / .index / .timeindex   segments (see storage/segment.py)
+    <base:020d>.txnindex                     aborted transactions whose ABORT marker is in
+                                             that segment (storage/txn_index.py)
     <offset:020d>.snapshot                   producer state as of that offset
     partition.checkpoint                     log start offset, recovery point, high
                                              watermark, and (after a clean close only) the
@@ -27,6 +29,14 @@ Rules kept here:
 * Everything below ``recovery_point`` has been fsynced. After an unclean shutdown every
   segment holding offsets >= the recovery point is rescanned with CRC checks, a torn or
   corrupt tail is cut, and indexes are rebuilt. After a clean close nothing is scanned.
+* Transaction indexes (Kafka's): an ABORT marker that completes a transaction adds an
+  entry to the active segment's .txnindex (leader and follower appends); read_committed
+  fetches take ``aborted_transactions`` from them. They are rebuilt from the batches and
+  the producer state (Kafka's LogSegment.recover) for the segments recovery rescans, for
+  a segment a compaction merge swapped in, from a damaged file's segment on, and for the
+  whole log when an old producer snapshot still carried the aborted list. Truncation
+  cuts entries at or after the new end; deleted segments take their file along; the
+  cleaner writes the cleaned segment's own (storage/cleaner.py).
 * fsync happens on ``flush()`` only: the owner calls it on roll (``flush_if_due`` reports
   a pending roll flush), per ``flush.messages`` inline, per ``flush.ms`` via
   ``flush_if_due``, and on close. ``flush()`` does its fsyncs outside the lock so that a
@@ -49,7 +59,6 @@ from crc32c import crc32c
 
 from protocol.recompress import recompress_batches
 from protocol.records import (
-    CONTROL_ABORT,
     CONTROL_BIT,
     HEADER_SIZE,
     LOG_APPEND_TIME,
@@ -61,7 +70,6 @@ from protocol.records import (
     T_RECORDS_COUNT,
     BatchHeader,
     InvalidRecordBatch,
-    control_batch_type,
     decode_batch_records,
     iter_header_tuples,
     parse_header,
@@ -78,6 +86,7 @@ from storage.errors import (
     StorageError,
 )
 from storage.file_cache import DEFAULT_FILE_CACHE, FileCache
+from storage.index import CorruptIndexError
 from storage.log_config import LONG_MAX, LogConfig
 from storage.partition_files import (
     CleanMark,
@@ -94,10 +103,12 @@ from storage.partition_files import (
     write_leader_epochs,
     write_partition_checkpoint,
 )
-from storage.producer_state import ProducerEntry, ProducerStateManager, SnapshotError
+from storage.producer_replay import control_marker, load_snapshot, replay
+from storage.producer_state import ProducerEntry, ProducerStateManager
 from storage.record_validation import check_batch_records
 from storage.segment import LOG_SUFFIX, LogSegment
 from storage.shared_reads import SHARED_READS
+from storage.txn_index import TXN_INDEX_SUFFIX, AbortedTxn, decode_entries
 
 SNAPSHOTS_TO_KEEP = 3
 SNAPSHOT_MIN_LOG_BYTES = 1024 * 1024
@@ -128,13 +139,16 @@ class FetchData:
 
     ``records`` is b"" when empty, else a read-only memoryview of the bytes read from
     the segment (len, slicing without copies, ``==`` with bytes, the buffer protocol;
-    ``bytes(records)`` for a copy): it goes into a response by reference."""
+    ``bytes(records)`` for a copy): it goes into a response by reference.
+    ``next_offset`` follows the last batch returned (-1 when empty): the upper bound of
+    the aborted transactions a read_committed fetch lists, as Kafka's."""
 
     records: bytes | memoryview
     first_offset: int
     log_start_offset: int
     log_end_offset: int
     high_watermark: int
+    next_offset: int = -1
 
 
 class PartitionLog:
@@ -217,7 +231,7 @@ class PartitionLog:
                 final = d / name[: -len(".swap")]
                 os.replace(e.path, final)
                 if final.suffix == LOG_SUFFIX:
-                    for suffix in (".index", ".timeindex"):
+                    for suffix in (".index", ".timeindex", TXN_INDEX_SUFFIX):
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(final.with_suffix(suffix))
                     base = parse_base(final.name, LOG_SUFFIX)
@@ -249,13 +263,19 @@ class PartitionLog:
                 self.segments.remove(seg)
                 logs.remove(seg.base_offset)
         live = set(logs)
+        damaged_txn: set[int] = set(swapped)  # bases whose .txnindex must be rebuilt
         for e in others:  # orphan indexes
-            for suffix in (".index", ".timeindex"):
+            for suffix in (".index", ".timeindex", TXN_INDEX_SUFFIX):
                 if e.name.endswith(suffix):
                     b = parse_base(e.name, suffix)
                     if b is not None and b not in live:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(e.path)
+                    elif b is not None and suffix == TXN_INDEX_SUFFIX:
+                        try:
+                            decode_entries(Path(e.path).read_bytes(), b)
+                        except CorruptIndexError:
+                            damaged_txn.add(b)
         fresh = not self.segments
         if fresh:
             start = ckpt.log_start_offset if ckpt else 0
@@ -266,14 +286,18 @@ class PartitionLog:
         self._bases = [s.base_offset for s in self.segments]
         active = self.segments[-1]
         clean = ckpt.clean if ckpt else None
+        txn_from = next((k for k, s in enumerate(self.segments)
+                         if s.base_offset in damaged_txn), None)
         if fresh:
             self.log_end_offset = self.recovery_point = active.base_offset
         elif clean and clean.base == active.base_offset and clean.size == active.size:
             active._next_offset = clean.leo
             self.log_end_offset = self.recovery_point = clean.leo
             self._dirty = False
+            if txn_from is not None:
+                self._psm = self._rebuild_txn_indexes(txn_from)
         else:
-            self._recover_from(ckpt.recovery_point if ckpt else 0)
+            self._recover_from(ckpt.recovery_point if ckpt else 0, txn_from)
         ls = ckpt.log_start_offset if ckpt else self.segments[0].base_offset
         if ls > self.log_end_offset:
             # recovery cut below a durable DeleteRecords point: offsets never go back
@@ -292,10 +316,12 @@ class PartitionLog:
         active.rolling_base_ms = -2  # learned lazily from its first batch
         self._last_flush_ms = now_ms
 
-    def _recover_from(self, recovery_point: int) -> None:
+    def _recover_from(self, recovery_point: int, txn_from: int | None = None) -> None:
         """Rescan every segment holding offsets >= recovery_point; cut a bad tail.
 
-        Segments after a damaged one are deleted (their data lies beyond the cut).
+        Segments after a damaged one are deleted (their data lies beyond the cut). The
+        .txnindex of every rescanned segment (and from segment ``txn_from`` on, if
+        given) is rebuilt, which also loads the producer state.
         """
         i = max(0, bisect.bisect_right(self._bases, recovery_point) - 1)
         keep = self.segments[:i]
@@ -325,7 +351,10 @@ class PartitionLog:
         self.log_end_offset = max(active.next_offset, active.base_offset)
         self.recovery_point = min(recovery_point, self.log_end_offset)
         self._rebuild_leader_epochs(i)
-        self._psm = None
+        first = min(i, len(self.segments) - 1)
+        if txn_from is not None:
+            first = min(first, txn_from)
+        self._psm = self._rebuild_txn_indexes(first)
         self._delete_snapshots_above(self.log_end_offset)
 
     def _rebuild_leader_epochs(self, first_segment: int) -> None:
@@ -401,7 +430,19 @@ class PartitionLog:
         return self._high_watermark if fuo is None else min(fuo, self._high_watermark)
 
     def aborted_transactions(self, start: int, end: int) -> list[tuple[int, int]]:
-        return self._producers().aborted_transactions(start, end)
+        """(producer_id, first_offset) of the aborted transactions overlapping [start,
+        end): the .txnindex entries from the segment holding ``start`` on, until one's
+        last stable offset reaches ``end`` (Kafka's collectAbortedTransactions)."""
+        self._producers()  # loading may migrate an old snapshot's list to the indexes
+        with self._lock:
+            i = max(0, bisect.bisect_right(self._bases, start) - 1)
+            out: list[tuple[int, int]] = []
+            for seg in self.segments[i:]:
+                found, complete = seg.txn_index.collect(start, end)
+                out.extend((t.producer_id, t.first_offset) for t in found)
+                if complete:
+                    break
+            return out
 
     def latest_epoch(self) -> int:
         return self.leader_epochs[-1][0] if self.leader_epochs else -1
@@ -514,6 +555,7 @@ class PartitionLog:
                 rel = 0
                 iov: list[bytes | bytearray | memoryview] = []
                 index_info: list[tuple[int, int, int, int]] = []
+                aborted: list[AbortedTxn] = []
                 for pos, t in batches:
                     first = next_offset
                     last = first + t[T_LAST_OFFSET_DELTA]
@@ -522,15 +564,17 @@ class PartitionLog:
                         h = BatchHeader(*t)
                         if psm is None:
                             psm = self._producers()
+                        ctype, cepoch = control_marker(view, pos) if h.is_control \
+                            else (None, -1)
                         try:
-                            entry = psm.check(h, pending)
+                            entry = psm.check(h, pending, cepoch if h.is_control else None)
                         except DuplicateSequenceError as dup:
                             if not log_append:  # Kafka reports -1 for CreateTime topics
                                 dup.log_append_time = -1
                             raise
-                        ctype = _control_type(view, pos) if h.is_control else None
-                        pending[h.producer_id] = psm.apply(h, first, last, ts, entry,
-                                                           control_type=ctype)
+                        pending[h.producer_id] = psm.apply(
+                            h, first, last, ts, entry, control_type=ctype,
+                            coordinator_epoch=cepoch, aborted=aborted, pending=pending)
                     size = t[T_BATCH_LENGTH] + 12
                     hdr = bytearray(view[pos : pos + HEADER_SIZE])
                     _Q.pack_into(hdr, 0, first)
@@ -556,6 +600,8 @@ class PartitionLog:
                     self.leader_epochs.append((leader_epoch, first_offset))
                     self._epochs_dirty = True  # written by the next flush (before the data)
                 self.log_end_offset = next_offset
+                if aborted:
+                    self._index_aborted(aborted)
                 self._after_append(count, now_ms)
                 return AppendResult(
                     first_offset,
@@ -590,6 +636,7 @@ class PartitionLog:
             psm = self._psm
             pending: dict[int, ProducerEntry] = {}
             index_info: list[tuple[int, int, int, int]] = []
+            aborted: list[AbortedTxn] = []
             max_ts = -1
             for pos, h in batches:
                 if h.base_offset < expected or (
@@ -601,10 +648,12 @@ class PartitionLog:
                     )
                 if h.producer_id >= 0:
                     psm = self._producers()
-                    ctype = _control_type(view, pos) if h.is_control else None
+                    ctype, cepoch = control_marker(view, pos) if h.is_control \
+                        else (None, -1)
                     pending[h.producer_id] = psm.apply(
                         h, h.base_offset, h.last_offset, h.max_timestamp,
                         pending.get(h.producer_id), control_type=ctype,
+                        coordinator_epoch=cepoch, aborted=aborted, pending=pending,
                     )
                 index_info.append((pos, h.base_offset, h.last_offset, h.max_timestamp))
                 max_ts = max(max_ts, h.max_timestamp)
@@ -621,9 +670,22 @@ class PartitionLog:
                     self.leader_epochs.append((h.partition_leader_epoch, h.base_offset))
                     self._epochs_dirty = True
             self.log_end_offset = last_offset + 1
+            if aborted:
+                self._index_aborted(aborted)
             self._after_append(sum(h.records_count for _, h in batches), None)
             return AppendResult(first_offset, last_offset, max_ts, -1, self.log_start_offset,
                                 len(batches))
+
+    def _index_aborted(self, aborted: list[AbortedTxn]) -> None:
+        """Add the transactions an append's ABORT markers completed to the active
+        segment's .txnindex (which holds those markers)."""
+        seg = self.segments[-1]
+        try:
+            for t in aborted:
+                if seg.txn_index.append(t):
+                    self._dir_dirty = True
+        except OSError as exc:
+            raise LogDirectoryError(f"{seg.txn_index.path}: write failed: {exc}") from exc
 
     def _load_active_segment(self) -> None:
         """First write since a clean open: load (validate) the active segment's indexes.
@@ -852,7 +914,7 @@ class PartitionLog:
             self._read_hints.clear()
         self._read_hints[next_offset] = (seg, pos + end, self._generation)
         return FetchData(records, h.base_offset, self.log_start_offset, self.log_end_offset,
-                         self._high_watermark)
+                         self._high_watermark, next_offset)
 
     def _copy(self, seg: LogSegment, pos: int, want: int, unlocked_copy: bool,
               share: bool) -> bytes | memoryview:
@@ -1051,8 +1113,6 @@ class PartitionLog:
         self._generation += 1
         self._dirty = True
         seg.delete()
-        if self._psm is not None:
-            self._psm.truncate_head(self.segments[0].base_offset)
 
     def enforce_retention(self, now_ms: int) -> int:
         """Delete closed segments past retention.ms / retention.bytes / the log start.
@@ -1158,6 +1218,7 @@ class PartitionLog:
             for s in segs:
                 s.persist_indexes()
             paths = [s.log_path for s in segs]
+            txn_indexes = [s.txn_index for s in segs]
             sync_dir = self._roll_flush_pending or self._dir_dirty
             self._roll_flush_pending = False
             self._dir_dirty = False
@@ -1170,6 +1231,8 @@ class PartitionLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        for t in txn_indexes:
+            t.flush()  # no file (no aborted transaction): nothing to do
         if sync_dir:
             with contextlib.suppress(FileNotFoundError):
                 fsync_dir(self.directory)
@@ -1288,38 +1351,30 @@ class PartitionLog:
                          [b for b in snapshot_offsets(self.directory)[:-1] if b < offset])
 
     def _load_producer_state(self) -> ProducerStateManager:
-        """Latest valid snapshot <= log end, then replay batch headers after it."""
-        psm = ProducerStateManager()
-        start = self.segments[0].base_offset
-        for b in reversed(snapshot_offsets(self.directory)):
-            if b > self.log_end_offset:
-                continue
-            try:
-                loaded = ProducerStateManager.from_bytes(
-                    snapshot_path(self.directory, b).read_bytes()
-                )
-            except (OSError, SnapshotError):
-                continue
-            psm = loaded
-            start = max(b, start)
-            break
-        for seg in self.segments:
-            if seg.size == 0 or seg.next_offset <= start:
-                continue
-            try:
-                for pos, h in seg.scan(seg.find_position(start), verify=False):
-                    if h.base_offset < start or h.producer_id < 0:
-                        continue
-                    ctype = None
-                    if h.is_control:
-                        ctype = _control_type(seg.pread(pos, h.size_in_bytes), 0)
-                    entry = psm.apply(h, h.base_offset, h.last_offset, h.max_timestamp,
-                                      control_type=ctype)
-                    psm.producers[h.producer_id] = entry
-            except InvalidRecordBatch:
-                break
+        """Latest valid snapshot <= log end, then replay batch headers after it.
+
+        A snapshot of the old format with aborted transactions, in a log without any
+        .txnindex file, first has every segment's index rebuilt from the log."""
+        psm, start = load_snapshot(self.directory, self.log_end_offset,
+                                   self.segments[0].base_offset)
+        if psm.legacy_aborted and not any(s.txn_index.exists() for s in self.segments):
+            self._rebuild_txn_indexes(0)
+        replay(self.segments, psm, start)
         psm.map_end_offset = self.log_end_offset
-        psm.truncate_head(self.log_start_offset)
+        return psm
+
+    def _rebuild_txn_indexes(self, first: int) -> ProducerStateManager:
+        """Rebuild the .txnindex of ``segments[first:]`` from their batches (Kafka's
+        LogSegment.recover): the producer state as of that segment's base offset, then
+        every batch in order, each ABORT that completes a transaction adding its entry
+        to its segment. Returns the producer state at the log end."""
+        psm, start = load_snapshot(self.directory, self.segments[first].base_offset,
+                                   self.segments[0].base_offset)
+        for seg in self.segments[first:]:
+            seg.txn_index.reset()
+        self._dir_dirty = True
+        replay(self.segments, psm, start, index_from=first)
+        psm.map_end_offset = self.log_end_offset
         return psm
 
     def __repr__(self) -> str:
@@ -1382,10 +1437,3 @@ def _set_log_append_time(hdr: bytearray, ts: int, body: memoryview) -> None:
     hdr[35:43] = ts.to_bytes(8, "big", signed=True)
     crc = crc32c(body, crc32c(memoryview(hdr)[21:HEADER_SIZE]))
     hdr[17:21] = crc.to_bytes(4, "big")
-
-
-def _control_type(buf: bytes | bytearray | memoryview, pos: int) -> int | None:
-    try:
-        return control_batch_type(buf, pos)
-    except InvalidRecordBatch:
-        return CONTROL_ABORT

@@ -2,17 +2,27 @@
 
 Per producer id: the current epoch, the last five appended batches (first/last sequence,
 first/last offset, timestamp) for duplicate detection, the coordinator epoch and the
-first offset of an ongoing transaction. Aborted transactions are remembered as
-(producer_id, first_offset, last_offset) for read_committed fetches.
+first offset of an ongoing transaction. Aborted transactions are not kept here: an
+ABORT marker that completes a transaction yields an :class:`AbortedTxn` for the
+segment's ``.txnindex`` (storage/txn_index.py), with the LSO Kafka records there.
 
 All inputs are batch headers (protocol/records.py): no record is decoded, because
 producer id, epoch, base sequence, offsets and the control bit are header fields. The
-one exception is telling COMMIT from ABORT markers, which reads one tiny control record.
+one exception is a marker's type (COMMIT/ABORT) and coordinator epoch, read from its one
+tiny control record. A marker whose coordinator epoch is below the one the producer's
+entry recorded is refused (Kafka's ``checkCoordinatorEpoch``); accepted markers record
+theirs.
 
 Snapshot file ``<offset:020d>.snapshot`` (state as of that log offset)::
 
     line 1: "strom-producer-snapshot 1 <crc32c of the JSON bytes>"
-    line 2: JSON {"offset": n, "producers": [...], "aborted": [[pid, first, last], ...]}
+    line 2: JSON {"offset": n, "producers": [[pid, epoch, coordinator_epoch,
+            txn_first_offset, last_timestamp, [[first_seq, last_seq, first_offset,
+            last_offset, timestamp], ...]], ...]}
+
+Snapshots written before the .txnindex files also hold ``"aborted": [[pid, first,
+last], ...]``; it is read and ignored except for its length (``legacy_aborted``: the log
+then rebuilds its transaction indexes from the batches).
 """
 
 from __future__ import annotations
@@ -28,7 +38,9 @@ from storage.errors import (
     DuplicateSequenceError,
     InvalidProducerEpochError,
     OutOfOrderSequenceError,
+    TransactionCoordinatorFencedError,
 )
+from storage.txn_index import AbortedTxn
 
 NUM_BATCHES_TO_RETAIN = 5
 INT32_MAX = 2**31 - 1
@@ -87,18 +99,20 @@ class ProducerStateManager:
 
     def __init__(self) -> None:
         self.producers: dict[int, ProducerEntry] = {}
-        self.aborted: list[tuple[int, int, int]] = []  # (pid, first_offset, last_offset)
         self.map_end_offset = 0  # state reflects the log below this offset
+        self.legacy_aborted = 0  # aborted entries of an old-format snapshot (see module)
 
     # -- validation (leader) -------------------------------------------------------------
 
     def check(
-        self, h: BatchHeader, pending: dict[int, ProducerEntry]
+        self, h: BatchHeader, pending: dict[int, ProducerEntry],
+        coordinator_epoch: int | None = None,
     ) -> ProducerEntry:
         """Validate a leader append of ``h`` against state + ``pending`` (this request).
 
-        Returns the entry to update. Raises DuplicateSequenceError,
-        OutOfOrderSequenceError or InvalidProducerEpochError.
+        ``coordinator_epoch`` is a marker's (control batches). Returns the entry to
+        update. Raises DuplicateSequenceError, OutOfOrderSequenceError,
+        InvalidProducerEpochError or TransactionCoordinatorFencedError.
         """
         pid = h.producer_id
         entry = pending.get(pid)
@@ -110,7 +124,14 @@ class ProducerStateManager:
             raise InvalidProducerEpochError(
                 f"producer {pid} epoch {epoch} is older than current epoch {entry.epoch}"
             )
-        if h.is_control or h.base_sequence < 0:
+        if h.is_control:
+            if coordinator_epoch is not None and coordinator_epoch < entry.coordinator_epoch:
+                raise TransactionCoordinatorFencedError(
+                    f"producer {pid}: marker of coordinator epoch {coordinator_epoch} is "
+                    f"older than the current {entry.coordinator_epoch}"
+                )
+            return entry
+        if h.base_sequence < 0:
             return entry
         if epoch == entry.epoch:
             for b in entry.batches:
@@ -140,8 +161,17 @@ class ProducerStateManager:
         entry: ProducerEntry | None = None,
         *,
         control_type: int | None = None,
+        coordinator_epoch: int = -1,
+        aborted: list[AbortedTxn] | None = None,
+        pending: dict[int, ProducerEntry] | None = None,
     ) -> ProducerEntry:
-        """Record an appended batch (offsets as stored). Returns the updated entry."""
+        """Record an appended batch (offsets as stored). Returns the updated entry.
+
+        For a marker: ``control_type`` and ``coordinator_epoch`` come from its control
+        record; an ABORT that completes a transaction appends its :class:`AbortedTxn`
+        to ``aborted`` when given, the LSO computed over the state plus ``pending``
+        (entries of the same request not yet committed).
+        """
         pid = h.producer_id
         if entry is None:
             current = self.producers.get(pid)
@@ -152,9 +182,13 @@ class ProducerStateManager:
             entry.epoch = h.producer_epoch
         entry.last_timestamp = timestamp
         if h.is_control:
-            if entry.current_txn_first_offset >= 0 and control_type == CONTROL_ABORT:
-                self.aborted.append((pid, entry.current_txn_first_offset, last_offset))
+            first = entry.current_txn_first_offset
+            if first >= 0 and control_type == CONTROL_ABORT and aborted is not None:
+                lso = self.stable_offset_after(pid, last_offset, pending)
+                aborted.append(AbortedTxn(pid, first, last_offset, lso))
             entry.current_txn_first_offset = -1
+            if coordinator_epoch >= 0:
+                entry.coordinator_epoch = coordinator_epoch
         else:
             if h.base_sequence >= 0:
                 entry.batches.append(
@@ -177,10 +211,21 @@ class ProducerStateManager:
                   if e.current_txn_first_offset >= 0]
         return min(starts) if starts else None
 
-    def aborted_transactions(self, start: int, end: int) -> list[tuple[int, int]]:
-        """(producer_id, first_offset) of aborted transactions overlapping [start, end)."""
-        return [(pid, first) for pid, first, last in self.aborted
-                if last >= start and first < end]
+    def stable_offset_after(self, producer_id: int, marker_offset: int,
+                            pending: dict[int, ProducerEntry] | None = None) -> int:
+        """The LSO once ``producer_id``'s transaction ends at ``marker_offset`` (Kafka's
+        ``lastStableOffset(completedTxn)``): the first offset of the oldest transaction
+        still open of another producer, else ``marker_offset + 1``."""
+        best = marker_offset + 1
+        for pid, e in self.producers.items():
+            if pending is not None and pid in pending:
+                continue
+            if pid != producer_id and 0 <= e.current_txn_first_offset < best:
+                best = e.current_txn_first_offset
+        for pid, e in (pending or {}).items():
+            if pid != producer_id and 0 <= e.current_txn_first_offset < best:
+                best = e.current_txn_first_offset
+        return best
 
     def expire(self, now_ms: int, expiration_ms: int) -> int:
         """Forget producers idle longer than ``expiration_ms`` (none with an open
@@ -191,11 +236,6 @@ class ProducerStateManager:
         for pid in stale:
             del self.producers[pid]
         return len(stale)
-
-    # -- truncation -----------------------------------------------------------------------
-
-    def truncate_head(self, log_start_offset: int) -> None:
-        self.aborted = [a for a in self.aborted if a[2] >= log_start_offset]
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -210,7 +250,6 @@ class ProducerStateManager:
                       for b in e.batches]]
                     for e in self.producers.values()
                 ],
-                "aborted": self.aborted,
             },
             separators=(",", ":"),
         ).encode()
@@ -232,7 +271,10 @@ class ProducerStateManager:
                 for b in batches:
                     e.batches.append(BatchMetadata(*(int(x) for x in b)))
                 psm.producers[e.producer_id] = e
-            psm.aborted = [(int(a), int(b), int(c)) for a, b, c in doc["aborted"]]
+            legacy = doc.get("aborted") or []
+            if not isinstance(legacy, list):
+                raise SnapshotError("snapshot's aborted list is not a list")
+            psm.legacy_aborted = len(legacy)
             return psm
         except SnapshotError:
             raise

@@ -1,4 +1,7 @@
-"""One log segment: ``<base_offset:020d>.log`` plus its ``.index`` and ``.timeindex``.
+"""One log segment: ``<base_offset:020d>.log`` plus its ``.index`` and ``.timeindex``,
+and a ``.txnindex`` once an aborted transaction ends in it (storage/txn_index.py: the
+segment creates, truncates and deletes it; the partition log fills and rebuilds it,
+since that needs producer state).
 
 The .log file is a plain concatenation of RecordBatch v2 batches (protocol/records.py)
 exactly as produced and fetched. The segment never decodes records: appends write the
@@ -25,6 +28,7 @@ from protocol.records import (
 )
 from storage.file_cache import FileCache
 from storage.index import CorruptIndexError, OffsetIndex, TimeIndex
+from storage.txn_index import TXN_INDEX_SUFFIX, TransactionIndex
 
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
@@ -115,6 +119,8 @@ class LogSegment:
         self.log_path = str(directory / segment_name(base_offset, LOG_SUFFIX))
         self.index_path = directory / segment_name(base_offset, INDEX_SUFFIX)
         self.timeindex_path = directory / segment_name(base_offset, TIMEINDEX_SUFFIX)
+        self.txn_index = TransactionIndex(
+            directory / segment_name(base_offset, TXN_INDEX_SUFFIX), base_offset)
         self.size = size
         #: offset after the last batch; None until learned (lazy segments)
         self._next_offset = next_offset
@@ -141,7 +147,7 @@ class LogSegment:
                 os.ftruncate(fd, 0)  # give back whatever a failed call reserved
         finally:
             os.close(fd)
-        for suffix in (INDEX_SUFFIX, TIMEINDEX_SUFFIX):
+        for suffix in (INDEX_SUFFIX, TIMEINDEX_SUFFIX, TXN_INDEX_SUFFIX):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(directory / segment_name(base_offset, suffix))
         seg = cls(
@@ -375,6 +381,7 @@ class LogSegment:
         """Re-scan the whole log verifying CRCs, rebuild indexes, cut a bad tail.
 
         Returns the number of bytes truncated. Also refreshes next offset and max timestamp.
+        The .txnindex is left to the caller (its rebuild needs producer state).
         """
         idx = OffsetIndex(self.index_path, self.base_offset)
         tix = TimeIndex(self.timeindex_path, self.base_offset)
@@ -435,6 +442,7 @@ class LogSegment:
         if found is None:
             return self.next_offset
         pos, h = found
+        self.txn_index.truncate_to(h.base_offset)
         self._truncate_file(pos)
         self.size = pos
         self.index.truncate_to_position(pos)
@@ -486,9 +494,10 @@ class LogSegment:
         self.persist_indexes()
         self._index = None
         self._timeindex = None
+        self.txn_index.forget()
 
     def delete(self) -> None:
         self.cache.forget(self.log_path)
-        for p in (self.log_path, self.index_path, self.timeindex_path):
+        for p in (self.log_path, self.index_path, self.timeindex_path, self.txn_index.path):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
