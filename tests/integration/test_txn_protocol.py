@@ -251,3 +251,35 @@ def test_hanging_transaction_is_visible_and_can_be_aborted(wire: WireClient,
     assert after.current_txn_start_offset == -1
     produce_plain(bootstrap, topic, [b"after"])
     assert read_all(bootstrap, topic, "read_committed", 2) == [b"seed", b"after"]
+
+
+def test_next_transaction_pipelined_behind_end_txn(wire: WireClient, bootstrap: str) -> None:
+    """EndTxn answers once PrepareCommit is written; the markers follow (as in Kafka). An
+    AddPartitionsToTxn for the next transaction sent right behind it on the same
+    connection (handled before the markers could be written) is answered once they are,
+    NONE rather than CONCURRENT_TRANSACTIONS (which librdkafka retries after 20 ms), and
+    every transaction's records are committed."""
+    from tests.integration.test_txn_clients import read_all
+
+    topic = ready_topic(bootstrap)
+    tid = f"pipe-{uuid.uuid4().hex[:8]}"
+    _, pid, epoch = init(wire, tid)
+    adds = apt.AddPartitionsToTxnRequest(
+        v3_and_below_transactional_id=tid, v3_and_below_producer_id=pid,
+        v3_and_below_producer_epoch=epoch,
+        v3_and_below_topics=(apt.AddPartitionsToTxnTopic(name=topic, partitions=(0,)),))
+    commit = EndTxnRequest(transactional_id=tid, producer_id=pid, producer_epoch=epoch,
+                           committed=True)
+    assert add_partitions(wire, tid, pid, epoch, {topic: [0]}) == {(topic, 0): E.none}
+    transactions = 20
+    for i in range(transactions):
+        assert produce_txn(wire, tid, topic, pid, epoch, i, b"%d" % i) == E.none
+        wire.send(commit)
+        if i + 1 < transactions:
+            wire.send(adds)
+        assert wire.receive().error_code == E.none
+        if i + 1 < transactions:
+            added = wire.receive().results_by_topic_v3_and_below[0].results_by_partition[0]
+            assert added.partition_error_code == E.none, (i, added)
+    want = [b"seed", *(b"%d" % i for i in range(transactions))]
+    assert read_all(bootstrap, topic, "read_committed", len(want)) == want
