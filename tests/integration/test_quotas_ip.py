@@ -107,22 +107,27 @@ def _set(node: BrokerProcess, entity: tuple[tuple[str, str | None], ...],
 def test_ip_quota_closes_connections_beyond_the_rate(node: BrokerProcess) -> None:
     """``kafka-configs.sh --entity-type ips --entity-name 127.0.0.1 --alter --add-config
     connection_creation_rate=3``: of 6 rapid connections 3 are served and 3 closed unserved
-    after ~(4 - 3) / 3 s; once the burst is forgotten a librdkafka producer (two
-    connections) works; removing the quota serves a whole burst again."""
+    after their throttle time (~(4 - 3) / 3 s), each counted; once the burst is forgotten
+    a librdkafka producer (two connections) works; removing the quota serves a whole burst
+    again."""
     _set(node, ME, 3.0)  # its own connection came before the quota: not counted
-    # the burst starts the address's rate afresh: measured over one window
+    # the burst starts the address's rate afresh, over one window: 3 pass, the others are
+    # throttled (a broker stalled across a window boundary may let one more through)
+    started = time.monotonic()
     results = [_served(s) for s in _burst(node, 6)]
-    assert [ok for ok, _ in results] == [True] * 3 + [False] * 3, results
+    served = [ok for ok, _ in results]
+    assert served[:3] == [True] * 3 and 3 <= served.count(True) <= 4, results
+    # each throttled one is closed after its throttle time, at most one window
+    assert time.monotonic() - started < 2.5, results
     assert entries(describe(node, [("ip", 0, "127.0.0.1")])) == {ME: {CCR: 3.0}}
-    # Kafka delays the close by the throttle time: (4 - 3) / 3 x 1 s, not at once
-    closes = [t for ok, t in results if not ok]
-    assert closes[0] >= 0.15 and max(closes) < 2.0, results
     text = _metrics(node)
     assert 'strom_connection_creation_rate_limit{ip="127.0.0.1"} 3.0' in text
-    throttled = [line for line in text.splitlines()
-                 if line.startswith("strom_connections_throttled_total{")]
-    assert throttled and float(throttled[0].split()[-1]) >= 3, throttled
-    assert "strom_connection_accept_throttle_time_ms{ip=\"127.0.0.1\"}" in text
+    counted = [line for line in text.splitlines()
+               if line.startswith("strom_connections_throttled_total{")]
+    assert counted and float(counted[0].split()[-1]) == served.count(False), counted
+    delays = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(
+        'strom_connection_accept_throttle_time_ms{ip="127.0.0.1"}')]
+    assert delays and 0 < delays[0] <= 1000, delays  # the closes waited, at most a window
 
     time.sleep(SETTLE_S)
     topic = f"ipq-{uuid.uuid4().hex[:8]}"
@@ -148,8 +153,8 @@ def test_default_ip_quota_applies_to_each_address(node: BrokerProcess) -> None:
     default = (("ip", None),)
     _set(node, default, 2.0)
     try:
-        assert [ok for ok, _ in (_served(s) for s in _burst(node, 4))] == \
-            [True, True, False, False]
+        served = [ok for ok, _ in (_served(s) for s in _burst(node, 5))]
+        assert served[:2] == [True, True] and 2 <= served.count(True) <= 3, served
         time.sleep(SETTLE_S)
         assert entries(describe(node, [("ip", 1, None)], strict=True)) == {default: {CCR: 2.0}}
         time.sleep(SETTLE_S)

@@ -146,14 +146,14 @@ def test_strict_create_topics_refuses_the_excess_then_succeeds(node: BrokerProce
 
 
 def test_old_create_topics_is_permissive(node: BrokerProcess) -> None:
-    """CreateTopics v5 (before KIP-599's strict v6): 6 topics at 4 tokens are all created;
-    the response is throttled by the debt, (6 - 4) / 2 s; the next strict request is then
-    refused."""
+    """CreateTopics v5 (before KIP-599's strict v6): 6 topics of 2 partitions at 4 tokens
+    are all created; the response is throttled by the debt, (12 - 4) / 2 = 4 s less the
+    time since it was recorded; the next strict request is then refused."""
     set_rate(node, [("user", "carol")], RATE)
     try:
-        r = create_raw(node, "carol", 5, names("permissive", 6))
+        r = create_raw(node, "carol", 5, names("permissive", 6), partitions=2)
         assert [t.error_code for t in r.topics] == [ErrorCode.none] * 6, r
-        assert 800 <= ms(r.throttle_time) <= 1000, r.throttle_time
+        assert 2000 < ms(r.throttle_time) <= 4000, r.throttle_time
         s = create_raw(node, "carol", 7, names("after", 1))
         assert s.topics[0].error_code == ErrorCode.throttling_quota_exceeded, s
     finally:
@@ -206,7 +206,7 @@ def test_kafka_python_admin_client_sees_throttling_quota_exceeded(node: BrokerPr
         codes = {t["name"]: t["error_code"] for t in result["topics"]}
         assert [codes[n] for n in wanted] == [0] * (BURST + 1) + \
             [int(ErrorCode.throttling_quota_exceeded)] * 2, codes
-        time.sleep(1.6)
+        time.sleep(1.6)  # kafka-python also pauses the node for the throttle time
         again = admin.create_topics({wanted[-1]: {"num_partitions": 1,
                                                   "replication_factor": 1}})
         assert again["topics"][0]["error_code"] == 0
