@@ -10,7 +10,9 @@ the last stable offset moves past the transaction. A marker reaching a
 ``__consumer_offsets`` partition also settles the producer's pending transactional offsets
 of groups there (``GroupCoordinator.complete_txn_offsets``). Errors are Kafka's: a
 partition not led here NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION, an epoch
-older than the producer's INVALID_PRODUCER_EPOCH, replication NOT_ENOUGH_REPLICAS /
+older than the producer's INVALID_PRODUCER_EPOCH, a coordinator epoch older than the one
+the partition last accepted for the producer TRANSACTION_COORDINATOR_FENCED (storage's
+check, Kafka's checkCoordinatorEpoch; nothing appended), replication NOT_ENOUGH_REPLICAS /
 REQUEST_TIMED_OUT.
 
 Coordinator side, ``send_markers``: partitions led here are written in-process; in a

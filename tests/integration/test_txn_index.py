@@ -1,0 +1,442 @@
+"""Aborted-transaction indexes on a real broker (issue 10, partition side).
+
+Two confluent-kafka transactional producers run overlapping transactions, some
+committed and some aborted, on a topic with small segments. Then, each time:
+
+- every ``<base>.txnindex`` file holds Kafka's 34-byte entries exactly as a model over
+  the ``.log`` files says (an entry per ABORT marker in the segment holding it; LSO =
+  first offset of the oldest transaction still open of another producer, else the
+  marker + 1), and segments without an aborted marker have none;
+- read_committed consumers (confluent-kafka and kafka-python) starting at several
+  offsets get exactly the committed records from there on.
+
+Situations: segment rolls, kill -9 with the active segment's index lost and a closed
+one damaged, DeleteRecords and retention.ms deleting segments (their index files go
+too), compaction (the cleaned segment's index keeps the entries of its sources); and a
+WriteTxnMarkers of a stale coordinator epoch refused TRANSACTION_COORDINATOR_FENCED with
+nothing appended.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
+from kio.schema.describe_producers.v0 import request as dp
+from kio.schema.errors import ErrorCode as E
+from kio.schema.list_offsets.v5 import request as lo
+from kio.schema.write_txn_markers.v1 import request as wtm
+
+from net.wire import WireClient
+from protocol.records import (
+    CONTROL_ABORT,
+    control_batch_type,
+    decode_batch_records,
+    iter_batches,
+)
+from storage.txn_index import AbortedTxn, decode_entries, encode_entries
+from tests.integration.test_txn_protocol import add_partitions, end, init, produce_txn
+from tests.support.broker import BrokerProcess
+from tests.support.fixtures import unique_topic
+
+pytestmark = pytest.mark.timeout(240)
+BROKER_OVERRIDES = {"log.retention.check.interval.ms": "200",
+                    "log.cleaner.backoff.ms": "200"}
+DEADLINE_S = 30.0
+SEGMENT_BYTES = 1500
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def wire_to(bootstrap: str) -> WireClient:
+    host, _, port = bootstrap.rpartition(":")
+    return WireClient(host, int(port), timeout=20.0)
+
+
+def create_topic(bootstrap: str, topic: str, config: dict[str, str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for fut in admin.create_topics([NewTopic(topic, 1, 1, config=config)]).values():
+        fut.result(DEADLINE_S)
+
+
+def alter_topic(bootstrap: str, topic: str, name: str, value: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)])
+    for fut in admin.incremental_alter_configs([resource]).values():
+        fut.result(DEADLINE_S)
+
+
+def offsets(bootstrap: str, topic: str) -> tuple[int, int]:
+    """(last stable offset, log end offset) from ListOffsets latest."""
+    out = []
+    with wire_to(bootstrap) as wire:
+        for isolation in (1, 0):
+            r = wire.request(lo.ListOffsetsRequest(
+                replica_id=-1, isolation_level=isolation, topics=(lo.ListOffsetsTopic(
+                    name=topic, partitions=(lo.ListOffsetsPartition(
+                        partition_index=0, current_leader_epoch=-1, timestamp=-1),)),)))
+            out.append(r.topics[0].partitions[0].offset)
+    return out[0], out[1]
+
+
+class Transactions:
+    """Two transactional producers whose transactions overlap: A begins, B begins, then
+    each ends (commit or abort, seeded); values are unique and remembered."""
+
+    def __init__(self, bootstrap: str, topic: str, seed: int, keys: int = 0) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.keys = keys
+        self.producers = []
+        for name in ("a", "b"):
+            p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
+                          "transactional.id": f"{topic}-{name}"})
+            p.init_transactions(DEADLINE_S)
+            self.producers.append(p)
+        self.committed: set[bytes] = set()
+        self.aborted: set[bytes] = set()
+        self.n = 0
+
+    def _produce(self, p: Producer, count: int) -> list[bytes]:
+        values = []
+        for _ in range(count):
+            self.n += 1
+            value = f"{self.seed}-{self.n:05d}-".encode() + b"x" * 80
+            key = f"k{self.rng.randrange(self.keys)}".encode() if self.keys else None
+            p.produce(self.topic, value, key=key)
+            values.append(value)
+        assert p.flush(DEADLINE_S) == 0  # on the log before the other producer's turn
+        return values
+
+    def run(self, rounds: int, *, last_aborts: bool = True) -> None:
+        a, b = self.producers
+        for i in range(rounds):
+            a.begin_transaction()
+            va = self._produce(a, self.rng.randint(1, 3))
+            b.begin_transaction()
+            vb = self._produce(b, self.rng.randint(1, 3))
+            va += self._produce(a, 1)
+            last = i == rounds - 1
+            for p, values in ((a, va), (b, vb)):
+                commit = self.rng.random() < 0.5 and not (last and last_aborts)
+                if commit:
+                    p.commit_transaction(DEADLINE_S)
+                    self.committed.update(values)
+                else:
+                    p.abort_transaction(DEADLINE_S)
+                    self.aborted.update(values)
+        # EndTxn may answer before the markers are written (as Kafka's): wait for them
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            lso, end_offset = offsets(self.bootstrap, self.topic)
+            if lso == end_offset:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"markers not written: LSO {lso}, log end {end_offset}")
+
+
+def on_disk(directory: Path) -> list[tuple[int, bytes]]:
+    """(offset, value) of every data record in the partition's .log files (the oracle
+    the consumers' reads are checked against)."""
+    out: list[tuple[int, bytes]] = []
+    for log in sorted(directory.glob("*.log")):
+        data = log.read_bytes()
+        for pos, h in iter_batches(data):
+            if not h.is_control:
+                out += [(r.offset, r.value) for r in decode_batch_records(data, pos)]
+    return out
+
+
+def settle(directory: Path) -> None:
+    """Wait until the cleaner leaves the partition's files alone for a second."""
+    deadline = time.monotonic() + DEADLINE_S
+    last = on_disk(directory), txn_files(directory)
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = on_disk(directory), txn_files(directory)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= 1.0:
+            return
+    raise AssertionError("the cleaner kept rewriting the partition")
+
+
+def confluent_committed(bootstrap: str, topic: str, start: int, expect: int) -> list[bytes]:
+    """read_committed from ``start``: polls until ``expect`` records came, then half a
+    second more (anything extra is a failure the caller sees)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"c-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False, "isolation.level": "read_committed",
+                  "fetch.wait.max.ms": 50, "fetch.max.bytes": 2048,
+                  "message.max.bytes": 2048,
+                  "max.partition.fetch.bytes": 700})
+    got: list[bytes] = []
+    try:
+        c.assign([TopicPartition(topic, 0, start)])
+        deadline = time.monotonic() + DEADLINE_S
+        quiet_until = None
+        while time.monotonic() < deadline:
+            msg = c.poll(0.1)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value())
+            if len(got) >= expect:
+                quiet_until = quiet_until or time.monotonic() + 0.5
+                if time.monotonic() > quiet_until:
+                    break
+        return got
+    finally:
+        c.close()
+
+
+def kafka_python_committed(bootstrap: str, topic: str, start: int,
+                           expect: int) -> list[bytes]:
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTP
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                      enable_auto_commit=False, max_partition_fetch_bytes=700,
+                      fetch_max_wait_ms=50)
+    got: list[bytes] = []
+    try:
+        tp = KTP(topic, 0)
+        c.assign([tp])
+        c.seek(tp, start)
+        deadline = time.monotonic() + DEADLINE_S
+        quiet_until = None
+        while time.monotonic() < deadline:
+            for records in c.poll(timeout_ms=100).values():
+                got += [r.value for r in records]
+            if len(got) >= expect:
+                quiet_until = quiet_until or time.monotonic() + 0.5
+                if time.monotonic() > quiet_until:
+                    break
+        return got
+    finally:
+        c.close()
+
+
+def partition_dir(broker: BrokerProcess, topic: str) -> Path:
+    return broker.data_dir / f"{topic}-0"
+
+
+def txn_files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.glob("*.txnindex"))}
+
+
+def model_txn_files(directory: Path) -> dict[str, bytes]:
+    """The .txnindex files Kafka's rules give for the .log files (read from offset 0)."""
+    first_of: dict[int, int] = {}
+    files: dict[str, list[AbortedTxn]] = {}
+    for log in sorted(directory.glob("*.log")):
+        data = log.read_bytes()
+        for pos, h in iter_batches(data):
+            if not h.is_transactional:
+                continue
+            if not h.is_control:
+                first_of.setdefault(h.producer_id, h.base_offset)
+                continue
+            start = first_of.pop(h.producer_id, None)
+            if start is not None and control_batch_type(data, pos) == CONTROL_ABORT:
+                lso = min(first_of.values(), default=h.base_offset + 1)
+                files.setdefault(log.stem + ".txnindex", []).append(
+                    AbortedTxn(h.producer_id, start, h.base_offset, lso))
+    return {name: encode_entries(entries) for name, entries in files.items()}
+
+
+def check_reads(bootstrap: str, topic: str, directory: Path, committed: set[bytes], *,
+                kafka_python: bool = False) -> None:
+    """read_committed from several offsets == the committed records on disk from there.
+
+    On a compacted topic the cleaner may rewrite segments meanwhile: when the files
+    changed during the reads, they are checked again against the new contents."""
+    for _attempt in range(5):
+        view = on_disk(directory)
+        lso, end_offset = offsets(bootstrap, topic)
+        assert lso == end_offset
+        step = max(1, len(view) // 4)
+        positions = sorted({view[0][0], *(view[k][0] for k in range(0, len(view), step)),
+                            view[-1][0]})
+        reads = []
+        for start in positions:
+            want = [v for o, v in view if o >= start and v in committed]
+            reads.append((start, want, confluent_committed(bootstrap, topic, start,
+                                                           len(want))))
+        if kafka_python:
+            start = positions[len(positions) // 2]
+            want = [v for o, v in view if o >= start and v in committed]
+            reads.append((start, want, kafka_python_committed(bootstrap, topic, start,
+                                                              len(want))))
+        if on_disk(directory) == view:
+            break
+    for start, want, got in reads:
+        assert got == want, start
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_indexes_across_rolls_and_kill_9(fresh_broker: BrokerProcess) -> None:
+    broker = fresh_broker
+    topic = unique_topic("txi-roll")
+    create_topic(broker.bootstrap, topic, {"segment.bytes": str(SEGMENT_BYTES)})
+    txns = Transactions(broker.bootstrap, topic, seed=5)
+    txns.run(14)
+    directory = partition_dir(broker, topic)
+    files = txn_files(directory)
+    logs = sorted(directory.glob("*.log"))
+    assert len(logs) > 6 and 3 <= len(files) < len(logs)
+    assert files == model_txn_files(directory)
+    active = logs[-1].stem + ".txnindex"
+    assert active in files  # the last round aborted both transactions
+    check_reads(broker.bootstrap, topic, directory, txns.committed, kafka_python=True)
+
+    broker.kill()  # kill -9: the active segment is past the recovery point
+    (directory / active).unlink()
+    closed = sorted(n for n in files if n != active)[0]
+    (directory / closed).write_bytes(files[closed][:-5])  # a torn file
+    broker.start()
+    assert txn_files(directory) == files
+    check_reads(broker.bootstrap, topic, directory, txns.committed)
+
+    # the producer state after the restart still computes the same LSOs
+    txns2 = Transactions(broker.bootstrap, topic, seed=6)
+    txns2.run(3)
+    assert txn_files(directory) == model_txn_files(directory)
+    check_reads(broker.bootstrap, topic, directory, txns.committed | txns2.committed)
+
+
+def test_deleted_segments_take_their_index_along(broker: BrokerProcess) -> None:
+    topic = unique_topic("txi-ret")
+    create_topic(broker.bootstrap, topic, {"segment.bytes": str(SEGMENT_BYTES)})
+    txns = Transactions(broker.bootstrap, topic, seed=8)
+    txns.run(12)
+    directory = partition_dir(broker, topic)
+    files = txn_files(directory)
+    assert files == model_txn_files(directory) and len(files) >= 3
+    # DeleteRecords to the base of the second segment holding an index: whole
+    # segments below it go, with their .txnindex
+    cut = int(sorted(files)[1][:20])
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    tp = TopicPartition(topic, 0, cut)
+    assert admin.delete_records([tp])[tp].result(DEADLINE_S).low_watermark == cut
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline and min(
+            int(p.stem) for p in directory.glob("*.log")) < cut:
+        time.sleep(0.1)
+    assert txn_files(directory) == {n: b for n, b in files.items() if int(n[:20]) >= cut}
+    check_reads(broker.bootstrap, topic, directory, txns.committed)
+    # retention.ms: every closed segment is past it
+    txns.run(2, last_aborts=True)  # the active segment gets an index of its own
+    before = txn_files(directory)
+    active = sorted(directory.glob("*.log"))[-1].stem
+    alter_topic(broker.bootstrap, topic, "retention.ms", "1")
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline and len(list(directory.glob("*.log"))) > 1:
+        time.sleep(0.1)
+    assert [p.stem for p in directory.glob("*.log")] == [active]
+    assert txn_files(directory) == {n: b for n, b in before.items() if n[:20] == active}
+    assert txn_files(directory)  # the active segment's index stays
+    check_reads(broker.bootstrap, topic, directory, txns.committed)
+
+
+def test_compaction_writes_the_cleaned_segments_index(broker: BrokerProcess) -> None:
+    topic = unique_topic("txi-compact")
+    # written under cleanup.policy=delete, then compacted once: one cleaner pass
+    create_topic(broker.bootstrap, topic, {
+        "segment.bytes": str(SEGMENT_BYTES), "min.cleanable.dirty.ratio": "0.01"})
+    txns = Transactions(broker.bootstrap, topic, seed=13, keys=200)
+    txns.run(12)
+    directory = partition_dir(broker, topic)
+    before = txn_files(directory)
+    assert before == model_txn_files(directory) and len(before) >= 3
+    entries = [t for b in before.values() for t in decode_entries(b)]
+    # plain keyed records roll the transactional segments out of the active one
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    for i in range(20):
+        p.produce(topic, b"p" * 100, key=f"plain{i}".encode())
+    assert p.flush(DEADLINE_S) == 0
+    alter_topic(broker.bootstrap, topic, "cleanup.policy", "compact")
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline and any(
+            v in txns.aborted for _, v in on_disk(directory)):
+        time.sleep(0.3)
+    assert not any(v in txns.aborted for _, v in on_disk(directory))  # cleaner removed
+    time.sleep(0.5)  # the pass's last index writes follow its last log swap
+    # the cleaned segments' indexes: the original entries (their data was read by this
+    # pass), each in the segment that now holds its marker
+    bases = sorted(int(p.stem) for p in directory.glob("*.log"))
+    want: dict[str, list[AbortedTxn]] = {}
+    for t in entries:
+        base = max(b for b in bases if b <= t.last_offset)
+        want.setdefault(f"{base:020d}.txnindex", []).append(t)
+    assert txn_files(directory) == {n: encode_entries(ts) for n, ts in want.items()}
+    committed = txns.committed | {b"p" * 100}
+    check_reads(broker.bootstrap, topic, directory, committed)
+    # more aborted transactions after compaction, read across the cleaned part
+    txns.run(3)
+    settle(directory)
+    check_reads(broker.bootstrap, topic, directory, committed | txns.committed)
+
+
+def test_stale_coordinator_epoch_marker_is_fenced(broker: BrokerProcess) -> None:
+    topic = unique_topic("txi-fence")
+    create_topic(broker.bootstrap, topic, {})
+    tid = f"fence-{uuid.uuid4().hex[:8]}"
+
+    def producer_view(wire: WireClient, pid: int):
+        r = wire.request(dp.DescribeProducersRequest(topics=(
+            dp.TopicRequest(name=topic, partition_indexes=(0,)),)))
+        [entry] = [a for a in r.topics[0].partitions[0].active_producers
+                   if a.producer_id == pid]
+        return entry
+
+    with wire_to(broker.bootstrap) as wire:
+        code, pid, epoch = init(wire, tid)
+        assert code == E.none
+        assert add_partitions(wire, tid, pid, epoch, {topic: [0]}) == {(topic, 0): E.none}
+        assert produce_txn(wire, tid, topic, pid, epoch, 0, b"first") == E.none
+        assert end(wire, tid, pid, epoch, True) == E.none  # the coordinator's marker
+        deadline = time.monotonic() + DEADLINE_S
+        while offsets(broker.bootstrap, topic)[0] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        recorded = producer_view(wire, pid).coordinator_epoch
+        assert recorded >= 0
+        # a second transaction, then a marker from a coordinator of an older epoch
+        for _ in range(100):  # the coordinator completes the first one
+            if add_partitions(wire, tid, pid, epoch, {topic: [0]}) == {(topic, 0): E.none}:
+                break
+            time.sleep(0.05)
+        assert produce_txn(wire, tid, topic, pid, epoch, 1, b"second") == E.none
+        lso, leo = offsets(broker.bootstrap, topic)
+        assert (lso, leo) == (2, 3)
+        answer = wire.request(wtm.WriteTxnMarkersRequest(markers=(wtm.WritableTxnMarker(
+            producer_id=pid, producer_epoch=epoch, transaction_result=False,
+            coordinator_epoch=recorded - 1, topics=(wtm.WritableTxnMarkerTopic(
+                name=topic, partition_indexes=(0,)),)),)))
+        [result] = answer.markers
+        assert result.topics[0].partitions[0].error_code == E.transaction_coordinator_fenced
+        assert offsets(broker.bootstrap, topic) == (2, 3)  # nothing appended
+        view = producer_view(wire, pid)
+        assert view.current_txn_start_offset == 2 and view.coordinator_epoch == recorded
+        # the current coordinator still ends it
+        assert end(wire, tid, pid, epoch, True) == E.none
+    deadline = time.monotonic() + DEADLINE_S
+    while offsets(broker.bootstrap, topic)[0] < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert offsets(broker.bootstrap, topic) == (4, 4)
+    assert confluent_committed(broker.bootstrap, topic, 0, 2) == [b"first", b"second"]
