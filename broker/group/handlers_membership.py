@@ -10,7 +10,8 @@ request's coroutine. Version details:
   v9 skip_assignment (KIP-814).
 - SyncGroup v5 checks protocol type/name (INCONSISTENT_GROUP_PROTOCOL) and echoes them.
 - LeaveGroup v0-2 name one member; the response's top-level error is that member's
-  error. v3+ batch members (KIP-345) with per-member errors.
+  error. v3+ batch members (KIP-345) with per-member errors. The answer waits (bounded)
+  until the group record the leave wrote is on the in-sync replicas.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from broker.handlers import ApiHandler, RequestContext
 from protocol.errors import ErrorCode
 
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
+#: how long a LeaveGroup answer waits for its write to reach the in-sync replicas
+LEAVE_REPLICATION_WAIT_S = 5.0
 
 
 async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
@@ -113,6 +116,10 @@ async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
     top, per = service.call(
         "leave_group", service.now(), group_id=request.group_id, members=members
     )
+    # as Kafka's coordinator (a write answered once committed): the group record that
+    # drops the members must survive a failover of the coordinator, or the next
+    # coordinator keeps them and a new member's join waits out their session timeout
+    await service.store.wait_replicated(LEAVE_REPLICATION_WAIT_S)
     if ctx.api_version < 3:
         error = top if top != ErrorCode.none or not per else per[0][2]
         return ctx.build_response({"throttle_time": 0, "error_code": error})

@@ -8,16 +8,23 @@
   the killed node rejoins and catches up (DescribeQuorum lag 0, its Metadata shows the
   topic created while it was down);
 - kill -9 of a broker: it is fenced, Metadata stops listing it, its RF-1 partitions are
-  LEADER_NOT_AVAILABLE (not silently gone); restarted, they come back with their data.
+  LEADER_NOT_AVAILABLE (not silently gone); restarted, they come back with their data;
+  it was the coordinator of a group whose last member left just before the kill (the
+  other nodes paused until the LeaveGroup was answered): the next coordinator has the
+  group empty with its committed offsets, so a new member joins at once and reads on.
 
 Every wait is bounded (``wait_until``); nothing sleeps as an assertion.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -166,7 +173,11 @@ def produce_confluent(bootstrap: str, topic: str, partitions: int, per_partition
 
 
 def consume_kafka_python(bootstrap: str, topic: str, expected: int, *,
-                         group: str | None = None) -> list[tuple[int, bytes]]:
+                         group: str | None = None,
+                         close: Callable[[Any], None] | None = None) -> list[tuple[int, bytes]]:
+    """Up to ``expected`` records (40 s at most) of every partition, through a group
+    (offsets committed at the end) or assigned; ``close(consumer)`` replaces
+    ``consumer.close()``."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
@@ -189,7 +200,50 @@ def consume_kafka_python(bootstrap: str, topic: str, expected: int, *,
             consumer.commit()
         return got
     finally:
+        (close or KafkaConsumer.close)(consumer)
+
+
+def leave_then_kill(cluster: Cluster, coordinator: int) -> Callable[[Any], None]:
+    """A ``close`` for ``consume_kafka_python``: the consumer leaves its group while every
+    other node is paused (SIGSTOP, at most 1 s), and the group's coordinator is killed
+    (-9) as soon as the LeaveGroup is answered: at once if it was answered while the
+    others were paused (its record then exists on the coordinator alone), else after
+    they resumed; then the consumer closes."""
+    def close(consumer: Any) -> None:
+        others = [n for i, n in cluster.nodes.items() if i != coordinator]
+        left = threading.Event()
+
+        class LeaveAnswered(logging.Handler):  # kafka-python logs the LeaveGroup answer
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.getMessage().startswith("LeaveGroup request for group"):
+                    left.set()
+
+        handler, logger = LeaveAnswered(logging.INFO), logging.getLogger("kafka.coordinator")
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        # unsubscribe sends the LeaveGroup to the coordinator alone (close also waits on
+        # fetches to the paused nodes)
+        closer = threading.Thread(target=consumer.unsubscribe)
+        for node in others:
+            os.kill(node.pid, signal.SIGSTOP)
+        try:
+            closer.start()
+            if left.wait(1.0):
+                cluster.nodes[coordinator].kill()
+        finally:
+            for node in others:
+                os.kill(node.pid, signal.SIGCONT)
+            closer.join(30)
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        assert not closer.is_alive(), "the consumer's unsubscribe did not return"
+        assert left.is_set(), "the consumer's LeaveGroup was not answered"
+        if cluster.nodes[coordinator].running:
+            cluster.nodes[coordinator].kill()
         consumer.close()
+
+    return close
 
 
 def test_partitions_spread_and_both_clients_use_one_bootstrap(cluster: Cluster) -> None:
@@ -329,8 +383,12 @@ def test_killed_broker_is_fenced_and_its_partitions_return_with_their_data(
     offsets_leaders = cluster.leaders(1, "__consumer_offsets")
     group = next(g for g in (f"g-{i}" for i in range(1000))
                  if offsets_leaders[partition_for(g, len(offsets_leaders))][0] == victim)
-    assert len(consume_kafka_python(cluster.bootstrap(1), "fenced", 60, group=group)) == 60
-    cluster.nodes[victim].kill()
+    # the coordinator dies right after the LeaveGroup is answered: the group record that
+    # empties the group must be on the followers by then, or the next coordinator keeps
+    # the member and the last join below waits out its session timeout (45 s)
+    assert len(consume_kafka_python(cluster.bootstrap(1), "fenced", 60, group=group,
+                                    close=leave_then_kill(cluster, victim))) == 60
+    assert not cluster.nodes[victim].running
     watcher = controller
 
     def fenced() -> bool:
