@@ -393,3 +393,19 @@ def test_marker_of_older_coordinator_epoch_is_fenced(tmp_path: Path) -> None:
         replayed.append_as_leader(marker(5, False, coordinator_epoch=1), leader_epoch=0,
                                   now_ms=0, origin="coordinator")
     replayed.close()
+
+
+def test_follower_builds_the_same_indexes(tmp_path: Path) -> None:
+    leader, w = build(tmp_path)
+    follower = PartitionLog.open(tmp_path / "t-1", CFG, now_ms=0)
+    offset = 0
+    while offset < leader.log_end_offset:  # what replica fetches carry, batch runs as read
+        fetched = leader.read(offset, 900)
+        follower.append_as_follower(bytes(fetched.records))
+        offset = fetched.next_offset
+    follower.high_watermark = follower.log_end_offset
+    assert [s.base_offset for s in follower.segments] == [s.base_offset for s in leader.segments]
+    assert txn_files(follower.directory) == txn_files(leader.directory)
+    check_reads(follower, w)
+    leader.close()
+    follower.close()
