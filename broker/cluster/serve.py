@@ -32,7 +32,6 @@ from broker.cluster.node import ClusterNode
 from broker.config import BrokerConfig, parse_address, parse_ip_overrides
 from broker.connection_quotas import ConnectionQuotas
 from broker.metrics import BrokerMetrics, connection_quota_gauges, node_gauges
-from broker.metrics_http import HttpServer, MetricsServer
 from broker.partition_metrics import partition_gauges
 from broker.tls import TlsConfigError, listener_tls
 from common.logging import get_logger, uses_console
@@ -190,6 +189,8 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
         node_gauges(registry, node, lambda: sum(len(s.connections) for s in client_servers))
         partition_gauges(registry, node)
         connection_quota_gauges(registry, quotas)
+        from broker.metrics_http import MetricsServer  # aiohttp: only with an address
+
         metrics_server = MetricsServer(registry)
         if console_shared:
             from broker.console.routes import add_console
@@ -207,6 +208,7 @@ async def serve_cluster(config: BrokerConfig, unknown: dict[str, str], ready_fil
                                  [*client_servers, controller_server])
     if config.strom_console_address and not console_shared:
         from broker.console.routes import add_console
+        from broker.metrics_http import HttpServer
 
         console_server = HttpServer()
         add_console(console_server.app, node)
