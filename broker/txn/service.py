@@ -10,9 +10,10 @@ thread, so the coordinator needs no locks.
   gained is replayed from its log, one lost is unloaded (its ids answer NOT_COORDINATOR).
   While a partition is replayed its ids answer COORDINATOR_LOAD_IN_PROGRESS.
 - Markers: after every event the coordinator's ``MarkerJob``s are started as tasks that
-  write the markers (``markers.send_markers``), retrying partitions that fail every
-  ``MARKER_RETRY_S`` for as long as this node coordinates the id, then write the
-  Complete state.
+  wait until the Prepare state is replicated, write the markers
+  (``markers.send_markers``), retrying partitions that fail every ``MARKER_RETRY_S`` for
+  as long as this node coordinates the id, then append the Complete state (its
+  replication is awaited by the id's next answer, not by the job).
 - Timers: every ``transaction.abort.timed.out.transaction.cleanup.interval.ms`` Ongoing
   transactions older than their timeout are aborted (epoch bump); every
   ``transaction.remove.expired.transaction.cleanup.interval.ms`` ids idle longer than
@@ -182,7 +183,11 @@ class TransactionService:
                 if not remaining:
                     code = self.call("complete_transaction", wall_ms(), job)
                     if code == ErrorCode.none:
-                        await self.store.wait_replicated(STATE_REPLICATION_WAIT_S)
+                        # the Complete record's replication is not awaited here: this
+                        # id's next write (AddPartitionsToTxn, InitProducerId) follows it
+                        # in the same partition and is answered only once replicated,
+                        # which covers both; lost to a leader change, it leaves
+                        # PrepareCommit/PrepareAbort, which the next coordinator finishes
                         log.debug("txn_completed", transactional_id=job.transactional_id,
                                   commit=job.commit)
                         return
