@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -98,16 +99,26 @@ def main(argv: list[str] | None = None) -> int:
         return run_guarded(args.run, args)
     if args.command != "serve":  # pragma: no cover - argparse enforces it
         return 2
-    from broker.config import ConfigError, load_config  # pydantic: only `serve` pays for it
-
+    # the serve path imports ~750 modules that live as long as the process: the cyclic
+    # collector finds nothing among them, and skipping it saves ~15% of the import CPU
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        config, unknown = load_config(args.config, args.override)
-    except ConfigError as exc:
-        print(f"strom: {exc}", file=sys.stderr)
-        return 2
-    from common.logging import configure_logging
+        from broker.config import ConfigError, load_config  # pydantic: only `serve` pays
 
-    configure_logging(config.log_level, config.log_format)
+        try:
+            config, unknown = load_config(args.config, args.override)
+        except ConfigError as exc:
+            print(f"strom: {exc}", file=sys.stderr)
+            return 2
+        from common.logging import configure_logging
+
+        configure_logging(config.log_level, config.log_format)
+        # after configure_logging: module-level loggers bind to the configured format
+        from broker.cluster import serve as _serve  # noqa: F401 - imported for serve()
+    finally:
+        if collecting:
+            gc.enable()
     raise_open_files_limit()
     from common.memory import tune_malloc
 
