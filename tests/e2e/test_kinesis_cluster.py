@@ -86,6 +86,10 @@ def test_one_brokers_api_serves_every_shard_across_a_leader_kill(tmp_path: Path)
         # a split asked of node 3: the parent's end comes from its leader
         clients[3].split_shard(StreamName=name, ShardToSplit="shardId-000000000001",
                                NewStartingHashKey=str(MAX_HASH // 2))
+        # SplitShard is asynchronous (UPDATING until done); node 2 says ACTIVE once its
+        # metadata image holds the parent's end, as Kinesis clients wait for
+        wait_until(lambda: clients[2].describe_stream_summary(StreamName=name)[
+            "StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE", 15, "ACTIVE on node 2")
         shards = {s["ShardId"]: s for s in clients[2].list_shards(StreamName=name)["Shards"]}
         assert len(shards) == 5
         assert "EndingSequenceNumber" in shards["shardId-000000000001"]["SequenceNumberRange"]
