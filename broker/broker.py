@@ -211,9 +211,10 @@ class Broker(abc.ABC):
         """Metadata partition entries (leader, epoch, replicas, ISR) of topic ``info``."""
 
     @abc.abstractmethod
-    async def auto_create_topic(self, name: str) -> Any:
+    async def auto_create_topic(self, name: str, origin: Any = None) -> Any:
         """Create topic ``name`` with the defaults (Metadata auto-creation) → TopicInfo;
-        raises TopicError."""
+        raises TopicError. ``origin``: the client's Metadata ``RequestContext``, whose
+        principal and client id the creation is charged to (KIP-599)."""
 
     def _topic_changed(self, topic: str) -> None:
         # fetches waiting on a deleted/changed topic re-evaluate (and see the error)

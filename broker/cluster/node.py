@@ -175,22 +175,24 @@ class ClusterBroker(Broker):
     async def fetch_producer_ids(self, timeout: float) -> tuple[int, int]:
         return await self.cluster.allocate_producer_ids(timeout)
 
-    async def auto_create_topic(self, name: str) -> Any:
-        """Through the controller: a lone node waits for its own controller (the topic is
-        in this answer, as before); otherwise the creation is forwarded in the background
-        and the answer is LEADER_NOT_AVAILABLE (the client retries), as Kafka does."""
+    async def auto_create_topic(self, name: str, origin: Any = None) -> Any:
+        """Through the controller, as the client of ``origin`` (its Metadata request:
+        charged to its KIP-599 quota, as Kafka's broker does with an Envelope): a lone node
+        waits for its own controller (the topic is in this answer, as before); otherwise
+        the creation is forwarded in the background and the answer is
+        LEADER_NOT_AVAILABLE (the client retries), as Kafka does."""
         cluster = self.cluster
         if cluster.single_voter:
-            await cluster.create_now([NewTopicRequest(name)])
+            await cluster.create_now([NewTopicRequest(name)], origin=origin)
             info = self.topics.get(name)
             if info is not None:
                 return info
             raise TopicError(ErrorCode.leader_not_available,
                              f"Topic '{name}' is being created.")
-        [result] = self.topics.create_topics([NewTopicRequest(name)])
-        if isinstance(result, TopicError):
-            raise result
-        return result
+        if self.topics.get(name) is not None:
+            raise TopicError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
+        cluster.request_create([NewTopicRequest(name)], origin=origin)
+        raise TopicError(ErrorCode.leader_not_available, f"Topic '{name}' is being created.")
 
 
 #: Kafka's SecurityProtocol ids, as BrokerRegistration carries them
@@ -679,20 +681,31 @@ class ClusterNode:
             adopt_producer_id_floor(image, broker_id=node_id, floor=floor), None))
         self._producer_floor_adopted = True
 
-    async def create_now(self, requests: Sequence[NewTopicRequest]) -> None:
+    async def create_now(self, requests: Sequence[NewTopicRequest],
+                         origin: RequestContext | None = None) -> None:
         """Create topics and wait (bounded) until this broker's image has them — on a lone
-        node, whose controller is in-process; elsewhere only ask in the background."""
+        node, whose controller is in-process; elsewhere only ask in the background.
+        ``origin``: the client request the creation is made for (see ``forward``)."""
         image = self.quorum.image
         wanted = [r for r in requests if image.topic(r.name) is None]
         if not wanted:
             return
         if not self.single_voter:
-            self.request_create(wanted)
+            self.request_create(wanted, origin=origin)
             return
         body = self._create_request(wanted)
-        response = await self.forward(body, LOCAL_CREATE_WAIT_S)
+        response = await self.forward(body, LOCAL_CREATE_WAIT_S, origin=origin)
         if response is not None:
+            self._log_refused(response)
             await self.await_visible(19, body, response, LOCAL_CREATE_WAIT_S)
+
+    def _log_refused(self, response: Any) -> None:
+        """Log each topic the controller refused to create (auto-creation has no client
+        to tell but the Metadata error it gets)."""
+        for t in response.topics:
+            if int(t.error_code) not in (0, int(ErrorCode.topic_already_exists)):
+                self.log.info("auto_create_refused", topic=t.name,
+                              error=ErrorCode(int(t.error_code)).name)
 
     async def forward(self, request: Any, deadline_s: float,
                       origin: RequestContext | None = None) -> Any | None:
@@ -757,8 +770,10 @@ class ClusterNode:
             {"cleanup.policy": "compact", "segment.bytes": str(c.offsets_topic_segment_bytes),
              "compression.type": "producer"})
 
-    def request_create(self, requests: Sequence[NewTopicRequest]) -> None:
-        """Create topics through the controller in the background (auto-creation)."""
+    def request_create(self, requests: Sequence[NewTopicRequest],
+                       origin: RequestContext | None = None) -> None:
+        """Create topics through the controller in the background (auto-creation; with
+        ``origin``, the client's Metadata request, in an Envelope as that client)."""
         wanted = [r for r in requests if r.name not in self._creating]
         if not wanted or self._stopping:
             return
@@ -767,7 +782,9 @@ class ClusterNode:
 
         async def run() -> None:
             try:
-                await self.forward(body, 10.0)
+                response = await self.forward(body, 10.0, origin=origin)
+                if response is not None:
+                    self._log_refused(response)
             finally:
                 self._creating.difference_update(r.name for r in wanted)
 

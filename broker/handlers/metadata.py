@@ -5,7 +5,12 @@ offline replicas come from the broker (``Broker.metadata_*``: the metadata image
 quorum). Topics requested but unknown are auto-created (``Broker.auto_create_topic``,
 ``num.partitions``) when
 ``auto.create.topics.enable`` is true and the request allows it (v4+ flag; always for
-v0-3), except internal topics and illegal names (INVALID_TOPIC_EXCEPTION). Topics
+v0-3), except internal topics and illegal names (INVALID_TOPIC_EXCEPTION). As Kafka's
+broker (its auto-creation's CreateTopics goes to the controller in an Envelope with the
+Metadata request's principal and client id), the creation is charged to the client's
+KIP-599 ``controller_mutation_rate`` and, as a strict CreateTopics, refused while that
+bucket is in debt (the topic is then LEADER_NOT_AVAILABLE and a later Metadata request
+tries again); the Metadata response itself is never throttled for it. Topics
 requested by id (v10+) that do not exist get UNKNOWN_TOPIC_ID.
 """
 
@@ -59,7 +64,7 @@ async def _auto_create(ctx: RequestContext, name: str) -> dict[str, Any]:
     if name in INTERNAL_TOPICS:
         return error_topic(name, ErrorCode.unknown_topic_or_partition)
     try:
-        info = await ctx.broker.auto_create_topic(name)
+        info = await ctx.broker.auto_create_topic(name, ctx)
     except TopicError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             existing = ctx.broker.topics.get(name)

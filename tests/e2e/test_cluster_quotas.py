@@ -17,7 +17,7 @@ from net.wire import WireClient
 from protocol import envelope
 from protocol.build import build
 from protocol.codec import request_type
-from tests.e2e.test_cluster import Cluster
+from tests.e2e.test_cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.timeout(150)
 TIMEOUT = 20.0
@@ -105,6 +105,27 @@ def test_controller_mutation_rate_is_one_bucket_for_the_cluster(cluster: Cluster
     old = _create(cluster, 3, 4, [(f"m{tag}-old", 1)], "mut")
     assert old.topics[0].error_code == ErrorCode.none, old
     assert old.throttle_time.total_seconds() > 0, old
+    # auto-creation is charged as the Metadata request's client (Envelope, CreateTopics
+    # v7: strict): 10 more tokens of debt, then "mut"'s auto-created topic is refused by
+    # the controller (the broker logs it) while another client's is created
+    deeper = _create(cluster, 3, 4, [(f"m{tag}-deep", 10)], "mut")
+    assert deeper.topics[0].error_code == ErrorCode.none, deeper
+
+    def auto(name: str, client_id: str) -> Any:
+        with WireClient("127.0.0.1", cluster.client_ports[2], timeout=TIMEOUT,
+                        client_id=client_id) as c:
+            return c.request(req(3, 12, topics=[{"name": name, "topic_id": uuid.UUID(int=0)}],
+                                 allow_auto_topic_creation=True,
+                                 include_topic_authorized_operations=False)).topics[0]
+
+    assert auto(f"m{tag}-auto", "mut").error_code == ErrorCode.leader_not_available
+    wait_until(lambda: any('"auto_create_refused"' in ln and f"m{tag}-auto" in ln
+                           and "throttling_quota_exceeded" in ln.lower() for ln in
+                           cluster.nodes[2].log_path.read_text(errors="replace").splitlines()),
+               TIMEOUT, "the controller's refusal of mut's auto-created topic")
+    assert auto(f"m{tag}-auto", "mut").error_code == ErrorCode.leader_not_available
+    wait_until(lambda: auto(f"m{tag}-free", "someone-else").error_code == ErrorCode.none,
+               TIMEOUT, "someone-else's auto-created topic")
     # the controller listener's Envelope refuses what it cannot forward, and lives on
     def wrapped(data: bytes, principal: bytes) -> Any:
         with WireClient("127.0.0.1", cluster.controller_ports[1], timeout=TIMEOUT) as c:

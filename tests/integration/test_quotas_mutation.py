@@ -244,3 +244,48 @@ def test_mutation_metrics_and_refusals(node: BrokerProcess) -> None:
             "ops": [{"key": CMR, "value": value, "remove": False}]}]))
         assert (r.entries[0].error_code, r.entries[0].error_message) == \
             (ErrorCode.invalid_request, message)
+
+
+def metadata_auto(node: BrokerProcess, user: str, client_id: str, topics: list[str]) -> Any:
+    """Metadata v12 asking for ``topics`` with allow_auto_topic_creation, as ``user``."""
+    return raw(node, user, req(3, 12, topics=[
+        {"name": n, "topic_id": uuid.UUID(int=0)} for n in topics],
+        allow_auto_topic_creation=True, include_topic_authorized_operations=False),
+        client_id=client_id)
+
+
+def test_auto_created_topics_are_charged_to_the_client(node: BrokerProcess) -> None:
+    """Metadata auto-creation is charged to the asking client's bucket as a strict
+    CreateTopics (Kafka's broker sends it to the controller in an Envelope with the
+    Metadata request's principal and client id, at CreateTopics v7): bob/"auto" at 0.5/s
+    holds 1 token, so of 3 one-partition topics in one Metadata request the first takes
+    the last token, the second is admitted into debt, the third is refused
+    (LEADER_NOT_AVAILABLE, no partitions, not created); the Metadata response is not
+    throttled; another client id creates that topic; a strict CreateTopics of bob/"auto"
+    is refused from the same bucket; once the debt is paid, auto-creation works again."""
+    set_rate(node, [("user", "bob"), ("client-id", "auto")], 0.5)
+    try:
+        wanted = names("auto", 4)
+        first = metadata_auto(node, "bob", "auto", wanted[:3])
+        codes = {t.name: (t.error_code, len(t.partitions)) for t in first.topics}
+        assert codes == {wanted[0]: (ErrorCode.none, 1), wanted[1]: (ErrorCode.none, 1),
+                         wanted[2]: (ErrorCode.leader_not_available, 0)}, first
+        assert ms(first.throttle_time) == 0
+        s = create_raw(node, "bob", 7, [wanted[3]])
+        assert s.topics[0].error_code == ErrorCode.none, s  # bob alone has no quota
+        c = raw(node, "bob", req(19, 7, timeout_ms=10_000, validate_only=False, topics=[
+            {"name": f"{wanted[3]}-x", "num_partitions": 1, "replication_factor": 1,
+             "assignments": [], "configs": []}]), client_id="auto")
+        assert c.topics[0].error_code == ErrorCode.throttling_quota_exceeded, c
+        # (1 token of debt) / 0.5 per second = 2 s, less the time since it was recorded
+        assert 0 < ms(c.throttle_time) <= 2000, c.throttle_time
+        other = metadata_auto(node, "bob", "other", [wanted[2]])
+        assert other.topics[0].error_code == ErrorCode.none, other
+        time.sleep(ms(c.throttle_time) / 1000 + 0.05)
+        again = metadata_auto(node, "bob", "auto", [f"{wanted[3]}-x"])
+        assert again.topics[0].error_code == ErrorCode.none, again
+    finally:
+        set_rate(node, [("user", "bob"), ("client-id", "auto")], None)
+    refused = [ln for ln in node.log_path.read_text(errors="replace").splitlines()
+               if '"auto_create_refused"' in ln and wanted[2] in ln]
+    assert refused and "THROTTLING_QUOTA_EXCEEDED" in refused[0].upper(), refused
