@@ -1,6 +1,7 @@
 """One authenticated, version-negotiated blocking connection to one broker (for tools).
 
-``BrokerSession(host, port, timeout=..., credentials=...)`` connects, asks ApiVersions,
+``BrokerSession(host, port, timeout=..., credentials=..., ssl_context=...)`` connects (over
+TLS with an ``ssl_context``), asks ApiVersions,
 runs SASL when ``credentials`` are given (SaslHandshake v1, then SaslAuthenticate: PLAIN
 sends the RFC 4616 token ``NUL username NUL password``; SCRAM-SHA-256/512 the RFC 5802
 client-first and client-final messages, computed by ``scramp``, and checks the server's
@@ -18,6 +19,7 @@ and ``UnsupportedVersion``. Kafka error codes inside responses are the caller's 
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,13 +89,18 @@ class BrokerSession:
     """A connection to one broker; see the module doc."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 10.0,
-                 credentials: Credentials | None = None, client_id: str = "strom-cli") -> None:
+                 credentials: Credentials | None = None, client_id: str = "strom-cli",
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.address = f"{host}:{port}"
         self.timeout = timeout
         self.authenticated = False  # True once SASL succeeded
         self._sasl = credentials is not None
         try:
-            self._wire = WireClient(host, port, timeout=timeout, client_id=client_id)
+            self._wire = WireClient(host, port, timeout=timeout, client_id=client_id,
+                                    ssl_context=ssl_context)
+        except ssl.SSLError as exc:
+            raise BrokerUnreachable(f"TLS handshake with {self.address} failed "
+                                    f"({exc.reason or exc})") from None
         except OSError as exc:
             raise BrokerUnreachable(f"no broker at {self.address} ({_reason(exc)})") from None
         try:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import itertools
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol.codec import decode_response, encode_request
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class ConnectionClosed(ConnectionError):
@@ -23,9 +26,19 @@ class ConnectionClosed(ConnectionError):
 
 
 class WireClient:
+    """``ssl_context``: TLS over the connection (the handshake checks ``host`` when the
+    context checks host names); ``ssl.SSLError`` is an ``OSError``."""
+
     def __init__(self, host: str, port: int, *, timeout: float = 10.0,
-                 client_id: str | None = "strom-wire") -> None:
+                 client_id: str | None = "strom-wire",
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:
+            try:
+                self.sock = ssl_context.wrap_socket(self.sock, server_hostname=host)
+            except BaseException:
+                self.sock.close()
+                raise
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
         self.client_id = client_id

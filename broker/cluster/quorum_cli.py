@@ -1,15 +1,23 @@
-"""``strom quorum describe --bootstrap-server HOST:PORT [--replication]``.
+"""``strom quorum describe --bootstrap-server HOST:PORT [--replication]
+[--command-config FILE]``.
 
-Sends DescribeQuorum v2 to HOST:PORT (a controller listener, or any cluster broker, which
-forwards it) and prints what ``kafka-metadata-quorum.sh describe --status`` prints —
-leader, epoch, high watermark, voters and observers — followed by each replica's log end
-offset and lag (``--replication`` prints only that table). Exit code 0 on success, 1 when
-the node cannot be reached or no quorum leader answers.
+Sends DescribeQuorum v2 to HOST:PORT (a controller listener, ``--bootstrap-controller``,
+or any cluster broker, which forwards it) and prints what ``kafka-metadata-quorum.sh
+describe --status`` prints — leader, epoch, high watermark, voters and observers —
+followed by each replica's log end offset and lag (``--replication`` prints only that
+table). ``--command-config``: a Kafka client properties file (``security.protocol``,
+``sasl.mechanism``, ``sasl.jaas.config``, ``ssl.truststore.*``; see
+``broker.tools.command_config``) for a SASL_PLAINTEXT, SSL or SASL_SSL listener, e.g. a
+controller listener secured with ``sasl.mechanism.controller.protocol``; the principal
+needs the cluster's CLUSTER_ACTION there (a super user, as the nodes' own). Exit code 0
+on success, 1 when the node cannot be reached, refuses the login or no quorum leader
+answers, 2 for an unusable command config.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -29,16 +37,37 @@ def add_parser(sub: Any) -> None:
     describe.add_argument("--replication", action="store_true",
                           help="print only the per-replica table")
     describe.add_argument("--timeout", type=float, default=5.0)
+    describe.add_argument("--command-config", metavar="FILE",
+                          help="client properties: security.protocol, sasl.mechanism, "
+                               "sasl.jaas.config, ssl.truststore.* (as Kafka's tools)")
 
 
-def describe(bootstrap: str, timeout: float = 5.0) -> Any:
+def describe(bootstrap: str, timeout: float = 5.0, security: Any = None) -> Any:
+    """The ``__cluster_metadata`` partition of a DescribeQuorum v2 answer from
+    ``bootstrap``; ``security``: a ``command_config.ClientSecurity`` (None: PLAINTEXT)."""
     host, _, port = bootstrap.rpartition(":")
     request = DescribeQuorumRequest(topics=(TopicData(
         topic_name=METADATA_TOPIC, partitions=(PartitionData(partition_index=0),)),))
-    with WireClient(host.strip("[]"), int(port), timeout=timeout,
-                    client_id="strom-quorum-cli") as client:
-        response = client.request(request)
+    if security is None:
+        with WireClient(host.strip("[]"), int(port), timeout=timeout,
+                        client_id="strom-quorum-cli") as client:
+            response = client.request(request)
+    else:
+        from net.session import BrokerSession
+
+        with BrokerSession(host.strip("[]"), int(port), timeout=timeout,
+                           credentials=security.credentials, ssl_context=security.tls,
+                           client_id="strom-quorum-cli") as session:
+            response = session.request(request)
+    if int(response.error_code) != 0 or not response.topics:
+        raise QuorumRefused(f"{bootstrap} answered {response.error_code.name.upper()}"
+                            + (f": {response.error_message}"
+                               if getattr(response, "error_message", None) else ""))
     return response.topics[0].partitions[0]
+
+
+class QuorumRefused(Exception):
+    """A DescribeQuorum answered with a top-level error (e.g. CLUSTER_AUTHORIZATION_FAILED)."""
 
 
 def format_status(p: Any, now_ms: int) -> list[str]:
@@ -80,10 +109,30 @@ def format_replication(p: Any, now_ms: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from broker.tools.context import UsageError
+    from net.session import ClientError
+
+    security = None
+    if args.command_config:
+        from broker.tools import command_config
+
+        try:
+            security = command_config.load(args.command_config)
+        except UsageError as exc:
+            print(f"strom: {exc}", file=sys.stderr)
+            return 2
     try:
-        p = describe(args.bootstrap, args.timeout)
-    except (OSError, ValueError) as exc:
+        p = describe(args.bootstrap, args.timeout, security)
+    except QuorumRefused as exc:
+        print(f"strom: {exc}")
+        return 1
+    except ClientError as exc:
         print(f"strom: cannot describe the quorum via {args.bootstrap}: {exc}")
+        return 1
+    except (OSError, ValueError) as exc:
+        hint = "" if security is not None else (
+            " (if the listener needs SASL or TLS, pass --command-config)")
+        print(f"strom: cannot describe the quorum via {args.bootstrap}: {exc}{hint}")
         return 1
     if int(p.error_code) != 0:
         print(f"strom: {args.bootstrap} answered {p.error_code.name}"

@@ -14,6 +14,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from broker.cluster.quorum_cli import describe
 from tests.e2e.test_cluster import Cluster, free_ports, wait_until
+from tests.support.strom_cli import strom
 
 
 def internal_listener_cluster(workdir: Path, overrides: dict[str, str]) -> Cluster:
@@ -80,6 +81,33 @@ def wait_quorum_in_step(cluster: Cluster, via: int, timeout: float = 30) -> Any:
         return q if ok and len(set(ends.values())) == 1 else None
 
     return wait_until(in_step, timeout, "every voter at the quorum leader's log end offset")
+
+
+def quorum_cli(cluster: Cluster, node_id: int, workdir: Path,
+               client: dict[str, str] | None) -> tuple[int, str]:
+    """``strom quorum describe --bootstrap-controller`` node ``node_id``'s controller
+    listener with ``client`` written as its ``--command-config`` file (None: no file);
+    (exit code, stdout and stderr)."""
+    args = ["quorum", "describe", "--bootstrap-controller", cluster.controller(node_id)]
+    if client is not None:
+        path = workdir / f"client-{uuid.uuid4().hex[:6]}.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in client.items()))
+        args += ["--command-config", str(path)]
+    done = strom(*args, timeout=60)
+    return done.returncode, (done.stdout + done.stderr).decode()
+
+
+def assert_quorum_cli(cluster: Cluster, node_id: int, workdir: Path,
+                      client: dict[str, str]) -> None:
+    """``quorum_cli`` with ``client`` prints the quorum's leader and its three voters
+    (exit 0); without a command config it cannot (exit 1, with the hint)."""
+    code, out = quorum_cli(cluster, node_id, workdir, client)
+    assert code == 0, out
+    assert "CurrentVoters:         [1, 2, 3]" in out, out
+    leader = int(out.split("LeaderId:", 1)[1].split()[0])
+    assert leader in cluster.nodes, out
+    code, out = quorum_cli(cluster, node_id, workdir, None)
+    assert code == 1 and "pass --command-config" in out, out
 
 
 def refused_controller_login(cluster: Cluster, node_id: int, client: dict[str, str]) -> None:

@@ -34,9 +34,11 @@ from kio.schema.errors import ErrorCode
 from net.client import ClientPool
 from net.sasl_login import SaslLogin
 from tests.e2e.internal_listener import (
+    assert_quorum_cli,
     controller_failover,
     internal_listener_cluster,
     poll_into,
+    quorum_cli,
     refused_controller_login,
     replicate_with_every_follower,
 )
@@ -99,6 +101,21 @@ def test_cluster_over_a_sasl_plaintext_controller_listener(tmp_path: Path) -> No
         refused_controller_login(cluster, 3, {
             "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "PLAIN",
             "sasl.username": "admin", "sasl.password": "wrong"})
+        # the operator CLI logs in on the controller listener with a Kafka client config
+        assert_quorum_cli(cluster, 2, tmp_path, {
+            "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+            "sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule '
+                                'required username="admin" password="admin-secret";'})
+        code, out = quorum_cli(cluster, 2, tmp_path, {
+            "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+            "sasl.username": "alice", "sasl.password": "alice-secret"})
+        assert (code, out.strip()) == (1, f"strom: {cluster.controller(2)} answered "
+                                          "CLUSTER_AUTHORIZATION_FAILED"), out
+        code, out = quorum_cli(cluster, 2, tmp_path, {
+            "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+            "sasl.username": "admin", "sasl.password": "wrong"})
+        assert code == 1 and "authentication as 'admin' failed" in out, out
+        assert "wrong" not in out.replace("'admin' failed", ""), out
         controller_failover(cluster, "plain-failover")
     finally:
         cluster.close()

@@ -26,6 +26,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from tests.e2e.internal_listener import (
+    assert_quorum_cli,
     controller_failover,
     internal_listener_cluster,
     poll_into,
@@ -93,6 +94,10 @@ def test_cluster_over_sasl_ssl_scram(tmp_path: Path) -> None:
             "security.protocol": "SASL_SSL", "ssl.ca.location": str(ca.pem),
             "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "admin",
             "sasl.password": "wrong"})
+        assert_quorum_cli(cluster, 3, tmp_path, {
+            "security.protocol": "SASL_SSL", "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(ca.pem), "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.jaas.config": JAAS})
         controller_failover(cluster, "sasl-failover")
     finally:
         cluster.close()
