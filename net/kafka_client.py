@@ -1,13 +1,13 @@
 """A blocking, metadata-aware Kafka client for tools (the ``strom`` CLI).
 
-``KafkaClient(bootstrap, timeout=..., credentials=...)`` holds one ``BrokerSession`` per
-broker it has talked to. ``metadata()`` asks any bootstrap broker for Metadata and
-returns a typed ``ClusterMetadata``; ``session(node_id)`` opens (once) a connection to a
-broker named in the last metadata; ``coordinator(group)`` finds a group's coordinator;
-``by_leader(metadata, partitions)`` groups partitions by their leader for per-leader
-requests (ListOffsets, Fetch, Produce); ``call_any`` sends a request to whichever broker
-answers first (bootstrap addresses, then known brokers), so one dead broker in the
-bootstrap list costs one failed connect.
+``KafkaClient(bootstrap, timeout=..., credentials=..., ssl_context=...)`` holds one
+``BrokerSession`` per broker it has talked to. ``metadata()`` asks any bootstrap broker
+for Metadata and returns a typed ``ClusterMetadata``; ``session(node_id)`` opens (once) a
+connection to a broker named in the last metadata; ``coordinator(group)`` finds a group's
+coordinator; ``by_leader(metadata, partitions)`` groups partitions by their leader for
+per-leader requests (ListOffsets, Fetch, Produce); ``call_any`` sends a request to
+whichever broker answers first (bootstrap addresses, then known brokers), so one dead
+broker in the bootstrap list costs one failed connect.
 
 Not thread-safe. ``close()`` closes every connection. Errors are ``net.session`` errors.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from net.session import (
     BrokerSession,
@@ -26,6 +26,9 @@ from net.session import (
     KafkaApiError,
     parse_bootstrap,
 )
+
+if TYPE_CHECKING:
+    import ssl
 
 METADATA = 3
 FIND_COORDINATOR = 10
@@ -86,10 +89,13 @@ class KafkaClient:
     """See the module doc."""
 
     def __init__(self, bootstrap: str, *, timeout: float = 10.0,
-                 credentials: Credentials | None = None, client_id: str = "strom-cli") -> None:
+                 credentials: Credentials | None = None, client_id: str = "strom-cli",
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.bootstrap = parse_bootstrap(bootstrap)
         self.timeout = timeout
         self.credentials = credentials
+        #: TLS for every connection (SSL / SASL_SSL listeners); None: plain TCP
+        self.ssl_context = ssl_context
         self.client_id = client_id
         self._sessions: dict[tuple[str, int], BrokerSession] = {}
         self._brokers: dict[int, BrokerInfo] = {}
@@ -111,7 +117,8 @@ class KafkaClient:
         session = self._sessions.get(key)
         if session is None:
             session = BrokerSession(host, port, timeout=self.timeout,
-                                    credentials=self.credentials, client_id=self.client_id)
+                                    credentials=self.credentials, client_id=self.client_id,
+                                    ssl_context=self.ssl_context)
             self._sessions[key] = session
         return session
 

@@ -5,7 +5,9 @@ Where the broker address comes from, first match wins: ``--bootstrap-server``, t
 ``STROM_BROKERS`` environment variable, the profile file, ``127.0.0.1:9092``. The profile
 file is TOML, ``$STROM_PROFILE_FILE`` or ``~/.config/strom/profile.toml``; the section
 named by ``--profile`` / ``STROM_PROFILE`` (default ``default``) may hold ``brokers``,
-``sasl_mechanism``, ``sasl_username``, ``sasl_password`` and ``timeout``::
+``sasl_mechanism``, ``sasl_username``, ``sasl_password`` and ``timeout``. ``--command-config
+FILE`` reads a Kafka client properties file (``broker.tools.command_config``: TLS and a
+SASL login; ``--sasl-username``/``--sasl-password`` and the profile's login beat its)::
 
     [default]
     brokers = "127.0.0.1:9092"
@@ -70,6 +72,9 @@ def common_options(*, with_format: bool = True) -> argparse.ArgumentParser:
                        help="PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512")
     group.add_argument("--timeout", type=float, default=None,
                        help="seconds to wait for each answer (default 10)")
+    group.add_argument("--command-config", metavar="FILE",
+                       help="Kafka client properties (security.protocol, sasl.mechanism, "
+                            "sasl.jaas.config, ssl.truststore.*); --sasl-* beat its login")
     if with_format:
         parent.add_argument("--format", choices=("table", "json"), default="table",
                             help="human tables (default) or JSON for scripts")
@@ -117,9 +122,17 @@ def make_client(args: argparse.Namespace) -> KafkaClient:
                          f"{', '.join(MECHANISMS)}")
     credentials = (Credentials(str(user), str(password), mechanism.upper())
                    if user is not None else None)
+    tls = None
+    if getattr(args, "command_config", None):
+        from broker.tools import command_config
+
+        security = command_config.load(args.command_config)
+        credentials = credentials or security.credentials
+        tls = security.tls
     timeout = args.timeout or float(profile.get("timeout", 10.0))
     try:
-        return KafkaClient(str(brokers), timeout=timeout, credentials=credentials)
+        return KafkaClient(str(brokers), timeout=timeout, credentials=credentials,
+                           ssl_context=tls)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from kafka import KafkaConsumer, KafkaProducer
 
 from tests.support.broker import REPO_ROOT, BrokerProcess
+from tests.support.strom_cli import one_line_error, strom
 from tests.support.tls_ca import Issued, TestCA
 
 TIMEOUT = 20.0
@@ -388,3 +389,36 @@ def test_sasl_plain_inside_tls(node: Node) -> None:
     first = next(iter(consumer), None)
     consumer.close()
     assert first is not None and first.value == b"sealed"
+
+
+def test_strom_tools_take_a_kafka_command_config(node: Node, tmp_path: Path) -> None:
+    """``strom ... --command-config FILE`` (Kafka client properties): SASL_SSL with a PEM
+    truststore and a PLAIN JAAS login creates and lists a topic; SSL with a PEM keystore
+    answers mutual TLS (librdkafka's ssl.ca.location for the CA); the SSL listener without
+    the file, or with a CA that did not sign the server, is a one-line failure (exit 1)."""
+    name = topic()
+    sasl = tmp_path / "sasl.properties"
+    sasl.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="alice" password="alice-secret";\n'
+        f"ssl.truststore.type=PEM\nssl.truststore.location={node.pki.ca.pem}\n")
+    made = strom("topic", "create", name, "-p", "2", "-b", node.sasl_ssl,
+                 "--command-config", str(sasl))
+    assert made.returncode == 0, made.stderr.decode()
+    listed = strom("topic", "list", "-b", node.sasl_ssl, "--command-config", str(sasl))
+    assert listed.returncode == 0 and name in listed.stdout.decode(), listed
+    mtls = tmp_path / "mtls.properties"
+    mtls.write_text(f"security.protocol=SSL\nssl.ca.location={node.pki.ca.pem}\n"
+                    f"ssl.keystore.type=PEM\nssl.keystore.location={node.pki.alice.bundle}\n")
+    desc = strom("topic", "describe", name, "-b", node.mtls, "--command-config", str(mtls))
+    assert desc.returncode == 0 and name in desc.stdout.decode(), desc.stderr.decode()
+    bare = strom("topic", "list", "-b", node.ssl, "--timeout", "3")
+    assert bare.returncode == 1, bare
+    one_line_error(bare)
+    stranger = tmp_path / "stranger.properties"
+    stranger.write_text(f"security.protocol=SSL\nssl.ca.location={node.pki.stranger.cert}\n")
+    wrong = strom("topic", "list", "-b", node.ssl, "--command-config", str(stranger))
+    assert wrong.returncode == 1, wrong
+    assert "TLS handshake with" in one_line_error(wrong) and "CERTIFICATE_VERIFY_FAILED" \
+        in one_line_error(wrong)
