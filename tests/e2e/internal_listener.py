@@ -57,6 +57,62 @@ def replicate_with_every_follower(cluster: Cluster, prefix: str) -> str:
     return topic
 
 
+#: a TLS handshake or SASL login costs a few ms of Python per connection: on a loaded
+#: machine the FAST quorum timeouts of ``Cluster`` would have voters time out while
+#: connecting to a secured controller listener
+SECURED_QUORUM_TIMEOUTS = {"controller.quorum.election.timeout.ms": "1500",
+                           "controller.quorum.fetch.timeout.ms": "3000",
+                           "controller.quorum.request.timeout.ms": "3000"}
+
+
+#: the StandardAuthorizer on, the nodes' principal User:admin and the PLAINTEXT clients'
+#: User:ANONYMOUS super users
+ADMIN_AUTHORIZER = {
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "super.users": "User:admin;User:ANONYMOUS"}
+
+
+def pem_stores(keystore: Path, truststore: Path) -> dict[str, str]:
+    """The nodes' ``ssl.*`` overrides: a PEM keystore (key + chain) and a PEM truststore."""
+    return {"ssl.keystore.type": "PEM", "ssl.keystore.location": str(keystore),
+            "ssl.truststore.type": "PEM", "ssl.truststore.location": str(truststore)}
+
+
+def read_back(cluster: Cluster, topic: str, via: int, count: int,
+              **config: str) -> set[bytes]:
+    """The values of ``topic``'s 3 partitions read from offset 0 by a confluent-kafka
+    consumer (extra ``config``) bootstrapped through node ``via``, once ``count`` distinct
+    ones arrived (bounded: 30 s)."""
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap(via), "group.id": f"g-{topic}",
+                         "enable.auto.commit": False, **config})
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
+        got: set[bytes] = set()
+        wait_until(lambda: poll_into(consumer, got) >= count, 30, f"{count} records")
+    finally:
+        consumer.close()
+    return got
+
+
+def log_lines(node: Any) -> list[str]:
+    """The lines of a node's log (its own JSON lines and the harness's)."""
+    return node.log_path.read_text(errors="replace").splitlines()
+
+
+def assert_sasl_logins_logged(cluster: Cluster, mechanism: str, listeners: tuple[str, ...],
+                              password: str) -> None:
+    """Every node logged a ``sasl_authenticated`` of its peers as User:admin with
+    ``mechanism`` on each of ``listeners``, and never ``password`` in its own lines (the
+    harness echoes its command line, which holds it)."""
+    for node in cluster.nodes.values():
+        lines = log_lines(node)
+        for listener in listeners:
+            assert any('"sasl_authenticated"' in line and "User:admin" in line
+                       and f'"{mechanism}"' in line and f'"listener": "{listener}"' in line
+                       for line in lines), (node, listener)
+        assert not [ln for ln in lines if ln.startswith("{") and password in ln]
+
+
 def poll_into(consumer: Consumer, got: set[bytes]) -> int:
     """One poll: add a record's value to ``got``; how many distinct values it holds."""
     msg = consumer.poll(0.5)

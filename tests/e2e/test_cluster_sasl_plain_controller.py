@@ -22,7 +22,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.describe_quorum.v2.request import (
     DescribeQuorumRequest,
@@ -34,15 +33,17 @@ from kio.schema.errors import ErrorCode
 from net.client import ClientPool
 from net.sasl_login import SaslLogin
 from tests.e2e.internal_listener import (
+    ADMIN_AUTHORIZER,
     assert_quorum_cli,
+    assert_sasl_logins_logged,
     controller_failover,
     internal_listener_cluster,
-    poll_into,
     quorum_cli,
+    read_back,
     refused_controller_login,
     replicate_with_every_follower,
 )
-from tests.e2e.test_cluster import free_ports, wait_until
+from tests.e2e.test_cluster import free_ports
 from tests.support.broker import BrokerProcess, BrokerStartError
 
 pytestmark = pytest.mark.timeout(300)
@@ -78,23 +79,13 @@ def test_cluster_over_a_sasl_plaintext_controller_listener(tmp_path: Path) -> No
     cluster = internal_listener_cluster(tmp_path / "nodes", {
         **SASL_CONTROLLER,
         "sasl.mechanism.controller.protocol": "PLAIN",
-        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users": "User:admin;User:ANONYMOUS",
+        **ADMIN_AUTHORIZER,
     })
     try:
         cluster.start()
         topic = replicate_with_every_follower(cluster, "plain-ctl")
-        consumer = Consumer({"bootstrap.servers": cluster.bootstrap(3), "group.id": "g-plain",
-                             "enable.auto.commit": False})
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
-        got: set[bytes] = set()
-        wait_until(lambda: poll_into(consumer, got) >= 60, 30, "60 records")
-        consumer.close()
-        for node in cluster.nodes.values():
-            lines = node.log_path.read_text(errors="replace").splitlines()
-            assert any('"sasl_authenticated"' in line and '"listener": "CONTROLLER"' in line
-                       and "User:admin" in line and '"PLAIN"' in line for line in lines), node
-            assert not [ln for ln in lines if ln.startswith("{") and "admin-secret" in ln]
+        read_back(cluster, topic, 3, 60)
+        assert_sasl_logins_logged(cluster, "PLAIN", ("CONTROLLER",), "admin-secret")
         assert asyncio.run(as_alice(cluster.controller(1))) == (
             ErrorCode.cluster_authorization_failed, ErrorCode.cluster_authorization_failed)
         cluster.wait_brokers({1, 2, 3})  # alice's want_shut_down changed nothing

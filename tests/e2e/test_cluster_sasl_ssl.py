@@ -23,17 +23,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from tests.e2e.internal_listener import (
+    ADMIN_AUTHORIZER,
+    SECURED_QUORUM_TIMEOUTS,
     assert_quorum_cli,
+    assert_sasl_logins_logged,
     controller_failover,
     internal_listener_cluster,
-    poll_into,
+    pem_stores,
+    read_back,
     refused_controller_login,
     replicate_with_every_follower,
 )
-from tests.e2e.test_cluster import wait_until
 from tests.support.tls_ca import TestCA
 
 pytestmark = pytest.mark.timeout(300)
@@ -53,15 +56,9 @@ def test_cluster_over_sasl_ssl_scram(tmp_path: Path) -> None:
         "listener.name.internal.scram-sha-512.sasl.jaas.config": JAAS,
         "listener.name.controller.scram-sha-512.sasl.jaas.config": JAAS,
         "strom.add.scram": "SCRAM-SHA-512=[name=admin,password=admin-secret]",
-        "ssl.keystore.type": "PEM", "ssl.keystore.location": str(node_cert.bundle),
-        "ssl.truststore.type": "PEM", "ssl.truststore.location": str(ca.pem),
-        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users": "User:admin;User:ANONYMOUS",
-        # TLS handshakes and SCRAM logins cost Python time per connection: on a loaded
-        # machine the FAST quorum timeouts would have voters time out while connecting
-        "controller.quorum.election.timeout.ms": "1500",
-        "controller.quorum.fetch.timeout.ms": "3000",
-        "controller.quorum.request.timeout.ms": "3000",
+        **pem_stores(node_cert.bundle, ca.pem),
+        **ADMIN_AUTHORIZER,
+        **SECURED_QUORUM_TIMEOUTS,
     })
     try:
         cluster.start()
@@ -75,21 +72,10 @@ def test_cluster_over_sasl_ssl_scram(tmp_path: Path) -> None:
         for p in range(3):
             txn.produce(topic, f"txn-{p}".encode(), partition=p)
         txn.commit_transaction(30)
-        consumer = Consumer({"bootstrap.servers": cluster.bootstrap(2), "group.id": "g-sasl",
-                             "enable.auto.commit": False, "isolation.level": "read_committed"})
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
-        got: set[bytes] = set()
-        wait_until(lambda: poll_into(consumer, got) >= 63, 30, "63 records")
-        consumer.close()
+        got = read_back(cluster, topic, 2, 63, **{"isolation.level": "read_committed"})
         assert {f"txn-{p}".encode() for p in range(3)} <= got
-        for node in cluster.nodes.values():
-            lines = node.log_path.read_text(errors="replace").splitlines()
-            for listener in ("INTERNAL", "CONTROLLER"):
-                assert any('"sasl_authenticated"' in line and "User:admin" in line
-                           and "SCRAM-SHA-512" in line and f'"listener": "{listener}"' in line
-                           for line in lines), (node, listener)
-            # the harness echoes its command line; the broker's own lines never the password
-            assert not [ln for ln in lines if ln.startswith("{") and "admin-secret" in ln]
+        assert_sasl_logins_logged(cluster, "SCRAM-SHA-512", ("INTERNAL", "CONTROLLER"),
+                                  "admin-secret")
         refused_controller_login(cluster, 2, {
             "security.protocol": "SASL_SSL", "ssl.ca.location": str(ca.pem),
             "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "admin",
