@@ -13,7 +13,6 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,8 +24,8 @@ from kio.schema.errors import ErrorCode
 from net.wire import WireClient
 from protocol.build import build
 from protocol.codec import request_type
-from tests.e2e.test_metrics import free_port
 from tests.support.broker import BrokerProcess
+from tests.support.metered_broker import metered_broker, metrics_text
 
 pytestmark = pytest.mark.timeout(120)
 TIMEOUT = 20.0
@@ -39,16 +38,10 @@ WINDOW_NUM = 2
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("quotas"), {
+    yield from metered_broker(tmp_path_factory.mktemp("quotas"), {
         "num.partitions": "1", "quota.window.num": str(WINDOW_NUM),
         "quota.window.size.seconds": "1", "offsets.topic.num.partitions": "1",
-        "group.initial.rebalance.delay.ms": "0",
-        "strom.metrics.address": f"127.0.0.1:{free_port()}"})
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.close()
+        "group.initial.rebalance.delay.ms": "0"})
 
 
 def req(api_key: int, version: int, **values: Any) -> Any:
@@ -85,9 +78,7 @@ def entries(response: Any) -> dict[tuple[tuple[str, str | None], ...], dict[str,
 
 
 def metrics(node: BrokerProcess) -> str:
-    url = f"http://{node.overrides['strom.metrics.address']}/metrics"
-    with urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
-        return resp.read().decode()
+    return metrics_text(node, TIMEOUT)
 
 
 def test_alter_and_describe_client_quotas(node: BrokerProcess) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -22,9 +21,9 @@ from kio.schema.errors import ErrorCode
 
 from net.wire import WireClient
 from protocol.codec import decode_response, encode_request
-from tests.e2e.test_metrics import free_port
 from tests.integration.test_quotas import alter, describe, entries
 from tests.support.broker import BrokerProcess
+from tests.support.metered_broker import metered_broker, metrics_text
 
 pytestmark = pytest.mark.timeout(90)
 CCR = "connection_creation_rate"
@@ -38,15 +37,9 @@ SETTLE_S = 2.2
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("ipquotas"), {
+    yield from metered_broker(tmp_path_factory.mktemp("ipquotas"), {
         "num.partitions": "1", "quota.window.num": str(WINDOW_NUM),
-        "quota.window.size.seconds": "1",
-        "strom.metrics.address": f"127.0.0.1:{free_port()}"})
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.close()
+        "quota.window.size.seconds": "1"})
 
 
 def _address(node: BrokerProcess) -> tuple[str, int]:
@@ -92,12 +85,6 @@ def _served(s: socket.socket) -> tuple[bool, float]:
         s.close()
 
 
-def _metrics(node: BrokerProcess) -> str:
-    url = f"http://{node.overrides['strom.metrics.address']}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return resp.read().decode()
-
-
 def _set(node: BrokerProcess, entity: tuple[tuple[str, str | None], ...],
          value: float | None) -> None:
     r = alter(node, list(entity), [(CCR, value or 0.0, value is None)])
@@ -120,7 +107,7 @@ def test_ip_quota_closes_connections_beyond_the_rate(node: BrokerProcess) -> Non
     # each throttled one is closed after its throttle time, at most one window
     assert time.monotonic() - started < 2.5, results
     assert entries(describe(node, [("ip", 0, "127.0.0.1")])) == {ME: {CCR: 3.0}}
-    text = _metrics(node)
+    text = metrics_text(node)
     assert 'strom_connection_creation_rate_limit{ip="127.0.0.1"} 3.0' in text
     counted = [line for line in text.splitlines()
                if line.startswith("strom_connections_throttled_total{")]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,8 +26,8 @@ from net.client import ClientPool
 from net.sasl_login import SaslLogin
 from protocol.build import build
 from protocol.codec import request_type
-from tests.e2e.test_metrics import free_port
 from tests.support.broker import BrokerProcess
+from tests.support.metered_broker import metered_broker, metrics_text
 
 pytestmark = pytest.mark.timeout(120)
 CMR = "controller_mutation_rate"
@@ -42,18 +41,12 @@ TIMEOUT = 20.0
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("mutation-quotas"), {
+    yield from metered_broker(tmp_path_factory.mktemp("mutation-quotas"), {
         "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
         "sasl.enabled.mechanisms": "PLAIN",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
         "num.partitions": "1", "controller.quota.window.num": "2",
-        "controller.quota.window.size.seconds": "1",
-        "strom.metrics.address": f"127.0.0.1:{free_port()}"})
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.close()
+        "controller.quota.window.size.seconds": "1"})
 
 
 def req(api_key: int, version: int, **values: Any) -> Any:
@@ -225,9 +218,7 @@ def test_mutation_metrics_and_refusals(node: BrokerProcess) -> None:
             {"name": n, "num_partitions": 2, "replication_factor": 1, "assignments": [],
              "configs": []} for n in names("metric", 3)]), client_id="metrics")
         assert [t.error_code for t in r.topics][-1] == ErrorCode.throttling_quota_exceeded
-        url = f"http://{node.overrides['strom.metrics.address']}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            text = resp.read().decode()
+        text = metrics_text(node)
         labels = '{client_id="metrics",user="alice"}'
         assert f"strom_controller_mutation_limit{labels} 1.0" in text
         tokens = [ln for ln in text.splitlines()
