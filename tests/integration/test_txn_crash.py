@@ -26,12 +26,12 @@ from confluent_kafka.admin import (
 )
 from kio.schema.describe_transactions.v0.request import DescribeTransactionsRequest
 from kio.schema.errors import ErrorCode as E
-from kio.schema.list_offsets.v5 import request as lo
 
 from net.wire import WireClient
 from tests.integration.test_txn_clients import produce_plain, read_all
 from tests.integration.test_txn_protocol import add_partitions, end, init, produce_txn
 from tests.support.broker import BrokerProcess
+from tests.support.stable_offsets import stable_and_end_offsets
 
 pytestmark = pytest.mark.timeout(180)
 BROKER_OVERRIDES = {"transaction.abort.timed.out.transaction.cleanup.interval.ms": "300"}
@@ -65,15 +65,7 @@ def wait_state(broker: BrokerProcess, tid: str, wanted: str) -> None:
 
 
 def lso_and_end(broker: BrokerProcess, topic: str) -> tuple[int, int]:
-    offsets = []
-    with wire_to(broker) as wire:
-        for isolation in (1, 0):
-            r = wire.request(lo.ListOffsetsRequest(
-                replica_id=-1, isolation_level=isolation, topics=(lo.ListOffsetsTopic(
-                    name=topic, partitions=(lo.ListOffsetsPartition(
-                        partition_index=0, current_leader_epoch=-1, timestamp=-1),)),)))
-            offsets.append(r.topics[0].partitions[0].offset)
-    return offsets[0], offsets[1]
+    return stable_and_end_offsets(broker.bootstrap, topic)
 
 
 def set_max_message_bytes(bootstrap: str, topic: str, value: str | None) -> None:

@@ -36,7 +36,6 @@ from confluent_kafka.admin import (
 )
 from kio.schema.describe_producers.v0 import request as dp
 from kio.schema.errors import ErrorCode as E
-from kio.schema.list_offsets.v5 import request as lo
 from kio.schema.write_txn_markers.v1 import request as wtm
 
 from net.wire import WireClient
@@ -50,6 +49,8 @@ from storage.txn_index import AbortedTxn, decode_entries, encode_entries
 from tests.integration.test_txn_protocol import add_partitions, end, init, produce_txn
 from tests.support.broker import BrokerProcess
 from tests.support.fixtures import unique_topic
+from tests.support.polling import read_until_quiet, wait_for
+from tests.support.stable_offsets import stable_and_end_offsets
 
 pytestmark = pytest.mark.timeout(240)
 BROKER_OVERRIDES = {"log.retention.check.interval.ms": "200",
@@ -80,17 +81,8 @@ def alter_topic(bootstrap: str, topic: str, name: str, value: str) -> None:
         fut.result(DEADLINE_S)
 
 
-def offsets(bootstrap: str, topic: str) -> tuple[int, int]:
-    """(last stable offset, log end offset) from ListOffsets latest."""
-    out = []
-    with wire_to(bootstrap) as wire:
-        for isolation in (1, 0):
-            r = wire.request(lo.ListOffsetsRequest(
-                replica_id=-1, isolation_level=isolation, topics=(lo.ListOffsetsTopic(
-                    name=topic, partitions=(lo.ListOffsetsPartition(
-                        partition_index=0, current_leader_epoch=-1, timestamp=-1),)),)))
-            out.append(r.topics[0].partitions[0].offset)
-    return out[0], out[1]
+#: (last stable offset, log end offset) of partition 0
+offsets = stable_and_end_offsets
 
 
 class Transactions:
@@ -185,20 +177,14 @@ def confluent_committed(bootstrap: str, topic: str, start: int, expect: int) -> 
                   "fetch.wait.max.ms": 50, "fetch.max.bytes": 2048,
                   "message.max.bytes": 2048,
                   "max.partition.fetch.bytes": 700})
-    got: list[bytes] = []
+
+    def poll() -> list[bytes]:
+        msg = c.poll(0.1)
+        return [msg.value()] if msg is not None and msg.error() is None else []
+
     try:
         c.assign([TopicPartition(topic, 0, start)])
-        deadline = time.monotonic() + DEADLINE_S
-        quiet_until = None
-        while time.monotonic() < deadline:
-            msg = c.poll(0.1)
-            if msg is not None and msg.error() is None:
-                got.append(msg.value())
-            if len(got) >= expect:
-                quiet_until = quiet_until or time.monotonic() + 0.5
-                if time.monotonic() > quiet_until:
-                    break
-        return got
+        return read_until_quiet(poll, expect, DEADLINE_S)
     finally:
         c.close()
 
@@ -211,21 +197,12 @@ def kafka_python_committed(bootstrap: str, topic: str, start: int,
     c = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
                       enable_auto_commit=False, max_partition_fetch_bytes=700,
                       fetch_max_wait_ms=50)
-    got: list[bytes] = []
     try:
         tp = KTP(topic, 0)
         c.assign([tp])
         c.seek(tp, start)
-        deadline = time.monotonic() + DEADLINE_S
-        quiet_until = None
-        while time.monotonic() < deadline:
-            for records in c.poll(timeout_ms=100).values():
-                got += [r.value for r in records]
-            if len(got) >= expect:
-                quiet_until = quiet_until or time.monotonic() + 0.5
-                if time.monotonic() > quiet_until:
-                    break
-        return got
+        return read_until_quiet(lambda: [r.value for records in c.poll(timeout_ms=100).values()
+                                         for r in records], expect, DEADLINE_S)
     finally:
         c.close()
 
@@ -256,6 +233,20 @@ def model_txn_files(directory: Path) -> dict[str, bytes]:
                 files.setdefault(log.stem + ".txnindex", []).append(
                     AbortedTxn(h.producer_id, start, h.base_offset, lso))
     return {name: encode_entries(entries) for name, entries in files.items()}
+
+
+def transactions_topic(broker: BrokerProcess, prefix: str, seed: int, rounds: int,
+                       config: dict[str, str] | None = None,
+                       keys: int = 0) -> tuple[str, Transactions, Path]:
+    """A new 1-partition topic of ``SEGMENT_BYTES`` segments (and ``config``) holding
+    ``rounds`` of two producers' overlapping transactions (``Transactions``, ``keys``
+    distinct keys, none if 0); (topic, its Transactions, the partition's directory)."""
+    topic = unique_topic(prefix)
+    create_topic(broker.bootstrap, topic, {"segment.bytes": str(SEGMENT_BYTES),
+                                           **(config or {})})
+    txns = Transactions(broker.bootstrap, topic, seed=seed, keys=keys)
+    txns.run(rounds)
+    return topic, txns, partition_dir(broker, topic)
 
 
 def check_reads(bootstrap: str, topic: str, directory: Path, committed: set[bytes], *,
@@ -292,11 +283,7 @@ def check_reads(bootstrap: str, topic: str, directory: Path, committed: set[byte
 
 def test_indexes_across_rolls_and_kill_9(fresh_broker: BrokerProcess) -> None:
     broker = fresh_broker
-    topic = unique_topic("txi-roll")
-    create_topic(broker.bootstrap, topic, {"segment.bytes": str(SEGMENT_BYTES)})
-    txns = Transactions(broker.bootstrap, topic, seed=5)
-    txns.run(14)
-    directory = partition_dir(broker, topic)
+    topic, txns, directory = transactions_topic(broker, "txi-roll", 5, 14)
     files = txn_files(directory)
     logs = sorted(directory.glob("*.log"))
     assert len(logs) > 6 and 3 <= len(files) < len(logs)
@@ -321,11 +308,7 @@ def test_indexes_across_rolls_and_kill_9(fresh_broker: BrokerProcess) -> None:
 
 
 def test_deleted_segments_take_their_index_along(broker: BrokerProcess) -> None:
-    topic = unique_topic("txi-ret")
-    create_topic(broker.bootstrap, topic, {"segment.bytes": str(SEGMENT_BYTES)})
-    txns = Transactions(broker.bootstrap, topic, seed=8)
-    txns.run(12)
-    directory = partition_dir(broker, topic)
+    topic, txns, directory = transactions_topic(broker, "txi-ret", 8, 12)
     files = txn_files(directory)
     assert files == model_txn_files(directory) and len(files) >= 3
     # DeleteRecords to the base of the second segment holding an index: whole
@@ -334,10 +317,7 @@ def test_deleted_segments_take_their_index_along(broker: BrokerProcess) -> None:
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     tp = TopicPartition(topic, 0, cut)
     assert admin.delete_records([tp])[tp].result(DEADLINE_S).low_watermark == cut
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline and min(
-            int(p.stem) for p in directory.glob("*.log")) < cut:
-        time.sleep(0.1)
+    wait_for(lambda: min(int(p.stem) for p in directory.glob("*.log")) >= cut, DEADLINE_S)
     assert txn_files(directory) == {n: b for n, b in files.items() if int(n[:20]) >= cut}
     check_reads(broker.bootstrap, topic, directory, txns.committed)
     # retention.ms: every closed segment is past it
@@ -345,9 +325,7 @@ def test_deleted_segments_take_their_index_along(broker: BrokerProcess) -> None:
     before = txn_files(directory)
     active = sorted(directory.glob("*.log"))[-1].stem
     alter_topic(broker.bootstrap, topic, "retention.ms", "1")
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline and len(list(directory.glob("*.log"))) > 1:
-        time.sleep(0.1)
+    wait_for(lambda: len(list(directory.glob("*.log"))) <= 1, DEADLINE_S)
     assert [p.stem for p in directory.glob("*.log")] == [active]
     assert txn_files(directory) == {n: b for n, b in before.items() if n[:20] == active}
     assert txn_files(directory)  # the active segment's index stays
@@ -355,13 +333,9 @@ def test_deleted_segments_take_their_index_along(broker: BrokerProcess) -> None:
 
 
 def test_compaction_writes_the_cleaned_segments_index(broker: BrokerProcess) -> None:
-    topic = unique_topic("txi-compact")
     # written under cleanup.policy=delete, then compacted once: one cleaner pass
-    create_topic(broker.bootstrap, topic, {
-        "segment.bytes": str(SEGMENT_BYTES), "min.cleanable.dirty.ratio": "0.01"})
-    txns = Transactions(broker.bootstrap, topic, seed=13, keys=200)
-    txns.run(12)
-    directory = partition_dir(broker, topic)
+    topic, txns, directory = transactions_topic(
+        broker, "txi-compact", 13, 12, {"min.cleanable.dirty.ratio": "0.01"}, keys=200)
     before = txn_files(directory)
     assert before == model_txn_files(directory) and len(before) >= 3
     entries = [t for b in before.values() for t in decode_entries(b)]
@@ -371,10 +345,8 @@ def test_compaction_writes_the_cleaned_segments_index(broker: BrokerProcess) -> 
         p.produce(topic, b"p" * 100, key=f"plain{i}".encode())
     assert p.flush(DEADLINE_S) == 0
     alter_topic(broker.bootstrap, topic, "cleanup.policy", "compact")
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline and any(
-            v in txns.aborted for _, v in on_disk(directory)):
-        time.sleep(0.3)
+    wait_for(lambda: not any(v in txns.aborted for _, v in on_disk(directory)), DEADLINE_S,
+             0.3)
     assert not any(v in txns.aborted for _, v in on_disk(directory))  # cleaner removed
     time.sleep(0.5)  # the pass's last index writes follow its last log swap
     # the cleaned segments' indexes: the original entries (their data was read by this
@@ -411,9 +383,7 @@ def test_stale_coordinator_epoch_marker_is_fenced(broker: BrokerProcess) -> None
         assert add_partitions(wire, tid, pid, epoch, {topic: [0]}) == {(topic, 0): E.none}
         assert produce_txn(wire, tid, topic, pid, epoch, 0, b"first") == E.none
         assert end(wire, tid, pid, epoch, True) == E.none  # the coordinator's marker
-        deadline = time.monotonic() + DEADLINE_S
-        while offsets(broker.bootstrap, topic)[0] < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: offsets(broker.bootstrap, topic)[0] >= 2, DEADLINE_S, 0.05)
         recorded = producer_view(wire, pid).coordinator_epoch
         assert recorded >= 0
         # a second transaction, then a marker from a coordinator of an older epoch
@@ -435,8 +405,6 @@ def test_stale_coordinator_epoch_marker_is_fenced(broker: BrokerProcess) -> None
         assert view.current_txn_start_offset == 2 and view.coordinator_epoch == recorded
         # the current coordinator still ends it
         assert end(wire, tid, pid, epoch, True) == E.none
-    deadline = time.monotonic() + DEADLINE_S
-    while offsets(broker.bootstrap, topic)[0] < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: offsets(broker.bootstrap, topic)[0] >= 4, DEADLINE_S, 0.05)
     assert offsets(broker.bootstrap, topic) == (4, 4)
     assert confluent_committed(broker.bootstrap, topic, 0, 2) == [b"first", b"second"]
