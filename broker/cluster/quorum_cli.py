@@ -66,8 +66,9 @@ def describe(bootstrap: str, timeout: float = 5.0, security: Any = None) -> Any:
     return response.topics[0].partitions[0]
 
 
-class QuorumRefused(Exception):
-    """A DescribeQuorum answered with a top-level error (e.g. CLUSTER_AUTHORIZATION_FAILED)."""
+class QuorumRefused(ValueError):
+    """A DescribeQuorum answered with a top-level error (e.g. CLUSTER_AUTHORIZATION_FAILED);
+    a ValueError, as a malformed answer is, for callers that retry those."""
 
 
 def format_status(p: Any, now_ms: int) -> list[str]:

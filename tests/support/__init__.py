@@ -9,4 +9,7 @@
   retries) and counts connections the broker closed.
 - ``raw_producer``: hand-built idempotent batches over aiokafka's low-level client.
 - ``kafkajs``: installs kafkajs on first use and runs small node programs.
+- ``metered_broker``: a module's broker with a metrics address, and its /metrics text.
+- ``polling``: bounded waits (``wait_for``) and read-until-quiet consumer loops.
+- ``stable_offsets``: a partition's last stable and log end offsets (ListOffsets).
 """
