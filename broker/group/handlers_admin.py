@@ -25,6 +25,8 @@ DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS = 15, 16, 42
 #: READ (3), DELETE (6), DESCRIBE (8)
 GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 NO_OPERATIONS = -(2**31)
+#: how long a DeleteGroups answer waits for its tombstones to reach the in-sync replicas
+DELETE_REPLICATION_WAIT_S = 5.0
 
 
 async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
@@ -118,6 +120,8 @@ async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
     names = list(dict.fromkeys(request.groups_names))
     shares = [g for g in names if _share_group(ctx, g)]
     result = service.call("delete_groups", service.now(), [g for g in names if g not in shares])
+    # the tombstones are answered once replicated, or a new coordinator revives the group
+    await service.store.wait_replicated(DELETE_REPLICATION_WAIT_S)
     for g in shares:  # an empty share group goes with its share-partition state
         result[g] = await ctx.broker.extensions["share_groups"].delete_group(g)
     return ctx.build_response(

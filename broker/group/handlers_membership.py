@@ -10,8 +10,10 @@ request's coroutine. Version details:
   v9 skip_assignment (KIP-814).
 - SyncGroup v5 checks protocol type/name (INCONSISTENT_GROUP_PROTOCOL) and echoes them.
 - LeaveGroup v0-2 name one member; the response's top-level error is that member's
-  error. v3+ batch members (KIP-345) with per-member errors. The answer waits (bounded)
-  until the group record the leave wrote is on the in-sync replicas.
+  error. v3+ batch members (KIP-345) with per-member errors.
+- JoinGroup, SyncGroup and LeaveGroup answers wait (bounded) until the group records
+  written so far (the leader's SyncGroup assignment, a static member's replacement, a
+  leave) are on the in-sync replicas, as Kafka answers a group write once committed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from broker.handlers import ApiHandler, RequestContext
 from protocol.errors import ErrorCode
 
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
-#: how long a LeaveGroup answer waits for its write to reach the in-sync replicas
+#: how long a JoinGroup/SyncGroup/LeaveGroup answer waits for the group record to reach
+#: the in-sync replicas
 LEAVE_REPLICATION_WAIT_S = 5.0
 
 
@@ -46,6 +49,9 @@ async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
         require_known_member_id=version >= 4,
         version=version,
     )
+    # a static member's replacement stores the group before this answer: it must survive
+    # a failover of the coordinator, as every other group write
+    await service.store.wait_replicated(LEAVE_REPLICATION_WAIT_S)
     ok = result.error == ErrorCode.none
     protocol_name = result.protocol_name if ok else None
     if protocol_name is None and version < 7:
@@ -82,6 +88,10 @@ async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
         protocol_name=getattr(request, "protocol_name", None),
         assignments=assignments,
     )
+    # as Kafka (storeGroup appends with acks=all and answers in its callback): the
+    # assignment record must be on the replicas, or the next coordinator loads the group
+    # without it and the members' commits and heartbeats fail on the new coordinator
+    await service.store.wait_replicated(LEAVE_REPLICATION_WAIT_S)
     ok = result.error == ErrorCode.none
     return ctx.build_response(
         {

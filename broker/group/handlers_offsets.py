@@ -171,6 +171,8 @@ async def handle_offset_delete(ctx: RequestContext, request: Any) -> Any:
     top, per = service.call(
         "delete_offsets", service.now(), group_id=request.group_id, partitions=wanted
     )
+    # the offset tombstones are answered once replicated, as a commit
+    await service.store.wait_replicated(COMMIT_REPLICATION_WAIT_S)
     if top != ErrorCode.none:
         return ctx.build_response({"error_code": top, "throttle_time": 0, "topics": ()})
     errors.update(per)
