@@ -6,6 +6,7 @@ transaction. One broker for the module; every request bounded by the wire timeou
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 
 import pytest
@@ -65,8 +66,11 @@ def end(wire: WireClient, tid: str, pid: int, epoch: int, commit: bool) -> E:
 
 def produce_txn(wire: WireClient, tid: str, topic: str, pid: int, epoch: int, seq: int,
                 value: bytes, partition: int = 0) -> E:
-    batch = build_batch([Record(timestamp=1, key=None, value=value)], producer_id=pid,
-                        producer_epoch=epoch, base_sequence=seq, is_transactional=True)
+    # a current timestamp: one from 1970 is past any retention.ms, and a broker checking
+    # retention often (test_txn_index's) deletes the record before it is read
+    batch = build_batch([Record(timestamp=int(time.time() * 1000), key=None, value=value)],
+                        producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+                        is_transactional=True)
     r = wire.request(pr.ProduceRequest(
         transactional_id=tid, acks=-1, timeout=datetime.timedelta(seconds=10),
         topic_data=(pr.TopicProduceData(name=topic, partition_data=(
