@@ -51,6 +51,8 @@ FAST = {
     "group.initial.rebalance.delay.ms": "0",
     "num.partitions": "3",
 }
+#: replica.fetch.wait.max.ms of these clusters (Kafka's default; FAST keeps it)
+REPLICA_FETCH_WAIT_S = 0.5
 
 
 def free_ports(n: int) -> list[int]:
@@ -205,10 +207,11 @@ def consume_kafka_python(bootstrap: str, topic: str, expected: int, *,
 
 def leave_then_kill(cluster: Cluster, coordinator: int) -> Callable[[Any], None]:
     """A ``close`` for ``consume_kafka_python``: the consumer leaves its group while every
-    other node is paused (SIGSTOP, at most 1 s), and the group's coordinator is killed
-    (-9) as soon as the LeaveGroup is answered: at once if it was answered while the
-    others were paused (its record then exists on the coordinator alone), else after
-    they resumed; then the consumer closes."""
+    other node is paused (SIGSTOP: until their replica fetches in flight are answered,
+    then at most 1 s more; under FAST's 3 s broker session timeout), and the group's
+    coordinator is killed (-9) as soon as the LeaveGroup is answered: at once if it was
+    answered while the others were paused (its record then exists on the coordinator
+    alone), else after they resumed; then the consumer closes."""
     def close(consumer: Any) -> None:
         others = [n for i, n in cluster.nodes.items() if i != coordinator]
         left = threading.Event()
@@ -228,6 +231,9 @@ def leave_then_kill(cluster: Cluster, coordinator: int) -> Callable[[Any], None]
         for node in others:
             os.kill(node.pid, signal.SIGSTOP)
         try:
+            # a replica fetch parked at the coordinator when they paused would carry the
+            # leave's record into their socket buffers: let it be answered (empty) first
+            time.sleep(REPLICA_FETCH_WAIT_S + 0.1)
             closer.start()
             if left.wait(1.0):
                 cluster.nodes[coordinator].kill()
