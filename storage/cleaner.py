@@ -13,9 +13,16 @@ Rules:
   ``delete.retention.ms`` after the cleaner first sees them (KIP-534): that pass
   rewrites the batch with a delete horizon (attribute bit 6, base timestamp = now +
   delete.retention.ms); a later pass past the horizon removes them.
-* Transactions: records of aborted transactions are removed; control batches
-  (markers) are kept so read_committed semantics stay intact; records whose transaction
-  outcome is not visible in the log are kept untouched. The cleaned segment's
+* Transactions: records of aborted transactions are removed; records whose transaction
+  outcome is not visible in the log are kept untouched. A control batch (marker) stays
+  while any batch of its transaction is left in the cleaned log (as Kafka's
+  CleanedTransactionMetadata, which waits one pass longer: it keeps the marker in the
+  pass that removes the last batch); once none is, it is treated as a tombstone: the pass
+  stamps it with a delete horizon (now + delete.retention.ms) and a pass past the
+  horizon removes it, so a consumer that read the transaction's records before they were
+  cleaned still gets its marker. A marker is kept regardless
+  when it is its producer's last batch in the log (it carries the producer's latest
+  epoch, needed for fencing) or its segment's final batch. The cleaned segment's
   ``.txnindex`` keeps the entries of its source segments whose ABORT marker it holds and
   of which this pass still read a data batch (Kafka's CleanedTransactionMetadata: once
   an earlier pass removed every batch of an aborted transaction, its entry goes). A
@@ -195,6 +202,7 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
             source = {(t.producer_id, t.last_offset): t
                       for seg in segments for t in seg.txn_index.entries}
             observed: set[int] = set()  # producers with a batch of an aborted txn read
+            traversed: set[int] = set()  # producers with a txn batch kept since a marker
             reindexed: list[tuple[LogSegment, list[AbortedTxn]]] = []
             outcome, last_of_producer = _transaction_outcomes(everything)
             latest: dict[bytes, int] = {}
@@ -211,7 +219,7 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
             for group in groups:
                 n, path, group_pending, txns = _clean_group(
                     group, sizes, latest, outcome, last_of_producer, horizon,
-                    source, observed)
+                    source, observed, traversed)
                 if group_pending >= 0 and (pending < 0 or group_pending < pending):
                     pending = group_pending
                 if path:
@@ -275,6 +283,7 @@ def _clean_group(
     horizon: tuple[int, int],
     source: dict[tuple[int, int], AbortedTxn],
     observed: set[int],
+    traversed: set[int],
 ) -> tuple[int, str, int, list[AbortedTxn]]:
     """Write the cleaned copy of ``group`` to ``<first log>.cleaned`` (fsynced).
 
@@ -284,7 +293,9 @@ def _clean_group(
     (empty if need be) so the result still ends where the next segment starts.
     ``source`` holds the groups' .txnindex entries by (producer id, marker offset);
     ``observed`` (carried from group to group) the producers of which a batch of an
-    aborted transaction was read since its start.
+    aborted transaction was read since its start; ``traversed`` (likewise) those of which
+    a batch of the current transaction, of either outcome, is kept in the cleaned output
+    since their last marker. Removed markers count as removed records.
     """
     out = bytearray()
     txns: list[AbortedTxn] = []
@@ -298,13 +309,29 @@ def _clean_group(
     for seg in group:
         for pos, h in seg.scan(0, verify=True, end=sizes[id(seg)]):
             raw = seg.pread(pos, h.size_in_bytes)
+            now, new_horizon = horizon
             if h.is_control:
-                if h.producer_id >= 0 and _marker_type(raw) == CONTROL_ABORT:
-                    entry = source.get((h.producer_id, h.base_offset))
-                    if h.producer_id in observed and entry is not None:
+                pid = h.producer_id
+                if pid >= 0 and _marker_type(raw) == CONTROL_ABORT:
+                    entry = source.get((pid, h.base_offset))
+                    if pid in observed and entry is not None:
                         txns.append(entry)
-                observed.discard(h.producer_id)
-                out += raw
+                observed.discard(pid)
+                in_use = pid < 0 or pid in traversed
+                traversed.discard(pid)
+                if in_use or last_of_producer.get(pid) == h.base_offset \
+                        or h.base_offset == final:
+                    out += raw
+                elif not h.has_delete_horizon:  # first pass to find it unused
+                    stamped += 1
+                    pending = new_horizon if pending < 0 else min(pending, new_horizon)
+                    out += _rebuild(h, decode_batch_records(raw, 0), new_horizon)
+                elif now < h.base_timestamp:  # stamped earlier, horizon not reached
+                    pending = h.base_timestamp if pending < 0 \
+                        else min(pending, h.base_timestamp)
+                    out += raw
+                else:
+                    removed += 1
                 continue
             state = (outcome.get(h.base_offset, _COMMITTED) if h.is_transactional
                      else _COMMITTED)
@@ -314,7 +341,6 @@ def _clean_group(
                 out += raw
                 continue
             records = decode_batch_records(raw, 0)
-            now, new_horizon = horizon
             expired = h.has_delete_horizon and now >= h.base_timestamp
             if state == _ABORTED:
                 kept: list[Record] = []
@@ -332,12 +358,16 @@ def _clean_group(
                     pending = due
             if len(kept) == len(records) and not stamp:
                 out += raw
+                if h.is_transactional:
+                    traversed.add(h.producer_id)
                 continue
             removed += len(records) - len(kept)
             if not kept and not (
                 h.producer_id >= 0 and last_of_producer.get(h.producer_id) == h.base_offset
             ) and h.base_offset != final:
                 continue
+            if h.is_transactional:
+                traversed.add(h.producer_id)
             if stamp:
                 stamped += 1
             out += _rebuild(h, kept, new_horizon if stamp else None)
@@ -375,6 +405,7 @@ def _rebuild(h: BatchHeader, kept: list[Record], horizon: int | None) -> bytes:
         producer_epoch=h.producer_epoch,
         base_sequence=h.base_sequence,
         is_transactional=h.is_transactional,
+        is_control=h.is_control,
         partition_leader_epoch=h.partition_leader_epoch,
         timestamp_type=h.timestamp_type,
         last_offset_delta=h.last_offset_delta,

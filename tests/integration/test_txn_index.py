@@ -12,7 +12,8 @@ committed and some aborted, on a topic with small segments. Then, each time:
 
 Situations: segment rolls, kill -9 with the active segment's index lost and a closed
 one damaged, DeleteRecords and retention.ms deleting segments (their index files go
-too), compaction (the cleaned segment's index keeps the entries of its sources); and a
+too), compaction (the cleaned segment's index keeps the entries of its sources; markers
+whose transactions were cleaned away go after delete.retention.ms); and a
 WriteTxnMarkers of a stale coordinator epoch refused TRANSACTION_COORDINATOR_FENCED with
 nothing appended.
 """
@@ -363,6 +364,52 @@ def test_compaction_writes_the_cleaned_segments_index(broker: BrokerProcess) -> 
     txns.run(3)
     settle(directory)
     check_reads(broker.bootstrap, topic, directory, committed | txns.committed)
+
+
+def markers(directory: Path) -> tuple[int, list[tuple[int, str]]]:
+    """(control batches on disk, those that no rule keeps), over the .log files: a marker
+    stays while a batch of its transaction is on disk, when it is its producer's last
+    batch, when it ends its file, or while it waits for its delete horizon."""
+    batches = []
+    for log in sorted(directory.glob("*.log")):
+        data = log.read_bytes()
+        heads = [h for _, h in iter_batches(data)]
+        batches += [(h, log.stem, i == len(heads) - 1) for i, h in enumerate(heads)]
+    last = {h.producer_id: h.base_offset for h, _, _ in batches if h.producer_id >= 0}
+    with_data: set[int] = set()
+    count, unkept = 0, []
+    for h, name, final in batches:
+        if not h.is_control:
+            if h.is_transactional:
+                with_data.add(h.producer_id)
+            continue
+        count += 1
+        if not (h.producer_id in with_data or last.get(h.producer_id) == h.base_offset
+                or final or h.has_delete_horizon):
+            unkept.append((h.base_offset, name))
+        with_data.discard(h.producer_id)
+    return count, unkept
+
+
+def test_compaction_removes_the_markers_of_cleaned_away_transactions(
+        broker: BrokerProcess) -> None:
+    # few keys: committed records supersede each other, so whole transactions go
+    topic, txns, directory = transactions_topic(
+        broker, "txi-markers", 21, 12, {"min.cleanable.dirty.ratio": "0.01",
+                                        "delete.retention.ms": "1000"}, keys=3)
+    before, _ = markers(directory)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    for i in range(20):  # keyed plain records roll the transactions out of the active one
+        p.produce(topic, b"p" * 100, key=f"plain{i}".encode())
+    assert p.flush(DEADLINE_S) == 0
+    alter_topic(broker.bootstrap, topic, "cleanup.policy", "compact")
+    # a first pass stamps the markers whose transactions are gone, one a second later
+    # removes them; after every pass no marker is left that no rule keeps
+    assert wait_for(lambda: markers(directory)[0] < before // 2 and not markers(directory)[1],
+                    DEADLINE_S, 0.3), (before, markers(directory))
+    assert not any(v in txns.aborted for _, v in on_disk(directory))
+    check_reads(broker.bootstrap, topic, directory, txns.committed | {b"p" * 100},
+                kafka_python=True)
 
 
 def test_stale_coordinator_epoch_marker_is_fenced(broker: BrokerProcess) -> None:

@@ -118,6 +118,86 @@ def test_aborted_transaction_records_removed_markers_kept(open_log) -> None:
     assert values == [b"committed" * 20]
 
 
+MARKERS = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=2000,
+                    delete_retention_ms=1000)
+
+
+def _txn_log(tmp_path: Path):
+    """Producer 9's transactions: o0 aborted (ABORT o1), o2 c=v1 committed (COMMIT o3,
+    superseded by o6), o4 k committed (COMMIT o5, survives), o6 c=v2 committed (COMMIT
+    o7, its last batch); then 20 distinct-key records that roll the segment."""
+    from storage.partition_log import PartitionLog
+
+    log = PartitionLog.open(tmp_path / "m-0", MARKERS, now_ms=0)
+    txn = dict(producer_id=9, producer_epoch=0, is_transactional=True)
+    for seq, (key, value, commit) in enumerate(
+            [(b"t", b"aborted" * 20, False), (b"c", b"v1", True), (b"k", b"keep", True),
+             (b"c", b"v2", True)]):
+        log.append_as_leader(build_batch([Record(-1, 0, key, value)], base_sequence=seq,
+                                         **txn), leader_epoch=0, now_ms=0)
+        log.append_as_leader(build_control_batch(producer_id=9, producer_epoch=0,
+                                                 commit=commit),
+                             leader_epoch=0, now_ms=0, origin="coordinator")
+    for i in range(20):
+        log.append_as_leader(kv(f"f{i}", "y" * 150), leader_epoch=0, now_ms=0)
+    assert log.segments[0].next_offset > 8  # the transactions are in a closed segment
+    return log
+
+
+def _markers(log) -> dict[int, bool]:
+    """Marker offset -> whether it carries a delete horizon."""
+    return {h.base_offset: h.has_delete_horizon for h in all_headers(log) if h.is_control}
+
+
+def test_markers_go_once_their_transaction_is_gone_and_the_horizon_passed(
+        tmp_path: Path) -> None:
+    log = _txn_log(tmp_path)
+    assert log.aborted_transactions(0, 100) == [(9, 0)]
+    log.compact(now_ms=0)
+    # o0 (aborted) and o2 (superseded) are gone: their markers are stamped, not removed;
+    # o5 and o7 still have a batch of their transaction
+    assert _markers(log) == {1: True, 3: True, 5: False, 7: False}
+    assert log.aborted_transactions(0, 100) == [(9, 0)]  # the ABORT marker is still there
+    assert log.compact(now_ms=999) == 0  # the horizon (0 + 1000) has not come
+    assert set(_markers(log)) == {1, 3, 5, 7}
+    assert log.compact(now_ms=1000) == 2  # the pass due at the horizon removes both
+    assert _markers(log) == {5: False, 7: False}
+    assert log.aborted_transactions(0, 100) == []
+    values = [(r.key, r.value) for r in all_records(log) if r.key in (b"t", b"c", b"k")]
+    assert values == [(b"k", b"keep"), (b"c", b"v2")]
+    end = log.log_end_offset
+    log.close()
+    for snapshot in (tmp_path / "m-0").glob("*.snapshot"):
+        snapshot.unlink()  # producer state is rebuilt from the cleaned log itself
+    from storage.partition_log import PartitionLog
+
+    log = PartitionLog.open(tmp_path / "m-0", MARKERS, now_ms=2000)
+    try:
+        assert _markers(log) == {5: False, 7: False}
+        assert log.aborted_transactions(0, 100) == []
+        assert log.log_end_offset == end
+        assert log._producers().first_unstable_offset() is None  # no transaction left open
+    finally:
+        log.close()
+
+
+def test_a_producers_last_batch_keeps_its_marker(open_log) -> None:
+    log = open_log(MARKERS)
+    txn = dict(producer_id=4, producer_epoch=2, is_transactional=True)
+    log.append_as_leader(build_batch([Record(-1, 0, b"a", b"old")], base_sequence=0, **txn),
+                         leader_epoch=0, now_ms=0)
+    log.append_as_leader(build_control_batch(producer_id=4, producer_epoch=2, commit=True),
+                         leader_epoch=0, now_ms=0, origin="coordinator")
+    for i in range(20):  # supersede "a" without producer 4
+        log.append_as_leader(kv("a" if i == 0 else f"f{i}", "y" * 150), leader_epoch=0,
+                             now_ms=0)
+    for now in (0, 5000, 10_000):
+        log.compact(now_ms=now)
+    # the data batch is gone, but the marker holds producer 4's latest epoch
+    assert _markers(log) == {1: False}
+    assert [r.value for r in all_records(log) if r.key == b"a"] == [b"y" * 150]
+
+
 def test_ongoing_transaction_blocks_cleaning(open_log) -> None:
     log = open_log(COMPACT)
     txn = dict(producer_id=3, producer_epoch=0, is_transactional=True)
