@@ -28,7 +28,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.test_metrics import free_port
 from tests.support.broker import BrokerProcess
-from tests.support.browser import headless_chromium
+from tests.support.browser import follow, headless_chromium
 from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES
 
 TIMEOUT = 20.0
@@ -109,7 +109,7 @@ def test_overview_lists_the_broker_quorum_and_topics(
     assert row["under_replicated"] == "0"
     assert row["size"].endswith(" B") and row["size"] != "—"
     assert browser.save_screenshot(str(tmp_path / "overview.png"))
-    browser.find_element(By.LINK_TEXT, topic).click()
+    follow(browser, browser.find_element(By.LINK_TEXT, topic))
     assert browser.title == f"Topic {topic} · Strom"
 
 
@@ -151,7 +151,7 @@ def test_browser_reads_the_latest_records_from_the_topic_page(
         console: Console, browser: WebDriver) -> None:
     base, topic = console.base, console.topic
     browser.get(f"{base}/topics/{topic}")
-    browser.find_elements(By.LINK_TEXT, "browse")[0].click()  # partition 0
+    follow(browser, browser.find_elements(By.LINK_TEXT, "browse")[0])  # partition 0
     assert browser.title == f"Messages of {topic} · Strom"
     shown = rows(browser, "records")
     assert [(r["offset"], r["value"]) for r in shown] == [(str(i), f"v{i}") for i in range(10)]
@@ -179,11 +179,11 @@ def test_browser_starts_at_a_time_or_an_offset_and_pages_on(
     browser.get(f"{base}/topics/{topic}-b/messages")
     form = browser.find_element(By.ID, "browse")
     form.find_element(By.NAME, "timestamp").send_keys("2023-11-14T22:13:21")  # T0 + 1 s
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     assert [r["offset"] for r in rows(browser, "records")] == ["1", "2"]
     browser.get(f"{base}/topics/{topic}/messages?partition=0&offset=3&limit=2")
     assert [r["value"] for r in rows(browser, "records")] == ["v3", "v4"]
-    browser.find_element(By.ID, "next").click()
+    follow(browser, browser.find_element(By.ID, "next"))
     assert [r["value"] for r in rows(browser, "records")] == ["v5", "v6"]
     browser.get(f"{base}/topics/{topic}/messages?partition=2")
     assert browser.find_element(By.ID, "no-records").text == "No records there."

@@ -24,11 +24,11 @@ from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.test_console import browser, rows  # noqa: F401 - the shared browser fixture
 from tests.e2e.test_metrics import free_port
 from tests.support.broker import BrokerProcess
+from tests.support.browser import follow
 from tests.support.fixtures import BROKER_DEFAULT_OVERRIDES
 
 pytestmark = pytest.mark.timeout(120)
@@ -108,7 +108,7 @@ def test_remote_console_shows_topics_partitions_and_lag(
     (row,) = [r for r in rows(browser, "topics") if r["name"] == remote.topic]
     assert (row["partitions"], row["replication_factor"], row["under_replicated"]) == (
         "2", "1", "0")
-    browser.find_element(By.LINK_TEXT, remote.topic).click()
+    follow(browser, browser.find_element(By.LINK_TEXT, remote.topic))
     shown = rows(browser, "partitions")
     assert [(r["partition"], r["leader"], r["isr"], r["log_start_offset"],
              r["high_watermark"], r["log_end_offset"]) for r in shown] == [
@@ -123,14 +123,14 @@ def test_remote_console_shows_topics_partitions_and_lag(
 def test_remote_console_browses_messages_with_fetch(
         remote: Remote, browser: WebDriver) -> None:  # noqa: F811
     browser.get(f"{remote.base}/topics/{remote.topic}")
-    browser.find_elements(By.LINK_TEXT, "browse")[1].click()  # partition 1: the latest
+    follow(browser, browser.find_elements(By.LINK_TEXT, "browse")[1])  # partition 1: latest
     assert [(r["offset"], r["key"], r["value"], r["headers"])
             for r in rows(browser, "records")] == [
         ("0", "k4", "v4", "h: x4"), ("1", "k5", "v5", "h: x5"), ("2", "k6", "v6", "h: x6")]
     browser.get(f"{remote.base}/topics/{remote.topic}/messages?partition=0&offset=2&decode=hex")
     assert [(r["offset"], r["value"]) for r in rows(browser, "records")] == [
         ("2", "76 32"), ("3", "76 33")]
-    browser.find_element(By.ID, "next").click()
+    follow(browser, browser.find_element(By.ID, "next"))
     assert browser.find_element(By.ID, "no-records").text == "No records there."
 
 
@@ -190,15 +190,11 @@ def test_read_only_console_has_no_forms_and_refuses_posts(
 
 
 def submit(browser: WebDriver, button: object, url: str) -> None:  # noqa: F811
-    """Click a form's ``button`` and wait until its POST redirected the browser to the
-    path of ``url`` and the new page loaded (the old one is marked, so it is not
-    mistaken; credentials in the URL may or may not be shown back)."""
-    browser.execute_script("window.__old_page = true")
-    button.click()  # type: ignore[attr-defined]
-    WebDriverWait(browser, TIMEOUT, poll_frequency=0.1).until(
-        lambda d: d.execute_script("return window.__old_page !== true && "
-                                   "document.readyState === 'complete'")
-        and urllib.parse.urlsplit(d.current_url).path == urllib.parse.urlsplit(url).path)
+    """Click a form's ``button``, wait for the page it leads to, and check that its POST
+    redirected the browser to the path of ``url`` (credentials in the URL may or may not
+    be shown back)."""
+    follow(browser, button, TIMEOUT)  # type: ignore[arg-type]
+    assert urllib.parse.urlsplit(browser.current_url).path == urllib.parse.urlsplit(url).path
 
 
 @pytest.fixture(scope="module")

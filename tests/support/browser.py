@@ -5,6 +5,9 @@
 
 ``headless_chromium(profile_dir)`` starts a browser with a fresh profile in
 ``profile_dir`` and everything that would reach the network on its own turned off.
+``follow(browser, element)`` clicks a link or submit button and returns once the page it
+leads to has loaded (a click returns as soon as the event is dispatched: reading at once
+may find the old page, or a blank one while the new one loads).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -33,6 +39,17 @@ def headless_chromium(profile_dir: Path) -> webdriver.Chrome:
     browser = webdriver.Chrome(options=options, service=Service(executable_path=driver))
     browser.set_page_load_timeout(PAGE_LOAD_TIMEOUT_S)
     return browser
+
+
+def follow(browser: WebDriver, element: WebElement, timeout: float = PAGE_LOAD_TIMEOUT_S
+           ) -> None:
+    """See the module doc: the old page is marked before the click, so it is not mistaken
+    for the new one."""
+    browser.execute_script("window.__old_page = true")
+    element.click()
+    WebDriverWait(browser, timeout, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return window.__old_page !== true && "
+                                   "document.readyState === 'complete'"))
 
 
 def screenshot(url: str, out: Path) -> None:
