@@ -20,9 +20,9 @@ Rules:
   pass that removes the last batch); once none is, it is treated as a tombstone: the pass
   stamps it with a delete horizon (now + delete.retention.ms) and a pass past the
   horizon removes it, so a consumer that read the transaction's records before they were
-  cleaned still gets its marker. A marker is kept regardless
-  when it is its producer's last batch in the log (it carries the producer's latest
-  epoch, needed for fencing) or its segment's final batch. The cleaned segment's
+  cleaned still gets its marker. A marker is kept regardless when it is its producer's
+  last batch in the log (it carries the producer's latest epoch, needed for fencing) or
+  its segment's final batch. The cleaned segment's
   ``.txnindex`` keeps the entries of its source segments whose ABORT marker it holds and
   of which this pass still read a data batch (Kafka's CleanedTransactionMetadata: once
   an earlier pass removed every batch of an aborted transaction, its entry goes). A
@@ -220,8 +220,7 @@ def compact_log(log: PartitionLog, now_ms: int) -> int:
                 n, path, group_pending, txns = _clean_group(
                     group, sizes, latest, outcome, last_of_producer, horizon,
                     source, observed, traversed)
-                if group_pending >= 0 and (pending < 0 or group_pending < pending):
-                    pending = group_pending
+                pending = _earliest(pending, group_pending)
                 if path:
                     removed += n
                     cleaned.append((group, path, txns))
@@ -306,10 +305,10 @@ def _clean_group(
     final = -1
     for _pos, h in last_seg.scan(0, verify=False, end=sizes[id(last_seg)]):
         final = h.base_offset
+    now, new_horizon = horizon
     for seg in group:
         for pos, h in seg.scan(0, verify=True, end=sizes[id(seg)]):
             raw = seg.pread(pos, h.size_in_bytes)
-            now, new_horizon = horizon
             if h.is_control:
                 pid = h.producer_id
                 if pid >= 0 and _marker_type(raw) == CONTROL_ABORT:
@@ -324,11 +323,10 @@ def _clean_group(
                     out += raw
                 elif not h.has_delete_horizon:  # first pass to find it unused
                     stamped += 1
-                    pending = new_horizon if pending < 0 else min(pending, new_horizon)
+                    pending = _earliest(pending, new_horizon)
                     out += _rebuild(h, decode_batch_records(raw, 0), new_horizon)
                 elif now < h.base_timestamp:  # stamped earlier, horizon not reached
-                    pending = h.base_timestamp if pending < 0 \
-                        else min(pending, h.base_timestamp)
+                    pending = _earliest(pending, h.base_timestamp)
                     out += raw
                 else:
                     removed += 1
@@ -354,8 +352,7 @@ def _clean_group(
             stamp = not h.has_delete_horizon and tombstones
             if tombstones:
                 due = new_horizon if stamp else h.base_timestamp
-                if pending < 0 or due < pending:
-                    pending = due
+                pending = _earliest(pending, due)
             if len(kept) == len(records) and not stamp:
                 out += raw
                 if h.is_transactional:
@@ -383,6 +380,11 @@ def _clean_group(
     finally:
         os.close(fd)
     return removed, cleaned, pending, txns
+
+
+def _earliest(a: int, b: int) -> int:
+    """The earlier of two delete horizons, -1 standing for none."""
+    return b if a < 0 else a if b < 0 else min(a, b)
 
 
 def _marker_type(raw: bytes) -> int:
